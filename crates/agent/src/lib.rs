@@ -1,0 +1,36 @@
+//! The node processes of one host: start `redis-server` for a node, adopt it again after
+//! Ferrocache restarts, stop it (saving or not), remove it, probe it, and inject failures.
+//!
+//! The agent carries out orders from `control` and reports what it sees; it does not choose
+//! roles, ports or when to save. Every operation is idempotent and safe to repeat after a
+//! crash at any point, which is what lets the reconcilers above it be simple. Nodes run in
+//! their own sessions, so they outlive Ferrocache: a restart adopts them instead of dropping
+//! their data.
+//!
+//! # Layout
+//!
+//! - [`node`]: [`Agent`] with `ensure_running`, `stop`, `remove`, `probe`, `pid`, `kill`;
+//!   [`NodeProcess`] and [`Probe`].
+//! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
+//!   across PID reuse, signals, log tails).
+//! - [`error`]: [`AgentError`].
+//!
+//! # Dependency rules
+//!
+//! The agent talks to Redis only through `ferrocache-engine` and to the OS through `std`,
+//! `tokio` and `libc`. It must not write the store (no dependency on `ferrocache-store` or
+//! `ferrocache-control`) and has no HTTP: what it observes is returned to the caller, who
+//! records it. Today it is called in-process; later the same API is served over the network,
+//! so nothing here may assume it shares memory with the control plane.
+
+pub mod error;
+pub mod node;
+pub mod process;
+
+pub use error::AgentError;
+pub use node::{
+    Agent, NodeProcess, Probe, ADMIN_TIMEOUT, KILL_EXIT_TIMEOUT, SHUTDOWN_EXIT_TIMEOUT,
+    START_POLL_INTERVAL, START_TIMEOUT_DEFAULT, STDOUT_LOG_FILE_NAME, STDOUT_LOG_LEN_MAX,
+    TERM_EXIT_TIMEOUT,
+};
+pub use process::Signal;

@@ -1,0 +1,641 @@
+//! [`Agent`], the owner of node processes on this host. Each node lives in
+//! `<nodes_dir>/<node_id>/` with its `redis.conf`, `dump.rdb`, `redis.pid` and `redis.log`.
+//! Every operation is idempotent and serialised per node, so the control plane can call it
+//! again after any failure, including a crash of Ferrocache itself: a running node is then
+//! found through its pidfile and adopted instead of restarted.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferrocache_engine::config::check_node_id;
+use ferrocache_engine::{render, EngineError, Info, NodeAddress, NodeClient, NodeConfig};
+use tracing::{info, warn};
+
+use crate::error::AgentError;
+use crate::process::{log_tail, proc_cwd, read_pidfile, ProcessHandle, Signal};
+
+/// How long a started (or adopted, still loading) node may take to answer `PING` with
+/// `loading:0`. Generous because loading a large RDB runs at a few hundred MB/s.
+pub const START_TIMEOUT_DEFAULT: Duration = Duration::from_secs(120);
+/// How often a starting node is checked for readiness; short, because group creation waits on
+/// it.
+pub const START_POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Bound on connecting to a node and on each admin call the agent makes while identifying,
+/// starting or stopping it.
+pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// After `SHUTDOWN` returned, how long the process may take to exit (freeing a large heap
+/// takes a moment).
+pub const SHUTDOWN_EXIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// After SIGTERM, how long the process may take to exit; Redis 7 may first wait up to
+/// `shutdown-timeout` (10 s) for lagging replicas.
+pub const TERM_EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// After SIGKILL, how long until the kernel has removed the process.
+pub const KILL_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// File in the node directory that receives redis-server's stdout and stderr. Redis logs to
+/// `redis.log` once it has read its config, so this only catches what comes before, such as
+/// `FATAL CONFIG FILE ERROR`.
+pub const STDOUT_LOG_FILE_NAME: &str = "stdout.log";
+/// `stdout.log` is appended to across starts (to keep the story of a crash loop) and
+/// truncated at start once it exceeds this size.
+pub const STDOUT_LOG_LEN_MAX: u64 = 1024 * 1024;
+
+/// A node process the agent found running or started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeProcess {
+    /// Its PID.
+    pub pid: u32,
+    /// True when an already running process was adopted rather than started.
+    pub adopted: bool,
+}
+
+/// The result of [`Agent::probe`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// The node answered `INFO` and is serving.
+    Up(Info),
+    /// The node is up but still loading its dataset.
+    Loading,
+    /// The node did not answer; the reason is for logs and events.
+    Down(String),
+}
+
+/// Starts, adopts, stops and probes the `redis-server` processes of this host.
+#[derive(Debug)]
+pub struct Agent {
+    /// Parent of every node directory; absolute, because Redis resolves relative paths
+    /// against the directory it `chdir`s into.
+    nodes_dir: PathBuf,
+    /// The `redis-server` binary (a bare name is looked up on `PATH`).
+    redis_server: PathBuf,
+    /// Bound on waiting for a node to become ready.
+    start_timeout: Duration,
+    /// One async lock per node id, so concurrent calls for one node run one at a time while
+    /// different nodes proceed in parallel. Entries are never removed: removing one while a
+    /// task waits on it would let a second lock for the same node appear. There is one small
+    /// entry per node this agent ever managed.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the pidfile's process turned out to be.
+enum Found {
+    /// No live process, or one that is not ours (its PID was reused): start a new one.
+    Nothing,
+    /// Our node, answering on the configured address.
+    Ours(ProcessHandle, Info),
+    /// A process in our node's directory that does not answer as our node.
+    Stray(ProcessHandle, String),
+}
+
+impl Agent {
+    /// An agent keeping nodes under `nodes_dir` (made absolute against the current directory)
+    /// and running them with `redis_server`. Nothing is touched on disk until a node is
+    /// started.
+    pub fn new(nodes_dir: PathBuf, redis_server: PathBuf) -> Agent {
+        // `absolute` only fails for an empty path; `render` then refuses the relative `dir`.
+        let nodes_dir = std::path::absolute(&nodes_dir).unwrap_or(nodes_dir);
+        Agent {
+            nodes_dir,
+            redis_server,
+            start_timeout: START_TIMEOUT_DEFAULT,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets how long [`ensure_running`](Self::ensure_running) waits for a node to be ready.
+    pub fn with_start_timeout(mut self, timeout: Duration) -> Agent {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The directory holding every node.
+    pub fn nodes_dir(&self) -> &Path {
+        &self.nodes_dir
+    }
+
+    /// The directory of one node, `<nodes_dir>/<node_id>`; what [`NodeConfig::dir`] must be.
+    pub fn node_dir(&self, node_id: &str) -> PathBuf {
+        self.nodes_dir.join(node_id)
+    }
+
+    /// Makes sure the node described by `cfg` is running and ready, adopting a process that
+    /// already runs it.
+    ///
+    /// A process is adopted when the pidfile names a live process that answers on
+    /// `cfg.address()` with that PID and this node's config file; it is not restarted and its
+    /// config file is not rewritten (changing a running node is done with `CONFIG SET`). If it
+    /// is still loading, this waits for it. Otherwise the config file is (re)written and
+    /// `redis-server <dir>/redis.conf` is started in its own session, so a Ctrl-C in
+    /// Ferrocache's terminal or a crash of Ferrocache leaves it running; this returns once it
+    /// answers `PING` with `loading:0`.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::InvalidConfig`] / [`AgentError::DirMismatch`] for a config this agent
+    /// cannot run; [`AgentError::Unresponsive`] when a process of this node runs but does not
+    /// answer as configured (stop it first); [`AgentError::Spawn`],
+    /// [`AgentError::ExitedDuringStart`] (with Redis's last log lines) or
+    /// [`AgentError::StartTimeout`] (the process is left running) when starting fails;
+    /// [`AgentError::Io`] for file errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling leaves a started process running; calling again adopts it.
+    pub async fn ensure_running(&self, cfg: &NodeConfig) -> Result<NodeProcess, AgentError> {
+        let node_id = cfg.node_id.as_str();
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let expected = self.node_dir(node_id);
+        if cfg.dir != expected {
+            return Err(AgentError::DirMismatch {
+                node_id: node_id.to_string(),
+                expected,
+                found: cfg.dir.clone(),
+            });
+        }
+        let text = render(cfg).map_err(|source| invalid(node_id, source))?;
+        let _lock = self.lock(node_id).await;
+        let addr = cfg.address();
+
+        match self.find(cfg, &addr).await {
+            Found::Ours(process, node_info) => {
+                if node_info.loading {
+                    self.wait_ready(cfg, &addr, process, None).await?;
+                }
+                info!(node_id, pid = process.pid, "adopted running node");
+                return Ok(NodeProcess {
+                    pid: process.pid,
+                    adopted: true,
+                });
+            }
+            Found::Stray(process, reason) => {
+                return Err(AgentError::Unresponsive {
+                    node_id: node_id.to_string(),
+                    pid: process.pid,
+                    addr: addr.to_string(),
+                    reason,
+                })
+            }
+            Found::Nothing => {}
+        }
+
+        let dir = &cfg.dir;
+        std::fs::create_dir_all(dir).map_err(|e| io_error(node_id, "create", dir, e))?;
+        write_config(node_id, &cfg.config_path(), &text)?;
+        // A stale pidfile (left by a crash) would otherwise name a dead or foreign PID until
+        // the new process writes its own.
+        remove_if_exists(&cfg.pid_path()).map_err(|e| io_error(node_id, "remove", &cfg.pid_path(), e))?;
+
+        let mut child = self.spawn(cfg)?;
+        let Some(pid) = child.id() else {
+            // Only possible if the child was already reaped, which needs a wait we never did.
+            return Err(self.exited_during_start(cfg, "exited at once".to_string()));
+        };
+        info!(node_id, pid, "started redis-server");
+        // Not `capture`: if the child already exited, `wait_ready` reports it with its status.
+        let process = ProcessHandle::from_pid(pid);
+        self.wait_ready(cfg, &addr, process, Some(&mut child)).await?;
+        // Dropping the child neither kills nor waits for it (`kill_on_drop` is off); tokio
+        // reaps it in the background once it exits.
+        drop(child);
+        Ok(NodeProcess {
+            pid,
+            adopted: false,
+        })
+    }
+
+    /// Stops the node: `SHUTDOWN SAVE` (or `NOSAVE`) through `addr`, then waits for the
+    /// process to exit, escalating to SIGTERM and then SIGKILL by PID if it does not. A node
+    /// that is not running is already stopped.
+    ///
+    /// The command is only sent after `INFO` on `addr` shows the pidfile's PID, so a reused
+    /// address never shuts down someone else's server. When the node cannot be reached it is
+    /// stopped by signal, and then it is not saved even if `save` was asked for (nodes run with
+    /// no save points, so SIGTERM does not save): there is no way to ask it.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::ShutdownRefused`] when `save` was asked and Redis could not write the RDB
+    /// (the node keeps running, with its data); [`AgentError::StillRunning`] if even SIGKILL
+    /// did not end it; [`AgentError::Signal`] / [`AgentError::Io`] for OS errors.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancelling may leave the node stopping or stopped; calling again finishes the job.
+    pub async fn stop(&self, node_id: &str, addr: &NodeAddress, save: bool) -> Result<(), AgentError> {
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let _lock = self.lock(node_id).await;
+        self.stop_locked(node_id, addr, save).await
+    }
+
+    /// Stops the node without saving and deletes its directory, data included.
+    ///
+    /// # Errors
+    ///
+    /// As for [`stop`](Self::stop), and [`AgentError::Io`] if the directory cannot be removed.
+    pub async fn remove(&self, node_id: &str, addr: &NodeAddress) -> Result<(), AgentError> {
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let _lock = self.lock(node_id).await;
+        self.stop_locked(node_id, addr, false).await?;
+        let dir = self.node_dir(node_id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                info!(node_id, "removed node directory");
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error(node_id, "remove", &dir, e)),
+        }
+    }
+
+    /// Asks the node at `addr` for `INFO`, within `timeout` overall.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn probe(&self, addr: &NodeAddress, timeout: Duration) -> Probe {
+        let attempt = async {
+            let client = NodeClient::connect(addr, timeout).await?;
+            client.with_call_timeout(timeout).info().await
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(info)) if info.loading => Probe::Loading,
+            Ok(Ok(info)) => Probe::Up(info),
+            Ok(Err(error)) if error.is_loading() => Probe::Loading,
+            Ok(Err(error)) => Probe::Down(error.to_string()),
+            Err(_) => Probe::Down(format!("no INFO from {addr} within {timeout:?}")),
+        }
+    }
+
+    /// The PID in the node's pidfile, if that process is alive (zombies count as dead).
+    pub fn pid(&self, node_id: &str) -> Option<u32> {
+        check_node_id(node_id).ok()?;
+        let pid = read_pidfile(&self.node_dir(node_id).join(ferrocache_engine::PID_FILE_NAME))?;
+        ProcessHandle::capture(pid).map(|process| process.pid)
+    }
+
+    /// Sends `signal` to the node's process, for tests and failure injection; returns the PID.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::NotRunning`] when the node has no live process, [`AgentError::Signal`]
+    /// when `kill(2)` fails.
+    pub fn kill(&self, node_id: &str, signal: Signal) -> Result<u32, AgentError> {
+        let not_running = || AgentError::NotRunning {
+            node_id: node_id.to_string(),
+        };
+        let pid = self.pid(node_id).ok_or_else(not_running)?;
+        let process = ProcessHandle::capture(pid).ok_or_else(not_running)?;
+        process.signal(signal).map_err(|source| AgentError::Signal {
+            node_id: node_id.to_string(),
+            pid,
+            source,
+        })?;
+        Ok(pid)
+    }
+
+    async fn lock(&self, node_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(node_id.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Identifies the process named by the node's pidfile.
+    async fn find(&self, cfg: &NodeConfig, addr: &NodeAddress) -> Found {
+        let Some(pid) = read_pidfile(&cfg.pid_path()) else {
+            return Found::Nothing;
+        };
+        let Some(process) = ProcessHandle::capture(pid) else {
+            return Found::Nothing;
+        };
+        let answer = async {
+            let client = NodeClient::connect(addr, ADMIN_TIMEOUT).await?;
+            client.with_call_timeout(ADMIN_TIMEOUT).info().await
+        }
+        .await;
+        let reason = match answer {
+            Ok(info) if info.process_id == pid && same_file(&info.config_file, &cfg.config_path()) => {
+                return Found::Ours(process, info);
+            }
+            Ok(info) => format!(
+                "{addr} is process {} with config file {:?}",
+                info.process_id, info.config_file
+            ),
+            Err(error) => error.to_string(),
+        };
+        // Not answering as our node. If it runs from our directory it is ours all the same
+        // (hung, or started with another address); otherwise the PID was reused by an
+        // unrelated process and the pidfile is stale.
+        match proc_cwd(pid) {
+            Some(cwd) if same_path(&cwd, &cfg.dir) => Found::Stray(process, reason),
+            _ => Found::Nothing,
+        }
+    }
+
+    fn spawn(&self, cfg: &NodeConfig) -> Result<tokio::process::Child, AgentError> {
+        let node_id = cfg.node_id.as_str();
+        let stdout_path = cfg.dir.join(STDOUT_LOG_FILE_NAME);
+        let too_big = std::fs::metadata(&stdout_path).is_ok_and(|m| m.len() > STDOUT_LOG_LEN_MAX);
+        let stdout = OpenOptions::new()
+            .create(true)
+            .append(!too_big)
+            .write(true)
+            .truncate(too_big)
+            .open(&stdout_path)
+            .map_err(|e| io_error(node_id, "open", &stdout_path, e))?;
+        let stderr = stdout
+            .try_clone()
+            .map_err(|e| io_error(node_id, "open", &stdout_path, e))?;
+
+        let mut command = tokio::process::Command::new(&self.redis_server);
+        command
+            .arg(cfg.config_path())
+            .current_dir(&cfg.dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(false);
+        // SAFETY: the closure runs in the forked child before exec and only calls setsid(2),
+        // which is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                // A session of its own: no controlling terminal, so Ctrl-C (SIGINT to the
+                // terminal's foreground group) and the terminal closing do not reach the node.
+                if libc::setsid() == -1 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        command.spawn().map_err(|source| AgentError::Spawn {
+            node_id: node_id.to_string(),
+            program: self.redis_server.clone(),
+            source,
+        })
+    }
+
+    /// Waits until `process` answers `PING` on `addr` with `loading:0` and its own PID in
+    /// `INFO`, failing early if it exits.
+    async fn wait_ready(
+        &self,
+        cfg: &NodeConfig,
+        addr: &NodeAddress,
+        process: ProcessHandle,
+        mut child: Option<&mut tokio::process::Child>,
+    ) -> Result<(), AgentError> {
+        let deadline = Instant::now() + self.start_timeout;
+        let mut client: Option<NodeClient> = None;
+        let mut last_error = "no answer yet".to_string();
+        loop {
+            // Our own child is checked through its exit status, which also reaps it.
+            let exit_status = match child.as_deref_mut() {
+                Some(child) => child.try_wait().ok().flatten().map(|status| status.to_string()),
+                None => (!process.is_alive()).then(|| "exited".to_string()),
+            };
+            if let Some(status) = exit_status {
+                return Err(self.exited_during_start(cfg, status));
+            }
+            if client.is_none() {
+                match NodeClient::connect(addr, ADMIN_TIMEOUT).await {
+                    Ok(connected) => client = Some(connected.with_call_timeout(ADMIN_TIMEOUT)),
+                    Err(error) => last_error = error.to_string(),
+                }
+            }
+            if let Some(connected) = &client {
+                match ready(connected, process.pid).await {
+                    Ok(()) => return Ok(()),
+                    Err(NotReady { reason, reconnect }) => {
+                        last_error = reason;
+                        // A broken or stalled connection is dialled again next round.
+                        if reconnect {
+                            client = None;
+                        }
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(AgentError::StartTimeout {
+                    node_id: cfg.node_id.clone(),
+                    pid: process.pid,
+                    timeout: self.start_timeout,
+                    last_error,
+                });
+            }
+            tokio::time::sleep(START_POLL_INTERVAL).await;
+        }
+    }
+
+    fn exited_during_start(&self, cfg: &NodeConfig, status: String) -> AgentError {
+        let mut tail = String::new();
+        for path in [cfg.log_path(), cfg.dir.join(STDOUT_LOG_FILE_NAME)] {
+            let lines = log_tail(&path);
+            if lines.is_empty() {
+                continue;
+            }
+            tail.push_str(&format!("{}:\n", path.display()));
+            for line in lines {
+                tail.push_str("  ");
+                tail.push_str(&line);
+                tail.push('\n');
+            }
+        }
+        if tail.is_empty() {
+            tail.push_str("(both logs are empty)\n");
+        }
+        AgentError::ExitedDuringStart {
+            node_id: cfg.node_id.clone(),
+            status,
+            log_tail: tail,
+        }
+    }
+
+    async fn stop_locked(&self, node_id: &str, addr: &NodeAddress, save: bool) -> Result<(), AgentError> {
+        let pid_path = self.node_dir(node_id).join(ferrocache_engine::PID_FILE_NAME);
+        let process = read_pidfile(&pid_path).and_then(ProcessHandle::capture);
+        let Some(process) = process else {
+            // Already stopped; a pidfile left by a crash would only mislead later.
+            remove_if_exists(&pid_path).map_err(|e| io_error(node_id, "remove", &pid_path, e))?;
+            return Ok(());
+        };
+        let pid = process.pid;
+
+        match self.shutdown_command(addr, pid, save).await {
+            Ok(()) => {
+                if process.wait_exit(SHUTDOWN_EXIT_TIMEOUT).await {
+                    info!(node_id, pid, save, "node stopped by SHUTDOWN");
+                    return self.forget_pidfile(node_id, &pid_path, pid);
+                }
+                warn!(node_id, pid, "node did not exit after SHUTDOWN; sending SIGTERM");
+            }
+            Err(ShutdownFailure::Refused(source)) => {
+                return Err(AgentError::ShutdownRefused {
+                    node_id: node_id.to_string(),
+                    source,
+                })
+            }
+            Err(ShutdownFailure::Unreachable(reason)) => {
+                warn!(node_id, pid, save, %reason, "cannot SHUTDOWN node; stopping it by signal without saving");
+            }
+        }
+
+        let signal_error = |source| AgentError::Signal {
+            node_id: node_id.to_string(),
+            pid,
+            source,
+        };
+        process.signal(Signal::Term).map_err(signal_error)?;
+        // A stopped (SIGSTOP) process only acts on SIGTERM once continued.
+        process.signal(Signal::Cont).map_err(signal_error)?;
+        if process.wait_exit(TERM_EXIT_TIMEOUT).await {
+            info!(node_id, pid, "node stopped by SIGTERM");
+            return self.forget_pidfile(node_id, &pid_path, pid);
+        }
+        warn!(node_id, pid, "node ignored SIGTERM; sending SIGKILL");
+        process.signal(Signal::Kill).map_err(signal_error)?;
+        if process.wait_exit(KILL_EXIT_TIMEOUT).await {
+            return self.forget_pidfile(node_id, &pid_path, pid);
+        }
+        Err(AgentError::StillRunning {
+            node_id: node_id.to_string(),
+            pid,
+        })
+    }
+
+    /// Sends `SHUTDOWN` to `addr` if, and only if, it is process `pid`.
+    async fn shutdown_command(&self, addr: &NodeAddress, pid: u32, save: bool) -> Result<(), ShutdownFailure> {
+        let client = NodeClient::connect(addr, ADMIN_TIMEOUT)
+            .await
+            .map_err(|e| ShutdownFailure::Unreachable(e.to_string()))?
+            .with_call_timeout(ADMIN_TIMEOUT);
+        let info = client
+            .info()
+            .await
+            .map_err(|e| ShutdownFailure::Unreachable(e.to_string()))?;
+        if info.process_id != pid {
+            return Err(ShutdownFailure::Unreachable(format!(
+                "{addr} is process {}, not {pid}",
+                info.process_id
+            )));
+        }
+        match client.shutdown(save).await {
+            Ok(()) => Ok(()),
+            // Redis keeps running (and keeps the data) when it cannot save; killing it now
+            // would lose what the caller asked us to keep.
+            Err(error @ EngineError::Reply { .. }) if save => Err(ShutdownFailure::Refused(error)),
+            Err(error) => Err(ShutdownFailure::Unreachable(error.to_string())),
+        }
+    }
+
+    /// Removes the pidfile after the process exited, if it still names that process (Redis
+    /// removes it itself on a clean shutdown, but not when killed).
+    fn forget_pidfile(&self, node_id: &str, pid_path: &Path, pid: u32) -> Result<(), AgentError> {
+        if read_pidfile(pid_path) == Some(pid) {
+            remove_if_exists(pid_path).map_err(|e| io_error(node_id, "remove", pid_path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why `SHUTDOWN` did not do the job.
+enum ShutdownFailure {
+    /// Redis answered and refused: do not escalate.
+    Refused(EngineError),
+    /// Redis could not be asked (down, hung, someone else on the address): use signals.
+    Unreachable(String),
+}
+
+/// Why a readiness check failed.
+struct NotReady {
+    /// For the `StartTimeout` error.
+    reason: String,
+    /// The connection itself failed and must be dialled again.
+    reconnect: bool,
+}
+
+impl From<EngineError> for NotReady {
+    fn from(error: EngineError) -> Self {
+        let reconnect = matches!(
+            error,
+            EngineError::Connection { .. } | EngineError::Timeout { .. }
+        );
+        NotReady {
+            reason: error.to_string(),
+            reconnect,
+        }
+    }
+}
+
+/// One readiness check: `INFO` shows our PID and `loading:0`, and `PING` answers.
+async fn ready(client: &NodeClient, pid: u32) -> Result<(), NotReady> {
+    let info = client.info().await?;
+    if info.process_id != pid {
+        // Someone else holds the address; our process will fail to bind and exit.
+        return Err(NotReady {
+            reason: format!(
+                "{} is answered by process {}, not {pid}",
+                client.address(),
+                info.process_id
+            ),
+            reconnect: true,
+        });
+    }
+    if info.loading {
+        return Err(NotReady {
+            reason: "still loading the dataset".to_string(),
+            reconnect: false,
+        });
+    }
+    Ok(client.ping().await?)
+}
+
+fn invalid(node_id: &str, source: EngineError) -> AgentError {
+    AgentError::InvalidConfig {
+        node_id: node_id.to_string(),
+        source,
+    }
+}
+
+fn io_error(node_id: &str, action: &'static str, path: &Path, source: io::Error) -> AgentError {
+    AgentError::Io {
+        node_id: node_id.to_string(),
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes the config through a temporary file and a rename, so a crash mid-write never
+/// leaves a truncated `redis.conf` for the next start.
+fn write_config(node_id: &str, path: &Path, text: &str) -> Result<(), AgentError> {
+    let tmp = path.with_extension("conf.tmp");
+    std::fs::write(&tmp, text).map_err(|e| io_error(node_id, "write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(node_id, "write", path, e))
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Compares the `config_file` Redis reports with ours, falling back to resolved paths in
+/// case either went through a symlink.
+fn same_file(reported: &str, ours: &Path) -> bool {
+    !reported.is_empty() && same_path(Path::new(reported), ours)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

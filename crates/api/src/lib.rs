@@ -1,0 +1,1 @@
+//! ferrocache-api (skeleton)

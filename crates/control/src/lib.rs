@@ -1,0 +1,31 @@
+//! The control plane: what every API operation does, and the loops that make it real.
+//!
+//! API calls land in [`service::Service`], which checks them against the model's rules and the
+//! store and writes *spec* in one transaction — nothing slow happens there. The reconcilers in
+//! [`reconcile`] wake on every store commit (and on a short tick), compare spec with *intent* and
+//! *observed* facts, and do the next step: place nodes ([`addresses`]), start redis-server
+//! processes through the agent, wire replication, publish routes ([`routes`]) for the router,
+//! record [`events`], and confirm facts. Every step is idempotent, so a crash at any point is
+//! finished by the next run.
+//!
+//! # Layout
+//! - [`service`]: one module per resource with the API operations (`replication_group`,
+//!   `cache_cluster`, `event`, `tag`, `engine_version`) and the [`service::view`] types the API
+//!   encodes.
+//! - [`reconcile`]: the controller loop ([`reconcile::Controller`]) and one reconciler per
+//!   resource (`node`, `group`).
+//! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
+//! - [`routes`]: the router's route table computed from the store.
+//! - [`events`]: recording and querying events.
+//!
+//! # Dependency rules
+//! Depends on `model`, `store`, `engine`, `agent` and the route *types* of `router`; must not
+//! speak HTTP or XML.
+
+pub mod addresses;
+pub mod events;
+pub mod reconcile;
+pub mod routes;
+pub mod service;
+
+pub use service::{Page, Service, ServiceConfig, ServiceError};

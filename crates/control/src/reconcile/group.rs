@@ -1,0 +1,126 @@
+//! The group reconciler: a replication group's endpoints, its primary and epoch, its status and
+//! its events.
+//!
+//! Steps, each idempotent: place the group (primary and reader endpoint addresses, the primary —
+//! `-001`, or the adopted `PrimaryClusterId` — at epoch 1) → wait until every member is running
+//! in its role and every replica's link is up → mark the group created (AWS's events) or the
+//! latest spec generation carried out. A group marked for deletion waits for its members to go
+//! (the node reconciler removes them), hands a retained primary back as a standalone cluster,
+//! and removes its records.
+
+use std::sync::Arc;
+
+use ferrocache_model::event::{text, SourceType};
+use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::ids;
+use ferrocache_model::node::{NodeObserved, NodeSpec};
+use ferrocache_store::{tables, update, ReadExt, WriteExt, Writer};
+
+use super::{Context, Next, ReconcileError};
+use crate::addresses::{self, Pool};
+use crate::events;
+
+struct Member {
+    spec: NodeSpec,
+    observed: Option<NodeObserved>,
+}
+
+fn members(r: &dyn ferrocache_store::Reader, spec: &GroupSpec) -> Result<Vec<Member>, ReconcileError> {
+    let mut out = Vec::new();
+    for (key, node) in r.docs::<NodeSpec>(&tables::region_prefix(&spec.region))? {
+        if node.group_id.as_deref() == Some(spec.id.as_str()) {
+            out.push(Member { observed: r.doc::<NodeObserved>(&key)?, spec: node });
+        }
+    }
+    Ok(out)
+}
+
+/// Reconciles the group stored at `key`.
+///
+/// # Errors
+/// Store failures or a full address range; the step is retried.
+pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, ReconcileError> {
+    let cidr = ctx.config.cidr;
+    update(ctx.store.as_ref(), |w| -> Result<Next, ReconcileError> {
+        let Some(spec) = w.doc::<GroupSpec>(&key)? else { return Ok(Next::Done) };
+        let members = members(w, &spec)?;
+        let now = chrono::Utc::now();
+        if let Some(deletion) = &spec.deletion {
+            let intent = w.doc::<GroupIntent>(&key)?;
+            let primary = intent.as_ref().map(|i| i.primary.as_str());
+            let retained = |m: &&Member| deletion.retain_primary && Some(m.spec.id.as_str()) == primary;
+            if members.iter().any(|m| !retained(&m)) {
+                return Ok(Next::Done);
+            }
+            if let Some(kept) = members.iter().find(|m| retained(m)) {
+                let mut standalone = kept.spec.clone();
+                standalone.group_id = None;
+                w.put_doc(&tables::key(&spec.region, &standalone.id), &standalone)?;
+            }
+            w.delete_doc::<GroupSpec>(&key)?;
+            w.delete_doc::<GroupIntent>(&key)?;
+            w.delete_doc::<GroupObserved>(&key)?;
+            events::record(w, &spec.region, &spec.id, SourceType::ReplicationGroup, text::replication_group_deleted(&spec.id), now)?;
+            return Ok(Next::Done);
+        }
+        let intent = match w.doc::<GroupIntent>(&key)? {
+            Some(i) => i,
+            None => {
+                let Some(primary) = choose_primary(&spec, &members) else { return Ok(Next::Done) };
+                let mut used = addresses::taken(w)?;
+                let intent = GroupIntent {
+                    primary_endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
+                    reader_endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
+                    primary,
+                    epoch: 1,
+                };
+                w.put_doc(&key, &intent)?;
+                intent
+            }
+        };
+        let _ = intent;
+        let mut observed = w.doc::<GroupObserved>(&key)?.unwrap_or_default();
+        let before = observed.clone();
+        let settled = !members.is_empty()
+            && members.iter().all(|m| {
+                m.spec.deletion.is_none() && m.observed.as_ref().is_some_and(|o| o.created && o.generation >= m.spec.generation)
+            });
+        let failure = members.iter().find_map(|m| m.observed.as_ref().and_then(|o| o.failed.clone()));
+        if !observed.created {
+            if let (Some(reason), None) = (&failure, &observed.failed) {
+                observed.failed = Some(reason.clone());
+                record(w, &spec, text::replication_group_create_failed(&spec.id), now)?;
+                record(w, &spec, text::deleting_group_clusters(), now)?;
+            } else if settled && failure.is_none() {
+                observed.created = true;
+                observed.generation = spec.generation;
+                record(w, &spec, text::replication_group_created(&spec.id), now)?;
+                if spec.automatic_failover {
+                    record(w, &spec, text::automatic_failover_enabled(&spec.id), now)?;
+                }
+            }
+        } else if settled && observed.generation < spec.generation {
+            observed.generation = spec.generation;
+        }
+        if observed != before {
+            w.put_doc(&key, &observed)?;
+        }
+        Ok(Next::Done)
+    })
+}
+
+/// The member that starts as primary: the adopted `PrimaryClusterId` (the one member whose id is
+/// not `<group>-NNN`), else the lowest-numbered member.
+fn choose_primary(spec: &GroupSpec, members: &[Member]) -> Option<String> {
+    let live: Vec<&Member> = members.iter().filter(|m| m.spec.deletion.is_none()).collect();
+    live.iter()
+        .find(|m| ids::member_index(&spec.id, &m.spec.id).is_none())
+        .or_else(|| live.iter().min_by_key(|m| ids::member_index(&spec.id, &m.spec.id)))
+        .map(|m| m.spec.id.clone())
+}
+
+fn record(w: &mut dyn Writer, spec: &GroupSpec, message: String, now: ferrocache_model::Timestamp) -> Result<(), ReconcileError> {
+    events::record(w, &spec.region, &spec.id, SourceType::ReplicationGroup, message, now)?;
+    Ok(())
+}
+

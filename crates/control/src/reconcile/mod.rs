@@ -1,0 +1,227 @@
+//! The controller loop and the reconcilers it runs.
+//!
+//! [`Controller::run`] wakes on every store commit, on a short tick (so probes notice dead
+//! processes) and when a reconciler asks to be run again soon. Each pass starts one task per
+//! resource that is not already being reconciled — at most one task per resource at a time,
+//! many resources at once — and republishes the route table when it changed. Reconcilers read
+//! spec, intent and observed facts, do the next step and return [`Next`]; each step is
+//! idempotent, so a crash anywhere is finished by the next run after restart.
+//!
+//! - [`node`]: one node's process, its replication role, its observed facts and events.
+//! - [`group`]: a group's intent (endpoints, primary, epoch), status and events.
+
+pub mod group;
+pub mod node;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrocache_agent::Agent;
+use ferrocache_model::group::GroupSpec;
+use ferrocache_model::node::{NodeIntent, NodeSpec};
+use ferrocache_model::Fault;
+use ferrocache_router::RouteTable;
+use ferrocache_store::{view, ReadExt, Store, StoreError};
+use ipnet::Ipv4Net;
+use tokio::sync::{watch, Notify};
+
+/// How often every resource is looked at even when nothing changed (health probes).
+pub const TICK_DEFAULT: Duration = Duration::from_millis(250);
+/// How long a reconciler waiting on the engine (a replica syncing) waits before looking again.
+pub const POLL_SOON: Duration = Duration::from_millis(20);
+/// How long shutdown waits for running reconcilers before stopping nodes anyway.
+pub const SHUTDOWN_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// Settings of the control loop.
+#[derive(Debug, Clone)]
+pub struct ControlConfig {
+    /// Where node directories live (`<data-dir>/nodes`).
+    pub nodes_dir: PathBuf,
+    /// `--endpoint-cidr`.
+    pub cidr: Ipv4Net,
+    /// See [`TICK_DEFAULT`].
+    pub tick: Duration,
+}
+
+/// What a reconciler wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until something changes (or the next tick).
+    Done,
+    /// Run again after this long.
+    After(Duration),
+}
+
+/// Why a reconcile step failed; it is logged and retried on the next pass.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A rule refused the step (e.g. no free address).
+    #[error(transparent)]
+    Fault(#[from] Fault),
+    /// The agent failed.
+    #[error(transparent)]
+    Agent(#[from] ferrocache_agent::AgentError),
+    /// Talking to a node failed.
+    #[error(transparent)]
+    Engine(#[from] ferrocache_engine::EngineError),
+}
+
+/// Shared by the loop and its tasks.
+pub(crate) struct Context {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) agent: Arc<Agent>,
+    pub(crate) config: ControlConfig,
+    /// Resources with a running task; guarantees one task per resource.
+    inflight: Mutex<HashSet<String>>,
+    /// Poked by tasks that want another pass.
+    wake: Notify,
+    /// The latest route table; the binary hands it to the router.
+    routes: watch::Sender<RouteTable>,
+}
+
+/// The control loop.
+#[derive(Clone)]
+pub struct Controller {
+    ctx: Arc<Context>,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller").field("config", &self.ctx.config).finish()
+    }
+}
+
+impl Controller {
+    /// A controller over `store`, running nodes through `agent`.
+    pub fn new(store: Arc<dyn Store>, agent: Arc<Agent>, config: ControlConfig) -> Self {
+        let ctx = Context {
+            store,
+            agent,
+            config,
+            inflight: Mutex::new(HashSet::new()),
+            wake: Notify::new(),
+            routes: watch::Sender::new(RouteTable::default()),
+        };
+        Self { ctx: Arc::new(ctx) }
+    }
+
+    /// The route table, updated whenever it changes.
+    pub fn routes(&self) -> watch::Receiver<RouteTable> {
+        self.ctx.routes.subscribe()
+    }
+
+    /// Runs the loop until `shutdown` turns true, then waits (bounded) for running tasks.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut revisions = self.ctx.store.subscribe();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.pass() {
+                tracing::warn!(error = %e, "control pass failed");
+            }
+            tokio::select! {
+                _ = revisions.changed() => {}
+                _ = tokio::time::sleep(self.ctx.config.tick) => {}
+                _ = self.ctx.wake.notified() => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT_MAX;
+        while !self.ctx.inflight.lock().expect("inflight lock").is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// One pass: start a task for every resource without one, publish routes.
+    fn pass(&self) -> Result<(), StoreError> {
+        let (nodes, groups, table) = view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
+            let nodes: Vec<String> = r.docs::<NodeSpec>("")?.into_iter().map(|(k, _)| k).collect();
+            let groups: Vec<String> = r.docs::<GroupSpec>("")?.into_iter().map(|(k, _)| k).collect();
+            let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
+            Ok((nodes, groups, table))
+        })?;
+        self.ctx.routes.send_if_modified(|current| {
+            if *current == table {
+                false
+            } else {
+                *current = table;
+                true
+            }
+        });
+        for key in nodes {
+            self.spawn(format!("node:{key}"), key, |ctx, key| Box::pin(node::reconcile(ctx, key)));
+        }
+        for key in groups {
+            self.spawn(format!("group:{key}"), key, |ctx, key| Box::pin(group::reconcile(ctx, key)));
+        }
+        Ok(())
+    }
+
+    fn spawn(
+        &self,
+        task: String,
+        key: String,
+        run: impl FnOnce(Arc<Context>, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Next, ReconcileError>> + Send>>
+            + Send
+            + 'static,
+    ) {
+        if !self.ctx.inflight.lock().expect("inflight lock").insert(task.clone()) {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            let next = run(ctx.clone(), key).await;
+            let delay = match next {
+                Ok(Next::Done) => None,
+                Ok(Next::After(d)) => Some(d),
+                Err(e) => {
+                    tracing::warn!(task = %task, error = %e, "reconcile step failed; will retry");
+                    Some(ctx.config.tick)
+                }
+            };
+            ctx.inflight.lock().expect("inflight lock").remove(&task);
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+                ctx.wake.notify_one();
+            }
+        });
+    }
+
+    /// Clean shutdown of the data plane: every node saves its data and stops, so a restart
+    /// finds it on disk. Call after [`Controller::run`] returned.
+    pub async fn stop_nodes(&self) {
+        let nodes = view(self.ctx.store.as_ref(), |r| -> Result<Vec<(NodeSpec, NodeIntent)>, StoreError> {
+            let mut out = Vec::new();
+            for (key, spec) in r.docs::<NodeSpec>("")? {
+                if let Some(intent) = r.doc::<NodeIntent>(&key)? {
+                    out.push((spec, intent));
+                }
+            }
+            Ok(out)
+        });
+        let nodes = match nodes {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list nodes to stop");
+                return;
+            }
+        };
+        let mut stops = tokio::task::JoinSet::new();
+        for (spec, intent) in nodes {
+            let ctx = self.ctx.clone();
+            stops.spawn(async move {
+                let cfg = node::node_config(&ctx.config, &spec, &intent, None);
+                if let Err(e) = ctx.agent.stop(&spec.id, &cfg.address(), true).await {
+                    tracing::warn!(node = %spec.id, error = %e, "node did not stop cleanly");
+                }
+            });
+        }
+        while stops.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,204 @@
+//! `CreateCacheCluster`, `DescribeCacheClusters`, `DeleteCacheCluster`, `RebootCacheCluster`.
+
+use ferrocache_model::group::{CreateContext, GroupSpec, GroupStatus, NODES_PER_GROUP_MAX};
+use ferrocache_model::node::{self, ClusterStatus, CreateNodeRequest, NodeDeletion, NodeSpec};
+use ferrocache_model::{ids, paging, Fault};
+use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt};
+
+use super::replication_group::check_references;
+use super::view::{GroupView, NodeView};
+use super::{Page, Service, ServiceError};
+
+/// `DescribeCacheClusters` as decoded from the wire.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeClustersQuery {
+    /// `CacheClusterId`
+    pub cache_cluster_id: Option<String>,
+    /// `MaxRecords`
+    pub max_records: Option<i64>,
+    /// `Marker`
+    pub marker: Option<String>,
+    /// `ShowCacheClustersNotInReplicationGroups`
+    pub not_in_replication_groups: bool,
+}
+
+fn load_node(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<NodeView, ServiceError> {
+    NodeView::load(r, region, &id.to_ascii_lowercase(), account)?
+        .ok_or_else(|| Fault::CacheClusterNotFound(id.to_ascii_lowercase()).into())
+}
+
+impl Service {
+    /// `CreateCacheCluster`: a standalone node, or (with `ReplicationGroupId`) a new replica of a
+    /// group.
+    ///
+    /// # Errors
+    /// AWS's faults for broken rules, unknown references, duplicate ids, full groups.
+    pub fn create_cache_cluster(&self, region: &str, req: &CreateNodeRequest) -> Result<NodeView, ServiceError> {
+        let now = chrono::Utc::now();
+        let ctx = CreateContext {
+            region: region.to_string(),
+            engine_version_running: self.config().engine_version_running.clone(),
+            now,
+        };
+        let account = self.account_id().to_string();
+        if let Some(group_id) = &req.replication_group_id {
+            let group_id = ids::replication_group_id(group_id)?;
+            return update(self.store(), |w| -> Result<NodeView, ServiceError> {
+                let group = GroupView::load(w, region, &group_id, &account)?
+                    .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
+                if group.status != GroupStatus::Available {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {group_id} is not in available state. Current status: {}.",
+                        group.status.as_str()
+                    ))
+                    .into());
+                }
+                if group.live_members().count() as u32 >= NODES_PER_GROUP_MAX {
+                    return Err(Fault::NodeQuotaForClusterExceeded(format!(
+                        "Replication group {group_id} already has the maximum of {NODES_PER_GROUP_MAX} cache clusters."
+                    ))
+                    .into());
+                }
+                let spec = node::plan_replica(req, &group.spec, &ctx)?;
+                let key = tables::key(region, &spec.id);
+                if w.doc::<NodeSpec>(&key)?.is_some() {
+                    return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
+                }
+                w.put_doc(&key, &spec)?;
+                let mut group_spec: GroupSpec = group.spec.clone();
+                group_spec.generation += 1;
+                w.put_doc(&tables::key(region, &group_id), &group_spec)?;
+                load_node(w, region, &spec.id, &account)
+            });
+        }
+        let spec = node::plan_standalone(req, &ctx)?;
+        check_references(&spec.parameter_group, &spec.subnet_group)?;
+        update(self.store(), |w| -> Result<NodeView, ServiceError> {
+            let key = tables::key(region, &spec.id);
+            if w.doc::<NodeSpec>(&key)?.is_some() {
+                return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
+            }
+            w.put_doc(&key, &spec)?;
+            load_node(w, region, &spec.id, &account)
+        })
+    }
+
+    /// `DescribeCacheClusters`.
+    ///
+    /// # Errors
+    /// `CacheClusterNotFound`, bad paging values.
+    pub fn describe_cache_clusters(&self, region: &str, q: &DescribeClustersQuery) -> Result<Page<NodeView>, ServiceError> {
+        let account = self.account_id().to_string();
+        paging::RECORDS.page_size(q.max_records)?;
+        view(self.store(), |r| -> Result<Page<NodeView>, ServiceError> {
+            if let Some(id) = &q.cache_cluster_id {
+                return Ok(Page { items: vec![load_node(r, region, id, &account)?], marker: None });
+            }
+            let mut nodes = Vec::new();
+            for (_, spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
+                if q.not_in_replication_groups && spec.group_id.is_some() {
+                    continue;
+                }
+                if let Some(v) = NodeView::load(r, region, &spec.id, &account)? {
+                    nodes.push(v);
+                }
+            }
+            let (items, marker) =
+                paging::page(nodes, |n| n.spec.id.clone(), q.marker.as_deref(), q.max_records, paging::RECORDS)?;
+            Ok(Page { items, marker })
+        })
+    }
+
+    /// `DeleteCacheCluster`, with AWS's refusals for group members.
+    ///
+    /// # Errors
+    /// `CacheClusterNotFound`, `InvalidCacheClusterState`.
+    pub fn delete_cache_cluster(&self, region: &str, id: &str, final_snapshot: Option<&str>) -> Result<NodeView, ServiceError> {
+        if final_snapshot.is_some() {
+            return Err(Fault::value(
+                "FinalSnapshotIdentifier is not supported by this Ferrocache release yet: snapshots come with a later release.",
+            )
+            .into());
+        }
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<NodeView, ServiceError> {
+            let current = load_node(w, region, id, &account)?;
+            let id = current.spec.id.clone();
+            if !matches!(current.status, ClusterStatus::Available | ClusterStatus::Failed) {
+                return Err(Fault::InvalidCacheClusterState(format!(
+                    "Cache cluster {id} is not in a valid state to be deleted."
+                ))
+                .into());
+            }
+            if let Some(group_id) = &current.spec.group_id {
+                let group = GroupView::load(w, region, group_id, &account)?
+                    .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
+                let live = group.live_members().count();
+                if live <= 1 {
+                    return Err(Fault::InvalidCacheClusterState(
+                        "Cannot delete the cache cluster since it is the only member of a replication group. Delete the replication group instead.".into(),
+                    )
+                    .into());
+                }
+                if group.intent.as_ref().is_some_and(|i| i.primary == id) {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {id} is serving as primary for replication group {group_id} and cannot be deleted. To delete the entire replication group, use DeleteReplicationGroup."
+                    ))
+                    .into());
+                }
+                if group.spec.automatic_failover && live <= 2 {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cannot delete the cache cluster because it is the only read replica for replication group {group_id} which has autofailover enabled or pending. You can disable autofailover and then delete this cache cluster. Alternatively, to delete the entire replication group, use DeleteReplicationGroup."
+                    ))
+                    .into());
+                }
+                if group.status != GroupStatus::Available {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {group_id} is not in available state. Current status: {}.",
+                        group.status.as_str()
+                    ))
+                    .into());
+                }
+                let mut g = group.spec.clone();
+                g.generation += 1;
+                w.put_doc(&tables::key(region, group_id), &g)?;
+            }
+            let mut spec = current.spec.clone();
+            spec.deletion = Some(NodeDeletion { with_group: false });
+            w.put_doc(&tables::key(region, &id), &spec)?;
+            load_node(w, region, &id, &account)
+        })
+    }
+
+    /// `RebootCacheCluster`: the node restarts (saving its data first, as a reboot of an
+    /// ElastiCache node keeps a Redis node's data only through its replicas or a snapshot — here
+    /// the restart keeps it on disk).
+    ///
+    /// # Errors
+    /// `CacheClusterNotFound`, `InvalidCacheClusterState`, `InvalidParameterValue` for unknown
+    /// node ids.
+    pub fn reboot_cache_cluster(&self, region: &str, id: &str, node_ids: &[String]) -> Result<NodeView, ServiceError> {
+        if node_ids.is_empty() {
+            return Err(Fault::MissingParameter("CacheNodeIdsToReboot".into()).into());
+        }
+        if let Some(bad) = node_ids.iter().find(|n| n.as_str() != ids::CACHE_NODE_ID) {
+            return Err(Fault::value(format!("Cache node {bad} not found in cache cluster {id}.")).into());
+        }
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<NodeView, ServiceError> {
+            let current = load_node(w, region, id, &account)?;
+            if current.status != ClusterStatus::Available {
+                return Err(Fault::InvalidCacheClusterState(format!(
+                    "Cache cluster {} is not in available state. Current status: {}.",
+                    current.spec.id,
+                    current.status.as_str()
+                ))
+                .into());
+            }
+            let mut spec = current.spec.clone();
+            spec.reboots += 1;
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            load_node(w, region, &spec.id, &account)
+        })
+    }
+}

@@ -1,0 +1,318 @@
+//! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
+//! `IncreaseReplicaCount`, `DecreaseReplicaCount`.
+
+use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
+use ferrocache_model::group::{self, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus};
+use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
+use ferrocache_model::{ids, paging, Fault};
+use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
+
+use super::view::GroupView;
+use super::{Page, Service, ServiceError};
+
+/// `IncreaseReplicaCount` / `DecreaseReplicaCount` as decoded from the wire.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicaCountRequest {
+    /// `ReplicationGroupId`
+    pub replication_group_id: Option<String>,
+    /// `NewReplicaCount`
+    pub new_replica_count: Option<i64>,
+    /// Number of `ReplicaConfiguration` entries (cluster mode; not offered yet).
+    pub replica_configuration_count: usize,
+    /// `ReplicasToRemove` (decrease only)
+    pub replicas_to_remove: Vec<String>,
+    /// `ApplyImmediately`
+    pub apply_immediately: Option<bool>,
+}
+
+/// Checks that a parameter group and a subnet group named by a request exist.
+///
+/// Only the default groups exist until parameter and subnet groups can be created.
+pub(crate) fn check_references(parameter_group: &str, subnet_group: &str) -> Result<(), Fault> {
+    if parameter_group == DEFAULT_PARAMETER_GROUP_CLUSTER_ON {
+        return Err(Fault::combination("Cluster mode should be disabled in parameter group, but found it is enabled."));
+    }
+    if parameter_group != DEFAULT_PARAMETER_GROUP {
+        return Err(Fault::CacheParameterGroupNotFound(parameter_group.to_string()));
+    }
+    if subnet_group != "default" {
+        return Err(Fault::CacheSubnetGroupNotFound(subnet_group.to_string()));
+    }
+    Ok(())
+}
+
+fn load_group(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<GroupView, ServiceError> {
+    GroupView::load(r, region, &id.to_ascii_lowercase(), account)?
+        .ok_or_else(|| Fault::ReplicationGroupNotFound(id.to_ascii_lowercase()).into())
+}
+
+fn required(value: &Option<String>, name: &str) -> Result<String, Fault> {
+    value.clone().ok_or_else(|| Fault::MissingParameter(name.to_string()))
+}
+
+/// The next free member index of a group (`<group>-00N`), never reusing one still present.
+fn next_member_index(group_id: &str, members: &[NodeSpec]) -> u32 {
+    members.iter().filter_map(|m| ids::member_index(group_id, &m.id)).max().unwrap_or(0) + 1
+}
+
+fn members_of(r: &dyn Reader, region: &str, group_id: &str) -> Result<Vec<NodeSpec>, ServiceError> {
+    Ok(r.docs::<NodeSpec>(&tables::region_prefix(region))?
+        .into_iter()
+        .map(|(_, n)| n)
+        .filter(|n| n.group_id.as_deref() == Some(group_id))
+        .collect())
+}
+
+/// Adds `count` new members to `spec` (specs only; the reconcilers start them).
+fn add_members(
+    w: &mut dyn Writer,
+    spec: &GroupSpec,
+    zones: &[Option<String>],
+    now: ferrocache_model::Timestamp,
+) -> Result<(), ServiceError> {
+    let existing = members_of(w, &spec.region, &spec.id)?;
+    let mut index = next_member_index(&spec.id, &existing);
+    for zone in zones {
+        let id = ids::member_cluster_id(&spec.id, index);
+        index += 1;
+        let key = tables::key(&spec.region, &id);
+        if w.doc::<NodeSpec>(&key)?.is_some() {
+            return Err(Fault::CacheClusterAlreadyExists(id).into());
+        }
+        w.put_doc(&key, &node::member_spec(spec, id, zone.clone(), now))?;
+    }
+    Ok(())
+}
+
+fn require_available(view: &GroupView) -> Result<(), Fault> {
+    if view.status == GroupStatus::Available {
+        Ok(())
+    } else {
+        Err(Fault::InvalidReplicationGroupState(format!(
+            "Replication group {} is not in available state. Current status: {}.",
+            view.spec.id,
+            view.status.as_str()
+        )))
+    }
+}
+
+impl Service {
+    /// `CreateReplicationGroup`: validates, writes the group's spec and its members' specs.
+    ///
+    /// # Errors
+    /// AWS's faults for broken rules, unknown references and duplicate ids.
+    pub fn create_replication_group(&self, region: &str, req: &CreateGroupRequest) -> Result<GroupView, ServiceError> {
+        let now = chrono::Utc::now();
+        let ctx = CreateContext {
+            region: region.to_string(),
+            engine_version_running: self.config().engine_version_running.clone(),
+            now,
+        };
+        let plan = group::plan_create(req, &ctx)?;
+        check_references(&plan.spec.parameter_group, &plan.spec.subnet_group)?;
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let key = tables::key(region, &plan.spec.id);
+            if w.doc::<GroupSpec>(&key)?.is_some() {
+                return Err(Fault::ReplicationGroupAlreadyExists(plan.spec.id.clone()).into());
+            }
+            if let Some(primary_id) = &plan.adopt_primary {
+                let primary = super::view::NodeView::load(w, region, primary_id, &account)?
+                    .ok_or_else(|| Fault::CacheClusterNotFound(primary_id.clone()))?;
+                if primary.spec.group_id.is_some() {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {primary_id} is already a member of a replication group."
+                    ))
+                    .into());
+                }
+                if primary.status != node::ClusterStatus::Available {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {primary_id} is not in available state."
+                    ))
+                    .into());
+                }
+                let mut adopted = primary.spec.clone();
+                adopted.group_id = Some(plan.spec.id.clone());
+                w.put_doc(&tables::key(region, primary_id), &adopted)?;
+            }
+            w.put_doc(&key, &plan.spec)?;
+            add_members(w, &plan.spec, &plan.new_member_zones, now)?;
+            load_group(w, region, &plan.spec.id, &account)
+        })
+    }
+
+    /// `DescribeReplicationGroups`: one group, or a page of the region's groups.
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, bad paging values.
+    pub fn describe_replication_groups(
+        &self,
+        region: &str,
+        id: Option<&str>,
+        marker: Option<&str>,
+        max_records: Option<i64>,
+    ) -> Result<Page<GroupView>, ServiceError> {
+        let account = self.account_id().to_string();
+        paging::RECORDS.page_size(max_records)?;
+        view(self.store(), |r| -> Result<Page<GroupView>, ServiceError> {
+            if let Some(id) = id {
+                return Ok(Page { items: vec![load_group(r, region, id, &account)?], marker: None });
+            }
+            let mut groups = Vec::new();
+            for (_, spec) in r.docs::<GroupSpec>(&tables::region_prefix(region))? {
+                if let Some(v) = GroupView::load(r, region, &spec.id, &account)? {
+                    groups.push(v);
+                }
+            }
+            let (items, marker) = paging::page(groups, |g| g.spec.id.clone(), marker, max_records, paging::RECORDS)?;
+            Ok(Page { items, marker })
+        })
+    }
+
+    /// `DeleteReplicationGroup`: marks the group and its members for deletion; the status reads
+    /// `deleting` at once, so `wait replication-group-deleted` and Terraform see it.
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`.
+    pub fn delete_replication_group(
+        &self,
+        region: &str,
+        id: &str,
+        retain_primary: bool,
+        final_snapshot: Option<&str>,
+    ) -> Result<GroupView, ServiceError> {
+        if final_snapshot.is_some() {
+            return Err(Fault::value(
+                "FinalSnapshotIdentifier is not supported by this Ferrocache release yet: snapshots come with a later release.",
+            )
+            .into());
+        }
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let current = load_group(w, region, id, &account)?;
+            match current.status {
+                GroupStatus::Available | GroupStatus::CreateFailed => {}
+                GroupStatus::Deleting | GroupStatus::Modifying | GroupStatus::Snapshotting => {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {} has status {} which is not valid for deletion.",
+                        current.spec.id,
+                        current.status.as_str()
+                    ))
+                    .into())
+                }
+                GroupStatus::Creating => {
+                    let member = current.members.first().map_or(current.spec.id.as_str(), |m| m.spec.id.as_str());
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Cache cluster {member} is not in a valid state to be deleted."
+                    ))
+                    .into());
+                }
+            }
+            let primary = current.intent.as_ref().map(|i| i.primary.clone());
+            let mut spec = current.spec.clone();
+            spec.deletion = Some(GroupDeletion { retain_primary });
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            for member in &current.members {
+                if retain_primary && Some(&member.spec.id) == primary.as_ref() {
+                    continue;
+                }
+                let mut m = member.spec.clone();
+                m.deletion = Some(NodeDeletion { with_group: true });
+                w.put_doc(&tables::key(region, &m.id), &m)?;
+            }
+            load_group(w, region, &spec.id, &account)
+        })
+    }
+
+    /// `IncreaseReplicaCount` (cluster mode disabled).
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, `InvalidParameterValue`.
+    pub fn increase_replica_count(&self, region: &str, req: &ReplicaCountRequest) -> Result<GroupView, ServiceError> {
+        let id = required(&req.replication_group_id, "ReplicationGroupId")?;
+        check_apply_immediately(req.apply_immediately)?;
+        if req.replica_configuration_count > 0 {
+            return Err(Fault::value("ReplicaConfiguration is for cluster mode, which this Ferrocache release does not offer yet.").into());
+        }
+        let account = self.account_id().to_string();
+        let now = chrono::Utc::now();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let current = load_group(w, region, &id, &account)?;
+            require_available(&current)?;
+            let replicas = current.live_members().count().saturating_sub(1) as u32;
+            let target = group::check_increase(replicas, req.new_replica_count)?;
+            let mut spec = current.spec.clone();
+            spec.generation += 1;
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            let zones = vec![None; (target - replicas) as usize];
+            add_members(w, &spec, &zones, now)?;
+            load_group(w, region, &spec.id, &account)
+        })
+    }
+
+    /// `DecreaseReplicaCount` (cluster mode disabled): by `NewReplicaCount` (the newest replicas
+    /// go) or by `ReplicasToRemove`.
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, `InvalidParameterValue`,
+    /// `InvalidParameterCombination`.
+    pub fn decrease_replica_count(&self, region: &str, req: &ReplicaCountRequest) -> Result<GroupView, ServiceError> {
+        let id = required(&req.replication_group_id, "ReplicationGroupId")?;
+        check_apply_immediately(req.apply_immediately)?;
+        if req.replica_configuration_count > 0 {
+            return Err(Fault::value("ReplicaConfiguration is for cluster mode, which this Ferrocache release does not offer yet.").into());
+        }
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let current = load_group(w, region, &id, &account)?;
+            require_available(&current)?;
+            let primary = current.intent.as_ref().map(|i| i.primary.clone()).unwrap_or_default();
+            let mut replicas: Vec<&NodeSpec> =
+                current.live_members().map(|m| &m.spec).filter(|s| s.id != primary).collect();
+            replicas.sort_by(|a, b| a.id.cmp(&b.id));
+            let remove: Vec<String> = match (req.new_replica_count, req.replicas_to_remove.is_empty()) {
+                (Some(_), false) => {
+                    return Err(Fault::combination("Specify either NewReplicaCount or ReplicasToRemove, not both.").into())
+                }
+                (Some(n), true) => {
+                    let target = group::check_decrease(replicas.len() as u32, n, current.spec.automatic_failover)?;
+                    replicas.iter().rev().take(replicas.len() - target as usize).map(|s| s.id.clone()).collect()
+                }
+                (None, false) => {
+                    let wanted: Vec<String> = req.replicas_to_remove.iter().map(|s| s.to_ascii_lowercase()).collect();
+                    for r in &wanted {
+                        if *r == primary {
+                            return Err(Fault::value(format!("Cannot remove the primary cache cluster {r}.")).into());
+                        }
+                        if !replicas.iter().any(|s| &s.id == r) {
+                            return Err(Fault::CacheClusterNotFound(r.clone()).into());
+                        }
+                    }
+                    let left = replicas.len() - wanted.len();
+                    group::check_decrease(replicas.len() as u32, left as i64, current.spec.automatic_failover)?;
+                    wanted
+                }
+                (None, true) => return Err(Fault::MissingParameter("NewReplicaCount".into()).into()),
+            };
+            for rid in &remove {
+                let key = tables::key(region, rid);
+                if let Some(mut m) = w.doc::<NodeSpec>(&key)? {
+                    m.deletion = Some(NodeDeletion { with_group: false });
+                    w.put_doc(&key, &m)?;
+                }
+            }
+            let mut spec = current.spec.clone();
+            spec.generation += 1;
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            load_group(w, region, &spec.id, &account)
+        })
+    }
+}
+
+fn check_apply_immediately(value: Option<bool>) -> Result<(), Fault> {
+    match value {
+        Some(true) => Ok(()),
+        Some(false) => Err(Fault::value("This operation only supports ApplyImmediately=true.")),
+        None => Err(Fault::MissingParameter("ApplyImmediately".into())),
+    }
+}

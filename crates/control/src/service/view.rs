@@ -1,0 +1,150 @@
+//! Views: a resource's three layers read together, with the status and endpoints a client sees.
+//! The API encodes these into AWS's shapes.
+
+use ferrocache_model::arn::{self, ArnType};
+use ferrocache_model::group::{self, GroupIntent, GroupObserved, GroupSpec, GroupStatus};
+use ferrocache_model::node::{self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role};
+use ferrocache_store::{tables, ReadExt, Reader, StoreError};
+
+/// A network endpoint as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `Address` (an IP address inside `--endpoint-cidr`).
+    pub address: String,
+    /// `Port`.
+    pub port: u16,
+}
+
+/// A cache cluster (node) as a client sees it.
+#[derive(Debug, Clone)]
+pub struct NodeView {
+    /// What was asked for.
+    pub spec: NodeSpec,
+    /// Placement, once chosen.
+    pub intent: Option<NodeIntent>,
+    /// Last confirmed facts.
+    pub observed: Option<NodeObserved>,
+    /// `CacheClusterStatus`.
+    pub status: ClusterStatus,
+    /// `CacheNodeStatus` of its one node.
+    pub cache_node_status: CacheNodeStatus,
+    /// `CurrentRole` inside its group (the role the control plane assigned).
+    pub role: Option<Role>,
+    /// `ARN`.
+    pub arn: String,
+}
+
+impl NodeView {
+    /// Reads the node `id` of `region`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<Option<Self>, StoreError> {
+        let key = tables::key(region, id);
+        let Some(spec) = r.doc::<NodeSpec>(&key)? else { return Ok(None) };
+        let intent = r.doc::<NodeIntent>(&key)?;
+        let observed = r.doc::<NodeObserved>(&key)?;
+        let role = match &spec.group_id {
+            Some(g) => r
+                .doc::<GroupIntent>(&tables::key(region, g))?
+                .map(|gi| if gi.primary == spec.id { Role::Primary } else { Role::Replica }),
+            None => None,
+        };
+        Ok(Some(Self::new(spec, intent, observed, role, account)))
+    }
+
+    /// Assembles a view from its parts.
+    pub fn new(spec: NodeSpec, intent: Option<NodeIntent>, observed: Option<NodeObserved>, role: Option<Role>, account: &str) -> Self {
+        let status = node::status(&spec, observed.as_ref());
+        let cache_node_status = node::cache_node_status(&spec, observed.as_ref());
+        let arn = arn::format(&spec.region, account, ArnType::Cluster, &spec.id);
+        Self { spec, intent, observed, status, cache_node_status, role, arn }
+    }
+
+    /// The node's own endpoint (the member's `ReadEndpoint`, the cache node's `Endpoint`).
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        self.intent.as_ref().map(|i| Endpoint { address: i.endpoint.to_string(), port: self.spec.port })
+    }
+
+    /// Availability zone: the chosen one, else the requested one.
+    pub fn zone(&self) -> Option<&str> {
+        self.intent.as_ref().map(|i| i.zone.as_str()).or(self.spec.preferred_zone.as_deref())
+    }
+
+    /// `CacheNodeCreateTime`.
+    pub fn node_created_at(&self) -> Option<ferrocache_model::Timestamp> {
+        self.observed.as_ref().and_then(|o| o.node_created_at)
+    }
+}
+
+/// A replication group as a client sees it.
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    /// What was asked for.
+    pub spec: GroupSpec,
+    /// Placement, once chosen.
+    pub intent: Option<GroupIntent>,
+    /// Last confirmed facts.
+    pub observed: Option<GroupObserved>,
+    /// `Status`.
+    pub status: GroupStatus,
+    /// Member clusters, in id order (`MemberClusters`, `NodeGroupMembers`).
+    pub members: Vec<NodeView>,
+    /// `ARN`.
+    pub arn: String,
+}
+
+impl GroupView {
+    /// Reads the group `id` of `region` and its members.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<Option<Self>, StoreError> {
+        let key = tables::key(region, id);
+        let Some(spec) = r.doc::<GroupSpec>(&key)? else { return Ok(None) };
+        let intent = r.doc::<GroupIntent>(&key)?;
+        let observed = r.doc::<GroupObserved>(&key)?;
+        let mut members = Vec::new();
+        for (node_key, node_spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
+            if node_spec.group_id.as_deref() != Some(id) {
+                continue;
+            }
+            let role = intent.as_ref().map(|gi| if gi.primary == node_spec.id { Role::Primary } else { Role::Replica });
+            let node_intent = r.doc::<NodeIntent>(&node_key)?;
+            let node_observed = r.doc::<NodeObserved>(&node_key)?;
+            members.push(NodeView::new(node_spec, node_intent, node_observed, role, account));
+        }
+        let status = group::status(&spec, observed.as_ref());
+        let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
+        Ok(Some(Self { spec, intent, observed, status, members, arn }))
+    }
+
+    /// `NodeGroups[0].PrimaryEndpoint`, once placed.
+    pub fn primary_endpoint(&self) -> Option<Endpoint> {
+        self.intent.as_ref().map(|i| Endpoint { address: i.primary_endpoint.to_string(), port: self.spec.port })
+    }
+
+    /// `NodeGroups[0].ReaderEndpoint`, once placed.
+    pub fn reader_endpoint(&self) -> Option<Endpoint> {
+        self.intent.as_ref().map(|i| Endpoint { address: i.reader_endpoint.to_string(), port: self.spec.port })
+    }
+
+    /// `SnapshottingClusterId`: with automatic snapshots on, a replica takes them (AWS samples
+    /// show the second member), else the only member.
+    pub fn snapshotting_cluster_id(&self) -> Option<&str> {
+        if self.spec.snapshot_retention_limit == 0 {
+            return None;
+        }
+        let primary = self.intent.as_ref().map(|i| i.primary.as_str());
+        self.members
+            .iter()
+            .map(|m| m.spec.id.as_str())
+            .find(|id| Some(*id) != primary)
+            .or_else(|| self.members.first().map(|m| m.spec.id.as_str()))
+    }
+
+    /// Members that are not being removed.
+    pub fn live_members(&self) -> impl Iterator<Item = &NodeView> {
+        self.members.iter().filter(|m| m.spec.deletion.is_none())
+    }
+}

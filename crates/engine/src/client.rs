@@ -1,0 +1,632 @@
+//! [`NodeClient`], the async admin client for one `redis-server`. It sends the few commands the
+//! control plane needs, bounds every call with a timeout, and turns replies into typed values
+//! ([`Info`], [`RoleReply`]) and errors into [`EngineError`] variants that separate "loading"
+//! from "refused" from "unreachable". Command names come from [`CommandNames`], so renaming
+//! `CONFIG`, `REPLICAOF` or `SHUTDOWN` for security later is a change in one place.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ErrorKind, FromRedisValue, IntoConnectionInfo,
+    RedisConnectionInfo, RedisError, ServerErrorKind, Value,
+};
+
+use crate::error::EngineError;
+use crate::info::Info;
+
+/// Default bound for one ordinary admin command (`PING`, `INFO`, `CONFIG`, `REPLICAOF`, ...).
+/// A healthy node answers these in well under a millisecond; 2 s leaves room for a busy one
+/// without letting a hung node stall a reconcile loop.
+pub const CALL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(2);
+
+/// Default bound for commands that block the server until an RDB is on disk (`SAVE`,
+/// `SHUTDOWN SAVE`). Writing a multi-gigabyte dataset takes minutes, and `SHUTDOWN` may also
+/// wait up to `shutdown-timeout` (10 s) for lagging replicas first.
+pub const BLOCKING_CALL_TIMEOUT_DEFAULT: Duration = Duration::from_secs(600);
+
+/// Where a node listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum NodeAddress {
+    /// A TCP address, as replicas and endpoints reach the node.
+    Tcp(SocketAddr),
+    /// A Unix socket path, for local admin traffic.
+    Unix(PathBuf),
+}
+
+impl fmt::Display for NodeAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeAddress::Tcp(addr) => write!(f, "{addr}"),
+            NodeAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// The names under which the node knows each admin command.
+///
+/// Defaults are Redis's real names. When nodes are started with `rename-command` (as
+/// ElastiCache does for `CONFIG` and friends), set the renamed names here; every call site
+/// goes through this struct, so nothing else changes. Subcommands (`CONFIG GET`, `REPLICAOF NO
+/// ONE`) are not renamable in Redis and stay fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandNames {
+    /// `PING`.
+    pub ping: String,
+    /// `INFO`.
+    pub info: String,
+    /// `REPLICAOF`.
+    pub replicaof: String,
+    /// `CONFIG` (for `CONFIG GET` / `CONFIG SET`).
+    pub config: String,
+    /// `SHUTDOWN`.
+    pub shutdown: String,
+    /// `SAVE`.
+    pub save: String,
+    /// `BGSAVE`.
+    pub bgsave: String,
+    /// `DBSIZE`.
+    pub dbsize: String,
+    /// `ROLE`.
+    pub role: String,
+}
+
+impl Default for CommandNames {
+    fn default() -> Self {
+        CommandNames {
+            ping: "PING".to_string(),
+            info: "INFO".to_string(),
+            replicaof: "REPLICAOF".to_string(),
+            config: "CONFIG".to_string(),
+            shutdown: "SHUTDOWN".to_string(),
+            save: "SAVE".to_string(),
+            bgsave: "BGSAVE".to_string(),
+            dbsize: "DBSIZE".to_string(),
+            role: "ROLE".to_string(),
+        }
+    }
+}
+
+/// One replica as a primary's `ROLE` reply lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaLink {
+    /// The replica's address as the primary sees it.
+    pub ip: String,
+    /// The replica's announced listening port.
+    pub port: u16,
+    /// The replication offset the replica last acknowledged.
+    pub offset: i64,
+}
+
+/// The reply to `ROLE`, which, unlike `INFO`, is answered even while the node is loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleReply {
+    /// The node is a primary.
+    Master {
+        /// Its replication offset.
+        repl_offset: i64,
+        /// The replicas connected to it.
+        replicas: Vec<ReplicaLink>,
+    },
+    /// The node is a replica.
+    Replica {
+        /// The primary it follows.
+        master_host: String,
+        /// The primary's port.
+        master_port: u16,
+        /// Link state: `connect`, `connecting`, `sync`, `connected`, ...
+        state: String,
+        /// Replication offset received so far; -1 before the first sync.
+        offset: i64,
+    },
+}
+
+/// An async admin connection to one node.
+///
+/// It wraps the `redis` crate's multiplexed connection, which is the only async connection
+/// type that crate (1.x) offers, and which suits us for two further reasons: a call abandoned
+/// by our timeout (or by a `select!`) leaves the connection consistent, because replies are
+/// matched to requests by the connection's own driver task rather than read by the caller;
+/// and the handle is cheap to clone, so a prober and a reconciler can share one connection.
+///
+/// The client never retries and never reconnects: a broken connection surfaces as
+/// [`EngineError::Connection`], and the caller decides whether to connect again.
+///
+/// # Cancel safety
+///
+/// Every method is cancel safe in the sense that dropping its future leaves the client usable;
+/// the command may or may not have reached the server.
+#[derive(Clone)]
+pub struct NodeClient {
+    /// The shared, multiplexed connection.
+    conn: MultiplexedConnection,
+    /// Where we connected, for error messages.
+    addr: NodeAddress,
+    /// Bound for ordinary commands.
+    call_timeout: Duration,
+    /// Bound for commands that block until an RDB is written.
+    blocking_call_timeout: Duration,
+    /// Names to send, in case commands are renamed on the node.
+    names: CommandNames,
+}
+
+impl fmt::Debug for NodeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeClient")
+            .field("addr", &self.addr)
+            .field("call_timeout", &self.call_timeout)
+            .field("blocking_call_timeout", &self.blocking_call_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeClient {
+    /// Connects to the node at `addr`, giving up after `timeout`.
+    ///
+    /// Calls then use [`CALL_TIMEOUT_DEFAULT`] and [`BLOCKING_CALL_TIMEOUT_DEFAULT`] and the
+    /// default [`CommandNames`]; see the `with_*` methods to change them. No command is sent
+    /// while connecting (the library's `CLIENT SETINFO` is turned off), so connecting succeeds
+    /// even to a node that is loading.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Connect`] when the address refuses or fails, [`EngineError::Timeout`]
+    /// when it does not answer in time.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing has been sent yet.
+    pub async fn connect(addr: &NodeAddress, timeout: Duration) -> Result<Self, EngineError> {
+        let target = match addr {
+            NodeAddress::Tcp(socket) => ConnectionAddr::Tcp(socket.ip().to_string(), socket.port()),
+            NodeAddress::Unix(path) => ConnectionAddr::Unix(path.clone()),
+        };
+        let connect_error = |source| EngineError::Connect {
+            addr: addr.to_string(),
+            source,
+        };
+        let info = target
+            .into_connection_info()
+            .map_err(connect_error)?
+            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+        let client = redis::Client::open(info).map_err(connect_error)?;
+        // Per-call timeouts are ours (see `call`); the library's own response timeout would
+        // otherwise cut `SAVE` off after its 500 ms default.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(None);
+        let connecting = client.get_multiplexed_async_connection_with_config(&config);
+        let conn = match tokio::time::timeout(timeout, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(source)) if source.is_timeout() => {
+                return Err(EngineError::Timeout {
+                    addr: addr.to_string(),
+                    command: "connect".to_string(),
+                    timeout,
+                })
+            }
+            Ok(Err(source)) => return Err(connect_error(source)),
+            Err(_) => {
+                return Err(EngineError::Timeout {
+                    addr: addr.to_string(),
+                    command: "connect".to_string(),
+                    timeout,
+                })
+            }
+        };
+        Ok(NodeClient {
+            conn,
+            addr: addr.clone(),
+            call_timeout: CALL_TIMEOUT_DEFAULT,
+            blocking_call_timeout: BLOCKING_CALL_TIMEOUT_DEFAULT,
+            names: CommandNames::default(),
+        })
+    }
+
+    /// Sets the bound for ordinary commands.
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets the bound for `SAVE` and `SHUTDOWN`, which block until an RDB is written.
+    pub fn with_blocking_call_timeout(mut self, timeout: Duration) -> Self {
+        self.blocking_call_timeout = timeout;
+        self
+    }
+
+    /// Sets the command names to send (for nodes started with `rename-command`).
+    pub fn with_command_names(mut self, names: CommandNames) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The address this client is connected to.
+    pub fn address(&self) -> &NodeAddress {
+        &self.addr
+    }
+
+    /// `PING`; succeeds on `PONG`.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Loading`] while the dataset loads, otherwise as for any call.
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        let reply: String = self
+            .call("PING", redis::cmd(&self.names.ping), self.call_timeout)
+            .await?;
+        if reply != "PONG" {
+            return Err(self.unexpected("PING", format!("expected PONG, got {reply:?}")));
+        }
+        Ok(())
+    }
+
+    /// `INFO` (the default sections), parsed. Answered even while loading.
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::InfoMalformed`].
+    pub async fn info(&self) -> Result<Info, EngineError> {
+        let text: String = self
+            .call("INFO", redis::cmd(&self.names.info), self.call_timeout)
+            .await?;
+        Info::parse(&text)
+    }
+
+    /// `REPLICAOF <ip> <port>`: make the node a replica of `primary`. Redis answers at once
+    /// and syncs in the background; watch [`Info::master_link_status_up`] for the result.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn replicaof(&self, primary: SocketAddr) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd(&self.names.replicaof);
+        cmd.arg(primary.ip().to_string()).arg(primary.port());
+        self.call::<()>("REPLICAOF", cmd, self.call_timeout).await
+    }
+
+    /// `REPLICAOF NO ONE`: make the node a primary, keeping its data.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn replicaof_no_one(&self) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd(&self.names.replicaof);
+        cmd.arg("NO").arg("ONE");
+        self.call::<()>("REPLICAOF NO ONE", cmd, self.call_timeout)
+            .await
+    }
+
+    /// `CONFIG SET <name> <value>`.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses the name or value, otherwise as for any call.
+    pub async fn config_set(&self, name: &str, value: &str) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd(&self.names.config);
+        cmd.arg("SET").arg(name).arg(value);
+        // The label leaves the value out: it may be a secret such as `requirepass`.
+        self.call::<()>(&format!("CONFIG SET {name}"), cmd, self.call_timeout)
+            .await
+    }
+
+    /// `CONFIG GET <name>`: the value of exactly that parameter, or `None` if Redis does not
+    /// know it. Glob characters are sent as is, but only an exact name match is returned.
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::UnexpectedReply`].
+    pub async fn config_get(&self, name: &str) -> Result<Option<String>, EngineError> {
+        let mut cmd = redis::cmd(&self.names.config);
+        cmd.arg("GET").arg(name);
+        let label = format!("CONFIG GET {name}");
+        let value: Value = self.call(&label, cmd, self.call_timeout).await?;
+        let pairs: Vec<(String, String)> = match value {
+            // RESP2 (what we speak) replies with a flat array of name, value, name, value...
+            Value::Array(items) => {
+                let strings = Vec::<String>::from_redis_value(Value::Array(items))
+                    .map_err(|e| self.unexpected(&label, e.to_string()))?;
+                if strings.len() % 2 != 0 {
+                    return Err(self.unexpected(&label, "odd number of elements".to_string()));
+                }
+                strings
+                    .chunks_exact(2)
+                    .map(|pair| (pair[0].clone(), pair[1].clone()))
+                    .collect()
+            }
+            // ...and RESP3 with a map; accept both in case the protocol is switched later.
+            Value::Map(entries) => entries
+                .into_iter()
+                .map(|(k, v)| Ok((String::from_redis_value(k)?, String::from_redis_value(v)?)))
+                .collect::<Result<_, redis::ParsingError>>()
+                .map_err(|e| self.unexpected(&label, e.to_string()))?,
+            other => {
+                return Err(self.unexpected(&label, format!("expected an array, got {other:?}")))
+            }
+        };
+        Ok(pairs
+            .into_iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value))
+    }
+
+    /// `SHUTDOWN SAVE` or `SHUTDOWN NOSAVE`. Redis closes the connection instead of replying
+    /// when it shuts down, so a closed connection is success. Bounded by the blocking-call
+    /// timeout: with `save`, Redis writes the RDB before exiting, and it may first wait up to
+    /// `shutdown-timeout` for lagging replicas.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses (for example because the RDB could not be
+    /// written: it then keeps running), [`EngineError::Timeout`], or an error of the call.
+    pub async fn shutdown(&self, save: bool) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd(&self.names.shutdown);
+        cmd.arg(if save { "SAVE" } else { "NOSAVE" });
+        let label = if save { "SHUTDOWN SAVE" } else { "SHUTDOWN NOSAVE" };
+        match self
+            .call::<Value>(label, cmd, self.blocking_call_timeout)
+            .await
+        {
+            Err(EngineError::Connection { .. }) => Ok(()),
+            Err(other) => Err(other),
+            // Redis never replies to a successful SHUTDOWN, so a reply means it did not happen.
+            Ok(reply) => Err(self.unexpected(label, format!("server kept running: {reply:?}"))),
+        }
+    }
+
+    /// `SAVE`: write the RDB synchronously. The server serves nothing else meanwhile, so
+    /// prefer [`bgsave`](Self::bgsave) on a node taking traffic.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when the save fails, otherwise as for any call.
+    pub async fn save(&self) -> Result<(), EngineError> {
+        let cmd = redis::cmd(&self.names.save);
+        self.call::<()>("SAVE", cmd, self.blocking_call_timeout)
+            .await
+    }
+
+    /// `BGSAVE`: start writing the RDB in a forked child. Completion shows in
+    /// [`Info::rdb_bgsave_in_progress`] and [`Info::rdb_last_bgsave_ok`].
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when a save is already running or the fork fails.
+    pub async fn bgsave(&self) -> Result<(), EngineError> {
+        let cmd = redis::cmd(&self.names.bgsave);
+        self.call::<()>("BGSAVE", cmd, self.call_timeout).await
+    }
+
+    /// `DBSIZE`: number of keys in the selected database (db 0).
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn dbsize(&self) -> Result<u64, EngineError> {
+        let cmd = redis::cmd(&self.names.dbsize);
+        self.call("DBSIZE", cmd, self.call_timeout).await
+    }
+
+    /// `ROLE`, parsed.
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::UnexpectedReply`] (also for a sentinel).
+    pub async fn role(&self) -> Result<RoleReply, EngineError> {
+        let cmd = redis::cmd(&self.names.role);
+        let value: Value = self.call("ROLE", cmd, self.call_timeout).await?;
+        parse_role(value).map_err(|detail| self.unexpected("ROLE", detail))
+    }
+
+    /// Runs one command with a timeout and maps errors to [`EngineError`].
+    async fn call<T: FromRedisValue>(
+        &self,
+        label: &str,
+        cmd: redis::Cmd,
+        timeout: Duration,
+    ) -> Result<T, EngineError> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.map_error(label, error)),
+            Err(_) => Err(EngineError::Timeout {
+                addr: self.addr.to_string(),
+                command: label.to_string(),
+                timeout,
+            }),
+        }
+    }
+
+    fn map_error(&self, label: &str, error: RedisError) -> EngineError {
+        let addr = self.addr.to_string();
+        if error.kind() == ErrorKind::Server(ServerErrorKind::BusyLoading) {
+            return EngineError::Loading { addr };
+        }
+        if let Some(code) = error.code() {
+            let message = match error.detail() {
+                Some(detail) => format!("{code} {detail}"),
+                None => code.to_string(),
+            };
+            return EngineError::Reply {
+                addr,
+                command: label.to_string(),
+                message,
+            };
+        }
+        if matches!(error.kind(), ErrorKind::UnexpectedReturnType | ErrorKind::Parse) {
+            return EngineError::UnexpectedReply {
+                addr,
+                command: label.to_string(),
+                detail: error.to_string(),
+            };
+        }
+        EngineError::Connection {
+            addr,
+            command: label.to_string(),
+            source: error,
+        }
+    }
+
+    fn unexpected(&self, label: &str, detail: String) -> EngineError {
+        EngineError::UnexpectedReply {
+            addr: self.addr.to_string(),
+            command: label.to_string(),
+            detail,
+        }
+    }
+}
+
+/// Reads an integer that Redis may send as an integer or as a numeric string (`ROLE` on a
+/// primary lists replica ports and offsets as strings).
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Int(n) => Some(*n),
+        Value::BulkString(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
+        Value::SimpleString(text) => text.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        _ => None,
+    }
+}
+
+/// Parses a `ROLE` reply; hand-written rather than using the library's `Role` because that
+/// one rejects the offset -1 a replica reports before its first sync.
+fn parse_role(value: Value) -> Result<RoleReply, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("expected an array, got {value:?}"));
+    };
+    let kind = items.first().and_then(text).unwrap_or_default();
+    match (kind.as_str(), items.as_slice()) {
+        ("master", [_, offset, Value::Array(replicas)]) => {
+            let repl_offset = integer(offset).ok_or("bad master offset")?;
+            let replicas = replicas
+                .iter()
+                .map(|replica| match replica {
+                    Value::Array(fields) if fields.len() == 3 => Ok(ReplicaLink {
+                        ip: text(&fields[0]).ok_or("bad replica ip")?,
+                        port: integer(&fields[1])
+                            .and_then(|p| u16::try_from(p).ok())
+                            .ok_or("bad replica port")?,
+                        offset: integer(&fields[2]).ok_or("bad replica offset")?,
+                    }),
+                    _ => Err("bad replica entry"),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(RoleReply::Master {
+                repl_offset,
+                replicas,
+            })
+        }
+        ("slave", [_, host, port, state, offset]) => Ok(RoleReply::Replica {
+            master_host: text(host).ok_or("bad master host")?,
+            master_port: integer(port)
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or("bad master port")?,
+            state: text(state).ok_or("bad replication state")?,
+            offset: integer(offset).ok_or("bad replica offset")?,
+        }),
+        _ => Err(format!("unrecognised ROLE reply: {items:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &str) -> Value {
+        Value::BulkString(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn parses_role_replies() {
+        // Goal: both ROLE shapes of Redis 7.0 are understood, including a replica before sync.
+        // Method: build the RESP2 values Redis sends and parse them.
+        let master = Value::Array(vec![
+            bulk("master"),
+            Value::Int(3129659),
+            Value::Array(vec![Value::Array(vec![
+                bulk("127.0.0.1"),
+                bulk("9001"),
+                bulk("3129242"),
+            ])]),
+        ]);
+        assert_eq!(
+            parse_role(master).unwrap(),
+            RoleReply::Master {
+                repl_offset: 3129659,
+                replicas: vec![ReplicaLink {
+                    ip: "127.0.0.1".into(),
+                    port: 9001,
+                    offset: 3129242,
+                }],
+            }
+        );
+        let replica = Value::Array(vec![
+            bulk("slave"),
+            bulk("127.0.0.1"),
+            Value::Int(9000),
+            bulk("connecting"),
+            Value::Int(-1),
+        ]);
+        assert_eq!(
+            parse_role(replica).unwrap(),
+            RoleReply::Replica {
+                master_host: "127.0.0.1".into(),
+                master_port: 9000,
+                state: "connecting".into(),
+                offset: -1,
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_other_role_replies() {
+        // Goal: sentinels and malformed replies are errors, never a guessed role.
+        // Method: parse a sentinel reply and broken shapes.
+        let sentinel = Value::Array(vec![bulk("sentinel"), Value::Array(vec![])]);
+        assert!(parse_role(sentinel).is_err());
+        assert!(parse_role(Value::Nil).is_err());
+        assert!(parse_role(Value::Array(vec![])).is_err());
+        let bad_port = Value::Array(vec![
+            bulk("slave"),
+            bulk("h"),
+            Value::Int(70000),
+            bulk("connected"),
+            Value::Int(1),
+        ]);
+        assert!(parse_role(bad_port).is_err());
+    }
+
+    #[test]
+    fn command_names_default_to_real_names() {
+        // Goal: out of the box we send Redis's own command names.
+        // Method: check the defaults.
+        let names = CommandNames::default();
+        assert_eq!(names.config, "CONFIG");
+        assert_eq!(names.replicaof, "REPLICAOF");
+        assert_eq!(names.shutdown, "SHUTDOWN");
+    }
+
+    #[test]
+    fn displays_addresses() {
+        // Goal: addresses read naturally in error messages.
+        // Method: format both kinds.
+        assert_eq!(
+            NodeAddress::Tcp("127.0.0.1:6379".parse().unwrap()).to_string(),
+            "127.0.0.1:6379"
+        );
+        assert_eq!(
+            NodeAddress::Unix("/tmp/n.sock".into()).to_string(),
+            "unix:/tmp/n.sock"
+        );
+    }
+}

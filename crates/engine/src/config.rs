@@ -1,0 +1,582 @@
+//! The `redis.conf` Ferrocache writes for every node. [`NodeConfig`] holds the handful of
+//! settings that differ between nodes (address, directory, memory, replication source) plus
+//! `extra` directives from parameter groups; [`render`] turns it into the file text with the
+//! fixed settings we run every node with (no periodic RDB, diskless replication with no delay,
+//! no protected mode). Every value is quoted the way Redis's own config tokenizer
+//! (`sdssplitargs`) reads it back, and control characters are refused, so a value containing
+//! spaces or quotes can never add a directive of its own.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::client::NodeAddress;
+use crate::error::EngineError;
+
+/// File name of the node's config inside its directory.
+pub const CONFIG_FILE_NAME: &str = "redis.conf";
+/// File name of the node's RDB snapshot inside its directory (`dbfilename`).
+pub const RDB_FILE_NAME: &str = "dump.rdb";
+/// File name of the pidfile Redis writes at start and removes on clean shutdown.
+pub const PID_FILE_NAME: &str = "redis.pid";
+/// File name of Redis's own log (`logfile`).
+pub const LOG_FILE_NAME: &str = "redis.log";
+
+/// Longest node id accepted; ids become directory names and log labels.
+pub const NODE_ID_LEN_MAX: usize = 128;
+/// Longest `extra` directive name accepted (the longest real Redis 7.0 name is 35 bytes).
+pub const DIRECTIVE_NAME_LEN_MAX: usize = 64;
+/// Longest value accepted for any directive; Redis's own config line limit is far larger, but
+/// no real parameter comes close, so a longer value is a bug upstream.
+pub const DIRECTIVE_VALUE_LEN_MAX: usize = 4096;
+/// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
+pub const UNIX_SOCKET_PATH_LEN_MAX: usize = 107;
+
+/// The eviction policy ElastiCache's default parameter group uses.
+pub const MAXMEMORY_POLICY_DEFAULT: &str = "volatile-lru";
+
+/// What differs between the `redis.conf` files of two nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Ferrocache's id for the node; written into the file header so a human can tell files
+    /// apart. Letters, digits, `.`, `_` and `-` only (see [`check_node_id`]).
+    pub node_id: String,
+    /// Absolute path of the node's directory: RDB, pidfile, log and config live here.
+    pub dir: PathBuf,
+    /// Address Redis listens on for TCP clients and replicas.
+    pub bind: IpAddr,
+    /// TCP port; 0 disables TCP, which is only allowed together with `unix_socket`.
+    pub port: u16,
+    /// Optional Unix socket (absolute path, mode 700) for local admin traffic.
+    pub unix_socket: Option<PathBuf>,
+    /// `maxmemory` in bytes; 0 means no limit.
+    pub maxmemory_bytes: u64,
+    /// `maxmemory-policy`, e.g. `volatile-lru`; checked by Redis itself at start.
+    pub maxmemory_policy: String,
+    /// When set, the node starts as a replica of this primary (`replicaof`).
+    pub replica_of: Option<SocketAddr>,
+    /// More directives, written after ours in order so they override them (parameter groups).
+    /// Each value is one argument; Redis 7 splits it on spaces for multi-argument directives
+    /// such as `save "3600 1"` or `client-output-buffer-limit`, as `CONFIG SET` does.
+    pub extra: Vec<(String, String)>,
+}
+
+impl NodeConfig {
+    /// A config with no memory limit, the default eviction policy, no Unix socket, no
+    /// replication source and no extra directives.
+    pub fn new(node_id: impl Into<String>, dir: impl Into<PathBuf>, bind: IpAddr, port: u16) -> Self {
+        NodeConfig {
+            node_id: node_id.into(),
+            dir: dir.into(),
+            bind,
+            port,
+            unix_socket: None,
+            maxmemory_bytes: 0,
+            maxmemory_policy: MAXMEMORY_POLICY_DEFAULT.to_string(),
+            replica_of: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Path of the config file, `<dir>/redis.conf`.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE_NAME)
+    }
+
+    /// Path of the pidfile, `<dir>/redis.pid`.
+    pub fn pid_path(&self) -> PathBuf {
+        self.dir.join(PID_FILE_NAME)
+    }
+
+    /// Path of Redis's log, `<dir>/redis.log`.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE_NAME)
+    }
+
+    /// Path of the RDB snapshot, `<dir>/dump.rdb`.
+    pub fn rdb_path(&self) -> PathBuf {
+        self.dir.join(RDB_FILE_NAME)
+    }
+
+    /// The address an admin client should use: the Unix socket when there is one (local-only,
+    /// and it keeps admin traffic off the data port), otherwise TCP on `bind:port`, with an
+    /// unspecified bind address (`0.0.0.0`, `::`) replaced by loopback.
+    pub fn address(&self) -> NodeAddress {
+        if let Some(path) = &self.unix_socket {
+            return NodeAddress::Unix(path.clone());
+        }
+        let ip = match self.bind {
+            IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        NodeAddress::Tcp(SocketAddr::new(ip, self.port))
+    }
+}
+
+/// Checks that `node_id` is usable as a directory name and log label: 1 to
+/// [`NODE_ID_LEN_MAX`] bytes of ASCII letters, digits, `.`, `_`, `-`, and not `.` or `..`.
+///
+/// # Errors
+///
+/// [`EngineError::InvalidConfig`] naming the rule that was broken.
+pub fn check_node_id(node_id: &str) -> Result<(), EngineError> {
+    let fail = |reason: &str| {
+        Err(EngineError::InvalidConfig {
+            field: "node_id".to_string(),
+            reason: format!("{node_id:?}: {reason}"),
+        })
+    };
+    if node_id.is_empty() || node_id.len() > NODE_ID_LEN_MAX {
+        return fail(&format!("must be 1 to {NODE_ID_LEN_MAX} bytes"));
+    }
+    if node_id == "." || node_id == ".." {
+        return fail("must not be . or ..");
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if !node_id.chars().all(allowed) {
+        return fail("may contain only ASCII letters, digits, '.', '_' and '-'");
+    }
+    Ok(())
+}
+
+/// Renders the `redis.conf` text for `cfg`.
+///
+/// The fixed part mirrors ElastiCache's defaults where they matter to clients and favours fast,
+/// predictable node management elsewhere: no periodic `save` (we save explicitly on clean
+/// shutdown and for snapshots), no AOF, diskless replication with no delay (the 7.0 default
+/// delay of 5 s would make every group creation take 5 s longer), and `protected-mode no`
+/// because access control is done by our endpoints, not by Redis's loopback heuristic.
+///
+/// # Errors
+///
+/// [`EngineError::InvalidConfig`] when a field cannot be written safely: a control character
+/// (newline, NUL, ...) in any value, a relative `dir` or `unix_socket` (Redis resolves
+/// relative paths against the directory it `chdir`s into, so they would silently move), a Unix
+/// socket path longer than [`UNIX_SOCKET_PATH_LEN_MAX`], port 0 without a Unix socket, or an
+/// `extra` directive whose name is not a plain config name.
+pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
+    check_node_id(&cfg.node_id)?;
+    let dir = absolute_path("dir", &cfg.dir)?;
+    let unix_socket = match &cfg.unix_socket {
+        Some(path) => {
+            let text = absolute_path("unix_socket", path)?;
+            if text.len() > UNIX_SOCKET_PATH_LEN_MAX {
+                return Err(invalid(
+                    "unix_socket",
+                    format!(
+                        "path is {} bytes, the kernel allows at most {UNIX_SOCKET_PATH_LEN_MAX}",
+                        text.len()
+                    ),
+                ));
+            }
+            Some(text)
+        }
+        None => None,
+    };
+    if cfg.port == 0 && unix_socket.is_none() {
+        return Err(invalid(
+            "port",
+            "port 0 disables TCP and no unix_socket is set, so the node would be unreachable",
+        ));
+    }
+    if cfg.maxmemory_policy.is_empty() {
+        return Err(invalid("maxmemory_policy", "must not be empty"));
+    }
+    let pid_path = absolute_path("dir", &cfg.pid_path())?;
+    let log_path = absolute_path("dir", &cfg.log_path())?;
+
+    // Lines are collected as (directive, already-quoted arguments) so that quoting happens in
+    // exactly one place.
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+    let mut push = |name: &str, args: &[&str]| -> Result<(), EngineError> {
+        let quoted = args
+            .iter()
+            .map(|arg| quote(name, arg))
+            .collect::<Result<Vec<_>, _>>()?;
+        lines.push((name.to_string(), quoted));
+        Ok(())
+    };
+
+    push("bind", &[&cfg.bind.to_string()])?;
+    push("port", &[&cfg.port.to_string()])?;
+    if let Some(socket) = &unix_socket {
+        push("unixsocket", &[socket])?;
+        push("unixsocketperm", &["700"])?;
+    }
+    push("dir", &[&dir])?;
+    push("dbfilename", &[RDB_FILE_NAME])?;
+    push("pidfile", &[&pid_path])?;
+    push("logfile", &[&log_path])?;
+    push("daemonize", &["no"])?;
+    push("save", &[""])?;
+    push("appendonly", &["no"])?;
+    push("maxmemory", &[&cfg.maxmemory_bytes.to_string()])?;
+    push("maxmemory-policy", &[&cfg.maxmemory_policy])?;
+    push("repl-diskless-sync", &["yes"])?;
+    push("repl-diskless-sync-delay", &["0"])?;
+    push("repl-diskless-load", &["disabled"])?;
+    push("protected-mode", &["no"])?;
+    if let Some(primary) = cfg.replica_of {
+        push(
+            "replicaof",
+            &[&primary.ip().to_string(), &primary.port().to_string()],
+        )?;
+    }
+    push("tcp-keepalive", &["300"])?;
+    push("timeout", &["0"])?;
+    for (name, value) in &cfg.extra {
+        check_directive_name(name)?;
+        push(name, &[value])?;
+    }
+
+    let mut text = format!(
+        "# Written by Ferrocache for node {}; rewritten on every start, edits are lost.\n",
+        cfg.node_id
+    );
+    for (name, args) in lines {
+        text.push_str(&name);
+        for arg in args {
+            // Writing to a String cannot fail.
+            let _ = write!(text, " {arg}");
+        }
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> EngineError {
+    EngineError::InvalidConfig {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Returns the path as UTF-8 text, refusing relative and non-UTF-8 paths (Redis config files
+/// are byte strings, but we only ever generate UTF-8 paths and want them readable in logs).
+fn absolute_path(field: &str, path: &Path) -> Result<String, EngineError> {
+    if !path.is_absolute() {
+        return Err(invalid(
+            field,
+            format!("{} is not an absolute path", path.display()),
+        ));
+    }
+    match path.to_str() {
+        Some(text) => Ok(text.to_string()),
+        None => Err(invalid(
+            field,
+            format!("{} is not valid UTF-8", path.display()),
+        )),
+    }
+}
+
+/// Directive names are what `CONFIG SET` accepts: lowercase ASCII letters, digits and `-`,
+/// starting with a letter. This also keeps a name from starting a comment (`#`) or smuggling a
+/// second token.
+fn check_directive_name(name: &str) -> Result<(), EngineError> {
+    let starts_with_letter = name.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    if !starts_with_letter || name.len() > DIRECTIVE_NAME_LEN_MAX || !name.chars().all(allowed) {
+        return Err(invalid(
+            &format!("extra[{name:?}]"),
+            format!(
+                "directive names are 1 to {DIRECTIVE_NAME_LEN_MAX} lowercase letters, digits \
+                 and '-', starting with a letter"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Quotes one argument so that `sdssplitargs` (Redis's config tokenizer) reads back exactly
+/// `value` as a single argument.
+///
+/// Plain tokens made of a conservative set of characters are written bare for readability;
+/// anything else goes in double quotes with `\` and `"` escaped. Control characters are
+/// refused outright: `sdssplitargs` could carry them in `\xHH` form, but no Redis setting
+/// legitimately contains one, so seeing one means the value came from somewhere it should not.
+fn quote(directive: &str, value: &str) -> Result<String, EngineError> {
+    if value.len() > DIRECTIVE_VALUE_LEN_MAX {
+        return Err(invalid(
+            directive,
+            format!("value is longer than {DIRECTIVE_VALUE_LEN_MAX} bytes"),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.is_control()) {
+        return Err(invalid(
+            directive,
+            format!("value {value:?} contains the control character {c:?}"),
+        ));
+    }
+    let bare_safe =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | ',' | '@' | '+' | '=');
+    if !value.is_empty() && value.chars().all(bare_safe) {
+        return Ok(value.to_string());
+    }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    Ok(quoted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NodeConfig {
+        NodeConfig::new(
+            "cache-0001",
+            "/var/lib/ferrocache/nodes/cache-0001",
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            7001,
+        )
+    }
+
+    /// A reader for rendered files that follows `sdssplitargs`'s rules for the subset of
+    /// syntax `quote` produces (bare tokens, double quotes with `\"` and `\\`), so tests can
+    /// check that what we write is what Redis reads.
+    fn split_args(line: &str) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut chars = line.chars().peekable();
+        loop {
+            while chars.peek() == Some(&' ') {
+                chars.next();
+            }
+            let Some(&first) = chars.peek() else {
+                return args;
+            };
+            let mut arg = String::new();
+            if first == '"' {
+                chars.next();
+                loop {
+                    match chars.next().expect("unterminated quote") {
+                        '\\' => arg.push(chars.next().expect("dangling escape")),
+                        '"' => break,
+                        c => arg.push(c),
+                    }
+                }
+                let next = chars.peek();
+                assert!(next.is_none() || next == Some(&' '), "quote must end a token");
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == ' ' {
+                        break;
+                    }
+                    assert!(c != '"' && c != '\'', "quote inside a bare token: {line}");
+                    arg.push(c);
+                    chars.next();
+                }
+            }
+            args.push(arg);
+        }
+    }
+
+    fn directives(text: &str) -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(split_args)
+            .collect()
+    }
+
+    fn find<'a>(parsed: &'a [Vec<String>], name: &str) -> Vec<&'a [String]> {
+        parsed
+            .iter()
+            .filter(|args| args[0] == name)
+            .map(|args| &args[1..])
+            .collect()
+    }
+
+    #[test]
+    fn renders_every_fixed_directive_in_order() {
+        // Goal: the file carries exactly the fixed settings the brief lists, in a stable order.
+        // Method: render a minimal config and compare the full text.
+        let text = render(&sample()).unwrap();
+        let expected = "\
+# Written by Ferrocache for node cache-0001; rewritten on every start, edits are lost.
+bind 127.0.0.1
+port 7001
+dir /var/lib/ferrocache/nodes/cache-0001
+dbfilename dump.rdb
+pidfile /var/lib/ferrocache/nodes/cache-0001/redis.pid
+logfile /var/lib/ferrocache/nodes/cache-0001/redis.log
+daemonize no
+save \"\"
+appendonly no
+maxmemory 0
+maxmemory-policy volatile-lru
+repl-diskless-sync yes
+repl-diskless-sync-delay 0
+repl-diskless-load disabled
+protected-mode no
+tcp-keepalive 300
+timeout 0
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn renders_optional_directives() {
+        // Goal: unix socket, replicaof, maxmemory and extra lines appear when set, extra last.
+        // Method: set every optional field and look the directives up in the parsed output.
+        let mut cfg = sample();
+        cfg.unix_socket = Some("/run/ferrocache/n1.sock".into());
+        cfg.maxmemory_bytes = 1 << 30;
+        cfg.maxmemory_policy = "allkeys-lru".into();
+        cfg.replica_of = Some("10.0.0.5:6380".parse().unwrap());
+        cfg.extra = vec![
+            ("maxmemory-policy".into(), "noeviction".into()),
+            ("save".into(), "3600 1 300 100".into()),
+        ];
+        let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "unixsocket"), [["/run/ferrocache/n1.sock"]]);
+        assert_eq!(find(&parsed, "unixsocketperm"), [["700"]]);
+        assert_eq!(find(&parsed, "maxmemory"), [["1073741824"]]);
+        assert_eq!(find(&parsed, "replicaof"), [["10.0.0.5", "6380"]]);
+        // Ours first, then the parameter-group override, which Redis applies last.
+        assert_eq!(
+            find(&parsed, "maxmemory-policy"),
+            [["allkeys-lru"], ["noeviction"]]
+        );
+        assert_eq!(find(&parsed, "save"), [[""], ["3600 1 300 100"]]);
+        assert_eq!(parsed.last().unwrap()[0], "save");
+    }
+
+    #[test]
+    fn renders_ipv6_addresses() {
+        // Goal: IPv6 bind and replicaof addresses are written without brackets, as Redis wants.
+        // Method: render with ::1 and check the parsed arguments.
+        let mut cfg = sample();
+        cfg.bind = "::1".parse().unwrap();
+        cfg.replica_of = Some("[::1]:7000".parse().unwrap());
+        let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "bind"), [["::1"]]);
+        assert_eq!(find(&parsed, "replicaof"), [["::1", "7000"]]);
+    }
+
+    #[test]
+    fn values_with_spaces_and_quotes_stay_one_argument() {
+        // Goal: no value can add a directive or an argument of its own.
+        // Method: feed hostile values through `extra` and paths, re-tokenize the file the way
+        // Redis does, and check each directive has exactly the value we put in.
+        let hostile = [
+            "a b",
+            "x\" \"y",
+            "yes\" rename-command CONFIG \"",
+            "back\\slash",
+            "'single'",
+            "trailing\\",
+            "#hash",
+            "",
+        ];
+        for value in hostile {
+            let mut cfg = sample();
+            cfg.dir = PathBuf::from(format!("/tmp/odd {value}"));
+            cfg.extra = vec![("notify-keyspace-events".into(), value.to_string())];
+            let text = render(&cfg).unwrap();
+            let parsed = directives(&text);
+            assert_eq!(parsed.len(), text.lines().count() - 1, "{text}");
+            assert_eq!(find(&parsed, "notify-keyspace-events"), [[value]]);
+            assert_eq!(find(&parsed, "dir"), [[format!("/tmp/odd {value}")]]);
+            assert!(find(&parsed, "rename-command").is_empty());
+        }
+    }
+
+    #[test]
+    fn rejects_control_characters() {
+        // Goal: a newline (or any control character) anywhere is refused, not written.
+        // Method: put one in each free-text field and expect InvalidConfig.
+        let mut cfg = sample();
+        cfg.extra = vec![("maxmemory-policy".into(), "noeviction\nrename-command x y".into())];
+        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+
+        let mut cfg = sample();
+        cfg.maxmemory_policy = "volatile-lru\r".into();
+        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+
+        let mut cfg = sample();
+        cfg.dir = PathBuf::from("/tmp/a\nb");
+        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+
+        let mut cfg = sample();
+        cfg.extra = vec![("notify-keyspace-events".into(), "a\0b".into())];
+        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+    }
+
+    #[test]
+    fn rejects_bad_directive_names() {
+        // Goal: extra names cannot start a comment, carry spaces or be empty.
+        // Method: try several malformed names.
+        for name in ["", "#save", "save x", "Save", "-x", "a\nb", &"a".repeat(65)] {
+            let mut cfg = sample();
+            cfg.extra = vec![(name.to_string(), "1".into())];
+            let err = render(&cfg).unwrap_err();
+            assert!(matches!(err, EngineError::InvalidConfig { .. }), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_unsafe_paths_and_ports() {
+        // Goal: relative paths, over-long socket paths and unreachable nodes are refused.
+        // Method: one bad field at a time.
+        let mut cfg = sample();
+        cfg.dir = "nodes/n1".into();
+        assert!(render(&cfg).is_err());
+
+        let mut cfg = sample();
+        cfg.unix_socket = Some("n1.sock".into());
+        assert!(render(&cfg).is_err());
+
+        let mut cfg = sample();
+        cfg.unix_socket = Some(PathBuf::from(format!("/{}", "s".repeat(107))));
+        assert!(render(&cfg).is_err());
+        cfg.unix_socket = Some(PathBuf::from(format!("/{}", "s".repeat(106))));
+        assert!(render(&cfg).is_ok());
+
+        let mut cfg = sample();
+        cfg.port = 0;
+        assert!(render(&cfg).is_err());
+        cfg.unix_socket = Some("/tmp/n1.sock".into());
+        assert!(render(&cfg).is_ok());
+
+        let mut cfg = sample();
+        cfg.maxmemory_policy = String::new();
+        assert!(render(&cfg).is_err());
+    }
+
+    #[test]
+    fn checks_node_ids() {
+        // Goal: node ids are safe directory names.
+        // Method: accept typical ids, reject traversal, separators and oversize ids.
+        for ok in ["0001", "my-group-001", "a.b_c"] {
+            assert!(check_node_id(ok).is_ok(), "{ok}");
+        }
+        let too_long = "a".repeat(NODE_ID_LEN_MAX + 1);
+        for bad in ["", ".", "..", "a/b", "a b", "a\nb", too_long.as_str()] {
+            assert!(check_node_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn address_prefers_unix_socket_and_maps_unspecified_bind() {
+        // Goal: admin clients reach the node on a usable address.
+        // Method: check the three cases.
+        let mut cfg = sample();
+        assert_eq!(
+            cfg.address(),
+            NodeAddress::Tcp("127.0.0.1:7001".parse().unwrap())
+        );
+        cfg.bind = "0.0.0.0".parse().unwrap();
+        assert_eq!(
+            cfg.address(),
+            NodeAddress::Tcp("127.0.0.1:7001".parse().unwrap())
+        );
+        cfg.unix_socket = Some("/tmp/n.sock".into());
+        assert_eq!(cfg.address(), NodeAddress::Unix("/tmp/n.sock".into()));
+    }
+}

@@ -1,0 +1,42 @@
+//! Everything Ferrocache needs to talk to a real `redis-server` 7.0, and nothing more.
+//!
+//! This crate knows how to render a node's `redis.conf`, how to check that the installed
+//! `redis-server` is a 7.x binary, how to parse `INFO`, and how to send the handful of admin
+//! commands the control plane uses (`PING`, `INFO`, `REPLICAOF`, `CONFIG`, `SHUTDOWN`, `SAVE`,
+//! `BGSAVE`, `DBSIZE`, `ROLE`) with a timeout on every call. It reports facts and carries out
+//! orders; whether a node should be a replica, when to save or whom to promote is decided by
+//! `control`.
+//!
+//! # Layout
+//!
+//! - [`config`]: [`NodeConfig`] and [`render`], the `redis.conf` we write for every node, with
+//!   quoting that keeps a value from injecting a directive.
+//! - [`info`]: [`Info`], the typed view of `INFO` output, parsed without ever panicking.
+//! - [`client`]: [`NodeClient`], an async admin client with per-call timeouts, addressed by
+//!   [`NodeAddress`], with command names kept in [`CommandNames`] so they can be renamed.
+//! - [`version`]: [`check_redis_server`], the start-up check of the `redis-server` binary.
+//! - [`error`]: [`EngineError`], the one error type of this crate.
+//!
+//! # Dependency rules
+//!
+//! The engine must not depend on HTTP/axum, on the store or on the model, and must not decide
+//! anything: no retries beyond a single call, no policy, no state kept between calls other than
+//! an open connection. Higher crates (`agent`, `control`) build on it; it builds on nothing of
+//! ours.
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod info;
+pub mod version;
+
+pub use client::{
+    CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, BLOCKING_CALL_TIMEOUT_DEFAULT,
+    CALL_TIMEOUT_DEFAULT,
+};
+pub use config::{
+    render, NodeConfig, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME, RDB_FILE_NAME,
+};
+pub use error::EngineError;
+pub use info::{Info, ReplicaEntry, Role};
+pub use version::{check_redis_server, REQUIRED_MAJOR_VERSION};

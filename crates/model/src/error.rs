@@ -1,0 +1,86 @@
+//! [`Fault`]: every way a request can break a rule, with AWS's message as its `Display`.
+//!
+//! The wire code and HTTP status of each variant are chosen once, at the API edge
+//! (`ferrocache-api`), so that this crate stays free of protocol details.
+
+/// A rule broken by a request, or a resource in the wrong state for it.
+///
+/// `Display` is the exact message sent to the client.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    /// A parameter has a value outside its allowed range, pattern or set.
+    #[error("{0}")]
+    InvalidParameterValue(String),
+    /// Parameters that are valid alone but not together.
+    #[error("{0}")]
+    InvalidParameterCombination(String),
+    /// A required parameter is missing.
+    #[error("The request must contain the parameter {0}")]
+    MissingParameter(String),
+    /// No replication group has this id.
+    #[error("Replication group {0} not found.")]
+    ReplicationGroupNotFound(String),
+    /// A replication group with this id exists already.
+    #[error("Replication group {0} already exists.")]
+    ReplicationGroupAlreadyExists(String),
+    /// The replication group's status does not allow the request.
+    #[error("{0}")]
+    InvalidReplicationGroupState(String),
+    /// No cache cluster has this id.
+    #[error("Cache cluster {0} not found.")]
+    CacheClusterNotFound(String),
+    /// A cache cluster with this id exists already.
+    #[error("Cache cluster {0} already exists.")]
+    CacheClusterAlreadyExists(String),
+    /// The cache cluster's status does not allow the request.
+    #[error("{0}")]
+    InvalidCacheClusterState(String),
+    /// No cache parameter group has this name.
+    #[error("CacheParameterGroup not found: {0}")]
+    CacheParameterGroupNotFound(String),
+    /// No cache subnet group has this name.
+    #[error("Cache subnet group {0} does not exist.")]
+    CacheSubnetGroupNotFound(String),
+    /// The node group id does not exist in the replication group.
+    #[error("{0}")]
+    NodeGroupNotFound(String),
+    /// More nodes than a replication group may hold.
+    #[error("{0}")]
+    NodeQuotaForClusterExceeded(String),
+    /// The request would change nothing.
+    #[error("{0}")]
+    NoOperation(String),
+    /// A malformed ARN.
+    #[error("{0}")]
+    InvalidArn(String),
+    /// A tag key that is not on the resource.
+    #[error("{0}")]
+    TagNotFound(String),
+    /// More tags than a resource may carry.
+    #[error("{0}")]
+    TagQuotaPerResourceExceeded(String),
+    /// No snapshot has this name.
+    #[error("Snapshot {0} not found.")]
+    SnapshotNotFound(String),
+    /// No user has this id.
+    #[error("User {0} not found.")]
+    UserNotFound(String),
+    /// No user group has this id.
+    #[error("User group {0} not found.")]
+    UserGroupNotFound(String),
+    /// The node could not be placed (addresses or ports exhausted).
+    #[error("{0}")]
+    InsufficientCacheClusterCapacity(String),
+}
+
+impl Fault {
+    /// Shorthand for [`Fault::InvalidParameterValue`].
+    pub fn value(message: impl Into<String>) -> Self {
+        Fault::InvalidParameterValue(message.into())
+    }
+    /// Shorthand for [`Fault::InvalidParameterCombination`].
+    pub fn combination(message: impl Into<String>) -> Self {
+        Fault::InvalidParameterCombination(message.into())
+    }
+}

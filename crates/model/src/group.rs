@@ -1,0 +1,643 @@
+//! Replication groups: spec, intent, observed facts, the status derived from them, and the
+//! rules of `CreateReplicationGroup` / `IncreaseReplicaCount` / `DecreaseReplicaCount`.
+//!
+//! Only cluster-mode-disabled groups exist so far: one shard (`NodeGroupId` `0001`) with one
+//! primary and up to five replicas. Member cache clusters are [`crate::node`] records that name
+//! their group; the group record does not list them, so adding or removing a replica touches
+//! one record only.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{engine, ids, node_type, tag::Tag, zone, Fault, Timestamp};
+
+/// Most nodes (primary + replicas) in a cluster-mode-disabled group.
+pub const NODES_PER_GROUP_MAX: u32 = 6;
+/// Most replicas per shard.
+pub const REPLICAS_PER_SHARD_MAX: u32 = 5;
+/// Longest `ReplicationGroupDescription`.
+pub const DESCRIPTION_LEN_MAX: usize = 255;
+/// Largest `SnapshotRetentionLimit`.
+pub const SNAPSHOT_RETENTION_MAX: i64 = 35;
+/// Default Redis port.
+pub const PORT_DEFAULT: u16 = 6379;
+/// AWS's default snapshot window shape (one hour, UTC).
+pub const SNAPSHOT_WINDOW_DEFAULT: &str = "05:00-06:00";
+/// AWS's default maintenance window shape (lower-case, ≥ 60 minutes).
+pub const MAINTENANCE_WINDOW_DEFAULT: &str = "sun:23:00-mon:01:30";
+
+/// What the API asked for. Written only by API calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// `ReplicationGroupId`, lower-case.
+    pub id: String,
+    /// Region from the request's SigV4 scope.
+    pub region: String,
+    /// `ReplicationGroupDescription`.
+    pub description: String,
+    /// `CacheNodeType` of every member.
+    pub node_type: String,
+    /// `Engine` (`redis`).
+    pub engine: String,
+    /// Full engine version the nodes run.
+    pub engine_version: String,
+    /// Port of every endpoint of the group.
+    pub port: u16,
+    /// `CacheParameterGroupName`.
+    pub parameter_group: String,
+    /// `CacheSubnetGroupName`.
+    pub subnet_group: String,
+    /// `SecurityGroupIds`.
+    pub security_group_ids: Vec<String>,
+    /// `AutomaticFailoverEnabled`.
+    pub automatic_failover: bool,
+    /// `MultiAZEnabled`.
+    pub multi_az: bool,
+    /// `SnapshotRetentionLimit` (0 = no automatic snapshots).
+    pub snapshot_retention_limit: u32,
+    /// `SnapshotWindow`.
+    pub snapshot_window: String,
+    /// `PreferredMaintenanceWindow`, lower-case.
+    pub maintenance_window: String,
+    /// `AutoMinorVersionUpgrade`.
+    pub auto_minor_version_upgrade: bool,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// When the group was requested.
+    pub created_at: Timestamp,
+    /// Bumped on every API change that the control plane must carry out; the group reads
+    /// `modifying` until `observed.generation` catches up.
+    pub generation: u64,
+    /// Set by `DeleteReplicationGroup`.
+    pub deletion: Option<GroupDeletion>,
+}
+
+/// A requested deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDeletion {
+    /// `RetainPrimaryCluster`: keep the primary as a standalone cache cluster.
+    pub retain_primary: bool,
+}
+
+/// The placement the control plane chose. Written only by the control plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupIntent {
+    /// Address of the primary endpoint.
+    pub primary_endpoint: Ipv4Addr,
+    /// Address of the reader endpoint.
+    pub reader_endpoint: Ipv4Addr,
+    /// Cache cluster id of the member that is (to be) primary.
+    pub primary: String,
+    /// Fences primary changes: bumped every time `primary` changes; routes and nodes that carry
+    /// an older epoch are refused.
+    pub epoch: u64,
+}
+
+/// Facts the control plane last confirmed about the group as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupObserved {
+    /// The group has been `available` once (creation finished).
+    pub created: bool,
+    /// The last spec generation fully carried out.
+    pub generation: u64,
+    /// Creation failed, with the reason (status `create-failed`).
+    pub failed: Option<String>,
+}
+
+/// `ReplicationGroup.Status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupStatus {
+    /// `creating`
+    Creating,
+    /// `available`
+    Available,
+    /// `modifying`
+    Modifying,
+    /// `deleting`
+    Deleting,
+    /// `create-failed`
+    CreateFailed,
+    /// `snapshotting`
+    Snapshotting,
+}
+
+impl GroupStatus {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Creating => "creating",
+            GroupStatus::Available => "available",
+            GroupStatus::Modifying => "modifying",
+            GroupStatus::Deleting => "deleting",
+            GroupStatus::CreateFailed => "create-failed",
+            GroupStatus::Snapshotting => "snapshotting",
+        }
+    }
+}
+
+/// The status a client sees, derived from spec and observed facts.
+pub fn status(spec: &GroupSpec, observed: Option<&GroupObserved>) -> GroupStatus {
+    if spec.deletion.is_some() {
+        return GroupStatus::Deleting;
+    }
+    match observed {
+        Some(o) if o.failed.is_some() => GroupStatus::CreateFailed,
+        Some(o) if o.created && o.generation >= spec.generation => GroupStatus::Available,
+        Some(o) if o.created => GroupStatus::Modifying,
+        _ => GroupStatus::Creating,
+    }
+}
+
+/// `CreateReplicationGroup` as decoded from the wire; every member optional so the rules here,
+/// not the decoder, decide what is required.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateGroupRequest {
+    /// `ReplicationGroupId`
+    pub replication_group_id: Option<String>,
+    /// `ReplicationGroupDescription`
+    pub description: Option<String>,
+    /// `PrimaryClusterId`
+    pub primary_cluster_id: Option<String>,
+    /// `AutomaticFailoverEnabled`
+    pub automatic_failover_enabled: Option<bool>,
+    /// `MultiAZEnabled`
+    pub multi_az_enabled: Option<bool>,
+    /// `NumCacheClusters`
+    pub num_cache_clusters: Option<i64>,
+    /// `PreferredCacheClusterAZs`
+    pub preferred_cache_cluster_azs: Vec<String>,
+    /// `NumNodeGroups`
+    pub num_node_groups: Option<i64>,
+    /// `ReplicasPerNodeGroup`
+    pub replicas_per_node_group: Option<i64>,
+    /// `NodeGroupConfiguration` entries given (cluster mode; not offered yet).
+    pub node_group_configuration_count: usize,
+    /// `CacheNodeType`
+    pub cache_node_type: Option<String>,
+    /// `Engine`
+    pub engine: Option<String>,
+    /// `EngineVersion`
+    pub engine_version: Option<String>,
+    /// `CacheParameterGroupName`
+    pub cache_parameter_group_name: Option<String>,
+    /// `CacheSubnetGroupName`
+    pub cache_subnet_group_name: Option<String>,
+    /// `CacheSecurityGroupNames`
+    pub cache_security_group_names: Vec<String>,
+    /// `SecurityGroupIds`
+    pub security_group_ids: Vec<String>,
+    /// `Tags`
+    pub tags: Vec<Tag>,
+    /// `SnapshotArns`
+    pub snapshot_arns: Vec<String>,
+    /// `SnapshotName`
+    pub snapshot_name: Option<String>,
+    /// `PreferredMaintenanceWindow`
+    pub preferred_maintenance_window: Option<String>,
+    /// `Port`
+    pub port: Option<i64>,
+    /// `NotificationTopicArn`
+    pub notification_topic_arn: Option<String>,
+    /// `AutoMinorVersionUpgrade`
+    pub auto_minor_version_upgrade: Option<bool>,
+    /// `SnapshotRetentionLimit`
+    pub snapshot_retention_limit: Option<i64>,
+    /// `SnapshotWindow`
+    pub snapshot_window: Option<String>,
+    /// `AuthToken`
+    pub auth_token: Option<String>,
+    /// `TransitEncryptionEnabled`
+    pub transit_encryption_enabled: Option<bool>,
+    /// `AtRestEncryptionEnabled`
+    pub at_rest_encryption_enabled: Option<bool>,
+    /// `KmsKeyId`
+    pub kms_key_id: Option<String>,
+    /// `UserGroupIds`
+    pub user_group_ids: Vec<String>,
+    /// `ClusterMode`
+    pub cluster_mode: Option<String>,
+    /// `GlobalReplicationGroupId`
+    pub global_replication_group_id: Option<String>,
+    /// `DataTieringEnabled`
+    pub data_tiering_enabled: Option<bool>,
+}
+
+/// A validated `CreateReplicationGroup`: the group's spec and the zones of its new members.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupPlan {
+    /// The group's spec.
+    pub spec: GroupSpec,
+    /// Existing standalone cluster to adopt as primary (`PrimaryClusterId`).
+    pub adopt_primary: Option<String>,
+    /// Preferred zone of each new member, in member order (`None`: control spreads them).
+    pub new_member_zones: Vec<Option<String>>,
+}
+
+/// Facts outside the request that the rules need.
+#[derive(Debug, Clone)]
+pub struct CreateContext {
+    /// Region of the request.
+    pub region: String,
+    /// Version of the engine we run (e.g. `7.0.15`).
+    pub engine_version_running: String,
+    /// Now.
+    pub now: Timestamp,
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Fault> {
+    value.as_deref().ok_or_else(|| Fault::MissingParameter(name.to_string()))
+}
+
+/// Refuses a feature that a later Ferrocache release brings, rather than pretending to honour it.
+fn not_yet(feature: &str) -> Fault {
+    Fault::value(format!("{feature} is not supported by this Ferrocache release yet."))
+}
+
+/// Validates `SnapshotWindow` (`hh24:mi-hh24:mi`).
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`].
+pub fn snapshot_window(value: &str) -> Result<String, Fault> {
+    let ok = value.split_once('-').is_some_and(|(a, b)| hhmm(a).is_some() && hhmm(b).is_some());
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(Fault::value(format!("Invalid snapshot window: {value}. Specify the window in the format hh24:mi-hh24:mi.")))
+    }
+}
+
+fn hhmm(value: &str) -> Option<u32> {
+    let (h, m) = value.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+/// Validates `PreferredMaintenanceWindow` (`ddd:hh24:mi-ddd:hh24:mi`, at least 60 minutes) and
+/// returns it lower-cased, as AWS stores it.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`].
+pub fn maintenance_window(value: &str) -> Result<String, Fault> {
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let lower = value.to_ascii_lowercase();
+    let minute_of_week = |s: &str| -> Option<u32> {
+        let (day, time) = s.split_once(':')?;
+        let d = DAYS.iter().position(|x| *x == day)? as u32;
+        Some(d * 24 * 60 + hhmm(time)?)
+    };
+    let parsed = lower.split_once('-').and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)));
+    match parsed {
+        Some((start, end)) => {
+            let length = (end + 7 * 24 * 60 - start) % (7 * 24 * 60);
+            if length < 60 {
+                Err(Fault::value("The maintenance window must be at least 60 minutes long."))
+            } else {
+                Ok(lower)
+            }
+        }
+        None => Err(Fault::value(format!(
+            "Invalid maintenance window: {value}. Specify the window in the format ddd:hh24:mi-ddd:hh24:mi."
+        ))),
+    }
+}
+
+/// Validates a `Port`.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`].
+pub fn port(value: Option<i64>) -> Result<u16, Fault> {
+    match value {
+        None => Ok(PORT_DEFAULT),
+        Some(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        Some(p) => Err(Fault::value(format!("Invalid port number: {p}"))),
+    }
+}
+
+/// Validates `SnapshotRetentionLimit`.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`].
+pub fn snapshot_retention(value: Option<i64>) -> Result<u32, Fault> {
+    match value {
+        None => Ok(0),
+        Some(n) if (0..=SNAPSHOT_RETENTION_MAX).contains(&n) => Ok(n as u32),
+        Some(n) => Err(Fault::value(format!(
+            "Invalid SnapshotRetentionLimit: {n}. The value must be between 0 and {SNAPSHOT_RETENTION_MAX}."
+        ))),
+    }
+}
+
+/// Validates security group ids (`sg-` followed by hex).
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`].
+pub fn security_group_ids(ids: &[String]) -> Result<Vec<String>, Fault> {
+    for id in ids {
+        let ok = id.strip_prefix("sg-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !ok {
+            return Err(Fault::value(format!("Invalid security group id: {id}")));
+        }
+    }
+    Ok(ids.to_vec())
+}
+
+/// Applies AWS's rules to a `CreateReplicationGroup`.
+///
+/// References to other resources (parameter group, subnet group, `PrimaryClusterId`, id
+/// uniqueness) are checked by the caller against the store.
+///
+/// # Errors
+/// The [`Fault`] AWS answers for the first broken rule.
+pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<GroupPlan, Fault> {
+    let id = ids::replication_group_id(required(&req.replication_group_id, "ReplicationGroupId")?)?;
+    let description = required(&req.description, "ReplicationGroupDescription")?;
+    if description.chars().count() > DESCRIPTION_LEN_MAX {
+        return Err(Fault::value(format!(
+            "The parameter ReplicationGroupDescription must be at most {DESCRIPTION_LEN_MAX} characters long."
+        )));
+    }
+    if req.snapshot_name.is_some() || !req.snapshot_arns.is_empty() {
+        return Err(not_yet("Seeding a replication group from a snapshot (SnapshotName, SnapshotArns)"));
+    }
+    if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
+        return Err(Fault::value("The AUTH token is only supported when encryption-in-transit is enabled"));
+    }
+    if req.transit_encryption_enabled == Some(true) || req.auth_token.is_some() {
+        return Err(not_yet("Encryption in transit (TransitEncryptionEnabled, AuthToken)"));
+    }
+    if req.at_rest_encryption_enabled == Some(true) || req.kms_key_id.is_some() {
+        return Err(not_yet("Encryption at rest (AtRestEncryptionEnabled, KmsKeyId)"));
+    }
+    if !req.user_group_ids.is_empty() {
+        return Err(not_yet("Role-based access control (UserGroupIds)"));
+    }
+    if req.global_replication_group_id.is_some() {
+        return Err(not_yet("Global datastores (GlobalReplicationGroupId)"));
+    }
+    if req.data_tiering_enabled == Some(true) {
+        return Err(not_yet("Data tiering (DataTieringEnabled)"));
+    }
+    if !req.cache_security_group_names.is_empty() {
+        return Err(Fault::combination(
+            "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
+        ));
+    }
+    let cluster_mode_on = matches!(req.cluster_mode.as_deref(), Some("enabled") | Some("compatible"));
+    if cluster_mode_on || req.num_node_groups.is_some_and(|n| n > 1) || req.node_group_configuration_count > 1 {
+        return Err(not_yet("Cluster mode (NumNodeGroups > 1, NodeGroupConfiguration, ClusterMode)"));
+    }
+    if let Some(n) = req.num_node_groups {
+        if n < 1 {
+            return Err(Fault::value(format!("Invalid value {n} for NumNodeGroups. The value must be at least 1.")));
+        }
+    }
+    if let Some(mode) = req.cluster_mode.as_deref() {
+        if mode != "disabled" {
+            return Err(Fault::value(format!("Invalid value {mode} for ClusterMode.")));
+        }
+    }
+
+    let automatic_failover = req.automatic_failover_enabled.unwrap_or(false);
+    let multi_az = req.multi_az_enabled.unwrap_or(false);
+
+    // Node count: NumCacheClusters, or ReplicasPerNodeGroup + 1, or the adopted primary alone.
+    let from_replicas = match req.replicas_per_node_group {
+        Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
+            return Err(Fault::value(format!(
+                "Invalid value {r} for ReplicasPerNodeGroup. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+            )))
+        }
+        Some(r) => Some(r + 1),
+        None => None,
+    };
+    let count = match (req.num_cache_clusters, from_replicas) {
+        (Some(n), Some(m)) if n != m => {
+            return Err(Fault::combination(
+                "NumCacheClusters and ReplicasPerNodeGroup specify different numbers of nodes.",
+            ))
+        }
+        (Some(n), _) => n,
+        (None, Some(m)) => m,
+        (None, None) => 1,
+    };
+    if !(1..=NODES_PER_GROUP_MAX as i64).contains(&count) {
+        return Err(Fault::value(format!(
+            "Invalid value {count} for NumCacheClusters. The number of cache clusters in a replication group must be between 1 and {NODES_PER_GROUP_MAX}."
+        )));
+    }
+    let count = count as u32;
+    if automatic_failover && count < 2 && req.primary_cluster_id.is_none() {
+        return Err(Fault::combination(
+            "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
+        ));
+    }
+    if multi_az && !automatic_failover {
+        return Err(Fault::combination(
+            "Multi-AZ can only be enabled when automatic failover is enabled (AutomaticFailoverEnabled=true).",
+        ));
+    }
+    if !req.preferred_cache_cluster_azs.is_empty() && req.preferred_cache_cluster_azs.len() != count as usize {
+        return Err(Fault::combination(format!(
+            "The number of preferred availability zones ({}) must equal the number of cache clusters ({count}).",
+            req.preferred_cache_cluster_azs.len()
+        )));
+    }
+    for z in &req.preferred_cache_cluster_azs {
+        zone::validate(&ctx.region, z)?;
+    }
+
+    let adopt_primary = match &req.primary_cluster_id {
+        Some(p) => Some(ids::cache_cluster_id(p)?),
+        None => None,
+    };
+    let node_type = req.cache_node_type.clone().unwrap_or_else(|| node_type::NODE_TYPE_DEFAULT.to_string());
+    node_type::lookup(&node_type)?;
+    let engine = engine::engine(req.engine.as_deref())?;
+    let engine_version = engine::engine_version(req.engine_version.as_deref(), &ctx.engine_version_running)?;
+    let parameter_group = req
+        .cache_parameter_group_name
+        .clone()
+        .unwrap_or_else(|| engine::DEFAULT_PARAMETER_GROUP.to_string())
+        .to_ascii_lowercase();
+    let subnet_group = req.cache_subnet_group_name.clone().unwrap_or_else(|| "default".to_string()).to_ascii_lowercase();
+    let snapshot_window = match &req.snapshot_window {
+        Some(w) => snapshot_window(w)?,
+        None => SNAPSHOT_WINDOW_DEFAULT.to_string(),
+    };
+    let maintenance_window = match &req.preferred_maintenance_window {
+        Some(w) => maintenance_window(w)?,
+        None => MAINTENANCE_WINDOW_DEFAULT.to_string(),
+    };
+    let mut tags = Vec::new();
+    crate::tag::merge(&mut tags, &req.tags)?;
+
+    // With an adopted primary, the new members are the replicas only.
+    let new_members = if adopt_primary.is_some() { count.saturating_sub(1) as usize } else { count as usize };
+    let skip = usize::from(adopt_primary.is_some());
+    let new_member_zones = (0..new_members)
+        .map(|i| req.preferred_cache_cluster_azs.get(i + skip).cloned())
+        .collect();
+
+    Ok(GroupPlan {
+        spec: GroupSpec {
+            id,
+            region: ctx.region.clone(),
+            description: description.to_string(),
+            node_type,
+            engine,
+            engine_version,
+            port: port(req.port)?,
+            parameter_group,
+            subnet_group,
+            security_group_ids: security_group_ids(&req.security_group_ids)?,
+            automatic_failover,
+            multi_az,
+            snapshot_retention_limit: snapshot_retention(req.snapshot_retention_limit)?,
+            snapshot_window,
+            maintenance_window,
+            auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
+            tags,
+            created_at: ctx.now,
+            generation: 1,
+            deletion: None,
+        },
+        adopt_primary,
+        new_member_zones,
+    })
+}
+
+/// Validates `NewReplicaCount` of `IncreaseReplicaCount` against the current replica count.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`] out of range or not an increase.
+pub fn check_increase(current_replicas: u32, new_replica_count: Option<i64>) -> Result<u32, Fault> {
+    let n = new_replica_count.ok_or_else(|| Fault::MissingParameter("NewReplicaCount".into()))?;
+    if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&n) {
+        return Err(Fault::value(format!(
+            "Invalid value {n} for NewReplicaCount. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+        )));
+    }
+    let n = n as u32;
+    if n <= current_replicas {
+        return Err(Fault::value(format!(
+            "The new replica count ({n}) must be greater than the current replica count ({current_replicas})."
+        )));
+    }
+    Ok(n)
+}
+
+/// Validates `NewReplicaCount` of `DecreaseReplicaCount`.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`] out of range, not a decrease, or below the automatic-failover
+/// minimum.
+pub fn check_decrease(current_replicas: u32, new_replica_count: i64, automatic_failover: bool) -> Result<u32, Fault> {
+    if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&new_replica_count) {
+        return Err(Fault::value(format!(
+            "Invalid value {new_replica_count} for NewReplicaCount. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+        )));
+    }
+    let n = new_replica_count as u32;
+    if automatic_failover && n < 1 {
+        return Err(Fault::value("Must have at least 1 replica when cluster mode is disabled with auto failover enabled."));
+    }
+    if n >= current_replicas {
+        return Err(Fault::value(format!(
+            "The new replica count ({n}) must be less than the current replica count ({current_replicas})."
+        )));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> CreateContext {
+        CreateContext { region: "us-east-1".into(), engine_version_running: "7.0.15".into(), now: chrono::Utc::now() }
+    }
+
+    fn req(id: &str) -> CreateGroupRequest {
+        CreateGroupRequest {
+            replication_group_id: Some(id.into()),
+            description: Some("d".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn failover_lab_request_is_valid() {
+        let r = CreateGroupRequest {
+            engine: Some("redis".into()),
+            engine_version: Some("7.0".into()),
+            cache_node_type: Some("cache.t3.micro".into()),
+            num_cache_clusters: Some(3),
+            automatic_failover_enabled: Some(true),
+            multi_az_enabled: Some(true),
+            ..req("Practice-Redis-Replication-Multi")
+        };
+        let plan = plan_create(&r, &ctx()).unwrap();
+        assert_eq!(plan.spec.id, "practice-redis-replication-multi");
+        assert_eq!(plan.new_member_zones.len(), 3);
+        assert_eq!(plan.spec.engine_version, "7.0.15");
+        assert_eq!(plan.spec.port, 6379);
+    }
+
+    #[test]
+    fn aws_rule_combinations() {
+        let af1 = CreateGroupRequest { automatic_failover_enabled: Some(true), num_cache_clusters: Some(1), ..req("a") };
+        assert_eq!(
+            plan_create(&af1, &ctx()).unwrap_err(),
+            Fault::combination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
+        );
+        let maz = CreateGroupRequest { multi_az_enabled: Some(true), num_cache_clusters: Some(2), ..req("a") };
+        assert!(matches!(plan_create(&maz, &ctx()), Err(Fault::InvalidParameterCombination(_))));
+        let seven = CreateGroupRequest { num_cache_clusters: Some(7), ..req("a") };
+        assert!(matches!(plan_create(&seven, &ctx()), Err(Fault::InvalidParameterValue(_))));
+        let rep6 = CreateGroupRequest { replicas_per_node_group: Some(6), ..req("a") };
+        assert!(matches!(plan_create(&rep6, &ctx()), Err(Fault::InvalidParameterValue(_))));
+        let rep2 = CreateGroupRequest { replicas_per_node_group: Some(2), ..req("a") };
+        assert_eq!(plan_create(&rep2, &ctx()).unwrap().new_member_zones.len(), 3);
+        let azs = CreateGroupRequest { num_cache_clusters: Some(2), preferred_cache_cluster_azs: vec!["us-east-1a".into()], ..req("a") };
+        assert!(matches!(plan_create(&azs, &ctx()), Err(Fault::InvalidParameterCombination(_))));
+        let no_desc = CreateGroupRequest { description: None, ..req("a") };
+        assert_eq!(plan_create(&no_desc, &ctx()).unwrap_err(), Fault::MissingParameter("ReplicationGroupDescription".into()));
+        let bad_type = CreateGroupRequest { cache_node_type: Some("cache.q1.big".into()), ..req("a") };
+        assert!(plan_create(&bad_type, &ctx()).is_err());
+    }
+
+    #[test]
+    fn windows() {
+        assert_eq!(maintenance_window("Sun:05:00-Sun:06:00").unwrap(), "sun:05:00-sun:06:00");
+        assert!(maintenance_window("sun:05:00-sun:05:30").is_err());
+        assert!(maintenance_window("sat:23:30-sun:00:30").is_ok());
+        assert!(snapshot_window("05:00-09:00").is_ok());
+        assert!(snapshot_window("5-9").is_err());
+    }
+
+    #[test]
+    fn replica_counts() {
+        assert_eq!(check_increase(2, Some(3)).unwrap(), 3);
+        assert!(check_increase(2, Some(2)).is_err());
+        assert!(check_increase(2, Some(6)).is_err());
+        assert!(check_decrease(2, 0, true).is_err());
+        assert_eq!(check_decrease(2, 1, true).unwrap(), 1);
+        assert!(check_decrease(1, 1, false).is_err());
+    }
+
+    #[test]
+    fn status_is_derived() {
+        let mut spec = plan_create(&req("a"), &ctx()).unwrap().spec;
+        assert_eq!(status(&spec, None), GroupStatus::Creating);
+        let obs = GroupObserved { created: true, generation: 1, failed: None };
+        assert_eq!(status(&spec, Some(&obs)), GroupStatus::Available);
+        spec.generation = 2;
+        assert_eq!(status(&spec, Some(&obs)), GroupStatus::Modifying);
+        spec.deletion = Some(GroupDeletion { retain_primary: false });
+        assert_eq!(status(&spec, Some(&obs)), GroupStatus::Deleting);
+    }
+}

@@ -1,0 +1,49 @@
+//! The resources of Ferrocache and the rules they obey.
+//!
+//! This crate holds the *types* every other crate speaks: replication groups (`Group`), cache
+//! clusters (`Node` — in ElastiCache a "cache cluster" of Redis is exactly one node), events,
+//! tags, ARNs, the node-type table and the engine versions, together with the validation rules
+//! and AWS's exact messages for breaking them. It decides what is valid; it never does I/O.
+//!
+//! Each resource is split in three layers (see `docs/architecture.md`):
+//! `spec` (what the API asked for, written only by the API path), `intent` (the placement the
+//! control plane chose) and `observed` (facts the control plane last confirmed). The status a
+//! client sees is *derived* from the three, never stored on its own, so it cannot drift from
+//! what really happened.
+//!
+//! # Layout
+//! - [`error`]: [`Fault`], the typed error of every rule, carrying AWS's message.
+//! - [`ids`]: identifier rules (`ReplicationGroupId`, `CacheClusterId`, …) and member naming.
+//! - [`arn`]: ARNs `arn:aws:elasticache:<region>:<account>:<type>:<id>`.
+//! - [`node_type`]: AWS's node-type table (memory, vCPU) and the `maxmemory` it implies.
+//! - [`engine`]: engines and engine versions we can run.
+//! - [`zone`]: availability zones of a region and placement across them.
+//! - [`group`]: replication groups (spec, intent, observed, status) and `CreateReplicationGroup` rules.
+//! - [`node`]: cache clusters / nodes (spec, intent, observed, status) and `CreateCacheCluster` rules.
+//! - [`event`]: events and AWS's event texts.
+//! - [`tag`]: tags and their limits.
+//! - [`paging`]: `MaxRecords`/`Marker` rules.
+//!
+//! # Dependency rules
+//! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
+
+pub mod arn;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod group;
+pub mod ids;
+pub mod node;
+pub mod node_type;
+pub mod paging;
+pub mod tag;
+pub mod zone;
+
+pub use error::Fault;
+
+/// The account id used in ARNs when none is configured (the value AWS emulators and the AWS
+/// SDK test suites expect).
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+
+/// A point in time, always UTC.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;

@@ -1,0 +1,443 @@
+//! Cache clusters — in Redis, one cluster is one node: spec, intent, observed facts, the status
+//! derived from them, and the rules of `CreateCacheCluster`.
+//!
+//! A node either stands alone or is a member of a replication group (`group_id`). Inside
+//! Ferrocache we say *node*; "cache cluster" appears only where the API does.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::{self, GroupSpec};
+use crate::{engine, ids, node_type, tag::Tag, zone, Fault, Timestamp};
+
+/// What the API asked for. Written only by API calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSpec {
+    /// `CacheClusterId`, lower-case.
+    pub id: String,
+    /// Region from the request's SigV4 scope.
+    pub region: String,
+    /// Replication group this node belongs to, if any.
+    pub group_id: Option<String>,
+    /// `CacheNodeType`.
+    pub node_type: String,
+    /// `Engine`.
+    pub engine: String,
+    /// Full engine version.
+    pub engine_version: String,
+    /// Port of the node's endpoint.
+    pub port: u16,
+    /// `CacheParameterGroupName`.
+    pub parameter_group: String,
+    /// `CacheSubnetGroupName`.
+    pub subnet_group: String,
+    /// `SecurityGroupIds`.
+    pub security_group_ids: Vec<String>,
+    /// `PreferredAvailabilityZone`, if the request named one.
+    pub preferred_zone: Option<String>,
+    /// `SnapshotRetentionLimit`.
+    pub snapshot_retention_limit: u32,
+    /// `SnapshotWindow`.
+    pub snapshot_window: String,
+    /// `PreferredMaintenanceWindow`.
+    pub maintenance_window: String,
+    /// `AutoMinorVersionUpgrade`.
+    pub auto_minor_version_upgrade: bool,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// When the node was requested.
+    pub created_at: Timestamp,
+    /// Bumped on every API change the control plane must carry out.
+    pub generation: u64,
+    /// Number of reboots requested so far (`RebootCacheCluster`); the node reads
+    /// `rebooting cluster nodes` until `observed.reboots` catches up.
+    pub reboots: u64,
+    /// Set when the node is to be deleted.
+    pub deletion: Option<NodeDeletion>,
+}
+
+/// A requested deletion of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeDeletion {
+    /// The node goes because its whole group goes (no per-node events then but
+    /// "Cache cluster deleted").
+    pub with_group: bool,
+}
+
+/// Placement chosen by the control plane. Written only by the control plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIntent {
+    /// Availability zone.
+    pub zone: String,
+    /// Address of the node's endpoint (served by the router on `spec.port`).
+    pub endpoint: Ipv4Addr,
+    /// Private address the redis-server process binds (on `spec.port`); only the router and
+    /// replication reach it.
+    pub private: Ipv4Addr,
+}
+
+/// Replication role of a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Takes writes.
+    Primary,
+    /// Follows a primary.
+    Replica,
+}
+
+impl Role {
+    /// The wire spelling of `CurrentRole`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+/// Facts the control plane last confirmed about the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeObserved {
+    /// The node reached `available` once.
+    pub created: bool,
+    /// Last spec generation carried out.
+    pub generation: u64,
+    /// Reboots carried out.
+    pub reboots: u64,
+    /// Role the engine reports.
+    pub role: Option<Role>,
+    /// For replicas: `master_link_status:up`.
+    pub link_up: bool,
+    /// Process id of the redis-server.
+    pub pid: Option<u32>,
+    /// The process answered the last probe.
+    pub healthy: bool,
+    /// When the node was first available (`CacheNodeCreateTime`).
+    pub node_created_at: Option<Timestamp>,
+    /// Creation failed, with the reason.
+    pub failed: Option<String>,
+}
+
+/// `CacheCluster.CacheClusterStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterStatus {
+    /// `creating`
+    Creating,
+    /// `available`
+    Available,
+    /// `modifying`
+    Modifying,
+    /// `deleting`
+    Deleting,
+    /// `rebooting cluster nodes`
+    RebootingClusterNodes,
+    /// `restore-failed`
+    RestoreFailed,
+    /// `snapshotting`
+    Snapshotting,
+    /// `incompatible-network`
+    IncompatibleNetwork,
+    /// `create-failed` is not an AWS cluster status; a failed node start is reported as
+    /// `incompatible-network`'s sibling the waiters know to fail on.
+    Failed,
+}
+
+impl ClusterStatus {
+    /// The wire spelling (the model's; the CLI sample output's `rebooting cache cluster nodes`
+    /// is not what Terraform and the waiters match).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Creating => "creating",
+            ClusterStatus::Available => "available",
+            ClusterStatus::Modifying => "modifying",
+            ClusterStatus::Deleting => "deleting",
+            ClusterStatus::RebootingClusterNodes => "rebooting cluster nodes",
+            ClusterStatus::RestoreFailed => "restore-failed",
+            ClusterStatus::Snapshotting => "snapshotting",
+            ClusterStatus::IncompatibleNetwork | ClusterStatus::Failed => "incompatible-network",
+        }
+    }
+}
+
+/// `CacheNode.CacheNodeStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheNodeStatus {
+    /// `creating`
+    Creating,
+    /// `available`
+    Available,
+    /// `rebooting`
+    Rebooting,
+    /// `deleting`
+    Deleting,
+}
+
+impl CacheNodeStatus {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheNodeStatus::Creating => "creating",
+            CacheNodeStatus::Available => "available",
+            CacheNodeStatus::Rebooting => "rebooting",
+            CacheNodeStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// The status a client sees, derived from spec and observed facts.
+pub fn status(spec: &NodeSpec, observed: Option<&NodeObserved>) -> ClusterStatus {
+    if spec.deletion.is_some() {
+        return ClusterStatus::Deleting;
+    }
+    match observed {
+        Some(o) if o.failed.is_some() => ClusterStatus::Failed,
+        Some(o) if !o.created => ClusterStatus::Creating,
+        Some(o) if o.reboots < spec.reboots => ClusterStatus::RebootingClusterNodes,
+        Some(o) if o.generation < spec.generation => ClusterStatus::Modifying,
+        Some(_) => ClusterStatus::Available,
+        None => ClusterStatus::Creating,
+    }
+}
+
+/// The status of the node's one cache node.
+pub fn cache_node_status(spec: &NodeSpec, observed: Option<&NodeObserved>) -> CacheNodeStatus {
+    match status(spec, observed) {
+        ClusterStatus::Deleting => CacheNodeStatus::Deleting,
+        ClusterStatus::RebootingClusterNodes => CacheNodeStatus::Rebooting,
+        ClusterStatus::Creating | ClusterStatus::Failed | ClusterStatus::RestoreFailed => CacheNodeStatus::Creating,
+        _ => CacheNodeStatus::Available,
+    }
+}
+
+/// `CreateCacheCluster` as decoded from the wire.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CreateNodeRequest {
+    /// `CacheClusterId`
+    pub cache_cluster_id: Option<String>,
+    /// `ReplicationGroupId`: add this node to a group as a replica.
+    pub replication_group_id: Option<String>,
+    /// `AZMode`
+    pub az_mode: Option<String>,
+    /// `PreferredAvailabilityZone`
+    pub preferred_availability_zone: Option<String>,
+    /// `PreferredAvailabilityZones`
+    pub preferred_availability_zones: Vec<String>,
+    /// `NumCacheNodes`
+    pub num_cache_nodes: Option<i64>,
+    /// `CacheNodeType`
+    pub cache_node_type: Option<String>,
+    /// `Engine`
+    pub engine: Option<String>,
+    /// `EngineVersion`
+    pub engine_version: Option<String>,
+    /// `CacheParameterGroupName`
+    pub cache_parameter_group_name: Option<String>,
+    /// `CacheSubnetGroupName`
+    pub cache_subnet_group_name: Option<String>,
+    /// `CacheSecurityGroupNames`
+    pub cache_security_group_names: Vec<String>,
+    /// `SecurityGroupIds`
+    pub security_group_ids: Vec<String>,
+    /// `Tags`
+    pub tags: Vec<Tag>,
+    /// `SnapshotArns`
+    pub snapshot_arns: Vec<String>,
+    /// `SnapshotName`
+    pub snapshot_name: Option<String>,
+    /// `PreferredMaintenanceWindow`
+    pub preferred_maintenance_window: Option<String>,
+    /// `Port`
+    pub port: Option<i64>,
+    /// `AutoMinorVersionUpgrade`
+    pub auto_minor_version_upgrade: Option<bool>,
+    /// `SnapshotRetentionLimit`
+    pub snapshot_retention_limit: Option<i64>,
+    /// `SnapshotWindow`
+    pub snapshot_window: Option<String>,
+    /// `AuthToken`
+    pub auth_token: Option<String>,
+    /// `TransitEncryptionEnabled`
+    pub transit_encryption_enabled: Option<bool>,
+}
+
+/// Validates a standalone `CreateCacheCluster` (no `ReplicationGroupId`) into the node's spec.
+///
+/// # Errors
+/// The [`Fault`] AWS answers for the first broken rule.
+pub fn plan_standalone(req: &CreateNodeRequest, ctx: &group::CreateContext) -> Result<NodeSpec, Fault> {
+    let id = ids::cache_cluster_id(req.cache_cluster_id.as_deref().ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?)?;
+    common_unsupported(req)?;
+    let engine = engine::engine(req.engine.as_deref())?;
+    if let Some(n) = req.num_cache_nodes {
+        if n != 1 {
+            return Err(Fault::value(format!(
+                "Invalid value {n} for NumCacheNodes. A Redis cache cluster has exactly 1 cache node."
+            )));
+        }
+    }
+    if let Some(mode) = req.az_mode.as_deref() {
+        if mode != "single-az" {
+            return Err(Fault::value(format!("Invalid value {mode} for AZMode. Redis cache clusters are single-az.")));
+        }
+    }
+    let node_type = req
+        .cache_node_type
+        .clone()
+        .ok_or_else(|| Fault::value("The parameter CacheNodeType must be provided and must not be null."))?;
+    node_type::lookup(&node_type)?;
+    let preferred_zone = req
+        .preferred_availability_zone
+        .clone()
+        .or_else(|| req.preferred_availability_zones.first().cloned());
+    if let Some(z) = &preferred_zone {
+        zone::validate(&ctx.region, z)?;
+    }
+    let mut tags = Vec::new();
+    crate::tag::merge(&mut tags, &req.tags)?;
+    Ok(NodeSpec {
+        id,
+        region: ctx.region.clone(),
+        group_id: None,
+        node_type,
+        engine,
+        engine_version: engine::engine_version(req.engine_version.as_deref(), &ctx.engine_version_running)?,
+        port: group::port(req.port)?,
+        parameter_group: req
+            .cache_parameter_group_name
+            .clone()
+            .unwrap_or_else(|| engine::DEFAULT_PARAMETER_GROUP.to_string())
+            .to_ascii_lowercase(),
+        subnet_group: req.cache_subnet_group_name.clone().unwrap_or_else(|| "default".into()).to_ascii_lowercase(),
+        security_group_ids: group::security_group_ids(&req.security_group_ids)?,
+        preferred_zone,
+        snapshot_retention_limit: group::snapshot_retention(req.snapshot_retention_limit)?,
+        snapshot_window: match &req.snapshot_window {
+            Some(w) => group::snapshot_window(w)?,
+            None => group::SNAPSHOT_WINDOW_DEFAULT.into(),
+        },
+        maintenance_window: match &req.preferred_maintenance_window {
+            Some(w) => group::maintenance_window(w)?,
+            None => group::MAINTENANCE_WINDOW_DEFAULT.into(),
+        },
+        auto_minor_version_upgrade: req.auto_minor_version_upgrade.unwrap_or(true),
+        tags,
+        created_at: ctx.now,
+        generation: 1,
+        reboots: 0,
+        deletion: None,
+    })
+}
+
+/// Validates a `CreateCacheCluster` that adds a replica to `group`.
+///
+/// # Errors
+/// [`Fault::InvalidParameterCombination`] when the request also sets cluster parameters (a
+/// replica takes them from its group), other rule faults as AWS answers them.
+pub fn plan_replica(req: &CreateNodeRequest, group: &GroupSpec, ctx: &group::CreateContext) -> Result<NodeSpec, Fault> {
+    let id = ids::cache_cluster_id(req.cache_cluster_id.as_deref().ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?)?;
+    common_unsupported(req)?;
+    let extra = req.cache_node_type.as_deref().is_some_and(|t| t != group.node_type)
+        || req.cache_parameter_group_name.is_some()
+        || req.cache_subnet_group_name.is_some()
+        || !req.security_group_ids.is_empty()
+        || req.port.is_some_and(|p| p != i64::from(group.port))
+        || req.num_cache_nodes.is_some_and(|n| n != 1);
+    if extra {
+        return Err(Fault::combination("Cannot specify additional cache cluster parameters when creating a replica cluster"));
+    }
+    let preferred_zone = req.preferred_availability_zone.clone();
+    if let Some(z) = &preferred_zone {
+        zone::validate(&ctx.region, z)?;
+    }
+    let mut spec = member_spec(group, id, preferred_zone, ctx.now);
+    crate::tag::merge(&mut spec.tags, &req.tags)?;
+    Ok(spec)
+}
+
+fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
+    if req.snapshot_name.is_some() || !req.snapshot_arns.is_empty() {
+        return Err(Fault::value(
+            "Seeding a cache cluster from a snapshot (SnapshotName, SnapshotArns) is not supported by this Ferrocache release yet.",
+        ));
+    }
+    if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
+        return Err(Fault::value("The AUTH token is only supported when encryption-in-transit is enabled"));
+    }
+    if req.transit_encryption_enabled == Some(true) {
+        return Err(Fault::value("Encryption in transit is not supported by this Ferrocache release yet."));
+    }
+    if !req.cache_security_group_names.is_empty() {
+        return Err(Fault::combination("CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds."));
+    }
+    Ok(())
+}
+
+/// The spec of a member node of `group` (new members copy the group's settings).
+pub fn member_spec(group: &GroupSpec, id: String, preferred_zone: Option<String>, now: Timestamp) -> NodeSpec {
+    NodeSpec {
+        id,
+        region: group.region.clone(),
+        group_id: Some(group.id.clone()),
+        node_type: group.node_type.clone(),
+        engine: group.engine.clone(),
+        engine_version: group.engine_version.clone(),
+        port: group.port,
+        parameter_group: group.parameter_group.clone(),
+        subnet_group: group.subnet_group.clone(),
+        security_group_ids: group.security_group_ids.clone(),
+        preferred_zone,
+        snapshot_retention_limit: group.snapshot_retention_limit,
+        snapshot_window: group.snapshot_window.clone(),
+        maintenance_window: group.maintenance_window.clone(),
+        auto_minor_version_upgrade: group.auto_minor_version_upgrade,
+        tags: Vec::new(),
+        created_at: now,
+        generation: 1,
+        reboots: 0,
+        deletion: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> group::CreateContext {
+        group::CreateContext { region: "us-east-1".into(), engine_version_running: "7.0.15".into(), now: chrono::Utc::now() }
+    }
+
+    #[test]
+    fn standalone_rules() {
+        let ok = CreateNodeRequest {
+            cache_cluster_id: Some("Solo".into()),
+            cache_node_type: Some("cache.t3.micro".into()),
+            engine: Some("redis".into()),
+            num_cache_nodes: Some(1),
+            ..Default::default()
+        };
+        let spec = plan_standalone(&ok, &ctx()).unwrap();
+        assert_eq!(spec.id, "solo");
+        let two = CreateNodeRequest { num_cache_nodes: Some(2), ..ok.clone() };
+        assert!(plan_standalone(&two, &ctx()).is_err());
+        let no_type = CreateNodeRequest { cache_node_type: None, ..ok };
+        assert_eq!(
+            plan_standalone(&no_type, &ctx()).unwrap_err().to_string(),
+            "The parameter CacheNodeType must be provided and must not be null."
+        );
+    }
+
+    #[test]
+    fn status_follows_reboots() {
+        let mut spec = plan_standalone(
+            &CreateNodeRequest { cache_cluster_id: Some("a".into()), cache_node_type: Some("cache.t3.micro".into()), ..Default::default() },
+            &ctx(),
+        )
+        .unwrap();
+        let obs = NodeObserved { created: true, generation: 1, ..Default::default() };
+        assert_eq!(status(&spec, Some(&obs)), ClusterStatus::Available);
+        spec.reboots = 1;
+        assert_eq!(status(&spec, Some(&obs)).as_str(), "rebooting cluster nodes");
+        assert_eq!(cache_node_status(&spec, Some(&obs)), CacheNodeStatus::Rebooting);
+    }
+}

@@ -1,0 +1,49 @@
+//! The client-facing endpoints of Ferrocache: accept a connection, pick a `redis-server` from
+//! the route table, copy bytes both ways.
+//!
+//! Every endpoint a client sees (a node endpoint, a group's primary endpoint, its reader
+//! endpoint) is one TCP listener of the [`Router`] on its own loopback address, e.g.
+//! `127.77.0.5:6379`. The control plane publishes a whole [`RouteTable`] with
+//! [`Router::apply`]; the router diffs it against the table it runs and binds, re-routes or
+//! closes endpoints. Each accepted connection is spliced to one backend (a TCP address or a
+//! Unix socket of a `redis-server`) and the router never looks inside the bytes: Redis parses
+//! the protocol, we only move it.
+//!
+//! Primary changes are fenced: when a `Primary` (or `Node`) endpoint's epoch grows or its
+//! backend changes, every live connection spliced under the old route is closed before
+//! `apply` returns, so an old-epoch connection can never keep writing to a demoted node.
+//!
+//! The hot path follows the engineering guide: the accept loop reads an immutable route
+//! snapshot swapped atomically ([`arc_swap`]), a connection copies through two fixed-size
+//! buffers allocated once, counters are relaxed atomics, and no lock is held while copying.
+//!
+//! # Layout
+//! - [`route`]: [`RouteTable`], [`EndpointRoute`], [`EndpointKind`], [`Backend`] — the input.
+//! - [`limits`]: [`RouterLimits`] and the named defaults for every bound.
+//! - [`stats`]: [`RouterStats`] and [`EndpointStats`], the per-endpoint counters.
+//! - [`error`]: [`RouterError`], why `apply` refused an endpoint.
+//! - `router`: [`Router`], the table diff (bind, re-route, fence, remove).
+//! - `endpoint`: one listener, its accept loop, its route snapshot and its live connections.
+//! - `connection`: one client connection: wait for a backend, connect, register, splice.
+//! - `splice`: the two-direction copy loop.
+//!
+//! # Dependency rules
+//! The router reads route tables only: it must not depend on `ferrocache-store`,
+//! `ferrocache-model`, `ferrocache-control` or anything that speaks XML or HTTP. Its
+//! dependencies are `tokio`, `arc-swap`, `thiserror` and `tracing`. It never parses Redis
+//! commands on the hot path.
+
+mod connection;
+mod endpoint;
+pub mod error;
+pub mod limits;
+pub mod route;
+mod router;
+mod splice;
+pub mod stats;
+
+pub use error::RouterError;
+pub use limits::RouterLimits;
+pub use route::{Backend, EndpointKind, EndpointRoute, RouteTable};
+pub use router::Router;
+pub use stats::{EndpointStats, RouterStats};

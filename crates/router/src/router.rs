@@ -1,0 +1,210 @@
+//! [`Router`]: the set of running endpoints and the diff that moves it to a new route table.
+//!
+//! `apply` is called whenever the control plane republishes routes, usually with nothing
+//! changed, so an unchanged endpoint costs one comparison and touches no connection. Applies
+//! are serialized by an async lock; the endpoint map itself sits behind a short synchronous
+//! lock that `stats` also takes. Neither lock is ever taken on the data path.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::endpoint::{close_connections, Endpoint, Shared};
+use crate::error::RouterError;
+use crate::limits::RouterLimits;
+use crate::route::{EndpointRoute, RouteTable};
+use crate::stats::RouterStats;
+
+/// Serves the endpoints of a [`RouteTable`]: one listener per endpoint, each connection spliced
+/// to a backend.
+///
+/// Dropping a `Router` aborts its listeners and connections without waiting; call
+/// [`Router::shutdown`] to wait until they are closed.
+pub struct Router {
+    /// Bounds applied to every endpoint.
+    limits: RouterLimits,
+    /// Serializes `apply` and `shutdown`; holds whether the router was shut down.
+    apply_lock: tokio::sync::Mutex<bool>,
+    /// Running endpoints by listen address.
+    endpoints: Mutex<HashMap<SocketAddr, Endpoint>>,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("limits", &self.limits)
+            .field("endpoints", &self.endpoint_map().len())
+            .finish()
+    }
+}
+
+impl Router {
+    /// A router serving nothing yet.
+    ///
+    /// # Panics
+    /// If `limits` is out of range (see [`RouterLimits::is_valid`]): limits are configuration
+    /// chosen by the program, not input.
+    pub fn new(limits: RouterLimits) -> Self {
+        assert!(limits.is_valid(), "router limits out of range: {limits:?}");
+        Self {
+            limits,
+            apply_lock: tokio::sync::Mutex::new(false),
+            endpoints: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The limits this router enforces.
+    pub fn limits(&self) -> RouterLimits {
+        self.limits
+    }
+
+    fn endpoint_map(&self) -> MutexGuard<'_, HashMap<SocketAddr, Endpoint>> {
+        // Every mutation of the map is a single insert/remove, so a poisoned map is consistent.
+        self.endpoints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the running endpoints match `table`.
+    ///
+    /// - An endpoint new to the table is bound (`SO_REUSEADDR`) and starts accepting.
+    /// - An endpoint gone from the table stops accepting (its listener is closed when `apply`
+    ///   returns) and its live connections are closed.
+    /// - An endpoint whose route changed gets the new route for new connections. If it is a
+    ///   `Primary` or `Node` endpoint whose epoch grew or whose backend changed, every
+    ///   connection spliced under the old route is closed before `apply` returns (fencing);
+    ///   on a `Reader` endpoint, connections to backends that left the list are closed.
+    /// - An unchanged endpoint is left alone.
+    ///
+    /// Must run inside a Tokio runtime (it spawns the accept loops).
+    ///
+    /// # Errors
+    /// Returns one entry per endpoint that could not be applied; every other endpoint is
+    /// applied. Bind errors are the operating system's. A route with a lower epoch than the
+    /// running one, a listen address listed twice, or any endpoint after
+    /// [`Router::shutdown`] give an `io::Error` wrapping a [`RouterError`].
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: cancelled midway, some endpoints have the new route and some the old.
+    /// Applying the same table again completes it.
+    pub async fn apply(&self, table: RouteTable) -> Vec<(SocketAddr, io::Error)> {
+        let shut_down = self.apply_lock.lock().await;
+        let mut errors = Vec::new();
+        if *shut_down {
+            return table
+                .endpoints
+                .into_iter()
+                .map(|r| (r.listen, RouterError::ShutDown(r.listen).into_io()))
+                .collect();
+        }
+
+        // Keep the table's order for deterministic binding and error order.
+        let mut seen = HashSet::with_capacity(table.endpoints.len());
+        let mut wanted = Vec::with_capacity(table.endpoints.len());
+        for route in table.endpoints {
+            if seen.insert(route.listen) {
+                wanted.push(route);
+            } else {
+                errors.push((
+                    route.listen,
+                    RouterError::DuplicateListen(route.listen).into_io(),
+                ));
+            }
+        }
+
+        let (removed, running) = {
+            let mut map = self.endpoint_map();
+            let gone: Vec<SocketAddr> =
+                map.keys().filter(|l| !seen.contains(*l)).copied().collect();
+            let removed: Vec<Endpoint> = gone.iter().filter_map(|l| map.remove(l)).collect();
+            let running: HashMap<SocketAddr, Arc<Shared>> = wanted
+                .iter()
+                .filter_map(|r| {
+                    map.get(&r.listen)
+                        .map(|e| (r.listen, Arc::clone(&e.shared)))
+                })
+                .collect();
+            (removed, running)
+        };
+        for endpoint in removed {
+            endpoint.stop().await;
+        }
+
+        for route in wanted {
+            let listen = route.listen;
+            match running.get(&listen) {
+                Some(shared) => self.update(shared, route, &mut errors).await,
+                None => match Endpoint::start(route, self.limits) {
+                    Ok(endpoint) => {
+                        self.endpoint_map().insert(listen, endpoint);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%listen, error = %e, "cannot bind endpoint");
+                        errors.push((listen, e));
+                    }
+                },
+            }
+        }
+        errors
+    }
+
+    /// Gives a running endpoint its new route and closes the connections it fences.
+    async fn update(
+        &self,
+        shared: &Shared,
+        route: EndpointRoute,
+        errors: &mut Vec<(SocketAddr, io::Error)>,
+    ) {
+        let (label, epoch) = (route.label.clone(), route.epoch);
+        match shared.update(route) {
+            Ok(fenced) => {
+                if !fenced.is_empty() {
+                    tracing::info!(listen = %shared.listen, %label, epoch,
+                        connections = fenced.len(), "route changed; closing fenced connections");
+                }
+                close_connections(fenced, self.limits.fence_wait).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "route refused");
+                errors.push((shared.listen, e.into_io()));
+            }
+        }
+    }
+
+    /// Stops every endpoint and closes every connection, waiting (up to the fence wait per
+    /// endpoint) until they are gone. Later `apply` calls serve nothing and report
+    /// [`RouterError::ShutDown`] for each endpoint.
+    pub async fn shutdown(&self) {
+        let mut shut_down = self.apply_lock.lock().await;
+        *shut_down = true;
+        let endpoints: Vec<Endpoint> = self.endpoint_map().drain().map(|(_, e)| e).collect();
+        for endpoint in endpoints {
+            endpoint.stop().await;
+        }
+    }
+
+    /// The counters of every running endpoint, ordered by listen address.
+    pub fn stats(&self) -> RouterStats {
+        let mut endpoints: Vec<_> = self
+            .endpoint_map()
+            .values()
+            .map(|e| {
+                let snapshot = e.shared.snapshot();
+                e.shared.counters.snapshot(
+                    e.shared.listen,
+                    snapshot.route.label.clone(),
+                    snapshot.route.kind,
+                )
+            })
+            .collect();
+        endpoints.sort_by_key(|e| e.listen);
+        RouterStats { endpoints }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        for endpoint in self.endpoint_map().values() {
+            endpoint.abort();
+        }
+    }
+}

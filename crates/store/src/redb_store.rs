@@ -1,0 +1,210 @@
+//! [`RedbStore`]: the embedded single-file backend (redb), the default for one host.
+//!
+//! redb gives serializable write transactions (one writer at a time) and snapshot reads, which is
+//! exactly the [`Store`] contract; every commit is durable before `update` returns.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use tokio::sync::watch;
+
+use crate::{Reader, Store, StoreError, Writer};
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn table(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
+    TableDefinition::new(name)
+}
+
+/// The embedded store: one redb file.
+pub struct RedbStore {
+    /// The database file.
+    db: Database,
+    /// Publishes the revision after each commit; the receiver side is handed out by `subscribe`.
+    revision: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("revision", &*self.revision.borrow()).finish()
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store file at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the file cannot be opened, e.g. another Ferrocache holds it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Backend(format!("cannot open {}: {e} (is another ferrocache using this --data-dir?)", path.display()))
+        })?;
+        Ok(Self { db, revision: watch::Sender::new(0) })
+    }
+}
+
+struct ReadSide<'a> {
+    txn: &'a redb::ReadTransaction,
+}
+
+impl Reader for ReadSide<'_> {
+    fn get(&self, name: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = match self.txn.open_table(table(name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        Ok(t.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, name: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let t = match self.txn.open_table(table(name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        collect_prefix(t.range(prefix..).map_err(backend)?, prefix)
+    }
+}
+
+fn collect_prefix(
+    range: redb::Range<'_, &'static str, &'static [u8]>,
+    prefix: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for entry in range {
+        let (k, v) = entry.map_err(backend)?;
+        let k = k.value();
+        if !k.starts_with(prefix) {
+            break;
+        }
+        out.push((k.to_string(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+struct WriteSide<'a> {
+    txn: &'a redb::WriteTransaction,
+}
+
+impl Reader for WriteSide<'_> {
+    fn get(&self, name: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = self.txn.open_table(table(name)).map_err(backend)?;
+        let value = t.get(key).map_err(backend)?.map(|v| v.value().to_vec());
+        Ok(value)
+    }
+
+    fn scan(&self, name: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let t = self.txn.open_table(table(name)).map_err(backend)?;
+        let range = t.range(prefix..).map_err(backend)?;
+        let out = collect_prefix(range, prefix);
+        out
+    }
+}
+
+impl Writer for WriteSide<'_> {
+    fn put(&mut self, name: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(table(name)).map_err(backend)?;
+        t.insert(key, value).map_err(backend)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, name: &str, key: &str) -> Result<bool, StoreError> {
+        let mut t = self.txn.open_table(table(name)).map_err(backend)?;
+        let existed = t.remove(key).map_err(backend)?.is_some();
+        Ok(existed)
+    }
+}
+
+impl Store for RedbStore {
+    fn view(&self, f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(backend)?;
+        f(&ReadSide { txn: &txn })
+    }
+
+    fn update(&self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write().map_err(backend)?;
+        match f(&mut WriteSide { txn: &txn }) {
+            Ok(()) => {
+                txn.commit().map_err(backend)?;
+                let mut next = 0;
+                self.revision.send_modify(|r| {
+                    *r += 1;
+                    next = *r;
+                });
+                Ok(next)
+            }
+            Err(e) => {
+                txn.abort().map_err(backend)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tables::Counter;
+    use crate::{update, view, ReadExt, WriteExt};
+
+    #[derive(Debug, PartialEq)]
+    enum DomainError {
+        Exists,
+        Store,
+    }
+    impl From<StoreError> for DomainError {
+        fn from(_: StoreError) -> Self {
+            DomainError::Store
+        }
+    }
+
+    /// Goal: a domain error inside `update` rolls the whole transaction back, a success commits
+    /// and wakes subscribers; prefix scans return keys in order and stop at the prefix.
+    #[test]
+    fn transactions_commit_roll_back_and_notify() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("state.redb")).unwrap();
+        let mut rx = store.subscribe();
+        update(&store, |w| -> Result<(), DomainError> {
+            w.put_doc("us-east-1/b", &Counter(2))?;
+            w.put_doc("us-east-1/a", &Counter(1))?;
+            w.put_doc("us-west-2/a", &Counter(9))?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        let err = update(&store, |w| -> Result<(), DomainError> {
+            w.put_doc("us-east-1/c", &Counter(3))?;
+            Err(DomainError::Exists)
+        });
+        assert_eq!(err, Err(DomainError::Exists));
+        assert!(!rx.has_changed().unwrap());
+        let listed = view(&store, |r| r.docs::<Counter>("us-east-1/")).unwrap();
+        let keys: Vec<_> = listed.iter().map(|(k, c)| (k.as_str(), c.0)).collect();
+        assert_eq!(keys, [("us-east-1/a", 1), ("us-east-1/b", 2)]);
+        let missing: Option<Counter> = view(&store, |r| r.doc::<Counter>("nope")).unwrap();
+        assert!(missing.is_none());
+    }
+
+    /// Goal: state survives closing and reopening the file.
+    #[test]
+    fn reopen_keeps_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            update(&store, |w| -> Result<(), StoreError> { w.put_doc("k", &Counter(7)) }).unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let c: Option<Counter> = view(&store, |r| r.doc("k")).unwrap();
+        assert_eq!(c.unwrap().0, 7);
+    }
+}
