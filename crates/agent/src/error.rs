@@ -60,7 +60,9 @@ pub enum AgentError {
     },
 
     /// `redis-server` started but exited before it was ready.
-    #[error("node {node_id}: redis-server exited during start ({status}); last log lines:\n{log_tail}")]
+    #[error(
+        "node {node_id}: redis-server exited during start ({status}); last log lines:\n{log_tail}"
+    )]
     ExitedDuringStart {
         /// The node.
         node_id: String,

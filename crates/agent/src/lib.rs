@@ -13,7 +13,7 @@
 //!   [`NodeProcess`] and [`Probe`].
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
 //!   across PID reuse, signals, log tails).
-//! - [`error`]: [`AgentError`].
+//! - [`error`]: [`AgentError`], the one error type of this crate.
 //!
 //! # Dependency rules
 //!

@@ -12,9 +12,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ferrocache_engine::config::check_node_id;
-use ferrocache_engine::{render, EngineError, Info, NodeAddress, NodeClient, NodeConfig};
-use tracing::{info, warn};
+use ferrocache_engine::{
+    check_node_id, render, EngineError, Info, NodeAddress, NodeClient, NodeConfig,
+};
+use tracing::{debug, info, warn};
 
 use crate::error::AgentError;
 use crate::process::{log_tail, proc_cwd, read_pidfile, ProcessHandle, Signal};
@@ -54,6 +55,9 @@ pub struct NodeProcess {
 }
 
 /// The result of [`Agent::probe`].
+// `Up` is far larger than the other variants, but a probe result is short-lived and matched
+// on at once, never stored in bulk, so boxing would only cost an allocation per probe.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Probe {
     /// The node answered `INFO` and is serving.
@@ -85,8 +89,8 @@ pub struct Agent {
 enum Found {
     /// No live process, or one that is not ours (its PID was reused): start a new one.
     Nothing,
-    /// Our node, answering on the configured address.
-    Ours(ProcessHandle, Info),
+    /// Our node, answering on the configured address; the flag is `INFO`'s `loading`.
+    Ours(ProcessHandle, bool),
     /// A process in our node's directory that does not answer as our node.
     Stray(ProcessHandle, String),
 }
@@ -161,11 +165,11 @@ impl Agent {
         let addr = cfg.address();
 
         match self.find(cfg, &addr).await {
-            Found::Ours(process, node_info) => {
-                if node_info.loading {
+            Found::Ours(process, loading) => {
+                if loading {
                     self.wait_ready(cfg, &addr, process, None).await?;
                 }
-                info!(node_id, pid = process.pid, "adopted running node");
+                debug!(node_id, pid = process.pid, "adopted running node");
                 return Ok(NodeProcess {
                     pid: process.pid,
                     adopted: true,
@@ -187,7 +191,8 @@ impl Agent {
         write_config(node_id, &cfg.config_path(), &text)?;
         // A stale pidfile (left by a crash) would otherwise name a dead or foreign PID until
         // the new process writes its own.
-        remove_if_exists(&cfg.pid_path()).map_err(|e| io_error(node_id, "remove", &cfg.pid_path(), e))?;
+        remove_if_exists(&cfg.pid_path())
+            .map_err(|e| io_error(node_id, "remove", &cfg.pid_path(), e))?;
 
         let mut child = self.spawn(cfg)?;
         let Some(pid) = child.id() else {
@@ -197,7 +202,8 @@ impl Agent {
         info!(node_id, pid, "started redis-server");
         // Not `capture`: if the child already exited, `wait_ready` reports it with its status.
         let process = ProcessHandle::from_pid(pid);
-        self.wait_ready(cfg, &addr, process, Some(&mut child)).await?;
+        self.wait_ready(cfg, &addr, process, Some(&mut child))
+            .await?;
         // Dropping the child neither kills nor waits for it (`kill_on_drop` is off); tokio
         // reaps it in the background once it exits.
         drop(child);
@@ -225,7 +231,12 @@ impl Agent {
     /// # Cancel safety
     ///
     /// Cancelling may leave the node stopping or stopped; calling again finishes the job.
-    pub async fn stop(&self, node_id: &str, addr: &NodeAddress, save: bool) -> Result<(), AgentError> {
+    pub async fn stop(
+        &self,
+        node_id: &str,
+        addr: &NodeAddress,
+        save: bool,
+    ) -> Result<(), AgentError> {
         check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
         self.stop_locked(node_id, addr, save).await
@@ -273,7 +284,11 @@ impl Agent {
     /// The PID in the node's pidfile, if that process is alive (zombies count as dead).
     pub fn pid(&self, node_id: &str) -> Option<u32> {
         check_node_id(node_id).ok()?;
-        let pid = read_pidfile(&self.node_dir(node_id).join(ferrocache_engine::PID_FILE_NAME))?;
+        let pid = read_pidfile(
+            &self
+                .node_dir(node_id)
+                .join(ferrocache_engine::PID_FILE_NAME),
+        )?;
         ProcessHandle::capture(pid).map(|process| process.pid)
     }
 
@@ -289,17 +304,22 @@ impl Agent {
         };
         let pid = self.pid(node_id).ok_or_else(not_running)?;
         let process = ProcessHandle::capture(pid).ok_or_else(not_running)?;
-        process.signal(signal).map_err(|source| AgentError::Signal {
-            node_id: node_id.to_string(),
-            pid,
-            source,
-        })?;
+        process
+            .signal(signal)
+            .map_err(|source| AgentError::Signal {
+                node_id: node_id.to_string(),
+                pid,
+                source,
+            })?;
         Ok(pid)
     }
 
     async fn lock(&self, node_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             locks.entry(node_id.to_string()).or_default().clone()
         };
         lock.lock_owned().await
@@ -319,8 +339,10 @@ impl Agent {
         }
         .await;
         let reason = match answer {
-            Ok(info) if info.process_id == pid && same_file(&info.config_file, &cfg.config_path()) => {
-                return Found::Ours(process, info);
+            Ok(info)
+                if info.process_id == pid && same_file(&info.config_file, &cfg.config_path()) =>
+            {
+                return Found::Ours(process, info.loading);
             }
             Ok(info) => format!(
                 "{addr} is process {} with config file {:?}",
@@ -394,7 +416,11 @@ impl Agent {
         loop {
             // Our own child is checked through its exit status, which also reaps it.
             let exit_status = match child.as_deref_mut() {
-                Some(child) => child.try_wait().ok().flatten().map(|status| status.to_string()),
+                Some(child) => child
+                    .try_wait()
+                    .ok()
+                    .flatten()
+                    .map(|status| status.to_string()),
                 None => (!process.is_alive()).then(|| "exited".to_string()),
             };
             if let Some(status) = exit_status {
@@ -454,8 +480,15 @@ impl Agent {
         }
     }
 
-    async fn stop_locked(&self, node_id: &str, addr: &NodeAddress, save: bool) -> Result<(), AgentError> {
-        let pid_path = self.node_dir(node_id).join(ferrocache_engine::PID_FILE_NAME);
+    async fn stop_locked(
+        &self,
+        node_id: &str,
+        addr: &NodeAddress,
+        save: bool,
+    ) -> Result<(), AgentError> {
+        let pid_path = self
+            .node_dir(node_id)
+            .join(ferrocache_engine::PID_FILE_NAME);
         let process = read_pidfile(&pid_path).and_then(ProcessHandle::capture);
         let Some(process) = process else {
             // Already stopped; a pidfile left by a crash would only mislead later.
@@ -470,7 +503,10 @@ impl Agent {
                     info!(node_id, pid, save, "node stopped by SHUTDOWN");
                     return self.forget_pidfile(node_id, &pid_path, pid);
                 }
-                warn!(node_id, pid, "node did not exit after SHUTDOWN; sending SIGTERM");
+                warn!(
+                    node_id,
+                    pid, "node did not exit after SHUTDOWN; sending SIGTERM"
+                );
             }
             Err(ShutdownFailure::Refused(source)) => {
                 return Err(AgentError::ShutdownRefused {
@@ -507,7 +543,12 @@ impl Agent {
     }
 
     /// Sends `SHUTDOWN` to `addr` if, and only if, it is process `pid`.
-    async fn shutdown_command(&self, addr: &NodeAddress, pid: u32, save: bool) -> Result<(), ShutdownFailure> {
+    async fn shutdown_command(
+        &self,
+        addr: &NodeAddress,
+        pid: u32,
+        save: bool,
+    ) -> Result<(), ShutdownFailure> {
         let client = NodeClient::connect(addr, ADMIN_TIMEOUT)
             .await
             .map_err(|e| ShutdownFailure::Unreachable(e.to_string()))?

@@ -187,7 +187,11 @@ pub fn log_tail(path: &Path) -> Vec<String> {
         return Vec::new();
     }
     let mut bytes = Vec::new();
-    if file.take(LOG_TAIL_BYTES_MAX).read_to_end(&mut bytes).is_err() {
+    if file
+        .take(LOG_TAIL_BYTES_MAX)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
         return Vec::new();
     }
     let text = String::from_utf8_lossy(&bytes);
@@ -210,7 +214,16 @@ mod tests {
         // Method: write dangerous and malformed contents and read them back.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("redis.pid");
-        for bad in ["0", "1", "-1", "", "abc", "4294967295", "99999999999", "12 13"] {
+        for bad in [
+            "0",
+            "1",
+            "-1",
+            "",
+            "abc",
+            "4294967295",
+            "99999999999",
+            "12 13",
+        ] {
             std::fs::write(&path, bad).unwrap();
             assert_eq!(read_pidfile(&path), None, "{bad:?}");
         }

@@ -354,7 +354,8 @@ impl NodeClient {
     }
 
     /// `SHUTDOWN SAVE` or `SHUTDOWN NOSAVE`. Redis closes the connection instead of replying
-    /// when it shuts down, so a closed connection is success. Bounded by the blocking-call
+    /// when it shuts down, so a closed connection is success (a connection that was already
+    /// broken reads the same way: confirm by watching the process exit, as the agent does). Bounded by the blocking-call
     /// timeout: with `save`, Redis writes the RDB before exiting, and it may first wait up to
     /// `shutdown-timeout` for lagging replicas.
     ///
@@ -365,7 +366,11 @@ impl NodeClient {
     pub async fn shutdown(&self, save: bool) -> Result<(), EngineError> {
         let mut cmd = redis::cmd(&self.names.shutdown);
         cmd.arg(if save { "SAVE" } else { "NOSAVE" });
-        let label = if save { "SHUTDOWN SAVE" } else { "SHUTDOWN NOSAVE" };
+        let label = if save {
+            "SHUTDOWN SAVE"
+        } else {
+            "SHUTDOWN NOSAVE"
+        };
         match self
             .call::<Value>(label, cmd, self.blocking_call_timeout)
             .await
@@ -456,7 +461,10 @@ impl NodeClient {
                 message,
             };
         }
-        if matches!(error.kind(), ErrorKind::UnexpectedReturnType | ErrorKind::Parse) {
+        if matches!(
+            error.kind(),
+            ErrorKind::UnexpectedReturnType | ErrorKind::Parse
+        ) {
             return EngineError::UnexpectedReply {
                 addr,
                 command: label.to_string(),

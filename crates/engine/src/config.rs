@@ -64,7 +64,12 @@ pub struct NodeConfig {
 impl NodeConfig {
     /// A config with no memory limit, the default eviction policy, no Unix socket, no
     /// replication source and no extra directives.
-    pub fn new(node_id: impl Into<String>, dir: impl Into<PathBuf>, bind: IpAddr, port: u16) -> Self {
+    pub fn new(
+        node_id: impl Into<String>,
+        dir: impl Into<PathBuf>,
+        bind: IpAddr,
+        port: u16,
+    ) -> Self {
         NodeConfig {
             node_id: node_id.into(),
             dir: dir.into(),
@@ -308,8 +313,10 @@ fn quote(directive: &str, value: &str) -> Result<String, EngineError> {
             format!("value {value:?} contains the control character {c:?}"),
         ));
     }
-    let bare_safe =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | ',' | '@' | '+' | '=');
+    let bare_safe = |c: char| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '_' | '.' | '/' | ':' | ',' | '@' | '+' | '=')
+    };
     if !value.is_empty() && value.chars().all(bare_safe) {
         return Ok(value.to_string());
     }
@@ -362,7 +369,10 @@ mod tests {
                     }
                 }
                 let next = chars.peek();
-                assert!(next.is_none() || next == Some(&' '), "quote must end a token");
+                assert!(
+                    next.is_none() || next == Some(&' '),
+                    "quote must end a token"
+                );
             } else {
                 while let Some(&c) = chars.peek() {
                     if c == ' ' {
@@ -492,20 +502,35 @@ timeout 0
         // Goal: a newline (or any control character) anywhere is refused, not written.
         // Method: put one in each free-text field and expect InvalidConfig.
         let mut cfg = sample();
-        cfg.extra = vec![("maxmemory-policy".into(), "noeviction\nrename-command x y".into())];
-        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+        cfg.extra = vec![(
+            "maxmemory-policy".into(),
+            "noeviction\nrename-command x y".into(),
+        )];
+        assert!(matches!(
+            render(&cfg),
+            Err(EngineError::InvalidConfig { .. })
+        ));
 
         let mut cfg = sample();
         cfg.maxmemory_policy = "volatile-lru\r".into();
-        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+        assert!(matches!(
+            render(&cfg),
+            Err(EngineError::InvalidConfig { .. })
+        ));
 
         let mut cfg = sample();
         cfg.dir = PathBuf::from("/tmp/a\nb");
-        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+        assert!(matches!(
+            render(&cfg),
+            Err(EngineError::InvalidConfig { .. })
+        ));
 
         let mut cfg = sample();
         cfg.extra = vec![("notify-keyspace-events".into(), "a\0b".into())];
-        assert!(matches!(render(&cfg), Err(EngineError::InvalidConfig { .. })));
+        assert!(matches!(
+            render(&cfg),
+            Err(EngineError::InvalidConfig { .. })
+        ));
     }
 
     #[test]

@@ -247,7 +247,10 @@ mod tests {
                 lag_seconds: 0,
             }]
         );
-        assert_eq!(info.master_replid, "13830539b6e69e28c83343ba4762e1e13d625d93");
+        assert_eq!(
+            info.master_replid,
+            "13830539b6e69e28c83343ba4762e1e13d625d93"
+        );
         assert_eq!(info.master_repl_offset, 173);
         assert_eq!(info.slave_repl_offset, None);
         assert!(!info.loading);
@@ -262,7 +265,10 @@ mod tests {
         assert_eq!(info.maxmemory, 104857600);
         assert_eq!(info.keys_total, 3);
         assert_eq!(info.raw.get("maxmemory_policy").unwrap(), "volatile-lru");
-        assert_eq!(info.raw.get("db3").unwrap(), "keys=2,expires=1,avg_ttl=999490");
+        assert_eq!(
+            info.raw.get("db3").unwrap(),
+            "keys=2,expires=1,avg_ttl=999490"
+        );
     }
 
     #[test]

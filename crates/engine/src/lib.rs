@@ -35,7 +35,8 @@ pub use client::{
     CALL_TIMEOUT_DEFAULT,
 };
 pub use config::{
-    render, NodeConfig, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME, RDB_FILE_NAME,
+    check_node_id, render, NodeConfig, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME,
+    RDB_FILE_NAME,
 };
 pub use error::EngineError;
 pub use info::{Info, ReplicaEntry, Role};

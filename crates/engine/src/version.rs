@@ -63,7 +63,9 @@ pub fn check_redis_server(path: &Path) -> Result<String, EngineError> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(VERSION_CHECK_POLL_INTERVAL),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(VERSION_CHECK_POLL_INTERVAL)
+            }
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -94,7 +96,10 @@ pub fn check_redis_server(path: &Path) -> Result<String, EngineError> {
             "its output {first_line:?} carries no v=<version>"
         )));
     };
-    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     if major != Some(REQUIRED_MAJOR_VERSION) {
         return Err(EngineError::RedisServerVersion {
             path: path.to_path_buf(),
@@ -186,7 +191,10 @@ mod tests {
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "not a program").unwrap();
         let err = check_redis_server(&plain).unwrap_err();
-        assert!(matches!(err, EngineError::RedisServerUnusable { .. }), "{err}");
+        assert!(
+            matches!(err, EngineError::RedisServerUnusable { .. }),
+            "{err}"
+        );
 
         let old = fake_server(
             dir.path(),
@@ -194,16 +202,25 @@ mod tests {
             "echo 'Redis server v=6.2.14 sha=00000000:0 malloc=jemalloc-5.2.1 bits=64'",
         );
         let err = check_redis_server(&old).unwrap_err();
-        assert!(matches!(err, EngineError::RedisServerVersion { .. }), "{err}");
+        assert!(
+            matches!(err, EngineError::RedisServerVersion { .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("6.2.14"), "{err}");
 
         let junk = fake_server(dir.path(), "junk", "echo hello");
         let err = check_redis_server(&junk).unwrap_err();
-        assert!(matches!(err, EngineError::RedisServerUnusable { .. }), "{err}");
+        assert!(
+            matches!(err, EngineError::RedisServerUnusable { .. }),
+            "{err}"
+        );
 
         let failing = fake_server(dir.path(), "failing", "exit 3");
         let err = check_redis_server(&failing).unwrap_err();
-        assert!(matches!(err, EngineError::RedisServerUnusable { .. }), "{err}");
+        assert!(
+            matches!(err, EngineError::RedisServerUnusable { .. }),
+            "{err}"
+        );
 
         let good = fake_server(dir.path(), "good", "echo 'Redis server v=7.2.4 sha=0'");
         assert_eq!(check_redis_server(&good).unwrap(), "7.2.4");

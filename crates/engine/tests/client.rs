@@ -43,12 +43,7 @@ fn free_port() -> u16 {
 fn start(root: &Path, node_id: &str, configure: impl FnOnce(&mut NodeConfig)) -> Server {
     let dir = root.join(node_id);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut cfg = NodeConfig::new(
-        node_id,
-        &dir,
-        IpAddr::V4(Ipv4Addr::LOCALHOST),
-        free_port(),
-    );
+    let mut cfg = NodeConfig::new(node_id, &dir, IpAddr::V4(Ipv4Addr::LOCALHOST), free_port());
     configure(&mut cfg);
     std::fs::write(cfg.config_path(), render(&cfg).unwrap()).unwrap();
     let child = Command::new(REDIS_SERVER)
@@ -95,12 +90,23 @@ async fn admin_commands_on_a_primary() {
     assert!(!info.loading);
 
     assert_eq!(
-        client.config_get("maxmemory-policy").await.unwrap().as_deref(),
+        client
+            .config_get("maxmemory-policy")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("volatile-lru")
     );
-    client.config_set("maxmemory-policy", "allkeys-lru").await.unwrap();
+    client
+        .config_set("maxmemory-policy", "allkeys-lru")
+        .await
+        .unwrap();
     assert_eq!(
-        client.config_get("maxmemory-policy").await.unwrap().as_deref(),
+        client
+            .config_get("maxmemory-policy")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("allkeys-lru")
     );
     assert_eq!(client.config_get("no-such-parameter").await.unwrap(), None);
@@ -109,7 +115,10 @@ async fn admin_commands_on_a_primary() {
         Some("")
     );
     let refused = client.config_set("maxmemory-policy", "bogus").await;
-    assert!(matches!(refused, Err(EngineError::Reply { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(EngineError::Reply { .. })),
+        "{refused:?}"
+    );
 
     assert_eq!(client.dbsize().await.unwrap(), 0);
     assert!(matches!(
@@ -186,7 +195,10 @@ async fn shutdown_save_writes_rdb_and_counts_as_success() {
     client.shutdown(true).await.unwrap();
     let deadline = Instant::now() + WAIT_MAX;
     while server.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "server did not exit after SHUTDOWN");
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit after SHUTDOWN"
+        );
         std::thread::sleep(POLL_INTERVAL);
     }
     assert!(server.cfg.rdb_path().exists());
@@ -202,7 +214,9 @@ async fn errors_are_typed() {
         IpAddr::V4(Ipv4Addr::LOCALHOST),
         free_port(),
     ));
-    let err = NodeClient::connect(&closed, CONNECT_TIMEOUT).await.unwrap_err();
+    let err = NodeClient::connect(&closed, CONNECT_TIMEOUT)
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::Connect { .. }), "{err}");
 
     let root = tempfile::tempdir().unwrap();
