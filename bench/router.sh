@@ -8,19 +8,25 @@
 #   A  redis direct (TCP 127.0.0.1)
 #   B  the router, TCP backend
 #   C  the router, Unix-socket backend
-# back to back (A, B, C interleaved per test, so machine noise hits all three alike) and prints
+# back to back (A, B, C interleaved per test, so machine noise hits all of them alike) and prints
 # requests/sec, B/A and C/A, and p50/p99 deltas (router minus direct, ms).
 #
 # Environment:
 #   N_P1, N_P16      requests per test at -P 1 / -P 16 (defaults keep the run under 2 min)
+#   ROUNDS           rounds of the whole matrix; each cell reports its best round (highest rps,
+#                    with that round's latencies): on a shared 2-CPU machine noise only ever
+#                    slows a run down, so the best round is the least disturbed one
 #   ROUTER_WORKERS   router runtime: 0 = current-thread, N = multi-thread with N workers
 #   TESTS            redis-benchmark tests (default set,get,incr,lpush,hset)
+#   HAPROXY          1 = also measure H, haproxy in TCP mode (default when haproxy is on PATH),
+#                    0 = skip; the reference proxy measured in the same run, on the same noise
 # Every process started here is stopped by PID on exit.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-N_P1=${N_P1:-100000}
-N_P16=${N_P16:-400000}
+N_P1=${N_P1:-50000}
+N_P16=${N_P16:-200000}
+ROUNDS=${ROUNDS:-2}
 ROUTER_WORKERS=${ROUTER_WORKERS:-1}
 TESTS=${TESTS:-set,get,incr,lpush,hset}
 CLIENTS=50
@@ -31,6 +37,7 @@ READY_POLL_SECONDS=0.05
 # Router listen addresses: the whole 127/8 is loopback on Linux.
 ROUTER_TCP_IP=127.99.250.1
 ROUTER_UNIX_IP=127.99.250.2
+HAPROXY_IP=127.99.250.3
 
 for tool in redis-server redis-cli redis-benchmark ss cargo awk; do
     command -v "$tool" >/dev/null || { echo "router.sh: $tool not found" >&2; exit 1; }
@@ -91,46 +98,80 @@ PIDS+=($!)
 wait_until router_bench grep -q ready "$TMP/router.out"
 
 TARGETS=("A 127.0.0.1 $REDIS_PORT" "B $ROUTER_TCP_IP $ROUTER_PORT" "C $ROUTER_UNIX_IP $ROUTER_PORT")
+
+if [ "${HAPROXY:-$(command -v haproxy >/dev/null && echo 1 || echo 0)}" = 1 ]; then
+    # Plain TCP-mode haproxy with its defaults (one thread per CPU), as a reference proxy.
+    cat >"$TMP/haproxy.cfg" <<CFG
+global
+    maxconn 4096
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1m
+    timeout server 1m
+frontend bench
+    bind $HAPROXY_IP:$ROUTER_PORT
+    default_backend redis
+backend redis
+    server redis 127.0.0.1:$REDIS_PORT
+CFG
+    haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>&1 &
+    PIDS+=($!)
+    wait_until haproxy sh -c "redis-cli -h $HAPROXY_IP -p $ROUTER_PORT ping | grep -q PONG"
+    TARGETS+=("H $HAPROXY_IP $ROUTER_PORT")
+fi
 RESULTS=$TMP/results.txt
 : >"$RESULTS"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
-for pipeline in 1 16; do
-    if [ "$pipeline" = 1 ]; then n=$N_P1; else n=$N_P16; fi
-    for test in ${TESTS//,/ }; do
-        for target in "${TARGETS[@]}"; do
-            read -r name host port <<<"$target"
-            # CSV columns: test, rps, avg, min, p50, p95, p99, max (ms).
-            redis-benchmark -h "$host" -p "$port" -c "$CLIENTS" -n "$n" -d "$VALUE_BYTES" \
-                -t "$test" -P "$pipeline" --csv |
-                awk -F, -v t="$name" -v p="$pipeline" \
-                    'NR > 1 { gsub(/"/, ""); split($0, f, ","); print p, f[1], t, f[2], f[5], f[7] }' \
-                    >>"$RESULTS"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for pipeline in 1 16; do
+        if [ "$pipeline" = 1 ]; then n=$N_P1; else n=$N_P16; fi
+        for test in ${TESTS//,/ }; do
+            for target in "${TARGETS[@]}"; do
+                read -r name host port <<<"$target"
+                # CSV columns: test, rps, avg, min, p50, p95, p99, max (ms).
+                redis-benchmark -h "$host" -p "$port" -c "$CLIENTS" -n "$n" \
+                    -d "$VALUE_BYTES" -t "$test" -P "$pipeline" --csv |
+                    awk -F, -v t="$name" -v p="$pipeline" 'NR > 1 {
+                        gsub(/"/, ""); split($0, f, ","); print p, f[1], t, f[2], f[5], f[7] }' \
+                        >>"$RESULTS"
+            done
         done
     done
 done
 ELAPSED=$((SECONDS - START))
 
 echo
-echo "router bench: redis-benchmark -c $CLIENTS -d $VALUE_BYTES, N=$N_P1 (-P 1) / $N_P16 (-P 16);" \
-    "router workers=$ROUTER_WORKERS (0 = current-thread); $(nproc) CPUs; ${ELAPSED}s"
-echo "A = redis direct, B = router (TCP backend), C = router (Unix-socket backend);" \
-    "p50/p99 in ms, deltas = router - direct"
+echo "router bench: redis-benchmark -c $CLIENTS -d $VALUE_BYTES, N=$N_P1 (-P 1) / $N_P16 (-P 16)," \
+    "best of $ROUNDS rounds; router workers=$ROUTER_WORKERS (0 = current-thread);" \
+    "$(nproc) CPUs; ${ELAPSED}s"
+echo "A = redis direct, B = router (TCP backend), C = router (Unix-socket backend)," \
+    "H = haproxy tcp mode (if run); p50/p99 in ms, deltas = router - direct"
+echo "load average before the run: $LOAD_BEFORE"
 awk '
-    { key = $1 " " $2; rps[key, $3] = $4; p50[key, $3] = $5; p99[key, $3] = $6
-      if (!(key in seen)) { seen[key] = 1; order[++n] = key } }
+    { key = $1 " " $2; has[$3] = 1
+      if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+      if ($4 > rps[key, $3]) { rps[key, $3] = $4; p50[key, $3] = $5; p99[key, $3] = $6 } }
     END {
-        printf "%-3s %-6s %10s %10s %10s %6s %6s %7s %7s %7s %7s %7s %7s\n",
-            "-P", "test", "A rps", "B rps", "C rps", "B/A", "C/A",
-            "p50 A", "dB", "dC", "p99 A", "dB", "dC"
+        h = ("H" in has)
+        printf "%-3s %-6s %9s %9s %9s %5s %5s", "-P", "test", "A rps", "B rps", "C rps", "B/A", "C/A"
+        if (h) printf " %9s %5s", "H rps", "H/A"
+        printf " %6s %7s %7s %6s %7s %7s\n", "p50 A", "dB", "dC", "p99 A", "dB", "dC"
         for (i = 1; i <= n; i++) {
             k = order[i]; split(k, f, " ")
             a = rps[k, "A"]; b = rps[k, "B"]; c = rps[k, "C"]
-            printf "%-3s %-6s %10.0f %10.0f %10.0f %6.2f %6.2f %7.3f %+7.3f %+7.3f %7.3f %+7.3f %+7.3f\n",
-                f[1], f[2], a, b, c, b / a, c / a,
+            printf "%-3s %-6s %9.0f %9.0f %9.0f %5.2f %5.2f", f[1], f[2], a, b, c, b / a, c / a
+            if (h) printf " %9.0f %5.2f", rps[k, "H"], rps[k, "H"] / a
+            printf " %6.3f %+7.3f %+7.3f %6.3f %+7.3f %+7.3f\n",
                 p50[k, "A"], p50[k, "B"] - p50[k, "A"], p50[k, "C"] - p50[k, "A"],
                 p99[k, "A"], p99[k, "B"] - p99[k, "A"], p99[k, "C"] - p99[k, "A"]
             sb[f[1]] += b / a; sc[f[1]] += c / a; cnt[f[1]]++
+            if (h) sh[f[1]] += rps[k, "H"] / a
         }
-        for (p in cnt)
-            printf "mean ratio at -P %-2s  B/A %.2f  C/A %.2f\n", p, sb[p] / cnt[p], sc[p] / cnt[p]
+        for (p = 1; p <= 16; p++) if (p in cnt) {
+            printf "mean ratio at -P %-2s  B/A %.2f  C/A %.2f", p, sb[p] / cnt[p], sc[p] / cnt[p]
+            if (h) printf "  H/A %.2f", sh[p] / cnt[p]
+            printf "\n"
+        }
     }' "$RESULTS"

@@ -32,7 +32,11 @@ fn prints_exports_then_ready_and_stops_cleanly_on_sigterm() {
         position += found + 1;
     }
     let status = fc.stop().expect("stop");
-    assert_eq!(status.code(), Some(0), "exit status after SIGTERM: {status}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "exit status after SIGTERM: {status}"
+    );
 }
 
 // Goal: two instances with their own data dir, port and CIDR run side by side (tests and users

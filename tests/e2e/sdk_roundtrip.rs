@@ -91,7 +91,9 @@ async fn create_describe_delete_with_typed_fields() {
         .send()
         .await
         .expect("CreateReplicationGroup");
-    let created = created.replication_group().expect("ReplicationGroup in result");
+    let created = created
+        .replication_group()
+        .expect("ReplicationGroup in result");
     assert_eq!(created.replication_group_id(), Some(id));
     assert_eq!(created.status(), Some("creating"));
     assert_eq!(created.description(), Some("Rust SDK round trip"));
@@ -141,7 +143,9 @@ async fn create_describe_delete_with_typed_fields() {
     );
     for member in node_group.node_group_members() {
         assert_eq!(member.cache_node_id(), Some("0001"));
-        let read = member.read_endpoint().expect("NodeGroupMember.ReadEndpoint");
+        let read = member
+            .read_endpoint()
+            .expect("NodeGroupMember.ReadEndpoint");
         assert_eq!(read.port(), Some(6379));
         assert!(member
             .preferred_availability_zone()
@@ -165,7 +169,9 @@ async fn create_describe_delete_with_typed_fields() {
         assert_eq!(cluster.cache_cluster_status(), Some("available"));
         assert_eq!(cluster.replication_group_id(), Some(id));
         assert_eq!(cluster.engine(), Some("redis"));
-        assert!(cluster.engine_version().is_some_and(|v| v.starts_with("7.0")));
+        assert!(cluster
+            .engine_version()
+            .is_some_and(|v| v.starts_with("7.0")));
         assert_eq!(cluster.num_cache_nodes(), Some(1));
         assert_eq!(cluster.cache_nodes().len(), 1);
         let node = &cluster.cache_nodes()[0];

@@ -173,6 +173,10 @@ impl Router {
     /// Stops every endpoint and closes every connection, waiting (up to the fence wait per
     /// endpoint) until they are gone. Later `apply` calls serve nothing and report
     /// [`RouterError::ShutDown`] for each endpoint.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: cancelled midway, some endpoints may still run. Calling `shutdown`
+    /// again (or dropping the router) finishes the job.
     pub async fn shutdown(&self) {
         let mut shut_down = self.apply_lock.lock().await;
         *shut_down = true;

@@ -126,7 +126,10 @@ mod tests {
             std::fs::write(dir.path().join("nodes").join(id).join("redis.pid"), content).unwrap();
         }
         let pids = node_pids(dir.path());
-        let ids: Vec<_> = pids.iter().map(|n| (n.cache_cluster_id.as_str(), n.pid)).collect();
+        let ids: Vec<_> = pids
+            .iter()
+            .map(|n| (n.cache_cluster_id.as_str(), n.pid))
+            .collect();
         assert_eq!(ids, vec![("g-001", 77), ("g-002", 4242)]);
     }
 

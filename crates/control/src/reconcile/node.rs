@@ -44,6 +44,9 @@ pub fn node_config(config: &ControlConfig, spec: &NodeSpec, intent: &NodeIntent,
         .map(|t| t.maxmemory_bytes(node_type::RESERVED_MEMORY_PERCENT_DEFAULT))
         .unwrap_or(0);
     cfg.replica_of = replica_of;
+    // Replicas connect from their own private address, so a primary's `INFO replication`
+    // names each replica by its address as on ElastiCache, not all as 127.0.0.1.
+    cfg.extra.push(("bind-source-addr".to_string(), intent.private.to_string()));
     cfg
 }
 
