@@ -27,10 +27,11 @@
 //!   `tag`, `engine_version`): decode a request, call the service, encode the result.
 //!
 //! # Dependency rules
-//! Depends on `ferrocache-model` (request types, faults) and `ferrocache-control` (the
-//! `Service` facade), plus axum/tokio for HTTP. The api holds no business logic: every rule and
-//! every default lives in `model`/`control`; the edge only decodes shapes, maps errors once,
-//! and encodes views. It must not depend on `store`, `engine`, `agent` or `router`.
+//! Depends directly only on `ferrocache-model` (request types, faults) and
+//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP; it must not depend
+//! directly on `store`, `engine`, `agent` or `router` (tests use `store` to build a `Service`).
+//! The api holds no business logic: every rule and every default lives in `model`/`control`;
+//! the edge decodes shapes, maps errors once, and encodes views.
 
 pub mod elasticache;
 pub mod error;

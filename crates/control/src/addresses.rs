@@ -46,7 +46,11 @@ pub fn taken(r: &dyn Reader) -> Result<BTreeSet<Ipv4Addr>, StoreError> {
 ///
 /// # Errors
 /// [`Fault::InsufficientCacheClusterCapacity`] when the pool is exhausted.
-pub fn allocate(cidr: Ipv4Net, pool: Pool, used: &mut BTreeSet<Ipv4Addr>) -> Result<Ipv4Addr, Fault> {
+pub fn allocate(
+    cidr: Ipv4Net,
+    pool: Pool,
+    used: &mut BTreeSet<Ipv4Addr>,
+) -> Result<Ipv4Addr, Fault> {
     let first = u32::from(cidr.network()) + 1;
     let last = u32::from(cidr.broadcast()).saturating_sub(1).max(first);
     let middle = first + (last - first) / 2;

@@ -20,7 +20,13 @@ pub fn record(
 ) -> Result<(), StoreError> {
     let seq = w.doc::<Counter>(EVENT_SEQ)?.unwrap_or_default().0 + 1;
     w.put_doc(EVENT_SEQ, &Counter(seq))?;
-    let event = Event { region: region.to_string(), source_id: source_id.to_string(), source_type, message, date };
+    let event = Event {
+        region: region.to_string(),
+        source_id: source_id.to_string(),
+        source_type,
+        message,
+        date,
+    };
     w.put_doc(&tables::event_key(seq), &event)?;
     // Prune past the retention every 256 events: cheap, and bounds the table.
     if seq % 256 == 0 {

@@ -31,7 +31,9 @@ pub fn table(r: &dyn Reader, nodes_dir: &Path) -> Result<RouteTable, StoreError>
     let nodes = r.docs::<NodeSpec>("")?;
     let mut placed = Vec::new();
     for (key, spec) in &nodes {
-        let Some(intent) = r.doc::<NodeIntent>(key)? else { continue };
+        let Some(intent) = r.doc::<NodeIntent>(key)? else {
+            continue;
+        };
         let observed = r.doc::<NodeObserved>(key)?.unwrap_or_default();
         endpoints.push(EndpointRoute {
             listen: SocketAddr::V4(SocketAddrV4::new(intent.endpoint, spec.port)),
@@ -43,11 +45,20 @@ pub fn table(r: &dyn Reader, nodes_dir: &Path) -> Result<RouteTable, StoreError>
         placed.push((spec, intent, observed));
     }
     for (key, group) in r.docs::<GroupSpec>("")? {
-        let Some(intent) = r.doc::<GroupIntent>(&key)? else { continue };
-        let members: Vec<_> =
-            placed.iter().filter(|(s, _, _)| s.region == group.region && s.group_id.as_deref() == Some(&group.id)).collect();
+        let Some(intent) = r.doc::<GroupIntent>(&key)? else {
+            continue;
+        };
+        let members: Vec<_> = placed
+            .iter()
+            .filter(|(s, _, _)| {
+                s.region == group.region && s.group_id.as_deref() == Some(&group.id)
+            })
+            .collect();
         let primary = members.iter().find(|(s, _, _)| s.id == intent.primary);
-        let primary_backend: Vec<Backend> = primary.map(|(s, i, _)| backend(nodes_dir, s, i)).into_iter().collect();
+        let primary_backend: Vec<Backend> = primary
+            .map(|(s, i, _)| backend(nodes_dir, s, i))
+            .into_iter()
+            .collect();
         let replicas: Vec<Backend> = members
             .iter()
             .filter(|(s, _, o)| {
@@ -69,7 +80,11 @@ pub fn table(r: &dyn Reader, nodes_dir: &Path) -> Result<RouteTable, StoreError>
         endpoints.push(EndpointRoute {
             listen: SocketAddr::V4(SocketAddrV4::new(intent.reader_endpoint, group.port)),
             kind: EndpointKind::Reader,
-            backends: if replicas.is_empty() { primary_backend } else { replicas },
+            backends: if replicas.is_empty() {
+                primary_backend
+            } else {
+                replicas
+            },
             epoch: intent.epoch,
             label: format!("{} reader", group.id),
         });

@@ -37,7 +37,10 @@ impl Drop for NodeReaper {
 async fn wait_for(mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < WAIT_MAX, "condition not reached in {WAIT_MAX:?}");
+        assert!(
+            start.elapsed() < WAIT_MAX,
+            "condition not reached in {WAIT_MAX:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -48,17 +51,32 @@ async fn create_use_and_delete_a_three_node_group() {
     let nodes_dir = dir.path().join("nodes");
     std::fs::create_dir_all(&nodes_dir).unwrap();
     let _reaper = NodeReaper(nodes_dir.clone());
-    let store: Arc<dyn ferrocache_store::Store> = Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap());
+    let store: Arc<dyn ferrocache_store::Store> =
+        Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap());
     let service = Service::new(
         store.clone(),
-        ServiceConfig { account_id: "123456789012".into(), engine_version_running: "7.0.15".into() },
+        ServiceConfig {
+            account_id: "123456789012".into(),
+            engine_version_running: "7.0.15".into(),
+        },
     );
     // A CIDR of its own, so parallel test binaries never collide.
-    let cidr = format!("127.{}.{}.0/24", 200 + (std::process::id() % 50), std::process::id() % 250);
+    let cidr = format!(
+        "127.{}.{}.0/24",
+        200 + (std::process::id() % 50),
+        std::process::id() % 250
+    );
     let controller = Controller::new(
         store.clone(),
-        Arc::new(Agent::new(nodes_dir.clone(), "/usr/bin/redis-server".into())),
-        ControlConfig { nodes_dir, cidr: cidr.parse().unwrap(), tick: Duration::from_millis(100) },
+        Arc::new(Agent::new(
+            nodes_dir.clone(),
+            "/usr/bin/redis-server".into(),
+        )),
+        ControlConfig {
+            nodes_dir,
+            cidr: cidr.parse().unwrap(),
+            tick: Duration::from_millis(100),
+        },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -89,31 +107,68 @@ async fn create_use_and_delete_a_three_node_group() {
     let created = service.create_replication_group("us-east-1", &req).unwrap();
     assert_eq!(created.status.as_str(), "creating");
     wait_for(|| {
-        service.describe_replication_groups("us-east-1", Some("lab"), None, None).unwrap().items[0].status.as_str()
+        service
+            .describe_replication_groups("us-east-1", Some("lab"), None, None)
+            .unwrap()
+            .items[0]
+            .status
+            .as_str()
             == "available"
     })
     .await;
     eprintln!("group available after {:?}", started.elapsed());
-    let group = service.describe_replication_groups("us-east-1", Some("lab"), None, None).unwrap().items.remove(0);
+    let group = service
+        .describe_replication_groups("us-east-1", Some("lab"), None, None)
+        .unwrap()
+        .items
+        .remove(0);
     assert_eq!(group.members.len(), 3);
     let primary = group.primary_endpoint().unwrap();
     let reader = group.reader_endpoint().unwrap();
 
-    let client = redis::Client::open(format!("redis://{}:{}/", primary.address, primary.port)).unwrap();
+    let client =
+        redis::Client::open(format!("redis://{}:{}/", primary.address, primary.port)).unwrap();
     let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::cmd("SET").arg("counter").arg(100).query_async(&mut con).await.unwrap();
-    let info: String = redis::cmd("INFO").arg("replication").query_async(&mut con).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("counter")
+        .arg(100)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query_async(&mut con)
+        .await
+        .unwrap();
     assert!(info.contains("role:master"), "{info}");
     assert!(info.contains("connected_slaves:2"), "{info}");
 
-    let rclient = redis::Client::open(format!("redis://{}:{}/", reader.address, reader.port)).unwrap();
+    let rclient =
+        redis::Client::open(format!("redis://{}:{}/", reader.address, reader.port)).unwrap();
     let mut rcon = rclient.get_multiplexed_async_connection().await.unwrap();
-    let err = redis::cmd("SET").arg("x").arg(1).query_async::<()>(&mut rcon).await.unwrap_err();
-    assert!(err.to_string().to_lowercase().contains("read only replica"), "{err}");
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg(1)
+        .query_async::<()>(&mut rcon)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("read only replica"),
+        "{err}"
+    );
 
-    service.delete_replication_group("us-east-1", "lab", false, None).unwrap();
-    wait_for(|| service.describe_replication_groups("us-east-1", Some("lab"), None, None).is_err()).await;
-    let page = service.describe_cache_clusters("us-east-1", &Default::default()).unwrap();
+    service
+        .delete_replication_group("us-east-1", "lab", false, None)
+        .unwrap();
+    wait_for(|| {
+        service
+            .describe_replication_groups("us-east-1", Some("lab"), None, None)
+            .is_err()
+    })
+    .await;
+    let page = service
+        .describe_cache_clusters("us-east-1", &Default::default())
+        .unwrap();
     assert!(page.items.is_empty());
 
     stop_tx.send(true).unwrap();

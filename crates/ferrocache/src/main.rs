@@ -59,13 +59,16 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FERROCACHE_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FERROCACHE_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Up(args) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(up(args))
         }
     }
@@ -76,7 +79,11 @@ fn resolve_binary(path: &PathBuf) -> PathBuf {
         return path.clone();
     }
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(path)).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(path))
+                .find(|p| p.is_file())
+        })
         .unwrap_or_else(|| path.clone())
 }
 
@@ -89,21 +96,30 @@ async fn up(args: UpArgs) -> Result<()> {
             std::process::exit(2);
         }
     };
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     let nodes_dir = data_dir.join("nodes");
     std::fs::create_dir_all(&nodes_dir)?;
 
-    let store: Arc<dyn ferrocache_store::Store> = Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
+    let store: Arc<dyn ferrocache_store::Store> =
+        Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
     let agent = Arc::new(Agent::new(nodes_dir.clone(), redis_server));
     let service = Service::new(
         store.clone(),
-        ServiceConfig { account_id: args.account_id.clone(), engine_version_running: engine_version.clone() },
+        ServiceConfig {
+            account_id: args.account_id.clone(),
+            engine_version_running: engine_version.clone(),
+        },
     );
     let controller = Controller::new(
         store.clone(),
         agent,
-        ControlConfig { nodes_dir, cidr: args.endpoint_cidr, tick: TICK_DEFAULT },
+        ControlConfig {
+            nodes_dir,
+            cidr: args.endpoint_cidr,
+            tick: TICK_DEFAULT,
+        },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));
 
@@ -134,10 +150,18 @@ async fn up(args: UpArgs) -> Result<()> {
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {} (is another ferrocache running? use --listen)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another ferrocache running? use --listen)",
+                args.listen
+            )
+        })?;
     let app = ferrocache_api::router(
         service,
-        ferrocache_api::ApiConfig { default_region: args.default_region.clone(), ..Default::default() },
+        ferrocache_api::ApiConfig {
+            default_region: args.default_region.clone(),
+            ..Default::default()
+        },
     );
     let mut api_shutdown = shutdown_rx.clone();
     let api_task = tokio::spawn(ferrocache_api::serve(listener, app, async move {
@@ -148,7 +172,11 @@ async fn up(args: UpArgs) -> Result<()> {
     println!("export AWS_ENDPOINT_URL=http://{}", args.listen);
     println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
     println!("export AWS_DEFAULT_REGION={}", args.default_region);
-    println!("Engine: redis-server {engine_version}; data in {}; endpoints in {}", data_dir.display(), args.endpoint_cidr);
+    println!(
+        "Engine: redis-server {engine_version}; data in {}; endpoints in {}",
+        data_dir.display(),
+        args.endpoint_cidr
+    );
     println!("Ready.");
 
     wait_for_signal().await;

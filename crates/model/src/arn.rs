@@ -64,7 +64,10 @@ pub struct Arn {
 
 /// Formats the ARN of a resource.
 pub fn format(region: &str, account: &str, kind: ArnType, id: &str) -> String {
-    format!("arn:aws:elasticache:{region}:{account}:{}:{id}", kind.as_str())
+    format!(
+        "arn:aws:elasticache:{region}:{account}:{}:{id}",
+        kind.as_str()
+    )
 }
 
 /// Parses an ElastiCache ARN as given in `ResourceName`.
@@ -72,9 +75,21 @@ pub fn format(region: &str, account: &str, kind: ArnType, id: &str) -> String {
 /// # Errors
 /// [`Fault::InvalidArn`] with AWS's message when it is not an ElastiCache resource ARN.
 pub fn parse(value: &str) -> Result<Arn, Fault> {
-    let invalid = || Fault::InvalidArn(format!("ResourceName {value} is not a valid ElastiCache ARN."));
+    let invalid = || {
+        Fault::InvalidArn(format!(
+            "ResourceName {value} is not a valid ElastiCache ARN."
+        ))
+    };
     let mut parts = value.splitn(7, ':');
-    let (Some("arn"), Some(_partition), Some("elasticache"), Some(region), Some(account), Some(kind), Some(id)) = (
+    let (
+        Some("arn"),
+        Some(_partition),
+        Some("elasticache"),
+        Some(region),
+        Some(account),
+        Some(kind),
+        Some(id),
+    ) = (
         parts.next(),
         parts.next(),
         parts.next(),
@@ -82,14 +97,20 @@ pub fn parse(value: &str) -> Result<Arn, Fault> {
         parts.next(),
         parts.next(),
         parts.next(),
-    ) else {
+    )
+    else {
         return Err(invalid());
     };
     let kind = ArnType::parse(kind).ok_or_else(invalid)?;
     if region.is_empty() || id.is_empty() {
         return Err(invalid());
     }
-    Ok(Arn { region: region.to_string(), account: account.to_string(), kind, id: id.to_ascii_lowercase() })
+    Ok(Arn {
+        region: region.to_string(),
+        account: account.to_string(),
+        kind,
+        id: id.to_ascii_lowercase(),
+    })
 }
 
 #[cfg(test)]
@@ -98,8 +119,16 @@ mod tests {
 
     #[test]
     fn arns_round_trip() {
-        let s = format("us-east-1", "123456789012", ArnType::ReplicationGroup, "rg1");
-        assert_eq!(s, "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:rg1");
+        let s = format(
+            "us-east-1",
+            "123456789012",
+            ArnType::ReplicationGroup,
+            "rg1",
+        );
+        assert_eq!(
+            s,
+            "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:rg1"
+        );
         let a = parse(&s).unwrap();
         assert_eq!(a.kind, ArnType::ReplicationGroup);
         assert_eq!(a.id, "rg1");

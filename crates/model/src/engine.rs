@@ -23,7 +23,9 @@ pub const ENGINE_VERSION_LINE: &str = "7.0";
 pub fn engine(value: Option<&str>) -> Result<String, Fault> {
     match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("redis") => Ok(ENGINE_REDIS.to_string()),
-        Some(other) => Err(Fault::value(format!("Invalid value for Engine: {other}. Ferrocache supports only redis."))),
+        Some(other) => Err(Fault::value(format!(
+            "Invalid value for Engine: {other}. Ferrocache supports only redis."
+        ))),
     }
 }
 
@@ -37,7 +39,9 @@ pub fn engine(value: Option<&str>) -> Result<String, Fault> {
 pub fn engine_version(requested: Option<&str>, running: &str) -> Result<String, Fault> {
     match requested {
         None => Ok(running.to_string()),
-        Some(v) if v == running || v == "7" || v == "7.x" || v == ENGINE_VERSION_LINE => Ok(running.to_string()),
+        Some(v) if v == running || v == "7" || v == "7.x" || v == ENGINE_VERSION_LINE => {
+            Ok(running.to_string())
+        }
         Some(v) if running.starts_with(&format!("{v}.")) => Ok(running.to_string()),
         Some(v) => Err(Fault::value(format!("Cannot find version {v} for redis"))),
     }

@@ -246,12 +246,16 @@ pub struct CreateContext {
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Fault> {
-    value.as_deref().ok_or_else(|| Fault::MissingParameter(name.to_string()))
+    value
+        .as_deref()
+        .ok_or_else(|| Fault::MissingParameter(name.to_string()))
 }
 
 /// Refuses a feature that a later Ferrocache release brings, rather than pretending to honour it.
 fn not_yet(feature: &str) -> Fault {
-    Fault::value(format!("{feature} is not supported by this Ferrocache release yet."))
+    Fault::value(format!(
+        "{feature} is not supported by this Ferrocache release yet."
+    ))
 }
 
 /// Validates `SnapshotWindow` (`hh24:mi-hh24:mi`).
@@ -259,11 +263,15 @@ fn not_yet(feature: &str) -> Fault {
 /// # Errors
 /// [`Fault::InvalidParameterValue`].
 pub fn snapshot_window(value: &str) -> Result<String, Fault> {
-    let ok = value.split_once('-').is_some_and(|(a, b)| hhmm(a).is_some() && hhmm(b).is_some());
+    let ok = value
+        .split_once('-')
+        .is_some_and(|(a, b)| hhmm(a).is_some() && hhmm(b).is_some());
     if ok {
         Ok(value.to_string())
     } else {
-        Err(Fault::value(format!("Invalid snapshot window: {value}. Specify the window in the format hh24:mi-hh24:mi.")))
+        Err(Fault::value(format!(
+            "Invalid snapshot window: {value}. Specify the window in the format hh24:mi-hh24:mi."
+        )))
     }
 }
 
@@ -289,7 +297,9 @@ pub fn maintenance_window(value: &str) -> Result<String, Fault> {
         let d = DAYS.iter().position(|x| *x == day)? as u32;
         Some(d * 24 * 60 + hhmm(time)?)
     };
-    let parsed = lower.split_once('-').and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)));
+    let parsed = lower
+        .split_once('-')
+        .and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)));
     match parsed {
         Some((start, end)) => {
             let length = (end + 7 * 24 * 60 - start) % (7 * 24 * 60);
@@ -337,7 +347,9 @@ pub fn snapshot_retention(value: Option<i64>) -> Result<u32, Fault> {
 /// [`Fault::InvalidParameterValue`].
 pub fn security_group_ids(ids: &[String]) -> Result<Vec<String>, Fault> {
     for id in ids {
-        let ok = id.strip_prefix("sg-").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let ok = id
+            .strip_prefix("sg-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
         if !ok {
             return Err(Fault::value(format!("Invalid security group id: {id}")));
         }
@@ -361,16 +373,24 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
         )));
     }
     if req.snapshot_name.is_some() || !req.snapshot_arns.is_empty() {
-        return Err(not_yet("Seeding a replication group from a snapshot (SnapshotName, SnapshotArns)"));
+        return Err(not_yet(
+            "Seeding a replication group from a snapshot (SnapshotName, SnapshotArns)",
+        ));
     }
     if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
-        return Err(Fault::value("The AUTH token is only supported when encryption-in-transit is enabled"));
+        return Err(Fault::value(
+            "The AUTH token is only supported when encryption-in-transit is enabled",
+        ));
     }
     if req.transit_encryption_enabled == Some(true) || req.auth_token.is_some() {
-        return Err(not_yet("Encryption in transit (TransitEncryptionEnabled, AuthToken)"));
+        return Err(not_yet(
+            "Encryption in transit (TransitEncryptionEnabled, AuthToken)",
+        ));
     }
     if req.at_rest_encryption_enabled == Some(true) || req.kms_key_id.is_some() {
-        return Err(not_yet("Encryption at rest (AtRestEncryptionEnabled, KmsKeyId)"));
+        return Err(not_yet(
+            "Encryption at rest (AtRestEncryptionEnabled, KmsKeyId)",
+        ));
     }
     if !req.user_group_ids.is_empty() {
         return Err(not_yet("Role-based access control (UserGroupIds)"));
@@ -386,18 +406,30 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
         ));
     }
-    let cluster_mode_on = matches!(req.cluster_mode.as_deref(), Some("enabled") | Some("compatible"));
-    if cluster_mode_on || req.num_node_groups.is_some_and(|n| n > 1) || req.node_group_configuration_count > 1 {
-        return Err(not_yet("Cluster mode (NumNodeGroups > 1, NodeGroupConfiguration, ClusterMode)"));
+    let cluster_mode_on = matches!(
+        req.cluster_mode.as_deref(),
+        Some("enabled") | Some("compatible")
+    );
+    if cluster_mode_on
+        || req.num_node_groups.is_some_and(|n| n > 1)
+        || req.node_group_configuration_count > 1
+    {
+        return Err(not_yet(
+            "Cluster mode (NumNodeGroups > 1, NodeGroupConfiguration, ClusterMode)",
+        ));
     }
     if let Some(n) = req.num_node_groups {
         if n < 1 {
-            return Err(Fault::value(format!("Invalid value {n} for NumNodeGroups. The value must be at least 1.")));
+            return Err(Fault::value(format!(
+                "Invalid value {n} for NumNodeGroups. The value must be at least 1."
+            )));
         }
     }
     if let Some(mode) = req.cluster_mode.as_deref() {
         if mode != "disabled" {
-            return Err(Fault::value(format!("Invalid value {mode} for ClusterMode.")));
+            return Err(Fault::value(format!(
+                "Invalid value {mode} for ClusterMode."
+            )));
         }
     }
 
@@ -440,7 +472,9 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             "Multi-AZ can only be enabled when automatic failover is enabled (AutomaticFailoverEnabled=true).",
         ));
     }
-    if !req.preferred_cache_cluster_azs.is_empty() && req.preferred_cache_cluster_azs.len() != count as usize {
+    if !req.preferred_cache_cluster_azs.is_empty()
+        && req.preferred_cache_cluster_azs.len() != count as usize
+    {
         return Err(Fault::combination(format!(
             "The number of preferred availability zones ({}) must equal the number of cache clusters ({count}).",
             req.preferred_cache_cluster_azs.len()
@@ -454,16 +488,24 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
         Some(p) => Some(ids::cache_cluster_id(p)?),
         None => None,
     };
-    let node_type = req.cache_node_type.clone().unwrap_or_else(|| node_type::NODE_TYPE_DEFAULT.to_string());
+    let node_type = req
+        .cache_node_type
+        .clone()
+        .unwrap_or_else(|| node_type::NODE_TYPE_DEFAULT.to_string());
     node_type::lookup(&node_type)?;
     let engine = engine::engine(req.engine.as_deref())?;
-    let engine_version = engine::engine_version(req.engine_version.as_deref(), &ctx.engine_version_running)?;
+    let engine_version =
+        engine::engine_version(req.engine_version.as_deref(), &ctx.engine_version_running)?;
     let parameter_group = req
         .cache_parameter_group_name
         .clone()
         .unwrap_or_else(|| engine::DEFAULT_PARAMETER_GROUP.to_string())
         .to_ascii_lowercase();
-    let subnet_group = req.cache_subnet_group_name.clone().unwrap_or_else(|| "default".to_string()).to_ascii_lowercase();
+    let subnet_group = req
+        .cache_subnet_group_name
+        .clone()
+        .unwrap_or_else(|| "default".to_string())
+        .to_ascii_lowercase();
     let snapshot_window = match &req.snapshot_window {
         Some(w) => snapshot_window(w)?,
         None => SNAPSHOT_WINDOW_DEFAULT.to_string(),
@@ -476,7 +518,11 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     crate::tag::merge(&mut tags, &req.tags)?;
 
     // With an adopted primary, the new members are the replicas only.
-    let new_members = if adopt_primary.is_some() { count.saturating_sub(1) as usize } else { count as usize };
+    let new_members = if adopt_primary.is_some() {
+        count.saturating_sub(1) as usize
+    } else {
+        count as usize
+    };
     let skip = usize::from(adopt_primary.is_some());
     let new_member_zones = (0..new_members)
         .map(|i| req.preferred_cache_cluster_azs.get(i + skip).cloned())
@@ -535,7 +581,11 @@ pub fn check_increase(current_replicas: u32, new_replica_count: Option<i64>) -> 
 /// # Errors
 /// [`Fault::InvalidParameterValue`] out of range, not a decrease, or below the automatic-failover
 /// minimum.
-pub fn check_decrease(current_replicas: u32, new_replica_count: i64, automatic_failover: bool) -> Result<u32, Fault> {
+pub fn check_decrease(
+    current_replicas: u32,
+    new_replica_count: i64,
+    automatic_failover: bool,
+) -> Result<u32, Fault> {
     if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&new_replica_count) {
         return Err(Fault::value(format!(
             "Invalid value {new_replica_count} for NewReplicaCount. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
@@ -558,7 +608,11 @@ mod tests {
     use super::*;
 
     fn ctx() -> CreateContext {
-        CreateContext { region: "us-east-1".into(), engine_version_running: "7.0.15".into(), now: chrono::Utc::now() }
+        CreateContext {
+            region: "us-east-1".into(),
+            engine_version_running: "7.0.15".into(),
+            now: chrono::Utc::now(),
+        }
     }
 
     fn req(id: &str) -> CreateGroupRequest {
@@ -589,30 +643,78 @@ mod tests {
 
     #[test]
     fn aws_rule_combinations() {
-        let af1 = CreateGroupRequest { automatic_failover_enabled: Some(true), num_cache_clusters: Some(1), ..req("a") };
+        let af1 = CreateGroupRequest {
+            automatic_failover_enabled: Some(true),
+            num_cache_clusters: Some(1),
+            ..req("a")
+        };
         assert_eq!(
             plan_create(&af1, &ctx()).unwrap_err(),
             Fault::combination("When using automatic failover, there must be at least 2 cache clusters in the replication group.")
         );
-        let maz = CreateGroupRequest { multi_az_enabled: Some(true), num_cache_clusters: Some(2), ..req("a") };
-        assert!(matches!(plan_create(&maz, &ctx()), Err(Fault::InvalidParameterCombination(_))));
-        let seven = CreateGroupRequest { num_cache_clusters: Some(7), ..req("a") };
-        assert!(matches!(plan_create(&seven, &ctx()), Err(Fault::InvalidParameterValue(_))));
-        let rep6 = CreateGroupRequest { replicas_per_node_group: Some(6), ..req("a") };
-        assert!(matches!(plan_create(&rep6, &ctx()), Err(Fault::InvalidParameterValue(_))));
-        let rep2 = CreateGroupRequest { replicas_per_node_group: Some(2), ..req("a") };
-        assert_eq!(plan_create(&rep2, &ctx()).unwrap().new_member_zones.len(), 3);
-        let azs = CreateGroupRequest { num_cache_clusters: Some(2), preferred_cache_cluster_azs: vec!["us-east-1a".into()], ..req("a") };
-        assert!(matches!(plan_create(&azs, &ctx()), Err(Fault::InvalidParameterCombination(_))));
-        let no_desc = CreateGroupRequest { description: None, ..req("a") };
-        assert_eq!(plan_create(&no_desc, &ctx()).unwrap_err(), Fault::MissingParameter("ReplicationGroupDescription".into()));
-        let bad_type = CreateGroupRequest { cache_node_type: Some("cache.q1.big".into()), ..req("a") };
+        let maz = CreateGroupRequest {
+            multi_az_enabled: Some(true),
+            num_cache_clusters: Some(2),
+            ..req("a")
+        };
+        assert!(matches!(
+            plan_create(&maz, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let seven = CreateGroupRequest {
+            num_cache_clusters: Some(7),
+            ..req("a")
+        };
+        assert!(matches!(
+            plan_create(&seven, &ctx()),
+            Err(Fault::InvalidParameterValue(_))
+        ));
+        let rep6 = CreateGroupRequest {
+            replicas_per_node_group: Some(6),
+            ..req("a")
+        };
+        assert!(matches!(
+            plan_create(&rep6, &ctx()),
+            Err(Fault::InvalidParameterValue(_))
+        ));
+        let rep2 = CreateGroupRequest {
+            replicas_per_node_group: Some(2),
+            ..req("a")
+        };
+        assert_eq!(
+            plan_create(&rep2, &ctx()).unwrap().new_member_zones.len(),
+            3
+        );
+        let azs = CreateGroupRequest {
+            num_cache_clusters: Some(2),
+            preferred_cache_cluster_azs: vec!["us-east-1a".into()],
+            ..req("a")
+        };
+        assert!(matches!(
+            plan_create(&azs, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let no_desc = CreateGroupRequest {
+            description: None,
+            ..req("a")
+        };
+        assert_eq!(
+            plan_create(&no_desc, &ctx()).unwrap_err(),
+            Fault::MissingParameter("ReplicationGroupDescription".into())
+        );
+        let bad_type = CreateGroupRequest {
+            cache_node_type: Some("cache.q1.big".into()),
+            ..req("a")
+        };
         assert!(plan_create(&bad_type, &ctx()).is_err());
     }
 
     #[test]
     fn windows() {
-        assert_eq!(maintenance_window("Sun:05:00-Sun:06:00").unwrap(), "sun:05:00-sun:06:00");
+        assert_eq!(
+            maintenance_window("Sun:05:00-Sun:06:00").unwrap(),
+            "sun:05:00-sun:06:00"
+        );
         assert!(maintenance_window("sun:05:00-sun:05:30").is_err());
         assert!(maintenance_window("sat:23:30-sun:00:30").is_ok());
         assert!(snapshot_window("05:00-09:00").is_ok());
@@ -633,11 +735,17 @@ mod tests {
     fn status_is_derived() {
         let mut spec = plan_create(&req("a"), &ctx()).unwrap().spec;
         assert_eq!(status(&spec, None), GroupStatus::Creating);
-        let obs = GroupObserved { created: true, generation: 1, failed: None };
+        let obs = GroupObserved {
+            created: true,
+            generation: 1,
+            failed: None,
+        };
         assert_eq!(status(&spec, Some(&obs)), GroupStatus::Available);
         spec.generation = 2;
         assert_eq!(status(&spec, Some(&obs)), GroupStatus::Modifying);
-        spec.deletion = Some(GroupDeletion { retain_primary: false });
+        spec.deletion = Some(GroupDeletion {
+            retain_primary: false,
+        });
         assert_eq!(status(&spec, Some(&obs)), GroupStatus::Deleting);
     }
 }

@@ -25,7 +25,9 @@ pub fn identifier(parameter: &str, value: &str, len_max: usize) -> Result<String
         ))
     };
     if value.is_empty() {
-        return Err(Fault::value(format!("The parameter {parameter} must be provided and must not be blank.")));
+        return Err(Fault::value(format!(
+            "The parameter {parameter} must be provided and must not be blank."
+        )));
     }
     if value.len() > len_max {
         return Err(Fault::value(format!(
@@ -34,7 +36,9 @@ pub fn identifier(parameter: &str, value: &str, len_max: usize) -> Result<String
     }
     let bytes = value.as_bytes();
     if !bytes[0].is_ascii_alphabetic()
-        || !bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        || !bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         || bytes[bytes.len() - 1] == b'-'
         || value.contains("--")
     {

@@ -205,7 +205,9 @@ pub fn cache_node_status(spec: &NodeSpec, observed: Option<&NodeObserved>) -> Ca
     match status(spec, observed) {
         ClusterStatus::Deleting => CacheNodeStatus::Deleting,
         ClusterStatus::RebootingClusterNodes => CacheNodeStatus::Rebooting,
-        ClusterStatus::Creating | ClusterStatus::Failed | ClusterStatus::RestoreFailed => CacheNodeStatus::Creating,
+        ClusterStatus::Creating | ClusterStatus::Failed | ClusterStatus::RestoreFailed => {
+            CacheNodeStatus::Creating
+        }
         _ => CacheNodeStatus::Available,
     }
 }
@@ -265,8 +267,15 @@ pub struct CreateNodeRequest {
 ///
 /// # Errors
 /// The [`Fault`] AWS answers for the first broken rule.
-pub fn plan_standalone(req: &CreateNodeRequest, ctx: &group::CreateContext) -> Result<NodeSpec, Fault> {
-    let id = ids::cache_cluster_id(req.cache_cluster_id.as_deref().ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?)?;
+pub fn plan_standalone(
+    req: &CreateNodeRequest,
+    ctx: &group::CreateContext,
+) -> Result<NodeSpec, Fault> {
+    let id = ids::cache_cluster_id(
+        req.cache_cluster_id
+            .as_deref()
+            .ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?,
+    )?;
     common_unsupported(req)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
@@ -278,13 +287,14 @@ pub fn plan_standalone(req: &CreateNodeRequest, ctx: &group::CreateContext) -> R
     }
     if let Some(mode) = req.az_mode.as_deref() {
         if mode != "single-az" {
-            return Err(Fault::value(format!("Invalid value {mode} for AZMode. Redis cache clusters are single-az.")));
+            return Err(Fault::value(format!(
+                "Invalid value {mode} for AZMode. Redis cache clusters are single-az."
+            )));
         }
     }
-    let node_type = req
-        .cache_node_type
-        .clone()
-        .ok_or_else(|| Fault::value("The parameter CacheNodeType must be provided and must not be null."))?;
+    let node_type = req.cache_node_type.clone().ok_or_else(|| {
+        Fault::value("The parameter CacheNodeType must be provided and must not be null.")
+    })?;
     node_type::lookup(&node_type)?;
     let preferred_zone = req
         .preferred_availability_zone
@@ -301,14 +311,21 @@ pub fn plan_standalone(req: &CreateNodeRequest, ctx: &group::CreateContext) -> R
         group_id: None,
         node_type,
         engine,
-        engine_version: engine::engine_version(req.engine_version.as_deref(), &ctx.engine_version_running)?,
+        engine_version: engine::engine_version(
+            req.engine_version.as_deref(),
+            &ctx.engine_version_running,
+        )?,
         port: group::port(req.port)?,
         parameter_group: req
             .cache_parameter_group_name
             .clone()
             .unwrap_or_else(|| engine::DEFAULT_PARAMETER_GROUP.to_string())
             .to_ascii_lowercase(),
-        subnet_group: req.cache_subnet_group_name.clone().unwrap_or_else(|| "default".into()).to_ascii_lowercase(),
+        subnet_group: req
+            .cache_subnet_group_name
+            .clone()
+            .unwrap_or_else(|| "default".into())
+            .to_ascii_lowercase(),
         security_group_ids: group::security_group_ids(&req.security_group_ids)?,
         preferred_zone,
         snapshot_retention_limit: group::snapshot_retention(req.snapshot_retention_limit)?,
@@ -334,17 +351,30 @@ pub fn plan_standalone(req: &CreateNodeRequest, ctx: &group::CreateContext) -> R
 /// # Errors
 /// [`Fault::InvalidParameterCombination`] when the request also sets cluster parameters (a
 /// replica takes them from its group), other rule faults as AWS answers them.
-pub fn plan_replica(req: &CreateNodeRequest, group: &GroupSpec, ctx: &group::CreateContext) -> Result<NodeSpec, Fault> {
-    let id = ids::cache_cluster_id(req.cache_cluster_id.as_deref().ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?)?;
+pub fn plan_replica(
+    req: &CreateNodeRequest,
+    group: &GroupSpec,
+    ctx: &group::CreateContext,
+) -> Result<NodeSpec, Fault> {
+    let id = ids::cache_cluster_id(
+        req.cache_cluster_id
+            .as_deref()
+            .ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?,
+    )?;
     common_unsupported(req)?;
-    let extra = req.cache_node_type.as_deref().is_some_and(|t| t != group.node_type)
+    let extra = req
+        .cache_node_type
+        .as_deref()
+        .is_some_and(|t| t != group.node_type)
         || req.cache_parameter_group_name.is_some()
         || req.cache_subnet_group_name.is_some()
         || !req.security_group_ids.is_empty()
         || req.port.is_some_and(|p| p != i64::from(group.port))
         || req.num_cache_nodes.is_some_and(|n| n != 1);
     if extra {
-        return Err(Fault::combination("Cannot specify additional cache cluster parameters when creating a replica cluster"));
+        return Err(Fault::combination(
+            "Cannot specify additional cache cluster parameters when creating a replica cluster",
+        ));
     }
     let preferred_zone = req.preferred_availability_zone.clone();
     if let Some(z) = &preferred_zone {
@@ -362,19 +392,30 @@ fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
         ));
     }
     if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
-        return Err(Fault::value("The AUTH token is only supported when encryption-in-transit is enabled"));
+        return Err(Fault::value(
+            "The AUTH token is only supported when encryption-in-transit is enabled",
+        ));
     }
     if req.transit_encryption_enabled == Some(true) {
-        return Err(Fault::value("Encryption in transit is not supported by this Ferrocache release yet."));
+        return Err(Fault::value(
+            "Encryption in transit is not supported by this Ferrocache release yet.",
+        ));
     }
     if !req.cache_security_group_names.is_empty() {
-        return Err(Fault::combination("CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds."));
+        return Err(Fault::combination(
+            "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
+        ));
     }
     Ok(())
 }
 
 /// The spec of a member node of `group` (new members copy the group's settings).
-pub fn member_spec(group: &GroupSpec, id: String, preferred_zone: Option<String>, now: Timestamp) -> NodeSpec {
+pub fn member_spec(
+    group: &GroupSpec,
+    id: String,
+    preferred_zone: Option<String>,
+    now: Timestamp,
+) -> NodeSpec {
     NodeSpec {
         id,
         region: group.region.clone(),
@@ -404,7 +445,11 @@ mod tests {
     use super::*;
 
     fn ctx() -> group::CreateContext {
-        group::CreateContext { region: "us-east-1".into(), engine_version_running: "7.0.15".into(), now: chrono::Utc::now() }
+        group::CreateContext {
+            region: "us-east-1".into(),
+            engine_version_running: "7.0.15".into(),
+            now: chrono::Utc::now(),
+        }
     }
 
     #[test]
@@ -418,9 +463,15 @@ mod tests {
         };
         let spec = plan_standalone(&ok, &ctx()).unwrap();
         assert_eq!(spec.id, "solo");
-        let two = CreateNodeRequest { num_cache_nodes: Some(2), ..ok.clone() };
+        let two = CreateNodeRequest {
+            num_cache_nodes: Some(2),
+            ..ok.clone()
+        };
         assert!(plan_standalone(&two, &ctx()).is_err());
-        let no_type = CreateNodeRequest { cache_node_type: None, ..ok };
+        let no_type = CreateNodeRequest {
+            cache_node_type: None,
+            ..ok
+        };
         assert_eq!(
             plan_standalone(&no_type, &ctx()).unwrap_err().to_string(),
             "The parameter CacheNodeType must be provided and must not be null."
@@ -430,14 +481,28 @@ mod tests {
     #[test]
     fn status_follows_reboots() {
         let mut spec = plan_standalone(
-            &CreateNodeRequest { cache_cluster_id: Some("a".into()), cache_node_type: Some("cache.t3.micro".into()), ..Default::default() },
+            &CreateNodeRequest {
+                cache_cluster_id: Some("a".into()),
+                cache_node_type: Some("cache.t3.micro".into()),
+                ..Default::default()
+            },
             &ctx(),
         )
         .unwrap();
-        let obs = NodeObserved { created: true, generation: 1, ..Default::default() };
+        let obs = NodeObserved {
+            created: true,
+            generation: 1,
+            ..Default::default()
+        };
         assert_eq!(status(&spec, Some(&obs)), ClusterStatus::Available);
         spec.reboots = 1;
-        assert_eq!(status(&spec, Some(&obs)).as_str(), "rebooting cluster nodes");
-        assert_eq!(cache_node_status(&spec, Some(&obs)), CacheNodeStatus::Rebooting);
+        assert_eq!(
+            status(&spec, Some(&obs)).as_str(),
+            "rebooting cluster nodes"
+        );
+        assert_eq!(
+            cache_node_status(&spec, Some(&obs)),
+            CacheNodeStatus::Rebooting
+        );
     }
 }

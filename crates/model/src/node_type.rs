@@ -115,8 +115,14 @@ mod tests {
     #[test]
     fn t3_micro_matches_aws_info_maxmemory() {
         let t = lookup("cache.t3.micro").unwrap();
-        assert_eq!(t.maxmemory_bytes(RESERVED_MEMORY_PERCENT_DEFAULT), 402653184);
-        assert_eq!(lookup("cache.r6g.large").unwrap().maxmemory_bytes(25), 10527885772);
+        assert_eq!(
+            t.maxmemory_bytes(RESERVED_MEMORY_PERCENT_DEFAULT),
+            402653184
+        );
+        assert_eq!(
+            lookup("cache.r6g.large").unwrap().maxmemory_bytes(25),
+            10527885772
+        );
         assert!(lookup("cache.x9.huge").is_err());
     }
 }

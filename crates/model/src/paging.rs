@@ -6,9 +6,17 @@
 use crate::Fault;
 
 /// `MaxRecords` bounds and default of most Describe operations.
-pub const RECORDS: PageLimits = PageLimits { min: 20, max: 100, default: 100 };
+pub const RECORDS: PageLimits = PageLimits {
+    min: 20,
+    max: 100,
+    default: 100,
+};
 /// `MaxRecords` bounds and default of `DescribeSnapshots`.
-pub const SNAPSHOT_RECORDS: PageLimits = PageLimits { min: 20, max: 50, default: 50 };
+pub const SNAPSHOT_RECORDS: PageLimits = PageLimits {
+    min: 20,
+    max: 50,
+    default: 50,
+};
 
 /// Allowed range and default of `MaxRecords` for one operation.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +62,11 @@ pub fn page<T>(
         Some(m) if !m.is_empty() => items.into_iter().filter(|i| key(i).as_str() >= m).collect(),
         _ => items,
     };
-    let next = if rest.len() > size { Some(key(&rest[size])) } else { None };
+    let next = if rest.len() > size {
+        Some(key(&rest[size]))
+    } else {
+        None
+    };
     rest.truncate(size);
     Ok((rest, next))
 }
@@ -68,7 +80,14 @@ mod tests {
         let items: Vec<String> = (0..45).map(|i| format!("g{i:02}")).collect();
         let (p1, m1) = page(items.clone(), |s| s.clone(), None, Some(20), RECORDS).unwrap();
         assert_eq!(p1.len(), 20);
-        let (p2, m2) = page(items.clone(), |s| s.clone(), m1.as_deref(), Some(20), RECORDS).unwrap();
+        let (p2, m2) = page(
+            items.clone(),
+            |s| s.clone(),
+            m1.as_deref(),
+            Some(20),
+            RECORDS,
+        )
+        .unwrap();
         assert_eq!(p2[0], "g20");
         let (p3, m3) = page(items, |s| s.clone(), m2.as_deref(), Some(20), RECORDS).unwrap();
         assert_eq!(p3.len(), 5);

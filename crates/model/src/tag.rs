@@ -32,10 +32,15 @@ pub fn merge(existing: &mut Vec<Tag>, new: &[Tag]) -> Result<(), Fault> {
             return Err(Fault::value(format!("Invalid tag key: {}", tag.key)));
         }
         if tag.key.starts_with("aws:") {
-            return Err(Fault::value("Tag keys starting with 'aws:' are reserved for system use."));
+            return Err(Fault::value(
+                "Tag keys starting with 'aws:' are reserved for system use.",
+            ));
         }
         if tag.value.chars().count() > TAG_VALUE_LEN_MAX {
-            return Err(Fault::value(format!("Invalid tag value for key {}", tag.key)));
+            return Err(Fault::value(format!(
+                "Invalid tag value for key {}",
+                tag.key
+            )));
         }
         match merged.iter_mut().find(|t| t.key == tag.key) {
             Some(t) => t.value = tag.value.clone(),
@@ -57,7 +62,9 @@ pub fn merge(existing: &mut Vec<Tag>, new: &[Tag]) -> Result<(), Fault> {
 /// [`Fault::TagNotFound`] when a key is not on the resource (nothing is removed then).
 pub fn remove(existing: &mut Vec<Tag>, keys: &[String]) -> Result<(), Fault> {
     if let Some(missing) = keys.iter().find(|k| !existing.iter().any(|t| &t.key == *k)) {
-        return Err(Fault::TagNotFound(format!("Tag with key {missing} not found.")));
+        return Err(Fault::TagNotFound(format!(
+            "Tag with key {missing} not found."
+        )));
     }
     existing.retain(|t| !keys.contains(&t.key));
     Ok(())

@@ -10,7 +10,10 @@ pub const ZONE_SUFFIXES: [char; 3] = ['a', 'b', 'c'];
 
 /// The availability zones of `region`.
 pub fn zones(region: &str) -> Vec<String> {
-    ZONE_SUFFIXES.iter().map(|s| format!("{region}{s}")).collect()
+    ZONE_SUFFIXES
+        .iter()
+        .map(|s| format!("{region}{s}"))
+        .collect()
 }
 
 /// Checks that `zone` is one of `region`'s zones.
@@ -31,7 +34,12 @@ pub fn validate(region: &str, zone: &str) -> Result<(), Fault> {
 pub fn spread(region: &str, preferred: &[String], count: usize, start: usize) -> Vec<String> {
     let all = zones(region);
     (0..count)
-        .map(|i| preferred.get(i).cloned().unwrap_or_else(|| all[(start + i) % all.len()].clone()))
+        .map(|i| {
+            preferred
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| all[(start + i) % all.len()].clone())
+        })
         .collect()
 }
 

@@ -82,13 +82,19 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// What `f` returns, or a backend failure.
-    fn view(&self, f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>) -> Result<(), StoreError>;
+    fn view(
+        &self,
+        f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Runs `f` in a serializable write transaction and commits it if `f` succeeds; returns the
     /// new revision.
     ///
     /// # Errors
     /// What `f` returns (nothing is written then), or a backend failure.
-    fn update(&self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>) -> Result<u64, StoreError>;
+    fn update(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError>;
     /// A receiver of the latest committed revision; it changes after every commit.
     fn subscribe(&self) -> watch::Receiver<u64>;
 }
@@ -123,7 +129,9 @@ pub trait ReadExt {
 
 impl<R: Reader + ?Sized> ReadExt for R {
     fn doc<T: Doc>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        self.get(T::TABLE, key)?.map(|b| decode(key, &b)).transpose()
+        self.get(T::TABLE, key)?
+            .map(|b| decode(key, &b))
+            .transpose()
     }
 
     fn docs<T: Doc>(&self, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
@@ -168,7 +176,10 @@ impl<W: Writer + ?Sized> WriteExt for W {
 ///
 /// # Errors
 /// `f`'s error, or a backend failure converted with `From<StoreError>`.
-pub fn update<S, T, E>(store: &S, mut f: impl FnMut(&mut dyn Writer) -> Result<T, E>) -> Result<T, E>
+pub fn update<S, T, E>(
+    store: &S,
+    mut f: impl FnMut(&mut dyn Writer) -> Result<T, E>,
+) -> Result<T, E>
 where
     S: Store + ?Sized,
     E: From<StoreError>,

@@ -28,7 +28,9 @@ pub struct RedbStore {
 
 impl std::fmt::Debug for RedbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedbStore").field("revision", &*self.revision.borrow()).finish()
+        f.debug_struct("RedbStore")
+            .field("revision", &*self.revision.borrow())
+            .finish()
     }
 }
 
@@ -39,9 +41,15 @@ impl RedbStore {
     /// [`StoreError::Backend`] when the file cannot be opened, e.g. another Ferrocache holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(|e| {
-            StoreError::Backend(format!("cannot open {}: {e} (is another ferrocache using this --data-dir?)", path.display()))
+            StoreError::Backend(format!(
+                "cannot open {}: {e} (is another ferrocache using this --data-dir?)",
+                path.display()
+            ))
         })?;
-        Ok(Self { db, revision: watch::Sender::new(0) })
+        Ok(Self {
+            db,
+            revision: watch::Sender::new(0),
+        })
     }
 }
 
@@ -99,6 +107,8 @@ impl Reader for WriteSide<'_> {
     fn scan(&self, name: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let t = self.txn.open_table(table(name)).map_err(backend)?;
         let range = t.range(prefix..).map_err(backend)?;
+        // Bound to a local so the range (which borrows `t`) is dropped before `t`.
+        #[allow(clippy::let_and_return)]
         let out = collect_prefix(range, prefix);
         out
     }
@@ -119,12 +129,18 @@ impl Writer for WriteSide<'_> {
 }
 
 impl Store for RedbStore {
-    fn view(&self, f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    fn view(
+        &self,
+        f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin_read().map_err(backend)?;
         f(&ReadSide { txn: &txn })
     }
 
-    fn update(&self, f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>) -> Result<u64, StoreError> {
+    fn update(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
         match f(&mut WriteSide { txn: &txn }) {
             Ok(()) => {
@@ -201,7 +217,10 @@ mod tests {
         let path = dir.path().join("state.redb");
         {
             let store = RedbStore::open(&path).unwrap();
-            update(&store, |w| -> Result<(), StoreError> { w.put_doc("k", &Counter(7)) }).unwrap();
+            update(&store, |w| -> Result<(), StoreError> {
+                w.put_doc("k", &Counter(7))
+            })
+            .unwrap();
         }
         let store = RedbStore::open(&path).unwrap();
         let c: Option<Counter> = view(&store, |r| r.doc("k")).unwrap();

@@ -25,11 +25,17 @@ struct Member {
     observed: Option<NodeObserved>,
 }
 
-fn members(r: &dyn ferrocache_store::Reader, spec: &GroupSpec) -> Result<Vec<Member>, ReconcileError> {
+fn members(
+    r: &dyn ferrocache_store::Reader,
+    spec: &GroupSpec,
+) -> Result<Vec<Member>, ReconcileError> {
     let mut out = Vec::new();
     for (key, node) in r.docs::<NodeSpec>(&tables::region_prefix(&spec.region))? {
         if node.group_id.as_deref() == Some(spec.id.as_str()) {
-            out.push(Member { observed: r.doc::<NodeObserved>(&key)?, spec: node });
+            out.push(Member {
+                observed: r.doc::<NodeObserved>(&key)?,
+                spec: node,
+            });
         }
     }
     Ok(out)
@@ -42,13 +48,16 @@ fn members(r: &dyn ferrocache_store::Reader, spec: &GroupSpec) -> Result<Vec<Mem
 pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, ReconcileError> {
     let cidr = ctx.config.cidr;
     update(ctx.store.as_ref(), |w| -> Result<Next, ReconcileError> {
-        let Some(spec) = w.doc::<GroupSpec>(&key)? else { return Ok(Next::Done) };
+        let Some(spec) = w.doc::<GroupSpec>(&key)? else {
+            return Ok(Next::Done);
+        };
         let members = members(w, &spec)?;
         let now = chrono::Utc::now();
         if let Some(deletion) = &spec.deletion {
             let intent = w.doc::<GroupIntent>(&key)?;
             let primary = intent.as_ref().map(|i| i.primary.as_str());
-            let retained = |m: &&Member| deletion.retain_primary && Some(m.spec.id.as_str()) == primary;
+            let retained =
+                |m: &&Member| deletion.retain_primary && Some(m.spec.id.as_str()) == primary;
             if members.iter().any(|m| !retained(&m)) {
                 return Ok(Next::Done);
             }
@@ -60,13 +69,22 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             w.delete_doc::<GroupSpec>(&key)?;
             w.delete_doc::<GroupIntent>(&key)?;
             w.delete_doc::<GroupObserved>(&key)?;
-            events::record(w, &spec.region, &spec.id, SourceType::ReplicationGroup, text::replication_group_deleted(&spec.id), now)?;
+            events::record(
+                w,
+                &spec.region,
+                &spec.id,
+                SourceType::ReplicationGroup,
+                text::replication_group_deleted(&spec.id),
+                now,
+            )?;
             return Ok(Next::Done);
         }
         let intent = match w.doc::<GroupIntent>(&key)? {
             Some(i) => i,
             None => {
-                let Some(primary) = choose_primary(&spec, &members) else { return Ok(Next::Done) };
+                let Some(primary) = choose_primary(&spec, &members) else {
+                    return Ok(Next::Done);
+                };
                 let mut used = addresses::taken(w)?;
                 let intent = GroupIntent {
                     primary_endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
@@ -83,13 +101,23 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         let before = observed.clone();
         let settled = !members.is_empty()
             && members.iter().all(|m| {
-                m.spec.deletion.is_none() && m.observed.as_ref().is_some_and(|o| o.created && o.generation >= m.spec.generation)
+                m.spec.deletion.is_none()
+                    && m.observed
+                        .as_ref()
+                        .is_some_and(|o| o.created && o.generation >= m.spec.generation)
             });
-        let failure = members.iter().find_map(|m| m.observed.as_ref().and_then(|o| o.failed.clone()));
+        let failure = members
+            .iter()
+            .find_map(|m| m.observed.as_ref().and_then(|o| o.failed.clone()));
         if !observed.created {
             if let (Some(reason), None) = (&failure, &observed.failed) {
                 observed.failed = Some(reason.clone());
-                record(w, &spec, text::replication_group_create_failed(&spec.id), now)?;
+                record(
+                    w,
+                    &spec,
+                    text::replication_group_create_failed(&spec.id),
+                    now,
+                )?;
                 record(w, &spec, text::deleting_group_clusters(), now)?;
             } else if settled && failure.is_none() {
                 observed.created = true;
@@ -112,15 +140,32 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
 /// The member that starts as primary: the adopted `PrimaryClusterId` (the one member whose id is
 /// not `<group>-NNN`), else the lowest-numbered member.
 fn choose_primary(spec: &GroupSpec, members: &[Member]) -> Option<String> {
-    let live: Vec<&Member> = members.iter().filter(|m| m.spec.deletion.is_none()).collect();
+    let live: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.spec.deletion.is_none())
+        .collect();
     live.iter()
         .find(|m| ids::member_index(&spec.id, &m.spec.id).is_none())
-        .or_else(|| live.iter().min_by_key(|m| ids::member_index(&spec.id, &m.spec.id)))
+        .or_else(|| {
+            live.iter()
+                .min_by_key(|m| ids::member_index(&spec.id, &m.spec.id))
+        })
         .map(|m| m.spec.id.clone())
 }
 
-fn record(w: &mut dyn Writer, spec: &GroupSpec, message: String, now: ferrocache_model::Timestamp) -> Result<(), ReconcileError> {
-    events::record(w, &spec.region, &spec.id, SourceType::ReplicationGroup, message, now)?;
+fn record(
+    w: &mut dyn Writer,
+    spec: &GroupSpec,
+    message: String,
+    now: ferrocache_model::Timestamp,
+) -> Result<(), ReconcileError> {
+    events::record(
+        w,
+        &spec.region,
+        &spec.id,
+        SourceType::ReplicationGroup,
+        message,
+        now,
+    )?;
     Ok(())
 }
-

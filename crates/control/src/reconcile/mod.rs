@@ -92,7 +92,9 @@ pub struct Controller {
 
 impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Controller").field("config", &self.ctx.config).finish()
+        f.debug_struct("Controller")
+            .field("config", &self.ctx.config)
+            .finish()
     }
 }
 
@@ -133,7 +135,9 @@ impl Controller {
             }
         }
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT_MAX;
-        while !self.ctx.inflight.lock().expect("inflight lock").is_empty() && tokio::time::Instant::now() < deadline {
+        while !self.ctx.inflight.lock().expect("inflight lock").is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -141,8 +145,16 @@ impl Controller {
     /// One pass: start a task for every resource without one, publish routes.
     fn pass(&self) -> Result<(), StoreError> {
         let (nodes, groups, table) = view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
-            let nodes: Vec<String> = r.docs::<NodeSpec>("")?.into_iter().map(|(k, _)| k).collect();
-            let groups: Vec<String> = r.docs::<GroupSpec>("")?.into_iter().map(|(k, _)| k).collect();
+            let nodes: Vec<String> = r
+                .docs::<NodeSpec>("")?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            let groups: Vec<String> = r
+                .docs::<GroupSpec>("")?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
             let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
             Ok((nodes, groups, table))
         })?;
@@ -155,10 +167,14 @@ impl Controller {
             }
         });
         for key in nodes {
-            self.spawn(format!("node:{key}"), key, |ctx, key| Box::pin(node::reconcile(ctx, key)));
+            self.spawn(format!("node:{key}"), key, |ctx, key| {
+                Box::pin(node::reconcile(ctx, key))
+            });
         }
         for key in groups {
-            self.spawn(format!("group:{key}"), key, |ctx, key| Box::pin(group::reconcile(ctx, key)));
+            self.spawn(format!("group:{key}"), key, |ctx, key| {
+                Box::pin(group::reconcile(ctx, key))
+            });
         }
         Ok(())
     }
@@ -167,11 +183,21 @@ impl Controller {
         &self,
         task: String,
         key: String,
-        run: impl FnOnce(Arc<Context>, String) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Next, ReconcileError>> + Send>>
-            + Send
+        run: impl FnOnce(
+                Arc<Context>,
+                String,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Next, ReconcileError>> + Send>,
+            > + Send
             + 'static,
     ) {
-        if !self.ctx.inflight.lock().expect("inflight lock").insert(task.clone()) {
+        if !self
+            .ctx
+            .inflight
+            .lock()
+            .expect("inflight lock")
+            .insert(task.clone())
+        {
             return;
         }
         let ctx = self.ctx.clone();
@@ -196,15 +222,18 @@ impl Controller {
     /// Clean shutdown of the data plane: every node saves its data and stops, so a restart
     /// finds it on disk. Call after [`Controller::run`] returned.
     pub async fn stop_nodes(&self) {
-        let nodes = view(self.ctx.store.as_ref(), |r| -> Result<Vec<(NodeSpec, NodeIntent)>, StoreError> {
-            let mut out = Vec::new();
-            for (key, spec) in r.docs::<NodeSpec>("")? {
-                if let Some(intent) = r.doc::<NodeIntent>(&key)? {
-                    out.push((spec, intent));
+        let nodes = view(
+            self.ctx.store.as_ref(),
+            |r| -> Result<Vec<(NodeSpec, NodeIntent)>, StoreError> {
+                let mut out = Vec::new();
+                for (key, spec) in r.docs::<NodeSpec>("")? {
+                    if let Some(intent) = r.doc::<NodeIntent>(&key)? {
+                        out.push((spec, intent));
+                    }
                 }
-            }
-            Ok(out)
-        });
+                Ok(out)
+            },
+        );
         let nodes = match nodes {
             Ok(n) => n,
             Err(e) => {

@@ -20,7 +20,7 @@ use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::{ids, node_type, zone};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
 
-use super::{ControlConfig, Context, Next, ReconcileError, POLL_SOON};
+use super::{Context, ControlConfig, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
 use crate::events;
 
@@ -37,8 +37,18 @@ pub fn socket_path(nodes_dir: &Path, node_id: &str) -> Option<PathBuf> {
 }
 
 /// The redis-server configuration of a node.
-pub fn node_config(config: &ControlConfig, spec: &NodeSpec, intent: &NodeIntent, replica_of: Option<SocketAddr>) -> NodeConfig {
-    let mut cfg = NodeConfig::new(spec.id.clone(), config.nodes_dir.join(&spec.id), IpAddr::V4(intent.private), spec.port);
+pub fn node_config(
+    config: &ControlConfig,
+    spec: &NodeSpec,
+    intent: &NodeIntent,
+    replica_of: Option<SocketAddr>,
+) -> NodeConfig {
+    let mut cfg = NodeConfig::new(
+        spec.id.clone(),
+        config.nodes_dir.join(&spec.id),
+        IpAddr::V4(intent.private),
+        spec.port,
+    );
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
     cfg.maxmemory_bytes = node_type::lookup(&spec.node_type)
         .map(|t| t.maxmemory_bytes(node_type::RESERVED_MEMORY_PERCENT_DEFAULT))
@@ -46,7 +56,8 @@ pub fn node_config(config: &ControlConfig, spec: &NodeSpec, intent: &NodeIntent,
     cfg.replica_of = replica_of;
     // Replicas connect from their own private address, so a primary's `INFO replication`
     // names each replica by its address as on ElastiCache, not all as 127.0.0.1.
-    cfg.extra.push(("bind-source-addr".to_string(), intent.private.to_string()));
+    cfg.extra
+        .push(("bind-source-addr".to_string(), intent.private.to_string()));
     cfg
 }
 
@@ -60,25 +71,36 @@ struct Snapshot {
 }
 
 fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
-    Ok(view(ctx.store.as_ref(), |r| -> Result<Option<Snapshot>, ReconcileError> {
-        let Some(spec) = r.doc::<NodeSpec>(key)? else { return Ok(None) };
-        let intent = r.doc::<NodeIntent>(key)?;
-        let observed = r.doc::<NodeObserved>(key)?.unwrap_or_default();
-        let (group, primary_private) = match &spec.group_id {
-            Some(g) => {
-                let gi = r.doc::<GroupIntent>(&tables::key(&spec.region, g))?;
-                let primary = match &gi {
-                    Some(gi) => r
-                        .doc::<NodeIntent>(&tables::key(&spec.region, &gi.primary))?
-                        .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port))),
-                    None => None,
-                };
-                (gi, primary)
-            }
-            None => (None, None),
-        };
-        Ok(Some(Snapshot { spec, intent, observed, group, primary_private }))
-    })?)
+    view(
+        ctx.store.as_ref(),
+        |r| -> Result<Option<Snapshot>, ReconcileError> {
+            let Some(spec) = r.doc::<NodeSpec>(key)? else {
+                return Ok(None);
+            };
+            let intent = r.doc::<NodeIntent>(key)?;
+            let observed = r.doc::<NodeObserved>(key)?.unwrap_or_default();
+            let (group, primary_private) = match &spec.group_id {
+                Some(g) => {
+                    let gi = r.doc::<GroupIntent>(&tables::key(&spec.region, g))?;
+                    let primary = match &gi {
+                        Some(gi) => r
+                            .doc::<NodeIntent>(&tables::key(&spec.region, &gi.primary))?
+                            .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port))),
+                        None => None,
+                    };
+                    (gi, primary)
+                }
+                None => (None, None),
+            };
+            Ok(Some(Snapshot {
+                spec,
+                intent,
+                observed,
+                group,
+                primary_private,
+            }))
+        },
+    )
 }
 
 /// Reconciles the node stored at `key`.
@@ -86,7 +108,9 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
 /// # Errors
 /// Store, agent or engine failures; the step is retried.
 pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, ReconcileError> {
-    let Some(snap) = load(&ctx, &key)? else { return Ok(Next::Done) };
+    let Some(snap) = load(&ctx, &key)? else {
+        return Ok(Next::Done);
+    };
     let spec = &snap.spec;
     if spec.deletion.is_some() {
         return delete(&ctx, &key, &snap).await;
@@ -103,7 +127,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         Some(g) if g.primary != spec.id => Role::Replica,
         _ => Role::Primary,
     };
-    let replica_of = if desired == Role::Replica { snap.primary_private } else { None };
+    let replica_of = if desired == Role::Replica {
+        snap.primary_private
+    } else {
+        None
+    };
     if desired == Role::Replica && replica_of.is_none() {
         return Ok(Next::After(POLL_SOON));
     }
@@ -122,7 +150,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             if !observed.created && observed.failed.is_none() {
                 observed.failed = Some(reason.clone());
                 observed.healthy = false;
-                save(&ctx, &key, spec, &observed, &[text::cache_cluster_create_failed(&reason)])?;
+                save(
+                    &ctx,
+                    &key,
+                    spec,
+                    &observed,
+                    &[text::cache_cluster_create_failed(&reason)],
+                )?;
             } else if observed.healthy {
                 observed.healthy = false;
                 save(&ctx, &key, spec, &observed, &[])?;
@@ -154,7 +188,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         _ => {}
     }
-    observed.role = Some(if info.role == EngineRole::Master { Role::Primary } else { Role::Replica });
+    observed.role = Some(if info.role == EngineRole::Master {
+        Role::Primary
+    } else {
+        Role::Replica
+    });
     observed.link_up = info.master_link_status_up == Some(true);
     observed.pid = Some(process.pid);
     observed.healthy = true;
@@ -173,30 +211,40 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     if observed != snap.observed || !new_events.is_empty() {
         save(&ctx, &key, spec, &observed, &new_events)?;
     }
-    Ok(if ready { Next::Done } else { Next::After(POLL_SOON) })
+    Ok(if ready {
+        Next::Done
+    } else {
+        Next::After(POLL_SOON)
+    })
 }
 
 /// Chooses the node's zone and addresses, in one transaction with the address book.
 fn place(ctx: &Context, key: &str, spec: &NodeSpec) -> Result<NodeIntent, ReconcileError> {
     let cidr = ctx.config.cidr;
-    update(ctx.store.as_ref(), |w| -> Result<NodeIntent, ReconcileError> {
-        if let Some(existing) = w.doc::<NodeIntent>(key)? {
-            return Ok(existing);
-        }
-        let mut used = addresses::taken(w)?;
-        let index = spec.group_id.as_deref().and_then(|g| ids::member_index(g, &spec.id)).unwrap_or(1);
-        let zone = spec
-            .preferred_zone
-            .clone()
-            .unwrap_or_else(|| zone::spread(&spec.region, &[], index as usize, 0)[index as usize - 1].clone());
-        let intent = NodeIntent {
-            zone,
-            endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
-            private: addresses::allocate(cidr, Pool::Private, &mut used)?,
-        };
-        w.put_doc(key, &intent)?;
-        Ok(intent)
-    })
+    update(
+        ctx.store.as_ref(),
+        |w| -> Result<NodeIntent, ReconcileError> {
+            if let Some(existing) = w.doc::<NodeIntent>(key)? {
+                return Ok(existing);
+            }
+            let mut used = addresses::taken(w)?;
+            let index = spec
+                .group_id
+                .as_deref()
+                .and_then(|g| ids::member_index(g, &spec.id))
+                .unwrap_or(1);
+            let zone = spec.preferred_zone.clone().unwrap_or_else(|| {
+                zone::spread(&spec.region, &[], index as usize, 0)[index as usize - 1].clone()
+            });
+            let intent = NodeIntent {
+                zone,
+                endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
+                private: addresses::allocate(cidr, Pool::Private, &mut used)?,
+            };
+            w.put_doc(key, &intent)?;
+            Ok(intent)
+        },
+    )
 }
 
 /// Stops and removes a node marked for deletion, then its records.
@@ -210,21 +258,41 @@ async fn delete(ctx: &Context, key: &str, snap: &Snapshot) -> Result<Next, Recon
         w.delete_doc::<NodeSpec>(key)?;
         w.delete_doc::<NodeIntent>(key)?;
         w.delete_doc::<NodeObserved>(key)?;
-        events::record(w, &spec.region, &spec.id, SourceType::CacheCluster, text::cache_cluster_deleted(), chrono::Utc::now())?;
+        events::record(
+            w,
+            &spec.region,
+            &spec.id,
+            SourceType::CacheCluster,
+            text::cache_cluster_deleted(),
+            chrono::Utc::now(),
+        )?;
         Ok(())
     })?;
     Ok(Next::Done)
 }
 
 /// Writes observed facts and events together, unless the node was deleted meanwhile.
-fn save(ctx: &Context, key: &str, spec: &NodeSpec, observed: &NodeObserved, messages: &[String]) -> Result<(), ReconcileError> {
+fn save(
+    ctx: &Context,
+    key: &str,
+    spec: &NodeSpec,
+    observed: &NodeObserved,
+    messages: &[String],
+) -> Result<(), ReconcileError> {
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
         if w.doc::<NodeSpec>(key)?.is_none() {
             return Ok(());
         }
         w.put_doc(key, observed)?;
         for m in messages {
-            events::record(w, &spec.region, &spec.id, SourceType::CacheCluster, m.clone(), chrono::Utc::now())?;
+            events::record(
+                w,
+                &spec.region,
+                &spec.id,
+                SourceType::CacheCluster,
+                m.clone(),
+                chrono::Utc::now(),
+            )?;
         }
         Ok(())
     })
@@ -232,7 +300,14 @@ fn save(ctx: &Context, key: &str, spec: &NodeSpec, observed: &NodeObserved, mess
 
 fn record(ctx: &Context, spec: &NodeSpec, message: String) -> Result<(), ReconcileError> {
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
-        events::record(w, &spec.region, &spec.id, SourceType::CacheCluster, message.clone(), chrono::Utc::now())?;
+        events::record(
+            w,
+            &spec.region,
+            &spec.id,
+            SourceType::CacheCluster,
+            message.clone(),
+            chrono::Utc::now(),
+        )?;
         Ok(())
     })
 }

@@ -22,7 +22,12 @@ pub struct DescribeClustersQuery {
     pub not_in_replication_groups: bool,
 }
 
-fn load_node(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<NodeView, ServiceError> {
+fn load_node(
+    r: &dyn Reader,
+    region: &str,
+    id: &str,
+    account: &str,
+) -> Result<NodeView, ServiceError> {
     NodeView::load(r, region, &id.to_ascii_lowercase(), account)?
         .ok_or_else(|| Fault::CacheClusterNotFound(id.to_ascii_lowercase()).into())
 }
@@ -33,7 +38,11 @@ impl Service {
     ///
     /// # Errors
     /// AWS's faults for broken rules, unknown references, duplicate ids, full groups.
-    pub fn create_cache_cluster(&self, region: &str, req: &CreateNodeRequest) -> Result<NodeView, ServiceError> {
+    pub fn create_cache_cluster(
+        &self,
+        region: &str,
+        req: &CreateNodeRequest,
+    ) -> Result<NodeView, ServiceError> {
         let now = chrono::Utc::now();
         let ctx = CreateContext {
             region: region.to_string(),
@@ -87,12 +96,19 @@ impl Service {
     ///
     /// # Errors
     /// `CacheClusterNotFound`, bad paging values.
-    pub fn describe_cache_clusters(&self, region: &str, q: &DescribeClustersQuery) -> Result<Page<NodeView>, ServiceError> {
+    pub fn describe_cache_clusters(
+        &self,
+        region: &str,
+        q: &DescribeClustersQuery,
+    ) -> Result<Page<NodeView>, ServiceError> {
         let account = self.account_id().to_string();
         paging::RECORDS.page_size(q.max_records)?;
         view(self.store(), |r| -> Result<Page<NodeView>, ServiceError> {
             if let Some(id) = &q.cache_cluster_id {
-                return Ok(Page { items: vec![load_node(r, region, id, &account)?], marker: None });
+                return Ok(Page {
+                    items: vec![load_node(r, region, id, &account)?],
+                    marker: None,
+                });
             }
             let mut nodes = Vec::new();
             for (_, spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
@@ -103,8 +119,13 @@ impl Service {
                     nodes.push(v);
                 }
             }
-            let (items, marker) =
-                paging::page(nodes, |n| n.spec.id.clone(), q.marker.as_deref(), q.max_records, paging::RECORDS)?;
+            let (items, marker) = paging::page(
+                nodes,
+                |n| n.spec.id.clone(),
+                q.marker.as_deref(),
+                q.max_records,
+                paging::RECORDS,
+            )?;
             Ok(Page { items, marker })
         })
     }
@@ -113,7 +134,12 @@ impl Service {
     ///
     /// # Errors
     /// `CacheClusterNotFound`, `InvalidCacheClusterState`.
-    pub fn delete_cache_cluster(&self, region: &str, id: &str, final_snapshot: Option<&str>) -> Result<NodeView, ServiceError> {
+    pub fn delete_cache_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        final_snapshot: Option<&str>,
+    ) -> Result<NodeView, ServiceError> {
         if final_snapshot.is_some() {
             return Err(Fault::value(
                 "FinalSnapshotIdentifier is not supported by this Ferrocache release yet: snapshots come with a later release.",
@@ -124,7 +150,10 @@ impl Service {
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
             let current = load_node(w, region, id, &account)?;
             let id = current.spec.id.clone();
-            if !matches!(current.status, ClusterStatus::Available | ClusterStatus::Failed) {
+            if !matches!(
+                current.status,
+                ClusterStatus::Available | ClusterStatus::Failed
+            ) {
                 return Err(Fault::InvalidCacheClusterState(format!(
                     "Cache cluster {id} is not in a valid state to be deleted."
                 ))
@@ -177,12 +206,19 @@ impl Service {
     /// # Errors
     /// `CacheClusterNotFound`, `InvalidCacheClusterState`, `InvalidParameterValue` for unknown
     /// node ids.
-    pub fn reboot_cache_cluster(&self, region: &str, id: &str, node_ids: &[String]) -> Result<NodeView, ServiceError> {
+    pub fn reboot_cache_cluster(
+        &self,
+        region: &str,
+        id: &str,
+        node_ids: &[String],
+    ) -> Result<NodeView, ServiceError> {
         if node_ids.is_empty() {
             return Err(Fault::MissingParameter("CacheNodeIdsToReboot".into()).into());
         }
         if let Some(bad) = node_ids.iter().find(|n| n.as_str() != ids::CACHE_NODE_ID) {
-            return Err(Fault::value(format!("Cache node {bad} not found in cache cluster {id}.")).into());
+            return Err(
+                Fault::value(format!("Cache node {bad} not found in cache cluster {id}.")).into(),
+            );
         }
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<NodeView, ServiceError> {

@@ -42,11 +42,24 @@ impl Service {
     ///
     /// # Errors
     /// [`Fault::InvalidParameterValue`] for a bad `MaxRecords` or an unknown family.
-    pub fn describe_cache_engine_versions(&self, q: &EngineVersionQuery) -> Result<Page<EngineVersionView>, ServiceError> {
+    pub fn describe_cache_engine_versions(
+        &self,
+        q: &EngineVersionQuery,
+    ) -> Result<Page<EngineVersionView>, ServiceError> {
         if let Some(f) = &q.family {
             const FAMILIES: [&str; 12] = [
-                "memcached1.4", "memcached1.5", "memcached1.6", "redis2.6", "redis2.8", "redis3.2", "redis4.0",
-                "redis5.0", "redis6.x", "redis7", "valkey7", "valkey8",
+                "memcached1.4",
+                "memcached1.5",
+                "memcached1.6",
+                "redis2.6",
+                "redis2.8",
+                "redis3.2",
+                "redis4.0",
+                "redis5.0",
+                "redis6.x",
+                "redis7",
+                "valkey7",
+                "valkey8",
             ];
             if !FAMILIES.contains(&f.as_str()) {
                 return Err(Fault::value(format!("Invalid parameter group family: {f}")).into());
@@ -61,12 +74,22 @@ impl Service {
             version_description: format!("redis version {running}"),
         };
         let _ = DEFAULT_PARAMETER_GROUP;
-        let keep = q.engine.as_deref().is_none_or(|e| e.eq_ignore_ascii_case(&offered.engine))
-            && q.engine_version.as_deref().is_none_or(|v| running == v || running.starts_with(&format!("{v}.")))
+        let keep = q
+            .engine
+            .as_deref()
+            .is_none_or(|e| e.eq_ignore_ascii_case(&offered.engine))
+            && q.engine_version
+                .as_deref()
+                .is_none_or(|v| running == v || running.starts_with(&format!("{v}.")))
             && q.family.as_deref().is_none_or(|f| f == offered.family);
         let items = if keep { vec![offered] } else { Vec::new() };
-        let (items, marker) =
-            paging::page(items, |v| v.engine_version.clone(), q.marker.as_deref(), q.max_records, paging::RECORDS)?;
+        let (items, marker) = paging::page(
+            items,
+            |v| v.engine_version.clone(),
+            q.marker.as_deref(),
+            q.max_records,
+            paging::RECORDS,
+        )?;
         Ok(Page { items, marker })
     }
 }

@@ -1,6 +1,8 @@
 //! `DescribeEvents`.
 
-use ferrocache_model::event::{Event, SourceType, EVENT_RETENTION_DAYS, EVENT_WINDOW_DEFAULT_MINUTES};
+use ferrocache_model::event::{
+    Event, SourceType, EVENT_RETENTION_DAYS, EVENT_WINDOW_DEFAULT_MINUTES,
+};
 use ferrocache_model::{paging, Fault, Timestamp};
 use ferrocache_store::view;
 
@@ -34,11 +36,16 @@ impl Service {
     ///
     /// # Errors
     /// [`Fault::InvalidParameterValue`] for a bad source type, duration or window.
-    pub fn describe_events(&self, region: &str, q: &EventQuery) -> Result<Page<Event>, ServiceError> {
+    pub fn describe_events(
+        &self,
+        region: &str,
+        q: &EventQuery,
+    ) -> Result<Page<Event>, ServiceError> {
         let source_type = match q.source_type.as_deref() {
-            Some(t) => Some(SourceType::parse(t).ok_or_else(|| {
-                Fault::value(format!("Invalid value for SourceType: {t}"))
-            })?),
+            Some(t) => Some(
+                SourceType::parse(t)
+                    .ok_or_else(|| Fault::value(format!("Invalid value for SourceType: {t}")))?,
+            ),
             None => None,
         };
         let now = chrono::Utc::now();
@@ -55,9 +62,15 @@ impl Service {
             (Some(s), None, Some(d)) => (s, s + chrono::Duration::minutes(d)),
             (Some(s), None, None) => (s, now),
             (None, Some(e), Some(d)) => (e - chrono::Duration::minutes(d), e),
-            (None, Some(e), None) => (e - chrono::Duration::minutes(EVENT_WINDOW_DEFAULT_MINUTES), e),
+            (None, Some(e), None) => (
+                e - chrono::Duration::minutes(EVENT_WINDOW_DEFAULT_MINUTES),
+                e,
+            ),
             (None, None, Some(d)) => (now - chrono::Duration::minutes(d), now),
-            (None, None, None) => (now - chrono::Duration::minutes(EVENT_WINDOW_DEFAULT_MINUTES), now),
+            (None, None, None) => (
+                now - chrono::Duration::minutes(EVENT_WINDOW_DEFAULT_MINUTES),
+                now,
+            ),
         };
         if start > end {
             return Err(Fault::value("The StartTime must be before the EndTime.").into());
@@ -82,7 +95,16 @@ impl Service {
             let seq: u64 = key.parse().unwrap_or(0);
             *key = format!("{:020}", u64::MAX - seq);
         }
-        let (page, marker) = paging::page(matching, |(k, _)| k.clone(), q.marker.as_deref(), q.max_records, paging::RECORDS)?;
-        Ok(Page { items: page.into_iter().map(|(_, e)| e).collect(), marker })
+        let (page, marker) = paging::page(
+            matching,
+            |(k, _)| k.clone(),
+            q.marker.as_deref(),
+            q.max_records,
+            paging::RECORDS,
+        )?;
+        Ok(Page {
+            items: page.into_iter().map(|(_, e)| e).collect(),
+            marker,
+        })
     }
 }

@@ -55,7 +55,9 @@ pub struct Service {
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service").field("config", &self.config).finish()
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .finish()
     }
 }
 

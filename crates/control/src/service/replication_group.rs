@@ -2,7 +2,9 @@
 //! `IncreaseReplicaCount`, `DecreaseReplicaCount`.
 
 use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
-use ferrocache_model::group::{self, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus};
+use ferrocache_model::group::{
+    self, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
+};
 use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
@@ -30,10 +32,14 @@ pub struct ReplicaCountRequest {
 /// Only the default groups exist until parameter and subnet groups can be created.
 pub(crate) fn check_references(parameter_group: &str, subnet_group: &str) -> Result<(), Fault> {
     if parameter_group == DEFAULT_PARAMETER_GROUP_CLUSTER_ON {
-        return Err(Fault::combination("Cluster mode should be disabled in parameter group, but found it is enabled."));
+        return Err(Fault::combination(
+            "Cluster mode should be disabled in parameter group, but found it is enabled.",
+        ));
     }
     if parameter_group != DEFAULT_PARAMETER_GROUP {
-        return Err(Fault::CacheParameterGroupNotFound(parameter_group.to_string()));
+        return Err(Fault::CacheParameterGroupNotFound(
+            parameter_group.to_string(),
+        ));
     }
     if subnet_group != "default" {
         return Err(Fault::CacheSubnetGroupNotFound(subnet_group.to_string()));
@@ -41,18 +47,30 @@ pub(crate) fn check_references(parameter_group: &str, subnet_group: &str) -> Res
     Ok(())
 }
 
-fn load_group(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<GroupView, ServiceError> {
+fn load_group(
+    r: &dyn Reader,
+    region: &str,
+    id: &str,
+    account: &str,
+) -> Result<GroupView, ServiceError> {
     GroupView::load(r, region, &id.to_ascii_lowercase(), account)?
         .ok_or_else(|| Fault::ReplicationGroupNotFound(id.to_ascii_lowercase()).into())
 }
 
 fn required(value: &Option<String>, name: &str) -> Result<String, Fault> {
-    value.clone().ok_or_else(|| Fault::MissingParameter(name.to_string()))
+    value
+        .clone()
+        .ok_or_else(|| Fault::MissingParameter(name.to_string()))
 }
 
 /// The next free member index of a group (`<group>-00N`), never reusing one still present.
 fn next_member_index(group_id: &str, members: &[NodeSpec]) -> u32 {
-    members.iter().filter_map(|m| ids::member_index(group_id, &m.id)).max().unwrap_or(0) + 1
+    members
+        .iter()
+        .filter_map(|m| ids::member_index(group_id, &m.id))
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 fn members_of(r: &dyn Reader, region: &str, group_id: &str) -> Result<Vec<NodeSpec>, ServiceError> {
@@ -71,10 +89,8 @@ fn add_members(
     now: ferrocache_model::Timestamp,
 ) -> Result<(), ServiceError> {
     let existing = members_of(w, &spec.region, &spec.id)?;
-    let mut index = next_member_index(&spec.id, &existing);
-    for zone in zones {
+    for (index, zone) in (next_member_index(&spec.id, &existing)..).zip(zones) {
         let id = ids::member_cluster_id(&spec.id, index);
-        index += 1;
         let key = tables::key(&spec.region, &id);
         if w.doc::<NodeSpec>(&key)?.is_some() {
             return Err(Fault::CacheClusterAlreadyExists(id).into());
@@ -101,7 +117,11 @@ impl Service {
     ///
     /// # Errors
     /// AWS's faults for broken rules, unknown references and duplicate ids.
-    pub fn create_replication_group(&self, region: &str, req: &CreateGroupRequest) -> Result<GroupView, ServiceError> {
+    pub fn create_replication_group(
+        &self,
+        region: &str,
+        req: &CreateGroupRequest,
+    ) -> Result<GroupView, ServiceError> {
         let now = chrono::Utc::now();
         let ctx = CreateContext {
             region: region.to_string(),
@@ -156,7 +176,10 @@ impl Service {
         paging::RECORDS.page_size(max_records)?;
         view(self.store(), |r| -> Result<Page<GroupView>, ServiceError> {
             if let Some(id) = id {
-                return Ok(Page { items: vec![load_group(r, region, id, &account)?], marker: None });
+                return Ok(Page {
+                    items: vec![load_group(r, region, id, &account)?],
+                    marker: None,
+                });
             }
             let mut groups = Vec::new();
             for (_, spec) in r.docs::<GroupSpec>(&tables::region_prefix(region))? {
@@ -164,7 +187,13 @@ impl Service {
                     groups.push(v);
                 }
             }
-            let (items, marker) = paging::page(groups, |g| g.spec.id.clone(), marker, max_records, paging::RECORDS)?;
+            let (items, marker) = paging::page(
+                groups,
+                |g| g.spec.id.clone(),
+                marker,
+                max_records,
+                paging::RECORDS,
+            )?;
             Ok(Page { items, marker })
         })
     }
@@ -201,7 +230,10 @@ impl Service {
                     .into())
                 }
                 GroupStatus::Creating => {
-                    let member = current.members.first().map_or(current.spec.id.as_str(), |m| m.spec.id.as_str());
+                    let member = current
+                        .members
+                        .first()
+                        .map_or(current.spec.id.as_str(), |m| m.spec.id.as_str());
                     return Err(Fault::InvalidReplicationGroupState(format!(
                         "Cache cluster {member} is not in a valid state to be deleted."
                     ))
@@ -228,7 +260,11 @@ impl Service {
     ///
     /// # Errors
     /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, `InvalidParameterValue`.
-    pub fn increase_replica_count(&self, region: &str, req: &ReplicaCountRequest) -> Result<GroupView, ServiceError> {
+    pub fn increase_replica_count(
+        &self,
+        region: &str,
+        req: &ReplicaCountRequest,
+    ) -> Result<GroupView, ServiceError> {
         let id = required(&req.replication_group_id, "ReplicationGroupId")?;
         check_apply_immediately(req.apply_immediately)?;
         if req.replica_configuration_count > 0 {
@@ -256,7 +292,11 @@ impl Service {
     /// # Errors
     /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, `InvalidParameterValue`,
     /// `InvalidParameterCombination`.
-    pub fn decrease_replica_count(&self, region: &str, req: &ReplicaCountRequest) -> Result<GroupView, ServiceError> {
+    pub fn decrease_replica_count(
+        &self,
+        region: &str,
+        req: &ReplicaCountRequest,
+    ) -> Result<GroupView, ServiceError> {
         let id = required(&req.replication_group_id, "ReplicationGroupId")?;
         check_apply_immediately(req.apply_immediately)?;
         if req.replica_configuration_count > 0 {
@@ -266,34 +306,67 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             require_available(&current)?;
-            let primary = current.intent.as_ref().map(|i| i.primary.clone()).unwrap_or_default();
-            let mut replicas: Vec<&NodeSpec> =
-                current.live_members().map(|m| &m.spec).filter(|s| s.id != primary).collect();
+            let primary = current
+                .intent
+                .as_ref()
+                .map(|i| i.primary.clone())
+                .unwrap_or_default();
+            let mut replicas: Vec<&NodeSpec> = current
+                .live_members()
+                .map(|m| &m.spec)
+                .filter(|s| s.id != primary)
+                .collect();
             replicas.sort_by(|a, b| a.id.cmp(&b.id));
-            let remove: Vec<String> = match (req.new_replica_count, req.replicas_to_remove.is_empty()) {
-                (Some(_), false) => {
-                    return Err(Fault::combination("Specify either NewReplicaCount or ReplicasToRemove, not both.").into())
-                }
-                (Some(n), true) => {
-                    let target = group::check_decrease(replicas.len() as u32, n, current.spec.automatic_failover)?;
-                    replicas.iter().rev().take(replicas.len() - target as usize).map(|s| s.id.clone()).collect()
-                }
-                (None, false) => {
-                    let wanted: Vec<String> = req.replicas_to_remove.iter().map(|s| s.to_ascii_lowercase()).collect();
-                    for r in &wanted {
-                        if *r == primary {
-                            return Err(Fault::value(format!("Cannot remove the primary cache cluster {r}.")).into());
-                        }
-                        if !replicas.iter().any(|s| &s.id == r) {
-                            return Err(Fault::CacheClusterNotFound(r.clone()).into());
-                        }
+            let remove: Vec<String> =
+                match (req.new_replica_count, req.replicas_to_remove.is_empty()) {
+                    (Some(_), false) => {
+                        return Err(Fault::combination(
+                            "Specify either NewReplicaCount or ReplicasToRemove, not both.",
+                        )
+                        .into())
                     }
-                    let left = replicas.len() - wanted.len();
-                    group::check_decrease(replicas.len() as u32, left as i64, current.spec.automatic_failover)?;
-                    wanted
-                }
-                (None, true) => return Err(Fault::MissingParameter("NewReplicaCount".into()).into()),
-            };
+                    (Some(n), true) => {
+                        let target = group::check_decrease(
+                            replicas.len() as u32,
+                            n,
+                            current.spec.automatic_failover,
+                        )?;
+                        replicas
+                            .iter()
+                            .rev()
+                            .take(replicas.len() - target as usize)
+                            .map(|s| s.id.clone())
+                            .collect()
+                    }
+                    (None, false) => {
+                        let wanted: Vec<String> = req
+                            .replicas_to_remove
+                            .iter()
+                            .map(|s| s.to_ascii_lowercase())
+                            .collect();
+                        for r in &wanted {
+                            if *r == primary {
+                                return Err(Fault::value(format!(
+                                    "Cannot remove the primary cache cluster {r}."
+                                ))
+                                .into());
+                            }
+                            if !replicas.iter().any(|s| &s.id == r) {
+                                return Err(Fault::CacheClusterNotFound(r.clone()).into());
+                            }
+                        }
+                        let left = replicas.len() - wanted.len();
+                        group::check_decrease(
+                            replicas.len() as u32,
+                            left as i64,
+                            current.spec.automatic_failover,
+                        )?;
+                        wanted
+                    }
+                    (None, true) => {
+                        return Err(Fault::MissingParameter("NewReplicaCount".into()).into())
+                    }
+                };
             for rid in &remove {
                 let key = tables::key(region, rid);
                 if let Some(mut m) = w.doc::<NodeSpec>(&key)? {
@@ -312,7 +385,9 @@ impl Service {
 fn check_apply_immediately(value: Option<bool>) -> Result<(), Fault> {
     match value {
         Some(true) => Ok(()),
-        Some(false) => Err(Fault::value("This operation only supports ApplyImmediately=true.")),
+        Some(false) => Err(Fault::value(
+            "This operation only supports ApplyImmediately=true.",
+        )),
         None => Err(Fault::MissingParameter("ApplyImmediately".into())),
     }
 }

@@ -38,53 +38,73 @@ impl Service {
     ///
     /// # Errors
     /// `InvalidARN`, not-found faults, `TagNotFound`.
-    pub fn remove_tags(&self, resource_name: &str, keys: &[String]) -> Result<Vec<Tag>, ServiceError> {
+    pub fn remove_tags(
+        &self,
+        resource_name: &str,
+        keys: &[String],
+    ) -> Result<Vec<Tag>, ServiceError> {
         self.change_tags(resource_name, TagChange::Remove(keys))
     }
 
-    fn change_tags(&self, resource_name: &str, change: TagChange<'_>) -> Result<Vec<Tag>, ServiceError> {
+    fn change_tags(
+        &self,
+        resource_name: &str,
+        change: TagChange<'_>,
+    ) -> Result<Vec<Tag>, ServiceError> {
         let arn = arn::parse(resource_name)?;
         if arn.account != self.account_id() {
-            return Err(Fault::InvalidArn(format!("ResourceName {resource_name} is not a valid ElastiCache ARN.")).into());
+            return Err(Fault::InvalidArn(format!(
+                "ResourceName {resource_name} is not a valid ElastiCache ARN."
+            ))
+            .into());
         }
         let account = self.account_id().to_string();
-        update(self.store(), |w: &mut dyn Writer| -> Result<Vec<Tag>, ServiceError> {
-            let key = tables::key(&arn.region, &arn.id);
-            match arn.kind {
-                ArnType::ReplicationGroup => {
-                    let view = GroupView::load(w, &arn.region, &arn.id, &account)?
-                        .ok_or_else(|| Fault::ReplicationGroupNotFound(arn.id.clone()))?;
-                    if !matches!(change, TagChange::List)
-                        && matches!(view.status, GroupStatus::Creating | GroupStatus::Deleting)
-                    {
-                        return Err(Fault::InvalidReplicationGroupState(
-                            "Cluster not in available state to perform tagging operations.".into(),
-                        )
-                        .into());
+        update(
+            self.store(),
+            |w: &mut dyn Writer| -> Result<Vec<Tag>, ServiceError> {
+                let key = tables::key(&arn.region, &arn.id);
+                match arn.kind {
+                    ArnType::ReplicationGroup => {
+                        let view = GroupView::load(w, &arn.region, &arn.id, &account)?
+                            .ok_or_else(|| Fault::ReplicationGroupNotFound(arn.id.clone()))?;
+                        if !matches!(change, TagChange::List)
+                            && matches!(view.status, GroupStatus::Creating | GroupStatus::Deleting)
+                        {
+                            return Err(Fault::InvalidReplicationGroupState(
+                                "Cluster not in available state to perform tagging operations."
+                                    .into(),
+                            )
+                            .into());
+                        }
+                        let mut spec: GroupSpec = view.spec;
+                        apply(&mut spec.tags, &change)?;
+                        if !matches!(change, TagChange::List) {
+                            w.put_doc(&key, &spec)?;
+                        }
+                        Ok(spec.tags)
                     }
-                    let mut spec: GroupSpec = view.spec;
-                    apply(&mut spec.tags, &change)?;
-                    if !matches!(change, TagChange::List) {
-                        w.put_doc(&key, &spec)?;
+                    ArnType::Cluster => {
+                        let mut spec: NodeSpec = w
+                            .doc(&key)?
+                            .ok_or_else(|| Fault::CacheClusterNotFound(arn.id.clone()))?;
+                        apply(&mut spec.tags, &change)?;
+                        if !matches!(change, TagChange::List) {
+                            w.put_doc(&key, &spec)?;
+                        }
+                        Ok(spec.tags)
                     }
-                    Ok(spec.tags)
+                    ArnType::Snapshot => Err(Fault::SnapshotNotFound(arn.id.clone()).into()),
+                    ArnType::ParameterGroup => {
+                        Err(Fault::CacheParameterGroupNotFound(arn.id.clone()).into())
+                    }
+                    ArnType::SubnetGroup => {
+                        Err(Fault::CacheSubnetGroupNotFound(arn.id.clone()).into())
+                    }
+                    ArnType::User => Err(Fault::UserNotFound(arn.id.clone()).into()),
+                    ArnType::UserGroup => Err(Fault::UserGroupNotFound(arn.id.clone()).into()),
                 }
-                ArnType::Cluster => {
-                    let mut spec: NodeSpec =
-                        w.doc(&key)?.ok_or_else(|| Fault::CacheClusterNotFound(arn.id.clone()))?;
-                    apply(&mut spec.tags, &change)?;
-                    if !matches!(change, TagChange::List) {
-                        w.put_doc(&key, &spec)?;
-                    }
-                    Ok(spec.tags)
-                }
-                ArnType::Snapshot => Err(Fault::SnapshotNotFound(arn.id.clone()).into()),
-                ArnType::ParameterGroup => Err(Fault::CacheParameterGroupNotFound(arn.id.clone()).into()),
-                ArnType::SubnetGroup => Err(Fault::CacheSubnetGroupNotFound(arn.id.clone()).into()),
-                ArnType::User => Err(Fault::UserNotFound(arn.id.clone()).into()),
-                ArnType::UserGroup => Err(Fault::UserGroupNotFound(arn.id.clone()).into()),
-            }
-        })
+            },
+        )
     }
 }
 

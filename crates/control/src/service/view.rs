@@ -3,7 +3,9 @@
 
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::group::{self, GroupIntent, GroupObserved, GroupSpec, GroupStatus};
-use ferrocache_model::node::{self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role};
+use ferrocache_model::node::{
+    self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
+};
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
 
 /// A network endpoint as the API reports it.
@@ -39,36 +41,67 @@ impl NodeView {
     ///
     /// # Errors
     /// Store failures.
-    pub fn load(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<Option<Self>, StoreError> {
+    pub fn load(
+        r: &dyn Reader,
+        region: &str,
+        id: &str,
+        account: &str,
+    ) -> Result<Option<Self>, StoreError> {
         let key = tables::key(region, id);
-        let Some(spec) = r.doc::<NodeSpec>(&key)? else { return Ok(None) };
+        let Some(spec) = r.doc::<NodeSpec>(&key)? else {
+            return Ok(None);
+        };
         let intent = r.doc::<NodeIntent>(&key)?;
         let observed = r.doc::<NodeObserved>(&key)?;
         let role = match &spec.group_id {
-            Some(g) => r
-                .doc::<GroupIntent>(&tables::key(region, g))?
-                .map(|gi| if gi.primary == spec.id { Role::Primary } else { Role::Replica }),
+            Some(g) => r.doc::<GroupIntent>(&tables::key(region, g))?.map(|gi| {
+                if gi.primary == spec.id {
+                    Role::Primary
+                } else {
+                    Role::Replica
+                }
+            }),
             None => None,
         };
         Ok(Some(Self::new(spec, intent, observed, role, account)))
     }
 
     /// Assembles a view from its parts.
-    pub fn new(spec: NodeSpec, intent: Option<NodeIntent>, observed: Option<NodeObserved>, role: Option<Role>, account: &str) -> Self {
+    pub fn new(
+        spec: NodeSpec,
+        intent: Option<NodeIntent>,
+        observed: Option<NodeObserved>,
+        role: Option<Role>,
+        account: &str,
+    ) -> Self {
         let status = node::status(&spec, observed.as_ref());
         let cache_node_status = node::cache_node_status(&spec, observed.as_ref());
         let arn = arn::format(&spec.region, account, ArnType::Cluster, &spec.id);
-        Self { spec, intent, observed, status, cache_node_status, role, arn }
+        Self {
+            spec,
+            intent,
+            observed,
+            status,
+            cache_node_status,
+            role,
+            arn,
+        }
     }
 
     /// The node's own endpoint (the member's `ReadEndpoint`, the cache node's `Endpoint`).
     pub fn endpoint(&self) -> Option<Endpoint> {
-        self.intent.as_ref().map(|i| Endpoint { address: i.endpoint.to_string(), port: self.spec.port })
+        self.intent.as_ref().map(|i| Endpoint {
+            address: i.endpoint.to_string(),
+            port: self.spec.port,
+        })
     }
 
     /// Availability zone: the chosen one, else the requested one.
     pub fn zone(&self) -> Option<&str> {
-        self.intent.as_ref().map(|i| i.zone.as_str()).or(self.spec.preferred_zone.as_deref())
+        self.intent
+            .as_ref()
+            .map(|i| i.zone.as_str())
+            .or(self.spec.preferred_zone.as_deref())
     }
 
     /// `CacheNodeCreateTime`.
@@ -99,9 +132,16 @@ impl GroupView {
     ///
     /// # Errors
     /// Store failures.
-    pub fn load(r: &dyn Reader, region: &str, id: &str, account: &str) -> Result<Option<Self>, StoreError> {
+    pub fn load(
+        r: &dyn Reader,
+        region: &str,
+        id: &str,
+        account: &str,
+    ) -> Result<Option<Self>, StoreError> {
         let key = tables::key(region, id);
-        let Some(spec) = r.doc::<GroupSpec>(&key)? else { return Ok(None) };
+        let Some(spec) = r.doc::<GroupSpec>(&key)? else {
+            return Ok(None);
+        };
         let intent = r.doc::<GroupIntent>(&key)?;
         let observed = r.doc::<GroupObserved>(&key)?;
         let mut members = Vec::new();
@@ -109,24 +149,49 @@ impl GroupView {
             if node_spec.group_id.as_deref() != Some(id) {
                 continue;
             }
-            let role = intent.as_ref().map(|gi| if gi.primary == node_spec.id { Role::Primary } else { Role::Replica });
+            let role = intent.as_ref().map(|gi| {
+                if gi.primary == node_spec.id {
+                    Role::Primary
+                } else {
+                    Role::Replica
+                }
+            });
             let node_intent = r.doc::<NodeIntent>(&node_key)?;
             let node_observed = r.doc::<NodeObserved>(&node_key)?;
-            members.push(NodeView::new(node_spec, node_intent, node_observed, role, account));
+            members.push(NodeView::new(
+                node_spec,
+                node_intent,
+                node_observed,
+                role,
+                account,
+            ));
         }
         let status = group::status(&spec, observed.as_ref());
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
-        Ok(Some(Self { spec, intent, observed, status, members, arn }))
+        Ok(Some(Self {
+            spec,
+            intent,
+            observed,
+            status,
+            members,
+            arn,
+        }))
     }
 
     /// `NodeGroups[0].PrimaryEndpoint`, once placed.
     pub fn primary_endpoint(&self) -> Option<Endpoint> {
-        self.intent.as_ref().map(|i| Endpoint { address: i.primary_endpoint.to_string(), port: self.spec.port })
+        self.intent.as_ref().map(|i| Endpoint {
+            address: i.primary_endpoint.to_string(),
+            port: self.spec.port,
+        })
     }
 
     /// `NodeGroups[0].ReaderEndpoint`, once placed.
     pub fn reader_endpoint(&self) -> Option<Endpoint> {
-        self.intent.as_ref().map(|i| Endpoint { address: i.reader_endpoint.to_string(), port: self.spec.port })
+        self.intent.as_ref().map(|i| Endpoint {
+            address: i.reader_endpoint.to_string(),
+            port: self.spec.port,
+        })
     }
 
     /// `SnapshottingClusterId`: with automatic snapshots on, a replica takes them (AWS samples
