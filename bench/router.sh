@@ -25,7 +25,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N_P1=${N_P1:-50000}
-N_P16=${N_P16:-200000}
+N_P16=${N_P16:-150000}
 ROUNDS=${ROUNDS:-2}
 ROUTER_WORKERS=${ROUTER_WORKERS:-1}
 TESTS=${TESTS:-set,get,incr,lpush,hset}

@@ -172,17 +172,33 @@ class Ferrocache {
     return [...this.lines.slice(-20), ...stderr.split('\n').slice(-60)].join('\n');
   }
 
+  // SIGTERM and wait; then kill leftover nodes by pid and remove the temp dir. Throws when
+  // ferrocache needed SIGKILL or exited non-zero (SIGTERM must shut down cleanly).
   async close() {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGTERM');
-      const timeout = sleep(STOP_TIMEOUT_MS).then(() => 'timeout');
-      if ((await Promise.race([this.exited, timeout])) === 'timeout') {
-        this.child.kill('SIGKILL');
-        await this.exited;
+    let problem;
+    try {
+      if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+        this.child.kill('SIGTERM');
+        let timer;
+        const timeout = new Promise((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([this.exited, timeout]);
+        clearTimeout(timer);
+        if (outcome === 'timeout') {
+          this.child.kill('SIGKILL');
+          await this.exited;
+          problem = `ferrocache did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM`;
+        } else if (outcome.code !== 0) {
+          problem = `ferrocache exited with ${outcome.code}/${outcome.signal} on SIGTERM`;
+        }
       }
+    } finally {
+      if (this.dataDir) await killLeftoverNodes(this.dataDir);
+      if (problem) console.error(this.logTail());
+      if (this.root) fs.rmSync(this.root, { recursive: true, force: true });
     }
-    if (this.dataDir) await killLeftoverNodes(this.dataDir);
-    if (this.root) fs.rmSync(this.root, { recursive: true, force: true });
+    if (problem) throw new Error(problem);
   }
 }
 

@@ -136,6 +136,29 @@ def kill_leftover_nodes(data_dir: str | Path, grace: float = 5.0) -> list[int]:
     return leftovers
 
 
+def redis_processes_under(root: str | Path) -> list[int]:
+    """Pids of live redis-server processes whose working directory is inside `root`.
+
+    redis-server chdirs to its `dir`, i.e. its node directory under the data dir, so this
+    finds node processes even when no pid file names them (a leak detector, and a safety net
+    at teardown). Only processes running as this user with a readable /proc entry are seen."""
+    root = os.path.realpath(root)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"redis" in cmdline and (cwd == root or cwd.startswith(root + os.sep)) \
+                and pid_alive(pid):
+            found.append(pid)
+    return sorted(found)
+
+
 def wait_until(fn, timeout: float = 60.0, poll: float = 0.05, what: str = "condition"):
     """Call fn every `poll` seconds until it returns a truthy value; return that value."""
     deadline = time.monotonic() + timeout
@@ -262,6 +285,15 @@ class Ferrocache:
                 self.stop()
         finally:
             kill_leftover_nodes(self.data_dir)
+            # Safety net: node processes no pid file names (e.g. a crash between spawn and
+            # pid file) are found by their working directory inside our temp dir.
+            leftovers = set(redis_processes_under(self.root))
+            leftovers |= set(redis_processes_under(self.data_dir))
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             if os.environ.get("FERROCACHE_TEST_KEEP", "0") not in ("", "0"):
                 print(f"kept {self.root}")
             else:

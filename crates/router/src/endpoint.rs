@@ -212,9 +212,11 @@ impl Shared {
                 spliced: None,
             },
         );
-        // Fails only if the task is already gone; then its entry is stale but harmless and is
-        // dropped with the endpoint.
-        let _ = registered_tx.send(());
+        // Fails only if the task is already gone (dropped by a runtime shutting down); its
+        // guard ran before the insert, so remove the entry here instead.
+        if registered_tx.send(()).is_err() {
+            self.unregister(id);
+        }
     }
 
     /// Replaces the route. Returns the tasks of connections the new route fences (already

@@ -22,6 +22,46 @@ use tower::ServiceExt;
 /// The ElastiCache namespace.
 pub const NAMESPACE: &str = "http://elasticache.amazonaws.com/doc/2015-02-02/";
 
+/// A result member: its element name and, for a list, its items' element name.
+pub type Member = (&'static str, Option<&'static str>);
+
+/// Each operation's result members in model order, and the member element of its lists (from
+/// the AWS model's output shapes). [`Reply::result`] checks every success against it.
+pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
+    ("CreateReplicationGroup", &[("ReplicationGroup", None)]),
+    (
+        "DescribeReplicationGroups",
+        &[
+            ("Marker", None),
+            ("ReplicationGroups", Some("ReplicationGroup")),
+        ],
+    ),
+    ("DeleteReplicationGroup", &[("ReplicationGroup", None)]),
+    ("IncreaseReplicaCount", &[("ReplicationGroup", None)]),
+    ("DecreaseReplicaCount", &[("ReplicationGroup", None)]),
+    ("CreateCacheCluster", &[("CacheCluster", None)]),
+    (
+        "DescribeCacheClusters",
+        &[("Marker", None), ("CacheClusters", Some("CacheCluster"))],
+    ),
+    ("DeleteCacheCluster", &[("CacheCluster", None)]),
+    ("RebootCacheCluster", &[("CacheCluster", None)]),
+    (
+        "DescribeEvents",
+        &[("Marker", None), ("Events", Some("Event"))],
+    ),
+    (
+        "DescribeCacheEngineVersions",
+        &[
+            ("Marker", None),
+            ("CacheEngineVersions", Some("CacheEngineVersion")),
+        ],
+    ),
+    ("ListTagsForResource", &[("TagList", Some("Tag"))]),
+    ("AddTagsToResource", &[("TagList", Some("Tag"))]),
+    ("RemoveTagsFromResource", &[("TagList", Some("Tag"))]),
+];
+
 /// A botocore-style `Authorization` header for `region` (shape of a `--debug` capture).
 pub fn authorization(region: &str) -> String {
     format!(
@@ -251,7 +291,9 @@ impl Reply {
             self.doc.text("ResponseMetadata/RequestId"),
             self.request_id.as_deref()
         );
-        self.doc.get(&format!("{action}Result")).expect("result")
+        let result = self.doc.get(&format!("{action}Result")).expect("result");
+        check_result_members(action, result);
+        result
     }
 
     /// Asserts an `ErrorResponse` with `code` and `status`; returns the message.
@@ -300,6 +342,29 @@ impl Reply {
         );
         let id = self.request_id.as_deref().expect("x-amzn-RequestId");
         assert!(uuid_like(id), "{id}");
+    }
+}
+
+/// The result's children are model members in model order; every required one (all but
+/// `Marker`) is there; list items use the model's member element.
+fn check_result_members(action: &str, result: &Element) {
+    let members = RESULT_MEMBERS
+        .iter()
+        .find(|(a, _)| *a == action)
+        .unwrap_or_else(|| panic!("{action} missing from RESULT_MEMBERS"))
+        .1;
+    let model: Vec<&str> = members.iter().map(|(name, _)| *name).collect();
+    crate::assert_model_order(&result.child_names(), &model);
+    for (name, item) in members {
+        if *name != "Marker" {
+            assert!(result.get(name).is_some(), "{action}Result lacks {name}");
+        }
+        if let (Some(list), Some(item)) = (result.get(name), item) {
+            assert!(
+                list.children.iter().all(|c| c.name == *item),
+                "{action}: {name} items must be <{item}>"
+            );
+        }
     }
 }
 

@@ -1,0 +1,87 @@
+"""Faults: a redis-server that cannot start, a missing redis-server, and a crash of Ferrocache
+in the middle of creating a group."""
+
+import os
+import stat
+import subprocess
+import time
+
+import pytest
+import redis
+
+from harness import (Ferrocache, allocate_cidr, default_binary, free_port,
+                     redis_processes_under, wait_group_available, wait_until)
+
+
+@pytest.fixture
+def failing_redis(tmp_path):
+    """A redis-server stand-in that reports the real version but fails to start."""
+    path = tmp_path / "redis-server-that-fails"
+    path.write_text("#!/bin/sh\n"
+                    "case \"$1\" in --version|-v) exec redis-server --version ;; esac\n"
+                    "echo 'simulated start failure' >&2\n"
+                    "exit 1\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+# Goal: a node that cannot start rolls the group to a visible failed state with AWS's events,
+# never a group that hangs in `creating`; the failed group can be deleted.
+# Method: run ferrocache with a redis-server that exits at once, create a group, poll until it
+# leaves `creating`, check status and events, delete it and wait for NotFound.
+def test_failing_node_start_fails_the_group(failing_redis):
+    with Ferrocache(redis_server=failing_redis) as fc:
+        ec = fc.client()
+        ec.create_replication_group(ReplicationGroupId="doomed",
+                                    ReplicationGroupDescription="doomed",
+                                    CacheNodeType="cache.t3.micro", NumCacheClusters=2)
+        group = wait_until(
+            lambda: (g := ec.describe_replication_groups(
+                ReplicationGroupId="doomed")["ReplicationGroups"][0])["Status"] != "creating"
+            and g, timeout=60, what="group left creating")
+        assert group["Status"] == "create-failed"
+        messages = [e["Message"] for e in ec.describe_events(
+            SourceIdentifier="doomed", SourceType="replication-group")["Events"]]
+        assert ("Failed to create replication group doomed due to unsuccessful creation of "
+                "its cache cluster(s).") in messages
+        ec.delete_replication_group(ReplicationGroupId="doomed")
+        ec.get_waiter("replication_group_deleted").wait(
+            ReplicationGroupId="doomed", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+# Goal: a missing redis-server stops start-up with one clear line saying how to install it,
+# and a non-zero exit. Method: run `ferrocache up --redis-server /nonexistent/...` directly.
+def test_missing_redis_server_is_one_clear_line(tmp_path):
+    proc = subprocess.run(
+        [default_binary(), "up", "--data-dir", str(tmp_path / "data"),
+         "--listen", f"127.0.0.1:{free_port()}", "--endpoint-cidr", allocate_cidr(),
+         "--redis-server", "/nonexistent/redis-server"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "Ready." not in output
+    assert "redis-server" in output and "apt-get install redis-server" in output, output
+
+
+# Goal: killing Ferrocache at any moment of a create, then restarting it, finishes the job:
+# the group becomes available with exactly its nodes (no doubled or orphaned processes) and
+# working replication. Method: create a 3-node group, SIGKILL ferrocache after a few different
+# delays, restart, wait available, count redis-server processes under the data dir.
+@pytest.mark.parametrize("delay_s", [0.0, 0.05, 0.2])
+def test_crash_during_create_then_restart_finishes(fc, ec, delay_s):
+    ec.create_replication_group(ReplicationGroupId="crashy", ReplicationGroupDescription="c",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=3)
+    time.sleep(delay_s)
+    fc.kill9()
+    fc.start()
+    group = wait_group_available(ec, "crashy")
+    assert group["MemberClusters"] == ["crashy-001", "crashy-002", "crashy-003"]
+    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    client = redis.Redis(host=primary, socket_timeout=10)
+    wait_until(lambda: client.info("replication")["connected_slaves"] == 2, timeout=30,
+               what="two replicas connected")
+    # Exactly three node processes: none doubled, none orphaned by the crash.
+    wait_until(lambda: len(redis_processes_under(fc.data_dir)) == 3, timeout=30,
+               what="exactly 3 redis-server processes")
+    assert sorted(fc.node_pids().values()) == redis_processes_under(fc.data_dir)
+    assert os.path.isdir(fc.data_dir)
