@@ -28,6 +28,9 @@ def fc(request):
         sys.stderr.write(f"\n--- ferrocache log ({request.node.nodeid}) ---\n"
                          + instance.log_tail() + "\n")
     instance.close()
+    assert not instance.server_errors, (
+        "the API answered with a 5xx or HTML (client mistakes must be 4xx XML):\n"
+        + "\n".join(instance.server_errors))
 
 
 @pytest.fixture

@@ -199,6 +199,8 @@ class Ferrocache:
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self.runs = 0
+        # Every 5xx or HTML response a boto3 client of this instance saw (see client()).
+        self.server_errors: list[str] = []
         self._ready = threading.Event()
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -352,11 +354,23 @@ class Ferrocache:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        client = boto3.client(
             "elasticache", endpoint_url=self.endpoint_url, region_name=REGION,
             aws_access_key_id="test", aws_secret_access_key="test",
             config=Config(retries={"total_max_attempts": retries, "mode": "standard"},
                           connect_timeout=10, read_timeout=60))
+        client.meta.events.register("after-call.elasticache", self._record_server_error)
+        return client
+
+    def _record_server_error(self, http_response=None, model=None, **_kwargs):
+        """botocore hook: remember every 5xx or HTML answer (the fixture fails on any)."""
+        if http_response is None:
+            return
+        body = (http_response.content or b"")[:200].lstrip().lower()
+        if http_response.status_code >= 500 or body.startswith((b"<html", b"<!doctype")):
+            self.server_errors.append(
+                f"{model.name if model else '?'}: HTTP {http_response.status_code} "
+                f"{(http_response.content or b'')[:300]!r}")
 
     def aws(self, *args: str, timeout: float = 900, check: bool = True):
         """Run `aws <args>` with this instance's environment; returns CompletedProcess."""

@@ -38,7 +38,8 @@ def build_fixture(fc, ec):
     """A 3-node group and a standalone cluster, with data written to both."""
     ec.create_replication_group(ReplicationGroupId="keep", ReplicationGroupDescription="keep",
                                 Engine="redis", CacheNodeType="cache.t3.micro",
-                                NumCacheClusters=3, AutomaticFailoverEnabled=True)
+                                NumCacheClusters=3, AutomaticFailoverEnabled=True,
+                                Tags=[{"Key": "env", "Value": "keep"}])
     ec.create_cache_cluster(CacheClusterId="keep-solo", Engine="redis",
                             CacheNodeType="cache.t3.micro", NumCacheNodes=1)
     group = wait_group_available(ec, "keep")
@@ -77,6 +78,12 @@ def assert_data_back(ec, before):
     assert connect(solo["Address"], solo["Port"]).get("solo-key") == "solo-value"
     # Still writable after the restart.
     assert client.set("after-restart", "1") is True
+    # Tags and the event history are state too.
+    tags = ec.list_tags_for_resource(ResourceName=after[0]["keep"]["arn"])["TagList"]
+    assert tags == [{"Key": "env", "Value": "keep"}]
+    messages = [e["Message"] for e in ec.describe_events(SourceIdentifier="keep",
+                                                         SourceType="replication-group")["Events"]]
+    assert "Replication group keep created" in messages
 
 
 # Goal: a clean shutdown (SIGTERM) saves every node and stops it, exits 0, and the next

@@ -116,8 +116,8 @@ def test_duplicate_id(fc, ec):
     assert error_code(err) == ("ReplicationGroupAlreadyExists", 400)
 
 
-# Goal: AWS's parameter combination rules with its messages. Method: boto3 calls that break
-# one rule each.
+# Goal: automatic failover needs at least 2 cache clusters, refused with AWS's exact message.
+# Method: AutomaticFailoverEnabled with NumCacheClusters=1.
 def test_automatic_failover_needs_two_clusters(fc, ec):
     with pytest.raises(ClientError) as err:
         create(ec, "af-one", NumCacheClusters=1, AutomaticFailoverEnabled=True)
@@ -127,6 +127,8 @@ def test_automatic_failover_needs_two_clusters(fc, ec):
         "replication group.")
 
 
+# Goal: Multi-AZ needs automatic failover (InvalidParameterCombination). Method: MultiAZEnabled
+# with AutomaticFailoverEnabled=false on 2 nodes.
 def test_multi_az_needs_automatic_failover(fc, ec):
     with pytest.raises(ClientError) as err:
         create(ec, "maz-no-af", NumCacheClusters=2, MultiAZEnabled=True,
@@ -134,6 +136,9 @@ def test_multi_az_needs_automatic_failover(fc, ec):
     assert error_code(err) == ("InvalidParameterCombination", 400)
 
 
+# Goal: out-of-range or unknown values are refused with a 400 (InvalidParameterValue, or
+# InvalidParameterCombination where AWS words it so, e.g. an engine version it cannot find).
+# Method: one bad member per case.
 @pytest.mark.parametrize("params", [
     {"NumCacheClusters": 7},
     {"ReplicasPerNodeGroup": 6},
@@ -151,20 +156,23 @@ def test_invalid_parameter_values(fc, ec, params):
     assert code in ("InvalidParameterValue", "InvalidParameterCombination"), (params, code)
 
 
+# Goal: NumCacheClusters is 1-6 (1 primary + 5 replicas). Method: ask for 7.
 def test_num_cache_clusters_seven(fc, ec):
     with pytest.raises(ClientError) as err:
         create(ec, "seven", NumCacheClusters=7)
     assert error_code(err) == ("InvalidParameterValue", 400)
 
 
-# Goal: unknown references get their own codes, including the irregular 400 of
-# CacheSubnetGroupNotFoundFault. Method: name groups that do not exist.
+# Goal: an unknown parameter group is CacheParameterGroupNotFound (404). Method: name one that
+# does not exist.
 def test_unknown_parameter_group(fc, ec):
     with pytest.raises(ClientError) as err:
         create(ec, "pg-missing", NumCacheClusters=1, CacheParameterGroupName="no-such-pg")
     assert error_code(err) == ("CacheParameterGroupNotFound", 404)
 
 
+# Goal: an unknown subnet group is CacheSubnetGroupNotFoundFault with HTTP 400, not 404
+# (the model's irregular status). Method: name one that does not exist.
 def test_unknown_subnet_group(fc, ec):
     with pytest.raises(ClientError) as err:
         create(ec, "sng-missing", NumCacheClusters=1, CacheSubnetGroupName="no-such-subnets")
@@ -220,6 +228,8 @@ def test_malformed_requests_get_xml_4xx(fc, body, code):
     assert_xml_client_error(status, text, code)
 
 
+# Goal: an unknown action is InvalidAction, HTTP 400, as XML with an XML content type.
+# Method: raw POST with Action=FlyToTheMoon.
 def test_unknown_action_is_invalid_action_400(fc):
     status, headers, text = post_raw(fc, b"Action=FlyToTheMoon&Version=2015-02-02")
     assert status == 400
