@@ -86,8 +86,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
-    /// Runs `f` in a serializable write transaction and commits it if `f` succeeds; returns the
-    /// new revision.
+    /// Runs `f` in a serializable write transaction and commits it if `f` succeeds and wrote
+    /// something; returns the revision after it (unchanged, and no subscriber woken, when `f`
+    /// only read).
     ///
     /// # Errors
     /// What `f` returns (nothing is written then), or a backend failure.

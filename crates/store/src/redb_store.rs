@@ -95,6 +95,9 @@ fn collect_prefix(
 
 struct WriteSide<'a> {
     txn: &'a redb::WriteTransaction,
+    /// Whether anything was put or deleted: a transaction that only read commits nothing and
+    /// wakes no subscriber (reconcilers that found nothing to do must not wake each other).
+    wrote: bool,
 }
 
 impl Reader for WriteSide<'_> {
@@ -118,12 +121,14 @@ impl Writer for WriteSide<'_> {
     fn put(&mut self, name: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let mut t = self.txn.open_table(table(name)).map_err(backend)?;
         t.insert(key, value).map_err(backend)?;
+        self.wrote = true;
         Ok(())
     }
 
     fn delete(&mut self, name: &str, key: &str) -> Result<bool, StoreError> {
         let mut t = self.txn.open_table(table(name)).map_err(backend)?;
         let existed = t.remove(key).map_err(backend)?.is_some();
+        self.wrote |= existed;
         Ok(existed)
     }
 }
@@ -142,7 +147,17 @@ impl Store for RedbStore {
         f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(backend)?;
-        match f(&mut WriteSide { txn: &txn }) {
+        let mut side = WriteSide {
+            txn: &txn,
+            wrote: false,
+        };
+        let outcome = f(&mut side);
+        let wrote = side.wrote;
+        match outcome {
+            Ok(()) if !wrote => {
+                txn.abort().map_err(backend)?;
+                Ok(*self.revision.borrow())
+            }
             Ok(()) => {
                 txn.commit().map_err(backend)?;
                 let mut next = 0;
@@ -208,6 +223,12 @@ mod tests {
         assert_eq!(keys, [("us-east-1/a", 1), ("us-east-1/b", 2)]);
         let missing: Option<Counter> = view(&store, |r| r.doc::<Counter>("nope")).unwrap();
         assert!(missing.is_none());
+        // A transaction that only reads changes nothing and wakes nobody.
+        update(&store, |w| -> Result<(), DomainError> {
+            Ok(w.doc::<Counter>("us-east-1/a").map(|_| ())?)
+        })
+        .unwrap();
+        assert!(!rx.has_changed().unwrap());
     }
 
     /// Goal: state survives closing and reopening the file.
