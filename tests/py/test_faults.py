@@ -123,6 +123,51 @@ def test_primary_process_crash_keeps_data(fc, ec):
     assert dbsize(reader) == 1000
 
 
+# Goal: a replica whose process dies is started again, resyncs its data from the primary, and
+# the events tell the story as AWS's do ("Recovering cache nodes 0001", then "Finished recovery
+# for cache nodes 0001"); a clean restart of Ferrocache is not reported as a recovery.
+# Method: a 2-node group with keys, SIGKILL of the replica's redis-server by PID, wait for a new
+# PID and for the keys through the replica's own endpoint, read the member's events; then stop
+# and start Ferrocache and check no new recovery event appeared.
+def test_crashed_replica_is_recovered_with_events(fc, ec):
+    import signal as signals
+
+    ec.create_replication_group(ReplicationGroupId="heal", ReplicationGroupDescription="h",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=2)
+    group = wait_group_available(ec, "heal")
+    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    members = {m["CacheClusterId"]: m for m in group["NodeGroups"][0]["NodeGroupMembers"]}
+    replica_address = members["heal-002"]["ReadEndpoint"]["Address"]
+    writer = redis.Redis(host=primary, socket_timeout=5)
+    for n in range(100):
+        writer.set(f"k{n}", n)
+    old_pid = fc.node_pids()["heal-002"]
+    os.kill(old_pid, signals.SIGKILL)
+    wait_until(lambda: fc.node_pids().get("heal-002") not in (None, old_pid), timeout=30,
+               what="replica restarted")
+
+    def replica_keys():
+        try:
+            return redis.Redis(host=replica_address, socket_timeout=5).dbsize()
+        except redis.exceptions.RedisError:
+            return None
+
+    wait_until(lambda: replica_keys() == 100, timeout=30, what="replica resynced")
+
+    def messages():
+        events = ec.describe_events(SourceType="cache-cluster", SourceIdentifier="heal-002")
+        return [e["Message"] for e in events["Events"]]
+
+    wait_until(lambda: "Finished recovery for cache nodes 0001" in messages(), timeout=30,
+               what="recovery finished event")
+    seen = messages()
+    assert seen.index("Finished recovery for cache nodes 0001") < seen.index(
+        "Recovering cache nodes 0001"), seen  # newest first
+    fc.restart()
+    wait_group_available(ec, "heal")
+    assert messages().count("Recovering cache nodes 0001") == 1, messages()
+
+
 # Goal: two Ferrocaches on one data dir would corrupt each other's nodes; the second must
 # refuse to start with a clear reason. Method: start a second instance on the fixture's data
 # dir (its own port and CIDR) and expect a non-zero exit naming the data dir.

@@ -46,12 +46,16 @@ pub const STDOUT_LOG_FILE_NAME: &str = "stdout.log";
 pub const STDOUT_LOG_LEN_MAX: u64 = 1024 * 1024;
 
 /// A node process the agent found running or started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeProcess {
     /// Its PID.
     pub pid: u32,
     /// True when an already running process was adopted rather than started.
     pub adopted: bool,
+    /// The `INFO` an adopted, ready node answered while being recognised; callers that need
+    /// the node's state (role, link) use it instead of asking again. `None` after a start or a
+    /// wait for loading, when the state is fresh anyway and must be read anew.
+    pub info: Option<Info>,
 }
 
 /// The result of [`Agent::probe`].
@@ -89,8 +93,8 @@ pub struct Agent {
 enum Found {
     /// No live process, or one that is not ours (its PID was reused): start a new one.
     Nothing,
-    /// Our node, answering on the configured address; the flag is `INFO`'s `loading`.
-    Ours(ProcessHandle, bool),
+    /// Our node, answering on the configured address, with the `INFO` it answered.
+    Ours(ProcessHandle, Box<Info>),
     /// A process in our node's directory that does not answer as our node.
     Stray(ProcessHandle, String),
 }
@@ -165,14 +169,18 @@ impl Agent {
         let addr = cfg.address();
 
         match self.find(cfg, &addr).await {
-            Found::Ours(process, loading) => {
-                if loading {
+            Found::Ours(process, info) => {
+                let info = if info.loading {
                     self.wait_ready(cfg, &addr, process, None).await?;
-                }
+                    None
+                } else {
+                    Some(*info)
+                };
                 debug!(node_id, pid = process.pid, "adopted running node");
                 return Ok(NodeProcess {
                     pid: process.pid,
                     adopted: true,
+                    info,
                 });
             }
             Found::Stray(process, reason) => {
@@ -210,6 +218,7 @@ impl Agent {
         Ok(NodeProcess {
             pid,
             adopted: false,
+            info: None,
         })
     }
 
@@ -342,7 +351,7 @@ impl Agent {
             Ok(info)
                 if info.process_id == pid && same_file(&info.config_file, &cfg.config_path()) =>
             {
-                return Found::Ours(process, info.loading);
+                return Found::Ours(process, Box::new(info));
             }
             Ok(info) => format!(
                 "{addr} is process {} with config file {:?}",

@@ -117,6 +117,9 @@ pub struct NodeObserved {
     pub node_created_at: Option<Timestamp>,
     /// Creation failed, with the reason.
     pub failed: Option<String>,
+    /// The node's process died and was started again; it is not back in its role yet.
+    #[serde(default)]
+    pub recovering: bool,
 }
 
 /// `CacheCluster.CacheClusterStatus`.

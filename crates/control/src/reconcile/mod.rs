@@ -20,10 +20,10 @@ use std::time::Duration;
 
 use ferrocache_agent::Agent;
 use ferrocache_model::group::GroupSpec;
-use ferrocache_model::node::{NodeIntent, NodeSpec};
+use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::Fault;
 use ferrocache_router::RouteTable;
-use ferrocache_store::{view, ReadExt, Store, StoreError};
+use ferrocache_store::{view, ReadExt, Store, StoreError, WriteExt};
 use ipnet::Ipv4Net;
 use tokio::sync::{watch, Notify};
 
@@ -248,6 +248,20 @@ impl Controller {
                 let cfg = node::node_config(&ctx.config, &spec, &intent, None);
                 if let Err(e) = ctx.agent.stop(&spec.id, &cfg.address(), true).await {
                     tracing::warn!(node = %spec.id, error = %e, "node did not stop cleanly");
+                    return;
+                }
+                // No process runs now, by our hand: the start after a restart is not a recovery.
+                let key = ferrocache_store::tables::key(&spec.region, &spec.id);
+                let cleared =
+                    ferrocache_store::update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+                        if let Some(mut observed) = w.doc::<NodeObserved>(&key)? {
+                            observed.pid = None;
+                            w.put_doc(&key, &observed)?;
+                        }
+                        Ok(())
+                    });
+                if let Err(e) = cleared {
+                    tracing::warn!(node = %spec.id, error = %e, "cannot record the clean stop");
                 }
             });
         }

@@ -68,6 +68,10 @@ struct Snapshot {
     observed: NodeObserved,
     group: Option<GroupIntent>,
     primary_private: Option<SocketAddr>,
+    /// The group's primary runs and answers (observed): replicas start only then, because a
+    /// replica whose first connection is refused waits for Redis's one-second replication
+    /// timer before trying again.
+    primary_up: bool,
 }
 
 fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
@@ -79,18 +83,23 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
             };
             let intent = r.doc::<NodeIntent>(key)?;
             let observed = r.doc::<NodeObserved>(key)?.unwrap_or_default();
-            let (group, primary_private) = match &spec.group_id {
+            let (group, primary_private, primary_up) = match &spec.group_id {
                 Some(g) => {
                     let gi = r.doc::<GroupIntent>(&tables::key(&spec.region, g))?;
-                    let primary = match &gi {
-                        Some(gi) => r
-                            .doc::<NodeIntent>(&tables::key(&spec.region, &gi.primary))?
-                            .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port))),
-                        None => None,
+                    let (primary, up) = match &gi {
+                        Some(gi) => {
+                            let key = tables::key(&spec.region, &gi.primary);
+                            let address = r
+                                .doc::<NodeIntent>(&key)?
+                                .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port)));
+                            let up = r.doc::<NodeObserved>(&key)?.is_some_and(|o| o.healthy);
+                            (address, up)
+                        }
+                        None => (None, false),
                     };
-                    (gi, primary)
+                    (gi, primary, up)
                 }
-                None => (None, None),
+                None => (None, None, false),
             };
             Ok(Some(Snapshot {
                 spec,
@@ -98,6 +107,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                 observed,
                 group,
                 primary_private,
+                primary_up,
             }))
         },
     )
@@ -132,13 +142,15 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     } else {
         None
     };
-    if desired == Role::Replica && replica_of.is_none() {
+    let first_start = !snap.observed.created && snap.observed.pid.is_none();
+    if desired == Role::Replica && (replica_of.is_none() || (first_start && !snap.primary_up)) {
         return Ok(Next::After(POLL_SOON));
     }
     let cfg = node_config(&ctx.config, spec, &intent, replica_of);
     let mut observed = snap.observed.clone();
 
-    if observed.created && observed.reboots < spec.reboots {
+    let rebooting = observed.created && observed.reboots < spec.reboots;
+    if rebooting {
         record(&ctx, spec, text::cache_node_shutdown(ids::CACHE_NODE_ID))?;
         ctx.agent.stop(&spec.id, &cfg.address(), true).await?;
     }
@@ -170,23 +182,34 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         new_events.push(text::cache_node_restarted(ids::CACHE_NODE_ID));
     }
 
-    let client = NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT).await?;
-    let mut info = client.info().await?;
-    match (desired, replica_of) {
-        (Role::Primary, _) if info.role != EngineRole::Master => {
-            client.replicaof_no_one().await?;
-            info = client.info().await?;
+    // An adopted node already answered INFO while the agent recognised it; ask again only
+    // after a start, or after changing its role.
+    let mut info = match &process.info {
+        Some(info) => info.clone(),
+        None => {
+            NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT)
+                .await?
+                .info()
+                .await?
         }
-        (Role::Replica, Some(primary)) => {
-            let follows = info.role == EngineRole::Replica
-                && info.master_host.as_deref() == Some(primary.ip().to_string().as_str())
-                && info.master_port == Some(primary.port());
-            if !follows {
-                client.replicaof(primary).await?;
-                info = client.info().await?;
-            }
+    };
+    let follows = |info: &ferrocache_engine::Info, primary: SocketAddr| {
+        info.role == EngineRole::Replica
+            && info.master_host.as_deref() == Some(primary.ip().to_string().as_str())
+            && info.master_port == Some(primary.port())
+    };
+    let change = match (desired, replica_of) {
+        (Role::Primary, _) if info.role != EngineRole::Master => Some(None),
+        (Role::Replica, Some(primary)) if !follows(&info, primary) => Some(Some(primary)),
+        _ => None,
+    };
+    if let Some(primary) = change {
+        let client = NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT).await?;
+        match primary {
+            None => client.replicaof_no_one().await?,
+            Some(primary) => client.replicaof(primary).await?,
         }
-        _ => {}
+        info = client.info().await?;
     }
     observed.role = Some(if info.role == EngineRole::Master {
         Role::Primary
@@ -196,7 +219,17 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     observed.link_up = info.master_link_status_up == Some(true);
     observed.pid = Some(process.pid);
     observed.healthy = true;
+    // A process we believed running (a pid recorded, not cleared by a clean shutdown) had to
+    // be started anew, and not for a reboot: the node died and is being recovered.
+    if observed.created && !rebooting && !process.adopted && snap.observed.pid.is_some() {
+        observed.recovering = true;
+        new_events.push(text::recovering_cache_nodes(ids::CACHE_NODE_ID));
+    }
     let ready = observed.role == Some(desired) && (desired == Role::Primary || observed.link_up);
+    if ready && observed.recovering {
+        observed.recovering = false;
+        new_events.push(text::finished_recovery(ids::CACHE_NODE_ID));
+    }
     if ready && !observed.created {
         observed.created = true;
         observed.failed = None;
