@@ -274,11 +274,7 @@ pub fn plan_standalone(
     req: &CreateNodeRequest,
     ctx: &group::CreateContext,
 ) -> Result<NodeSpec, Fault> {
-    let id = ids::cache_cluster_id(
-        req.cache_cluster_id
-            .as_deref()
-            .ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?,
-    )?;
+    let id = cluster_id(req)?;
     common_unsupported(req)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
@@ -359,11 +355,7 @@ pub fn plan_replica(
     group: &GroupSpec,
     ctx: &group::CreateContext,
 ) -> Result<NodeSpec, Fault> {
-    let id = ids::cache_cluster_id(
-        req.cache_cluster_id
-            .as_deref()
-            .ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?,
-    )?;
+    let id = cluster_id(req)?;
     common_unsupported(req)?;
     let extra = req
         .cache_node_type
@@ -386,6 +378,12 @@ pub fn plan_replica(
     let mut spec = member_spec(group, id, preferred_zone, ctx.now);
     crate::tag::merge(&mut spec.tags, &req.tags)?;
     Ok(spec)
+}
+
+/// The request's `CacheClusterId`, validated and lower-cased.
+fn cluster_id(req: &CreateNodeRequest) -> Result<String, Fault> {
+    let id = req.cache_cluster_id.as_deref();
+    ids::cache_cluster_id(id.ok_or_else(|| Fault::MissingParameter("CacheClusterId".into()))?)
 }
 
 fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
