@@ -221,6 +221,54 @@ pub struct CreateGroupRequest {
     pub global_replication_group_id: Option<String>,
     /// `DataTieringEnabled`
     pub data_tiering_enabled: Option<bool>,
+    /// `NetworkType`, `IpDiscovery`, `TransitEncryptionMode`.
+    pub network: NetworkRequest,
+}
+
+/// The network members shared by `CreateReplicationGroup` and `CreateCacheCluster`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NetworkRequest {
+    /// `NetworkType`
+    pub network_type: Option<String>,
+    /// `IpDiscovery`
+    pub ip_discovery: Option<String>,
+    /// `TransitEncryptionMode`
+    pub transit_encryption_mode: Option<String>,
+}
+
+impl NetworkRequest {
+    /// Endpoints are IPv4 loopback addresses and TLS comes later: only `ipv4` (or nothing) is
+    /// honoured; other valid values are refused rather than silently answered as IPv4.
+    ///
+    /// # Errors
+    /// [`Fault::InvalidParameterValue`].
+    pub fn check(&self) -> Result<(), Fault> {
+        for (name, value, allowed) in [
+            (
+                "NetworkType",
+                &self.network_type,
+                &["ipv4", "ipv6", "dual_stack"][..],
+            ),
+            ("IpDiscovery", &self.ip_discovery, &["ipv4", "ipv6"][..]),
+        ] {
+            match value.as_deref() {
+                None | Some("ipv4") => {}
+                Some(v) if allowed.contains(&v) => {
+                    return Err(not_yet(&format!("{name} {v} (endpoints are IPv4)")))
+                }
+                Some(v) => return Err(Fault::value(format!("Invalid value {v} for {name}."))),
+            }
+        }
+        match self.transit_encryption_mode.as_deref() {
+            None => Ok(()),
+            Some(m @ ("preferred" | "required")) => Err(not_yet(&format!(
+                "TransitEncryptionMode {m} (encryption in transit)"
+            ))),
+            Some(m) => Err(Fault::value(format!(
+                "Invalid value {m} for TransitEncryptionMode."
+            ))),
+        }
+    }
 }
 
 /// A validated `CreateReplicationGroup`: the group's spec and the zones of its new members.
@@ -398,6 +446,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     if req.global_replication_group_id.is_some() {
         return Err(not_yet("Global datastores (GlobalReplicationGroupId)"));
     }
+    req.network.check()?;
     if req.data_tiering_enabled == Some(true) {
         return Err(not_yet("Data tiering (DataTieringEnabled)"));
     }
@@ -707,6 +756,45 @@ mod tests {
             ..req("a")
         };
         assert!(plan_create(&bad_type, &ctx()).is_err());
+    }
+
+    #[test]
+    fn only_ipv4_networks_are_honoured() {
+        let ipv4 = CreateGroupRequest {
+            network: NetworkRequest {
+                network_type: Some("ipv4".into()),
+                ..Default::default()
+            },
+            ..req("a")
+        };
+        assert!(plan_create(&ipv4, &ctx()).is_ok());
+        for network in [
+            NetworkRequest {
+                network_type: Some("ipv6".into()),
+                ..Default::default()
+            },
+            NetworkRequest {
+                ip_discovery: Some("ipv6".into()),
+                ..Default::default()
+            },
+            NetworkRequest {
+                network_type: Some("ipx".into()),
+                ..Default::default()
+            },
+            NetworkRequest {
+                transit_encryption_mode: Some("required".into()),
+                ..Default::default()
+            },
+        ] {
+            let r = CreateGroupRequest {
+                network,
+                ..req("a")
+            };
+            assert!(matches!(
+                plan_create(&r, &ctx()),
+                Err(Fault::InvalidParameterValue(_))
+            ));
+        }
     }
 
     #[test]

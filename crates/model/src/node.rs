@@ -264,6 +264,8 @@ pub struct CreateNodeRequest {
     pub auth_token: Option<String>,
     /// `TransitEncryptionEnabled`
     pub transit_encryption_enabled: Option<bool>,
+    /// `NetworkType`, `IpDiscovery`, `TransitEncryptionMode`.
+    pub network: group::NetworkRequest,
 }
 
 /// Validates a standalone `CreateCacheCluster` (no `ReplicationGroupId`) into the node's spec.
@@ -387,6 +389,7 @@ fn cluster_id(req: &CreateNodeRequest) -> Result<String, Fault> {
 }
 
 fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
+    req.network.check()?;
     if req.snapshot_name.is_some() || !req.snapshot_arns.is_empty() {
         return Err(Fault::value(
             "Seeding a cache cluster from a snapshot (SnapshotName, SnapshotArns) is not supported by this Ferrocache release yet.",

@@ -9,6 +9,7 @@
 
 use ferrocache_control::service::cache_cluster::DescribeClustersQuery;
 use ferrocache_control::service::view::NodeView;
+use ferrocache_model::group::NetworkRequest;
 use ferrocache_model::ids::CACHE_NODE_ID;
 use ferrocache_model::node::CreateNodeRequest;
 
@@ -56,6 +57,11 @@ pub fn create_cache_cluster(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError
         snapshot_window: p.string("SnapshotWindow"),
         auth_token: p.string("AuthToken"),
         transit_encryption_enabled: p.boolean("TransitEncryptionEnabled")?,
+        network: NetworkRequest {
+            network_type: p.string("NetworkType"),
+            ip_discovery: p.string("IpDiscovery"),
+            transit_encryption_mode: p.string("TransitEncryptionMode"),
+        },
     };
     // Members the model's request does not carry yet are still checked for their shape.
     p.list("PreferredOutpostArns", "PreferredOutpostArn")?;

@@ -6,7 +6,7 @@
 
 use ferrocache_control::service::replication_group::ReplicaCountRequest;
 use ferrocache_control::service::view::GroupView;
-use ferrocache_model::group::CreateGroupRequest;
+use ferrocache_model::group::{CreateGroupRequest, NetworkRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
 
 use super::{enabled, endpoint, required, tag};
@@ -60,6 +60,11 @@ pub fn create_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
         cluster_mode: p.string("ClusterMode"),
         global_replication_group_id: p.string("GlobalReplicationGroupId"),
         data_tiering_enabled: p.boolean("DataTieringEnabled")?,
+        network: NetworkRequest {
+            network_type: p.string("NetworkType"),
+            ip_discovery: p.string("IpDiscovery"),
+            transit_encryption_mode: p.string("TransitEncryptionMode"),
+        },
     };
     // Members the model's request does not carry yet are still checked for their shape, so a
     // malformed list is a 400 here as it would be on AWS.

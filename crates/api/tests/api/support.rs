@@ -227,6 +227,7 @@ impl Harness {
                         healthy: true,
                         node_created_at: Some(node.created_at),
                         failed: None,
+                        recovering: false,
                     };
                     w.put_doc(key, &observed)?;
                 }
