@@ -93,9 +93,9 @@ def test_crash_during_create_then_restart_finishes(fc, ec, delay_s):
 # fails over the primary and resyncs it from a replica). Method: write 1000 keys, wait until
 # the reader endpoint has them, SIGKILL the primary's redis-server, then read through the
 # primary and reader endpoints.
-@pytest.mark.xfail(strict=False, reason="failover/recovery is a later issue: today the agent "
-                   "restarts a crashed primary empty and the replicas resync to the empty "
-                   "dataset, losing every key")
+@pytest.mark.xfail(strict=False, reason="this group has no automatic failover: a dead primary is "
+                   "restarted in place, empty, and its replicas resync to it (as on ElastiCache "
+                   "without Multi-AZ); test_failover.py covers groups with failover")
 def test_primary_process_crash_keeps_data(fc, ec):
     import signal as signals
 

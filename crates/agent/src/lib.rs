@@ -29,7 +29,7 @@ pub mod process;
 
 pub use error::AgentError;
 pub use node::{
-    Agent, NodeProcess, Probe, ADMIN_TIMEOUT, KILL_EXIT_TIMEOUT, SHUTDOWN_EXIT_TIMEOUT,
+    Agent, Liveness, NodeProcess, Probe, ADMIN_TIMEOUT, KILL_EXIT_TIMEOUT, SHUTDOWN_EXIT_TIMEOUT,
     START_POLL_INTERVAL, START_TIMEOUT_DEFAULT, STDOUT_LOG_FILE_NAME, STDOUT_LOG_LEN_MAX,
     TERM_EXIT_TIMEOUT,
 };

@@ -58,6 +58,17 @@ pub struct NodeProcess {
     pub info: Option<Info>,
 }
 
+/// The result of [`Agent::liveness`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// No process of the node exists.
+    Gone,
+    /// The process exists but is stopped by a signal and answers nothing.
+    Stopped(u32),
+    /// The process exists and is scheduled (it may still be busy).
+    Running(u32),
+}
+
 /// The result of [`Agent::probe`].
 // `Up` is far larger than the other variants, but a probe result is short-lived and matched
 // on at once, never stored in bulk, so boxing would only cost an allocation per probe.
@@ -299,6 +310,16 @@ impl Agent {
                 .join(ferrocache_engine::PID_FILE_NAME),
         )?;
         ProcessHandle::capture(pid).map(|process| process.pid)
+    }
+
+    /// What the node's process is doing, from the operating system's point of view: how the
+    /// control plane tells a dead or frozen primary (fail over) from a merely busy one (wait).
+    pub fn liveness(&self, node_id: &str) -> Liveness {
+        match self.pid(node_id) {
+            None => Liveness::Gone,
+            Some(pid) if crate::process::is_stopped(pid) => Liveness::Stopped(pid),
+            Some(pid) => Liveness::Running(pid),
+        }
     }
 
     /// Sends `signal` to the node's process, for tests and failure injection; returns the PID.

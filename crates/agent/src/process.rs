@@ -75,6 +75,12 @@ pub fn is_alive(pid: u32) -> bool {
     exists && !matches!(proc_state(pid), Some('Z') | Some('X'))
 }
 
+/// True when `pid` is stopped by a signal (`SIGSTOP`, a debugger): it exists but will answer
+/// nothing until continued — unlike a busy process, which is only slow.
+pub fn is_stopped(pid: u32) -> bool {
+    matches!(proc_state(pid), Some('T') | Some('t'))
+}
+
 /// The process state letter from `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if readable.
 fn proc_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

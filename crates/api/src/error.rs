@@ -217,6 +217,10 @@ pub fn fault_wire(fault: &Fault) -> (&'static str, StatusCode) {
         Fault::TagNotFound(_) => ("TagNotFound", S::NOT_FOUND),
         Fault::TagQuotaPerResourceExceeded(_) => ("TagQuotaPerResourceExceeded", S::BAD_REQUEST),
         Fault::SnapshotNotFound(_) => ("SnapshotNotFoundFault", S::NOT_FOUND),
+        Fault::TestFailoverNotAvailable(_) => ("TestFailoverNotAvailableFault", S::BAD_REQUEST),
+        Fault::ApiCallRateForCustomerExceeded(_) => {
+            ("APICallRateForCustomerExceeded", S::BAD_REQUEST)
+        }
         Fault::UserNotFound(_) => ("UserNotFound", S::NOT_FOUND),
         Fault::UserGroupNotFound(_) => ("UserGroupNotFound", S::NOT_FOUND),
         Fault::InsufficientCacheClusterCapacity(_) => {

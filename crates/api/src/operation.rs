@@ -73,6 +73,11 @@ pub static OPERATIONS: &[Operation] = &[
         handler: replication_group::decrease_replica_count,
     },
     Operation {
+        action: "TestFailover",
+        required: &["ReplicationGroupId", "NodeGroupId"],
+        handler: replication_group::test_failover,
+    },
+    Operation {
         action: "CreateCacheCluster",
         required: &["CacheClusterId"],
         handler: cache_cluster::create_cache_cluster,
@@ -272,6 +277,7 @@ mod tests {
         ("ListTagsForResource", &["ResourceName"]),
         ("AddTagsToResource", &["ResourceName", "Tags"]),
         ("RemoveTagsFromResource", &["ResourceName", "TagKeys"]),
+        ("TestFailover", &["ReplicationGroupId", "NodeGroupId"]),
     ];
 
     // Goal: the table is the AWS model's: each action is a real ElastiCache operation spelled

@@ -55,7 +55,10 @@ pub fn table(r: &dyn Reader, nodes_dir: &Path) -> Result<RouteTable, StoreError>
             })
             .collect();
         let primary = members.iter().find(|(s, _, _)| s.id == intent.primary);
+        // Only a primary that runs as one takes connections; while a failover switches, the
+        // endpoint has no backend and the router holds new connections (bounded) for the new one.
         let primary_backend: Vec<Backend> = primary
+            .filter(|(_, _, o)| o.healthy && o.role == Some(Role::Primary))
             .map(|(s, i, _)| backend(nodes_dir, s, i))
             .into_iter()
             .collect();

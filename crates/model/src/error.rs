@@ -60,6 +60,12 @@ pub enum Fault {
     /// More tags than a resource may carry.
     #[error("{0}")]
     TagQuotaPerResourceExceeded(String),
+    /// A test failover cannot run now (no replica to promote).
+    #[error("{0}")]
+    TestFailoverNotAvailable(String),
+    /// Too many calls of a rate-limited operation.
+    #[error("{0}")]
+    ApiCallRateForCustomerExceeded(String),
     /// No snapshot has this name.
     #[error("Snapshot {0} not found.")]
     SnapshotNotFound(String),

@@ -129,6 +129,14 @@ pub mod text {
     pub fn cache_node_restarted(node_id: &str) -> String {
         format!("Cache node {node_id} restarted")
     }
+    /// `TestFailover` was accepted for a node group.
+    pub fn test_failover_called(node_group_id: &str) -> String {
+        format!("Test Failover API called for node group {node_group_id}")
+    }
+    /// A replica took over as primary (recorded on the old primary's cluster and on the group).
+    pub fn failover_completed(old_primary: &str, new_primary: &str) -> String {
+        format!("Failover from primary node {old_primary} to replica node {new_primary} completed")
+    }
     /// A node was found dead and is being brought back.
     pub fn recovering_cache_nodes(node_id: &str) -> String {
         format!("Recovering cache nodes {node_id}")

@@ -71,6 +71,13 @@ pub struct GroupSpec {
     pub generation: u64,
     /// Set by `DeleteReplicationGroup`.
     pub deletion: Option<GroupDeletion>,
+    /// Failovers requested through `TestFailover` so far; the control plane carries out the
+    /// ones `observed.failovers` has not counted yet.
+    #[serde(default)]
+    pub failover_requests: u64,
+    /// When each `TestFailover` of the last rolling day was called (AWS's rate limit).
+    #[serde(default)]
+    pub test_failover_calls: Vec<Timestamp>,
 }
 
 /// A requested deletion.
@@ -92,6 +99,9 @@ pub struct GroupIntent {
     /// Fences primary changes: bumped every time `primary` changes; routes and nodes that carry
     /// an older epoch are refused.
     pub epoch: u64,
+    /// The member that was primary before the last switch, until the switch is reported.
+    #[serde(default)]
+    pub previous_primary: Option<String>,
 }
 
 /// Facts the control plane last confirmed about the group as a whole.
@@ -103,6 +113,9 @@ pub struct GroupObserved {
     pub generation: u64,
     /// Creation failed, with the reason (status `create-failed`).
     pub failed: Option<String>,
+    /// Requested failovers carried out (see `GroupSpec::failover_requests`).
+    #[serde(default)]
+    pub failovers: u64,
 }
 
 /// `ReplicationGroup.Status`.
@@ -599,10 +612,63 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             created_at: ctx.now,
             generation: 1,
             deletion: None,
+            failover_requests: 0,
+            test_failover_calls: Vec::new(),
         },
         adopt_primary,
         new_member_zones,
     })
+}
+
+/// Most `TestFailover` calls per rolling 24 hours (AWS's documented limit).
+pub const TEST_FAILOVERS_PER_DAY_MAX: usize = 15;
+
+/// Applies AWS's rules to a `TestFailover` on `spec` at `now` and returns the calls of the last
+/// rolling day including this one.
+///
+/// # Errors
+/// [`Fault::NodeGroupNotFound`] for a node group other than `0001`;
+/// [`Fault::InvalidReplicationGroupState`] without automatic failover;
+/// [`Fault::TestFailoverNotAvailable`] without a replica;
+/// [`Fault::ApiCallRateForCustomerExceeded`] past [`TEST_FAILOVERS_PER_DAY_MAX`].
+pub fn check_test_failover(
+    spec: &GroupSpec,
+    node_group_id: &str,
+    replicas: usize,
+    now: Timestamp,
+) -> Result<Vec<Timestamp>, Fault> {
+    if node_group_id != crate::ids::NODE_GROUP_ID {
+        return Err(Fault::NodeGroupNotFound(format!(
+            "Node group {node_group_id} not found in replication group {}.",
+            spec.id
+        )));
+    }
+    if !spec.automatic_failover {
+        return Err(Fault::InvalidReplicationGroupState(format!(
+            "Replication group {} does not have automatic failover enabled. TestFailover requires AutomaticFailoverEnabled.",
+            spec.id
+        )));
+    }
+    if replicas == 0 {
+        return Err(Fault::TestFailoverNotAvailable(format!(
+            "Replication group {} has no replica to fail over to.",
+            spec.id
+        )));
+    }
+    let day_ago = now - chrono::Duration::hours(24);
+    let mut calls: Vec<Timestamp> = spec
+        .test_failover_calls
+        .iter()
+        .copied()
+        .filter(|t| *t > day_ago)
+        .collect();
+    if calls.len() >= TEST_FAILOVERS_PER_DAY_MAX {
+        return Err(Fault::ApiCallRateForCustomerExceeded(format!(
+            "TestFailover may be called for at most {TEST_FAILOVERS_PER_DAY_MAX} node groups in a rolling 24-hour period."
+        )));
+    }
+    calls.push(now);
+    Ok(calls)
 }
 
 /// Validates `NewReplicaCount` of `IncreaseReplicaCount` against the current replica count.
@@ -798,6 +864,46 @@ mod tests {
     }
 
     #[test]
+    fn test_failover_rules_and_rate_limit() {
+        let mut spec = plan_create(
+            &CreateGroupRequest {
+                num_cache_clusters: Some(2),
+                automatic_failover_enabled: Some(true),
+                ..req("a")
+            },
+            &ctx(),
+        )
+        .unwrap()
+        .spec;
+        let now = chrono::Utc::now();
+        assert!(matches!(
+            check_test_failover(&spec, "0002", 1, now),
+            Err(Fault::NodeGroupNotFound(_))
+        ));
+        assert!(matches!(
+            check_test_failover(&spec, "0001", 0, now),
+            Err(Fault::TestFailoverNotAvailable(_))
+        ));
+        for i in 0..TEST_FAILOVERS_PER_DAY_MAX {
+            spec.test_failover_calls =
+                check_test_failover(&spec, "0001", 1, now + chrono::Duration::minutes(i as i64))
+                    .unwrap();
+        }
+        let later = now + chrono::Duration::hours(1);
+        assert!(matches!(
+            check_test_failover(&spec, "0001", 1, later),
+            Err(Fault::ApiCallRateForCustomerExceeded(_))
+        ));
+        let next_day = now + chrono::Duration::hours(25);
+        assert!(check_test_failover(&spec, "0001", 1, next_day).is_ok());
+        spec.automatic_failover = false;
+        assert!(matches!(
+            check_test_failover(&spec, "0001", 1, now),
+            Err(Fault::InvalidReplicationGroupState(_))
+        ));
+    }
+
+    #[test]
     fn windows() {
         assert_eq!(
             maintenance_window("Sun:05:00-Sun:06:00").unwrap(),
@@ -826,7 +932,7 @@ mod tests {
         let obs = GroupObserved {
             created: true,
             generation: 1,
-            failed: None,
+            ..Default::default()
         };
         assert_eq!(status(&spec, Some(&obs)), GroupStatus::Available);
         spec.generation = 2;

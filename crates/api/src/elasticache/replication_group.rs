@@ -119,6 +119,19 @@ pub fn delete_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
     Ok(())
 }
 
+/// `TestFailover` → `<ReplicationGroup>`.
+///
+/// # Errors
+/// Decoding errors, the service's faults.
+pub fn test_failover(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError> {
+    let p = call.params;
+    let id = required(p, "ReplicationGroupId")?;
+    let node_group_id = required(p, "NodeGroupId")?;
+    let group = call.service.test_failover(call.region, id, node_group_id)?;
+    x.element("ReplicationGroup", |x| replication_group(x, &group));
+    Ok(())
+}
+
 /// `IncreaseReplicaCount` → `<ReplicationGroup>`.
 ///
 /// # Errors

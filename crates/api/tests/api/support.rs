@@ -183,6 +183,7 @@ impl Harness {
                         reader_endpoint: next(),
                         primary,
                         epoch: 1,
+                        previous_primary: None,
                     };
                     w.put_doc(key, &intent)?;
                     w.put_doc(
@@ -191,6 +192,7 @@ impl Harness {
                             created: true,
                             generation: group.generation,
                             failed: None,
+                            failovers: 0,
                         },
                     )?;
                 }

@@ -9,14 +9,18 @@
 //! and removes its records.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use ferrocache_agent::Probe;
+use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::ids;
-use ferrocache_model::node::{NodeObserved, NodeSpec};
-use ferrocache_store::{tables, update, ReadExt, WriteExt, Writer};
+use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
+use ferrocache_store::{tables, update, view, ReadExt, WriteExt, Writer};
 
-use super::{Context, Next, ReconcileError};
+use super::node::node_config;
+use super::{Context, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
 use crate::events;
 
@@ -46,6 +50,9 @@ fn members(
 /// # Errors
 /// Store failures or a full address range; the step is retried.
 pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, ReconcileError> {
+    if let Some(next) = failover(&ctx, &key).await? {
+        return Ok(next);
+    }
     let cidr = ctx.config.cidr;
     update(ctx.store.as_ref(), |w| -> Result<Next, ReconcileError> {
         let Some(spec) = w.doc::<GroupSpec>(&key)? else {
@@ -91,6 +98,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                     reader_endpoint: addresses::allocate(cidr, Pool::Endpoint, &mut used)?,
                     primary,
                     epoch: 1,
+                    previous_primary: None,
                 };
                 w.put_doc(&key, &intent)?;
                 intent
@@ -168,4 +176,125 @@ fn record(
         now,
     )?;
     Ok(())
+}
+
+/// Bound on probing one candidate replica's replication offset.
+const CANDIDATE_PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// A switch the group needs, decided from one snapshot of the store.
+struct FailoverPlan {
+    /// A `TestFailover` request (else: the primary is down).
+    planned: bool,
+    /// The intent's epoch the plan was made at; the switch commits only if it is unchanged.
+    epoch: u64,
+    /// The primary being replaced.
+    old: String,
+    /// Zone of the old primary (Multi-AZ prefers a replica elsewhere).
+    old_zone: Option<String>,
+    multi_az: bool,
+    /// Healthy replicas: id, admin address, zone.
+    candidates: Vec<(String, NodeAddress, String)>,
+}
+
+fn plan_failover(ctx: &Context, key: &str) -> Result<Option<FailoverPlan>, ReconcileError> {
+    view(
+        ctx.store.as_ref(),
+        |r| -> Result<Option<FailoverPlan>, ReconcileError> {
+            let Some(spec) = r.doc::<GroupSpec>(key)? else {
+                return Ok(None);
+            };
+            let Some(intent) = r.doc::<GroupIntent>(key)? else {
+                return Ok(None);
+            };
+            let observed = r.doc::<GroupObserved>(key)?.unwrap_or_default();
+            if spec.deletion.is_some() || !observed.created || intent.previous_primary.is_some() {
+                return Ok(None);
+            }
+            let planned = observed.failovers < spec.failover_requests;
+            let mut primary_down = false;
+            let mut old_zone = None;
+            let mut candidates = Vec::new();
+            for (node_key, node) in r.docs::<NodeSpec>(&tables::region_prefix(&spec.region))? {
+                if node.group_id.as_deref() != Some(spec.id.as_str()) || node.deletion.is_some() {
+                    continue;
+                }
+                let (Some(node_intent), Some(node_observed)) = (
+                    r.doc::<NodeIntent>(&node_key)?,
+                    r.doc::<NodeObserved>(&node_key)?,
+                ) else {
+                    continue;
+                };
+                if node.id == intent.primary {
+                    primary_down = node_observed.created && !node_observed.healthy;
+                    old_zone = Some(node_intent.zone.clone());
+                } else if node_observed.healthy && node_observed.role == Some(Role::Replica) {
+                    let address = node_config(&ctx.config, &node, &node_intent, None).address();
+                    candidates.push((node.id.clone(), address, node_intent.zone.clone()));
+                }
+            }
+            if !(planned || (spec.automatic_failover && primary_down)) {
+                return Ok(None);
+            }
+            Ok(Some(FailoverPlan {
+                planned,
+                epoch: intent.epoch,
+                old: intent.primary,
+                old_zone,
+                multi_az: spec.multi_az,
+                candidates,
+            }))
+        },
+    )
+}
+
+/// Switches the group's primary when `TestFailover` asked for it or the primary is down (with
+/// automatic failover): the healthy replica with the highest replication offset wins (then, with
+/// Multi-AZ, one outside the old primary's zone; then the lowest id), and the group's intent
+/// moves to it with the next epoch. The router fences the old primary as soon as the epoch moves;
+/// the node reconcilers then promote the winner and repoint everyone else.
+async fn failover(ctx: &Context, key: &str) -> Result<Option<Next>, ReconcileError> {
+    let Some(plan) = plan_failover(ctx, key)? else {
+        return Ok(None);
+    };
+    let mut best: Option<(i64, bool, String)> = None;
+    for (id, address, zone) in &plan.candidates {
+        let offset = match ctx.agent.probe(address, CANDIDATE_PROBE_TIMEOUT).await {
+            Probe::Up(info) => info.slave_repl_offset.unwrap_or(-1),
+            _ => continue,
+        };
+        let other_zone = plan.multi_az && Some(zone) != plan.old_zone.as_ref();
+        let better = match &best {
+            None => true,
+            Some((o, z, b)) => {
+                (offset, other_zone, std::cmp::Reverse(id)) > (*o, *z, std::cmp::Reverse(b))
+            }
+        };
+        if better {
+            best = Some((offset, other_zone, id.clone()));
+        }
+    }
+    let Some((offset, _, winner)) = best else {
+        tracing::warn!(group = %key, "no healthy replica to fail over to; retrying");
+        return Ok(Some(Next::After(ctx.config.tick)));
+    };
+    update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
+        let Some(mut intent) = w.doc::<GroupIntent>(key)? else {
+            return Ok(());
+        };
+        if intent.epoch != plan.epoch || intent.primary != plan.old {
+            return Ok(());
+        }
+        intent.previous_primary = Some(intent.primary.clone());
+        intent.primary = winner.clone();
+        intent.epoch += 1;
+        w.put_doc(key, &intent)?;
+        if plan.planned {
+            let mut observed = w.doc::<GroupObserved>(key)?.unwrap_or_default();
+            observed.failovers += 1;
+            w.put_doc(key, &observed)?;
+        }
+        Ok(())
+    })?;
+    tracing::info!(group = %key, old = %plan.old, new = %winner, offset, planned = plan.planned, "primary switched");
+    Ok(Some(Next::After(POLL_SOON)))
 }

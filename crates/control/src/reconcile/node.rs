@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrocache_agent::Liveness;
 use ferrocache_engine::config::NodeConfig;
 use ferrocache_engine::info::Role as EngineRole;
-use ferrocache_engine::NodeClient;
+use ferrocache_engine::{NodeAddress, NodeClient};
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::GroupIntent;
+use ferrocache_model::group::{GroupIntent, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::{ids, node_type, zone};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
@@ -72,6 +73,10 @@ struct Snapshot {
     /// replica whose first connection is refused waits for Redis's one-second replication
     /// timer before trying again.
     primary_up: bool,
+    /// The group fails over automatically.
+    automatic_failover: bool,
+    /// Another member is a healthy replica that could take over as primary.
+    standby: bool,
 }
 
 fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
@@ -92,7 +97,9 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                             let address = r
                                 .doc::<NodeIntent>(&key)?
                                 .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port)));
-                            let up = r.doc::<NodeObserved>(&key)?.is_some_and(|o| o.healthy);
+                            let up = r
+                                .doc::<NodeObserved>(&key)?
+                                .is_some_and(|o| o.healthy && o.role == Some(Role::Primary));
                             (address, up)
                         }
                         None => (None, false),
@@ -101,6 +108,24 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                 }
                 None => (None, None, false),
             };
+            let (automatic_failover, standby) = match &spec.group_id {
+                Some(g) => {
+                    let af = r
+                        .doc::<GroupSpec>(&tables::key(&spec.region, g))?
+                        .is_some_and(|gs| gs.automatic_failover);
+                    let mut standby = false;
+                    for (k, other) in r.docs::<NodeSpec>(&tables::region_prefix(&spec.region))? {
+                        if other.group_id.as_deref() != Some(g.as_str()) || other.id == spec.id {
+                            continue;
+                        }
+                        standby |= r
+                            .doc::<NodeObserved>(&k)?
+                            .is_some_and(|o| o.healthy && o.role == Some(Role::Replica));
+                    }
+                    (af, standby)
+                }
+                None => (false, false),
+            };
             Ok(Some(Snapshot {
                 spec,
                 intent,
@@ -108,6 +133,8 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                 group,
                 primary_private,
                 primary_up,
+                automatic_failover,
+                standby,
             }))
         },
     )
@@ -142,12 +169,34 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     } else {
         None
     };
-    let first_start = !snap.observed.created && snap.observed.pid.is_none();
-    if desired == Role::Replica && (replica_of.is_none() || (first_start && !snap.primary_up)) {
+    let liveness = ctx.agent.liveness(&spec.id);
+    let running = matches!(liveness, Liveness::Running(_));
+    // A replica is (re)started only once its primary runs as primary: pointing it at a node
+    // that is not primary yet (a failover in progress) would chain replicas, and a first
+    // connection that is refused costs a second of Redis's replication timer.
+    if desired == Role::Replica && (replica_of.is_none() || (!running && !snap.primary_up)) {
         return Ok(Next::After(POLL_SOON));
     }
     let cfg = node_config(&ctx.config, spec, &intent, replica_of);
     let mut observed = snap.observed.clone();
+
+    // A primary that died or froze, in a group that fails over, is not restarted in place:
+    // restarted empty it would wipe its replicas. It is reported unhealthy, the group
+    // reconciler promotes a replica, and this node comes back as a replica of it.
+    let believed_running = observed.created && snap.observed.pid.is_some();
+    if desired == Role::Primary
+        && snap.automatic_failover
+        && snap.standby
+        && believed_running
+        && !running
+    {
+        if observed.healthy {
+            tracing::warn!(node = %spec.id, ?liveness, "primary is down; failing over");
+            observed.healthy = false;
+            save(&ctx, &key, spec, &observed, &[])?;
+        }
+        return Ok(Next::After(POLL_SOON));
+    }
 
     let rebooting = observed.created && observed.reboots < spec.reboots;
     if rebooting {
@@ -200,14 +249,28 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     };
     let change = match (desired, replica_of) {
         (Role::Primary, _) if info.role != EngineRole::Master => Some(None),
-        (Role::Replica, Some(primary)) if !follows(&info, primary) => Some(Some(primary)),
+        // Only once the new primary runs as one (see above).
+        (Role::Replica, Some(primary)) if !follows(&info, primary) && snap.primary_up => {
+            Some(Some(primary))
+        }
         _ => None,
     };
     if let Some(primary) = change {
         let client = NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT).await?;
         match primary {
-            None => client.replicaof_no_one().await?,
-            Some(primary) => client.replicaof(primary).await?,
+            None => {
+                catch_up(&client, &info).await;
+                client.replicaof_no_one().await?;
+                report_failover(&ctx, spec, &snap)?;
+            }
+            Some(primary) => {
+                if info.role == EngineRole::Master && observed.created {
+                    // A demoted primary: it resyncs from the new one, like a recovered node.
+                    observed.recovering = true;
+                    new_events.push(text::recovering_cache_nodes(ids::CACHE_NODE_ID));
+                }
+                client.replicaof(primary).await?;
+            }
         }
         info = client.info().await?;
     }
@@ -341,6 +404,92 @@ fn record(ctx: &Context, spec: &NodeSpec, message: String) -> Result<(), Reconci
             message.clone(),
             chrono::Utc::now(),
         )?;
+        Ok(())
+    })
+}
+
+/// Longest wait, before promoting a replica, for it to receive what the old primary (alive, and
+/// already fenced by the router) acknowledged: a planned switch loses no write.
+const CATCH_UP_MAX: Duration = Duration::from_secs(2);
+/// How often the catch-up compares offsets.
+const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+/// Bound on reaching the old primary during catch-up; a dead one is not waited for.
+const OLD_PRIMARY_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Waits (bounded) until the replica about to be promoted has the old primary's whole
+/// replication stream, when the old primary still answers.
+async fn catch_up(replica: &NodeClient, info: &ferrocache_engine::Info) {
+    let (Some(host), Some(port)) = (info.master_host.as_deref(), info.master_port) else {
+        return;
+    };
+    let Ok(ip) = host.parse::<IpAddr>() else {
+        return;
+    };
+    let old = NodeAddress::Tcp(SocketAddr::new(ip, port));
+    let Ok(old) = NodeClient::connect(&old, OLD_PRIMARY_TIMEOUT).await else {
+        return;
+    };
+    let old = old.with_call_timeout(OLD_PRIMARY_TIMEOUT);
+    let Ok(old_info) = old.info().await else {
+        return;
+    };
+    if old_info.role != EngineRole::Master {
+        return;
+    }
+    let target = old_info.master_repl_offset;
+    let deadline = tokio::time::Instant::now() + CATCH_UP_MAX;
+    while tokio::time::Instant::now() < deadline {
+        match replica.info().await {
+            Ok(now) if now.slave_repl_offset.unwrap_or(-1) >= target => return,
+            Ok(_) => tokio::time::sleep(CATCH_UP_POLL).await,
+            Err(_) => return,
+        }
+    }
+    tracing::warn!(
+        target,
+        "replica did not catch up with the old primary in time; promoting"
+    );
+}
+
+/// Records AWS's "Failover … completed" events once the new primary runs as primary, and
+/// clears the switch from the group's intent.
+fn report_failover(ctx: &Context, spec: &NodeSpec, snap: &Snapshot) -> Result<(), ReconcileError> {
+    let Some(group_id) = &spec.group_id else {
+        return Ok(());
+    };
+    let Some(expected) = &snap.group else {
+        return Ok(());
+    };
+    let key = tables::key(&spec.region, group_id);
+    update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
+        let Some(mut intent) = w.doc::<GroupIntent>(&key)? else {
+            return Ok(());
+        };
+        if intent.epoch != expected.epoch || intent.primary != spec.id {
+            return Ok(());
+        }
+        let Some(old) = intent.previous_primary.take() else {
+            return Ok(());
+        };
+        let now = chrono::Utc::now();
+        let message = text::failover_completed(&old, &spec.id);
+        events::record(
+            w,
+            &spec.region,
+            &old,
+            SourceType::CacheCluster,
+            message.clone(),
+            now,
+        )?;
+        events::record(
+            w,
+            &spec.region,
+            group_id,
+            SourceType::ReplicationGroup,
+            message,
+            now,
+        )?;
+        w.put_doc(&key, &intent)?;
         Ok(())
     })
 }

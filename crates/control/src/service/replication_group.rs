@@ -391,3 +391,50 @@ fn check_apply_immediately(value: Option<bool>) -> Result<(), Fault> {
         None => Err(Fault::MissingParameter("ApplyImmediately".into())),
     }
 }
+
+impl Service {
+    /// `TestFailover`: records the request (and AWS's "Test Failover API called" event); the
+    /// group reconciler then switches the primary to the most up-to-date replica.
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, `NodeGroupNotFoundFault`, `InvalidReplicationGroupState`
+    /// (not available, or no automatic failover), `TestFailoverNotAvailableFault`,
+    /// `APICallRateForCustomerExceeded`.
+    pub fn test_failover(
+        &self,
+        region: &str,
+        group_id: &str,
+        node_group_id: &str,
+    ) -> Result<GroupView, ServiceError> {
+        let account = self.account_id().to_string();
+        let now = chrono::Utc::now();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let current = load_group(w, region, group_id, &account)?;
+            require_available(&current)?;
+            let pending = current.observed.as_ref().map_or(0, |o| o.failovers)
+                < current.spec.failover_requests;
+            if pending {
+                return Err(Fault::InvalidReplicationGroupState(format!(
+                    "Replication group {} has a failover in progress.",
+                    current.spec.id
+                ))
+                .into());
+            }
+            let replicas = current.live_members().count().saturating_sub(1);
+            let calls = group::check_test_failover(&current.spec, node_group_id, replicas, now)?;
+            let mut spec = current.spec.clone();
+            spec.test_failover_calls = calls;
+            spec.failover_requests += 1;
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            crate::events::record(
+                w,
+                region,
+                &spec.id,
+                ferrocache_model::event::SourceType::ReplicationGroup,
+                ferrocache_model::event::text::test_failover_called(node_group_id),
+                now,
+            )?;
+            load_group(w, region, &spec.id, &account)
+        })
+    }
+}

@@ -1,0 +1,219 @@
+"""Automatic failover and TestFailover: the primary endpoint keeps taking writes after the
+primary dies or is frozen, acknowledged writes survive, the old primary comes back as a
+replica, and the events tell the story in AWS's words."""
+
+import os
+import signal
+import threading
+import time
+
+import botocore.exceptions
+import pytest
+import redis
+
+from harness import wait_group_available, wait_until
+
+WRITE_LOAD_SECONDS_MAX = 20.0
+
+
+def members(ec, group_id):
+    group = ec.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
+    return {m["CacheClusterId"]: m.get("CurrentRole")
+            for m in group["NodeGroups"][0]["NodeGroupMembers"]}
+
+
+def primary_of(ec, group_id):
+    return next(cid for cid, role in members(ec, group_id).items() if role == "primary")
+
+
+def group_messages(ec, group_id):
+    events = ec.describe_events(SourceType="replication-group", SourceIdentifier=group_id)
+    return [e["Message"] for e in events["Events"]]
+
+
+class SequenceWriter:
+    """Writes seq:N = N through an endpoint as fast as acknowledgements come, reconnecting on
+    errors, and remembers every N that was acknowledged. Bounded in count and time."""
+
+    def __init__(self, host, count_max=200_000):
+        self.host = host
+        self.count_max = count_max
+        self.acked = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        deadline = time.monotonic() + WRITE_LOAD_SECONDS_MAX
+        client = redis.Redis(host=self.host, socket_timeout=2, socket_connect_timeout=2)
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline and n < self.count_max:
+            try:
+                client.set(f"seq:{n}", n)
+                self.acked.append(n)
+                n += 1
+            except redis.exceptions.RedisError:
+                time.sleep(0.005)
+                client = redis.Redis(host=self.host, socket_timeout=2, socket_connect_timeout=2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=WRITE_LOAD_SECONDS_MAX + 5)
+
+
+def missing_acked(host, acked):
+    client = redis.Redis(host=host, socket_timeout=5)
+    pipe = client.pipeline(transaction=False)
+    for n in acked:
+        pipe.exists(f"seq:{n}")
+    return [n for n, present in zip(acked, pipe.execute()) if not present]
+
+
+# Goal: with automatic failover, SIGKILL of the primary under a steady write load loses no
+# acknowledged write; the primary endpoint takes writes again with no client change; a replica
+# is primary, the old primary rejoins as a replica, and AWS's events are recorded.
+# Method: a 3-node group, a writer thread on the primary endpoint, SIGKILL of the primary's
+# redis-server by PID, writes continue until a bound; then check every acknowledged sequence
+# number through the primary endpoint, the roles, connected_slaves and the events.
+def test_sigkill_of_primary_fails_over_without_losing_acknowledged_writes(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="ha", ReplicationGroupDescription="ha",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=3,
+                                AutomaticFailoverEnabled=True, MultiAZEnabled=True)
+    group = wait_group_available(ec, "ha")
+    primary_address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    old_primary = primary_of(ec, "ha")
+    with SequenceWriter(primary_address) as writer:
+        wait_until(lambda: len(writer.acked) > 200, timeout=10, what="writes flowing")
+        os.kill(fc.node_pids()[old_primary], signal.SIGKILL)
+        killed_at = len(writer.acked)
+        wait_until(lambda: len(writer.acked) > killed_at + 200, timeout=15,
+                   what="writes acknowledged again after the kill")
+    assert missing_acked(primary_address, writer.acked) == []
+    wait_until(lambda: primary_of(ec, "ha") != old_primary, timeout=10, what="new primary")
+    new_primary = primary_of(ec, "ha")
+    assert members(ec, "ha")[old_primary] == "replica"
+    info = redis.Redis(host=primary_address).info("replication")
+    assert info["role"] == "master"
+    wait_until(lambda: redis.Redis(host=primary_address).info("replication")[
+        "connected_slaves"] == 2, timeout=30, what="old primary rejoined as a replica")
+    completed = f"Failover from primary node {old_primary} to replica node {new_primary} completed"
+    assert completed in group_messages(ec, "ha")
+    wait_until(lambda: "Finished recovery for cache nodes 0001" in [
+        e["Message"] for e in ec.describe_events(
+            SourceType="cache-cluster", SourceIdentifier=old_primary)["Events"]],
+        timeout=30, what="old primary recovered")
+
+
+# Goal: the failover lab's `test-failover` line (with the CLI's `--node-group-id 0001`) runs,
+# the data is intact afterwards, and the events follow AWS's documented order.
+# Method: aws CLI create + wait, keys through the primary endpoint, `aws elasticache
+# test-failover`, wait for another member to be primary, read the keys back, read the events.
+def test_test_failover_cli_keeps_data_and_records_aws_events(fc, ec):
+    fc.aws("elasticache", "create-replication-group",
+           "--replication-group-id", "lab",
+           "--replication-group-description", "Redis replication with failover",
+           "--engine", "redis", "--engine-version", "7.0", "--cache-node-type", "cache.t3.micro",
+           "--num-cache-clusters", "3", "--automatic-failover-enabled", "--multi-az",
+           "--region", "us-east-1")
+    fc.aws("elasticache", "wait", "replication-group-available",
+           "--replication-group-id", "lab", "--region", "us-east-1")
+    group = ec.describe_replication_groups(ReplicationGroupId="lab")["ReplicationGroups"][0]
+    primary_address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    writer = redis.Redis(host=primary_address, socket_timeout=5)
+    writer.set("counter", 100)
+    writer.set("message", "Hello Replication")
+    old_primary = primary_of(ec, "lab")
+    out = fc.aws("elasticache", "test-failover", "--replication-group-id", "lab",
+                 "--node-group-id", "0001", "--region", "us-east-1")
+    assert '"Status": "available"' in out.stdout
+    wait_until(lambda: primary_of(ec, "lab") != old_primary, timeout=30, what="switch")
+    new_primary = primary_of(ec, "lab")
+
+    def read(key):
+        try:
+            return redis.Redis(host=primary_address, socket_timeout=2).get(key)
+        except redis.exceptions.RedisError:
+            return None
+
+    wait_until(lambda: read("counter") == b"100", timeout=15, what="primary endpoint back")
+    assert read("message") == b"Hello Replication"
+    assert redis.Redis(host=primary_address).set("after", 1)
+    completed = f"Failover from primary node {old_primary} to replica node {new_primary} completed"
+    wait_until(lambda: "Finished recovery for cache nodes 0001" in [
+        e["Message"] for e in ec.describe_events(
+            SourceType="cache-cluster", SourceIdentifier=old_primary)["Events"]],
+        timeout=30, what="old primary recovered")
+    messages = group_messages(ec, "lab")
+    assert messages.index(completed) < messages.index(
+        "Test Failover API called for node group 0001"), messages  # newest first
+    cluster = [e["Message"] for e in ec.describe_events(
+        SourceType="cache-cluster", SourceIdentifier=old_primary)["Events"]]
+    order = [completed, "Recovering cache nodes 0001", "Finished recovery for cache nodes 0001"]
+    assert [cluster.index(m) for m in order] == sorted(
+        (cluster.index(m) for m in order), reverse=True), cluster
+
+
+# Goal: a frozen primary (SIGSTOP) is failed over like a dead one, and once continued it comes
+# back as a replica of the new primary, never as a second primary.
+# Method: SIGSTOP the primary's redis-server, wait for another member to be primary and for the
+# primary endpoint to take a write, SIGCONT, then check the old process (same PID) reports
+# role:slave through its own node endpoint.
+def test_frozen_primary_is_failed_over_and_rejoins_as_replica(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="frozen", ReplicationGroupDescription="f",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=2,
+                                AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "frozen")
+    primary_address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    node_address = {m["CacheClusterId"]: m["ReadEndpoint"]["Address"]
+                    for m in group["NodeGroups"][0]["NodeGroupMembers"]}
+    redis.Redis(host=primary_address).set("before", 1)
+    old_primary = primary_of(ec, "frozen")
+    pid = fc.node_pids()[old_primary]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: primary_of(ec, "frozen") != old_primary, timeout=30, what="switch")
+
+        def write():
+            try:
+                return redis.Redis(host=primary_address, socket_timeout=2).set("during", 1)
+            except redis.exceptions.RedisError:
+                return False
+
+        wait_until(write, timeout=15, what="writes on the new primary")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    def role_of_old():
+        try:
+            return redis.Redis(host=node_address[old_primary], socket_timeout=2).info(
+                "replication")["role"]
+        except redis.exceptions.RedisError:
+            return None
+
+    wait_until(lambda: role_of_old() == "slave", timeout=30, what="old primary demoted")
+    assert fc.node_pids()[old_primary] == pid
+    assert redis.Redis(host=primary_address).get("before") == b"1"
+
+
+# Goal: TestFailover refuses what AWS refuses, with AWS's codes, and starts nothing.
+# Method: boto3 calls on a group without automatic failover, with a wrong node group id, and on
+# an unknown group; the group's events gain no "Test Failover" line.
+def test_test_failover_refusals(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="noaf", ReplicationGroupDescription="n",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=2)
+    wait_group_available(ec, "noaf")
+    cases = [
+        (dict(ReplicationGroupId="noaf", NodeGroupId="0001"), "InvalidReplicationGroupState", 400),
+        (dict(ReplicationGroupId="noaf", NodeGroupId="0002"), "NodeGroupNotFoundFault", 404),
+        (dict(ReplicationGroupId="nosuch", NodeGroupId="0001"), "ReplicationGroupNotFoundFault",
+         404),
+    ]
+    for args, code, status in cases:
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            ec.test_failover(**args)
+        assert err.value.response["Error"]["Code"] == code, args
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status, args
+    assert not any("Test Failover" in m for m in group_messages(ec, "noaf"))
