@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferrocache_agent::Agent;
-use ferrocache_model::group::GroupSpec;
+use ferrocache_model::group::{GroupIntent, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::Fault;
 use ferrocache_router::RouteTable;
@@ -33,6 +33,39 @@ pub const TICK_DEFAULT: Duration = Duration::from_millis(250);
 pub const POLL_SOON: Duration = Duration::from_millis(20);
 /// How long shutdown waits for running reconcilers before stopping nodes anyway.
 pub const SHUTDOWN_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// How often the processes of primaries with automatic failover are checked (a `kill(pid, 0)`
+/// and a read of `/proc/<pid>/stat` each): the detection part of a failover's downtime.
+pub const PRIMARY_WATCH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Wakes the controller as soon as a watched primary's process is gone or stopped, instead of
+/// waiting for the next tick.
+async fn watch_primaries(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(PRIMARY_WATCH_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut down: HashSet<String> = HashSet::new();
+    while !*shutdown.borrow() {
+        interval.tick().await;
+        let primaries = ctx
+            .watched_primaries
+            .lock()
+            .expect("primaries lock")
+            .clone();
+        let mut woke = false;
+        for id in primaries {
+            let running = matches!(
+                ctx.agent.liveness(&id),
+                ferrocache_agent::Liveness::Running(_)
+            );
+            if running {
+                down.remove(&id);
+            } else if down.insert(id) && !woke {
+                ctx.wake.notify_one();
+                woke = true;
+            }
+        }
+    }
+}
 
 /// Settings of the control loop.
 #[derive(Debug, Clone)]
@@ -82,6 +115,9 @@ pub(crate) struct Context {
     wake: Notify,
     /// The latest route table; the binary hands it to the router.
     routes: watch::Sender<RouteTable>,
+    /// Primaries of groups with automatic failover, refreshed every pass; watched closely so a
+    /// dead primary is noticed well within one tick.
+    watched_primaries: Mutex<Vec<String>>,
 }
 
 /// The control loop.
@@ -107,6 +143,7 @@ impl Controller {
             config,
             inflight: Mutex::new(HashSet::new()),
             wake: Notify::new(),
+            watched_primaries: Mutex::new(Vec::new()),
             routes: watch::Sender::new(RouteTable::default()),
         };
         Self { ctx: Arc::new(ctx) }
@@ -119,6 +156,7 @@ impl Controller {
 
     /// Runs the loop until `shutdown` turns true, then waits (bounded) for running tasks.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let watcher = tokio::spawn(watch_primaries(self.ctx.clone(), shutdown.clone()));
         let mut revisions = self.ctx.store.subscribe();
         loop {
             if *shutdown.borrow() {
@@ -134,6 +172,7 @@ impl Controller {
                 _ = shutdown.changed() => {}
             }
         }
+        watcher.abort();
         let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT_MAX;
         while !self.ctx.inflight.lock().expect("inflight lock").is_empty()
             && tokio::time::Instant::now() < deadline
@@ -156,6 +195,16 @@ impl Controller {
                 .map(|(k, _)| k)
                 .collect();
             let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
+            let mut primaries = Vec::new();
+            for (key, spec) in r.docs::<GroupSpec>("")? {
+                if !spec.automatic_failover {
+                    continue;
+                }
+                if let Some(intent) = r.doc::<GroupIntent>(&key)? {
+                    primaries.push(intent.primary);
+                }
+            }
+            *self.ctx.watched_primaries.lock().expect("primaries lock") = primaries;
             Ok((nodes, groups, table))
         })?;
         self.ctx.routes.send_if_modified(|current| {
