@@ -169,7 +169,10 @@ def test_frozen_primary_is_failed_over_and_rejoins_as_replica(fc, ec):
     primary_address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     node_address = {m["CacheClusterId"]: m["ReadEndpoint"]["Address"]
                     for m in group["NodeGroups"][0]["NodeGroupMembers"]}
-    redis.Redis(host=primary_address).set("before", 1)
+    client = redis.Redis(host=primary_address)
+    client.set("before", 1)
+    # Replication is asynchronous: make sure the write reached the replica before the freeze.
+    assert client.wait(1, 5000) == 1
     old_primary = primary_of(ec, "frozen")
     pid = fc.node_pids()[old_primary]
     os.kill(pid, signal.SIGSTOP)
@@ -217,3 +220,74 @@ def test_test_failover_refusals(fc, ec):
         assert err.value.response["Error"]["Code"] == code, args
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == status, args
     assert not any("Test Failover" in m for m in group_messages(ec, "noaf"))
+
+
+# Goal: ten failovers in a row (SIGKILL of whoever is primary each time) lose no acknowledged
+# write, and the group ends with one primary and every member back.
+# Method: one writer thread through the primary endpoint for the whole run; each round waits for
+# both replicas to be connected, kills the current primary's redis-server by PID and waits for
+# writes to be acknowledged again; finally every acknowledged key is read back.
+def test_ten_failovers_in_a_row_lose_nothing(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="ten", ReplicationGroupDescription="t",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=3,
+                                AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "ten")
+    address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+
+    def replicas_connected():
+        try:
+            return redis.Redis(host=address, socket_timeout=1).info("replication")[
+                "connected_slaves"] == 2
+        except redis.exceptions.RedisError:
+            return False
+
+    with SequenceWriter(address) as writer:
+        writer_deadline_guard = time.monotonic() + WRITE_LOAD_SECONDS_MAX - 2
+        for _ in range(10):
+            wait_until(replicas_connected, timeout=30, what="both replicas connected")
+            assert time.monotonic() < writer_deadline_guard, "the writer's time bound is too short"
+            primary = primary_of(ec, "ten")
+            before = len(writer.acked)
+            os.kill(fc.node_pids()[primary], signal.SIGKILL)
+            wait_until(lambda: primary_of(ec, "ten") != primary, timeout=15, what="switch")
+            wait_until(lambda: len(writer.acked) > before + 50, timeout=15,
+                       what="writes after the failover")
+    assert missing_acked(address, writer.acked) == []
+    roles = sorted(members(ec, "ten").values())
+    assert roles == ["primary", "replica", "replica"]
+
+
+# Goal: a crash of Ferrocache itself in the middle of a failover is finished after restart:
+# one primary, the epoch moved on, no acknowledged write lost.
+# Method: SIGKILL of the primary's redis-server immediately followed by SIGKILL of Ferrocache
+# (so the switch is somewhere between detection and promotion), restart on the same data dir,
+# then check one member is primary, the endpoint takes writes, and the old keys are there.
+def test_ferrocache_crash_mid_failover_finishes_after_restart(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="midway", ReplicationGroupDescription="m",
+                                CacheNodeType="cache.t3.micro", NumCacheClusters=3,
+                                AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "midway")
+    address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    writer = redis.Redis(host=address, socket_timeout=5)
+    for n in range(500):
+        writer.set(f"k{n}", n)
+    writer.wait(2, 5000)
+    primary = primary_of(ec, "midway")
+    os.kill(fc.node_pids()[primary], signal.SIGKILL)
+    time.sleep(0.01)
+    fc.kill9()
+    fc.start()
+    ec = fc.client()
+    wait_until(lambda: primary_of(ec, "midway") != primary, timeout=30, what="switch finished")
+
+    def dbsize():
+        try:
+            return redis.Redis(host=address, socket_timeout=2).dbsize()
+        except redis.exceptions.RedisError:
+            return None
+
+    wait_until(lambda: dbsize() == 500, timeout=30, what="primary endpoint with the data")
+    assert redis.Redis(host=address).set("after", 1)
+    wait_until(lambda: sorted(members(ec, "midway").values()) == ["primary", "replica", "replica"]
+               and redis.Redis(host=address).info("replication")["connected_slaves"] == 2,
+               timeout=30, what="old primary back as a replica")
