@@ -620,6 +620,34 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     })
 }
 
+/// A replica that could become primary, as the failover sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverCandidate {
+    /// Cache cluster id.
+    pub id: String,
+    /// Its replication offset (`slave_repl_offset`): how much of the old primary's stream it has.
+    pub offset: i64,
+    /// Its availability zone.
+    pub zone: String,
+}
+
+/// The replica a failover promotes: the highest replication offset (the least data lost), then,
+/// with Multi-AZ, one outside the old primary's zone, then the lowest id (deterministic).
+pub fn failover_target<'a>(
+    candidates: &'a [FailoverCandidate],
+    old_zone: Option<&str>,
+    multi_az: bool,
+) -> Option<&'a FailoverCandidate> {
+    candidates.iter().max_by(|a, b| {
+        let elsewhere = |c: &FailoverCandidate| multi_az && Some(c.zone.as_str()) != old_zone;
+        (a.offset, elsewhere(a), std::cmp::Reverse(&a.id)).cmp(&(
+            b.offset,
+            elsewhere(b),
+            std::cmp::Reverse(&b.id),
+        ))
+    })
+}
+
 /// Most `TestFailover` calls per rolling 24 hours (AWS's documented limit).
 pub const TEST_FAILOVERS_PER_DAY_MAX: usize = 15;
 
@@ -901,6 +929,28 @@ mod tests {
             check_test_failover(&spec, "0001", 1, now),
             Err(Fault::InvalidReplicationGroupState(_))
         ));
+    }
+
+    #[test]
+    fn failover_prefers_offset_then_other_zone_then_lowest_id() {
+        let c = |id: &str, offset, zone: &str| FailoverCandidate {
+            id: id.into(),
+            offset,
+            zone: zone.into(),
+        };
+        let pick = |cs: &[FailoverCandidate], multi_az| {
+            failover_target(cs, Some("us-east-1a"), multi_az).map(|c| c.id.clone())
+        };
+        assert_eq!(pick(&[], true), None);
+        let cs = [c("g-002", 100, "us-east-1b"), c("g-003", 120, "us-east-1a")];
+        assert_eq!(pick(&cs, true).as_deref(), Some("g-003"));
+        let cs = [
+            c("g-003", 100, "us-east-1a"),
+            c("g-002", 100, "us-east-1a"),
+            c("g-004", 100, "us-east-1c"),
+        ];
+        assert_eq!(pick(&cs, true).as_deref(), Some("g-004"));
+        assert_eq!(pick(&cs, false).as_deref(), Some("g-002"));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::time::Duration;
 use ferrocache_agent::Probe;
 use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::group::{
+    failover_target, FailoverCandidate, GroupIntent, GroupObserved, GroupSpec,
+};
 use ferrocache_model::ids;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt, Writer};
@@ -256,27 +258,22 @@ async fn failover(ctx: &Context, key: &str) -> Result<Option<Next>, ReconcileErr
     let Some(plan) = plan_failover(ctx, key)? else {
         return Ok(None);
     };
-    let mut best: Option<(i64, bool, String)> = None;
+    let mut probed = Vec::new();
     for (id, address, zone) in &plan.candidates {
-        let offset = match ctx.agent.probe(address, CANDIDATE_PROBE_TIMEOUT).await {
-            Probe::Up(info) => info.slave_repl_offset.unwrap_or(-1),
-            _ => continue,
-        };
-        let other_zone = plan.multi_az && Some(zone) != plan.old_zone.as_ref();
-        let better = match &best {
-            None => true,
-            Some((o, z, b)) => {
-                (offset, other_zone, std::cmp::Reverse(id)) > (*o, *z, std::cmp::Reverse(b))
-            }
-        };
-        if better {
-            best = Some((offset, other_zone, id.clone()));
+        if let Probe::Up(info) = ctx.agent.probe(address, CANDIDATE_PROBE_TIMEOUT).await {
+            let offset = info.slave_repl_offset.unwrap_or(-1);
+            probed.push(FailoverCandidate {
+                id: id.clone(),
+                offset,
+                zone: zone.clone(),
+            });
         }
     }
-    let Some((offset, _, winner)) = best else {
+    let Some(target) = failover_target(&probed, plan.old_zone.as_deref(), plan.multi_az) else {
         tracing::warn!(group = %key, "no healthy replica to fail over to; retrying");
         return Ok(Some(Next::After(ctx.config.tick)));
     };
+    let (winner, offset) = (target.id.clone(), target.offset);
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
         let Some(mut intent) = w.doc::<GroupIntent>(key)? else {
             return Ok(());
