@@ -17,6 +17,8 @@
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the router's route table computed from the store.
 //! - [`events`]: recording and querying events.
+//! - [`runtime`]: [`runtime::NodeRuntime`], the seam between reconcilers and nodes (real: the
+//!   agent; tests: a simulation).
 //!
 //! # Dependency rules
 //! Depends on `model`, `store`, `engine`, `agent` and the route *types* of `router`; must not
@@ -26,6 +28,7 @@ pub mod addresses;
 pub mod events;
 pub mod reconcile;
 pub mod routes;
+pub mod runtime;
 pub mod service;
 
 pub use service::{Page, Service, ServiceConfig, ServiceError};

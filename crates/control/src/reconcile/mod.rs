@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrocache_agent::Agent;
 use ferrocache_model::group::{GroupIntent, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::Fault;
@@ -96,18 +95,15 @@ pub enum ReconcileError {
     /// A rule refused the step (e.g. no free address).
     #[error(transparent)]
     Fault(#[from] Fault),
-    /// The agent failed.
+    /// A node operation failed.
     #[error(transparent)]
-    Agent(#[from] ferrocache_agent::AgentError),
-    /// Talking to a node failed.
-    #[error(transparent)]
-    Engine(#[from] ferrocache_engine::EngineError),
+    Runtime(#[from] crate::runtime::RuntimeError),
 }
 
 /// Shared by the loop and its tasks.
 pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) agent: Arc<Agent>,
+    pub(crate) agent: Arc<dyn crate::runtime::NodeRuntime>,
     pub(crate) config: ControlConfig,
     /// Resources with a running task; guarantees one task per resource.
     inflight: Mutex<HashSet<String>>,
@@ -136,7 +132,11 @@ impl std::fmt::Debug for Controller {
 
 impl Controller {
     /// A controller over `store`, running nodes through `agent`.
-    pub fn new(store: Arc<dyn Store>, agent: Arc<Agent>, config: ControlConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        agent: Arc<dyn crate::runtime::NodeRuntime>,
+        config: ControlConfig,
+    ) -> Self {
         let ctx = Context {
             store,
             agent,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use ferrocache_agent::Liveness;
 use ferrocache_engine::config::NodeConfig;
 use ferrocache_engine::info::Role as EngineRole;
-use ferrocache_engine::{NodeAddress, NodeClient};
+use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::group::{GroupIntent, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
@@ -24,6 +24,7 @@ use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
 use super::{Context, ControlConfig, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
 use crate::events;
+use crate::runtime::NodeRuntime;
 
 /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
 const UNIX_SOCKET_PATH_LEN_MAX: usize = 100;
@@ -235,12 +236,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // after a start, or after changing its role.
     let mut info = match &process.info {
         Some(info) => info.clone(),
-        None => {
-            NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT)
-                .await?
-                .info()
-                .await?
-        }
+        None => ctx.agent.info(&cfg.address(), NODE_CALL_TIMEOUT).await?,
     };
     let follows = |info: &ferrocache_engine::Info, primary: SocketAddr| {
         info.role == EngineRole::Replica
@@ -256,11 +252,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         _ => None,
     };
     if let Some(primary) = change {
-        let client = NodeClient::connect(&cfg.address(), NODE_CALL_TIMEOUT).await?;
+        let address = cfg.address();
         match primary {
             None => {
-                catch_up(&client, &info).await;
-                client.replicaof_no_one().await?;
+                catch_up(ctx.agent.as_ref(), &address, &info).await;
+                ctx.agent
+                    .replicaof(&address, None, NODE_CALL_TIMEOUT)
+                    .await?;
                 report_failover(&ctx, spec, &snap)?;
             }
             Some(primary) => {
@@ -269,10 +267,12 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                     observed.recovering = true;
                     new_events.push(text::recovering_cache_nodes(ids::CACHE_NODE_ID));
                 }
-                client.replicaof(primary).await?;
+                ctx.agent
+                    .replicaof(&address, Some(primary), NODE_CALL_TIMEOUT)
+                    .await?;
             }
         }
-        info = client.info().await?;
+        info = ctx.agent.info(&address, NODE_CALL_TIMEOUT).await?;
     }
     observed.role = Some(if info.role == EngineRole::Master {
         Role::Primary
@@ -418,7 +418,11 @@ const OLD_PRIMARY_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Waits (bounded) until the replica about to be promoted has the old primary's whole
 /// replication stream, when the old primary still answers.
-async fn catch_up(replica: &NodeClient, info: &ferrocache_engine::Info) {
+async fn catch_up(
+    runtime: &dyn NodeRuntime,
+    replica: &NodeAddress,
+    info: &ferrocache_engine::Info,
+) {
     let (Some(host), Some(port)) = (info.master_host.as_deref(), info.master_port) else {
         return;
     };
@@ -426,11 +430,7 @@ async fn catch_up(replica: &NodeClient, info: &ferrocache_engine::Info) {
         return;
     };
     let old = NodeAddress::Tcp(SocketAddr::new(ip, port));
-    let Ok(old) = NodeClient::connect(&old, OLD_PRIMARY_TIMEOUT).await else {
-        return;
-    };
-    let old = old.with_call_timeout(OLD_PRIMARY_TIMEOUT);
-    let Ok(old_info) = old.info().await else {
+    let Ok(old_info) = runtime.info(&old, OLD_PRIMARY_TIMEOUT).await else {
         return;
     };
     if old_info.role != EngineRole::Master {
@@ -439,7 +439,7 @@ async fn catch_up(replica: &NodeClient, info: &ferrocache_engine::Info) {
     let target = old_info.master_repl_offset;
     let deadline = tokio::time::Instant::now() + CATCH_UP_MAX;
     while tokio::time::Instant::now() < deadline {
-        match replica.info().await {
+        match runtime.info(replica, NODE_CALL_TIMEOUT).await {
             Ok(now) if now.slave_repl_offset.unwrap_or(-1) >= target => return,
             Ok(_) => tokio::time::sleep(CATCH_UP_POLL).await,
             Err(_) => return,

@@ -1,0 +1,136 @@
+//! [`NodeRuntime`]: everything the reconcilers ask of the nodes, behind one trait.
+//!
+//! The real runtime is the [`Agent`] (processes) plus [`NodeClient`] (the admin connection);
+//! tests put a simulated runtime in its place to run the *real* reconcilers against simulated
+//! nodes, a simulated clock and injected faults (see `tests/simulation.rs`). Keeping the seam
+//! this narrow is what makes that simulation cheap.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use ferrocache_agent::{Agent, AgentError, Liveness, NodeProcess, Probe};
+use ferrocache_engine::{EngineError, Info, NodeAddress, NodeClient, NodeConfig};
+
+/// A boxed future, so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why a node operation failed.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The agent failed (start, stop, files).
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    /// Talking to a node failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A simulated node refused (tests only).
+    #[error("simulated: {0}")]
+    Simulated(String),
+}
+
+/// The node operations the reconcilers use.
+pub trait NodeRuntime: Send + Sync + 'static {
+    /// Whether the node's process is gone, stopped or running.
+    fn liveness(&self, node_id: &str) -> Liveness;
+    /// Runs the node (adopting a live process); see [`Agent::ensure_running`].
+    fn ensure_running<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>>;
+    /// Stops the node, saving its data when asked; see [`Agent::stop`].
+    fn stop<'a>(
+        &'a self,
+        node_id: &'a str,
+        addr: &'a NodeAddress,
+        save: bool,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Stops the node and deletes its directory; see [`Agent::remove`].
+    fn remove<'a>(
+        &'a self,
+        node_id: &'a str,
+        addr: &'a NodeAddress,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Asks the node for `INFO`, bounded.
+    fn probe<'a>(&'a self, addr: &'a NodeAddress, timeout: Duration) -> BoxFuture<'a, Probe>;
+    /// The node's `INFO`.
+    fn info<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Info, RuntimeError>>;
+    /// `REPLICAOF <primary>`, or `REPLICAOF NO ONE` for `None`.
+    fn replicaof<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        primary: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+}
+
+impl NodeRuntime for Agent {
+    fn liveness(&self, node_id: &str) -> Liveness {
+        Agent::liveness(self, node_id)
+    }
+
+    fn ensure_running<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>> {
+        Box::pin(async move { Ok(Agent::ensure_running(self, cfg).await?) })
+    }
+
+    fn stop<'a>(
+        &'a self,
+        node_id: &'a str,
+        addr: &'a NodeAddress,
+        save: bool,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Ok(Agent::stop(self, node_id, addr, save).await?) })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        node_id: &'a str,
+        addr: &'a NodeAddress,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Ok(Agent::remove(self, node_id, addr).await?) })
+    }
+
+    fn probe<'a>(&'a self, addr: &'a NodeAddress, timeout: Duration) -> BoxFuture<'a, Probe> {
+        Box::pin(Agent::probe(self, addr, timeout))
+    }
+
+    fn info<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
+        Box::pin(async move {
+            let client = NodeClient::connect(addr, timeout)
+                .await?
+                .with_call_timeout(timeout);
+            Ok(client.info().await?)
+        })
+    }
+
+    fn replicaof<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        primary: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = NodeClient::connect(addr, timeout)
+                .await?
+                .with_call_timeout(timeout);
+            match primary {
+                Some(p) => client.replicaof(p).await?,
+                None => client.replicaof_no_one().await?,
+            }
+            Ok(())
+        })
+    }
+}
