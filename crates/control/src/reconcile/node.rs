@@ -175,11 +175,17 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // A replica is (re)started only once its primary runs as primary: pointing it at a node
     // that is not primary yet (a failover in progress) would chain replicas, and a first
     // connection that is refused costs a second of Redis's replication timer.
-    if desired == Role::Replica && (replica_of.is_none() || (!running && !snap.primary_up)) {
-        return Ok(Next::After(POLL_SOON));
-    }
     let cfg = node_config(&ctx.config, spec, &intent, replica_of);
     let mut observed = snap.observed.clone();
+    if desired == Role::Replica && (replica_of.is_none() || (!running && !snap.primary_up)) {
+        // A dead replica waiting for a primary is no standby: say so, or a dead primary would
+        // be held for a failover that has nowhere to go.
+        if !running && observed.healthy {
+            observed.healthy = false;
+            save(&ctx, &key, spec, &observed, &[])?;
+        }
+        return Ok(Next::After(POLL_SOON));
+    }
 
     // A primary that died or froze, in a group that fails over, is not restarted in place:
     // restarted empty it would wipe its replicas. It is reported unhealthy, the group

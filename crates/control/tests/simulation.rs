@@ -1,0 +1,575 @@
+//! Deterministic simulation of failover: the real control plane (service, controller,
+//! reconcilers, store, route table) against simulated redis-server nodes, a simulated clock
+//! (tokio's paused time) and injected faults, one seed per run.
+//!
+//! Goal: whatever happens to the nodes, (1) the router is never given two different primaries
+//! in one epoch, (2) epochs only grow, (3) a promoted replica had the highest replication
+//! offset among the healthy replicas, and (4) once the faults stop, the group converges to one
+//! primary that the primary endpoint routes to, with every other node following it.
+//! Method: a 3-node group with automatic failover; each step advances the clock, writes through
+//! the primary endpoint's route, replicates with a random lag, and with some probability kills
+//! or freezes the primary, continues a frozen node or kills a replica. Invariants (1)–(3) are
+//! checked at every route table and every promotion; (4) at the end. A failure prints
+//! `reproduce with SEED=<n>`; `SEEDS=<n>` runs more seeds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrocache_agent::{Liveness, NodeProcess, Probe};
+use ferrocache_control::reconcile::{ControlConfig, Controller};
+use ferrocache_control::runtime::{BoxFuture, NodeRuntime, RuntimeError};
+use ferrocache_control::{Service, ServiceConfig};
+use ferrocache_engine::{Info, NodeAddress, NodeConfig, Role};
+use ferrocache_model::group::CreateGroupRequest;
+use ferrocache_router::{Backend, EndpointKind, RouteTable};
+use ferrocache_store::RedbStore;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+
+/// Steps of one seed's run (each advances the simulated clock by `STEP`).
+const STEPS: usize = 600;
+/// Simulated time per step.
+const STEP: Duration = Duration::from_millis(5);
+/// Seeds run by default (CI); `SEEDS` raises it.
+const SEEDS_DEFAULT: u64 = 12;
+/// Simulated time allowed to converge once faults stop.
+const SETTLE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+struct SimNode {
+    alive: bool,
+    stopped: bool,
+    pid: u32,
+    master: bool,
+    follows: Option<SocketAddr>,
+    offset: i64,
+    private: SocketAddr,
+}
+
+#[derive(Default)]
+struct World {
+    nodes: BTreeMap<String, SimNode>,
+    next_pid: u32,
+    violations: Vec<String>,
+}
+
+struct SimRuntime {
+    nodes_dir: PathBuf,
+    world: Mutex<World>,
+}
+
+impl SimRuntime {
+    fn id_of(&self, world: &World, addr: &NodeAddress) -> Option<String> {
+        match addr {
+            NodeAddress::Unix(path) => path
+                .strip_prefix(&self.nodes_dir)
+                .ok()?
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+            NodeAddress::Tcp(sa) => world
+                .nodes
+                .iter()
+                .find(|(_, n)| n.private == *sa)
+                .map(|(id, _)| id.clone()),
+        }
+    }
+
+    fn info_of(world: &World, node: &SimNode) -> Info {
+        let mut info = Info {
+            process_id: node.pid,
+            ..Default::default()
+        };
+        if node.master {
+            info.role = Role::Master;
+            info.master_repl_offset = node.offset;
+        } else {
+            info.role = Role::Replica;
+            let master = node
+                .follows
+                .and_then(|f| world.nodes.values().find(|n| n.private == f));
+            info.master_host = node.follows.map(|f| f.ip().to_string());
+            info.master_port = node.follows.map(|f| f.port());
+            info.master_link_status_up =
+                Some(master.is_some_and(|m| m.alive && !m.stopped && m.master));
+            info.slave_repl_offset = Some(node.offset);
+        }
+        info
+    }
+
+    fn serving<'a>(
+        &self,
+        world: &'a World,
+        addr: &NodeAddress,
+    ) -> Result<(String, &'a SimNode), RuntimeError> {
+        let id = self
+            .id_of(world, addr)
+            .ok_or_else(|| RuntimeError::Simulated("no such node".into()))?;
+        match world.nodes.get(&id) {
+            Some(n) if n.alive && !n.stopped => Ok((id, n)),
+            _ => Err(RuntimeError::Simulated(format!("{id} does not answer"))),
+        }
+    }
+}
+
+impl NodeRuntime for SimRuntime {
+    fn liveness(&self, node_id: &str) -> Liveness {
+        match self.world.lock().unwrap().nodes.get(node_id) {
+            Some(n) if n.alive && n.stopped => Liveness::Stopped(n.pid),
+            Some(n) if n.alive => Liveness::Running(n.pid),
+            _ => Liveness::Gone,
+        }
+    }
+
+    fn ensure_running<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>> {
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let private = SocketAddr::new(cfg.bind, cfg.port);
+            if let Some(n) = world.nodes.get(&cfg.node_id) {
+                if n.alive && n.stopped {
+                    return Err(RuntimeError::Simulated(format!(
+                        "{} is stopped",
+                        cfg.node_id
+                    )));
+                }
+                if n.alive {
+                    let info = Self::info_of(&world, n);
+                    return Ok(NodeProcess {
+                        pid: n.pid,
+                        adopted: true,
+                        info: Some(info),
+                    });
+                }
+            }
+            world.next_pid += 1;
+            let pid = world.next_pid;
+            // A started node comes up empty: as a replica of its configured primary, or as a
+            // primary with nothing in it.
+            let node = SimNode {
+                alive: true,
+                stopped: false,
+                pid,
+                master: cfg.replica_of.is_none(),
+                follows: cfg.replica_of,
+                offset: 0,
+                private,
+            };
+            world.nodes.insert(cfg.node_id.clone(), node);
+            Ok(NodeProcess {
+                pid,
+                adopted: false,
+                info: None,
+            })
+        })
+    }
+
+    fn stop<'a>(
+        &'a self,
+        node_id: &'a str,
+        _addr: &'a NodeAddress,
+        _save: bool,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            if let Some(n) = self.world.lock().unwrap().nodes.get_mut(node_id) {
+                n.alive = false;
+                n.stopped = false;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove<'a>(
+        &'a self,
+        node_id: &'a str,
+        _addr: &'a NodeAddress,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            self.world.lock().unwrap().nodes.remove(node_id);
+            Ok(())
+        })
+    }
+
+    fn probe<'a>(&'a self, addr: &'a NodeAddress, _timeout: Duration) -> BoxFuture<'a, Probe> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            match self.serving(&world, addr) {
+                Ok((_, n)) => Probe::Up(Self::info_of(&world, n)),
+                Err(e) => Probe::Down(e.to_string()),
+            }
+        })
+    }
+
+    fn info<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            let (_, n) = self.serving(&world, addr)?;
+            Ok(Self::info_of(&world, n))
+        })
+    }
+
+    fn replicaof<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        primary: Option<SocketAddr>,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, node) = self.serving(&world, addr)?;
+            let (offset, follows_before) = (node.offset, node.follows);
+            match primary {
+                None => {
+                    // Invariant 3: the promoted replica has the most of the stream among the
+                    // healthy replicas that followed the same primary.
+                    if let Some(best) = world
+                        .nodes
+                        .iter()
+                        .filter(|(other, n)| {
+                            **other != id
+                                && n.alive
+                                && !n.stopped
+                                && !n.master
+                                && n.follows == follows_before
+                        })
+                        .map(|(other, n)| (n.offset, other.clone()))
+                        .max()
+                    {
+                        if best.0 > offset {
+                            let message = format!(
+                                "promoted {id} at offset {offset} while {} had {}",
+                                best.1, best.0
+                            );
+                            world.violations.push(message);
+                        }
+                    }
+                    let n = world.nodes.get_mut(&id).expect("serving node exists");
+                    n.master = true;
+                    n.follows = None;
+                }
+                Some(p) => {
+                    let n = world.nodes.get_mut(&id).expect("serving node exists");
+                    n.master = false;
+                    n.follows = Some(p);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// One step of the data plane: replicas copy their primary's stream with a random lag; a
+/// replica whose primary is not in its history (a new primary after a switch) resyncs fully.
+fn replicate(world: &mut World, rng: &mut StdRng) {
+    let masters: HashMap<SocketAddr, i64> = world
+        .nodes
+        .values()
+        .filter(|n| n.alive && !n.stopped && n.master)
+        .map(|n| (n.private, n.offset))
+        .collect();
+    for n in world.nodes.values_mut() {
+        if !n.alive || n.stopped || n.master {
+            continue;
+        }
+        if let Some(target) = n.follows.and_then(|f| masters.get(&f)) {
+            let lag = rng.random_range(0..3);
+            n.offset = (n.offset + 1 + lag).min(*target).max(n.offset.min(*target));
+        }
+    }
+}
+
+fn backend_node(world: &World, nodes_dir: &std::path::Path, backend: &Backend) -> Option<String> {
+    match backend {
+        Backend::Unix(path) => path
+            .strip_prefix(nodes_dir)
+            .ok()?
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        Backend::Tcp(sa) => world
+            .nodes
+            .iter()
+            .find(|(_, n)| n.private == *sa)
+            .map(|(id, _)| id.clone()),
+    }
+}
+
+/// Invariants 1 and 2 on one route table.
+fn check_routes(
+    table: &RouteTable,
+    seen: &mut HashMap<(SocketAddr, u64), Backend>,
+    last: &mut HashMap<SocketAddr, u64>,
+    violations: &mut Vec<String>,
+) {
+    for route in table
+        .endpoints
+        .iter()
+        .filter(|r| r.kind == EndpointKind::Primary)
+    {
+        if let Some(previous) = last.get(&route.listen) {
+            if route.epoch < *previous {
+                violations.push(format!(
+                    "epoch went back from {previous} to {}",
+                    route.epoch
+                ));
+            }
+        }
+        last.insert(route.listen, route.epoch);
+        if let Some(backend) = route.backends.first() {
+            if let Some(other) = seen.insert((route.listen, route.epoch), backend.clone()) {
+                if other != *backend {
+                    violations.push(format!(
+                        "epoch {} routed to {other:?} and {backend:?}",
+                        route.epoch
+                    ));
+                }
+            }
+        }
+    }
+}
+
+async fn run_seed(seed: u64) -> Result<u64, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes_dir = dir.path().join("nodes");
+    let store: Arc<dyn ferrocache_store::Store> =
+        Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap());
+    let runtime = Arc::new(SimRuntime {
+        nodes_dir: nodes_dir.clone(),
+        world: Mutex::new(World::default()),
+    });
+    let service = Service::new(
+        store.clone(),
+        ServiceConfig {
+            account_id: "123456789012".into(),
+            engine_version_running: "7.0.15".into(),
+        },
+    );
+    let controller = Controller::new(
+        store,
+        runtime.clone(),
+        ControlConfig {
+            nodes_dir: nodes_dir.clone(),
+            cidr: "127.250.0.0/24".parse().unwrap(),
+            tick: Duration::from_millis(250),
+        },
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let run = {
+        let c = controller.clone();
+        tokio::spawn(async move { c.run(stop_rx).await })
+    };
+    let mut routes = controller.routes();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut seen = HashMap::new();
+    let mut last = HashMap::new();
+    let mut violations = Vec::new();
+
+    service
+        .create_replication_group(
+            "us-east-1",
+            &CreateGroupRequest {
+                replication_group_id: Some("sim".into()),
+                description: Some("simulation".into()),
+                num_cache_clusters: Some(3),
+                automatic_failover_enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let available = |service: &Service| {
+        service
+            .describe_replication_groups("us-east-1", Some("sim"), None, None)
+            .unwrap()
+            .items[0]
+            .status
+            .as_str()
+            == "available"
+    };
+    for _ in 0..2000 {
+        if available(&service) {
+            break;
+        }
+        tokio::time::sleep(STEP).await;
+    }
+    if !available(&service) {
+        return Err("group never became available".into());
+    }
+
+    let mut frozen: Vec<String> = Vec::new();
+    for _ in 0..STEPS {
+        tokio::time::sleep(STEP).await;
+        if routes.has_changed().unwrap_or(false) {
+            check_routes(
+                &routes.borrow_and_update(),
+                &mut seen,
+                &mut last,
+                &mut violations,
+            );
+        }
+        let table = routes.borrow().clone();
+        let mut world = runtime.world.lock().unwrap();
+        // A client write through the primary endpoint.
+        if let Some(route) = table
+            .endpoints
+            .iter()
+            .find(|r| r.kind == EndpointKind::Primary)
+        {
+            if let Some(id) = route
+                .backends
+                .first()
+                .and_then(|b| backend_node(&world, &nodes_dir, b))
+            {
+                if let Some(n) = world.nodes.get_mut(&id) {
+                    if n.alive && !n.stopped && n.master {
+                        n.offset += 1;
+                    }
+                }
+            }
+        }
+        replicate(&mut world, &mut rng);
+        let roll = rng.random_range(0..1000);
+        let ids: Vec<String> = world.nodes.keys().cloned().collect();
+        let primary = world
+            .nodes
+            .iter()
+            .find(|(_, n)| n.alive && !n.stopped && n.master)
+            .map(|(id, _)| id.clone());
+        match roll {
+            0..=4 => {
+                if let Some(p) = &primary {
+                    world.nodes.get_mut(p).unwrap().alive = false; // SIGKILL
+                }
+            }
+            5..=7 => {
+                if let Some(p) = &primary {
+                    world.nodes.get_mut(p).unwrap().stopped = true; // SIGSTOP
+                    frozen.push(p.clone());
+                }
+            }
+            8..=12 => {
+                if let Some(id) = frozen.pop() {
+                    if let Some(n) = world.nodes.get_mut(&id) {
+                        n.stopped = false; // SIGCONT
+                    }
+                }
+            }
+            13..=15 => {
+                let victim = &ids[rng.random_range(0..ids.len())];
+                if Some(victim) != primary.as_ref() {
+                    world.nodes.get_mut(victim).unwrap().alive = false; // replica SIGKILL
+                }
+            }
+            _ => {}
+        }
+        violations.append(&mut world.violations);
+    }
+    // Faults stop: everything frozen continues; the group must converge.
+    {
+        let mut world = runtime.world.lock().unwrap();
+        for n in world.nodes.values_mut() {
+            n.stopped = false;
+        }
+    }
+    let settled = |world: &World, table: &RouteTable| -> Result<(), String> {
+        let masters: Vec<&String> = world
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.alive && n.master)
+            .map(|(id, _)| id)
+            .collect();
+        if masters.len() != 1 {
+            return Err(format!("masters: {masters:?}"));
+        }
+        let master = &world.nodes[masters[0]];
+        let route = table
+            .endpoints
+            .iter()
+            .find(|r| r.kind == EndpointKind::Primary)
+            .ok_or("no primary route")?;
+        let routed = route
+            .backends
+            .first()
+            .and_then(|b| backend_node(world, &nodes_dir, b));
+        if routed.as_ref() != Some(masters[0]) {
+            return Err(format!("primary route {routed:?}, master {}", masters[0]));
+        }
+        for (id, n) in &world.nodes {
+            if id != masters[0] && (!n.alive || n.follows != Some(master.private)) {
+                return Err(format!("{id} does not follow the primary: {n:?}"));
+            }
+        }
+        Ok(())
+    };
+    let mut outcome = Err("not settled".to_string());
+    let steps = SETTLE.as_millis() / STEP.as_millis();
+    for _ in 0..steps {
+        tokio::time::sleep(STEP).await;
+        if routes.has_changed().unwrap_or(false) {
+            check_routes(
+                &routes.borrow_and_update(),
+                &mut seen,
+                &mut last,
+                &mut violations,
+            );
+        }
+        let table = routes.borrow().clone();
+        let mut world = runtime.world.lock().unwrap();
+        replicate(&mut world, &mut rng);
+        violations.append(&mut world.violations);
+        outcome = settled(&world, &table);
+        if outcome.is_ok() {
+            break;
+        }
+    }
+    stop_tx.send(true).unwrap();
+    run.await.unwrap();
+    if !violations.is_empty() {
+        return Err(format!("invariants broken: {violations:?}"));
+    }
+    outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
+    Ok(last.values().copied().max().unwrap_or(0))
+}
+
+#[test]
+fn failover_keeps_its_invariants_under_random_faults() {
+    let seeds: Vec<u64> = match std::env::var("SEED") {
+        Ok(s) => vec![s.parse().expect("SEED is a number")],
+        Err(_) => {
+            let n = std::env::var("SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(SEEDS_DEFAULT);
+            (1..=n).collect()
+        }
+    };
+    let mut failovers = 0;
+    for seed in &seeds {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        match runtime.block_on(run_seed(*seed)) {
+            Ok(epoch) => {
+                eprintln!("seed {seed}: converged at epoch {epoch}");
+                failovers += epoch.saturating_sub(1);
+            }
+            Err(e) => panic!("seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
+        }
+    }
+    // The faults must actually have driven failovers, or the invariants were never tested.
+    assert!(
+        seeds.len() < SEEDS_DEFAULT as usize || failovers > seeds.len() as u64,
+        "only {failovers} failovers"
+    );
+}
