@@ -177,9 +177,12 @@ async fn up(args: UpArgs) -> Result<()> {
         data_dir.display(),
         args.endpoint_cidr
     );
+    // Handlers go in before "Ready.": a SIGTERM sent as soon as that line shows must stop us
+    // cleanly, not by the default action.
+    let stop_signal = stop_signal();
     println!("Ready.");
 
-    wait_for_signal().await;
+    stop_signal.await;
     tracing::info!("shutting down: nodes save their data and stop");
     let _ = shutdown_tx.send(true);
     let _ = api_task.await;
@@ -191,12 +194,15 @@ async fn up(args: UpArgs) -> Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM and SIGINT handlers now; the future completes on the first signal.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
     }
 }
