@@ -2,6 +2,7 @@
 in the middle of creating a group."""
 
 import os
+import signal
 import shutil
 import stat
 import subprocess
@@ -184,3 +185,37 @@ def test_second_instance_on_same_data_dir_refuses(fc):
         second.proc = None  # it already exited; never touch the first instance's nodes
         shutil.rmtree(second.root, ignore_errors=True)
     assert fc.running
+
+
+def test_node_that_keeps_failing_to_start_is_replaced(fc, ec):
+    """A replica whose data file is corrupt cannot start (redis-server exits while loading it).
+    After a few failed starts Ferrocache sets the file aside, starts the node empty, and it
+    resyncs from the primary; the cluster and the group say so."""
+    ec.create_replication_group(ReplicationGroupId="crashy", ReplicationGroupDescription="c",
+                                NumCacheClusters=2)
+    group = wait_group_available(ec, "crashy")
+    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    redis.Redis(host=primary).set("survives", "yes")
+    replica_dir = os.path.join(fc.data_dir, "nodes", "crashy-002")
+    with open(os.path.join(replica_dir, "dump.rdb"), "wb") as f:
+        f.write(b"REDIS0011" + b"\xff" * 64)
+    os.kill(fc.node_pids()["crashy-002"], signal.SIGKILL)
+
+    def replaced():
+        events = ec.describe_events(SourceType="cache-cluster", SourceIdentifier="crashy-002")
+        return [e["Message"] for e in events["Events"]
+                if e["Message"].startswith("Replacing cache node 0001")]
+    wait_until(replaced, what="the replacement event")
+    wait_until(lambda: "Finished recovery for cache nodes 0001" in
+               [e["Message"] for e in ec.describe_events(
+                   SourceType="cache-cluster", SourceIdentifier="crashy-002")["Events"]],
+               what="the node back in sync")
+    group = wait_group_available(ec, "crashy")
+    reader = group["NodeGroups"][0]["NodeGroupMembers"][1]["ReadEndpoint"]["Address"]
+    assert redis.Redis(host=reader).get("survives") == b"yes"
+    aside = os.listdir(os.path.join(replica_dir, "replaced"))
+    assert len(aside) == 1 and aside[0].endswith("-dump.rdb")
+    group_events = [e["Message"] for e in ec.describe_events(
+        SourceType="replication-group", SourceIdentifier="crashy")["Events"]]
+    assert ("Cache node 0001 of cache cluster crashy-002 was replaced after repeated start "
+            "failures") in group_events

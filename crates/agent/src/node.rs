@@ -282,6 +282,44 @@ impl Agent {
         }
     }
 
+    /// Name of the folder inside a node's directory where data files of a replaced node are
+    /// kept.
+    pub const SET_ASIDE_DIR: &'static str = "replaced";
+
+    /// Moves the node's data file (`dump.rdb`) out of the way, into
+    /// `<node dir>/replaced/<unix time>-dump.rdb`, so the next start begins empty (a replica
+    /// then resyncs from its primary). Used to replace a node whose data keeps it from
+    /// starting; the file is kept, never deleted, so nothing is lost without a trace. Returns
+    /// where it went, or `None` when there was no data file.
+    ///
+    /// Only for a node that is not running: the caller has seen it fail to start.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::Io`] if the file cannot be moved.
+    pub async fn set_aside_data(&self, node_id: &str) -> Result<Option<PathBuf>, AgentError> {
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let _lock = self.lock(node_id).await;
+        let dir = self.node_dir(node_id);
+        let rdb = dir.join(ferrocache_engine::config::RDB_FILE_NAME);
+        if !rdb.exists() {
+            return Ok(None);
+        }
+        let aside = dir.join(Self::SET_ASIDE_DIR);
+        std::fs::create_dir_all(&aside).map_err(|e| io_error(node_id, "create", &aside, e))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let target = aside.join(format!(
+            "{stamp}-{}",
+            ferrocache_engine::config::RDB_FILE_NAME
+        ));
+        std::fs::rename(&rdb, &target).map_err(|e| io_error(node_id, "move", &rdb, e))?;
+        info!(node_id, to = %target.display(), "set the node's data file aside");
+        Ok(Some(target))
+    }
+
     /// Asks the node at `addr` for `INFO`, within `timeout` overall.
     ///
     /// # Cancel safety

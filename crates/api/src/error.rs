@@ -209,7 +209,27 @@ pub fn fault_wire(fault: &Fault) -> (&'static str, StatusCode) {
         Fault::CacheClusterAlreadyExists(_) => ("CacheClusterAlreadyExists", S::BAD_REQUEST),
         Fault::InvalidCacheClusterState(_) => ("InvalidCacheClusterState", S::BAD_REQUEST),
         Fault::CacheParameterGroupNotFound(_) => ("CacheParameterGroupNotFound", S::NOT_FOUND),
+        Fault::CacheParameterGroupNotFoundMessage(_) => {
+            ("CacheParameterGroupNotFound", S::NOT_FOUND)
+        }
+        Fault::CacheParameterGroupAlreadyExists(_) => {
+            ("CacheParameterGroupAlreadyExists", S::BAD_REQUEST)
+        }
+        Fault::InvalidCacheParameterGroupState(_) => {
+            ("InvalidCacheParameterGroupState", S::BAD_REQUEST)
+        }
         Fault::CacheSubnetGroupNotFound(_) => ("CacheSubnetGroupNotFoundFault", S::BAD_REQUEST),
+        Fault::CacheSubnetGroupAlreadyExists(_) => {
+            ("CacheSubnetGroupAlreadyExists", S::BAD_REQUEST)
+        }
+        Fault::CacheSubnetGroupInUse(_) => ("CacheSubnetGroupInUse", S::BAD_REQUEST),
+        Fault::CacheSubnetGroupQuotaExceeded(_) => {
+            ("CacheSubnetGroupQuotaExceeded", S::BAD_REQUEST)
+        }
+        Fault::CacheSubnetQuotaExceeded(_) => ("CacheSubnetQuotaExceededFault", S::BAD_REQUEST),
+        Fault::InvalidSubnet(_) => ("InvalidSubnet", S::BAD_REQUEST),
+        Fault::SubnetInUse(_) => ("SubnetInUse", S::BAD_REQUEST),
+        Fault::InvalidVpcNetworkState(_) => ("InvalidVPCNetworkStateFault", S::BAD_REQUEST),
         Fault::NodeGroupNotFound(_) => ("NodeGroupNotFoundFault", S::NOT_FOUND),
         Fault::NodeQuotaForClusterExceeded(_) => ("NodeQuotaForClusterExceeded", S::BAD_REQUEST),
         Fault::NoOperation(_) => ("NoOperationFault", S::BAD_REQUEST),
@@ -330,6 +350,21 @@ mod tests {
                 404,
             ),
             (
+                Fault::CacheParameterGroupNotFoundMessage(m()),
+                "CacheParameterGroupNotFound",
+                404,
+            ),
+            (
+                Fault::CacheParameterGroupAlreadyExists(m()),
+                "CacheParameterGroupAlreadyExists",
+                400,
+            ),
+            (
+                Fault::InvalidCacheParameterGroupState(m()),
+                "InvalidCacheParameterGroupState",
+                400,
+            ),
+            (
                 Fault::CacheSubnetGroupNotFound(m()),
                 "CacheSubnetGroupNotFoundFault",
                 400,
@@ -354,6 +389,33 @@ mod tests {
             (
                 Fault::InsufficientCacheClusterCapacity(m()),
                 "InsufficientCacheClusterCapacity",
+                400,
+            ),
+            (
+                Fault::CacheSubnetGroupAlreadyExists(m()),
+                "CacheSubnetGroupAlreadyExists",
+                400,
+            ),
+            (
+                Fault::CacheSubnetGroupInUse(m()),
+                "CacheSubnetGroupInUse",
+                400,
+            ),
+            (
+                Fault::CacheSubnetGroupQuotaExceeded(m()),
+                "CacheSubnetGroupQuotaExceeded",
+                400,
+            ),
+            (
+                Fault::CacheSubnetQuotaExceeded(m()),
+                "CacheSubnetQuotaExceededFault",
+                400,
+            ),
+            (Fault::InvalidSubnet(m()), "InvalidSubnet", 400),
+            (Fault::SubnetInUse(m()), "SubnetInUse", 400),
+            (
+                Fault::InvalidVpcNetworkState(m()),
+                "InvalidVPCNetworkStateFault",
                 400,
             ),
         ];

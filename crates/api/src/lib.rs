@@ -23,8 +23,11 @@
 //!   actions answered once.
 //! - [`xml`]: the XML writer and the success envelope.
 //! - [`error`]: [`ApiError`] and the one mapping from domain faults to wire codes.
+//! - [`ec2`]: the EC2 subset (VPCs, subnets, security groups) on the same port: its own
+//!   operation table, list flattening, envelope and error document.
 //! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `event`,
-//!   `tag`, `engine_version`): decode a request, call the service, encode the result.
+//!   `tag`, `engine_version`, `parameter_group`): decode a request, call the service, encode
+//!   the result.
 //!
 //! # Dependency rules
 //! Depends directly only on `ferrocache-model` (request types, faults) and
@@ -33,6 +36,7 @@
 //! The api holds no business logic: every rule and every default lives in `model`/`control`;
 //! the edge decodes shapes, maps errors once, and encodes views.
 
+pub mod ec2;
 pub mod elasticache;
 pub mod error;
 pub mod operation;

@@ -8,7 +8,10 @@
 
 use ferrocache_control::Service;
 
-use crate::elasticache::{cache_cluster, engine_version, event, replication_group, tag};
+use crate::elasticache::{
+    cache_cluster, engine_version, event, modify, parameter_group, replication_group, subnet_group,
+    tag,
+};
 use crate::error::ApiError;
 use crate::query::Params;
 use crate::xml::{self, Xml};
@@ -63,6 +66,11 @@ pub static OPERATIONS: &[Operation] = &[
         handler: replication_group::delete_replication_group,
     },
     Operation {
+        action: "ModifyReplicationGroup",
+        required: &["ReplicationGroupId"],
+        handler: modify::modify_replication_group,
+    },
+    Operation {
         action: "IncreaseReplicaCount",
         required: &["ReplicationGroupId", "ApplyImmediately"],
         handler: replication_group::increase_replica_count,
@@ -76,6 +84,11 @@ pub static OPERATIONS: &[Operation] = &[
         action: "TestFailover",
         required: &["ReplicationGroupId", "NodeGroupId"],
         handler: replication_group::test_failover,
+    },
+    Operation {
+        action: "ListAllowedNodeTypeModifications",
+        required: &[],
+        handler: modify::list_allowed_node_type_modifications,
     },
     Operation {
         action: "CreateCacheCluster",
@@ -98,6 +111,11 @@ pub static OPERATIONS: &[Operation] = &[
         handler: cache_cluster::reboot_cache_cluster,
     },
     Operation {
+        action: "ModifyCacheCluster",
+        required: &["CacheClusterId"],
+        handler: modify::modify_cache_cluster,
+    },
+    Operation {
         action: "DescribeEvents",
         required: &[],
         handler: event::describe_events,
@@ -106,6 +124,69 @@ pub static OPERATIONS: &[Operation] = &[
         action: "DescribeCacheEngineVersions",
         required: &[],
         handler: engine_version::describe_cache_engine_versions,
+    },
+    Operation {
+        action: "CreateCacheSubnetGroup",
+        required: &[
+            "CacheSubnetGroupName",
+            "CacheSubnetGroupDescription",
+            "SubnetIds",
+        ],
+        handler: subnet_group::create_cache_subnet_group,
+    },
+    Operation {
+        action: "DescribeCacheSubnetGroups",
+        required: &[],
+        handler: subnet_group::describe_cache_subnet_groups,
+    },
+    Operation {
+        action: "ModifyCacheSubnetGroup",
+        required: &["CacheSubnetGroupName"],
+        handler: subnet_group::modify_cache_subnet_group,
+    },
+    Operation {
+        action: "DeleteCacheSubnetGroup",
+        required: &["CacheSubnetGroupName"],
+        handler: subnet_group::delete_cache_subnet_group,
+    },
+    Operation {
+        action: "CreateCacheParameterGroup",
+        required: &[
+            "CacheParameterGroupName",
+            "CacheParameterGroupFamily",
+            "Description",
+        ],
+        handler: parameter_group::create_cache_parameter_group,
+    },
+    Operation {
+        action: "ModifyCacheParameterGroup",
+        required: &["CacheParameterGroupName", "ParameterNameValues"],
+        handler: parameter_group::modify_cache_parameter_group,
+    },
+    Operation {
+        action: "DescribeCacheParameterGroups",
+        required: &[],
+        handler: parameter_group::describe_cache_parameter_groups,
+    },
+    Operation {
+        action: "ResetCacheParameterGroup",
+        required: &["CacheParameterGroupName"],
+        handler: parameter_group::reset_cache_parameter_group,
+    },
+    Operation {
+        action: "DescribeCacheParameters",
+        required: &["CacheParameterGroupName"],
+        handler: parameter_group::describe_cache_parameters,
+    },
+    Operation {
+        action: "DeleteCacheParameterGroup",
+        required: &["CacheParameterGroupName"],
+        handler: parameter_group::delete_cache_parameter_group,
+    },
+    Operation {
+        action: "DescribeEngineDefaultParameters",
+        required: &["CacheParameterGroupFamily"],
+        handler: parameter_group::describe_engine_default_parameters,
     },
     Operation {
         action: "ListTagsForResource",
@@ -274,10 +355,44 @@ mod tests {
         ),
         ("DescribeEvents", &[]),
         ("DescribeCacheEngineVersions", &[]),
+        (
+            "CreateCacheParameterGroup",
+            &[
+                "CacheParameterGroupName",
+                "CacheParameterGroupFamily",
+                "Description",
+            ],
+        ),
+        (
+            "ModifyCacheParameterGroup",
+            &["CacheParameterGroupName", "ParameterNameValues"],
+        ),
+        ("DescribeCacheParameterGroups", &[]),
+        ("ResetCacheParameterGroup", &["CacheParameterGroupName"]),
+        ("DescribeCacheParameters", &["CacheParameterGroupName"]),
+        ("DeleteCacheParameterGroup", &["CacheParameterGroupName"]),
+        (
+            "CreateCacheSubnetGroup",
+            &[
+                "CacheSubnetGroupName",
+                "CacheSubnetGroupDescription",
+                "SubnetIds",
+            ],
+        ),
+        ("DescribeCacheSubnetGroups", &[]),
+        ("ModifyCacheSubnetGroup", &["CacheSubnetGroupName"]),
+        ("DeleteCacheSubnetGroup", &["CacheSubnetGroupName"]),
+        (
+            "DescribeEngineDefaultParameters",
+            &["CacheParameterGroupFamily"],
+        ),
         ("ListTagsForResource", &["ResourceName"]),
         ("AddTagsToResource", &["ResourceName", "Tags"]),
         ("RemoveTagsFromResource", &["ResourceName", "TagKeys"]),
         ("TestFailover", &["ReplicationGroupId", "NodeGroupId"]),
+        ("ModifyReplicationGroup", &["ReplicationGroupId"]),
+        ("ModifyCacheCluster", &["CacheClusterId"]),
+        ("ListAllowedNodeTypeModifications", &[]),
     ];
 
     // Goal: the table is the AWS model's: each action is a real ElastiCache operation spelled

@@ -82,7 +82,9 @@ fn new_request_id() -> String {
 
 async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
     let request_id = new_request_id();
-    match answer(&edge, request, &request_id).await {
+    // Which dialect errors are written in: ElastiCache's until the request is known to be EC2's.
+    let mut ec2 = false;
+    match answer(&edge, request, &request_id, &mut ec2).await {
         Ok((action, body)) => {
             tracing::debug!(%request_id, action, "answered");
             xml_response(StatusCode::OK, body, &request_id)
@@ -93,16 +95,26 @@ async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
             } else {
                 tracing::debug!(%request_id, code = error.code(), "refused");
             }
-            error.to_response(&request_id)
+            if ec2 {
+                xml_response(
+                    error.status(),
+                    crate::ec2::error_xml(&error, &request_id),
+                    &request_id,
+                )
+            } else {
+                error.to_response(&request_id)
+            }
         }
     }
 }
 
 /// Everything between the request and the success body (with the action's name for logs).
+/// Sets `ec2` once the request is known to be for the EC2 subset (its own table and envelope).
 async fn answer(
     edge: &Arc<Edge>,
     request: Request,
     request_id: &str,
+    ec2: &mut bool,
 ) -> Result<(&'static str, String), ApiError> {
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST && parts.method != Method::GET {
@@ -112,7 +124,13 @@ async fn answer(
     let form = is_form(&parts.headers);
     let params = Params::parse(parts.uri.query(), if form { &body } else { &[] })?;
     let caller = sigv4::caller(&parts.headers, &params, &edge.config.default_region)?;
-    let op = operation::select(&params)?;
+    *ec2 = crate::ec2::wants(&params, caller.service.as_deref());
+    let is_ec2 = *ec2;
+    let op = if is_ec2 {
+        crate::ec2::select(&params)?
+    } else {
+        operation::select(&params)?
+    };
 
     let slot = Arc::clone(&edge.handlers)
         .acquire_owned()
@@ -128,7 +146,11 @@ async fn answer(
             access_key_id: caller.access_key_id.as_deref(),
             params: &params,
         };
-        operation::run(op, &call, &request_id)
+        if is_ec2 {
+            crate::ec2::run(op, &call, &request_id)
+        } else {
+            operation::run(op, &call, &request_id)
+        }
     })
     .await;
     match result {

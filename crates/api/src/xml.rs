@@ -154,14 +154,18 @@ pub fn escape_into(buf: &mut String, value: &str) {
 
 /// The success envelope of `action`:
 /// `<ActionResponse xmlns=…><ActionResult>result</ActionResult><ResponseMetadata>…`.
+/// An empty `result` is an operation without output (`DeleteCacheParameterGroup`, …): AWS
+/// then writes no `<ActionResult>` at all.
 pub fn envelope(action: &str, request_id: &str, result: &str) -> String {
     let mut x = Xml::new();
     x.buf.reserve(result.len() + 256);
     x.buf
         .push_str(&format!("<{action}Response xmlns=\"{NAMESPACE}\">"));
-    x.buf.push_str(&format!("<{action}Result>"));
-    x.buf.push_str(result);
-    x.buf.push_str(&format!("</{action}Result>"));
+    if !result.is_empty() {
+        x.buf.push_str(&format!("<{action}Result>"));
+        x.buf.push_str(result);
+        x.buf.push_str(&format!("</{action}Result>"));
+    }
     x.element("ResponseMetadata", |x| x.text("RequestId", request_id));
     x.buf.push_str(&format!("</{action}Response>"));
     x.into_string()

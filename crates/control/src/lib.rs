@@ -10,10 +10,10 @@
 //!
 //! # Layout
 //! - [`service`]: one module per resource with the API operations (`replication_group`,
-//!   `cache_cluster`, `event`, `tag`, `engine_version`) and the [`service::view`] types the API
-//!   encodes.
+//!   `cache_cluster`, `event`, `tag`, `engine_version`, `parameter_group`) and the
+//!   [`service::view`] types the API encodes.
 //! - [`reconcile`]: the controller loop ([`reconcile::Controller`]) and one reconciler per
-//!   resource (`node`, `group`).
+//!   resource (`node`, `group`); `parameters` applies parameter groups to nodes.
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the router's route table computed from the store.
 //! - [`events`]: recording and querying events.

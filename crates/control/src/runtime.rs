@@ -68,6 +68,27 @@ pub trait NodeRuntime: Send + Sync + 'static {
         primary: Option<SocketAddr>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Moves a stopped node's data file aside so it starts empty; see [`Agent::set_aside_data`].
+    fn set_aside_data<'a>(
+        &'a self,
+        node_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>>;
+    /// `PUBLISH <channel> <message>` on a running node (a primary propagates it to its replicas).
+    fn publish<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        channel: &'a str,
+        message: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// `CONFIG SET <name> <value>` on a running node.
+    fn config_set<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        value: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
 }
 
 impl NodeRuntime for Agent {
@@ -103,6 +124,13 @@ impl NodeRuntime for Agent {
         Box::pin(Agent::probe(self, addr, timeout))
     }
 
+    fn set_aside_data<'a>(
+        &'a self,
+        node_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
+        Box::pin(async move { Ok(Agent::set_aside_data(self, node_id).await?) })
+    }
+
     fn info<'a>(
         &'a self,
         addr: &'a NodeAddress,
@@ -130,6 +158,38 @@ impl NodeRuntime for Agent {
                 Some(p) => client.replicaof(p).await?,
                 None => client.replicaof_no_one().await?,
             }
+            Ok(())
+        })
+    }
+
+    fn config_set<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        value: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = NodeClient::connect(addr, timeout)
+                .await?
+                .with_call_timeout(timeout);
+            client.config_set(name, value).await?;
+            Ok(())
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        channel: &'a str,
+        message: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = NodeClient::connect(addr, timeout)
+                .await?
+                .with_call_timeout(timeout);
+            client.publish(channel, message).await?;
             Ok(())
         })
     }

@@ -266,6 +266,47 @@ impl NodeRuntime for SimRuntime {
             Ok(())
         })
     }
+
+    fn publish<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _channel: &'a str,
+        _message: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // A message moves a primary's stream forward by one, like a write.
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            let n = world.nodes.get_mut(&id).expect("serving node exists");
+            if n.master {
+                n.offset += 1;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_aside_data<'a>(
+        &'a self,
+        _node_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
+        // Simulated nodes always start; there is never data to set aside.
+        Box::pin(async { Ok(None) })
+    }
+
+    fn config_set<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _name: &'a str,
+        _value: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // The simulation models roles and offsets only; a setting changes neither.
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            self.serving(&world, addr).map(|_| ())
+        })
+    }
 }
 
 /// One step of the data plane: replicas copy their primary's stream with a random lag; a
@@ -338,7 +379,8 @@ fn check_routes(
     }
 }
 
-async fn run_seed(seed: u64) -> Result<u64, String> {
+/// Runs one seed; returns the last epoch and how many times Ferrocache crashed and restarted.
+async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     let store: Arc<dyn ferrocache_store::Store> =
@@ -354,20 +396,24 @@ async fn run_seed(seed: u64) -> Result<u64, String> {
             engine_version_running: "7.0.15".into(),
         },
     );
-    let controller = Controller::new(
-        store,
-        runtime.clone(),
-        ControlConfig {
-            nodes_dir: nodes_dir.clone(),
-            cidr: "127.250.0.0/24".parse().unwrap(),
-            tick: Duration::from_millis(250),
-        },
-    );
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let run = {
-        let c = controller.clone();
-        tokio::spawn(async move { c.run(stop_rx).await })
+    let start_controller = || {
+        let controller = Controller::new(
+            store.clone(),
+            runtime.clone(),
+            ControlConfig {
+                nodes_dir: nodes_dir.clone(),
+                cidr: "127.250.0.0/24".parse().unwrap(),
+                tick: Duration::from_millis(250),
+            },
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let run = {
+            let c = controller.clone();
+            tokio::spawn(async move { c.run(stop_rx).await })
+        };
+        (controller, stop_tx, run)
     };
+    let (mut controller, mut stop_tx, mut run) = start_controller();
     let mut routes = controller.routes();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut seen = HashMap::new();
@@ -400,12 +446,14 @@ async fn run_seed(seed: u64) -> Result<u64, String> {
             break;
         }
         tokio::time::sleep(STEP).await;
+        replicate(&mut runtime.world.lock().unwrap(), &mut rng);
     }
     if !available(&service) {
         return Err("group never became available".into());
     }
 
     let mut frozen: Vec<String> = Vec::new();
+    let mut restarts = 0u32;
     for _ in 0..STEPS {
         tokio::time::sleep(STEP).await;
         if routes.has_changed().unwrap_or(false) {
@@ -468,6 +516,20 @@ async fn run_seed(seed: u64) -> Result<u64, String> {
                 if Some(victim) != primary.as_ref() {
                     world.nodes.get_mut(victim).unwrap().alive = false; // replica SIGKILL
                 }
+            }
+            18..=20 => {
+                // Ferrocache crashes at whatever step it is in (its nodes live on) and starts
+                // again over the same store: the new controller must finish or undo the work.
+                run.abort();
+                controller.halt();
+                (controller, stop_tx, run) = start_controller();
+                routes = controller.routes();
+                restarts += 1;
+            }
+            16..=17 => {
+                // An operator's TestFailover: refused unless the group is available, which is
+                // part of what is tested (a planned switch must never overlap another).
+                let _ = service.test_failover("us-east-1", "sim", "0001");
             }
             _ => {}
         }
@@ -536,8 +598,34 @@ async fn run_seed(seed: u64) -> Result<u64, String> {
     if !violations.is_empty() {
         return Err(format!("invariants broken: {violations:?}"));
     }
+    if let Err(e) = &outcome {
+        if std::env::var("SIM_DEBUG").is_ok() {
+            let dump = ferrocache_store::view(
+                store.as_ref(),
+                |r| -> Result<String, ferrocache_store::StoreError> {
+                    use ferrocache_store::ReadExt;
+                    let mut out = String::new();
+                    for (k, o) in r.docs::<ferrocache_model::node::NodeObserved>("")? {
+                        out += &format!("{k}: {o:?}\n");
+                    }
+                    for (k, o) in r.docs::<ferrocache_model::group::GroupIntent>("")? {
+                        out += &format!("{k}: {o:?}\n");
+                    }
+                    for (k, o) in r.docs::<ferrocache_model::group::GroupObserved>("")? {
+                        out += &format!("{k}: {o:?}\n");
+                    }
+                    Ok(out)
+                },
+            )
+            .unwrap();
+            eprintln!(
+                "{e}\n{dump}\nworld: {:?}",
+                runtime.world.lock().unwrap().nodes
+            );
+        }
+    }
     outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
-    Ok(last.values().copied().max().unwrap_or(0))
+    Ok((last.values().copied().max().unwrap_or(0), restarts))
 }
 
 #[test]
@@ -553,6 +641,7 @@ fn failover_keeps_its_invariants_under_random_faults() {
         }
     };
     let mut failovers = 0;
+    let mut crashes = 0;
     for seed in &seeds {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -560,9 +649,10 @@ fn failover_keeps_its_invariants_under_random_faults() {
             .build()
             .unwrap();
         match runtime.block_on(run_seed(*seed)) {
-            Ok(epoch) => {
-                eprintln!("seed {seed}: converged at epoch {epoch}");
+            Ok((epoch, restarts)) => {
+                eprintln!("seed {seed}: converged at epoch {epoch} after {restarts} restarts of Ferrocache");
                 failovers += epoch.saturating_sub(1);
+                crashes += restarts;
             }
             Err(e) => panic!("seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
         }
@@ -571,5 +661,9 @@ fn failover_keeps_its_invariants_under_random_faults() {
     assert!(
         seeds.len() < SEEDS_DEFAULT as usize || failovers > seeds.len() as u64,
         "only {failovers} failovers"
+    );
+    assert!(
+        seeds.len() < SEEDS_DEFAULT as usize || crashes > 0,
+        "Ferrocache never crashed: the restart path was not tested"
     );
 }

@@ -72,6 +72,8 @@ pub struct CommandNames {
     pub dbsize: String,
     /// `ROLE`.
     pub role: String,
+    /// `PUBLISH`.
+    pub publish: String,
 }
 
 impl Default for CommandNames {
@@ -84,6 +86,7 @@ impl Default for CommandNames {
             shutdown: "SHUTDOWN".to_string(),
             save: "SAVE".to_string(),
             bgsave: "BGSAVE".to_string(),
+            publish: "PUBLISH".to_string(),
             dbsize: "DBSIZE".to_string(),
             role: "ROLE".to_string(),
         }
@@ -298,6 +301,20 @@ impl NodeClient {
         cmd.arg("NO").arg("ONE");
         self.call::<()>("REPLICAOF NO ONE", cmd, self.call_timeout)
             .await
+    }
+
+    /// `PUBLISH <channel> <message>`. A primary propagates it to its replicas, so it moves the
+    /// replication offset without touching the data set.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd(&self.names.publish);
+        cmd.arg(channel).arg(message);
+        self.call::<i64>("PUBLISH", cmd, self.call_timeout)
+            .await
+            .map(|_| ())
     }
 
     /// `CONFIG SET <name> <value>`.

@@ -39,9 +39,42 @@ pub enum Fault {
     /// No cache parameter group has this name.
     #[error("CacheParameterGroup not found: {0}")]
     CacheParameterGroupNotFound(String),
+    /// No cache parameter group has this name, with the full message (AWS words it
+    /// differently per operation: `CacheParameterGroup X not found.` when described,
+    /// `CacheParameterGroupnot found: X` when deleted).
+    #[error("{0}")]
+    CacheParameterGroupNotFoundMessage(String),
+    /// A cache parameter group with this name exists already.
+    #[error("Parameter group {0} already exists")]
+    CacheParameterGroupAlreadyExists(String),
+    /// The cache parameter group's state does not allow the request (in use, …).
+    #[error("{0}")]
+    InvalidCacheParameterGroupState(String),
     /// No cache subnet group has this name.
     #[error("Cache subnet group {0} does not exist.")]
     CacheSubnetGroupNotFound(String),
+    /// A cache subnet group with this name exists already.
+    #[error("Cache subnet group {0} already exists.")]
+    CacheSubnetGroupAlreadyExists(String),
+    /// The cache subnet group is used by a replication group or cache cluster.
+    #[error("{0}")]
+    CacheSubnetGroupInUse(String),
+    /// More cache subnet groups than a region may hold.
+    #[error("{0}")]
+    CacheSubnetGroupQuotaExceeded(String),
+    /// More subnets than a cache subnet group may hold.
+    #[error("{0}")]
+    CacheSubnetQuotaExceeded(String),
+    /// Subnets that cannot form a cache subnet group together (two VPCs).
+    #[error("{0}")]
+    InvalidSubnet(String),
+    /// A subnet that cannot leave its cache subnet group (nodes use its zone).
+    #[error("{0}")]
+    SubnetInUse(String),
+    /// The network does not allow the request (no subnet in a requested zone; security groups
+    /// of another VPC).
+    #[error("{0}")]
+    InvalidVpcNetworkState(String),
     /// The node group id does not exist in the replication group.
     #[error("{0}")]
     NodeGroupNotFound(String),

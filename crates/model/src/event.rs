@@ -149,6 +149,39 @@ pub mod text {
     pub fn uses_parameter_group(name: &str) -> String {
         format!("Updated to use a CacheParameterGroup {name}")
     }
+    /// A parameter change took effect on a cache cluster.
+    pub fn parameter_updated(name: &str, value: &str) -> String {
+        format!("Updated parameter {name} to {value}")
+    }
+    /// `SecurityGroupIds` of a cache cluster changed.
+    pub fn security_group_applied() -> String {
+        "Applied change to security group".to_string()
+    }
+    /// A node type change finished (on each cache cluster, then on the group).
+    pub fn node_type_applied(node_type: &str) -> String {
+        format!("Succeeded applying modification to cache node type to {node_type}.")
+    }
+    /// A node type change could not be carried out.
+    pub fn node_type_failed(node_type: &str) -> String {
+        format!("Failed applying modification to cache node type to {node_type}.")
+    }
+    /// A scale-down refused because the data does not fit the smaller type.
+    pub fn scale_down_refused(group_id: &str) -> String {
+        format!("Failed to scale down to cache node type Replication Group [{group_id}] because the node has insufficient memory. Please select a different node type or reduce current memory usage and retry")
+    }
+    /// A node that kept failing to start is replaced by an empty one (recorded on the cache
+    /// cluster; Ferrocache's wording, AWS publishes none).
+    pub fn cache_node_replaced(node_id: &str, failures: u32, reason: &str) -> String {
+        format!("Replacing cache node {node_id}: it failed to start {failures} times in a row ({reason}). Its data file is kept aside and the node starts empty.")
+    }
+    /// The same, recorded on the node's replication group.
+    pub fn group_node_replaced(cluster_id: &str, node_id: &str) -> String {
+        format!("Cache node {node_id} of cache cluster {cluster_id} was replaced after repeated start failures")
+    }
+    /// A failover is wanted but no replica can be promoted (Ferrocache's wording).
+    pub fn failover_waiting(old_primary: &str) -> String {
+        format!("Failover from primary node {old_primary} is waiting: no replica is healthy and in sync with it. Retrying.")
+    }
     /// A node failed to start: the cluster could not be created.
     pub fn cache_cluster_create_failed(reason: &str) -> String {
         format!("Failed to create the cache cluster: {reason}")

@@ -78,6 +78,16 @@ pub struct GroupSpec {
     /// When each `TestFailover` of the last rolling day was called (AWS's rate limit).
     #[serde(default)]
     pub test_failover_calls: Vec<Timestamp>,
+    /// Promotions requested with `ModifyReplicationGroup --primary-cluster-id` so far; the
+    /// control plane carries out the ones `observed.promotions` has not counted yet.
+    #[serde(default)]
+    pub promotion_requests: u64,
+    /// The member the latest promotion request names.
+    #[serde(default)]
+    pub promotion_target: Option<String>,
+    /// `SnapshottingClusterId`: the member automatic snapshots are taken from.
+    #[serde(default)]
+    pub snapshotting_cluster: Option<String>,
 }
 
 /// A requested deletion.
@@ -116,6 +126,19 @@ pub struct GroupObserved {
     /// Requested failovers carried out (see `GroupSpec::failover_requests`).
     #[serde(default)]
     pub failovers: u64,
+    /// Requested promotions carried out (see `GroupSpec::promotion_requests`).
+    #[serde(default)]
+    pub promotions: u64,
+    /// The node type every member runs with, once all of them do (`None`: the spec's type at
+    /// creation).
+    #[serde(default)]
+    pub node_type: Option<String>,
+    /// A node type change the members refused (reported once).
+    #[serde(default)]
+    pub node_type_refused: Option<String>,
+    /// A failover is wanted but no replica is eligible (reported once, until a switch happens).
+    #[serde(default)]
+    pub failover_blocked: bool,
 }
 
 /// `ReplicationGroup.Status`.
@@ -614,6 +637,9 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             deletion: None,
             failover_requests: 0,
             test_failover_calls: Vec::new(),
+            promotion_requests: 0,
+            promotion_target: None,
+            snapshotting_cluster: None,
         },
         adopt_primary,
         new_member_zones,
@@ -629,6 +655,34 @@ pub struct FailoverCandidate {
     pub offset: i64,
     /// Its availability zone.
     pub zone: String,
+}
+
+/// How much longer than the primary's own outage a replica's link to it may have been down for
+/// the replica to be promoted: one that lost its primary earlier misses what was written
+/// meanwhile, and promoting it would silently drop those writes. (Redis Sentinel's rule has the
+/// same shape.)
+pub const REPLICA_LINK_DOWN_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a replica is in sync enough to be promoted: not in the middle of a full sync (its
+/// data set is incomplete), ever connected, and its link down no longer than the primary has
+/// been down plus [`REPLICA_LINK_DOWN_MAX`].
+///
+/// `link_down_seconds` is `master_link_down_since_seconds` (absent while the link is up, `-1`
+/// when it never came up); `primary_down_for` is how long the primary has been known down
+/// (zero for a planned switch, whose primary is up).
+pub fn replica_eligible(
+    sync_in_progress: bool,
+    link_down_seconds: Option<i64>,
+    primary_down_for: std::time::Duration,
+) -> bool {
+    if sync_in_progress {
+        return false;
+    }
+    match link_down_seconds {
+        None => true,
+        Some(s) if s < 0 => false,
+        Some(s) => s as u64 <= (primary_down_for + REPLICA_LINK_DOWN_MAX).as_secs(),
+    }
 }
 
 /// The replica a failover promotes: the highest replication offset (the least data lost), then,
@@ -929,6 +983,27 @@ mod tests {
             check_test_failover(&spec, "0001", 1, now),
             Err(Fault::InvalidReplicationGroupState(_))
         ));
+    }
+
+    #[test]
+    fn only_replicas_in_sync_are_eligible() {
+        use std::time::Duration;
+        assert!(replica_eligible(false, None, Duration::ZERO));
+        assert!(
+            !replica_eligible(true, None, Duration::ZERO),
+            "mid full sync"
+        );
+        assert!(
+            !replica_eligible(false, Some(-1), Duration::from_secs(60)),
+            "never synced"
+        );
+        assert!(replica_eligible(false, Some(3), Duration::from_secs(2)));
+        assert!(replica_eligible(false, Some(12), Duration::from_secs(2)));
+        assert!(
+            !replica_eligible(false, Some(13), Duration::from_secs(2)),
+            "lost it earlier"
+        );
+        assert!(replica_eligible(false, Some(60), Duration::from_secs(55)));
     }
 
     #[test]

@@ -20,9 +20,12 @@
 //! - [`zone`]: availability zones of a region and placement across them.
 //! - [`group`]: replication groups (spec, intent, observed, status) and `CreateReplicationGroup` rules.
 //! - [`node`]: cache clusters / nodes (spec, intent, observed, status) and `CreateCacheCluster` rules.
+//! - [`network`]: VPCs, subnets, security groups (the EC2 subset), the default VPC, and cache
+//!   subnet groups.
 //! - [`event`]: events and AWS's event texts.
 //! - [`tag`]: tags and their limits.
 //! - [`paging`]: `MaxRecords`/`Marker` rules.
+//! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
 //!
 //! # Dependency rules
 //! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
@@ -33,9 +36,12 @@ pub mod error;
 pub mod event;
 pub mod group;
 pub mod ids;
+pub mod modify;
+pub mod network;
 pub mod node;
 pub mod node_type;
 pub mod paging;
+pub mod parameter;
 pub mod tag;
 pub mod zone;
 

@@ -55,6 +55,9 @@ pub struct NodeSpec {
     pub reboots: u64,
     /// Set when the node is to be deleted.
     pub deletion: Option<NodeDeletion>,
+    /// When a `node_type` different from the one the node runs takes effect.
+    #[serde(default)]
+    pub node_type_apply: crate::modify::ApplyAt,
 }
 
 /// A requested deletion of one node.
@@ -120,6 +123,22 @@ pub struct NodeObserved {
     /// The node's process died and was started again; it is not back in its role yet.
     #[serde(default)]
     pub recovering: bool,
+    /// The parameter-group values the process runs with (`None` until first confirmed).
+    #[serde(default)]
+    pub parameters: Option<crate::parameter::AppliedParameters>,
+    /// The node type the process runs with (`None`: the spec's type at creation).
+    #[serde(default)]
+    pub node_type: Option<String>,
+    /// A node type change refused on this node (a scale-down below the memory in use); not
+    /// retried until the spec asks for another type.
+    #[serde(default)]
+    pub node_type_refused: Option<String>,
+    /// Failed starts in a row since the node last ran; past a limit the node is replaced.
+    #[serde(default)]
+    pub start_failures: u32,
+    /// Since when the node has been unhealthy (`None` while healthy).
+    #[serde(default)]
+    pub down_since: Option<Timestamp>,
 }
 
 /// `CacheCluster.CacheClusterStatus`.
@@ -344,6 +363,7 @@ pub fn plan_standalone(
         generation: 1,
         reboots: 0,
         deletion: None,
+        node_type_apply: crate::modify::ApplyAt::Now,
     })
 }
 
@@ -441,6 +461,7 @@ pub fn member_spec(
         generation: 1,
         reboots: 0,
         deletion: None,
+        node_type_apply: crate::modify::ApplyAt::Now,
     }
 }
 

@@ -1,7 +1,8 @@
 //! Availability zones of a region and how nodes are spread over them.
 //!
-//! Until subnet groups exist, a region offers the zones `<region>a`, `<region>b` and
-//! `<region>c` (the zones of a default VPC's subnets in most regions).
+//! A region offers the zones `<region>a`, `<region>b` and `<region>c` (the zones of its default
+//! VPC's subnets). A node goes into one of the zones of its cache subnet group ([`place`]);
+//! [`spread`] over the region's zones remains for nodes recorded before subnet groups existed.
 
 use crate::Fault;
 
@@ -43,6 +44,53 @@ pub fn spread(region: &str, preferred: &[String], count: usize, start: usize) ->
         .collect()
 }
 
+/// Zones for new nodes of one group (or one subnet group): each requested zone must be one of
+/// `zones` (the subnet group's); each unrequested one is the zone of `zones` holding the fewest
+/// nodes so far — counting `taken` (zones of the nodes that exist) and the zones given before it
+/// — first zone on ties. So the primary and its replicas land in different zones whenever the
+/// subnet group spans more than one.
+///
+/// # Errors
+/// [`Fault::InvalidVpcNetworkState`] for a requested zone without a subnet in `zones`.
+pub fn place(
+    zones: &[String],
+    taken: &[String],
+    requested: &[Option<String>],
+) -> Result<Vec<String>, Fault> {
+    if let Some(z) = requested.iter().flatten().find(|z| !zones.contains(z)) {
+        return Err(Fault::InvalidVpcNetworkState(format!(
+            "No subnet is present in the cache subnet group for availability zone {z}."
+        )));
+    }
+    let mut counts: Vec<usize> = zones
+        .iter()
+        .map(|z| {
+            taken
+                .iter()
+                .chain(requested.iter().flatten())
+                .filter(|t| *t == z)
+                .count()
+        })
+        .collect();
+    let mut placed = Vec::with_capacity(requested.len());
+    for wanted in requested {
+        let zone = match wanted {
+            Some(z) => z.clone(),
+            None => {
+                let Some((i, _)) = counts.iter().enumerate().min_by_key(|(i, c)| (**c, *i)) else {
+                    return Err(Fault::InvalidVpcNetworkState(
+                        "The cache subnet group has no subnets.".into(),
+                    ));
+                };
+                counts[i] += 1;
+                zones[i].clone()
+            }
+        };
+        placed.push(zone);
+    }
+    Ok(placed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +102,24 @@ mod tests {
         let z = spread("us-east-1", &["us-east-1c".into()], 2, 0);
         assert_eq!(z, ["us-east-1c", "us-east-1b"]);
         assert!(validate("us-east-1", "us-west-2a").is_err());
+    }
+
+    // Goal: nodes go to the subnet group's zones only, apart where possible, requested zones
+    // honoured and counted. Method: place groups over two and three zones.
+    #[test]
+    fn place_uses_the_subnet_groups_zones() {
+        let two = ["us-east-1a".to_string(), "us-east-1b".to_string()];
+        let z = place(&two, &[], &[None, None, None]).unwrap();
+        assert_eq!(z, ["us-east-1a", "us-east-1b", "us-east-1a"]);
+        let z = place(&two, &["us-east-1a".into()], &[None]).unwrap();
+        assert_eq!(z, ["us-east-1b"]);
+        let z = place(&two, &[], &[None, Some("us-east-1a".into())]).unwrap();
+        assert_eq!(z, ["us-east-1b", "us-east-1a"]);
+        let e = place(&two, &[], &[Some("us-east-1c".into())]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "No subnet is present in the cache subnet group for availability zone us-east-1c."
+        );
+        assert!(place(&[], &[], &[None]).is_err());
     }
 }

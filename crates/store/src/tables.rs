@@ -6,7 +6,9 @@
 
 use ferrocache_model::event::Event;
 use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
+use ferrocache_model::parameter::ParameterGroupSpec;
 
 use crate::Doc;
 
@@ -46,6 +48,21 @@ impl Doc for NodeObserved {
 impl Doc for Event {
     const TABLE: &'static str = "event";
 }
+impl Doc for ParameterGroupSpec {
+    const TABLE: &'static str = "parameter_group_spec";
+}
+impl Doc for Vpc {
+    const TABLE: &'static str = "vpc";
+}
+impl Doc for Subnet {
+    const TABLE: &'static str = "subnet";
+}
+impl Doc for SecurityGroup {
+    const TABLE: &'static str = "security_group";
+}
+impl Doc for SubnetGroupSpec {
+    const TABLE: &'static str = "subnet_group";
+}
 
 /// A counter document (`meta` table), e.g. the next event sequence number.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -57,3 +74,7 @@ impl Doc for Counter {
 
 /// Key of the event sequence counter.
 pub const EVENT_SEQ: &str = "event_seq";
+
+/// Key of the sequence number that seeds the ids of created VPCs, subnets, security groups and
+/// rules.
+pub const NETWORK_SEQ: &str = "network_seq";

@@ -12,6 +12,7 @@ use ferrocache_control::service::view::NodeView;
 use ferrocache_model::group::NetworkRequest;
 use ferrocache_model::ids::CACHE_NODE_ID;
 use ferrocache_model::node::CreateNodeRequest;
+use ferrocache_model::parameter::ApplyStatus;
 
 use super::{endpoint, required, tag};
 use crate::error::ApiError;
@@ -21,8 +22,6 @@ use crate::xml::Xml;
 /// `ClientDownloadLandingPage` of every cache cluster (AWS's console page for client downloads).
 pub const CLIENT_DOWNLOAD_LANDING_PAGE: &str =
     "https://console.aws.amazon.com/elasticache/home#client-download:";
-/// `ParameterApplyStatus` / `ParameterGroupStatus` while parameters are applied as set.
-pub const PARAMETERS_IN_SYNC: &str = "in-sync";
 /// `SecurityGroups[].Status` of an attached VPC security group.
 pub const SECURITY_GROUP_ACTIVE: &str = "active";
 
@@ -133,7 +132,7 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
     let spec = &node.spec;
     x.text("CacheClusterId", &spec.id);
     x.text("ClientDownloadLandingPage", CLIENT_DOWNLOAD_LANDING_PAGE);
-    x.text("CacheNodeType", &spec.node_type);
+    x.text("CacheNodeType", node.node_type());
     x.text("Engine", &spec.engine);
     x.text("EngineVersion", &spec.engine_version);
     x.text("CacheClusterStatus", node.status.as_str());
@@ -141,12 +140,17 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
     x.text_opt("PreferredAvailabilityZone", node.zone());
     x.timestamp("CacheClusterCreateTime", &spec.created_at);
     x.text("PreferredMaintenanceWindow", &spec.maintenance_window);
-    x.empty("PendingModifiedValues");
+    x.element("PendingModifiedValues", |x| {
+        x.text_opt("CacheNodeType", node.pending_node_type());
+    });
     x.empty("CacheSecurityGroups");
     x.element("CacheParameterGroup", |x| {
         x.text("CacheParameterGroupName", &spec.parameter_group);
-        x.text("ParameterApplyStatus", PARAMETERS_IN_SYNC);
-        x.empty("CacheNodeIdsToReboot");
+        x.text("ParameterApplyStatus", node.parameter_status.as_str());
+        // The one cache node waits for a reboot while a requires-reboot change is pending.
+        let to_reboot =
+            (node.parameter_status == ApplyStatus::PendingReboot).then_some(CACHE_NODE_ID);
+        x.text_list("CacheNodeIdsToReboot", "CacheNodeId", to_reboot);
     });
     x.text("CacheSubnetGroupName", &spec.subnet_group);
     if show_nodes {
@@ -188,6 +192,6 @@ fn cache_node(x: &mut Xml, node: &NodeView, address: &ferrocache_control::servic
         x.timestamp("CacheNodeCreateTime", &created);
     }
     endpoint(x, "Endpoint", address);
-    x.text("ParameterGroupStatus", PARAMETERS_IN_SYNC);
+    x.text("ParameterGroupStatus", node.parameter_status.as_str());
     x.text_opt("CustomerAvailabilityZone", node.zone());
 }

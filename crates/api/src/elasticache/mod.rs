@@ -11,7 +11,10 @@
 pub mod cache_cluster;
 pub mod engine_version;
 pub mod event;
+pub mod modify;
+pub mod parameter_group;
 pub mod replication_group;
+pub mod subnet_group;
 pub mod tag;
 
 use ferrocache_control::service::view::Endpoint;

@@ -178,7 +178,9 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.text("ReplicationGroupId", &spec.id);
     x.text("Description", &spec.description);
     x.text("Status", group.status.as_str());
-    x.empty("PendingModifiedValues");
+    x.element("PendingModifiedValues", |x| {
+        x.text_opt("PrimaryClusterId", group.pending_promotion());
+    });
     x.text_list(
         "MemberClusters",
         "ClusterId",
@@ -194,7 +196,7 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
     x.boolean("ClusterEnabled", false);
-    x.text("CacheNodeType", &spec.node_type);
+    x.text("CacheNodeType", group.node_type());
     x.boolean("AuthTokenEnabled", false);
     x.boolean("TransitEncryptionEnabled", false);
     x.boolean("AtRestEncryptionEnabled", false);

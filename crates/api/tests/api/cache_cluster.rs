@@ -147,7 +147,7 @@ async fn describe_cache_clusters_golden() {
     );
     assert_eq!(
         c.text("SecurityGroups/member/SecurityGroupId"),
-        Some("sg-0abc123")
+        Some("sg-7bf2baaa1b9205fd2")
     );
     assert_eq!(c.text("SecurityGroups/member/Status"), Some("active"));
     assert_eq!(c.text("ARN"), Some("arn:aws:elasticache:us-east-1:123456789012:cluster:practice-redis-replication-multi-001"));
@@ -196,10 +196,8 @@ async fn cache_nodes_only_when_asked_and_complete() {
         .clone();
     assert!(c.get("CacheNodes").is_none());
     assert!(c.get("ReplicationGroupId").is_none(), "standalone");
-    assert!(
-        c.get("PreferredAvailabilityZone").is_none(),
-        "no zone asked for or chosen yet"
-    );
+    // The zone is chosen at creation, from the subnet group's zones.
+    assert_eq!(c.text("PreferredAvailabilityZone"), Some("us-east-1a"));
     assert_eq!(c.text("CacheClusterStatus"), Some("creating"));
 
     let plain = h

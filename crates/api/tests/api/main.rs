@@ -8,6 +8,9 @@ mod cache_cluster;
 mod edge;
 mod errors;
 mod event;
+mod modify;
+mod network;
+mod parameter_group;
 mod replication_group;
 mod tag;
 

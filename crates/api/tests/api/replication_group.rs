@@ -74,7 +74,8 @@ pub const FAILOVER_LAB: &[(&str, &str)] = &[
     ("CacheNodeType", "cache.t3.micro"),
     ("Engine", "redis"),
     ("EngineVersion", "7.0"),
-    ("SecurityGroupIds.SecurityGroupId.1", "sg-0abc123"),
+    // The default VPC's `default` security group (its id is derived from account and region).
+    ("SecurityGroupIds.SecurityGroupId.1", "sg-7bf2baaa1b9205fd2"),
     ("Tags.Tag.1.Key", "env"),
     ("Tags.Tag.1.Value", "lab"),
 ];
@@ -86,7 +87,15 @@ pub const FAILOVER_LAB: &[(&str, &str)] = &[
 #[tokio::test]
 async fn create_replication_group_golden() {
     let h = Harness::new();
-    let reply = h.call_in("us-west-2", FAILOVER_LAB).await;
+    // Security groups are regional: name us-west-2's default group instead of us-east-1's.
+    let request: Vec<(&str, &str)> = FAILOVER_LAB
+        .iter()
+        .map(|&(k, v)| match k {
+            "SecurityGroupIds.SecurityGroupId.1" => (k, "sg-ababcb351cdf898c7"),
+            _ => (k, v),
+        })
+        .collect();
+    let reply = h.call_in("us-west-2", &request).await;
     let group = reply
         .result("CreateReplicationGroup")
         .get("ReplicationGroup")
@@ -165,8 +174,8 @@ async fn create_replication_group_golden() {
     for (i, m) in node_members.iter().enumerate() {
         assert_eq!(
             m.child_names(),
-            ["CacheClusterId", "CacheNodeId"],
-            "not placed yet: no endpoint, zone or role"
+            ["CacheClusterId", "CacheNodeId", "PreferredAvailabilityZone"],
+            "not placed yet: no endpoint or role; the zone is chosen at creation"
         );
         assert_eq!(
             m.text("CacheClusterId").map(str::to_string),

@@ -15,6 +15,7 @@ use ferrocache_api::{router, ApiConfig};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
+use ferrocache_model::parameter::{AppliedParameters, ParameterGroupSpec};
 use ferrocache_store::{tables, update, ReadExt, RedbStore, StoreError, WriteExt, Writer};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -37,6 +38,15 @@ pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
         ],
     ),
     ("DeleteReplicationGroup", &[("ReplicationGroup", None)]),
+    ("ModifyReplicationGroup", &[("ReplicationGroup", None)]),
+    ("ModifyCacheCluster", &[("CacheCluster", None)]),
+    (
+        "ListAllowedNodeTypeModifications",
+        &[
+            ("ScaleUpModifications", Some("member")),
+            ("ScaleDownModifications", Some("member")),
+        ],
+    ),
     ("IncreaseReplicaCount", &[("ReplicationGroup", None)]),
     ("DecreaseReplicaCount", &[("ReplicationGroup", None)]),
     ("CreateCacheCluster", &[("CacheCluster", None)]),
@@ -57,6 +67,49 @@ pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
             ("CacheEngineVersions", Some("CacheEngineVersion")),
         ],
     ),
+    (
+        "CreateCacheParameterGroup",
+        &[("CacheParameterGroup", None)],
+    ),
+    (
+        "DescribeCacheParameterGroups",
+        &[
+            ("Marker", None),
+            ("CacheParameterGroups", Some("CacheParameterGroup")),
+        ],
+    ),
+    (
+        "ModifyCacheParameterGroup",
+        &[("CacheParameterGroupName", None)],
+    ),
+    (
+        "ResetCacheParameterGroup",
+        &[("CacheParameterGroupName", None)],
+    ),
+    (
+        "DescribeCacheParameters",
+        &[
+            ("Marker", None),
+            ("Parameters", Some("Parameter")),
+            (
+                "CacheNodeTypeSpecificParameters",
+                Some("CacheNodeTypeSpecificParameter"),
+            ),
+        ],
+    ),
+    (
+        "DescribeEngineDefaultParameters",
+        &[("EngineDefaults", None)],
+    ),
+    ("CreateCacheSubnetGroup", &[("CacheSubnetGroup", None)]),
+    (
+        "DescribeCacheSubnetGroups",
+        &[
+            ("Marker", None),
+            ("CacheSubnetGroups", Some("CacheSubnetGroup")),
+        ],
+    ),
+    ("ModifyCacheSubnetGroup", &[("CacheSubnetGroup", None)]),
     ("ListTagsForResource", &[("TagList", Some("Tag"))]),
     ("AddTagsToResource", &[("TagList", Some("Tag"))]),
     ("RemoveTagsFromResource", &[("TagList", Some("Tag"))]),
@@ -193,6 +246,10 @@ impl Harness {
                             generation: group.generation,
                             failed: None,
                             failovers: 0,
+                            promotions: 0,
+                            node_type: Some(group.node_type.clone()),
+                            node_type_refused: None,
+                            failover_blocked: false,
                         },
                     )?;
                 }
@@ -219,6 +276,18 @@ impl Harness {
                             Role::Replica
                         }
                     });
+                    // The node runs its parameter group's current values.
+                    let group_key = tables::key(&node.region, &node.parameter_group);
+                    let (generation, values) = match w.doc::<ParameterGroupSpec>(&group_key)? {
+                        Some(g) => (g.generation, g.values),
+                        None => (0, Default::default()),
+                    };
+                    let parameters = AppliedParameters {
+                        group: node.parameter_group.clone(),
+                        generation,
+                        values,
+                        node_type: Some(node.node_type.clone()),
+                    };
                     let observed = NodeObserved {
                         created: true,
                         generation: node.generation,
@@ -230,6 +299,11 @@ impl Harness {
                         node_created_at: Some(node.created_at),
                         failed: None,
                         recovering: false,
+                        parameters: Some(parameters),
+                        node_type: Some(node.node_type.clone()),
+                        node_type_refused: None,
+                        start_failures: 0,
+                        down_since: None,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -9,9 +9,11 @@
 //!
 //! - [`node`]: one node's process, its replication role, its observed facts and events.
 //! - [`group`]: a group's intent (endpoints, primary, epoch), status and events.
+//! - [`parameters`]: a node's parameter-group values: rendered at start, `CONFIG SET` on change.
 
 pub mod group;
 pub mod node;
+pub mod parameters;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -114,6 +116,9 @@ pub(crate) struct Context {
     /// Primaries of groups with automatic failover, refreshed every pass; watched closely so a
     /// dead primary is noticed well within one tick.
     watched_primaries: Mutex<Vec<String>>,
+    /// Every task this controller started (reconcilers, the primary watcher), so that
+    /// [`Controller::halt`] can stop them all at once.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
 }
 
 /// The control loop.
@@ -145,6 +150,7 @@ impl Controller {
             wake: Notify::new(),
             watched_primaries: Mutex::new(Vec::new()),
             routes: watch::Sender::new(RouteTable::default()),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -156,7 +162,12 @@ impl Controller {
 
     /// Runs the loop until `shutdown` turns true, then waits (bounded) for running tasks.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let watcher = tokio::spawn(watch_primaries(self.ctx.clone(), shutdown.clone()));
+        let watcher = self
+            .ctx
+            .tasks
+            .lock()
+            .expect("tasks lock")
+            .spawn(watch_primaries(self.ctx.clone(), shutdown.clone()));
         let mut revisions = self.ctx.store.subscribe();
         loop {
             if *shutdown.borrow() {
@@ -181,8 +192,20 @@ impl Controller {
         }
     }
 
+    /// Stops every task of this controller at once, wherever each is, as a crash of the process
+    /// would; the caller aborts [`Controller::run`] itself. A new controller over the same store
+    /// must then finish whatever was left half done (the simulation tests do exactly that).
+    pub fn halt(&self) {
+        self.ctx.tasks.lock().expect("tasks lock").abort_all();
+    }
+
     /// One pass: start a task for every resource without one, publish routes.
     fn pass(&self) -> Result<(), StoreError> {
+        {
+            // Reap finished tasks so the set holds only running ones.
+            let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
+            while tasks.try_join_next().is_some() {}
+        }
         let (nodes, groups, table) = view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
             let nodes: Vec<String> = r
                 .docs::<NodeSpec>("")?
@@ -250,7 +273,7 @@ impl Controller {
             return;
         }
         let ctx = self.ctx.clone();
-        tokio::spawn(async move {
+        self.ctx.tasks.lock().expect("tasks lock").spawn(async move {
             let next = run(ctx.clone(), key).await;
             let delay = match next {
                 Ok(Next::Done) => None,

@@ -11,20 +11,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocache_agent::Liveness;
+use ferrocache_agent::{AgentError, Liveness};
 use ferrocache_engine::config::NodeConfig;
 use ferrocache_engine::info::Role as EngineRole;
 use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::group::{GroupIntent, GroupSpec};
+use ferrocache_model::modify::{in_maintenance_window, ApplyAt};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
+use ferrocache_model::parameter::{self, DesiredParameters};
 use ferrocache_model::{ids, node_type, zone};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
 
-use super::{Context, ControlConfig, Next, ReconcileError, POLL_SOON};
+use super::{parameters, Context, ControlConfig, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
 use crate::events;
-use crate::runtime::NodeRuntime;
+use crate::runtime::{NodeRuntime, RuntimeError};
 
 /// Longest Unix socket path the kernel accepts (`sun_path` is 108 bytes with its NUL).
 const UNIX_SOCKET_PATH_LEN_MAX: usize = 100;
@@ -52,15 +54,74 @@ pub fn node_config(
         spec.port,
     );
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
-    cfg.maxmemory_bytes = node_type::lookup(&spec.node_type)
-        .map(|t| t.maxmemory_bytes(node_type::RESERVED_MEMORY_PERCENT_DEFAULT))
-        .unwrap_or(0);
+    cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
     cfg.replica_of = replica_of;
     // Replicas connect from their own private address, so a primary's `INFO replication`
     // names each replica by its address as on ElastiCache, not all as 127.0.0.1.
     cfg.extra
         .push(("bind-source-addr".to_string(), intent.private.to_string()));
     cfg
+}
+
+/// Records the node as unhealthy, and since when (the failover's lag rule measures replicas'
+/// links against it).
+fn mark_down(observed: &mut NodeObserved) {
+    observed.healthy = false;
+    observed.down_since.get_or_insert_with(chrono::Utc::now);
+}
+
+/// `maxmemory` of a node type (0, no limit, for a type not in the table).
+fn maxmemory_bytes(node_type_name: &str) -> u64 {
+    node_type::lookup(node_type_name)
+        .map(|t| t.maxmemory_bytes(node_type::RESERVED_MEMORY_PERCENT_DEFAULT))
+        .unwrap_or(0)
+}
+
+/// Carries out a node type change when it is due (now, or in the maintenance window): on one
+/// host a node's size is its `maxmemory`, so the change is a `CONFIG SET` on the running
+/// process — every key and every client connection stays. A scale-down the data in use does not
+/// fit is refused (AWS's event) and not retried until another type is asked for.
+async fn apply_node_type(
+    runtime: &dyn NodeRuntime,
+    spec: &NodeSpec,
+    cfg: &NodeConfig,
+    info: &ferrocache_engine::Info,
+    parameters: &DesiredParameters,
+    observed: &mut NodeObserved,
+    new_events: &mut Vec<String>,
+) -> Result<(), ReconcileError> {
+    let target = &spec.node_type;
+    let running = observed.node_type.as_ref().unwrap_or(target);
+    if running == target || observed.node_type_refused.as_ref() == Some(target) {
+        return Ok(());
+    }
+    let due = spec.node_type_apply == ApplyAt::Now
+        || in_maintenance_window(&spec.maintenance_window, chrono::Utc::now());
+    if !due {
+        return Ok(());
+    }
+    // The new size as the parameter group shapes it (`reserved-memory-percent`).
+    let limit = node_type::lookup(target)
+        .map(|t| parameter::engine_settings(&parameters.values, t).maxmemory_bytes)
+        .unwrap_or(0);
+    if limit != 0 && info.used_memory > limit {
+        tracing::warn!(node = %spec.id, used = info.used_memory, limit, "scale-down refused: data does not fit");
+        observed.node_type_refused = Some(target.clone());
+        new_events.push(text::node_type_failed(target));
+        return Ok(());
+    }
+    runtime
+        .config_set(
+            &cfg.address(),
+            "maxmemory",
+            &limit.to_string(),
+            NODE_CALL_TIMEOUT,
+        )
+        .await?;
+    observed.node_type = Some(target.clone());
+    observed.node_type_refused = None;
+    new_events.push(text::node_type_applied(target));
+    Ok(())
 }
 
 /// The facts the reconciler starts from.
@@ -175,13 +236,26 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // A replica is (re)started only once its primary runs as primary: pointing it at a node
     // that is not primary yet (a failover in progress) would chain replicas, and a first
     // connection that is refused costs a second of Redis's replication timer.
-    let cfg = node_config(&ctx.config, spec, &intent, replica_of);
+    let mut cfg = node_config(&ctx.config, spec, &intent, replica_of);
     let mut observed = snap.observed.clone();
+    // A (re)start keeps the node type the node runs with; a requested change is applied below,
+    // when it is due, not by a restart that happens to come first.
+    if let Some(running_type) = &observed.node_type {
+        cfg.maxmemory_bytes = maxmemory_bytes(running_type);
+    }
+    // The parameter group's values go into the start configuration (after the node type's
+    // `maxmemory`, which `reserved-memory-percent` refines).
+    let wanted_parameters = parameters::desired(&ctx, spec)?;
+    parameters::configure(
+        &mut cfg,
+        observed.node_type.as_deref().unwrap_or(&spec.node_type),
+        &wanted_parameters,
+    );
     if desired == Role::Replica && (replica_of.is_none() || (!running && !snap.primary_up)) {
         // A dead replica waiting for a primary is no standby: say so, or a dead primary would
         // be held for a failover that has nowhere to go.
         if !running && observed.healthy {
-            observed.healthy = false;
+            mark_down(&mut observed);
             save(&ctx, &key, spec, &observed, &[])?;
         }
         return Ok(Next::After(POLL_SOON));
@@ -199,7 +273,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     {
         if observed.healthy {
             tracing::warn!(node = %spec.id, ?liveness, "primary is down; failing over");
-            observed.healthy = false;
+            mark_down(&mut observed);
             save(&ctx, &key, spec, &observed, &[])?;
         }
         return Ok(Next::After(POLL_SOON));
@@ -217,7 +291,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             tracing::warn!(node = %spec.id, error = %reason, "node did not start");
             if !observed.created && observed.failed.is_none() {
                 observed.failed = Some(reason.clone());
-                observed.healthy = false;
+                mark_down(&mut observed);
                 save(
                     &ctx,
                     &key,
@@ -225,13 +299,29 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                     &observed,
                     &[text::cache_cluster_create_failed(&reason)],
                 )?;
-            } else if observed.healthy {
-                observed.healthy = false;
-                save(&ctx, &key, spec, &observed, &[])?;
+            } else if observed.created {
+                mark_down(&mut observed);
+                let exited = matches!(
+                    &e,
+                    RuntimeError::Agent(AgentError::ExitedDuringStart { .. })
+                );
+                observed.start_failures = if exited {
+                    observed.start_failures + 1
+                } else {
+                    0
+                };
+                let mut messages = Vec::new();
+                if observed.start_failures >= START_FAILURES_BEFORE_REPLACE {
+                    replace(&ctx, spec, &e, &mut observed, &mut messages).await?;
+                }
+                if observed != snap.observed || !messages.is_empty() {
+                    save(&ctx, &key, spec, &observed, &messages)?;
+                }
             }
             return Ok(Next::After(ctx.config.tick));
         }
     };
+    observed.start_failures = 0;
     let mut new_events = Vec::new();
     if observed.created && observed.reboots < spec.reboots {
         observed.reboots = spec.reboots;
@@ -257,11 +347,23 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         _ => None,
     };
+    let switch_unreported = snap
+        .group
+        .as_ref()
+        .is_some_and(|g| g.primary == spec.id && g.previous_primary.is_some());
+    if change.is_none() && desired == Role::Primary && switch_unreported {
+        // The winner of a switch already runs as primary (a former primary chosen again).
+        report_failover(&ctx, spec, &snap)?;
+    }
     if let Some(primary) = change {
         let address = cfg.address();
         match primary {
             None => {
                 catch_up(ctx.agent.as_ref(), &address, &info).await;
+                if let Some(better) = better_replica(&ctx, spec, &address).await? {
+                    hand_over(&ctx, spec, &snap, &better)?;
+                    return Ok(Next::After(POLL_SOON));
+                }
                 ctx.agent
                     .replicaof(&address, None, NODE_CALL_TIMEOUT)
                     .await?;
@@ -288,13 +390,48 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     observed.link_up = info.master_link_status_up == Some(true);
     observed.pid = Some(process.pid);
     observed.healthy = true;
+    observed.down_since = None;
     // A process we believed running (a pid recorded, not cleared by a clean shutdown) had to
     // be started anew, and not for a reboot: the node died and is being recovered.
     if observed.created && !rebooting && !process.adopted && snap.observed.pid.is_some() {
         observed.recovering = true;
         new_events.push(text::recovering_cache_nodes(ids::CACHE_NODE_ID));
     }
-    let ready = observed.role == Some(desired) && (desired == Role::Primary || observed.link_up);
+    if observed.created {
+        apply_node_type(
+            ctx.agent.as_ref(),
+            spec,
+            &cfg,
+            &info,
+            &wanted_parameters,
+            &mut observed,
+            &mut new_events,
+        )
+        .await?;
+    }
+    let running_type = observed
+        .node_type
+        .clone()
+        .unwrap_or_else(|| spec.node_type.clone());
+    parameters::apply(
+        ctx.agent.as_ref(),
+        &running_type,
+        &wanted_parameters,
+        !process.adopted,
+        &cfg.address(),
+        &mut observed,
+        &mut new_events,
+    )
+    .await?;
+    let mut ready =
+        observed.role == Some(desired) && (desired == Role::Primary || observed.link_up);
+    // A replica fresh from a full sync counts only once its primary really streams to it (see
+    // `streams_from`); checked when it becomes available or comes back, not on every pass.
+    if ready && desired == Role::Replica && (!observed.created || observed.recovering) {
+        if let Some(primary) = replica_of {
+            ready = streams_from(ctx.agent.as_ref(), &cfg.address(), primary).await;
+        }
+    }
     if ready && observed.recovering {
         observed.recovering = false;
         new_events.push(text::finished_recovery(ids::CACHE_NODE_ID));
@@ -304,6 +441,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         observed.failed = None;
         observed.node_created_at = Some(chrono::Utc::now());
         observed.reboots = spec.reboots;
+        observed.node_type = Some(spec.node_type.clone());
         new_events.push(text::cache_cluster_created());
         new_events.push(text::cache_node_added(ids::CACHE_NODE_ID, &intent.zone));
     }
@@ -319,6 +457,99 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         Next::After(POLL_SOON)
     })
 }
+
+/// Failed starts in a row (the process exits while starting, e.g. on a data file it cannot
+/// load) after which a node is replaced by an empty one.
+pub const START_FAILURES_BEFORE_REPLACE: u32 = 3;
+
+/// Longest part of a start error quoted in an event.
+const EVENT_REASON_LEN_MAX: usize = 200;
+
+/// Replaces a node that keeps failing to start: its data file is set aside (kept, not deleted)
+/// so the next start begins empty — a replica then resyncs from its primary — and the cache
+/// cluster and its group say so.
+async fn replace(
+    ctx: &Context,
+    spec: &NodeSpec,
+    error: &RuntimeError,
+    observed: &mut NodeObserved,
+    messages: &mut Vec<String>,
+) -> Result<(), ReconcileError> {
+    let aside = ctx.agent.set_aside_data(&spec.id).await?;
+    tracing::warn!(node = %spec.id, ?aside, failures = observed.start_failures, "replacing a node that keeps failing to start");
+    let reason = match error {
+        RuntimeError::Agent(AgentError::ExitedDuringStart { status, .. }) => {
+            format!("redis-server exited: {status}")
+        }
+        other => other.to_string(),
+    };
+    let reason: String = reason.chars().take(EVENT_REASON_LEN_MAX).collect();
+    messages.push(text::cache_node_replaced(
+        ids::CACHE_NODE_ID,
+        observed.start_failures,
+        &reason,
+    ));
+    observed.start_failures = 0;
+    if let Some(group_id) = &spec.group_id {
+        update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
+            events::record(
+                w,
+                &spec.region,
+                group_id,
+                SourceType::ReplicationGroup,
+                text::group_node_replaced(&spec.id, ids::CACHE_NODE_ID),
+                chrono::Utc::now(),
+            )?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Channel of the marker messages that check a replica's stream (no client subscribes to it).
+const STREAM_CHECK_CHANNEL: &str = "__ferrocache:replication-check";
+
+/// Whether the primary at `primary` streams its writes to the replica at `replica`.
+///
+/// Redis 7.0 puts a replica online after a diskless full sync only when the replica's first
+/// `REPLCONF ACK` arrives; an ACK that comes before the primary has reaped the sync's child is
+/// dropped, and the next one is up to a second later. Until then the replica's link reads `up`
+/// but nothing the primary acknowledges reaches it — a primary lost in that second would lose
+/// those writes. So a marker message is published on the primary (it moves the replication
+/// offset, not the data) and the replica must have reached the primary's offset.
+async fn streams_from(
+    runtime: &dyn NodeRuntime,
+    replica: &NodeAddress,
+    primary: SocketAddr,
+) -> bool {
+    let primary = NodeAddress::Tcp(primary);
+    if runtime
+        .publish(&primary, STREAM_CHECK_CHANNEL, "", NODE_CALL_TIMEOUT)
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let Ok(target) = runtime.info(&primary, NODE_CALL_TIMEOUT).await else {
+        return false;
+    };
+    // The marker usually arrives within a millisecond; a replica not yet streaming is looked at
+    // again on the next pass.
+    for _ in 0..STREAM_CHECK_POLLS {
+        match runtime.info(replica, NODE_CALL_TIMEOUT).await {
+            Ok(info) if info.slave_repl_offset.unwrap_or(-1) >= target.master_repl_offset => {
+                return true
+            }
+            Ok(_) => tokio::time::sleep(STREAM_CHECK_POLL).await,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// How often, and how many times in one pass, a replica's offset is compared with the marker's.
+const STREAM_CHECK_POLL: Duration = Duration::from_millis(2);
+const STREAM_CHECK_POLLS: usize = 5;
 
 /// Chooses the node's zone and addresses, in one transaction with the address book.
 fn place(ctx: &Context, key: &str, spec: &NodeSpec) -> Result<NodeIntent, ReconcileError> {
@@ -455,6 +686,94 @@ async fn catch_up(
         target,
         "replica did not catch up with the old primary in time; promoting"
     );
+}
+
+/// Another healthy replica of the same old primary that has more of its stream than this node,
+/// right before this node is promoted. A frozen old primary that resumes after the switch was
+/// decided still sends its backlog to the replicas that follow it — writes it had acknowledged
+/// — so the choice made at planning time is checked again at the last moment.
+async fn better_replica(
+    ctx: &Context,
+    spec: &NodeSpec,
+    address: &NodeAddress,
+) -> Result<Option<String>, ReconcileError> {
+    let Some(group_id) = &spec.group_id else {
+        return Ok(None);
+    };
+    let mine = ctx.agent.info(address, NODE_CALL_TIMEOUT).await?;
+    let (Some(host), Some(port)) = (mine.master_host.clone(), mine.master_port) else {
+        return Ok(None);
+    };
+    let mut best = (mine.slave_repl_offset.unwrap_or(-1), None);
+    let others = view(
+        ctx.store.as_ref(),
+        |r| -> Result<Vec<(NodeSpec, NodeIntent)>, ReconcileError> {
+            let mut out = Vec::new();
+            for (key, other) in r.docs::<NodeSpec>(&tables::region_prefix(&spec.region))? {
+                if other.group_id.as_ref() != Some(group_id)
+                    || other.id == spec.id
+                    || other.deletion.is_some()
+                {
+                    continue;
+                }
+                let healthy = r
+                    .doc::<NodeObserved>(&key)?
+                    .is_some_and(|o| o.healthy && o.role == Some(Role::Replica));
+                if let (true, Some(intent)) = (healthy, r.doc::<NodeIntent>(&key)?) {
+                    out.push((other, intent));
+                }
+            }
+            Ok(out)
+        },
+    )?;
+    for (other, intent) in others {
+        let other_address = node_config(&ctx.config, &other, &intent, None).address();
+        let Ok(theirs) = ctx
+            .agent
+            .info(&other_address, CANDIDATE_CHECK_TIMEOUT)
+            .await
+        else {
+            continue;
+        };
+        let same_source = theirs.role == EngineRole::Replica
+            && theirs.master_host.as_deref() == Some(host.as_str())
+            && theirs.master_port == Some(port);
+        let offset = theirs.slave_repl_offset.unwrap_or(-1);
+        if same_source && offset > best.0 {
+            best = (offset, Some(other.id));
+        }
+    }
+    Ok(best.1)
+}
+
+/// Bound on asking another replica for its offset before a promotion.
+const CANDIDATE_CHECK_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Moves a switch that is not carried out yet from this node to `better` (the next epoch), so
+/// the replica with the most of the old primary's stream is the one promoted.
+fn hand_over(
+    ctx: &Context,
+    spec: &NodeSpec,
+    snap: &Snapshot,
+    better: &str,
+) -> Result<(), ReconcileError> {
+    let (Some(group_id), Some(expected)) = (&spec.group_id, &snap.group) else {
+        return Ok(());
+    };
+    let key = tables::key(&spec.region, group_id);
+    update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
+        let Some(mut intent) = w.doc::<GroupIntent>(&key)? else {
+            return Ok(());
+        };
+        if intent.epoch != expected.epoch || intent.primary != spec.id {
+            return Ok(());
+        }
+        tracing::info!(group = %group_id, from = %spec.id, to = %better, "a replica has more of the old primary's stream; promoting it instead");
+        intent.primary = better.to_string();
+        intent.epoch += 1;
+        w.put_doc(&key, &intent)?;
+        Ok(())
+    })
 }
 
 /// Records AWS's "Failover … completed" events once the new primary runs as primary, and

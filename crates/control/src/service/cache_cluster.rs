@@ -68,7 +68,16 @@ impl Service {
                     ))
                     .into());
                 }
-                let spec = node::plan_replica(req, &group.spec, &ctx)?;
+                let mut spec = node::plan_replica(req, &group.spec, &ctx)?;
+                let members: Vec<NodeSpec> = group.members.iter().map(|m| m.spec.clone()).collect();
+                spec.preferred_zone = super::subnet_group::place_members(
+                    w,
+                    region,
+                    &spec.subnet_group,
+                    &members,
+                    std::slice::from_ref(&spec.preferred_zone),
+                )?
+                .remove(0);
                 let key = tables::key(region, &spec.id);
                 if w.doc::<NodeSpec>(&key)?.is_some() {
                     return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
@@ -81,8 +90,9 @@ impl Service {
             });
         }
         let spec = node::plan_standalone(req, &ctx)?;
-        check_references(&spec.parameter_group, &spec.subnet_group)?;
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
+            check_references(w, region, &spec.parameter_group, &spec.subnet_group)?;
+            let spec = super::subnet_group::with_node_network(w, &account, &spec)?;
             let key = tables::key(region, &spec.id);
             if w.doc::<NodeSpec>(&key)?.is_some() {
                 return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());

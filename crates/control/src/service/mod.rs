@@ -5,7 +5,11 @@
 pub mod cache_cluster;
 pub mod engine_version;
 pub mod event;
+pub mod modify;
+pub mod network;
+pub mod parameter_group;
 pub mod replication_group;
+pub mod subnet_group;
 pub mod tag;
 pub mod view;
 

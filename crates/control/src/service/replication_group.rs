@@ -1,7 +1,6 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
 //! `IncreaseReplicaCount`, `DecreaseReplicaCount`.
 
-use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
 use ferrocache_model::group::{
     self, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
 };
@@ -27,23 +26,17 @@ pub struct ReplicaCountRequest {
     pub apply_immediately: Option<bool>,
 }
 
-/// Checks that a parameter group and a subnet group named by a request exist.
+/// Checks that a parameter group and a subnet group named by a request exist (inside the
+/// transaction that writes the request, so a group cannot vanish in between).
 ///
-/// Only the default groups exist until parameter and subnet groups can be created.
-pub(crate) fn check_references(parameter_group: &str, subnet_group: &str) -> Result<(), Fault> {
-    if parameter_group == DEFAULT_PARAMETER_GROUP_CLUSTER_ON {
-        return Err(Fault::combination(
-            "Cluster mode should be disabled in parameter group, but found it is enabled.",
-        ));
-    }
-    if parameter_group != DEFAULT_PARAMETER_GROUP {
-        return Err(Fault::CacheParameterGroupNotFound(
-            parameter_group.to_string(),
-        ));
-    }
-    if subnet_group != "default" {
-        return Err(Fault::CacheSubnetGroupNotFound(subnet_group.to_string()));
-    }
+pub(crate) fn check_references(
+    r: &dyn Reader,
+    region: &str,
+    parameter_group: &str,
+    subnet_group: &str,
+) -> Result<(), ServiceError> {
+    super::parameter_group::check_usable(r, region, parameter_group)?;
+    super::subnet_group::check_exists(r, region, subnet_group)?;
     Ok(())
 }
 
@@ -89,6 +82,10 @@ fn add_members(
     now: ferrocache_model::Timestamp,
 ) -> Result<(), ServiceError> {
     let existing = members_of(w, &spec.region, &spec.id)?;
+    // Every new member gets its zone now, from the subnet group's zones, so placement never
+    // falls back to the region's zones.
+    let zones =
+        super::subnet_group::place_members(w, &spec.region, &spec.subnet_group, &existing, zones)?;
     for (index, zone) in (next_member_index(&spec.id, &existing)..).zip(zones) {
         let id = ids::member_cluster_id(&spec.id, index);
         let key = tables::key(&spec.region, &id);
@@ -129,9 +126,15 @@ impl Service {
             now,
         };
         let plan = group::plan_create(req, &ctx)?;
-        check_references(&plan.spec.parameter_group, &plan.spec.subnet_group)?;
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            check_references(
+                w,
+                region,
+                &plan.spec.parameter_group,
+                &plan.spec.subnet_group,
+            )?;
+            let spec = super::subnet_group::with_network(w, &account, &plan.spec)?;
             let key = tables::key(region, &plan.spec.id);
             if w.doc::<GroupSpec>(&key)?.is_some() {
                 return Err(Fault::ReplicationGroupAlreadyExists(plan.spec.id.clone()).into());
@@ -155,8 +158,8 @@ impl Service {
                 adopted.group_id = Some(plan.spec.id.clone());
                 w.put_doc(&tables::key(region, primary_id), &adopted)?;
             }
-            w.put_doc(&key, &plan.spec)?;
-            add_members(w, &plan.spec, &plan.new_member_zones, now)?;
+            w.put_doc(&key, &spec)?;
+            add_members(w, &spec, &plan.new_member_zones, now)?;
             load_group(w, region, &plan.spec.id, &account)
         })
     }

@@ -95,10 +95,16 @@ impl Service {
                     }
                     ArnType::Snapshot => Err(Fault::SnapshotNotFound(arn.id.clone()).into()),
                     ArnType::ParameterGroup => {
-                        Err(Fault::CacheParameterGroupNotFound(arn.id.clone()).into())
+                        super::parameter_group::change_tags(w, &arn.region, &arn.id, |tags| {
+                            apply(tags, &change)?;
+                            Ok(!matches!(change, TagChange::List))
+                        })
                     }
                     ArnType::SubnetGroup => {
-                        Err(Fault::CacheSubnetGroupNotFound(arn.id.clone()).into())
+                        let write = !matches!(change, TagChange::List);
+                        super::subnet_group::change_tags(w, &arn.region, &arn.id, |tags| {
+                            apply(tags, &change).map(|()| write)
+                        })
                     }
                     ArnType::User => Err(Fault::UserNotFound(arn.id.clone()).into()),
                     ArnType::UserGroup => Err(Fault::UserGroupNotFound(arn.id.clone()).into()),

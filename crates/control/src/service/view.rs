@@ -34,6 +34,9 @@ pub struct NodeView {
     pub role: Option<Role>,
     /// `ARN`.
     pub arn: String,
+    /// `CacheParameterGroup.ParameterApplyStatus` (`in-sync` unless [`NodeView::load`] or
+    /// [`GroupView::load`] found a change in flight).
+    pub parameter_status: ferrocache_model::parameter::ApplyStatus,
 }
 
 impl NodeView {
@@ -63,7 +66,10 @@ impl NodeView {
             }),
             None => None,
         };
-        Ok(Some(Self::new(spec, intent, observed, role, account)))
+        let mut view = Self::new(spec, intent, observed, role, account);
+        view.parameter_status =
+            super::parameter_group::apply_status(r, &view.spec, view.observed.as_ref())?;
+        Ok(Some(view))
     }
 
     /// Assembles a view from its parts.
@@ -85,6 +91,7 @@ impl NodeView {
             cache_node_status,
             role,
             arn,
+            parameter_status: ferrocache_model::parameter::ApplyStatus::InSync,
         }
     }
 
@@ -107,6 +114,26 @@ impl NodeView {
     /// `CacheNodeCreateTime`.
     pub fn node_created_at(&self) -> Option<ferrocache_model::Timestamp> {
         self.observed.as_ref().and_then(|o| o.node_created_at)
+    }
+
+    /// `CacheNodeType`: the type the node runs with (a requested change shows in
+    /// [`Self::pending_node_type`] until it is carried out).
+    pub fn node_type(&self) -> &str {
+        self.observed
+            .as_ref()
+            .and_then(|o| o.node_type.as_deref())
+            .unwrap_or(&self.spec.node_type)
+    }
+
+    /// `PendingModifiedValues.CacheNodeType`: a requested type not carried out yet (and not
+    /// refused).
+    pub fn pending_node_type(&self) -> Option<&str> {
+        let refused = self
+            .observed
+            .as_ref()
+            .and_then(|o| o.node_type_refused.as_deref());
+        (self.node_type() != self.spec.node_type && refused != Some(self.spec.node_type.as_str()))
+            .then_some(self.spec.node_type.as_str())
     }
 }
 
@@ -158,13 +185,10 @@ impl GroupView {
             });
             let node_intent = r.doc::<NodeIntent>(&node_key)?;
             let node_observed = r.doc::<NodeObserved>(&node_key)?;
-            members.push(NodeView::new(
-                node_spec,
-                node_intent,
-                node_observed,
-                role,
-                account,
-            ));
+            let mut member = NodeView::new(node_spec, node_intent, node_observed, role, account);
+            member.parameter_status =
+                super::parameter_group::apply_status(r, &member.spec, member.observed.as_ref())?;
+            members.push(member);
         }
         let status = group::status(&spec, observed.as_ref());
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
@@ -200,12 +224,33 @@ impl GroupView {
         if self.spec.snapshot_retention_limit == 0 {
             return None;
         }
+        if let Some(chosen) = &self.spec.snapshotting_cluster {
+            if self.members.iter().any(|m| &m.spec.id == chosen) {
+                return Some(chosen);
+            }
+        }
         let primary = self.intent.as_ref().map(|i| i.primary.as_str());
         self.members
             .iter()
             .map(|m| m.spec.id.as_str())
             .find(|id| Some(*id) != primary)
             .or_else(|| self.members.first().map(|m| m.spec.id.as_str()))
+    }
+
+    /// `CacheNodeType`: the type the members run with, until every one runs the requested one.
+    pub fn node_type(&self) -> &str {
+        self.observed
+            .as_ref()
+            .and_then(|o| o.node_type.as_deref())
+            .unwrap_or(&self.spec.node_type)
+    }
+
+    /// `PendingModifiedValues.PrimaryClusterId`: a promotion not carried out yet.
+    pub fn pending_promotion(&self) -> Option<&str> {
+        let done = self.observed.as_ref().map_or(0, |o| o.promotions);
+        (done < self.spec.promotion_requests)
+            .then_some(self.spec.promotion_target.as_deref())
+            .flatten()
     }
 
     /// Members that are not being removed.
