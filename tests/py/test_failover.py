@@ -291,3 +291,37 @@ def test_ferrocache_crash_mid_failover_finishes_after_restart(fc, ec):
     wait_until(lambda: sorted(members(ec, "midway").values()) == ["primary", "replica", "replica"]
                and redis.Redis(host=address).info("replication")["connected_slaves"] == 2,
                timeout=30, what="old primary back as a replica")
+
+
+def test_failover_without_an_eligible_replica_waits_and_says_so(fc, ec):
+    """The only replica is frozen when the primary dies: nothing can be promoted, so the group
+    says it is waiting (once) and keeps the primary; when the replica continues, the failover
+    happens and the data is there."""
+    ec.create_replication_group(ReplicationGroupId="lonely", ReplicationGroupDescription="l",
+                                NumCacheClusters=2, AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "lonely")
+    address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    client = redis.Redis(host=address)
+    for i in range(100):
+        client.set(f"w:{i}", i)
+    replica_host = next(m["ReadEndpoint"]["Address"] for m in group["NodeGroups"][0]
+                        ["NodeGroupMembers"] if m["CurrentRole"] == "replica")
+    wait_until(lambda: redis.Redis(host=replica_host).get("w:99") == b"99",
+               what="the replica has every key")
+    old = primary_of(ec, "lonely")
+    replica = next(cid for cid in members(ec, "lonely") if cid != old)
+    pids = fc.node_pids()
+    os.kill(pids[replica], signal.SIGSTOP)
+    try:
+        os.kill(pids[old], signal.SIGKILL)
+        waiting = f"Failover from primary node {old} is waiting"
+        wait_until(lambda: any(m.startswith(waiting) for m in group_messages(ec, "lonely")),
+                   what="the waiting event")
+        assert primary_of(ec, "lonely") == old, "nothing eligible was promoted"
+    finally:
+        os.kill(pids[replica], signal.SIGCONT)
+    wait_until(lambda: primary_of(ec, "lonely") == replica, what="the failover once it can")
+    wait_until(lambda: redis.Redis(host=address, socket_timeout=1).set("after", 1),
+               what="writes on the primary endpoint")
+    assert redis.Redis(host=address).get("w:99") == b"99"
+    assert sum(m.startswith(waiting) for m in group_messages(ec, "lonely")) == 1

@@ -137,7 +137,8 @@ struct Snapshot {
     primary_up: bool,
     /// The group fails over automatically.
     automatic_failover: bool,
-    /// Another member is a healthy replica that could take over as primary.
+    /// Another member is a replica whose process lives (it holds the data, and can take over
+    /// as primary once it answers).
     standby: bool,
 }
 
@@ -180,9 +181,13 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                         if other.group_id.as_deref() != Some(g.as_str()) || other.id == spec.id {
                             continue;
                         }
-                        standby |= r
+                        // A replica whose process lives — even frozen — holds the data; one
+                        // whose process is gone holds nothing a restart would wipe.
+                        let replica = r
                             .doc::<NodeObserved>(&k)?
-                            .is_some_and(|o| o.healthy && o.role == Some(Role::Replica));
+                            .is_some_and(|o| o.created && o.role == Some(Role::Replica));
+                        standby |=
+                            replica && !matches!(ctx.agent.liveness(&other.id), Liveness::Gone);
                     }
                     (af, standby)
                 }
