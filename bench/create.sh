@@ -86,9 +86,9 @@ def by_hand_once(workdir):
             procs.append(subprocess.Popen(
                 ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                  "--dir", node_dir, "--save", "", "--appendonly", "no",
-                 # Same replication settings as Ferrocache's nodes: without this, Redis 7.0
-                 # waits 5 s (repl-diskless-sync-delay) before serving the first sync.
-                 "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+                 # Same replication settings as Ferrocache's nodes (disk-based full syncs,
+                 # see crates/engine/src/config.rs).
+                 "--repl-diskless-sync", "no", "--repl-diskless-sync-delay", "0",
                  "--daemonize", "no", "--loglevel", "warning"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         clients = [redis.Redis(host="127.0.0.1", port=p, socket_timeout=5) for p in ports]

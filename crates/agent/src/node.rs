@@ -178,31 +178,8 @@ impl Agent {
         let text = render(cfg).map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
         let addr = cfg.address();
-
-        match self.find(cfg, &addr).await {
-            Found::Ours(process, info) => {
-                let info = if info.loading {
-                    self.wait_ready(cfg, &addr, process, None).await?;
-                    None
-                } else {
-                    Some(*info)
-                };
-                debug!(node_id, pid = process.pid, "adopted running node");
-                return Ok(NodeProcess {
-                    pid: process.pid,
-                    adopted: true,
-                    info,
-                });
-            }
-            Found::Stray(process, reason) => {
-                return Err(AgentError::Unresponsive {
-                    node_id: node_id.to_string(),
-                    pid: process.pid,
-                    addr: addr.to_string(),
-                    reason,
-                })
-            }
-            Found::Nothing => {}
+        if let Some(process) = self.adopt_locked(cfg, &addr).await? {
+            return Ok(process);
         }
 
         let dir = &cfg.dir;
@@ -231,6 +208,61 @@ impl Agent {
             adopted: false,
             info: None,
         })
+    }
+
+    /// Adopts the node's process if one of ours runs it (as [`Agent::ensure_running`] does),
+    /// but never starts one: `None` when it is not running. For a caller that must decide what
+    /// to do with a node that just died (a primary about to fail over is not restarted in
+    /// place), without a window between its own check and a start.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::ensure_running`], except the start errors.
+    pub async fn adopt(&self, cfg: &NodeConfig) -> Result<Option<NodeProcess>, AgentError> {
+        let node_id = cfg.node_id.as_str();
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let expected = self.node_dir(node_id);
+        if cfg.dir != expected {
+            return Err(AgentError::DirMismatch {
+                node_id: node_id.to_string(),
+                expected,
+                found: cfg.dir.clone(),
+            });
+        }
+        let _lock = self.lock(node_id).await;
+        self.adopt_locked(cfg, &cfg.address()).await
+    }
+
+    /// The adopting half of [`Agent::ensure_running`]; the caller holds the node's lock.
+    async fn adopt_locked(
+        &self,
+        cfg: &NodeConfig,
+        addr: &NodeAddress,
+    ) -> Result<Option<NodeProcess>, AgentError> {
+        let node_id = cfg.node_id.as_str();
+        match self.find(cfg, addr).await {
+            Found::Ours(process, info) => {
+                let info = if info.loading {
+                    self.wait_ready(cfg, addr, process, None).await?;
+                    None
+                } else {
+                    Some(*info)
+                };
+                debug!(node_id, pid = process.pid, "adopted running node");
+                Ok(Some(NodeProcess {
+                    pid: process.pid,
+                    adopted: true,
+                    info,
+                }))
+            }
+            Found::Stray(process, reason) => Err(AgentError::Unresponsive {
+                node_id: node_id.to_string(),
+                pid: process.pid,
+                addr: addr.to_string(),
+                reason,
+            }),
+            Found::Nothing => Ok(None),
+        }
     }
 
     /// Stops the node: `SHUTDOWN SAVE` (or `NOSAVE`) through `addr`, then waits for the

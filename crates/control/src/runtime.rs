@@ -40,6 +40,11 @@ pub trait NodeRuntime: Send + Sync + 'static {
         &'a self,
         cfg: &'a NodeConfig,
     ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>>;
+    /// Adopts the node's running process, never starting one; see [`Agent::adopt`].
+    fn adopt<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<Option<NodeProcess>, RuntimeError>>;
     /// Stops the node, saving its data when asked; see [`Agent::stop`].
     fn stop<'a>(
         &'a self,
@@ -101,6 +106,13 @@ impl NodeRuntime for Agent {
         cfg: &'a NodeConfig,
     ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>> {
         Box::pin(async move { Ok(Agent::ensure_running(self, cfg).await?) })
+    }
+
+    fn adopt<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<Option<NodeProcess>, RuntimeError>> {
+        Box::pin(async move { Ok(Agent::adopt(self, cfg).await?) })
     }
 
     fn stop<'a>(

@@ -170,6 +170,27 @@ impl NodeRuntime for SimRuntime {
         })
     }
 
+    fn adopt<'a>(
+        &'a self,
+        cfg: &'a NodeConfig,
+    ) -> BoxFuture<'a, Result<Option<NodeProcess>, RuntimeError>> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            match world.nodes.get(&cfg.node_id) {
+                Some(n) if n.alive && n.stopped => Err(RuntimeError::Simulated(format!(
+                    "{} is stopped",
+                    cfg.node_id
+                ))),
+                Some(n) if n.alive => Ok(Some(NodeProcess {
+                    pid: n.pid,
+                    adopted: true,
+                    info: Some(Self::info_of(&world, n)),
+                })),
+                _ => Ok(None),
+            }
+        })
+    }
+
     fn stop<'a>(
         &'a self,
         node_id: &'a str,

@@ -270,12 +270,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // restarted empty it would wipe its replicas. It is reported unhealthy, the group
     // reconciler promotes a replica, and this node comes back as a replica of it.
     let believed_running = observed.created && snap.observed.pid.is_some();
-    if desired == Role::Primary
-        && snap.automatic_failover
-        && snap.standby
-        && believed_running
-        && !running
-    {
+    let hold_if_dead =
+        desired == Role::Primary && snap.automatic_failover && snap.standby && believed_running;
+    if hold_if_dead && !running {
         if observed.healthy {
             tracing::warn!(node = %spec.id, ?liveness, "primary is down; failing over");
             mark_down(&mut observed);
@@ -283,13 +280,34 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         return Ok(Next::After(POLL_SOON));
     }
+    if desired == Role::Primary && believed_running && !running {
+        tracing::warn!(
+            node = %spec.id,
+            ?liveness,
+            automatic_failover = snap.automatic_failover,
+            standby = snap.standby,
+            "primary is down and nothing can take over; restarting it in place"
+        );
+    }
 
     let rebooting = observed.created && observed.reboots < spec.reboots;
     if rebooting {
         record(&ctx, spec, text::cache_node_shutdown(ids::CACHE_NODE_ID))?;
         ctx.agent.stop(&spec.id, &cfg.address(), true).await?;
     }
-    let process = match ctx.agent.ensure_running(&cfg).await {
+    // A process this pass saw running is only adopted, never started: it may have died since,
+    // and what to do with a dead node (hold a primary for a failover, restart a replica, and in
+    // which role) is decided by the next pass from fresh facts, not from this pass's snapshot.
+    let process = if running && !rebooting {
+        match ctx.agent.adopt(&cfg).await {
+            Ok(Some(p)) => Ok(p),
+            Ok(None) => return Ok(Next::After(POLL_SOON)),
+            Err(e) => Err(e),
+        }
+    } else {
+        ctx.agent.ensure_running(&cfg).await
+    };
+    let process = match process {
         Ok(p) => p,
         Err(e) => {
             let reason = e.to_string();
@@ -516,12 +534,12 @@ const STREAM_CHECK_CHANNEL: &str = "__ferrocache:replication-check";
 
 /// Whether the primary at `primary` streams its writes to the replica at `replica`.
 ///
-/// Redis 7.0 puts a replica online after a diskless full sync only when the replica's first
-/// `REPLCONF ACK` arrives; an ACK that comes before the primary has reaped the sync's child is
-/// dropped, and the next one is up to a second later. Until then the replica's link reads `up`
-/// but nothing the primary acknowledges reaches it — a primary lost in that second would lose
-/// those writes. So a marker message is published on the primary (it moves the replication
-/// offset, not the data) and the replica must have reached the primary's offset.
+/// A replica's link can read `up` while nothing the primary acknowledges reaches it yet: after
+/// a diskless full sync Redis 7.0 waits for the replica's first `REPLCONF ACK` (up to a second)
+/// before streaming. Nodes sync disk-based for that reason (see `ferrocache_engine::config`),
+/// and this check keeps "available" honest whatever the sync: a marker message is published
+/// on the primary (it moves the replication offset, not the data) and the replica must have
+/// reached the primary's offset.
 async fn streams_from(
     runtime: &dyn NodeRuntime,
     replica: &NodeAddress,
