@@ -237,6 +237,9 @@ pub fn fault_wire(fault: &Fault) -> (&'static str, StatusCode) {
         Fault::TagNotFound(_) => ("TagNotFound", S::NOT_FOUND),
         Fault::TagQuotaPerResourceExceeded(_) => ("TagQuotaPerResourceExceeded", S::BAD_REQUEST),
         Fault::SnapshotNotFound(_) => ("SnapshotNotFoundFault", S::NOT_FOUND),
+        Fault::SnapshotAlreadyExists(_) => ("SnapshotAlreadyExistsFault", S::BAD_REQUEST),
+        Fault::SnapshotQuotaExceeded(_) => ("SnapshotQuotaExceededFault", S::BAD_REQUEST),
+        Fault::InvalidSnapshotState(_) => ("InvalidSnapshotState", S::BAD_REQUEST),
         Fault::TestFailoverNotAvailable(_) => ("TestFailoverNotAvailableFault", S::BAD_REQUEST),
         Fault::ApiCallRateForCustomerExceeded(_) => {
             ("APICallRateForCustomerExceeded", S::BAD_REQUEST)

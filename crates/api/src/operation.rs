@@ -9,8 +9,8 @@
 use ferrocache_control::Service;
 
 use crate::elasticache::{
-    cache_cluster, engine_version, event, modify, parameter_group, replication_group, subnet_group,
-    tag,
+    cache_cluster, engine_version, event, modify, parameter_group, replication_group, snapshot,
+    subnet_group, tag,
 };
 use crate::error::ApiError;
 use crate::query::Params;
@@ -114,6 +114,21 @@ pub static OPERATIONS: &[Operation] = &[
         action: "ModifyCacheCluster",
         required: &["CacheClusterId"],
         handler: modify::modify_cache_cluster,
+    },
+    Operation {
+        action: "CreateSnapshot",
+        required: &["SnapshotName"],
+        handler: snapshot::create_snapshot,
+    },
+    Operation {
+        action: "DescribeSnapshots",
+        required: &[],
+        handler: snapshot::describe_snapshots,
+    },
+    Operation {
+        action: "DeleteSnapshot",
+        required: &["SnapshotName"],
+        handler: snapshot::delete_snapshot,
     },
     Operation {
         action: "DescribeEvents",
@@ -353,6 +368,9 @@ mod tests {
             "RebootCacheCluster",
             &["CacheClusterId", "CacheNodeIdsToReboot"],
         ),
+        ("CreateSnapshot", &["SnapshotName"]),
+        ("DescribeSnapshots", &[]),
+        ("DeleteSnapshot", &["SnapshotName"]),
         ("DescribeEvents", &[]),
         ("DescribeCacheEngineVersions", &[]),
         (

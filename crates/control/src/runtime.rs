@@ -94,6 +94,19 @@ pub trait NodeRuntime: Send + Sync + 'static {
         value: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// `BGSAVE` on a running node. `Ok(false)` when the node refused because a save is
+    /// already running (a replica's disk-based sync, an earlier request): the caller retries.
+    /// Completion shows in [`Info::rdb_bgsave_in_progress`] / [`Info::rdb_last_bgsave_ok`].
+    fn bgsave<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, RuntimeError>>;
+}
+
+/// Whether Redis refused `BGSAVE` only because a save is running already.
+fn save_in_progress(error: &EngineError) -> bool {
+    matches!(error, EngineError::Reply { message, .. } if message.contains("already in progress"))
 }
 
 impl NodeRuntime for Agent {
@@ -203,6 +216,23 @@ impl NodeRuntime for Agent {
                 .with_call_timeout(timeout);
             client.publish(channel, message).await?;
             Ok(())
+        })
+    }
+
+    fn bgsave<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+        Box::pin(async move {
+            let client = NodeClient::connect(addr, timeout)
+                .await?
+                .with_call_timeout(timeout);
+            match client.bgsave().await {
+                Ok(()) => Ok(true),
+                Err(e) if save_in_progress(&e) => Ok(false),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 }

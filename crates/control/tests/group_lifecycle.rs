@@ -74,6 +74,7 @@ async fn create_use_and_delete_a_three_node_group() {
         )),
         ControlConfig {
             nodes_dir,
+            snapshots_dir: dir.path().join("snapshots"),
             cidr: cidr.parse().unwrap(),
             tick: Duration::from_millis(100),
         },

@@ -315,6 +315,19 @@ impl NodeRuntime for SimRuntime {
         Box::pin(async { Ok(None) })
     }
 
+    fn bgsave<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+        // The simulation keeps no data, so a save finishes at once; it is accepted on any
+        // serving node.
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            self.serving(&world, addr).map(|_| true)
+        })
+    }
+
     fn config_set<'a>(
         &'a self,
         addr: &'a NodeAddress,
@@ -423,6 +436,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
             runtime.clone(),
             ControlConfig {
                 nodes_dir: nodes_dir.clone(),
+                snapshots_dir: dir.path().join("snapshots"),
                 cidr: "127.250.0.0/24".parse().unwrap(),
                 tick: Duration::from_millis(250),
             },

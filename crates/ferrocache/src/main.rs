@@ -117,6 +117,7 @@ async fn up(args: UpArgs) -> Result<()> {
         agent,
         ControlConfig {
             nodes_dir,
+            snapshots_dir: data_dir.join("snapshots"),
             cidr: args.endpoint_cidr,
             tick: TICK_DEFAULT,
         },

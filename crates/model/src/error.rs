@@ -102,6 +102,15 @@ pub enum Fault {
     /// No snapshot has this name.
     #[error("Snapshot {0} not found.")]
     SnapshotNotFound(String),
+    /// A snapshot with this name exists already.
+    #[error("Snapshot {0} already exists.")]
+    SnapshotAlreadyExists(String),
+    /// More snapshots than a region may hold.
+    #[error("{0}")]
+    SnapshotQuotaExceeded(String),
+    /// The snapshot's status does not allow the request.
+    #[error("{0}")]
+    InvalidSnapshotState(String),
     /// No user has this id.
     #[error("User {0} not found.")]
     UserNotFound(String),

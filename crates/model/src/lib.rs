@@ -26,6 +26,7 @@
 //! - [`tag`]: tags and their limits.
 //! - [`paging`]: `MaxRecords`/`Marker` rules.
 //! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
+//! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
 //!
 //! # Dependency rules
 //! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
@@ -42,6 +43,7 @@ pub mod node;
 pub mod node_type;
 pub mod paging;
 pub mod parameter;
+pub mod snapshot;
 pub mod tag;
 pub mod zone;
 

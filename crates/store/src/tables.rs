@@ -9,6 +9,7 @@ use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
+use ferrocache_model::snapshot::{SnapshotObserved, SnapshotSpec};
 
 use crate::Doc;
 
@@ -50,6 +51,12 @@ impl Doc for Event {
 }
 impl Doc for ParameterGroupSpec {
     const TABLE: &'static str = "parameter_group_spec";
+}
+impl Doc for SnapshotSpec {
+    const TABLE: &'static str = "snapshot_spec";
+}
+impl Doc for SnapshotObserved {
+    const TABLE: &'static str = "snapshot_observed";
 }
 impl Doc for Vpc {
     const TABLE: &'static str = "vpc";

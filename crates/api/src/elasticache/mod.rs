@@ -14,6 +14,7 @@ pub mod event;
 pub mod modify;
 pub mod parameter_group;
 pub mod replication_group;
+pub mod snapshot;
 pub mod subnet_group;
 pub mod tag;
 

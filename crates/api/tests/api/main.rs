@@ -12,6 +12,7 @@ mod modify;
 mod network;
 mod parameter_group;
 mod replication_group;
+mod snapshot;
 mod tag;
 
 /// Asserts that `names` appear in the order of `model` (the AWS model's member order) and that

@@ -110,6 +110,12 @@ pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
         ],
     ),
     ("ModifyCacheSubnetGroup", &[("CacheSubnetGroup", None)]),
+    ("CreateSnapshot", &[("Snapshot", None)]),
+    (
+        "DescribeSnapshots",
+        &[("Marker", None), ("Snapshots", Some("Snapshot"))],
+    ),
+    ("DeleteSnapshot", &[("Snapshot", None)]),
     ("ListTagsForResource", &[("TagList", Some("Tag"))]),
     ("AddTagsToResource", &[("TagList", Some("Tag"))]),
     ("RemoveTagsFromResource", &[("TagList", Some("Tag"))]),

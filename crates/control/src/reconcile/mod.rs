@@ -10,10 +10,12 @@
 //! - [`node`]: one node's process, its replication role, its observed facts and events.
 //! - [`group`]: a group's intent (endpoints, primary, epoch), status and events.
 //! - [`parameters`]: a node's parameter-group values: rendered at start, `CONFIG SET` on change.
+//! - [`snapshot`]: a snapshot's `BGSAVE` on its node and the atomic copy of the RDB.
 
 pub mod group;
 pub mod node;
 pub mod parameters;
+pub mod snapshot;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -73,6 +75,8 @@ async fn watch_primaries(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
 pub struct ControlConfig {
     /// Where node directories live (`<data-dir>/nodes`).
     pub nodes_dir: PathBuf,
+    /// Where snapshots live (`<data-dir>/snapshots/<region>/<name>/`).
+    pub snapshots_dir: PathBuf,
     /// `--endpoint-cidr`.
     pub cidr: Ipv4Net,
     /// See [`TICK_DEFAULT`].
@@ -206,30 +210,36 @@ impl Controller {
             let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
             while tasks.try_join_next().is_some() {}
         }
-        let (nodes, groups, table) = view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
-            let nodes: Vec<String> = r
-                .docs::<NodeSpec>("")?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            let groups: Vec<String> = r
-                .docs::<GroupSpec>("")?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
-            let mut primaries = Vec::new();
-            for (key, spec) in r.docs::<GroupSpec>("")? {
-                if !spec.automatic_failover {
-                    continue;
+        let (nodes, groups, snapshots, table) =
+            view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
+                let nodes: Vec<String> = r
+                    .docs::<NodeSpec>("")?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                let groups: Vec<String> = r
+                    .docs::<GroupSpec>("")?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                let snapshots: Vec<String> = r
+                    .docs::<ferrocache_model::snapshot::SnapshotSpec>("")?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
+                let mut primaries = Vec::new();
+                for (key, spec) in r.docs::<GroupSpec>("")? {
+                    if !spec.automatic_failover {
+                        continue;
+                    }
+                    if let Some(intent) = r.doc::<GroupIntent>(&key)? {
+                        primaries.push(intent.primary);
+                    }
                 }
-                if let Some(intent) = r.doc::<GroupIntent>(&key)? {
-                    primaries.push(intent.primary);
-                }
-            }
-            *self.ctx.watched_primaries.lock().expect("primaries lock") = primaries;
-            Ok((nodes, groups, table))
-        })?;
+                *self.ctx.watched_primaries.lock().expect("primaries lock") = primaries;
+                Ok((nodes, groups, snapshots, table))
+            })?;
         self.ctx.routes.send_if_modified(|current| {
             if *current == table {
                 false
@@ -246,6 +256,11 @@ impl Controller {
         for key in groups {
             self.spawn(format!("group:{key}"), key, |ctx, key| {
                 Box::pin(group::reconcile(ctx, key))
+            });
+        }
+        for key in snapshots {
+            self.spawn(format!("snapshot:{key}"), key, |ctx, key| {
+                Box::pin(snapshot::reconcile(ctx, key))
             });
         }
         Ok(())

@@ -9,6 +9,7 @@ pub mod modify;
 pub mod network;
 pub mod parameter_group;
 pub mod replication_group;
+pub mod snapshot;
 pub mod subnet_group;
 pub mod tag;
 pub mod view;

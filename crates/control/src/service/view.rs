@@ -6,6 +6,7 @@ use ferrocache_model::group::{self, GroupIntent, GroupObserved, GroupSpec, Group
 use ferrocache_model::node::{
     self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
 };
+use ferrocache_model::snapshot::SnapshotSpec;
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
 
 /// A network endpoint as the API reports it.
@@ -69,6 +70,8 @@ impl NodeView {
         let mut view = Self::new(spec, intent, observed, role, account);
         view.parameter_status =
             super::parameter_group::apply_status(r, &view.spec, view.observed.as_ref())?;
+        let snapshots = super::snapshot::in_progress(r, region)?;
+        view.mark_snapshotting(&snapshots);
         Ok(Some(view))
     }
 
@@ -92,6 +95,16 @@ impl NodeView {
             role,
             arn,
             parameter_status: ferrocache_model::parameter::ApplyStatus::InSync,
+        }
+    }
+
+    /// An `available` node reads `snapshotting` while a snapshot is taken from it (the
+    /// snapshot records are the only place that knows, so the status is overlaid here).
+    fn mark_snapshotting(&mut self, in_progress: &[SnapshotSpec]) {
+        if self.status == ClusterStatus::Available
+            && in_progress.iter().any(|s| s.node_id == self.spec.id)
+        {
+            self.status = ClusterStatus::Snapshotting;
         }
     }
 
@@ -171,6 +184,7 @@ impl GroupView {
         };
         let intent = r.doc::<GroupIntent>(&key)?;
         let observed = r.doc::<GroupObserved>(&key)?;
+        let snapshots = super::snapshot::in_progress(r, region)?;
         let mut members = Vec::new();
         for (node_key, node_spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
             if node_spec.group_id.as_deref() != Some(id) {
@@ -188,9 +202,17 @@ impl GroupView {
             let mut member = NodeView::new(node_spec, node_intent, node_observed, role, account);
             member.parameter_status =
                 super::parameter_group::apply_status(r, &member.spec, member.observed.as_ref())?;
+            member.mark_snapshotting(&snapshots);
             members.push(member);
         }
-        let status = group::status(&spec, observed.as_ref());
+        let mut status = group::status(&spec, observed.as_ref());
+        // Like its member, an `available` group reads `snapshotting` while a snapshot of it (or
+        // of one of its members) is taken.
+        if status == GroupStatus::Available
+            && snapshots.iter().any(|s| s.group_id.as_deref() == Some(id))
+        {
+            status = GroupStatus::Snapshotting;
+        }
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
         Ok(Some(Self {
             spec,

@@ -1,0 +1,456 @@
+//! The snapshot reconciler: has the snapshot's node write its RDB, then stores a copy under
+//! `<snapshots_dir>/<region>/<name>/` (`dump.rdb` and `manifest.json`).
+//!
+//! | state | what is true | next |
+//! |---|---|---|
+//! | saving, no save asked | the API accepted the snapshot (or the node restarted since we asked) | `INFO` (key count, `run_id`), `BGSAVE`; refused because a save already runs (a replica's disk-based sync, an earlier request) → ask again soon; accepted → record the process's `run_id` |
+//! | saving, save asked | that process accepted our `BGSAVE` | `INFO`: another `run_id` → ask again; `rdb_bgsave_in_progress:1` → look again soon; last save failed → `failed` + event; else copy |
+//! | copying | the node's `dump.rdb` is a complete save | copy into `<region>/.<name>.tmp/` with the SHA-256, fsync, `manifest.json`, fsync, rename to `<region>/<name>/`, fsync the parent; then `available` + event |
+//! | deleting | `DeleteSnapshot` accepted | remove both directories, then the records |
+//!
+//! Crash safety: the final directory appears only by the rename, after every byte is synced, so
+//! it is complete or absent. A restarted controller that finds it complete records `available`
+//! from its manifest; one that finds only the temporary directory removes it and copies again.
+//! A snapshot never reaches `available` without its files.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_model::event::SourceType;
+use ferrocache_model::node::{NodeIntent, NodeSpec};
+use ferrocache_model::snapshot::{text, SnapshotObserved, SnapshotPhase, SnapshotSpec};
+use ferrocache_model::Timestamp;
+use ferrocache_store::{tables, update, view, ReadExt, StoreError, WriteExt};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{node, Context, Next, ReconcileError};
+use crate::events;
+
+/// How long a snapshot may take before it is marked `failed` (the node stays down, or its save
+/// never finishes).
+pub const SNAPSHOT_DURATION_MAX: Duration = Duration::from_secs(60 * 60);
+/// Bound on one admin call to the node.
+const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How soon to look again while a save runs.
+const SAVE_POLL: Duration = Duration::from_millis(20);
+/// Buffer of the RDB copy.
+const COPY_BUFFER_BYTES: usize = 1 << 20;
+/// Name of the RDB file inside a snapshot directory.
+pub const SNAPSHOT_RDB_FILE: &str = "dump.rdb";
+/// Name of the manifest inside a snapshot directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Version of the manifest's layout.
+pub const MANIFEST_FORMAT: u32 = 1;
+
+/// One file of a snapshot, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// File name inside the snapshot directory.
+    pub name: String,
+    /// The node the file was saved on.
+    pub cache_cluster_id: String,
+    /// `NodeGroupId` of that node (`0001`).
+    pub node_group_id: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+    /// Keys the node held when its save began.
+    pub key_count: u64,
+}
+
+/// `manifest.json`: what the snapshot is of and how to check its files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// See [`MANIFEST_FORMAT`].
+    pub format: u32,
+    /// `SnapshotName`.
+    pub snapshot_name: String,
+    /// Region of the snapshot.
+    pub region: String,
+    /// Source replication group, if any.
+    pub replication_group_id: Option<String>,
+    /// Source cache cluster, when the request named one.
+    pub cache_cluster_id: Option<String>,
+    /// `Engine`.
+    pub engine: String,
+    /// `EngineVersion`.
+    pub engine_version: String,
+    /// `CacheNodeType`.
+    pub node_type: String,
+    /// `CacheParameterGroupName`.
+    pub parameter_group: String,
+    /// Number of node groups (shards) in the snapshot.
+    pub num_node_groups: u32,
+    /// Keys over all files.
+    pub key_count: u64,
+    /// Bytes over all files.
+    pub size_bytes: u64,
+    /// The RDB files.
+    pub files: Vec<ManifestFile>,
+    /// When the files were complete.
+    pub created_at: Timestamp,
+}
+
+/// Where the snapshots of `region` live.
+pub fn region_dir(snapshots_dir: &Path, region: &str) -> PathBuf {
+    snapshots_dir.join(region)
+}
+
+/// The final directory of a snapshot.
+pub fn snapshot_dir(snapshots_dir: &Path, region: &str, name: &str) -> PathBuf {
+    region_dir(snapshots_dir, region).join(name)
+}
+
+/// The temporary directory a snapshot is written in before its rename. Names start with a dot,
+/// which no snapshot name can, so the two never collide.
+fn temp_dir(snapshots_dir: &Path, region: &str, name: &str) -> PathBuf {
+    region_dir(snapshots_dir, region).join(format!(".{name}.tmp"))
+}
+
+/// Reconciles the snapshot at `key` (`<region>/<name>`).
+///
+/// # Errors
+/// Store failures (retried on the next pass).
+///
+/// # Cancel safety
+/// Cancelling leaves at worst a temporary directory, removed by the next run.
+pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, ReconcileError> {
+    let loaded = view(ctx.store.as_ref(), |r| -> Result<_, StoreError> {
+        let Some(spec) = r.doc::<SnapshotSpec>(&key)? else {
+            return Ok(None);
+        };
+        let observed = r.doc::<SnapshotObserved>(&key)?.unwrap_or_default();
+        let node_key = tables::key(&spec.region, &spec.node_id);
+        let node = match (
+            r.doc::<NodeSpec>(&node_key)?,
+            r.doc::<NodeIntent>(&node_key)?,
+        ) {
+            (Some(s), Some(i)) if s.deletion.is_none() => Some((s, i)),
+            _ => None,
+        };
+        Ok(Some((spec, observed, node)))
+    })?;
+    let Some((spec, mut observed, node)) = loaded else {
+        return Ok(Next::Done);
+    };
+    let dirs = &ctx.config.snapshots_dir;
+    let final_dir = snapshot_dir(dirs, &spec.region, &spec.name);
+    let temp = temp_dir(dirs, &spec.region, &spec.name);
+    if spec.deleting {
+        return delete(&ctx, &key, final_dir, temp).await;
+    }
+    if observed.phase != SnapshotPhase::Saving {
+        return Ok(Next::Done);
+    }
+    // Renamed into place before a crash, not yet recorded: the files are complete.
+    if let Some(manifest) = read_manifest(&final_dir) {
+        return finish(&ctx, &key, &spec, Ok(manifest));
+    }
+    let age = chrono::Utc::now().signed_duration_since(spec.created_at);
+    if age.to_std().unwrap_or_default() > SNAPSHOT_DURATION_MAX {
+        let _ = remove_dir(temp).await;
+        return finish(
+            &ctx,
+            &key,
+            &spec,
+            Err("the node's save did not finish in time".into()),
+        );
+    }
+    let Some((node_spec, node_intent)) = node else {
+        let _ = remove_dir(temp).await;
+        return finish(
+            &ctx,
+            &key,
+            &spec,
+            Err(format!("cache cluster {} is gone", spec.node_id)),
+        );
+    };
+    let cfg = node::node_config(&ctx.config, &node_spec, &node_intent, None);
+    let addr = cfg.address();
+    let info = match ctx.agent.info(&addr, NODE_CALL_TIMEOUT).await {
+        Ok(info) => info,
+        Err(e) => {
+            // The node reconciler restarts a dead node; try again until the deadline.
+            tracing::debug!(snapshot = %key, error = %e, "node not answering; will retry");
+            return Ok(Next::After(ctx.config.tick));
+        }
+    };
+    let asked = observed.bgsave_run_id.as_deref() == Some(info.run_id.as_str());
+    if !asked {
+        if !ctx.agent.bgsave(&addr, NODE_CALL_TIMEOUT).await? {
+            return Ok(Next::After(SAVE_POLL));
+        }
+        observed.bgsave_run_id = Some(info.run_id.clone());
+        observed.key_count = info.keys_total;
+        update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+            let current = w.doc::<SnapshotSpec>(&key)?;
+            if current.is_some_and(|s| !s.deleting) {
+                w.put_doc(&key, &observed)?;
+            }
+            Ok(())
+        })?;
+        return Ok(Next::After(SAVE_POLL));
+    }
+    if info.rdb_bgsave_in_progress {
+        return Ok(Next::After(SAVE_POLL));
+    }
+    if !info.rdb_last_bgsave_ok {
+        let _ = remove_dir(temp).await;
+        return finish(
+            &ctx,
+            &key,
+            &spec,
+            Err("the node's background save failed".into()),
+        );
+    }
+    let manifest = manifest_of(&spec, &observed);
+    let rdb = cfg.rdb_path();
+    let copied =
+        tokio::task::spawn_blocking(move || write_snapshot(&rdb, &temp, &final_dir, manifest))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+    finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()))
+}
+
+/// The manifest of a snapshot whose file is not copied yet (sizes and digests filled in by
+/// [`write_snapshot`]).
+fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
+    Manifest {
+        format: MANIFEST_FORMAT,
+        snapshot_name: spec.name.clone(),
+        region: spec.region.clone(),
+        replication_group_id: spec.group_id.clone(),
+        cache_cluster_id: spec.cache_cluster_id.clone(),
+        engine: spec.engine.clone(),
+        engine_version: spec.engine_version.clone(),
+        node_type: spec.node_type.clone(),
+        parameter_group: spec.parameter_group.clone(),
+        num_node_groups: 1,
+        key_count: observed.key_count,
+        size_bytes: 0,
+        files: vec![ManifestFile {
+            name: SNAPSHOT_RDB_FILE.to_string(),
+            cache_cluster_id: spec.node_id.clone(),
+            node_group_id: ferrocache_model::ids::NODE_GROUP_ID.to_string(),
+            size_bytes: 0,
+            sha256: String::new(),
+            key_count: observed.key_count,
+        }],
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// Records the outcome — `available` from the manifest, or `failed` with the reason — and its
+/// event, in one transaction, unless the snapshot was deleted or finished meanwhile.
+fn finish(
+    ctx: &Context,
+    key: &str,
+    spec: &SnapshotSpec,
+    outcome: Result<Manifest, String>,
+) -> Result<Next, ReconcileError> {
+    update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+        let Some(current) = w.doc::<SnapshotSpec>(key)? else {
+            return Ok(());
+        };
+        let mut observed = w.doc::<SnapshotObserved>(key)?.unwrap_or_default();
+        if current.deleting || observed.phase != SnapshotPhase::Saving {
+            return Ok(());
+        }
+        let now = chrono::Utc::now();
+        let message = match &outcome {
+            Ok(manifest) => {
+                observed.phase = SnapshotPhase::Available;
+                observed.size_bytes = manifest.size_bytes;
+                observed.key_count = manifest.key_count;
+                observed.sha256 = manifest.files.first().map(|f| f.sha256.clone());
+                observed.completed_at = Some(manifest.created_at);
+                match &spec.group_id {
+                    Some(g) => text::snapshot_succeeded_group(&spec.name, g),
+                    None => text::snapshot_succeeded_cluster(&spec.name, &spec.node_id),
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(snapshot = %key, reason = %reason, "snapshot failed");
+                observed.phase = SnapshotPhase::Failed;
+                observed.failure = Some(reason.clone());
+                observed.completed_at = Some(now);
+                match &spec.group_id {
+                    Some(g) => text::snapshot_failed_group(&spec.name, g),
+                    None => text::snapshot_failed_cluster(&spec.name, &spec.node_id),
+                }
+            }
+        };
+        w.put_doc(key, &observed)?;
+        // AWS records snapshot events on the cache cluster that took the snapshot.
+        events::record(
+            w,
+            &spec.region,
+            &spec.node_id,
+            SourceType::CacheCluster,
+            message,
+            now,
+        )
+    })?;
+    Ok(Next::Done)
+}
+
+/// Removes a deleted snapshot's files, then its records.
+async fn delete(
+    ctx: &Context,
+    key: &str,
+    final_dir: PathBuf,
+    temp: PathBuf,
+) -> Result<Next, ReconcileError> {
+    if let Err(e) = remove_dir(final_dir).await.and(remove_dir(temp).await) {
+        tracing::warn!(snapshot = %key, error = %e, "cannot remove snapshot files; will retry");
+        return Ok(Next::After(ctx.config.tick));
+    }
+    update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+        if w.doc::<SnapshotSpec>(key)?.is_some_and(|s| s.deleting) {
+            w.delete_doc::<SnapshotSpec>(key)?;
+            w.delete_doc::<SnapshotObserved>(key)?;
+        }
+        Ok(())
+    })?;
+    Ok(Next::Done)
+}
+
+/// Removes a directory and everything in it; a missing one is fine.
+async fn remove_dir(dir: PathBuf) -> io::Result<()> {
+    tokio::task::spawn_blocking(move || match fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    })
+    .await
+    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+}
+
+/// The manifest of a complete snapshot directory, if there is one.
+pub fn read_manifest(dir: &Path) -> Option<Manifest> {
+    let bytes = fs::read(dir.join(MANIFEST_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Copies `rdb` into `temp` with its digest, writes the manifest, syncs both and the directory,
+/// and renames `temp` to `final_dir`. Returns the completed manifest.
+///
+/// The RDB is opened once and read to its end: Redis replaces `dump.rdb` by a rename, so the
+/// file opened is a complete save even if a newer one lands under the name meanwhile.
+fn write_snapshot(
+    rdb: &Path,
+    temp: &Path,
+    final_dir: &Path,
+    mut manifest: Manifest,
+) -> io::Result<Manifest> {
+    match fs::remove_dir_all(temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::create_dir_all(temp)?;
+    let mut source = File::open(rdb)?;
+    let mut copy = File::create(temp.join(SNAPSHOT_RDB_FILE))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
+    let mut size: u64 = 0;
+    loop {
+        let n = source.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        copy.write_all(&buffer[..n])?;
+        size += n as u64;
+    }
+    copy.sync_all()?;
+    let sha256 = hex(&hasher.finalize());
+    manifest.size_bytes = size;
+    manifest.created_at = chrono::Utc::now();
+    for file in &mut manifest.files {
+        file.size_bytes = size;
+        file.sha256 = sha256.clone();
+    }
+    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    let mut manifest_file = File::create(temp.join(MANIFEST_FILE))?;
+    manifest_file.write_all(&json)?;
+    manifest_file.sync_all()?;
+    File::open(temp)?.sync_all()?;
+    // A directory left under the final name without a manifest is not a snapshot (only a
+    // rename creates it, so this is someone else's debris); it must not block ours.
+    if final_dir.exists() {
+        fs::remove_dir_all(final_dir)?;
+    }
+    fs::rename(temp, final_dir)?;
+    if let Some(parent) = final_dir.parent() {
+        File::open(parent)?.sync_all()?;
+    }
+    Ok(manifest)
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            snapshot_name: "s".into(),
+            region: "us-east-1".into(),
+            replication_group_id: None,
+            cache_cluster_id: Some("c".into()),
+            engine: "redis".into(),
+            engine_version: "7.0.15".into(),
+            node_type: "cache.t3.micro".into(),
+            parameter_group: "default.redis7".into(),
+            num_node_groups: 1,
+            key_count: 3,
+            size_bytes: 0,
+            files: vec![ManifestFile {
+                name: SNAPSHOT_RDB_FILE.into(),
+                cache_cluster_id: "c".into(),
+                node_group_id: "0001".into(),
+                size_bytes: 0,
+                sha256: String::new(),
+                key_count: 3,
+            }],
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    // Goal: a snapshot directory appears only complete, with the digest of the bytes copied,
+    // and a leftover temporary directory (a crash mid-copy) does not stop the next attempt.
+    // Method: write a file, leave debris in the temp dir, copy, read the result back.
+    #[test]
+    fn writes_atomically_with_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let rdb = dir.path().join("dump.rdb");
+        fs::write(&rdb, b"abc").unwrap();
+        let temp = temp_dir(dir.path(), "us-east-1", "s");
+        fs::create_dir_all(&temp).unwrap();
+        fs::write(temp.join("half"), b"x").unwrap();
+        let final_dir = snapshot_dir(dir.path(), "us-east-1", "s");
+        let m = write_snapshot(&rdb, &temp, &final_dir, manifest()).unwrap();
+        assert!(!temp.exists());
+        assert_eq!(
+            m.files[0].sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(m.size_bytes, 3);
+        assert_eq!(fs::read(final_dir.join(SNAPSHOT_RDB_FILE)).unwrap(), b"abc");
+        assert_eq!(read_manifest(&final_dir), Some(m));
+        assert!(!final_dir.join("half").exists());
+    }
+}

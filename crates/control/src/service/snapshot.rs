@@ -1,0 +1,359 @@
+//! `CreateSnapshot`, `DescribeSnapshots`, `DeleteSnapshot`.
+//!
+//! `CreateSnapshot` checks the source, picks the node the RDB comes from, and records the
+//! snapshot (status `creating`) in one transaction; from then on the source reads
+//! `snapshotting` (see [`super::view`]) and the snapshot reconciler does the work.
+//! `DeleteSnapshot` only marks the snapshot `deleting`; the reconciler removes its files, then
+//! its records.
+
+use ferrocache_model::arn::{self, ArnType};
+use ferrocache_model::group::GroupStatus;
+use ferrocache_model::node::{ClusterStatus, Role};
+use ferrocache_model::snapshot::{
+    self, SnapshotObserved, SnapshotSource, SnapshotSpec, SnapshotStatus,
+};
+use ferrocache_model::tag::{self, Tag};
+use ferrocache_model::{ids, paging, Fault};
+use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt};
+
+use super::view::{GroupView, NodeView};
+use super::{Page, Service, ServiceError};
+
+/// `CreateSnapshot` as decoded from the wire.
+#[derive(Debug, Clone, Default)]
+pub struct CreateSnapshotRequest {
+    /// `SnapshotName`
+    pub snapshot_name: String,
+    /// `CacheClusterId`
+    pub cache_cluster_id: Option<String>,
+    /// `ReplicationGroupId`
+    pub replication_group_id: Option<String>,
+    /// `KmsKeyId` (refused: snapshots are not encrypted here).
+    pub kms_key_id: Option<String>,
+    /// `Tags`
+    pub tags: Vec<Tag>,
+}
+
+/// `DescribeSnapshots` as decoded from the wire.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeSnapshotsQuery {
+    /// `SnapshotName`
+    pub snapshot_name: Option<String>,
+    /// `CacheClusterId`
+    pub cache_cluster_id: Option<String>,
+    /// `ReplicationGroupId`
+    pub replication_group_id: Option<String>,
+    /// `SnapshotSource` (`user`/`system`, or `manual`/`automated`)
+    pub snapshot_source: Option<String>,
+    /// `MaxRecords` (20–50)
+    pub max_records: Option<i64>,
+    /// `Marker`
+    pub marker: Option<String>,
+}
+
+/// A snapshot as a client sees it.
+#[derive(Debug, Clone)]
+pub struct SnapshotView {
+    /// What was asked for.
+    pub spec: SnapshotSpec,
+    /// Last confirmed facts.
+    pub observed: Option<SnapshotObserved>,
+    /// `SnapshotStatus`.
+    pub status: SnapshotStatus,
+    /// `ARN`.
+    pub arn: String,
+}
+
+impl SnapshotView {
+    /// Reads the snapshot `name` of `region`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load(
+        r: &dyn Reader,
+        region: &str,
+        name: &str,
+        account: &str,
+    ) -> Result<Option<Self>, ferrocache_store::StoreError> {
+        let key = tables::key(region, name);
+        let Some(spec) = r.doc::<SnapshotSpec>(&key)? else {
+            return Ok(None);
+        };
+        let observed = r.doc::<SnapshotObserved>(&key)?;
+        Ok(Some(Self::new(spec, observed, account)))
+    }
+
+    fn new(spec: SnapshotSpec, observed: Option<SnapshotObserved>, account: &str) -> Self {
+        let status = snapshot::status(&spec, observed.as_ref());
+        let arn = arn::format(&spec.region, account, ArnType::Snapshot, &spec.name);
+        Self {
+            spec,
+            observed,
+            status,
+            arn,
+        }
+    }
+}
+
+/// Snapshots of `region` still being taken, for the `snapshotting` status of their sources.
+///
+/// # Errors
+/// Store failures.
+pub fn in_progress(
+    r: &dyn Reader,
+    region: &str,
+) -> Result<Vec<SnapshotSpec>, ferrocache_store::StoreError> {
+    let mut out = Vec::new();
+    for (key, spec) in r.docs::<SnapshotSpec>(&tables::region_prefix(region))? {
+        let observed = r.doc::<SnapshotObserved>(&key)?;
+        if snapshot::status(&spec, observed.as_ref()) == SnapshotStatus::Creating {
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}
+
+/// The member a group snapshot is taken from: a healthy, linked replica (lowest id), so the
+/// primary's latency is untouched, as ElastiCache does; else the primary.
+fn pick_member(group: &GroupView) -> Option<&NodeView> {
+    let usable = |m: &&NodeView| m.spec.deletion.is_none() && m.status == ClusterStatus::Available;
+    let healthy_replica = group.live_members().filter(usable).find(|m| {
+        m.role == Some(Role::Replica)
+            && m.observed
+                .as_ref()
+                .is_some_and(|o| o.healthy && o.link_up && !o.recovering)
+    });
+    healthy_replica.or_else(|| {
+        group
+            .live_members()
+            .filter(usable)
+            .find(|m| m.role == Some(Role::Primary))
+    })
+}
+
+/// The snapshot's description of its source, captured now.
+fn describe_source(
+    name: &str,
+    region: &str,
+    node: &NodeView,
+    group: Option<&GroupView>,
+    requested_cluster: Option<&str>,
+    tags: Vec<Tag>,
+) -> SnapshotSpec {
+    let now = chrono::Utc::now();
+    let spec = &node.spec;
+    SnapshotSpec {
+        name: name.to_string(),
+        region: region.to_string(),
+        source: SnapshotSource::Manual,
+        cache_cluster_id: requested_cluster.map(str::to_string),
+        group_id: group.map(|g| g.spec.id.clone()),
+        group_description: group.map(|g| g.spec.description.clone()),
+        node_id: spec.id.clone(),
+        node_type: node.node_type().to_string(),
+        engine: spec.engine.clone(),
+        engine_version: spec.engine_version.clone(),
+        port: spec.port,
+        parameter_group: spec.parameter_group.clone(),
+        subnet_group: spec.subnet_group.clone(),
+        zone: node.zone().map(str::to_string),
+        source_created_at: group.map_or(spec.created_at, |g| g.spec.created_at),
+        node_created_at: node.node_created_at(),
+        maintenance_window: spec.maintenance_window.clone(),
+        snapshot_retention_limit: group.map_or(spec.snapshot_retention_limit, |g| {
+            g.spec.snapshot_retention_limit
+        }),
+        snapshot_window: group.map_or(spec.snapshot_window.clone(), |g| {
+            g.spec.snapshot_window.clone()
+        }),
+        auto_minor_version_upgrade: spec.auto_minor_version_upgrade,
+        automatic_failover: group.map(|g| g.spec.automatic_failover),
+        replica_count: group.map_or(0, |g| g.live_members().count().saturating_sub(1) as u32),
+        tags,
+        created_at: now,
+        deleting: false,
+    }
+}
+
+impl Service {
+    /// `CreateSnapshot` from a cache cluster or a replication group.
+    ///
+    /// # Errors
+    /// AWS's faults: bad name or source combination, unknown source, source not `available`
+    /// (which includes one already `snapshotting`), name taken, quota reached.
+    pub fn create_snapshot(
+        &self,
+        region: &str,
+        req: &CreateSnapshotRequest,
+    ) -> Result<SnapshotView, ServiceError> {
+        let name = snapshot::snapshot_name(&req.snapshot_name)?;
+        snapshot::check_source(
+            req.cache_cluster_id.as_deref(),
+            req.replication_group_id.as_deref(),
+        )?;
+        if req.kms_key_id.is_some() {
+            return Err(Fault::value(
+                "KmsKeyId is not supported by this Ferrocache release: snapshots are not encrypted.",
+            )
+            .into());
+        }
+        let mut tags = Vec::new();
+        tag::merge(&mut tags, &req.tags)?;
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<SnapshotView, ServiceError> {
+            let key = tables::key(region, &name);
+            if w.doc::<SnapshotSpec>(&key)?.is_some() {
+                return Err(Fault::SnapshotAlreadyExists(name.clone()).into());
+            }
+            snapshot::check_quota(
+                w.docs::<SnapshotSpec>(&tables::region_prefix(region))?
+                    .len(),
+            )?;
+            let spec = if let Some(cluster) = &req.cache_cluster_id {
+                let id = cluster.to_ascii_lowercase();
+                let node = NodeView::load(w, region, &id, &account)?
+                    .ok_or_else(|| Fault::CacheClusterNotFound(id.clone()))?;
+                if node.status != ClusterStatus::Available {
+                    return Err(Fault::InvalidCacheClusterState(format!(
+                        "Cache cluster {id} is not in available state. Current status: {}.",
+                        node.status.as_str()
+                    ))
+                    .into());
+                }
+                let group = match &node.spec.group_id {
+                    Some(g) => GroupView::load(w, region, g, &account)?,
+                    None => None,
+                };
+                if let Some(group) = &group {
+                    if group.status != GroupStatus::Available {
+                        return Err(Fault::InvalidReplicationGroupState(format!(
+                            "Replication group {} is not in available state. Current status: {}.",
+                            group.spec.id,
+                            group.status.as_str()
+                        ))
+                        .into());
+                    }
+                }
+                describe_source(
+                    &name,
+                    region,
+                    &node,
+                    group.as_ref(),
+                    Some(&id),
+                    tags.clone(),
+                )
+            } else {
+                let raw = req.replication_group_id.as_deref().unwrap_or_default();
+                let id = ids::replication_group_id(raw)?;
+                let group = GroupView::load(w, region, &id, &account)?
+                    .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
+                if group.status != GroupStatus::Available {
+                    return Err(Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {id} is not in available state. Current status: {}.",
+                        group.status.as_str()
+                    ))
+                    .into());
+                }
+                let node = pick_member(&group).ok_or_else(|| {
+                    Fault::InvalidReplicationGroupState(format!(
+                        "Replication group {id} has no available cache cluster to take a snapshot from."
+                    ))
+                })?;
+                describe_source(&name, region, node, Some(&group), None, tags.clone())
+            };
+            w.put_doc(&key, &spec)?;
+            Ok(SnapshotView::new(spec, None, &account))
+        })
+    }
+
+    /// `DescribeSnapshots`, filtered and paged (`MaxRecords` 20–50).
+    ///
+    /// # Errors
+    /// `SnapshotNotFoundFault` for a named snapshot that does not exist, bad filter or paging
+    /// values.
+    pub fn describe_snapshots(
+        &self,
+        region: &str,
+        q: &DescribeSnapshotsQuery,
+    ) -> Result<Page<SnapshotView>, ServiceError> {
+        let account = self.account_id().to_string();
+        paging::SNAPSHOT_RECORDS.page_size(q.max_records)?;
+        let source = q
+            .snapshot_source
+            .as_deref()
+            .map(SnapshotSource::parse_filter)
+            .transpose()?;
+        let name = q.snapshot_name.as_deref().map(str::to_ascii_lowercase);
+        let cluster = q.cache_cluster_id.as_deref().map(str::to_ascii_lowercase);
+        let group = q
+            .replication_group_id
+            .as_deref()
+            .map(str::to_ascii_lowercase);
+        let items = view(
+            self.store(),
+            |r| -> Result<Vec<SnapshotView>, ServiceError> {
+                let mut items = Vec::new();
+                for (key, spec) in r.docs::<SnapshotSpec>(&tables::region_prefix(region))? {
+                    let observed = r.doc::<SnapshotObserved>(&key)?;
+                    items.push(SnapshotView::new(spec, observed, &account));
+                }
+                Ok(items)
+            },
+        )?;
+        if let Some(n) = &name {
+            if !items.iter().any(|v| &v.spec.name == n) {
+                return Err(Fault::SnapshotNotFound(n.clone()).into());
+            }
+        }
+        let items: Vec<SnapshotView> = items
+            .into_iter()
+            .filter(|v| name.as_ref().is_none_or(|n| &v.spec.name == n))
+            .filter(|v| {
+                cluster.as_ref().is_none_or(|c| {
+                    v.spec.cache_cluster_id.as_ref() == Some(c) || &v.spec.node_id == c
+                })
+            })
+            .filter(|v| {
+                group
+                    .as_ref()
+                    .is_none_or(|g| v.spec.group_id.as_ref() == Some(g))
+            })
+            .filter(|v| source.is_none_or(|s| v.spec.source == s))
+            .collect();
+        let (items, marker) = paging::page(
+            items,
+            |v| v.spec.name.clone(),
+            q.marker.as_deref(),
+            q.max_records,
+            paging::SNAPSHOT_RECORDS,
+        )?;
+        Ok(Page { items, marker })
+    }
+
+    /// `DeleteSnapshot`: the snapshot reads `deleting` at once; its files go next.
+    ///
+    /// # Errors
+    /// `SnapshotNotFoundFault`; `InvalidSnapshotState` while it is being created or deleted.
+    pub fn delete_snapshot(&self, region: &str, name: &str) -> Result<SnapshotView, ServiceError> {
+        let name = name.to_ascii_lowercase();
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<SnapshotView, ServiceError> {
+            let current = SnapshotView::load(w, region, &name, &account)?
+                .ok_or_else(|| Fault::SnapshotNotFound(name.clone()))?;
+            if !matches!(
+                current.status,
+                SnapshotStatus::Available | SnapshotStatus::Failed
+            ) {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {name} is not in a valid state to be deleted. Current status: {}.",
+                    current.status.as_str()
+                ))
+                .into());
+            }
+            let mut spec = current.spec.clone();
+            spec.deleting = true;
+            w.put_doc(&tables::key(region, &name), &spec)?;
+            Ok(SnapshotView::new(spec, current.observed, &account))
+        })
+    }
+}

@@ -1,0 +1,358 @@
+//! Snapshots (backups): spec, observed facts, the status derived from them, and the rules of
+//! `CreateSnapshot` / `DescribeSnapshots` / `DeleteSnapshot`.
+//!
+//! A snapshot of a cluster-mode-disabled group or of a cache cluster is the RDB file of one
+//! node plus a manifest. The spec records what the snapshot is of — copied from the source when
+//! the API accepted it, so the snapshot still describes its source after the source is gone —
+//! and which node the RDB is taken from. Observed facts (written only by the control plane)
+//! say whether the file is complete. A snapshot is `available` only once its files are on disk
+//! under their final name.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ids, tag::Tag, Fault, Timestamp};
+
+/// Longest `SnapshotName`.
+pub const SNAPSHOT_NAME_LEN_MAX: usize = 255;
+/// Most snapshots one region holds (Ferrocache's limit: each is a full copy of a node's data
+/// on the local disk). Crossing it is `SnapshotQuotaExceededFault`.
+pub const SNAPSHOTS_PER_REGION_MAX: usize = 1000;
+
+/// `Snapshot.SnapshotSource`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotSource {
+    /// `manual`: taken by `CreateSnapshot`.
+    Manual,
+    /// `automated`: taken in the snapshot window (not implemented yet; the value exists so
+    /// the `DescribeSnapshots` filter can name it).
+    Automated,
+}
+
+impl SnapshotSource {
+    /// The wire spelling of `Snapshot.SnapshotSource`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotSource::Manual => "manual",
+            SnapshotSource::Automated => "automated",
+        }
+    }
+
+    /// Parses the `DescribeSnapshots` `SnapshotSource` filter: AWS documents `user` and
+    /// `system`; the values it prints (`manual`, `automated`) are accepted too.
+    ///
+    /// # Errors
+    /// [`Fault::InvalidParameterValue`] for any other value.
+    pub fn parse_filter(value: &str) -> Result<Self, Fault> {
+        match value {
+            "user" | "manual" => Ok(SnapshotSource::Manual),
+            "system" | "automated" => Ok(SnapshotSource::Automated),
+            other => Err(Fault::value(format!(
+                "Invalid value '{other}' for SnapshotSource. Valid values are: user, system."
+            ))),
+        }
+    }
+}
+
+/// What the API asked for, with the source's description captured at creation. Written only by
+/// API calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSpec {
+    /// `SnapshotName`, lower-case.
+    pub name: String,
+    /// Region from the request's SigV4 scope.
+    pub region: String,
+    /// `SnapshotSource`.
+    pub source: SnapshotSource,
+    /// `CacheClusterId`: the cache cluster the request named (`None` when it named a group).
+    pub cache_cluster_id: Option<String>,
+    /// `ReplicationGroupId`: the group of the source, if any.
+    pub group_id: Option<String>,
+    /// `ReplicationGroupDescription` of that group.
+    pub group_description: Option<String>,
+    /// The node whose RDB is taken (for a group: a healthy replica if there is one).
+    pub node_id: String,
+    /// `CacheNodeType` of the source.
+    pub node_type: String,
+    /// `Engine`.
+    pub engine: String,
+    /// `EngineVersion`.
+    pub engine_version: String,
+    /// `Port`.
+    pub port: u16,
+    /// `CacheParameterGroupName`.
+    pub parameter_group: String,
+    /// `CacheSubnetGroupName`.
+    pub subnet_group: String,
+    /// `PreferredAvailabilityZone` of the node the RDB is taken from.
+    pub zone: Option<String>,
+    /// `CacheClusterCreateTime` of the source.
+    pub source_created_at: Timestamp,
+    /// `NodeSnapshots[].CacheNodeCreateTime`.
+    pub node_created_at: Option<Timestamp>,
+    /// `PreferredMaintenanceWindow`.
+    pub maintenance_window: String,
+    /// `SnapshotRetentionLimit` of the source.
+    pub snapshot_retention_limit: u32,
+    /// `SnapshotWindow` of the source.
+    pub snapshot_window: String,
+    /// `AutoMinorVersionUpgrade`.
+    pub auto_minor_version_upgrade: bool,
+    /// `AutomaticFailover` of the source group.
+    pub automatic_failover: Option<bool>,
+    /// Replicas in the source's node group (`NodeGroupConfiguration.ReplicaCount`).
+    pub replica_count: u32,
+    /// Tags.
+    pub tags: Vec<Tag>,
+    /// When `CreateSnapshot` was accepted.
+    pub created_at: Timestamp,
+    /// Set by `DeleteSnapshot`; the control plane removes the files, then the records.
+    #[serde(default)]
+    pub deleting: bool,
+}
+
+/// How far the control plane got with a snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotPhase {
+    /// The RDB is being written or copied.
+    #[default]
+    Saving,
+    /// The files are complete under their final name.
+    Available,
+    /// The snapshot could not be taken (`failure` says why).
+    Failed,
+}
+
+/// Facts the control plane last confirmed about a snapshot. Written only by the control plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotObserved {
+    /// See [`SnapshotPhase`].
+    pub phase: SnapshotPhase,
+    /// `run_id` of the node process our `BGSAVE` was accepted by; `None` until then. A
+    /// different run id later means the process restarted and the save must be asked again.
+    #[serde(default)]
+    pub bgsave_run_id: Option<String>,
+    /// Keys the node held when its save began (sum over databases).
+    #[serde(default)]
+    pub key_count: u64,
+    /// Size of the RDB file in bytes.
+    #[serde(default)]
+    pub size_bytes: u64,
+    /// SHA-256 of the RDB file, lower-case hex.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// When the files were complete (`SnapshotCreateTime`).
+    #[serde(default)]
+    pub completed_at: Option<Timestamp>,
+    /// Why the snapshot failed.
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
+/// `Snapshot.SnapshotStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotStatus {
+    /// `creating`
+    Creating,
+    /// `available`
+    Available,
+    /// `failed`
+    Failed,
+    /// `deleting`
+    Deleting,
+}
+
+impl SnapshotStatus {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotStatus::Creating => "creating",
+            SnapshotStatus::Available => "available",
+            SnapshotStatus::Failed => "failed",
+            SnapshotStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// The status a client sees, derived from spec and observed facts.
+pub fn status(spec: &SnapshotSpec, observed: Option<&SnapshotObserved>) -> SnapshotStatus {
+    if spec.deleting {
+        return SnapshotStatus::Deleting;
+    }
+    match observed.map(|o| o.phase) {
+        Some(SnapshotPhase::Available) => SnapshotStatus::Available,
+        Some(SnapshotPhase::Failed) => SnapshotStatus::Failed,
+        Some(SnapshotPhase::Saving) | None => SnapshotStatus::Creating,
+    }
+}
+
+/// Validates a `SnapshotName` (the shared identifier rule, up to [`SNAPSHOT_NAME_LEN_MAX`]) and
+/// returns it lower-cased, as AWS stores it.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`] with AWS's identifier wording.
+pub fn snapshot_name(value: &str) -> Result<String, Fault> {
+    ids::identifier("SnapshotName", value, SNAPSHOT_NAME_LEN_MAX)
+}
+
+/// Checks the exactly-one-source rule of `CreateSnapshot`.
+///
+/// # Errors
+/// `InvalidParameterCombination` for both, `InvalidParameterValue` for neither (AWS's words).
+pub fn check_source(cluster: Option<&str>, group: Option<&str>) -> Result<(), Fault> {
+    match (cluster, group) {
+        (Some(_), Some(_)) => Err(Fault::combination(
+            "Only one of CacheClusterId or ReplicationGroupId can be provided.",
+        )),
+        (None, None) => Err(Fault::value(
+            "One of CacheClusterId or ReplicationGroupId must be provided.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that a region can hold one more snapshot.
+///
+/// # Errors
+/// [`Fault::SnapshotQuotaExceeded`] past [`SNAPSHOTS_PER_REGION_MAX`].
+pub fn check_quota(existing: usize) -> Result<(), Fault> {
+    if existing >= SNAPSHOTS_PER_REGION_MAX {
+        return Err(Fault::SnapshotQuotaExceeded(
+            "The request cannot be processed because it would exceed the maximum number of snapshots."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `NodeSnapshots[].CacheSize` as AWS prints it (`"5 MB"`, rounded up); empty while creating.
+pub fn cache_size(observed: Option<&SnapshotObserved>) -> String {
+    match observed {
+        Some(o) if o.phase == SnapshotPhase::Available => {
+            format!("{} MB", o.size_bytes.div_ceil(1024 * 1024))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The snapshot event texts (`shared/reference/elasticache-behaviour.md` §1.6).
+pub mod text {
+    /// A snapshot taken from a cache cluster finished.
+    pub fn snapshot_succeeded_cluster(name: &str, cluster_id: &str) -> String {
+        format!("Snapshot succeeded for snapshot with ID '{name}' of cache cluster with ID '{cluster_id}'")
+    }
+    /// A snapshot taken from a replication group finished.
+    pub fn snapshot_succeeded_group(name: &str, group_id: &str) -> String {
+        format!("Snapshot succeeded for snapshot with ID '{name}' of replication group with ID '{group_id}'")
+    }
+    /// A snapshot taken from a cache cluster failed.
+    pub fn snapshot_failed_cluster(name: &str, cluster_id: &str) -> String {
+        format!(
+            "Snapshot failed for snapshot with ID '{name}' of cache cluster with ID '{cluster_id}'"
+        )
+    }
+    /// A snapshot taken from a replication group failed (AWS's wording inferred from the
+    /// cluster text).
+    pub fn snapshot_failed_group(name: &str, group_id: &str) -> String {
+        format!("Snapshot failed for snapshot with ID '{name}' of replication group with ID '{group_id}'")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SnapshotSpec {
+        SnapshotSpec {
+            name: "s".into(),
+            region: "us-east-1".into(),
+            source: SnapshotSource::Manual,
+            cache_cluster_id: Some("c".into()),
+            group_id: None,
+            group_description: None,
+            node_id: "c".into(),
+            node_type: "cache.t3.micro".into(),
+            engine: "redis".into(),
+            engine_version: "7.0.15".into(),
+            port: 6379,
+            parameter_group: "default.redis7".into(),
+            subnet_group: "default".into(),
+            zone: None,
+            source_created_at: chrono::Utc::now(),
+            node_created_at: None,
+            maintenance_window: "sun:23:00-mon:01:30".into(),
+            snapshot_retention_limit: 0,
+            snapshot_window: "05:00-06:00".into(),
+            auto_minor_version_upgrade: true,
+            automatic_failover: None,
+            replica_count: 0,
+            tags: vec![],
+            created_at: chrono::Utc::now(),
+            deleting: false,
+        }
+    }
+
+    // Goal: the status follows the phases and deletion wins. Method: each combination.
+    #[test]
+    fn status_is_derived() {
+        let mut s = spec();
+        assert_eq!(status(&s, None), SnapshotStatus::Creating);
+        let mut o = SnapshotObserved::default();
+        assert_eq!(status(&s, Some(&o)), SnapshotStatus::Creating);
+        o.phase = SnapshotPhase::Available;
+        assert_eq!(status(&s, Some(&o)).as_str(), "available");
+        o.phase = SnapshotPhase::Failed;
+        assert_eq!(status(&s, Some(&o)).as_str(), "failed");
+        s.deleting = true;
+        assert_eq!(status(&s, Some(&o)).as_str(), "deleting");
+    }
+
+    // Goal: names, sources and quota answer with AWS's codes and words. Method: good and bad.
+    #[test]
+    fn rules() {
+        assert_eq!(
+            snapshot_name("Redis-Restore-Snapshot-20250908-221412").unwrap(),
+            "redis-restore-snapshot-20250908-221412"
+        );
+        for bad in ["1abc", "a--b", "abc-", "a_b", "", "a.b"] {
+            assert!(snapshot_name(bad).is_err(), "{bad}");
+        }
+        assert!(snapshot_name(&"a".repeat(256)).is_err());
+        assert!(matches!(
+            check_source(Some("a"), Some("b")),
+            Err(Fault::InvalidParameterCombination(m)) if m == "Only one of CacheClusterId or ReplicationGroupId can be provided."
+        ));
+        assert!(matches!(
+            check_source(None, None),
+            Err(Fault::InvalidParameterValue(m)) if m == "One of CacheClusterId or ReplicationGroupId must be provided."
+        ));
+        assert!(check_source(Some("a"), None).is_ok());
+        assert!(check_quota(SNAPSHOTS_PER_REGION_MAX - 1).is_ok());
+        assert!(matches!(
+            check_quota(SNAPSHOTS_PER_REGION_MAX),
+            Err(Fault::SnapshotQuotaExceeded(_))
+        ));
+        assert_eq!(
+            SnapshotSource::parse_filter("user").unwrap(),
+            SnapshotSource::Manual
+        );
+        assert_eq!(
+            SnapshotSource::parse_filter("system").unwrap(),
+            SnapshotSource::Automated
+        );
+        assert!(SnapshotSource::parse_filter("other").is_err());
+    }
+
+    // Goal: CacheSize reads like AWS's ("5 MB"), empty until available. Method: sizes.
+    #[test]
+    fn cache_size_in_mb() {
+        let mut o = SnapshotObserved {
+            size_bytes: 5 * 1024 * 1024 - 3,
+            ..Default::default()
+        };
+        assert_eq!(cache_size(Some(&o)), "");
+        o.phase = SnapshotPhase::Available;
+        assert_eq!(cache_size(Some(&o)), "5 MB");
+        o.size_bytes = 0;
+        assert_eq!(cache_size(Some(&o)), "0 MB");
+    }
+}
