@@ -143,4 +143,25 @@ pub enum AgentError {
         #[source]
         source: io::Error,
     },
+
+    /// A data file to seed a node with does not have the digest its manifest records (corrupt
+    /// or replaced); the node's own data file is left as it was.
+    #[error("node {node_id}: {} has SHA-256 {actual}, its manifest records {expected}", source_path.display())]
+    DigestMismatch {
+        /// The node.
+        node_id: String,
+        /// The file that was to be copied.
+        source_path: PathBuf,
+        /// The digest the manifest records.
+        expected: String,
+        /// The digest of the file's bytes.
+        actual: String,
+    },
+
+    /// A node was to be seeded while its process runs (it would overwrite the file under it).
+    #[error("node {node_id}: cannot place a data file while the node's process runs")]
+    SeedWhileRunning {
+        /// The node.
+        node_id: String,
+    },
 }

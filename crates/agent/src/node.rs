@@ -352,6 +352,43 @@ impl Agent {
         Ok(Some(target))
     }
 
+    /// Places `source` as the node's data file (`dump.rdb`) before its first start, so it
+    /// starts with that data (a restore from a snapshot).
+    ///
+    /// The file is copied to a temporary name in the node's directory while its SHA-256 is
+    /// computed; only a copy whose digest equals `expected_sha256` is synced and renamed over
+    /// `dump.rdb` (and the directory synced), so a crash or a corrupt source never leaves a
+    /// partial data file for redis-server to load. Calling it again simply copies again.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::SeedWhileRunning`] while the node's process lives;
+    /// [`AgentError::DigestMismatch`] for a source whose bytes do not match;
+    /// [`AgentError::Io`] for file failures.
+    pub async fn seed_data(
+        &self,
+        node_id: &str,
+        source: &Path,
+        expected_sha256: &str,
+    ) -> Result<(), AgentError> {
+        check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
+        let _lock = self.lock(node_id).await;
+        if !matches!(self.liveness(node_id), crate::Liveness::Gone) {
+            return Err(AgentError::SeedWhileRunning {
+                node_id: node_id.to_string(),
+            });
+        }
+        let dir = self.node_dir(node_id);
+        let (node, source, expected) = (
+            node_id.to_string(),
+            source.to_path_buf(),
+            expected_sha256.to_ascii_lowercase(),
+        );
+        tokio::task::spawn_blocking(move || seed_file(&node, &dir, &source, &expected))
+            .await
+            .map_err(|e| io_error(node_id, "copy", Path::new("dump.rdb"), io::Error::other(e)))?
+    }
+
     /// Asks the node at `addr` for `INFO`, within `timeout` overall.
     ///
     /// # Cancel safety
@@ -748,6 +785,63 @@ fn io_error(node_id: &str, action: &'static str, path: &Path, source: io::Error)
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Buffer of a data-file copy.
+const SEED_COPY_BUFFER_BYTES: usize = 1 << 20;
+
+/// The blocking half of [`Agent::seed_data`].
+fn seed_file(node_id: &str, dir: &Path, source: &Path, expected: &str) -> Result<(), AgentError> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    std::fs::create_dir_all(dir).map_err(|e| io_error(node_id, "create", dir, e))?;
+    let target = dir.join(ferrocache_engine::config::RDB_FILE_NAME);
+    let temp = dir.join(format!(
+        ".{}.seed.tmp",
+        ferrocache_engine::config::RDB_FILE_NAME
+    ));
+    let mut input =
+        std::fs::File::open(source).map_err(|e| io_error(node_id, "open", source, e))?;
+    let mut output =
+        std::fs::File::create(&temp).map_err(|e| io_error(node_id, "create", &temp, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; SEED_COPY_BUFFER_BYTES];
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .map_err(|e| io_error(node_id, "read", source, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        output
+            .write_all(&buffer[..n])
+            .map_err(|e| io_error(node_id, "write", &temp, e))?;
+    }
+    let actual: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if actual != expected {
+        drop(output);
+        let _ = std::fs::remove_file(&temp);
+        return Err(AgentError::DigestMismatch {
+            node_id: node_id.to_string(),
+            source_path: source.to_path_buf(),
+            expected: expected.to_string(),
+            actual,
+        });
+    }
+    output
+        .sync_all()
+        .map_err(|e| io_error(node_id, "sync", &temp, e))?;
+    std::fs::rename(&temp, &target).map_err(|e| io_error(node_id, "rename", &temp, e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(node_id, "sync", dir, e))?;
+    info!(node_id, from = %source.display(), "placed the node's data file");
+    Ok(())
 }
 
 /// Writes the config through a temporary file and a rename, so a crash mid-write never

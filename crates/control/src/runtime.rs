@@ -78,6 +78,14 @@ pub trait NodeRuntime: Send + Sync + 'static {
         &'a self,
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>>;
+    /// Places `source` as a stopped node's data file, checking its SHA-256 first; see
+    /// [`Agent::seed_data`].
+    fn seed_data<'a>(
+        &'a self,
+        node_id: &'a str,
+        source: &'a std::path::Path,
+        expected_sha256: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// `PUBLISH <channel> <message>` on a running node (a primary propagates it to its replicas).
     fn publish<'a>(
         &'a self,
@@ -154,6 +162,15 @@ impl NodeRuntime for Agent {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
         Box::pin(async move { Ok(Agent::set_aside_data(self, node_id).await?) })
+    }
+
+    fn seed_data<'a>(
+        &'a self,
+        node_id: &'a str,
+        source: &'a std::path::Path,
+        expected_sha256: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Ok(Agent::seed_data(self, node_id, source, expected_sha256).await?) })
     }
 
     fn info<'a>(

@@ -315,6 +315,16 @@ impl NodeRuntime for SimRuntime {
         Box::pin(async { Ok(None) })
     }
 
+    fn seed_data<'a>(
+        &'a self,
+        _node_id: &'a str,
+        _source: &'a std::path::Path,
+        _expected_sha256: &'a str,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // The simulation restores nothing: its groups are created empty.
+        Box::pin(async { Ok(()) })
+    }
+
     fn bgsave<'a>(
         &'a self,
         addr: &'a NodeAddress,

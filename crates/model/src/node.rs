@@ -58,6 +58,10 @@ pub struct NodeSpec {
     /// When a `node_type` different from the one the node runs takes effect.
     #[serde(default)]
     pub node_type_apply: crate::modify::ApplyAt,
+    /// Snapshot whose RDB is placed in the node's directory before its first start
+    /// (`SnapshotName` of the create that made it); `None` for an empty start.
+    #[serde(default)]
+    pub restore_from: Option<String>,
 }
 
 /// A requested deletion of one node.
@@ -139,6 +143,14 @@ pub struct NodeObserved {
     /// Since when the node has been unhealthy (`None` while healthy).
     #[serde(default)]
     pub down_since: Option<Timestamp>,
+    /// The snapshot's RDB was placed in the node's directory (and the restore's first event
+    /// recorded); set once, so a retried first start copies again but says so only once.
+    #[serde(default)]
+    pub seeded: bool,
+    /// `failed` is a restore failure: the snapshot's RDB did not match its manifest or the
+    /// engine refused to load it (status `restore-failed`).
+    #[serde(default)]
+    pub restore_failed: bool,
 }
 
 /// `CacheCluster.CacheClusterStatus`.
@@ -213,6 +225,7 @@ pub fn status(spec: &NodeSpec, observed: Option<&NodeObserved>) -> ClusterStatus
         return ClusterStatus::Deleting;
     }
     match observed {
+        Some(o) if o.failed.is_some() && o.restore_failed => ClusterStatus::RestoreFailed,
         Some(o) if o.failed.is_some() => ClusterStatus::Failed,
         Some(o) if !o.created => ClusterStatus::Creating,
         Some(o) if o.reboots < spec.reboots => ClusterStatus::RebootingClusterNodes,
@@ -297,6 +310,7 @@ pub fn plan_standalone(
 ) -> Result<NodeSpec, Fault> {
     let id = cluster_id(req)?;
     common_unsupported(req)?;
+    let restore_from = group::restore_source(req.snapshot_name.as_deref(), &req.snapshot_arns)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
         if n != 1 {
@@ -364,6 +378,7 @@ pub fn plan_standalone(
         reboots: 0,
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
+        restore_from,
     })
 }
 
@@ -387,7 +402,10 @@ pub fn plan_replica(
         || req.cache_subnet_group_name.is_some()
         || !req.security_group_ids.is_empty()
         || req.port.is_some_and(|p| p != i64::from(group.port))
-        || req.num_cache_nodes.is_some_and(|n| n != 1);
+        || req.num_cache_nodes.is_some_and(|n| n != 1)
+        // A replica's data comes from its primary, never from a snapshot.
+        || req.snapshot_name.is_some()
+        || !req.snapshot_arns.is_empty();
     if extra {
         return Err(Fault::combination(
             "Cannot specify additional cache cluster parameters when creating a replica cluster",
@@ -410,11 +428,6 @@ fn cluster_id(req: &CreateNodeRequest) -> Result<String, Fault> {
 
 fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
     req.network.check()?;
-    if req.snapshot_name.is_some() || !req.snapshot_arns.is_empty() {
-        return Err(Fault::value(
-            "Seeding a cache cluster from a snapshot (SnapshotName, SnapshotArns) is not supported by this Ferrocache release yet.",
-        ));
-    }
     if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
         return Err(Fault::value(
             "The AUTH token is only supported when encryption-in-transit is enabled",
@@ -433,7 +446,9 @@ fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The spec of a member node of `group` (new members copy the group's settings).
+/// The spec of a member node of `group` (new members copy the group's settings). A member is
+/// seeded from the group's snapshot only when the caller says so (members created with the
+/// group); replicas added later sync from the primary.
 pub fn member_spec(
     group: &GroupSpec,
     id: String,
@@ -462,6 +477,7 @@ pub fn member_spec(
         reboots: 0,
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
+        restore_from: None,
     }
 }
 
@@ -501,6 +517,55 @@ mod tests {
             plan_standalone(&no_type, &ctx()).unwrap_err().to_string(),
             "The parameter CacheNodeType must be provided and must not be null."
         );
+    }
+
+    // Goal: a standalone cluster takes SnapshotName (and refuses an ARN without an object path
+    // with AWS's words); a replica never takes a snapshot; a restore failure reads
+    // `restore-failed`. Method: plan and status for each case.
+    #[test]
+    fn restore_rules() {
+        let base = CreateNodeRequest {
+            cache_cluster_id: Some("solo".into()),
+            cache_node_type: Some("cache.t3.micro".into()),
+            snapshot_name: Some("Nightly".into()),
+            ..Default::default()
+        };
+        let spec = plan_standalone(&base, &ctx()).unwrap();
+        assert_eq!(spec.restore_from.as_deref(), Some("nightly"));
+        let arn = CreateNodeRequest {
+            snapshot_name: None,
+            snapshot_arns: vec!["arn:aws:elasticache:us-east-1:123456789012:snapshot:x".into()],
+            ..base.clone()
+        };
+        assert_eq!(
+            plan_standalone(&arn, &ctx()).unwrap_err().to_string(),
+            "Must specify an object path for the S3 ARN: arn:aws:elasticache:us-east-1:123456789012:snapshot:x"
+        );
+        let group = group::plan_create(
+            &group::CreateGroupRequest {
+                replication_group_id: Some("g".into()),
+                description: Some("d".into()),
+                ..Default::default()
+            },
+            &ctx(),
+        )
+        .unwrap()
+        .spec;
+        let replica = CreateNodeRequest {
+            cache_node_type: None,
+            replication_group_id: Some("g".into()),
+            ..base
+        };
+        assert!(matches!(
+            plan_replica(&replica, &group, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let failed = NodeObserved {
+            failed: Some("digest".into()),
+            restore_failed: true,
+            ..Default::default()
+        };
+        assert_eq!(status(&spec, Some(&failed)).as_str(), "restore-failed");
     }
 
     #[test]

@@ -255,6 +255,34 @@ pub mod text {
     pub fn snapshot_failed_group(name: &str, group_id: &str) -> String {
         format!("Snapshot failed for snapshot with ID '{name}' of replication group with ID '{group_id}'")
     }
+    /// A node group's primary is being seeded from a snapshot (the restoration guide's wording;
+    /// recorded on the group and on its primary cache cluster).
+    pub fn restore_in_progress(node_group_id: &str) -> String {
+        format!("Restore from snapshot is in progress for node group {node_group_id}")
+    }
+    /// The node group's primary loaded the snapshot and serves.
+    pub fn restore_succeeded(node_group_id: &str) -> String {
+        format!("Restore from snapshot succeeded for node group {node_group_id}")
+    }
+    /// A node could not be seeded (AWS's `CacheClusterRestoreFailed` template; the cluster goes
+    /// `restore-failed`).
+    pub fn restore_failed(source: &str, cache_node_id: &str) -> String {
+        format!("Restore from {source} failed for node {cache_node_id}")
+    }
+    /// Why the restore failed (Ferrocache's wording; AWS's event says only that it did).
+    pub fn restore_failed_reason(source: &str, reason: &str) -> String {
+        format!("Restore from snapshot {source} failed: {reason}")
+    }
+    /// The restored primary holds as many keys as the snapshot's manifest records (Ferrocache's
+    /// verification; no dataset digest is compared yet, and the text says so).
+    pub fn restore_verified(keys: u64) -> String {
+        format!("Restore verified: {keys} keys match the snapshot (key count checked; no dataset digest)")
+    }
+    /// The restored primary's key count differs from the manifest's. Not a failure: the manifest
+    /// counts keys when the save began, and keys that expired since are not loaded.
+    pub fn restore_mismatch(keys: u64, expected: u64) -> String {
+        format!("Restore verification: the node holds {keys} keys but the snapshot's manifest records {expected} (keys written during the save or expired since are counted differently)")
+    }
 }
 
 #[cfg(test)]

@@ -449,3 +449,99 @@ async fn describe_filters_pages_and_delete() {
         .await
         .error("InvalidSnapshotState", 400);
 }
+
+// Goal: CreateReplicationGroup / CreateCacheCluster with SnapshotName check the snapshot on the
+// wire as AWS does — unknown or not yet available: `SnapshotNotFoundFault` (404); both
+// SnapshotName and SnapshotArns: `InvalidParameterCombination`; the restoration guide's mistake
+// (an ElastiCache snapshot ARN in SnapshotArns) gets its exact `InvalidParameterValue`; an S3
+// object ARN is refused as not supported yet; an available snapshot is accepted and the new
+// group reads `creating`. Method: settle a group, create a snapshot, try each request before
+// and after completing the snapshot by hand.
+#[tokio::test]
+async fn restore_requests_check_the_snapshot() {
+    let h = Harness::new();
+    h.call(FAILOVER_LAB).await.result("CreateReplicationGroup");
+    h.settle();
+    let restore = |name: &'static str| {
+        [
+            ("Action", "CreateReplicationGroup"),
+            ("ReplicationGroupId", "restored"),
+            ("ReplicationGroupDescription", "restored"),
+            ("NumCacheClusters", "2"),
+            ("CacheNodeType", "cache.t3.micro"),
+            ("Engine", "redis"),
+            ("SnapshotName", name),
+        ]
+    };
+    let msg = h
+        .call(&restore("nightly"))
+        .await
+        .error("SnapshotNotFoundFault", 404);
+    assert_eq!(msg, "Snapshot nightly not found.");
+    h.call(&[
+        ("Action", "CreateSnapshot"),
+        ("ReplicationGroupId", GROUP),
+        ("SnapshotName", "nightly"),
+    ])
+    .await
+    .result("CreateSnapshot");
+    // Still `creating`: not restorable yet.
+    h.call(&restore("nightly"))
+        .await
+        .error("SnapshotNotFoundFault", 404);
+
+    let arn = "arn:aws:elasticache:us-east-1:123456789012:snapshot:nightly";
+    let mut with_arn: Vec<(&str, &str)> = restore("nightly")[..6].to_vec();
+    with_arn.push(("SnapshotArns.SnapshotArn.1", arn));
+    let msg = h.call(&with_arn).await.error("InvalidParameterValue", 400);
+    assert_eq!(
+        msg,
+        format!("Must specify an object path for the S3 ARN: {arn}")
+    );
+    let mut s3 = restore("nightly")[..6].to_vec();
+    s3.push((
+        "SnapshotArns.SnapshotArn.1",
+        "arn:aws:s3:::bucket/path/file.rdb",
+    ));
+    let msg = h.call(&s3).await.error("InvalidParameterValue", 400);
+    assert!(
+        msg.contains("not supported by this Ferrocache release yet"),
+        "{msg}"
+    );
+    let mut both = restore("nightly").to_vec();
+    both.push(("SnapshotArns.SnapshotArn.1", arn));
+    h.call(&both)
+        .await
+        .error("InvalidParameterCombination", 400);
+
+    complete(&h, "nightly");
+    let reply = h.call(&restore("Nightly")).await;
+    let g = reply
+        .result("CreateReplicationGroup")
+        .get("ReplicationGroup")
+        .unwrap();
+    assert_eq!(g.text("Status"), Some("creating"));
+    let reply = h
+        .call(&[
+            ("Action", "CreateCacheCluster"),
+            ("CacheClusterId", "solo"),
+            ("CacheNodeType", "cache.t3.micro"),
+            ("Engine", "redis"),
+            ("SnapshotName", "nightly"),
+        ])
+        .await;
+    let c = reply
+        .result("CreateCacheCluster")
+        .get("CacheCluster")
+        .unwrap();
+    assert_eq!(c.text("CacheClusterStatus"), Some("creating"));
+    h.call(&[
+        ("Action", "CreateCacheCluster"),
+        ("CacheClusterId", "solo2"),
+        ("CacheNodeType", "cache.t3.micro"),
+        ("Engine", "redis"),
+        ("SnapshotName", "missing"),
+    ])
+    .await
+    .error("SnapshotNotFoundFault", 404);
+}

@@ -256,6 +256,7 @@ impl Harness {
                             node_type: Some(group.node_type.clone()),
                             node_type_refused: None,
                             failover_blocked: false,
+                            restore_failed: false,
                         },
                     )?;
                 }
@@ -310,6 +311,8 @@ impl Harness {
                         node_type_refused: None,
                         start_failures: 0,
                         down_since: None,
+                        seeded: false,
+                        restore_failed: false,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -116,12 +116,17 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                         .as_ref()
                         .is_some_and(|o| o.created && o.generation >= m.spec.generation)
             });
-        let failure = members
-            .iter()
-            .find_map(|m| m.observed.as_ref().and_then(|o| o.failed.clone()));
+        let failure = members.iter().find_map(|m| {
+            m.observed
+                .as_ref()
+                .and_then(|o| o.failed.clone().map(|f| (f, o.restore_failed)))
+        });
+        let restore_failed = failure.as_ref().is_some_and(|(_, r)| *r);
+        let failure = failure.map(|(f, _)| f);
         if !observed.created {
             if let (Some(reason), None) = (&failure, &observed.failed) {
                 observed.failed = Some(reason.clone());
+                observed.restore_failed = restore_failed;
                 record(
                     w,
                     &spec,

@@ -23,7 +23,9 @@ use ferrocache_model::parameter::{self, DesiredParameters};
 use ferrocache_model::{ids, node_type, zone};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
 
-use super::{parameters, Context, ControlConfig, Next, ReconcileError, POLL_SOON};
+use ferrocache_model::snapshot::text as snapshot_text;
+
+use super::{parameters, snapshot, Context, ControlConfig, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
 use crate::events;
 use crate::runtime::{NodeRuntime, RuntimeError};
@@ -219,6 +221,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     if spec.deletion.is_some() {
         return delete(&ctx, &key, &snap).await;
     }
+    // A node whose restore failed is never started: it would come up empty and read
+    // `available` with none of the snapshot's data. It waits to be deleted, as on AWS.
+    if snap.observed.restore_failed {
+        return Ok(Next::Done);
+    }
     // Members wait for their group's intent: it says who is primary.
     if spec.group_id.is_some() && snap.group.is_none() {
         return Ok(Next::Done);
@@ -290,6 +297,32 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         );
     }
 
+    // A node restored from a snapshot gets the snapshot's RDB before its first start (again on
+    // every retry of that start: the copy is atomic, and the node holds nothing else yet).
+    if let Some(name) = &spec.restore_from {
+        if !observed.created && matches!(liveness, Liveness::Gone) {
+            let primary = desired == Role::Primary;
+            let seeded = seed(&ctx, spec, name).await;
+            let mut messages = Vec::new();
+            let mut group_messages = Vec::new();
+            if !observed.seeded && primary {
+                messages.push(snapshot_text::restore_in_progress(ids::NODE_GROUP_ID));
+                group_messages.push(snapshot_text::restore_in_progress(ids::NODE_GROUP_ID));
+            }
+            observed.seeded = true;
+            if let Err(reason) = seeded {
+                tracing::warn!(node = %spec.id, snapshot = %name, %reason, "restore failed");
+                fail_restore(&mut observed, name, &reason, &mut messages);
+                mark_down(&mut observed);
+                save_with_group(&ctx, &key, spec, &observed, &messages, &group_messages)?;
+                return Ok(Next::Done);
+            }
+            if observed != snap.observed {
+                save_with_group(&ctx, &key, spec, &observed, &messages, &group_messages)?;
+            }
+        }
+    }
+
     let rebooting = observed.created && observed.reboots < spec.reboots;
     if rebooting {
         record(&ctx, spec, text::cache_node_shutdown(ids::CACHE_NODE_ID))?;
@@ -312,6 +345,27 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         Err(e) => {
             let reason = e.to_string();
             tracing::warn!(node = %spec.id, error = %reason, "node did not start");
+            let refused_rdb = matches!(
+                &e,
+                RuntimeError::Agent(AgentError::ExitedDuringStart { .. })
+            );
+            if let (false, true, Some(name)) =
+                (observed.created, refused_rdb, spec.restore_from.as_ref())
+            {
+                // The engine exits at start on an RDB it cannot load: the restore failed, and
+                // the node is not retried (it would start empty on a later attempt).
+                let mut messages = Vec::new();
+                let short = match &e {
+                    RuntimeError::Agent(AgentError::ExitedDuringStart { status, .. }) => {
+                        format!("redis-server exited while loading the snapshot ({status})")
+                    }
+                    other => other.to_string(),
+                };
+                fail_restore(&mut observed, name, &short, &mut messages);
+                mark_down(&mut observed);
+                save(&ctx, &key, spec, &observed, &messages)?;
+                return Ok(Next::Done);
+            }
             if !observed.created && observed.failed.is_none() {
                 observed.failed = Some(reason.clone());
                 mark_down(&mut observed);
@@ -459,6 +513,19 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         observed.recovering = false;
         new_events.push(text::finished_recovery(ids::CACHE_NODE_ID));
     }
+    let mut group_messages = Vec::new();
+    if ready && !observed.created && desired == Role::Primary {
+        if let Some(name) = &spec.restore_from {
+            let verdict = verify_restore(&ctx, spec, name, info.keys_total);
+            for m in [
+                snapshot_text::restore_succeeded(ids::NODE_GROUP_ID),
+                verdict,
+            ] {
+                new_events.push(m.clone());
+                group_messages.push(m);
+            }
+        }
+    }
     if ready && !observed.created {
         observed.created = true;
         observed.failed = None;
@@ -472,7 +539,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         observed.generation = spec.generation;
     }
     if observed != snap.observed || !new_events.is_empty() {
-        save(&ctx, &key, spec, &observed, &new_events)?;
+        save_with_group(&ctx, &key, spec, &observed, &new_events, &group_messages)?;
     }
     Ok(if ready {
         Next::Done
@@ -625,6 +692,95 @@ async fn delete(ctx: &Context, key: &str, snap: &Snapshot) -> Result<Next, Recon
         Ok(())
     })?;
     Ok(Next::Done)
+}
+
+/// Places the snapshot's RDB in the node's directory, checked against the manifest's SHA-256.
+/// Returns why it could not, as an event can say it.
+async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> {
+    let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
+    let manifest = snapshot::read_manifest(&dir)
+        .ok_or_else(|| format!("the files of snapshot {name} are missing"))?;
+    // One node group today: its one file seeds every node of the group.
+    let file = manifest
+        .files
+        .first()
+        .ok_or_else(|| format!("snapshot {name} lists no RDB file"))?;
+    ctx.agent
+        .seed_data(&spec.id, &dir.join(&file.name), &file.sha256)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::Agent(AgentError::DigestMismatch { .. }) => format!(
+                "the RDB file of snapshot {name} does not match the SHA-256 in its manifest"
+            ),
+            other => other.to_string(),
+        })
+}
+
+/// Marks a restore failed (status `restore-failed`) with AWS's event and the reason.
+fn fail_restore(observed: &mut NodeObserved, name: &str, reason: &str, messages: &mut Vec<String>) {
+    let reason: String = reason.chars().take(EVENT_REASON_LEN_MAX).collect();
+    observed.failed = Some(reason.clone());
+    observed.restore_failed = true;
+    messages.push(snapshot_text::restore_failed(name, ids::CACHE_NODE_ID));
+    messages.push(snapshot_text::restore_failed_reason(name, &reason));
+}
+
+/// Compares the restored primary's key count with the snapshot's manifest and returns the
+/// event that says how it went.
+fn verify_restore(ctx: &Context, spec: &NodeSpec, name: &str, keys: u64) -> String {
+    let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
+    match snapshot::read_manifest(&dir) {
+        Some(m) if m.key_count == keys => snapshot_text::restore_verified(keys),
+        Some(m) => snapshot_text::restore_mismatch(keys, m.key_count),
+        None => snapshot_text::restore_mismatch(keys, 0),
+    }
+}
+
+/// [`save`], plus events on the node's replication group (the restore's events are recorded
+/// on both, in one transaction so their order is the same on each).
+fn save_with_group(
+    ctx: &Context,
+    key: &str,
+    spec: &NodeSpec,
+    observed: &NodeObserved,
+    messages: &[String],
+    group_messages: &[String],
+) -> Result<(), ReconcileError> {
+    let Some(group_id) = spec
+        .group_id
+        .as_ref()
+        .filter(|_| !group_messages.is_empty())
+    else {
+        return save(ctx, key, spec, observed, messages);
+    };
+    update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
+        if w.doc::<NodeSpec>(key)?.is_none() {
+            return Ok(());
+        }
+        w.put_doc(key, observed)?;
+        let now = chrono::Utc::now();
+        for m in messages {
+            events::record(
+                w,
+                &spec.region,
+                &spec.id,
+                SourceType::CacheCluster,
+                m.clone(),
+                now,
+            )?;
+        }
+        for m in group_messages {
+            events::record(
+                w,
+                &spec.region,
+                group_id,
+                SourceType::ReplicationGroup,
+                m.clone(),
+                now,
+            )?;
+        }
+        Ok(())
+    })
 }
 
 /// Writes observed facts and events together, unless the node was deleted meanwhile.

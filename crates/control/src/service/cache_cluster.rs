@@ -97,6 +97,9 @@ impl Service {
             if w.doc::<NodeSpec>(&key)?.is_some() {
                 return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
             }
+            if let Some(name) = &spec.restore_from {
+                super::snapshot::check_restorable(w, region, name, 1)?;
+            }
             w.put_doc(&key, &spec)?;
             load_node(w, region, &spec.id, &account)
         })
@@ -162,7 +165,7 @@ impl Service {
             let id = current.spec.id.clone();
             if !matches!(
                 current.status,
-                ClusterStatus::Available | ClusterStatus::Failed
+                ClusterStatus::Available | ClusterStatus::Failed | ClusterStatus::RestoreFailed
             ) {
                 return Err(Fault::InvalidCacheClusterState(format!(
                     "Cache cluster {id} is not in a valid state to be deleted."

@@ -74,12 +74,14 @@ fn members_of(r: &dyn Reader, region: &str, group_id: &str) -> Result<Vec<NodeSp
         .collect())
 }
 
-/// Adds `count` new members to `spec` (specs only; the reconcilers start them).
+/// Adds `count` new members to `spec` (specs only; the reconcilers start them), each seeded
+/// from snapshot `restore_from` when given (members created with a restored group).
 fn add_members(
     w: &mut dyn Writer,
     spec: &GroupSpec,
     zones: &[Option<String>],
     now: ferrocache_model::Timestamp,
+    restore_from: Option<&str>,
 ) -> Result<(), ServiceError> {
     let existing = members_of(w, &spec.region, &spec.id)?;
     // Every new member gets its zone now, from the subnet group's zones, so placement never
@@ -92,7 +94,9 @@ fn add_members(
         if w.doc::<NodeSpec>(&key)?.is_some() {
             return Err(Fault::CacheClusterAlreadyExists(id).into());
         }
-        w.put_doc(&key, &node::member_spec(spec, id, zone.clone(), now))?;
+        let mut member = node::member_spec(spec, id, zone.clone(), now);
+        member.restore_from = restore_from.map(str::to_string);
+        w.put_doc(&key, &member)?;
     }
     Ok(())
 }
@@ -139,6 +143,15 @@ impl Service {
             if w.doc::<GroupSpec>(&key)?.is_some() {
                 return Err(Fault::ReplicationGroupAlreadyExists(plan.spec.id.clone()).into());
             }
+            if let Some(name) = &plan.spec.restore_from {
+                if plan.adopt_primary.is_some() {
+                    return Err(Fault::combination(
+                        "PrimaryClusterId cannot be combined with SnapshotName: the primary keeps its own data.",
+                    )
+                    .into());
+                }
+                super::snapshot::check_restorable(w, region, name, 1)?;
+            }
             if let Some(primary_id) = &plan.adopt_primary {
                 let primary = super::view::NodeView::load(w, region, primary_id, &account)?
                     .ok_or_else(|| Fault::CacheClusterNotFound(primary_id.clone()))?;
@@ -159,7 +172,13 @@ impl Service {
                 w.put_doc(&tables::key(region, primary_id), &adopted)?;
             }
             w.put_doc(&key, &spec)?;
-            add_members(w, &spec, &plan.new_member_zones, now)?;
+            add_members(
+                w,
+                &spec,
+                &plan.new_member_zones,
+                now,
+                spec.restore_from.as_deref(),
+            )?;
             load_group(w, region, &plan.spec.id, &account)
         })
     }
@@ -223,7 +242,8 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, id, &account)?;
             match current.status {
-                GroupStatus::Available | GroupStatus::CreateFailed => {}
+                GroupStatus::Available | GroupStatus::CreateFailed | GroupStatus::RestoreFailed => {
+                }
                 GroupStatus::Deleting | GroupStatus::Modifying | GroupStatus::Snapshotting => {
                     return Err(Fault::InvalidReplicationGroupState(format!(
                         "Replication group {} has status {} which is not valid for deletion.",
@@ -284,7 +304,7 @@ impl Service {
             spec.generation += 1;
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             let zones = vec![None; (target - replicas) as usize];
-            add_members(w, &spec, &zones, now)?;
+            add_members(w, &spec, &zones, now, None)?;
             load_group(w, region, &spec.id, &account)
         })
     }

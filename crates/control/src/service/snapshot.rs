@@ -175,6 +175,31 @@ fn describe_source(
     }
 }
 
+/// Checks that a create may be restored from snapshot `name`: it exists, is `available`, and has
+/// as many node groups as the new group (always one today). Called inside the transaction that
+/// writes the new resource, so the snapshot cannot vanish in between.
+///
+/// # Errors
+/// `SnapshotNotFoundFault` for a missing, deleting or not yet `available` snapshot.
+pub(crate) fn check_restorable(
+    r: &dyn Reader,
+    region: &str,
+    name: &str,
+    requested_node_groups: u32,
+) -> Result<(), ServiceError> {
+    let key = tables::key(region, name);
+    let Some(spec) = r.doc::<SnapshotSpec>(&key)? else {
+        return Err(Fault::SnapshotNotFound(name.to_string()).into());
+    };
+    let observed = r.doc::<SnapshotObserved>(&key)?;
+    if snapshot::status(&spec, observed.as_ref()) != SnapshotStatus::Available {
+        return Err(Fault::SnapshotNotFound(name.to_string()).into());
+    }
+    // Snapshots are of cluster-mode-disabled sources: one node group each.
+    ferrocache_model::group::check_restore_shape(1, requested_node_groups)?;
+    Ok(())
+}
+
 impl Service {
     /// `CreateSnapshot` from a cache cluster or a replication group.
     ///
