@@ -131,6 +131,11 @@ pub static OPERATIONS: &[Operation] = &[
         handler: snapshot::delete_snapshot,
     },
     Operation {
+        action: "CopySnapshot",
+        required: &["SourceSnapshotName", "TargetSnapshotName"],
+        handler: snapshot::copy_snapshot,
+    },
+    Operation {
         action: "DescribeEvents",
         required: &[],
         handler: event::describe_events,
@@ -371,6 +376,10 @@ mod tests {
         ("CreateSnapshot", &["SnapshotName"]),
         ("DescribeSnapshots", &[]),
         ("DeleteSnapshot", &["SnapshotName"]),
+        (
+            "CopySnapshot",
+            &["SourceSnapshotName", "TargetSnapshotName"],
+        ),
         ("DescribeEvents", &[]),
         ("DescribeCacheEngineVersions", &[]),
         (

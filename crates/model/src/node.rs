@@ -70,6 +70,10 @@ pub struct NodeDeletion {
     /// The node goes because its whole group goes (no per-node events then but
     /// "Cache cluster deleted").
     pub with_group: bool,
+    /// `FinalSnapshotIdentifier` of the delete: the node is kept (and kept running) until that
+    /// snapshot is no longer `creating`, so its last data is saved before the node goes.
+    #[serde(default)]
+    pub final_snapshot: Option<String>,
 }
 
 /// Placement chosen by the control plane. Written only by the control plane.

@@ -108,6 +108,10 @@ pub struct SnapshotSpec {
     /// Set by `DeleteSnapshot`; the control plane removes the files, then the records.
     #[serde(default)]
     pub deleting: bool,
+    /// `CopySnapshot`: the snapshot whose files this one copies (no node is saved then; the
+    /// source's description above was copied with it).
+    #[serde(default)]
+    pub copied_from: Option<String>,
 }
 
 /// How far the control plane got with a snapshot.
@@ -316,6 +320,7 @@ mod tests {
             tags: vec![],
             created_at: chrono::Utc::now(),
             deleting: false,
+            copied_from: None,
         }
     }
 

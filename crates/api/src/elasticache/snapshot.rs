@@ -1,4 +1,5 @@
-//! `CreateSnapshot`, `DescribeSnapshots`, `DeleteSnapshot`, and the `Snapshot` element.
+//! `CreateSnapshot`, `DescribeSnapshots`, `DeleteSnapshot`, `CopySnapshot`, and the `Snapshot`
+//! element.
 //!
 //! A snapshot names its source as the request did: `CacheClusterId` when it named a cache
 //! cluster, `ReplicationGroupId` (with `NumNodeGroups`) whenever the source is in a group.
@@ -6,7 +7,7 @@
 //! snapshot is `available`, as in AWS's `create-snapshot` sample.
 
 use ferrocache_control::service::snapshot::{
-    CreateSnapshotRequest, DescribeSnapshotsQuery, SnapshotView,
+    CopySnapshotRequest, CreateSnapshotRequest, DescribeSnapshotsQuery, SnapshotView,
 };
 use ferrocache_model::ids::{CACHE_NODE_ID, NODE_GROUP_ID};
 use ferrocache_model::snapshot;
@@ -30,6 +31,25 @@ pub fn create_snapshot(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError> {
         tags: tag::decode_tags(p)?,
     };
     let view = call.service.create_snapshot(call.region, &req)?;
+    x.element("Snapshot", |x| snapshot_element(x, &view, false));
+    Ok(())
+}
+
+/// `CopySnapshot` (`SourceSnapshotName`, `TargetSnapshotName`, `Tags`; `TargetBucket` and
+/// `KmsKeyId` refused) → `<Snapshot>`, the copy reading `creating`.
+///
+/// # Errors
+/// Decoding errors, the service's faults.
+pub fn copy_snapshot(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError> {
+    let p = call.params;
+    let req = CopySnapshotRequest {
+        source_snapshot_name: required(p, "SourceSnapshotName")?.to_string(),
+        target_snapshot_name: required(p, "TargetSnapshotName")?.to_string(),
+        target_bucket: p.string("TargetBucket"),
+        kms_key_id: p.string("KmsKeyId"),
+        tags: tag::decode_tags(p)?,
+    };
+    let view = call.service.copy_snapshot(call.region, &req)?;
     x.element("Snapshot", |x| snapshot_element(x, &view, false));
     Ok(())
 }

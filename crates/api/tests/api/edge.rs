@@ -110,12 +110,12 @@ async fn actions_and_versions() {
         "The action FlyToTheMoon is not valid for this web service."
     );
     let msg = h
-        .send(post("Action=CopySnapshot&Version=2015-02-02"))
+        .send(post("Action=BatchApplyUpdateAction&Version=2015-02-02"))
         .await
         .error("InvalidAction", 400);
     assert_eq!(
         msg,
-        "The action CopySnapshot is not valid for this web service."
+        "The action BatchApplyUpdateAction is not valid for this web service."
     );
     let msg = h
         .send(post("Action=DescribeEvents&Version=2014-09-30"))

@@ -545,3 +545,218 @@ async fn restore_requests_check_the_snapshot() {
     .await
     .error("SnapshotNotFoundFault", 404);
 }
+
+// Goal: CopySnapshot answers the copy reading `creating` with the source's description under
+// the new name, and AWS's faults: unknown source (404), source not `available`, target taken,
+// bad target name, TargetBucket refused as not supported yet; the source cannot be deleted
+// while the copy reads its files, and the copy does not make the source's node `snapshotting`.
+// Method: settle the failover-lab group, snapshot it, try each call before and after
+// completing the snapshot by hand.
+#[tokio::test]
+async fn copy_snapshot_and_its_faults() {
+    let h = Harness::new();
+    h.call(FAILOVER_LAB).await.result("CreateReplicationGroup");
+    h.settle();
+    let copy = |source: &'static str, target: &'static str| {
+        [
+            ("Action", "CopySnapshot"),
+            ("SourceSnapshotName", source),
+            ("TargetSnapshotName", target),
+        ]
+    };
+    let msg = h
+        .call(&copy("nightly", "nightly-copy"))
+        .await
+        .error("SnapshotNotFoundFault", 404);
+    assert_eq!(msg, "Snapshot nightly not found.");
+    h.call(&[
+        ("Action", "CreateSnapshot"),
+        ("ReplicationGroupId", GROUP),
+        ("SnapshotName", "nightly"),
+    ])
+    .await
+    .result("CreateSnapshot");
+    let msg = h
+        .call(&copy("nightly", "nightly-copy"))
+        .await
+        .error("InvalidSnapshotState", 400);
+    assert_eq!(
+        msg,
+        "Snapshot nightly is not in available state. Current status: creating."
+    );
+    complete(&h, "nightly");
+    let msg = h
+        .call(&copy("nightly", "nightly"))
+        .await
+        .error("SnapshotAlreadyExistsFault", 400);
+    assert_eq!(msg, "Snapshot nightly already exists.");
+    let msg = h
+        .call(&copy("nightly", "bad--copy"))
+        .await
+        .error("InvalidParameterValue", 400);
+    assert!(
+        msg.starts_with("The parameter SnapshotName is not a valid identifier."),
+        "{msg}"
+    );
+    let mut export = copy("nightly", "exported").to_vec();
+    export.push(("TargetBucket", "my-bucket"));
+    let msg = h.call(&export).await.error("InvalidParameterValue", 400);
+    assert!(
+        msg.contains("is not supported by this Ferrocache release yet"),
+        "{msg}"
+    );
+    h.call(&[
+        ("Action", "CopySnapshot"),
+        ("SourceSnapshotName", "nightly"),
+    ])
+    .await
+    .error("MissingParameter", 400);
+
+    let reply = h.call(&copy("nightly", "Nightly-Copy")).await;
+    let s = reply.result("CopySnapshot").get("Snapshot").unwrap();
+    assert_model_order(&s.child_names(), SNAPSHOT_MODEL);
+    assert_eq!(s.text("SnapshotName"), Some("nightly-copy"));
+    assert_eq!(s.text("SnapshotStatus"), Some("creating"));
+    assert_eq!(s.text("ReplicationGroupId"), Some(GROUP));
+    assert_eq!(
+        s.text("NodeSnapshots/NodeSnapshot/CacheClusterId"),
+        Some(format!("{GROUP}-002").as_str())
+    );
+    assert_eq!(
+        cluster_status(&h, &format!("{GROUP}-002")).await,
+        "available"
+    );
+    assert_eq!(group_status(&h).await, "available");
+    let msg = h
+        .call(&[("Action", "DeleteSnapshot"), ("SnapshotName", "nightly")])
+        .await
+        .error("InvalidSnapshotState", 400);
+    assert!(msg.contains("is being copied"), "{msg}");
+    complete(&h, "nightly-copy");
+    h.call(&[("Action", "DeleteSnapshot"), ("SnapshotName", "nightly")])
+        .await
+        .result("DeleteSnapshot");
+}
+
+// Goal: DeleteReplicationGroup with FinalSnapshotIdentifier — a name already taken is
+// `SnapshotAlreadyExistsFault` and nothing is deleted; a bad name is `InvalidParameterValue`;
+// otherwise the group reads `deleting` and the final snapshot `creating`, taken from the primary,
+// described as the group's. Method: settle the failover-lab group, take a snapshot, delete with
+// the taken name, a bad one, then a new one.
+#[tokio::test]
+async fn delete_group_with_final_snapshot() {
+    let h = Harness::new();
+    h.call(FAILOVER_LAB).await.result("CreateReplicationGroup");
+    h.settle();
+    h.call(&[
+        ("Action", "CreateSnapshot"),
+        ("ReplicationGroupId", GROUP),
+        ("SnapshotName", "taken"),
+    ])
+    .await
+    .result("CreateSnapshot");
+    complete(&h, "taken");
+    let delete = |name: &'static str| {
+        [
+            ("Action", "DeleteReplicationGroup"),
+            ("ReplicationGroupId", GROUP),
+            ("FinalSnapshotIdentifier", name),
+        ]
+    };
+    let msg = h
+        .call(&delete("taken"))
+        .await
+        .error("SnapshotAlreadyExistsFault", 400);
+    assert_eq!(msg, "Snapshot taken already exists.");
+    assert_eq!(group_status(&h).await, "available");
+    h.call(&delete("bad--name"))
+        .await
+        .error("InvalidParameterValue", 400);
+    assert_eq!(group_status(&h).await, "available");
+
+    let reply = h.call(&delete("Final-Snap")).await;
+    let g = reply
+        .result("DeleteReplicationGroup")
+        .get("ReplicationGroup")
+        .unwrap();
+    assert_eq!(g.text("Status"), Some("deleting"));
+    let reply = h
+        .call(&[
+            ("Action", "DescribeSnapshots"),
+            ("SnapshotName", "final-snap"),
+        ])
+        .await;
+    let s = reply
+        .result("DescribeSnapshots")
+        .get("Snapshots/Snapshot")
+        .unwrap();
+    assert_eq!(s.text("SnapshotStatus"), Some("creating"));
+    assert_eq!(s.text("ReplicationGroupId"), Some(GROUP));
+    assert_eq!(s.text("CacheClusterId"), None);
+    assert_eq!(
+        s.text("NodeSnapshots/NodeSnapshot/CacheClusterId"),
+        Some(format!("{GROUP}-001").as_str())
+    );
+    assert_eq!(
+        cluster_status(&h, &format!("{GROUP}-002")).await,
+        "deleting"
+    );
+    h.call(&delete("again"))
+        .await
+        .error("InvalidReplicationGroupState", 400);
+}
+
+// Goal: DeleteCacheCluster with FinalSnapshotIdentifier records a `creating` snapshot of that
+// cluster and marks it `deleting`; a taken name is `SnapshotAlreadyExistsFault` with the
+// cluster untouched. Method: a settled standalone cluster, a snapshot, two deletes.
+#[tokio::test]
+async fn delete_cluster_with_final_snapshot() {
+    let h = Harness::new();
+    h.call(&[
+        ("Action", "CreateCacheCluster"),
+        ("CacheClusterId", "solo"),
+        ("Engine", "redis"),
+        ("CacheNodeType", "cache.t3.micro"),
+    ])
+    .await
+    .result("CreateCacheCluster");
+    h.settle();
+    h.call(&[
+        ("Action", "CreateSnapshot"),
+        ("CacheClusterId", "solo"),
+        ("SnapshotName", "taken"),
+    ])
+    .await
+    .result("CreateSnapshot");
+    complete(&h, "taken");
+    let delete = |name: &'static str| {
+        [
+            ("Action", "DeleteCacheCluster"),
+            ("CacheClusterId", "solo"),
+            ("FinalSnapshotIdentifier", name),
+        ]
+    };
+    h.call(&delete("taken"))
+        .await
+        .error("SnapshotAlreadyExistsFault", 400);
+    assert_eq!(cluster_status(&h, "solo").await, "available");
+    let reply = h.call(&delete("solo-final")).await;
+    assert_eq!(
+        reply
+            .result("DeleteCacheCluster")
+            .text("CacheCluster/CacheClusterStatus"),
+        Some("deleting")
+    );
+    let reply = h
+        .call(&[
+            ("Action", "DescribeSnapshots"),
+            ("SnapshotName", "solo-final"),
+        ])
+        .await;
+    let s = reply
+        .result("DescribeSnapshots")
+        .get("Snapshots/Snapshot")
+        .unwrap();
+    assert_eq!(s.text("SnapshotStatus"), Some("creating"));
+    assert_eq!(s.text("CacheClusterId"), Some("solo"));
+}

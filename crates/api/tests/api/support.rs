@@ -116,6 +116,7 @@ pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
         &[("Marker", None), ("Snapshots", Some("Snapshot"))],
     ),
     ("DeleteSnapshot", &[("Snapshot", None)]),
+    ("CopySnapshot", &[("Snapshot", None)]),
     ("ListTagsForResource", &[("TagList", Some("Tag"))]),
     ("AddTagsToResource", &[("TagList", Some("Tag"))]),
     ("RemoveTagsFromResource", &[("TagList", Some("Tag"))]),

@@ -4,7 +4,9 @@
 //! (adopting a live one after a Ferrocache restart) → carry out requested reboots → set the
 //! replication role (`REPLICAOF NO ONE` for the primary, `REPLICAOF <primary>` for replicas) →
 //! record observed facts and, the first time the node is ready, AWS's creation events. A node
-//! marked for deletion is stopped, its directory removed, and its records deleted.
+//! marked for deletion is stopped, its directory removed, and its records deleted — once its
+//! final snapshot (`FinalSnapshotIdentifier`) is no longer `creating`; until then the node is
+//! run as before (started again after a restart of Ferrocache), so the snapshot can finish.
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,10 @@ use ferrocache_model::parameter::{self, DesiredParameters};
 use ferrocache_model::{ids, node_type, zone};
 use ferrocache_store::{tables, update, view, ReadExt, WriteExt};
 
-use ferrocache_model::snapshot::text as snapshot_text;
+use ferrocache_model::snapshot::{
+    status as snapshot_status, text as snapshot_text, SnapshotObserved, SnapshotSpec,
+    SnapshotStatus,
+};
 
 use super::{parameters, snapshot, Context, ControlConfig, Next, ReconcileError, POLL_SOON};
 use crate::addresses::{self, Pool};
@@ -139,6 +144,8 @@ struct Snapshot {
     primary_up: bool,
     /// The group fails over automatically.
     automatic_failover: bool,
+    /// The node is marked for deletion with a final snapshot that is still `creating`.
+    final_snapshot_pending: bool,
     /// Another member is a replica whose process lives (it holds the data, and can take over
     /// as primary once it answers).
     standby: bool,
@@ -195,6 +202,23 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                 }
                 None => (false, false),
             };
+            let final_snapshot_pending = match spec
+                .deletion
+                .as_ref()
+                .and_then(|d| d.final_snapshot.as_deref())
+            {
+                Some(name) => {
+                    let key = tables::key(&spec.region, name);
+                    match r.doc::<SnapshotSpec>(&key)? {
+                        Some(s) => {
+                            let observed = r.doc::<SnapshotObserved>(&key)?;
+                            snapshot_status(&s, observed.as_ref()) == SnapshotStatus::Creating
+                        }
+                        None => false,
+                    }
+                }
+                None => false,
+            };
             Ok(Some(Snapshot {
                 spec,
                 intent,
@@ -203,6 +227,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Snapshot>, ReconcileError> {
                 primary_private,
                 primary_up,
                 automatic_failover,
+                final_snapshot_pending,
                 standby,
             }))
         },
@@ -218,7 +243,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         return Ok(Next::Done);
     };
     let spec = &snap.spec;
-    if spec.deletion.is_some() {
+    // A node whose final snapshot is still being taken is kept, and kept running: the snapshot
+    // reconciler saves it, and this pass runs again when the snapshot's records change.
+    if spec.deletion.is_some() && !snap.final_snapshot_pending {
         return delete(&ctx, &key, &snap).await;
     }
     // A node whose restore failed is never started: it would come up empty and read

@@ -6,7 +6,12 @@
 //! | saving, no save asked | the API accepted the snapshot (or the node restarted since we asked) | `INFO` (key count, `run_id`), `BGSAVE`; refused because a save already runs (a replica's disk-based sync, an earlier request) → ask again soon; accepted → record the process's `run_id` |
 //! | saving, save asked | that process accepted our `BGSAVE` | `INFO`: another `run_id` → ask again; `rdb_bgsave_in_progress:1` → look again soon; last save failed → `failed` + event; else copy |
 //! | copying | the node's `dump.rdb` is a complete save | copy into `<region>/.<name>.tmp/` with the SHA-256, fsync, `manifest.json`, fsync, rename to `<region>/<name>/`, fsync the parent; then `available` + event |
+//! | copying a snapshot | `CopySnapshot` accepted (`copied_from`) | copy every file the source's manifest lists into `<region>/.<name>.tmp/`, checking each SHA-256, write the manifest (the source's, renamed), fsync, rename, fsync the parent; then `available` (no event: AWS documents none for a copy) |
 //! | deleting | `DeleteSnapshot` accepted | remove both directories, then the records |
+//!
+//! The node of a final snapshot (`FinalSnapshotIdentifier`) is marked for deletion already;
+//! it is still the snapshot's node, and the node reconciler keeps it until the snapshot is no
+//! longer `creating`.
 //!
 //! Crash safety: the final directory appears only by the rename, after every byte is synced, so
 //! it is complete or absent. A restarted controller that finds it complete records `available`
@@ -126,11 +131,17 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         };
         let observed = r.doc::<SnapshotObserved>(&key)?.unwrap_or_default();
         let node_key = tables::key(&spec.region, &spec.node_id);
+        // A node being deleted is gone for a snapshot, unless this is its final snapshot.
+        let usable = |s: &NodeSpec| {
+            s.deletion
+                .as_ref()
+                .is_none_or(|d| d.final_snapshot.as_deref() == Some(spec.name.as_str()))
+        };
         let node = match (
             r.doc::<NodeSpec>(&node_key)?,
             r.doc::<NodeIntent>(&node_key)?,
         ) {
-            (Some(s), Some(i)) if s.deletion.is_none() => Some((s, i)),
+            (Some(s), Some(i)) if usable(&s) => Some((s, i)),
             _ => None,
         };
         Ok(Some((spec, observed, node)))
@@ -160,6 +171,16 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             &spec,
             Err("the node's save did not finish in time".into()),
         );
+    }
+    if let Some(source) = &spec.copied_from {
+        let source_dir = snapshot_dir(dirs, &spec.region, source);
+        let name = spec.name.clone();
+        let copied = tokio::task::spawn_blocking(move || {
+            copy_snapshot(&source_dir, &temp, &final_dir, &name)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        return finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()));
     }
     let Some((node_spec, node_intent)) = node else {
         let _ = remove_dir(temp).await;
@@ -286,6 +307,10 @@ fn finish(
             }
         };
         w.put_doc(key, &observed)?;
+        if spec.copied_from.is_some() {
+            // No node took a copy, and AWS documents no event for one.
+            return Ok(());
+        }
         // AWS records snapshot events on the cache cluster that took the snapshot.
         events::record(
             w,
@@ -338,9 +363,6 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
 
 /// Copies `rdb` into `temp` with its digest, writes the manifest, syncs both and the directory,
 /// and renames `temp` to `final_dir`. Returns the completed manifest.
-///
-/// The RDB is opened once and read to its end: Redis replaces `dump.rdb` by a rename, so the
-/// file opened is a complete save even if a newer one lands under the name meanwhile.
 fn write_snapshot(
     rdb: &Path,
     temp: &Path,
@@ -352,8 +374,68 @@ fn write_snapshot(
         _ => {}
     }
     fs::create_dir_all(temp)?;
-    let mut source = File::open(rdb)?;
-    let mut copy = File::create(temp.join(SNAPSHOT_RDB_FILE))?;
+    let (size, sha256) = copy_hashed(rdb, &temp.join(SNAPSHOT_RDB_FILE))?;
+    manifest.size_bytes = size;
+    manifest.created_at = chrono::Utc::now();
+    for file in &mut manifest.files {
+        file.size_bytes = size;
+        file.sha256 = sha256.clone();
+    }
+    commit(temp, final_dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Copies the complete snapshot in `source_dir` to `final_dir` (through `temp`) as snapshot
+/// `name`: every file its manifest lists, each checked against the manifest's size and SHA-256,
+/// and the manifest itself with only the name changed (the copy describes the same data).
+fn copy_snapshot(
+    source_dir: &Path,
+    temp: &Path,
+    final_dir: &Path,
+    name: &str,
+) -> io::Result<Manifest> {
+    let mut manifest = read_manifest(source_dir).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            "the files of the source snapshot are missing",
+        )
+    })?;
+    match fs::remove_dir_all(temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::create_dir_all(temp)?;
+    for file in &manifest.files {
+        // Names come from our own manifest; a path in one is damage, not a file to follow.
+        if Path::new(&file.name).file_name() != Some(std::ffi::OsStr::new(&file.name)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the source manifest names an invalid file {:?}", file.name),
+            ));
+        }
+        let (size, sha256) = copy_hashed(&source_dir.join(&file.name), &temp.join(&file.name))?;
+        if size != file.size_bytes || sha256 != file.sha256 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the file {} of the source snapshot does not match its manifest",
+                    file.name
+                ),
+            ));
+        }
+    }
+    manifest.snapshot_name = name.to_string();
+    commit(temp, final_dir, &manifest)?;
+    Ok(manifest)
+}
+
+/// Copies `source` to a new file `target` and syncs it; returns the size and SHA-256.
+///
+/// The source is opened once and read to its end: Redis replaces `dump.rdb` by a rename, so the
+/// file opened is a complete save even if a newer one lands under the name meanwhile.
+fn copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
+    let mut source = File::open(source)?;
+    let mut copy = File::create(target)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
     let mut size: u64 = 0;
@@ -367,14 +449,13 @@ fn write_snapshot(
         size += n as u64;
     }
     copy.sync_all()?;
-    let sha256 = hex(&hasher.finalize());
-    manifest.size_bytes = size;
-    manifest.created_at = chrono::Utc::now();
-    for file in &mut manifest.files {
-        file.size_bytes = size;
-        file.sha256 = sha256.clone();
-    }
-    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    Ok((size, hex(&hasher.finalize())))
+}
+
+/// Writes `manifest` into `temp`, syncs it and the directory, and renames `temp` to
+/// `final_dir` (then syncs the parent): the final directory appears complete or not at all.
+fn commit(temp: &Path, final_dir: &Path, manifest: &Manifest) -> io::Result<()> {
+    let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
     let mut manifest_file = File::create(temp.join(MANIFEST_FILE))?;
     manifest_file.write_all(&json)?;
     manifest_file.sync_all()?;
@@ -388,7 +469,7 @@ fn write_snapshot(
     if let Some(parent) = final_dir.parent() {
         File::open(parent)?.sync_all()?;
     }
-    Ok(manifest)
+    Ok(())
 }
 
 /// Lower-case hex of `bytes`.
@@ -452,5 +533,44 @@ mod tests {
         assert_eq!(fs::read(final_dir.join(SNAPSHOT_RDB_FILE)).unwrap(), b"abc");
         assert_eq!(read_manifest(&final_dir), Some(m));
         assert!(!final_dir.join("half").exists());
+    }
+
+    // Goal: a copy holds the same bytes and manifest under the new name, and a source file
+    // that no longer matches its manifest fails the copy without leaving a final directory.
+    // Method: write a snapshot, copy it, then damage the source and copy again.
+    #[test]
+    fn copies_checked_against_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let rdb = dir.path().join("dump.rdb");
+        fs::write(&rdb, b"abc").unwrap();
+        let source = snapshot_dir(dir.path(), "us-east-1", "s");
+        let original = write_snapshot(
+            &rdb,
+            &temp_dir(dir.path(), "us-east-1", "s"),
+            &source,
+            manifest(),
+        )
+        .unwrap();
+        let copy = snapshot_dir(dir.path(), "us-east-1", "c");
+        let temp = temp_dir(dir.path(), "us-east-1", "c");
+        let m = copy_snapshot(&source, &temp, &copy, "c").unwrap();
+        assert_eq!(m.snapshot_name, "c");
+        assert_eq!(m.files, original.files);
+        assert_eq!(m.created_at, original.created_at);
+        assert_eq!(fs::read(copy.join(SNAPSHOT_RDB_FILE)).unwrap(), b"abc");
+        assert_eq!(read_manifest(&copy), Some(m));
+        assert!(!temp.exists());
+
+        fs::write(source.join(SNAPSHOT_RDB_FILE), b"abd").unwrap();
+        let broken = snapshot_dir(dir.path(), "us-east-1", "d");
+        let err = copy_snapshot(
+            &source,
+            &temp_dir(dir.path(), "us-east-1", "d"),
+            &broken,
+            "d",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!broken.exists());
     }
 }

@@ -143,22 +143,22 @@ impl Service {
         })
     }
 
-    /// `DeleteCacheCluster`, with AWS's refusals for group members.
+    /// `DeleteCacheCluster`, with AWS's refusals for group members. With
+    /// `FinalSnapshotIdentifier` a last snapshot of the cluster is recorded too, and the node
+    /// stays until it is no longer `creating`.
     ///
     /// # Errors
-    /// `CacheClusterNotFound`, `InvalidCacheClusterState`.
+    /// `CacheClusterNotFound`, `InvalidCacheClusterState`, and for the final snapshot
+    /// `SnapshotAlreadyExistsFault`, `SnapshotQuotaExceededFault`, a bad name.
     pub fn delete_cache_cluster(
         &self,
         region: &str,
         id: &str,
         final_snapshot: Option<&str>,
     ) -> Result<NodeView, ServiceError> {
-        if final_snapshot.is_some() {
-            return Err(Fault::value(
-                "FinalSnapshotIdentifier is not supported by this Ferrocache release yet: snapshots come with a later release.",
-            )
-            .into());
-        }
+        let final_snapshot = final_snapshot
+            .map(ferrocache_model::snapshot::snapshot_name)
+            .transpose()?;
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
             let current = load_node(w, region, id, &account)?;
@@ -172,6 +172,7 @@ impl Service {
                 ))
                 .into());
             }
+            let mut group_view = None;
             if let Some(group_id) = &current.spec.group_id {
                 let group = GroupView::load(w, region, group_id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
@@ -204,9 +205,24 @@ impl Service {
                 let mut g = group.spec.clone();
                 g.generation += 1;
                 w.put_doc(&tables::key(region, group_id), &g)?;
+                group_view = Some(group);
+            }
+            // Recorded with the deletion, in this transaction: a name already taken refuses the
+            // call before anything is marked.
+            if let Some(name) = &final_snapshot {
+                super::snapshot::record_final_of_cluster(
+                    w,
+                    region,
+                    name,
+                    &current,
+                    group_view.as_ref(),
+                )?;
             }
             let mut spec = current.spec.clone();
-            spec.deletion = Some(NodeDeletion { with_group: false });
+            spec.deletion = Some(NodeDeletion {
+                with_group: false,
+                final_snapshot: final_snapshot.clone(),
+            });
             w.put_doc(&tables::key(region, &id), &spec)?;
             load_node(w, region, &id, &account)
         })

@@ -221,10 +221,13 @@ impl Service {
     }
 
     /// `DeleteReplicationGroup`: marks the group and its members for deletion; the status reads
-    /// `deleting` at once, so `wait replication-group-deleted` and Terraform see it.
+    /// `deleting` at once, so `wait replication-group-deleted` and Terraform see it. With
+    /// `FinalSnapshotIdentifier` the snapshot is recorded too, and the members stay until it is
+    /// no longer `creating`.
     ///
     /// # Errors
-    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`.
+    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, and for the final
+    /// snapshot `SnapshotAlreadyExistsFault`, `SnapshotQuotaExceededFault`, a bad name.
     pub fn delete_replication_group(
         &self,
         region: &str,
@@ -232,12 +235,9 @@ impl Service {
         retain_primary: bool,
         final_snapshot: Option<&str>,
     ) -> Result<GroupView, ServiceError> {
-        if final_snapshot.is_some() {
-            return Err(Fault::value(
-                "FinalSnapshotIdentifier is not supported by this Ferrocache release yet: snapshots come with a later release.",
-            )
-            .into());
-        }
+        let final_snapshot = final_snapshot
+            .map(ferrocache_model::snapshot::snapshot_name)
+            .transpose()?;
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, id, &account)?;
@@ -263,6 +263,11 @@ impl Service {
                     .into());
                 }
             }
+            // The final snapshot is recorded with the deletion, in this transaction: a name
+            // already taken refuses the call before anything is marked.
+            if let Some(name) = &final_snapshot {
+                super::snapshot::record_final_of_group(w, region, name, &current)?;
+            }
             let primary = current.intent.as_ref().map(|i| i.primary.clone());
             let mut spec = current.spec.clone();
             spec.deletion = Some(GroupDeletion { retain_primary });
@@ -272,7 +277,10 @@ impl Service {
                     continue;
                 }
                 let mut m = member.spec.clone();
-                m.deletion = Some(NodeDeletion { with_group: true });
+                m.deletion = Some(NodeDeletion {
+                    with_group: true,
+                    final_snapshot: final_snapshot.clone(),
+                });
                 w.put_doc(&tables::key(region, &m.id), &m)?;
             }
             load_group(w, region, &spec.id, &account)
@@ -393,7 +401,10 @@ impl Service {
             for rid in &remove {
                 let key = tables::key(region, rid);
                 if let Some(mut m) = w.doc::<NodeSpec>(&key)? {
-                    m.deletion = Some(NodeDeletion { with_group: false });
+                    m.deletion = Some(NodeDeletion {
+                        with_group: false,
+                        final_snapshot: None,
+                    });
                     w.put_doc(&key, &m)?;
                 }
             }

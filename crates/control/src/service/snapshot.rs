@@ -1,4 +1,5 @@
-//! `CreateSnapshot`, `DescribeSnapshots`, `DeleteSnapshot`.
+//! `CreateSnapshot`, `DescribeSnapshots`, `DeleteSnapshot`, `CopySnapshot`, and the final
+//! snapshot of `DeleteReplicationGroup` / `DeleteCacheCluster`.
 //!
 //! `CreateSnapshot` checks the source, picks the node the RDB comes from, and records the
 //! snapshot (status `creating`) in one transaction; from then on the source reads
@@ -28,6 +29,21 @@ pub struct CreateSnapshotRequest {
     pub cache_cluster_id: Option<String>,
     /// `ReplicationGroupId`
     pub replication_group_id: Option<String>,
+    /// `KmsKeyId` (refused: snapshots are not encrypted here).
+    pub kms_key_id: Option<String>,
+    /// `Tags`
+    pub tags: Vec<Tag>,
+}
+
+/// `CopySnapshot` as decoded from the wire.
+#[derive(Debug, Clone, Default)]
+pub struct CopySnapshotRequest {
+    /// `SourceSnapshotName`
+    pub source_snapshot_name: String,
+    /// `TargetSnapshotName`
+    pub target_snapshot_name: String,
+    /// `TargetBucket` (export to S3; refused: no object store yet).
+    pub target_bucket: Option<String>,
     /// `KmsKeyId` (refused: snapshots are not encrypted here).
     pub kms_key_id: Option<String>,
     /// `Tags`
@@ -106,7 +122,10 @@ pub fn in_progress(
     let mut out = Vec::new();
     for (key, spec) in r.docs::<SnapshotSpec>(&tables::region_prefix(region))? {
         let observed = r.doc::<SnapshotObserved>(&key)?;
-        if snapshot::status(&spec, observed.as_ref()) == SnapshotStatus::Creating {
+        // A copy reads no node: its source is a snapshot, and the node keeps serving.
+        if spec.copied_from.is_none()
+            && snapshot::status(&spec, observed.as_ref()) == SnapshotStatus::Creating
+        {
             out.push(spec);
         }
     }
@@ -172,6 +191,7 @@ fn describe_source(
         tags,
         created_at: now,
         deleting: false,
+        copied_from: None,
     }
 }
 
@@ -200,7 +220,133 @@ pub(crate) fn check_restorable(
     Ok(())
 }
 
+/// Checks that snapshot `name` can be recorded in `region`: the name is free and the quota not
+/// reached.
+fn check_new_name(w: &dyn Reader, region: &str, name: &str) -> Result<(), ServiceError> {
+    if w.doc::<SnapshotSpec>(&tables::key(region, name))?.is_some() {
+        return Err(Fault::SnapshotAlreadyExists(name.to_string()).into());
+    }
+    snapshot::check_quota(
+        w.docs::<SnapshotSpec>(&tables::region_prefix(region))?
+            .len(),
+    )?;
+    Ok(())
+}
+
+/// Records the final snapshot `name` of a group being deleted, taken from the primary as
+/// ElastiCache documents for `FinalSnapshotIdentifier` (latency no longer matters: the group is
+/// going, and the primary has every acknowledged write), else from a healthy replica; returns
+/// that member's id. Called in the transaction that marks the group for deletion, so both happen
+/// or neither.
+///
+/// # Errors
+/// `SnapshotAlreadyExistsFault`, `SnapshotQuotaExceededFault`, `InvalidReplicationGroupState`
+/// when no member can take it.
+pub(crate) fn record_final_of_group(
+    w: &mut dyn ferrocache_store::Writer,
+    region: &str,
+    name: &str,
+    group: &GroupView,
+) -> Result<String, ServiceError> {
+    check_new_name(w, region, name)?;
+    let primary = group.live_members().find(|m| {
+        m.spec.deletion.is_none()
+            && m.status == ClusterStatus::Available
+            && m.role == Some(Role::Primary)
+    });
+    let node = primary.or_else(|| pick_member(group)).ok_or_else(|| {
+        Fault::InvalidReplicationGroupState(format!(
+            "Replication group {} has no available cache cluster to take a final snapshot from.",
+            group.spec.id
+        ))
+    })?;
+    let spec = describe_source(name, region, node, Some(group), None, Vec::new());
+    w.put_doc(&tables::key(region, name), &spec)?;
+    Ok(node.spec.id.clone())
+}
+
+/// Records the final snapshot `name` of a cache cluster being deleted (taken from that
+/// cluster). Called in the transaction that marks the cluster for deletion.
+///
+/// # Errors
+/// `SnapshotAlreadyExistsFault`, `SnapshotQuotaExceededFault`, `InvalidCacheClusterState` when
+/// the cluster is not `available` (it has no data to save).
+pub(crate) fn record_final_of_cluster(
+    w: &mut dyn ferrocache_store::Writer,
+    region: &str,
+    name: &str,
+    node: &NodeView,
+    group: Option<&GroupView>,
+) -> Result<(), ServiceError> {
+    check_new_name(w, region, name)?;
+    if node.status != ClusterStatus::Available {
+        return Err(Fault::InvalidCacheClusterState(format!(
+            "Cache cluster {} is not in available state. Current status: {}.",
+            node.spec.id,
+            node.status.as_str()
+        ))
+        .into());
+    }
+    let spec = describe_source(name, region, node, group, Some(&node.spec.id), Vec::new());
+    w.put_doc(&tables::key(region, name), &spec)?;
+    Ok(())
+}
+
 impl Service {
+    /// `CopySnapshot`: a local copy of an `available` snapshot under a new name. The copy
+    /// reads `creating` until the snapshot reconciler has copied the files, then `available`.
+    ///
+    /// # Errors
+    /// `SnapshotNotFoundFault`, `SnapshotAlreadyExistsFault`, `InvalidSnapshotState` (source
+    /// not `available`), `SnapshotQuotaExceededFault`, bad names; `TargetBucket` and `KmsKeyId`
+    /// are refused as not supported.
+    pub fn copy_snapshot(
+        &self,
+        region: &str,
+        req: &CopySnapshotRequest,
+    ) -> Result<SnapshotView, ServiceError> {
+        if req.target_bucket.is_some() {
+            return Err(Fault::value(
+                "TargetBucket (export to Amazon S3) is not supported by this Ferrocache release yet: there is no object store.",
+            )
+            .into());
+        }
+        if req.kms_key_id.is_some() {
+            return Err(Fault::value(
+                "KmsKeyId is not supported by this Ferrocache release: snapshots are not encrypted.",
+            )
+            .into());
+        }
+        let source_name = req.source_snapshot_name.to_ascii_lowercase();
+        let target = snapshot::snapshot_name(&req.target_snapshot_name)?;
+        let mut tags = Vec::new();
+        tag::merge(&mut tags, &req.tags)?;
+        let account = self.account_id().to_string();
+        update(self.store(), |w| -> Result<SnapshotView, ServiceError> {
+            let source = SnapshotView::load(w, region, &source_name, &account)?
+                .ok_or_else(|| Fault::SnapshotNotFound(source_name.clone()))?;
+            check_new_name(w, region, &target)?;
+            if source.status != SnapshotStatus::Available {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {source_name} is not in available state. Current status: {}.",
+                    source.status.as_str()
+                ))
+                .into());
+            }
+            // The copy describes what the source describes; only its own facts are new.
+            let spec = SnapshotSpec {
+                name: target.clone(),
+                tags: tags.clone(),
+                created_at: chrono::Utc::now(),
+                deleting: false,
+                copied_from: Some(source_name.clone()),
+                ..source.spec
+            };
+            w.put_doc(&tables::key(region, &target), &spec)?;
+            Ok(SnapshotView::new(spec, None, &account))
+        })
+    }
+
     /// `CreateSnapshot` from a cache cluster or a replication group.
     ///
     /// # Errors
@@ -227,13 +373,7 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<SnapshotView, ServiceError> {
             let key = tables::key(region, &name);
-            if w.doc::<SnapshotSpec>(&key)?.is_some() {
-                return Err(Fault::SnapshotAlreadyExists(name.clone()).into());
-            }
-            snapshot::check_quota(
-                w.docs::<SnapshotSpec>(&tables::region_prefix(region))?
-                    .len(),
-            )?;
+            check_new_name(w, region, &name)?;
             let spec = if let Some(cluster) = &req.cache_cluster_id {
                 let id = cluster.to_ascii_lowercase();
                 let node = NodeView::load(w, region, &id, &account)?
@@ -372,6 +512,20 @@ impl Service {
                 return Err(Fault::InvalidSnapshotState(format!(
                     "Snapshot {name} is not in a valid state to be deleted. Current status: {}.",
                     current.status.as_str()
+                ))
+                .into());
+            }
+            // A copy still reading this snapshot's files would fail without them.
+            let mut copying = false;
+            for (key, s) in w.docs::<SnapshotSpec>(&tables::region_prefix(region))? {
+                if s.copied_from.as_deref() == Some(name.as_str()) {
+                    let observed = w.doc::<SnapshotObserved>(&key)?;
+                    copying |= snapshot::status(&s, observed.as_ref()) == SnapshotStatus::Creating;
+                }
+            }
+            if copying {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {name} is being copied and cannot be deleted until the copy is complete."
                 ))
                 .into());
             }
