@@ -219,3 +219,31 @@ def test_node_that_keeps_failing_to_start_is_replaced(fc, ec):
         SourceType="replication-group", SourceIdentifier="crashy")["Events"]]
     assert ("Cache node 0001 of cache cluster crashy-002 was replaced after repeated start "
             "failures") in group_events
+
+
+def test_dead_primary_without_failover_never_serves_a_stale_rdb(fc, ec):
+    """Without automatic failover a dead primary restarts in place. The RDB on its disk (here
+    from a BGSAVE, as a full sync or a clean stop also leaves one) is older than what it
+    acknowledged: serving it would bring stale data back and its replica would copy it over
+    its newer data. It comes back empty instead, and the file is kept aside."""
+    ec.create_replication_group(ReplicationGroupId="stale", ReplicationGroupDescription="s",
+                                NumCacheClusters=2)
+    group = wait_group_available(ec, "stale")
+    address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    client = redis.Redis(host=address)
+    client.set("old", 1)
+    client.bgsave()
+    wait_until(lambda: client.info("persistence")["rdb_bgsave_in_progress"] == 0
+               and client.info("persistence")["rdb_last_bgsave_status"] == "ok",
+               what="the BGSAVE")
+    client.set("new", 2)
+    os.kill(fc.node_pids()["stale-001"], signal.SIGKILL)
+    wait_until(lambda: "Finished recovery for cache nodes 0001" in [
+        e["Message"] for e in ec.describe_events(SourceType="cache-cluster",
+                                                 SourceIdentifier="stale-001")["Events"]],
+        what="the primary back")
+    fresh = redis.Redis(host=address)
+    wait_until(lambda: fresh.ping(), what="the primary endpoint")
+    assert fresh.get("old") is None, "a stale RDB was served"
+    aside = os.listdir(os.path.join(fc.data_dir, "nodes", "stale-001", "replaced"))
+    assert len(aside) == 1

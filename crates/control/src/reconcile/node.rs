@@ -322,6 +322,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             standby = snap.standby,
             "primary is down and nothing can take over; restarting it in place"
         );
+        if matches!(liveness, Liveness::Gone) {
+            // It comes back empty, as a replaced ElastiCache node does without Multi-AZ: the
+            // RDB on disk is from its last full sync or clean stop, and serving it would bring
+            // back stale data that its replicas would then copy over their newer one. The file
+            // is kept aside, not deleted.
+            ctx.agent.set_aside_data(&spec.id).await?;
+        }
     }
 
     // A node restored from a snapshot gets the snapshot's RDB before its first start (again on
