@@ -132,7 +132,8 @@ dependency_rules() {
   check_deps ferrocache-model tokio axum redb || ok=1
   check_deps ferrocache-store axum hyper || ok=1
   check_deps ferrocache-engine axum hyper || ok=1
-  check_deps ferrocache-router quick-xml axum ferrocache-store || ok=1
+  check_deps ferrocache-router quick-xml axum ferrocache-store ferrocache-model \
+    ferrocache-control ferrocache-api || ok=1
   return "$ok"
 }
 

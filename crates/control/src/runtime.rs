@@ -117,6 +117,13 @@ fn save_in_progress(error: &EngineError) -> bool {
     matches!(error, EngineError::Reply { message, .. } if message.contains("already in progress"))
 }
 
+/// A connection for one admin call, every step bounded by `timeout`.
+async fn admin_client(addr: &NodeAddress, timeout: Duration) -> Result<NodeClient, EngineError> {
+    Ok(NodeClient::connect(addr, timeout)
+        .await?
+        .with_call_timeout(timeout))
+}
+
 impl NodeRuntime for Agent {
     fn liveness(&self, node_id: &str) -> Liveness {
         Agent::liveness(self, node_id)
@@ -179,9 +186,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
         Box::pin(async move {
-            let client = NodeClient::connect(addr, timeout)
-                .await?
-                .with_call_timeout(timeout);
+            let client = admin_client(addr, timeout).await?;
             Ok(client.info().await?)
         })
     }
@@ -193,9 +198,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = NodeClient::connect(addr, timeout)
-                .await?
-                .with_call_timeout(timeout);
+            let client = admin_client(addr, timeout).await?;
             match primary {
                 Some(p) => client.replicaof(p).await?,
                 None => client.replicaof_no_one().await?,
@@ -212,9 +215,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = NodeClient::connect(addr, timeout)
-                .await?
-                .with_call_timeout(timeout);
+            let client = admin_client(addr, timeout).await?;
             client.config_set(name, value).await?;
             Ok(())
         })
@@ -228,9 +229,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = NodeClient::connect(addr, timeout)
-                .await?
-                .with_call_timeout(timeout);
+            let client = admin_client(addr, timeout).await?;
             client.publish(channel, message).await?;
             Ok(())
         })
@@ -242,9 +241,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
         Box::pin(async move {
-            let client = NodeClient::connect(addr, timeout)
-                .await?
-                .with_call_timeout(timeout);
+            let client = admin_client(addr, timeout).await?;
             match client.bgsave().await {
                 Ok(()) => Ok(true),
                 Err(e) if save_in_progress(&e) => Ok(false),

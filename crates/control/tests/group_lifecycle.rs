@@ -16,34 +16,8 @@ use ferrocache_router::{Router, RouterLimits};
 use ferrocache_store::RedbStore;
 use tokio::sync::watch;
 
-const WAIT_MAX: Duration = Duration::from_secs(30);
-
-/// Kills every redis-server whose pidfile is under `nodes_dir`, even when the test panics.
-struct NodeReaper(std::path::PathBuf);
-
-impl Drop for NodeReaper {
-    fn drop(&mut self) {
-        for entry in std::fs::read_dir(&self.0).into_iter().flatten().flatten() {
-            if let Ok(pid) = std::fs::read_to_string(entry.path().join("redis.pid")) {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    // SAFETY: plain kill(2) on a pid we started.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
-    }
-}
-
-async fn wait_for(mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < WAIT_MAX,
-            "condition not reached in {WAIT_MAX:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+mod common;
+use common::{wait_for, NodeReaper};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_use_and_delete_a_three_node_group() {

@@ -349,7 +349,7 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Fault>
 }
 
 /// Refuses a feature that a later Ferrocache release brings, rather than pretending to honour it.
-fn not_yet(feature: &str) -> Fault {
+pub(crate) fn not_yet(feature: &str) -> Fault {
     Fault::value(format!(
         "{feature} is not supported by this Ferrocache release yet."
     ))
@@ -439,19 +439,10 @@ fn hhmm(value: &str) -> Option<u32> {
 /// # Errors
 /// [`Fault::InvalidParameterValue`].
 pub fn maintenance_window(value: &str) -> Result<String, Fault> {
-    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
     let lower = value.to_ascii_lowercase();
-    let minute_of_week = |s: &str| -> Option<u32> {
-        let (day, time) = s.split_once(':')?;
-        let d = DAYS.iter().position(|x| *x == day)? as u32;
-        Some(d * 24 * 60 + hhmm(time)?)
-    };
-    let parsed = lower
-        .split_once('-')
-        .and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)));
-    match parsed {
+    match maintenance_window_minutes(&lower) {
         Some((start, end)) => {
-            let length = (end + 7 * 24 * 60 - start) % (7 * 24 * 60);
+            let length = (end + MINUTES_PER_WEEK - start) % MINUTES_PER_WEEK;
             if length < 60 {
                 Err(Fault::value("The maintenance window must be at least 60 minutes long."))
             } else {
@@ -462,6 +453,23 @@ pub fn maintenance_window(value: &str) -> Result<String, Fault> {
             "Invalid maintenance window: {value}. Specify the window in the format ddd:hh24:mi-ddd:hh24:mi."
         ))),
     }
+}
+
+/// Minutes in a week: maintenance windows are positions in it.
+pub(crate) const MINUTES_PER_WEEK: u32 = 7 * 24 * 60;
+
+/// Start and end of a lower-case `ddd:hh24:mi-ddd:hh24:mi` window, as minutes since Sunday
+/// 00:00 UTC; `None` when it does not read as one.
+pub(crate) fn maintenance_window_minutes(window: &str) -> Option<(u32, u32)> {
+    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+    let minute_of_week = |s: &str| -> Option<u32> {
+        let (day, time) = s.split_once(':')?;
+        let d = DAYS.iter().position(|x| *x == day)? as u32;
+        Some(d * 24 * 60 + hhmm(time)?)
+    };
+    window
+        .split_once('-')
+        .and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)))
 }
 
 /// Validates a `Port`.

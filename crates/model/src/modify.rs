@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::group::{self, GroupSpec, DESCRIPTION_LEN_MAX};
+use crate::group::{self, not_yet, GroupSpec, DESCRIPTION_LEN_MAX};
 use crate::node::NodeSpec;
 use crate::{engine, ids, node_type, Fault, Timestamp};
 
@@ -113,20 +113,43 @@ pub struct GroupModification {
     pub automatic_failover_enabled_now: bool,
 }
 
-/// Refuses a feature that a later Ferrocache release brings, rather than pretending to honour it.
-fn not_yet(feature: &str) -> Fault {
-    Fault::value(format!(
-        "{feature} is not supported by this Ferrocache release yet."
-    ))
-}
-
-/// Requests of later releases (encryption, RBAC, log delivery, IPv6, cluster mode), refused.
-fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
-    if req.auth_token.is_some() || req.auth_token_update_strategy.is_some() {
+/// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
+/// (later releases), and EC2-Classic cache security groups.
+fn refuse_shared(
+    auth_token_change: bool,
+    log_delivery_configuration_count: usize,
+    ip_discovery: Option<&str>,
+    cache_security_group_names: &[String],
+) -> Result<(), Fault> {
+    if auth_token_change {
         return Err(not_yet(
             "Changing the AUTH token (AuthToken, AuthTokenUpdateStrategy)",
         ));
     }
+    if log_delivery_configuration_count > 0 {
+        return Err(not_yet("Log delivery (LogDeliveryConfigurations)"));
+    }
+    match ip_discovery {
+        None | Some("ipv4") => {}
+        Some("ipv6") => return Err(not_yet("IpDiscovery ipv6 (endpoints are IPv4)")),
+        Some(v) => return Err(Fault::value(format!("Invalid value {v} for IpDiscovery."))),
+    }
+    if !cache_security_group_names.is_empty() {
+        return Err(Fault::combination(
+            "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
+        ));
+    }
+    Ok(())
+}
+
+/// Requests of later releases (encryption, RBAC, log delivery, IPv6, cluster mode), refused.
+fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
+    refuse_shared(
+        req.auth_token.is_some() || req.auth_token_update_strategy.is_some(),
+        req.log_delivery_configuration_count,
+        req.ip_discovery.as_deref(),
+        &req.cache_security_group_names,
+    )?;
     if req.transit_encryption_enabled == Some(true) || req.transit_encryption_mode.is_some() {
         return Err(not_yet(
             "Encryption in transit (TransitEncryptionEnabled, TransitEncryptionMode)",
@@ -140,25 +163,12 @@ fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
             "Role-based access control (UserGroupIdsToAdd, UserGroupIdsToRemove, RemoveUserGroups)",
         ));
     }
-    if req.log_delivery_configuration_count > 0 {
-        return Err(not_yet("Log delivery (LogDeliveryConfigurations)"));
-    }
-    match req.ip_discovery.as_deref() {
-        None | Some("ipv4") => {}
-        Some("ipv6") => return Err(not_yet("IpDiscovery ipv6 (endpoints are IPv4)")),
-        Some(v) => return Err(Fault::value(format!("Invalid value {v} for IpDiscovery."))),
-    }
     match req.cluster_mode.as_deref() {
         None | Some("disabled") => {}
         Some(m @ ("enabled" | "compatible")) => {
             return Err(not_yet(&format!("ClusterMode {m} (cluster mode)")))
         }
         Some(m) => return Err(Fault::value(format!("Invalid value {m} for ClusterMode."))),
-    }
-    if !req.cache_security_group_names.is_empty() {
-        return Err(Fault::combination(
-            "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
-        ));
     }
     Ok(())
 }
@@ -416,24 +426,12 @@ pub fn plan_cluster_modification(
     current: &NodeSpec,
     req: &ModifyClusterRequest,
 ) -> Result<ClusterModification, Fault> {
-    if req.auth_token.is_some() || req.auth_token_update_strategy.is_some() {
-        return Err(not_yet(
-            "Changing the AUTH token (AuthToken, AuthTokenUpdateStrategy)",
-        ));
-    }
-    if req.log_delivery_configuration_count > 0 {
-        return Err(not_yet("Log delivery (LogDeliveryConfigurations)"));
-    }
-    match req.ip_discovery.as_deref() {
-        None | Some("ipv4") => {}
-        Some("ipv6") => return Err(not_yet("IpDiscovery ipv6 (endpoints are IPv4)")),
-        Some(v) => return Err(Fault::value(format!("Invalid value {v} for IpDiscovery."))),
-    }
-    if !req.cache_security_group_names.is_empty() {
-        return Err(Fault::combination(
-            "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
-        ));
-    }
+    refuse_shared(
+        req.auth_token.is_some() || req.auth_token_update_strategy.is_some(),
+        req.log_delivery_configuration_count,
+        req.ip_discovery.as_deref(),
+        &req.cache_security_group_names,
+    )?;
     match req.num_cache_nodes {
         None | Some(1) => {}
         Some(n) => {
@@ -535,25 +533,13 @@ pub fn plan_cluster_modification(
 /// a window may wrap around the end of the week. An unreadable window is never open.
 pub fn in_maintenance_window(window: &str, now: Timestamp) -> bool {
     use chrono::{Datelike, Timelike};
-    const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
-    const WEEK: u32 = 7 * 24 * 60;
-    let minute_of_week = |s: &str| -> Option<u32> {
-        let mut parts = s.splitn(3, ':');
-        let day = parts.next()?;
-        let day = DAYS.iter().position(|d| *d == day)? as u32;
-        let h: u32 = parts.next()?.parse().ok()?;
-        let m: u32 = parts.next()?.parse().ok()?;
-        Some(day * 24 * 60 + h * 60 + m)
-    };
-    let Some((start, end)) = window
-        .split_once('-')
-        .and_then(|(a, b)| Some((minute_of_week(a)?, minute_of_week(b)?)))
-    else {
+    let Some((start, end)) = group::maintenance_window_minutes(window) else {
         return false;
     };
+    let week = group::MINUTES_PER_WEEK;
     let current = now.weekday().num_days_from_sunday() * 24 * 60 + now.hour() * 60 + now.minute();
-    let length = (end + WEEK - start) % WEEK;
-    (current + WEEK - start) % WEEK < length
+    let length = (end + week - start) % week;
+    (current + week - start) % week < length
 }
 
 /// The node types a cluster of type `current` can scale to: larger memory (up) and smaller

@@ -47,34 +47,3 @@ pub use limits::RouterLimits;
 pub use route::{Backend, EndpointKind, EndpointRoute, RouteTable};
 pub use router::Router;
 pub use stats::{EndpointStats, RouterStats};
-
-#[cfg(test)]
-mod tests {
-    /// Crates the router must never depend on (see "Dependency rules" above).
-    const FORBIDDEN_DEPENDENCIES: &[&str] = &[
-        "ferrocache-store",
-        "ferrocache-model",
-        "ferrocache-control",
-        "ferrocache-api",
-        "quick-xml",
-        "axum",
-    ];
-
-    // Goal: the crate's dependency rule holds. Method: read this crate's manifest and check
-    // that no forbidden crate appears among its normal dependencies.
-    #[test]
-    fn manifest_has_no_forbidden_dependency() {
-        let manifest = include_str!("../Cargo.toml");
-        let dependencies = manifest
-            .split("[dependencies]")
-            .nth(1)
-            .and_then(|rest| rest.split("\n[").next())
-            .expect("a [dependencies] table");
-        for forbidden in FORBIDDEN_DEPENDENCIES {
-            assert!(
-                !dependencies.contains(forbidden),
-                "ferrocache-router must not depend on {forbidden}"
-            );
-        }
-    }
-}

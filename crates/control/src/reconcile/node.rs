@@ -277,13 +277,10 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // connection that is refused costs a second of Redis's replication timer.
     let mut cfg = node_config(&ctx.config, spec, &intent, replica_of);
     let mut observed = snap.observed.clone();
-    // A (re)start keeps the node type the node runs with; a requested change is applied below,
-    // when it is due, not by a restart that happens to come first.
-    if let Some(running_type) = &observed.node_type {
-        cfg.maxmemory_bytes = maxmemory_bytes(running_type);
-    }
-    // The parameter group's values go into the start configuration (after the node type's
-    // `maxmemory`, which `reserved-memory-percent` refines).
+    // The parameter group's values go into the start configuration, `maxmemory` included (the
+    // node type less `reserved-memory-percent`). A (re)start keeps the node type the node runs
+    // with; a requested change is applied below, when it is due, not by a restart that happens
+    // to come first.
     let wanted_parameters = parameters::desired(&ctx, spec)?;
     parameters::configure(
         &mut cfg,

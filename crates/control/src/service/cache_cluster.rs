@@ -1,6 +1,6 @@
 //! `CreateCacheCluster`, `DescribeCacheClusters`, `DeleteCacheCluster`, `RebootCacheCluster`.
 
-use ferrocache_model::group::{CreateContext, GroupSpec, GroupStatus, NODES_PER_GROUP_MAX};
+use ferrocache_model::group::{CreateContext, GroupSpec, NODES_PER_GROUP_MAX};
 use ferrocache_model::node::{self, ClusterStatus, CreateNodeRequest, NodeDeletion, NodeSpec};
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt};
@@ -22,7 +22,7 @@ pub struct DescribeClustersQuery {
     pub not_in_replication_groups: bool,
 }
 
-fn load_node(
+pub(crate) fn load_node(
     r: &dyn Reader,
     region: &str,
     id: &str,
@@ -55,13 +55,7 @@ impl Service {
             return update(self.store(), |w| -> Result<NodeView, ServiceError> {
                 let group = GroupView::load(w, region, &group_id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
-                if group.status != GroupStatus::Available {
-                    return Err(Fault::InvalidReplicationGroupState(format!(
-                        "Replication group {group_id} is not in available state. Current status: {}.",
-                        group.status.as_str()
-                    ))
-                    .into());
-                }
+                group.require_available()?;
                 if group.live_members().count() as u32 >= NODES_PER_GROUP_MAX {
                     return Err(Fault::NodeQuotaForClusterExceeded(format!(
                         "Replication group {group_id} already has the maximum of {NODES_PER_GROUP_MAX} cache clusters."
@@ -195,13 +189,7 @@ impl Service {
                     ))
                     .into());
                 }
-                if group.status != GroupStatus::Available {
-                    return Err(Fault::InvalidReplicationGroupState(format!(
-                        "Replication group {group_id} is not in available state. Current status: {}.",
-                        group.status.as_str()
-                    ))
-                    .into());
-                }
+                group.require_available()?;
                 let mut g = group.spec.clone();
                 g.generation += 1;
                 w.put_doc(&tables::key(region, group_id), &g)?;
@@ -252,14 +240,7 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
             let current = load_node(w, region, id, &account)?;
-            if current.status != ClusterStatus::Available {
-                return Err(Fault::InvalidCacheClusterState(format!(
-                    "Cache cluster {} is not in available state. Current status: {}.",
-                    current.spec.id,
-                    current.status.as_str()
-                ))
-                .into());
-            }
+            current.require_available()?;
             let mut spec = current.spec.clone();
             spec.reboots += 1;
             w.put_doc(&tables::key(region, &spec.id), &spec)?;

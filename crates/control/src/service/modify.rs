@@ -7,14 +7,15 @@
 //! `PendingModifiedValues` meanwhile.
 
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::GroupStatus;
 use ferrocache_model::modify::{
     self, ApplyAt, MemberFacts, ModifyClusterRequest, ModifyGroupRequest,
 };
 use ferrocache_model::node::{ClusterStatus, NodeSpec};
 use ferrocache_model::Fault;
-use ferrocache_store::{tables, update, view, Reader, WriteExt, Writer};
+use ferrocache_store::{tables, update, view, WriteExt, Writer};
 
+use super::cache_cluster::load_node;
+use super::replication_group::load_group;
 use super::view::{GroupView, NodeView};
 use super::{Service, ServiceError};
 
@@ -25,26 +26,6 @@ pub struct AllowedNodeTypes {
     pub scale_up: Vec<&'static str>,
     /// Smaller node types.
     pub scale_down: Vec<&'static str>,
-}
-
-fn load_group(
-    r: &dyn Reader,
-    region: &str,
-    id: &str,
-    account: &str,
-) -> Result<GroupView, ServiceError> {
-    GroupView::load(r, region, &id.to_ascii_lowercase(), account)?
-        .ok_or_else(|| Fault::ReplicationGroupNotFound(id.to_ascii_lowercase()).into())
-}
-
-fn load_node(
-    r: &dyn Reader,
-    region: &str,
-    id: &str,
-    account: &str,
-) -> Result<NodeView, ServiceError> {
-    NodeView::load(r, region, &id.to_ascii_lowercase(), account)?
-        .ok_or_else(|| Fault::CacheClusterNotFound(id.to_ascii_lowercase()).into())
 }
 
 /// Checks what a modified spec names: the parameter group must be usable, and changed security
@@ -105,14 +86,7 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
-            if current.status != GroupStatus::Available {
-                return Err(Fault::InvalidReplicationGroupState(format!(
-                    "Replication group {} is not in available state. Current status: {}.",
-                    current.spec.id,
-                    current.status.as_str()
-                ))
-                .into());
-            }
+            current.require_available()?;
             let members: Vec<MemberFacts> = current
                 .live_members()
                 .map(|m| MemberFacts {
@@ -187,14 +161,7 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
             let current = load_node(w, region, &id, &account)?;
-            if current.status != ClusterStatus::Available {
-                return Err(Fault::InvalidCacheClusterState(format!(
-                    "Cache cluster {} is not in available state. Current status: {}.",
-                    current.spec.id,
-                    current.status.as_str()
-                ))
-                .into());
-            }
+            current.require_available()?;
             let plan = modify::plan_cluster_modification(&current.spec, req)?;
             let mut spec: NodeSpec = plan.spec;
             let security_groups = check_references(

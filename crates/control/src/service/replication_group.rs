@@ -40,7 +40,7 @@ pub(crate) fn check_references(
     Ok(())
 }
 
-fn load_group(
+pub(crate) fn load_group(
     r: &dyn Reader,
     region: &str,
     id: &str,
@@ -99,18 +99,6 @@ fn add_members(
         w.put_doc(&key, &member)?;
     }
     Ok(())
-}
-
-fn require_available(view: &GroupView) -> Result<(), Fault> {
-    if view.status == GroupStatus::Available {
-        Ok(())
-    } else {
-        Err(Fault::InvalidReplicationGroupState(format!(
-            "Replication group {} is not in available state. Current status: {}.",
-            view.spec.id,
-            view.status.as_str()
-        )))
-    }
 }
 
 impl Service {
@@ -305,7 +293,7 @@ impl Service {
         let now = chrono::Utc::now();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
-            require_available(&current)?;
+            current.require_available()?;
             let replicas = current.live_members().count().saturating_sub(1) as u32;
             let target = group::check_increase(replicas, req.new_replica_count)?;
             let mut spec = current.spec.clone();
@@ -336,7 +324,7 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
-            require_available(&current)?;
+            current.require_available()?;
             let primary = current
                 .intent
                 .as_ref()
@@ -444,7 +432,7 @@ impl Service {
         let now = chrono::Utc::now();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, group_id, &account)?;
-            require_available(&current)?;
+            current.require_available()?;
             let pending = current.observed.as_ref().map_or(0, |o| o.failovers)
                 < current.spec.failover_requests;
             if pending {

@@ -8,7 +8,6 @@
 //! its records.
 
 use ferrocache_model::arn::{self, ArnType};
-use ferrocache_model::group::GroupStatus;
 use ferrocache_model::node::{ClusterStatus, Role};
 use ferrocache_model::snapshot::{
     self, SnapshotObserved, SnapshotSource, SnapshotSpec, SnapshotStatus,
@@ -279,14 +278,7 @@ pub(crate) fn record_final_of_cluster(
     group: Option<&GroupView>,
 ) -> Result<(), ServiceError> {
     check_new_name(w, region, name)?;
-    if node.status != ClusterStatus::Available {
-        return Err(Fault::InvalidCacheClusterState(format!(
-            "Cache cluster {} is not in available state. Current status: {}.",
-            node.spec.id,
-            node.status.as_str()
-        ))
-        .into());
-    }
+    node.require_available()?;
     let spec = describe_source(name, region, node, group, Some(&node.spec.id), Vec::new());
     w.put_doc(&tables::key(region, name), &spec)?;
     Ok(())
@@ -378,26 +370,13 @@ impl Service {
                 let id = cluster.to_ascii_lowercase();
                 let node = NodeView::load(w, region, &id, &account)?
                     .ok_or_else(|| Fault::CacheClusterNotFound(id.clone()))?;
-                if node.status != ClusterStatus::Available {
-                    return Err(Fault::InvalidCacheClusterState(format!(
-                        "Cache cluster {id} is not in available state. Current status: {}.",
-                        node.status.as_str()
-                    ))
-                    .into());
-                }
+                node.require_available()?;
                 let group = match &node.spec.group_id {
                     Some(g) => GroupView::load(w, region, g, &account)?,
                     None => None,
                 };
                 if let Some(group) = &group {
-                    if group.status != GroupStatus::Available {
-                        return Err(Fault::InvalidReplicationGroupState(format!(
-                            "Replication group {} is not in available state. Current status: {}.",
-                            group.spec.id,
-                            group.status.as_str()
-                        ))
-                        .into());
-                    }
+                    group.require_available()?;
                 }
                 describe_source(
                     &name,
@@ -412,13 +391,7 @@ impl Service {
                 let id = ids::replication_group_id(raw)?;
                 let group = GroupView::load(w, region, &id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
-                if group.status != GroupStatus::Available {
-                    return Err(Fault::InvalidReplicationGroupState(format!(
-                        "Replication group {id} is not in available state. Current status: {}.",
-                        group.status.as_str()
-                    ))
-                    .into());
-                }
+                group.require_available()?;
                 let node = pick_member(&group).ok_or_else(|| {
                     Fault::InvalidReplicationGroupState(format!(
                         "Replication group {id} has no available cache cluster to take a snapshot from."

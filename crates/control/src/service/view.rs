@@ -7,6 +7,7 @@ use ferrocache_model::node::{
     self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
 };
 use ferrocache_model::snapshot::SnapshotSpec;
+use ferrocache_model::Fault;
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
 
 /// A network endpoint as the API reports it.
@@ -106,6 +107,21 @@ impl NodeView {
         {
             self.status = ClusterStatus::Snapshotting;
         }
+    }
+
+    /// Refuses an operation on a cluster that is not `available`, in AWS's words.
+    ///
+    /// # Errors
+    /// `InvalidCacheClusterState`.
+    pub fn require_available(&self) -> Result<(), Fault> {
+        if self.status == ClusterStatus::Available {
+            return Ok(());
+        }
+        Err(Fault::InvalidCacheClusterState(format!(
+            "Cache cluster {} is not in available state. Current status: {}.",
+            self.spec.id,
+            self.status.as_str()
+        )))
     }
 
     /// The node's own endpoint (the member's `ReadEndpoint`, the cache node's `Endpoint`).
@@ -222,6 +238,21 @@ impl GroupView {
             members,
             arn,
         }))
+    }
+
+    /// Refuses an operation on a group that is not `available`, in AWS's words.
+    ///
+    /// # Errors
+    /// `InvalidReplicationGroupState`.
+    pub fn require_available(&self) -> Result<(), Fault> {
+        if self.status == GroupStatus::Available {
+            return Ok(());
+        }
+        Err(Fault::InvalidReplicationGroupState(format!(
+            "Replication group {} is not in available state. Current status: {}.",
+            self.spec.id,
+            self.status.as_str()
+        )))
     }
 
     /// `NodeGroups[0].PrimaryEndpoint`, once placed.
