@@ -53,6 +53,11 @@ struct UpArgs {
     /// Account id in ARNs.
     #[arg(long, default_value = ferrocache_model::DEFAULT_ACCOUNT_ID)]
     account_id: String,
+    /// An AWS shared-credentials file (`[profile]` sections with aws_access_key_id and
+    /// aws_secret_access_key). When given, the API verifies every request's SigV4 signature
+    /// against these keys; without it, any key is accepted.
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -94,6 +99,22 @@ async fn up(args: UpArgs) -> Result<()> {
         Err(e) => {
             eprintln!("ferrocache: {e}");
             std::process::exit(2);
+        }
+    };
+    let credentials = match &args.credentials {
+        None => None,
+        Some(path) => {
+            let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+            match read.and_then(|text| {
+                ferrocache_api::signature::Credentials::from_shared_file(&text)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(credentials) => Some(Arc::new(credentials)),
+                Err(e) => {
+                    eprintln!("ferrocache: --credentials {}: {e}", path.display());
+                    std::process::exit(2);
+                }
+            }
         }
     };
     std::fs::create_dir_all(&args.data_dir)
@@ -161,6 +182,7 @@ async fn up(args: UpArgs) -> Result<()> {
         service,
         ferrocache_api::ApiConfig {
             default_region: args.default_region.clone(),
+            credentials: credentials.clone(),
             ..Default::default()
         },
     );
@@ -171,7 +193,13 @@ async fn up(args: UpArgs) -> Result<()> {
 
     println!("Ferrocache API: http://{}", args.listen);
     println!("export AWS_ENDPOINT_URL=http://{}", args.listen);
-    println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+    match &credentials {
+        None => println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"),
+        Some(c) => println!(
+            "Signatures are verified: use one of the {} key(s) of --credentials",
+            c.len()
+        ),
+    }
     println!("export AWS_DEFAULT_REGION={}", args.default_region);
     println!(
         "Engine: redis-server {engine_version}; data in {}; endpoints in {}",
