@@ -29,9 +29,6 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: &[u8; 6] = b"FCAR1\n";
 /// Plaintext bytes per sealed chunk.
 pub const CHUNK_BYTES: usize = 64 * 1024;
-/// The key id used when a group asks for encryption without a `KmsKeyId` (AWS's default
-/// ElastiCache-managed key).
-pub const DEFAULT_KEY_ID: &str = "alias/aws/elasticache";
 
 /// AES-GCM tag length.
 const TAG_BYTES: usize = 16;
@@ -513,7 +510,7 @@ mod tests {
             let back = dir.path().join("back");
             let data = sample(len);
             write(&plain, &data);
-            encrypt_file(&ring, DEFAULT_KEY_ID, &plain, &sealed).unwrap();
+            encrypt_file(&ring, "alias/aws/elasticache", &plain, &sealed).unwrap();
             assert!(is_encrypted(&sealed).unwrap());
             assert!(!is_encrypted(&plain).unwrap() || len == 0);
             let stored = std::fs::read(&sealed).unwrap();
@@ -523,7 +520,10 @@ mod tests {
                     "plaintext leaked"
                 );
             }
-            assert_eq!(decrypt_file(&ring, &sealed, &back).unwrap(), DEFAULT_KEY_ID);
+            assert_eq!(
+                decrypt_file(&ring, &sealed, &back).unwrap(),
+                "alias/aws/elasticache"
+            );
             assert_eq!(std::fs::read(&back).unwrap(), data, "len {len}");
         }
     }
@@ -593,7 +593,7 @@ mod tests {
         let sealed = dir.path().join("sealed");
         let back = dir.path().join("back");
         write(&plain, &sample(CHUNK_BYTES * 5 / 2));
-        encrypt_file(&ring, DEFAULT_KEY_ID, &plain, &sealed).unwrap();
+        encrypt_file(&ring, "alias/aws/elasticache", &plain, &sealed).unwrap();
         let good = std::fs::read(&sealed).unwrap();
         let header_end = good.len() - (CHUNK_BYTES * 5 / 2 + 3 * TAG_BYTES);
         let full = CHUNK_BYTES + TAG_BYTES;

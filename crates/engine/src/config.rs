@@ -59,6 +59,10 @@ pub struct NodeConfig {
     /// Each value is one argument; Redis 7 splits it on spaces for multi-argument directives
     /// such as `save "3600 1"` or `client-output-buffer-limit`, as `CONFIG SET` does.
     pub extra: Vec<(String, String)>,
+    /// Encryption at rest: the key id the agent seals this node's data files with. Such a node
+    /// replicates diskless on both ends (`repl-diskless-sync yes`, `repl-diskless-load swapdb`),
+    /// so a full sync never writes a plaintext RDB to disk.
+    pub at_rest_key_id: Option<String>,
 }
 
 impl NodeConfig {
@@ -80,6 +84,7 @@ impl NodeConfig {
             maxmemory_policy: MAXMEMORY_POLICY_DEFAULT.to_string(),
             replica_of: None,
             extra: Vec::new(),
+            at_rest_key_id: None,
         }
     }
 
@@ -225,9 +230,19 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     push("appendonly", &["no"])?;
     push("maxmemory", &[&cfg.maxmemory_bytes.to_string()])?;
     push("maxmemory-policy", &[&cfg.maxmemory_policy])?;
-    push("repl-diskless-sync", &["no"])?;
+    // Encrypted nodes accept diskless sync's slower start of streaming (see above) so that no
+    // plaintext RDB is written for a sync; `swapdb` keeps the replica's data until the new
+    // dataset has arrived whole.
+    let encrypted = cfg.at_rest_key_id.is_some();
+    push(
+        "repl-diskless-sync",
+        &[if encrypted { "yes" } else { "no" }],
+    )?;
     push("repl-diskless-sync-delay", &["0"])?;
-    push("repl-diskless-load", &["disabled"])?;
+    push(
+        "repl-diskless-load",
+        &[if encrypted { "swapdb" } else { "disabled" }],
+    )?;
     push("protected-mode", &["no"])?;
     if let Some(primary) = cfg.replica_of {
         push(
@@ -407,6 +422,19 @@ mod tests {
             .filter(|args| args[0] == name)
             .map(|args| &args[1..])
             .collect()
+    }
+
+    #[test]
+    fn encrypted_nodes_replicate_diskless() {
+        // Goal: a node encrypted at rest syncs diskless on both ends, so no plaintext RDB is
+        // written for replication. Method: render with an at-rest key id and parse.
+        let cfg = NodeConfig {
+            at_rest_key_id: Some("alias/aws/elasticache".into()),
+            ..sample()
+        };
+        let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "repl-diskless-sync"), [["yes"]]);
+        assert_eq!(find(&parsed, "repl-diskless-load"), [["swapdb"]]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
 use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
 use ferrocache_control::{Service, ServiceConfig};
+use ferrocache_encryption::KeyRing;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
@@ -58,6 +59,10 @@ struct UpArgs {
     /// against these keys; without it, any key is accepted.
     #[arg(long, value_name = "FILE")]
     credentials: Option<PathBuf>,
+    /// The master key for encryption at rest (32 bytes, or 64 hex characters), used for every
+    /// KmsKeyId. Without it, keys are created on first use under <data-dir>/keys (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    at_rest_key_file: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -125,7 +130,20 @@ async fn up(args: UpArgs) -> Result<()> {
 
     let store: Arc<dyn ferrocache_store::Store> =
         Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
-    let agent = Arc::new(Agent::new(nodes_dir.clone(), redis_server));
+    let keys = match &args.at_rest_key_file {
+        None => KeyRing::in_directory(data_dir.join("keys")),
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| KeyRing::given(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(keys) => keys,
+            Err(e) => {
+                eprintln!("ferrocache: --at-rest-key-file {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        },
+    };
+    let agent = Arc::new(Agent::new(nodes_dir.clone(), redis_server).with_key_ring(keys.clone()));
     let service = Service::new(
         store.clone(),
         ServiceConfig {
@@ -141,6 +159,7 @@ async fn up(args: UpArgs) -> Result<()> {
             snapshots_dir: data_dir.join("snapshots"),
             cidr: args.endpoint_cidr,
             tick: TICK_DEFAULT,
+            keys: Some(keys),
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));

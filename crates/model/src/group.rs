@@ -95,6 +95,10 @@ pub struct GroupSpec {
     /// Encryption in transit on the group's endpoints (`None`: off). Members carry a copy.
     #[serde(default)]
     pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
+    /// Encryption at rest of the group's data files and snapshots (`None`: off). Members carry
+    /// a copy.
+    #[serde(default)]
+    pub at_rest_encryption: Option<crate::at_rest::AtRestEncryption>,
 }
 
 /// A requested deletion.
@@ -541,11 +545,8 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     if req.auth_token.is_some() {
         return Err(not_yet("AUTH tokens (AuthToken)"));
     }
-    if req.at_rest_encryption_enabled == Some(true) || req.kms_key_id.is_some() {
-        return Err(not_yet(
-            "Encryption at rest (AtRestEncryptionEnabled, KmsKeyId)",
-        ));
-    }
+    let at_rest_encryption =
+        crate::at_rest::on_create(req.at_rest_encryption_enabled, req.kms_key_id.as_deref())?;
     if !req.user_group_ids.is_empty() {
         return Err(not_yet("Role-based access control (UserGroupIds)"));
     }
@@ -712,6 +713,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             snapshotting_cluster: None,
             restore_from,
             transit_encryption,
+            at_rest_encryption,
         },
         adopt_primary,
         new_member_zones,

@@ -66,6 +66,10 @@ pub struct NodeSpec {
     /// group's setting.
     #[serde(default)]
     pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
+    /// Encryption at rest of the node's data files (`None`: off); a member's copy of its
+    /// group's setting (standalone cache clusters have none, as on AWS).
+    #[serde(default)]
+    pub at_rest_encryption: Option<crate::at_rest::AtRestEncryption>,
 }
 
 /// A requested deletion of one node.
@@ -395,6 +399,7 @@ pub fn plan_standalone(
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from,
         transit_encryption,
+        at_rest_encryption: None,
     })
 }
 
@@ -492,6 +497,7 @@ pub fn member_spec(
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from: None,
         transit_encryption: group.transit_encryption,
+        at_rest_encryption: group.at_rest_encryption.clone(),
     }
 }
 

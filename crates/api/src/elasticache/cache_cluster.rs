@@ -179,7 +179,7 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
         "TransitEncryptionEnabled",
         spec.transit_encryption.is_some(),
     );
-    x.boolean("AtRestEncryptionEnabled", false);
+    x.boolean("AtRestEncryptionEnabled", spec.at_rest_encryption.is_some());
     x.text("ARN", &node.arn);
     x.boolean("ReplicationGroupLogDeliveryEnabled", false);
     x.empty("LogDeliveryConfigurations");

@@ -202,7 +202,13 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         "TransitEncryptionEnabled",
         spec.transit_encryption.is_some(),
     );
-    x.boolean("AtRestEncryptionEnabled", false);
+    x.boolean("AtRestEncryptionEnabled", spec.at_rest_encryption.is_some());
+    x.text_opt(
+        "KmsKeyId",
+        spec.at_rest_encryption
+            .as_ref()
+            .and_then(|a| a.kms_key_id.as_deref()),
+    );
     x.text("ARN", &group.arn);
     x.empty("UserGroupIds");
     x.empty("LogDeliveryConfigurations");
