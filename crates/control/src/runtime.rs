@@ -117,11 +117,14 @@ fn save_in_progress(error: &EngineError) -> bool {
     matches!(error, EngineError::Reply { message, .. } if message.contains("already in progress"))
 }
 
-/// A connection for one admin call, every step bounded by `timeout`.
-async fn admin_client(addr: &NodeAddress, timeout: Duration) -> Result<NodeClient, EngineError> {
-    Ok(NodeClient::connect(addr, timeout)
-        .await?
-        .with_call_timeout(timeout))
+/// A connection for one admin call, every step bounded by `timeout`, logged in as the control
+/// plane with its renamed commands when the agent has an identity.
+async fn admin_client(
+    agent: &Agent,
+    addr: &NodeAddress,
+    timeout: Duration,
+) -> Result<NodeClient, EngineError> {
+    agent.admin_client(addr, timeout).await
 }
 
 impl NodeRuntime for Agent {
@@ -186,7 +189,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             Ok(client.info().await?)
         })
     }
@@ -198,7 +201,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             match primary {
                 Some(p) => client.replicaof(p).await?,
                 None => client.replicaof_no_one().await?,
@@ -215,7 +218,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             client.config_set(name, value).await?;
             Ok(())
         })
@@ -229,7 +232,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             client.publish(channel, message).await?;
             Ok(())
         })
@@ -241,7 +244,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             match client.bgsave().await {
                 Ok(()) => Ok(true),
                 Err(e) if save_in_progress(&e) => Ok(false),
