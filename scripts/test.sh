@@ -2,7 +2,7 @@
 # The one command that checks and tests all of Ferrocache, on a fresh Debian 12 machine with
 # Rust installed (and on a developer's machine, where it installs only what is missing):
 #
-#   1. installs redis-server, redis-tools, nodejs and npm with apt, the Python clients
+#   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
 #      (awscli, boto3, redis, pytest, pytest-xdist) with pip, the JS SDK with npm;
 #   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
@@ -46,6 +46,8 @@ install_apt_packages() {
   command -v redis-cli >/dev/null || missing+=(redis-tools)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
+  # The restoration guide's scripts (tests/py/runbooks) pipe the aws CLI into jq.
+  command -v jq >/dev/null || missing+=(jq)
   if [ "${#missing[@]}" -gt 0 ]; then
     step "apt-get install ${missing[*]}"
     as_root apt-get update -qq

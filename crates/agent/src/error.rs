@@ -158,6 +158,17 @@ pub enum AgentError {
         actual: String,
     },
 
+    /// Sealing or unsealing the node's data file failed (encryption at rest): its key is not
+    /// available, or the sealed file is damaged.
+    #[error("node {node_id}: {source}")]
+    AtRest {
+        /// The node.
+        node_id: String,
+        /// What went wrong.
+        #[source]
+        source: ferrocache_encryption::EncryptionError,
+    },
+
     /// A node was to be seeded while its process runs (it would overwrite the file under it).
     #[error("node {node_id}: cannot place a data file while the node's process runs")]
     SeedWhileRunning {

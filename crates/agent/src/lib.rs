@@ -23,6 +23,7 @@
 //! records it. Today it is called in-process; later the same API is served over the network,
 //! so nothing here may assume it shares memory with the control plane.
 
+pub mod at_rest;
 pub mod error;
 pub mod node;
 pub mod process;

@@ -100,6 +100,8 @@ pub struct Agent {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// The control plane's identity on the nodes, if any.
     identity: Option<AdminIdentity>,
+    /// Master keys for nodes encrypted at rest; `None` until [`Agent::with_key_ring`].
+    keys: Option<ferrocache_encryption::KeyRing>,
 }
 
 /// What the pidfile's process turned out to be.
@@ -125,6 +127,7 @@ impl Agent {
             start_timeout: START_TIMEOUT_DEFAULT,
             locks: Mutex::new(HashMap::new()),
             identity: None,
+            keys: None,
         }
     }
 
@@ -162,6 +165,12 @@ impl Agent {
     /// Sets how long [`ensure_running`](Self::ensure_running) waits for a node to be ready.
     pub fn with_start_timeout(mut self, timeout: Duration) -> Agent {
         self.start_timeout = timeout;
+        self
+    }
+
+    /// Gives the agent the master keys of nodes encrypted at rest (see [`crate::at_rest`]).
+    pub fn with_key_ring(mut self, keys: ferrocache_encryption::KeyRing) -> Agent {
+        self.keys = Some(keys);
         self
     }
 
@@ -231,6 +240,16 @@ impl Agent {
         // the new process writes its own.
         remove_if_exists(&cfg.pid_path())
             .map_err(|e| io_error(node_id, "remove", &cfg.pid_path(), e))?;
+        self.blocking(node_id, {
+            let (keys, node, dir, key) = (
+                self.keys.clone(),
+                node_id.to_string(),
+                dir.clone(),
+                cfg.at_rest_key_id.clone(),
+            );
+            move || crate::at_rest::prepare_start(keys.as_ref(), &node, &dir, key.as_deref())
+        })
+        .await?;
 
         let mut child = self.spawn(cfg)?;
         let Some(pid) = child.id() else {
@@ -242,6 +261,7 @@ impl Agent {
         let process = ProcessHandle::from_pid(pid);
         self.wait_ready(cfg, &addr, process, Some(&mut child))
             .await?;
+        crate::at_rest::after_start(node_id, dir, cfg.at_rest_key_id.as_deref())?;
         // Dropping the child neither kills nor waits for it (`kill_on_drop` is off); tokio
         // reaps it in the background once it exits.
         drop(child);
@@ -333,7 +353,31 @@ impl Agent {
     ) -> Result<(), AgentError> {
         check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
-        self.stop_locked(node_id, addr, save).await
+        self.stop_locked(node_id, addr, save).await?;
+        self.blocking(node_id, {
+            let (keys, node, dir) = (
+                self.keys.clone(),
+                node_id.to_string(),
+                self.node_dir(node_id),
+            );
+            move || crate::at_rest::seal_after_stop(keys.as_ref(), &node, &dir)
+        })
+        .await
+    }
+
+    /// Runs file work (sealing, unsealing) off the async threads.
+    async fn blocking<F>(&self, node_id: &str, work: F) -> Result<(), AgentError>
+    where
+        F: FnOnce() -> Result<(), AgentError> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(work).await.map_err(|e| {
+            io_error(
+                node_id,
+                "seal",
+                &self.node_dir(node_id),
+                io::Error::other(e),
+            )
+        })?
     }
 
     /// Stops the node without saving and deletes its directory, data included.
@@ -360,8 +404,8 @@ impl Agent {
     /// kept.
     pub const SET_ASIDE_DIR: &'static str = "replaced";
 
-    /// Moves the node's data file (`dump.rdb`) out of the way, into
-    /// `<node dir>/replaced/<unix time>-dump.rdb`, so the next start begins empty (a replica
+    /// Moves the node's data file (`dump.rdb`, and `dump.rdb.sealed` for a node encrypted at
+    /// rest) out of the way, into `<node dir>/replaced/<unix time>-<name>`, so the next start begins empty (a replica
     /// then resyncs from its primary). Used to replace a node whose data keeps it from
     /// starting; the file is kept, never deleted, so nothing is lost without a trace. Returns
     /// where it went, or `None` when there was no data file.
@@ -375,23 +419,28 @@ impl Agent {
         check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
         let dir = self.node_dir(node_id);
-        let rdb = dir.join(ferrocache_engine::config::RDB_FILE_NAME);
-        if !rdb.exists() {
-            return Ok(None);
-        }
-        let aside = dir.join(Self::SET_ASIDE_DIR);
-        std::fs::create_dir_all(&aside).map_err(|e| io_error(node_id, "create", &aside, e))?;
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        let target = aside.join(format!(
-            "{stamp}-{}",
-            ferrocache_engine::config::RDB_FILE_NAME
-        ));
-        std::fs::rename(&rdb, &target).map_err(|e| io_error(node_id, "move", &rdb, e))?;
-        info!(node_id, to = %target.display(), "set the node's data file aside");
-        Ok(Some(target))
+        let aside = dir.join(Self::SET_ASIDE_DIR);
+        let mut moved = None;
+        // The plaintext file and, for a node encrypted at rest, the sealed one.
+        for name in [
+            ferrocache_engine::config::RDB_FILE_NAME,
+            crate::at_rest::SEALED_RDB_FILE_NAME,
+        ] {
+            let file = dir.join(name);
+            if !file.exists() {
+                continue;
+            }
+            std::fs::create_dir_all(&aside).map_err(|e| io_error(node_id, "create", &aside, e))?;
+            let target = aside.join(format!("{stamp}-{name}"));
+            std::fs::rename(&file, &target).map_err(|e| io_error(node_id, "move", &file, e))?;
+            info!(node_id, to = %target.display(), "set the node's data file aside");
+            moved.get_or_insert(target);
+        }
+        Ok(moved)
     }
 
     /// Places `source` as the node's data file (`dump.rdb`) before its first start, so it
@@ -421,14 +470,17 @@ impl Agent {
             });
         }
         let dir = self.node_dir(node_id);
-        let (node, source, expected) = (
+        let (node, source, expected, keys) = (
             node_id.to_string(),
             source.to_path_buf(),
             expected_sha256.to_ascii_lowercase(),
+            self.keys.clone(),
         );
-        tokio::task::spawn_blocking(move || seed_file(&node, &dir, &source, &expected))
-            .await
-            .map_err(|e| io_error(node_id, "copy", Path::new("dump.rdb"), io::Error::other(e)))?
+        tokio::task::spawn_blocking(move || {
+            seed_file(&node, &dir, &source, &expected, keys.as_ref())
+        })
+        .await
+        .map_err(|e| io_error(node_id, "copy", Path::new("dump.rdb"), io::Error::other(e)))?
     }
 
     /// Asks the node at `addr` for `INFO`, within `timeout` overall.
@@ -820,7 +872,12 @@ fn invalid(node_id: &str, source: EngineError) -> AgentError {
     }
 }
 
-fn io_error(node_id: &str, action: &'static str, path: &Path, source: io::Error) -> AgentError {
+pub(crate) fn io_error(
+    node_id: &str,
+    action: &'static str,
+    path: &Path,
+    source: io::Error,
+) -> AgentError {
     AgentError::Io {
         node_id: node_id.to_string(),
         action,
@@ -833,7 +890,13 @@ fn io_error(node_id: &str, action: &'static str, path: &Path, source: io::Error)
 const SEED_COPY_BUFFER_BYTES: usize = 1 << 20;
 
 /// The blocking half of [`Agent::seed_data`].
-fn seed_file(node_id: &str, dir: &Path, source: &Path, expected: &str) -> Result<(), AgentError> {
+fn seed_file(
+    node_id: &str,
+    dir: &Path,
+    source: &Path,
+    expected: &str,
+    keys: Option<&ferrocache_encryption::KeyRing>,
+) -> Result<(), AgentError> {
     use sha2::{Digest, Sha256};
     use std::io::{Read, Write};
     std::fs::create_dir_all(dir).map_err(|e| io_error(node_id, "create", dir, e))?;
@@ -878,7 +941,8 @@ fn seed_file(node_id: &str, dir: &Path, source: &Path, expected: &str) -> Result
     output
         .sync_all()
         .map_err(|e| io_error(node_id, "sync", &temp, e))?;
-    std::fs::rename(&temp, &target).map_err(|e| io_error(node_id, "rename", &temp, e))?;
+    // A sealed snapshot file (encryption at rest) is unsealed on the way.
+    crate::at_rest::place_seed(keys, node_id, &temp, &target)?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_error(node_id, "sync", dir, e))?;

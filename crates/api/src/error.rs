@@ -286,6 +286,12 @@ impl From<DecodeError> for ApiError {
     }
 }
 
+impl From<crate::signature::SignatureError> for ApiError {
+    fn from(error: crate::signature::SignatureError) -> Self {
+        Self::new(error.code(), StatusCode::FORBIDDEN, error.to_string())
+    }
+}
+
 impl From<SigV4Error> for ApiError {
     fn from(error: SigV4Error) -> Self {
         Self::new(

@@ -19,6 +19,7 @@
 //! - [`server`]: [`router`], [`serve`] and the one request handler (method, body limit, id).
 //! - [`query`]: form decoding into [`query::Params`] and the typed readers of §2.1.
 //! - [`sigv4`]: region and access key from the credential scope.
+//! - [`signature`]: SigV4 signature checks against `--credentials` (off by default).
 //! - [`operation`]: the operation table (`Action` → required members, handler); unknown
 //!   actions answered once.
 //! - [`xml`]: the XML writer and the success envelope.
@@ -42,6 +43,7 @@ pub mod error;
 pub mod operation;
 pub mod query;
 pub mod server;
+pub mod signature;
 pub mod sigv4;
 pub mod xml;
 
@@ -63,6 +65,9 @@ pub struct ApiConfig {
     pub default_region: String,
     /// Largest body read; larger ones get `413 RequestEntityTooLarge` without being buffered.
     pub body_bytes_max: usize,
+    /// When set, every request must carry a valid SigV4 signature by one of these keys;
+    /// when `None`, any key is accepted.
+    pub credentials: Option<std::sync::Arc<signature::Credentials>>,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +75,7 @@ impl Default for ApiConfig {
         Self {
             default_region: DEFAULT_REGION.to_string(),
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
+            credentials: None,
         }
     }
 }

@@ -22,7 +22,7 @@ use ferrocache_control::Service;
 use crate::error::{xml_response, ApiError};
 use crate::operation::{self, Call};
 use crate::query::Params;
-use crate::{sigv4, ApiConfig};
+use crate::{signature, sigv4, ApiConfig};
 
 /// Longest wait for a request body to arrive once headers are in (a slow client must not hold
 /// a task forever).
@@ -125,6 +125,9 @@ async fn answer(
     let params = Params::parse(parts.uri.query(), if form { &body } else { &[] })?;
     let caller = sigv4::caller(&parts.headers, &params, &edge.config.default_region)?;
     *ec2 = crate::ec2::wants(&params, caller.service.as_deref());
+    if let Some(credentials) = &edge.config.credentials {
+        signature::verify(&parts, &body, credentials, std::time::SystemTime::now())?;
+    }
     let is_ec2 = *ec2;
     let op = if is_ec2 {
         crate::ec2::select(&params)?

@@ -52,6 +52,7 @@ fn start(
             snapshots_dir: dir.join("snapshots"),
             cidr: cidr.parse().unwrap(),
             tick: Duration::from_millis(100),
+            keys: None,
         },
     );
     let (stop, stop_rx) = watch::channel(false);

@@ -51,6 +51,7 @@ async fn create_use_and_delete_a_three_node_group() {
             snapshots_dir: dir.path().join("snapshots"),
             cidr: cidr.parse().unwrap(),
             tick: Duration::from_millis(100),
+            keys: None,
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));

@@ -449,6 +449,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
                 snapshots_dir: dir.path().join("snapshots"),
                 cidr: "127.250.0.0/24".parse().unwrap(),
                 tick: Duration::from_millis(250),
+                keys: None,
             },
         );
         let (stop_tx, stop_rx) = watch::channel(false);

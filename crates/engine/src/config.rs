@@ -68,6 +68,10 @@ pub struct NodeConfig {
     /// passwords, without `reset`); the restrictions are appended when rendered. With an
     /// `admin` and no `default` entry, `default` gets [`DEFAULT_USER_RULES`].
     pub acl_users: Vec<(String, Vec<String>)>,
+    /// Encryption at rest: the key id the agent seals this node's data files with. Such a node
+    /// replicates diskless on both ends (`repl-diskless-sync yes`, `repl-diskless-load swapdb`),
+    /// so a full sync never writes a plaintext RDB to disk.
+    pub at_rest_key_id: Option<String>,
 }
 
 impl NodeConfig {
@@ -91,6 +95,7 @@ impl NodeConfig {
             extra: Vec::new(),
             admin: None,
             acl_users: Vec::new(),
+            at_rest_key_id: None,
         }
     }
 
@@ -236,9 +241,19 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     push("appendonly", &["no"])?;
     push("maxmemory", &[&cfg.maxmemory_bytes.to_string()])?;
     push("maxmemory-policy", &[&cfg.maxmemory_policy])?;
-    push("repl-diskless-sync", &["no"])?;
+    // Encrypted nodes accept diskless sync's slower start of streaming (see above) so that no
+    // plaintext RDB is written for a sync; `swapdb` keeps the replica's data until the new
+    // dataset has arrived whole.
+    let encrypted = cfg.at_rest_key_id.is_some();
+    push(
+        "repl-diskless-sync",
+        &[if encrypted { "yes" } else { "no" }],
+    )?;
     push("repl-diskless-sync-delay", &["0"])?;
-    push("repl-diskless-load", &["disabled"])?;
+    push(
+        "repl-diskless-load",
+        &[if encrypted { "swapdb" } else { "disabled" }],
+    )?;
     push("protected-mode", &["no"])?;
     if let Some(primary) = cfg.replica_of {
         push(
@@ -448,6 +463,19 @@ mod tests {
             .filter(|args| args[0] == name)
             .map(|args| &args[1..])
             .collect()
+    }
+
+    #[test]
+    fn encrypted_nodes_replicate_diskless() {
+        // Goal: a node encrypted at rest syncs diskless on both ends, so no plaintext RDB is
+        // written for replication. Method: render with an at-rest key id and parse.
+        let cfg = NodeConfig {
+            at_rest_key_id: Some("alias/aws/elasticache".into()),
+            ..sample()
+        };
+        let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "repl-diskless-sync"), [["yes"]]);
+        assert_eq!(find(&parsed, "repl-diskless-load"), [["swapdb"]]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
 use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
 use ferrocache_control::{Service, ServiceConfig};
+use ferrocache_encryption::KeyRing;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
@@ -53,6 +54,15 @@ struct UpArgs {
     /// Account id in ARNs.
     #[arg(long, default_value = ferrocache_model::DEFAULT_ACCOUNT_ID)]
     account_id: String,
+    /// An AWS shared-credentials file (`[profile]` sections with aws_access_key_id and
+    /// aws_secret_access_key). When given, the API verifies every request's SigV4 signature
+    /// against these keys; without it, any key is accepted.
+    #[arg(long, value_name = "FILE")]
+    credentials: Option<PathBuf>,
+    /// The master key for encryption at rest (32 bytes, or 64 hex characters), used for every
+    /// KmsKeyId. Without it, keys are created on first use under <data-dir>/keys (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    at_rest_key_file: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -96,6 +106,22 @@ async fn up(args: UpArgs) -> Result<()> {
             std::process::exit(2);
         }
     };
+    let credentials = match &args.credentials {
+        None => None,
+        Some(path) => {
+            let read = std::fs::read_to_string(path).map_err(|e| e.to_string());
+            match read.and_then(|text| {
+                ferrocache_api::signature::Credentials::from_shared_file(&text)
+                    .map_err(|e| e.to_string())
+            }) {
+                Ok(credentials) => Some(Arc::new(credentials)),
+                Err(e) => {
+                    eprintln!("ferrocache: --credentials {}: {e}", path.display());
+                    std::process::exit(2);
+                }
+            }
+        }
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
@@ -104,12 +130,30 @@ async fn up(args: UpArgs) -> Result<()> {
 
     let store: Arc<dyn ferrocache_store::Store> =
         Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
+    let keys = match &args.at_rest_key_file {
+        None => KeyRing::in_directory(data_dir.join("keys")),
+        Some(path) => match std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| KeyRing::given(&bytes).map_err(|e| e.to_string()))
+        {
+            Ok(keys) => keys,
+            Err(e) => {
+                eprintln!("ferrocache: --at-rest-key-file {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        },
+    };
+
     // The control plane's secret command names and internal ACL user: one per data dir, kept
     // across restarts so adopted nodes still answer to them (docs/restricted-commands.md).
     let identity_path = data_dir.join(ferrocache_engine::IDENTITY_FILE_NAME);
     let identity = ferrocache_engine::AdminIdentity::load_or_create(&identity_path)
         .with_context(|| format!("reading {}", identity_path.display()))?;
-    let agent = Arc::new(Agent::new(nodes_dir.clone(), redis_server).with_identity(identity));
+    let agent = Arc::new(
+        Agent::new(nodes_dir.clone(), redis_server)
+            .with_key_ring(keys.clone())
+            .with_identity(identity),
+    );
     let service = Service::new(
         store.clone(),
         ServiceConfig {
@@ -125,6 +169,7 @@ async fn up(args: UpArgs) -> Result<()> {
             snapshots_dir: data_dir.join("snapshots"),
             cidr: args.endpoint_cidr,
             tick: TICK_DEFAULT,
+            keys: Some(keys),
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));
@@ -166,6 +211,7 @@ async fn up(args: UpArgs) -> Result<()> {
         service,
         ferrocache_api::ApiConfig {
             default_region: args.default_region.clone(),
+            credentials: credentials.clone(),
             ..Default::default()
         },
     );
@@ -176,7 +222,13 @@ async fn up(args: UpArgs) -> Result<()> {
 
     println!("Ferrocache API: http://{}", args.listen);
     println!("export AWS_ENDPOINT_URL=http://{}", args.listen);
-    println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test");
+    match &credentials {
+        None => println!("export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test"),
+        Some(c) => println!(
+            "Signatures are verified: use one of the {} key(s) of --credentials",
+            c.len()
+        ),
+    }
     println!("export AWS_DEFAULT_REGION={}", args.default_region);
     println!(
         "Engine: redis-server {engine_version}; data in {}; endpoints in {}",

@@ -32,6 +32,7 @@
 //! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
 
 pub mod arn;
+pub mod at_rest;
 pub mod engine;
 pub mod error;
 pub mod event;
@@ -45,6 +46,7 @@ pub mod paging;
 pub mod parameter;
 pub mod snapshot;
 pub mod tag;
+pub mod transit;
 pub mod zone;
 
 pub use error::Fault;

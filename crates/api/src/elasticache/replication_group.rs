@@ -198,8 +198,17 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.boolean("ClusterEnabled", false);
     x.text("CacheNodeType", group.node_type());
     x.boolean("AuthTokenEnabled", false);
-    x.boolean("TransitEncryptionEnabled", false);
-    x.boolean("AtRestEncryptionEnabled", false);
+    x.boolean(
+        "TransitEncryptionEnabled",
+        spec.transit_encryption.is_some(),
+    );
+    x.boolean("AtRestEncryptionEnabled", spec.at_rest_encryption.is_some());
+    x.text_opt(
+        "KmsKeyId",
+        spec.at_rest_encryption
+            .as_ref()
+            .and_then(|a| a.kms_key_id.as_deref()),
+    );
     x.text("ARN", &group.arn);
     x.empty("UserGroupIds");
     x.empty("LogDeliveryConfigurations");
@@ -208,6 +217,10 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.boolean("AutoMinorVersionUpgrade", spec.auto_minor_version_upgrade);
     x.text("NetworkType", "ipv4");
     x.text("IpDiscovery", "ipv4");
+    x.text_opt(
+        "TransitEncryptionMode",
+        spec.transit_encryption.map(|m| m.as_str()),
+    );
     x.text("ClusterMode", "disabled");
     x.text("Engine", &spec.engine);
 }

@@ -81,6 +81,9 @@ pub struct ControlConfig {
     pub cidr: Ipv4Net,
     /// See [`TICK_DEFAULT`].
     pub tick: Duration,
+    /// Master keys for encryption at rest (snapshots of encrypted groups are sealed with them);
+    /// `None`: encrypted groups cannot be snapshotted.
+    pub keys: Option<ferrocache_encryption::KeyRing>,
 }
 
 /// What a reconciler wants next.

@@ -63,6 +63,10 @@ pub fn node_config(
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
     cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
     cfg.replica_of = replica_of;
+    cfg.at_rest_key_id = spec
+        .at_rest_encryption
+        .as_ref()
+        .map(|a| a.key_id().to_string());
     // Replicas connect from their own private address, so a primary's `INFO replication`
     // names each replica by its address as on ElastiCache, not all as 127.0.0.1.
     cfg.extra

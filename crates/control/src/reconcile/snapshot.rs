@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrocache_encryption::KeyRing;
 use ferrocache_model::event::SourceType;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
 use ferrocache_model::snapshot::{text, SnapshotObserved, SnapshotPhase, SnapshotSpec};
@@ -99,6 +100,9 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
     /// When the files were complete.
     pub created_at: Timestamp,
+    /// The key id the files are sealed with (encryption at rest); `None`: plaintext RDB.
+    #[serde(default)]
+    pub sealed_with: Option<String>,
 }
 
 /// Where the snapshots of `region` live.
@@ -231,10 +235,22 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     }
     let manifest = manifest_of(&spec, &observed);
     let rdb = cfg.rdb_path();
-    let copied =
-        tokio::task::spawn_blocking(move || write_snapshot(&rdb, &temp, &final_dir, manifest))
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+    // A node encrypted at rest: the snapshot is sealed under the node's key, and the plaintext
+    // the save wrote is removed as soon as it is sealed.
+    let seal = cfg
+        .at_rest_key_id
+        .clone()
+        .map(|key_id| (ctx.config.keys.clone(), key_id));
+    let copied = tokio::task::spawn_blocking(move || {
+        let sealed = seal.is_some();
+        let written = write_snapshot(&rdb, &temp, &final_dir, manifest, seal);
+        if sealed {
+            let _ = fs::remove_file(&rdb);
+        }
+        written
+    })
+    .await
+    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
     finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()))
 }
 
@@ -263,6 +279,7 @@ fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
             key_count: observed.key_count,
         }],
         created_at: chrono::Utc::now(),
+        sealed_with: None,
     }
 }
 
@@ -361,20 +378,34 @@ pub fn read_manifest(dir: &Path) -> Option<Manifest> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Copies `rdb` into `temp` with its digest, writes the manifest, syncs both and the directory,
-/// and renames `temp` to `final_dir`. Returns the completed manifest.
+/// Copies `rdb` into `temp` with its digest (sealed under the key `seal` names, for encryption
+/// at rest), writes the manifest, syncs both and the directory, and renames `temp` to
+/// `final_dir`. Returns the completed manifest.
 fn write_snapshot(
     rdb: &Path,
     temp: &Path,
     final_dir: &Path,
     mut manifest: Manifest,
+    seal: Option<(Option<KeyRing>, String)>,
 ) -> io::Result<Manifest> {
     match fs::remove_dir_all(temp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
     fs::create_dir_all(temp)?;
-    let (size, sha256) = copy_hashed(rdb, &temp.join(SNAPSHOT_RDB_FILE))?;
+    let target = temp.join(SNAPSHOT_RDB_FILE);
+    let (size, sha256) = match seal {
+        None => copy_hashed(rdb, &target)?,
+        Some((keys, key_id)) => {
+            let keys = keys.ok_or_else(|| {
+                io::Error::other(format!("the encryption key {key_id} is not available"))
+            })?;
+            ferrocache_encryption::encrypt_file(&keys, &key_id, rdb, &target)
+                .map_err(io::Error::other)?;
+            manifest.sealed_with = Some(key_id);
+            hash_file(&target)?
+        }
+    };
     manifest.size_bytes = size;
     manifest.created_at = chrono::Utc::now();
     for file in &mut manifest.files {
@@ -427,6 +458,23 @@ fn copy_snapshot(
     manifest.snapshot_name = name.to_string();
     commit(temp, final_dir, &manifest)?;
     Ok(manifest)
+}
+
+/// The size and SHA-256 of a file.
+fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
+    let mut size: u64 = 0;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex(&hasher.finalize())))
 }
 
 /// Copies `source` to a new file `target` and syncs it; returns the size and SHA-256.
@@ -508,6 +556,7 @@ mod tests {
                 key_count: 3,
             }],
             created_at: chrono::Utc::now(),
+            sealed_with: None,
         }
     }
 
@@ -523,7 +572,7 @@ mod tests {
         fs::create_dir_all(&temp).unwrap();
         fs::write(temp.join("half"), b"x").unwrap();
         let final_dir = snapshot_dir(dir.path(), "us-east-1", "s");
-        let m = write_snapshot(&rdb, &temp, &final_dir, manifest()).unwrap();
+        let m = write_snapshot(&rdb, &temp, &final_dir, manifest(), None).unwrap();
         assert!(!temp.exists());
         assert_eq!(
             m.files[0].sha256,
@@ -533,6 +582,56 @@ mod tests {
         assert_eq!(fs::read(final_dir.join(SNAPSHOT_RDB_FILE)).unwrap(), b"abc");
         assert_eq!(read_manifest(&final_dir), Some(m));
         assert!(!final_dir.join("half").exists());
+    }
+
+    // Goal: a snapshot of a node encrypted at rest is stored sealed (no plaintext in the
+    // snapshot directory), its manifest names the key and digests the sealed bytes, and it
+    // opens only with that key. Method: write one with a key ring, unseal with it and with
+    // another ring.
+    #[test]
+    fn sealed_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let rdb = dir.path().join("dump.rdb");
+        let plain = b"REDIS0010 plaintext keys and values".repeat(100);
+        fs::write(&rdb, &plain).unwrap();
+        let keys = KeyRing::in_directory(dir.path().join("keys"));
+        let final_dir = snapshot_dir(dir.path(), "us-east-1", "s");
+        let m = write_snapshot(
+            &rdb,
+            &temp_dir(dir.path(), "us-east-1", "s"),
+            &final_dir,
+            manifest(),
+            Some((Some(keys.clone()), "alias/aws/elasticache".into())),
+        )
+        .unwrap();
+        assert_eq!(m.sealed_with.as_deref(), Some("alias/aws/elasticache"));
+        let stored = fs::read(final_dir.join(SNAPSHOT_RDB_FILE)).unwrap();
+        assert!(!stored.windows(20).any(|w| w == &plain[..20]));
+        assert_eq!(
+            hash_file(&final_dir.join(SNAPSHOT_RDB_FILE)).unwrap().1,
+            m.files[0].sha256
+        );
+        let back = dir.path().join("back");
+        ferrocache_encryption::decrypt_file(&keys, &final_dir.join(SNAPSHOT_RDB_FILE), &back)
+            .unwrap();
+        assert_eq!(fs::read(&back).unwrap(), plain);
+        let stranger = KeyRing::in_directory(dir.path().join("other"));
+        assert!(ferrocache_encryption::decrypt_file(
+            &stranger,
+            &final_dir.join(SNAPSHOT_RDB_FILE),
+            &back
+        )
+        .is_err());
+        // Without a key ring the snapshot fails rather than being stored in plaintext.
+        let e = write_snapshot(
+            &rdb,
+            &temp_dir(dir.path(), "us-east-1", "t"),
+            &snapshot_dir(dir.path(), "us-east-1", "t"),
+            manifest(),
+            Some((None, "k".into())),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not available"), "{e}");
     }
 
     // Goal: a copy holds the same bytes and manifest under the new name, and a source file
@@ -549,6 +648,7 @@ mod tests {
             &temp_dir(dir.path(), "us-east-1", "s"),
             &source,
             manifest(),
+            None,
         )
         .unwrap();
         let copy = snapshot_dir(dir.path(), "us-east-1", "c");
