@@ -102,6 +102,16 @@ pub trait NodeRuntime: Send + Sync + 'static {
         value: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// `ACL SETUSER <name>` on a running node with a client-facing user's own `rules` (an
+    /// access string and passwords); the agent adds `reset` and the restrictions (see
+    /// `ferrocache_engine::identity`). Connected clients stay connected.
+    fn acl_setuser<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        rules: &'a [String],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// `BGSAVE` on a running node. `Ok(false)` when the node refused because a save is
     /// already running (a replica's disk-based sync, an earlier request): the caller retries.
     /// Completion shows in [`Info::rdb_bgsave_in_progress`] / [`Info::rdb_last_bgsave_ok`].
@@ -234,6 +244,26 @@ impl NodeRuntime for Agent {
         Box::pin(async move {
             let client = admin_client(self, addr, timeout).await?;
             client.publish(channel, message).await?;
+            Ok(())
+        })
+    }
+
+    fn acl_setuser<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        rules: &'a [String],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let full = match self.identity() {
+                Some(identity) => identity.client_user_rules(rules),
+                None => std::iter::once("reset".to_string())
+                    .chain(rules.iter().cloned())
+                    .collect(),
+            };
+            let client = admin_client(self, addr, timeout).await?;
+            client.acl_setuser(name, &full).await?;
             Ok(())
         })
     }
