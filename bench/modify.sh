@@ -78,13 +78,15 @@ def in_sync(hosts, count):
     return all(redis.Redis(host=h).dbsize() == count for h in hosts)
 
 
-def full_sync_reference(primary_host):
-    """Seconds for a fresh redis-server to full-sync the data set from `primary_host`."""
+def full_sync_reference(primary_host, identity):
+    """Seconds for a fresh redis-server to full-sync the data set from `primary_host`, logging
+    in as the control plane's internal user (clients may not PSYNC, as on ElastiCache)."""
     tmp = tempfile.mkdtemp(prefix="fcbench-sync-")
     port = free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp,
-         "--save", "", "--appendonly", "no", "--repl-diskless-load", "disabled"],
+         "--save", "", "--appendonly", "no", "--repl-diskless-load", "disabled",
+         "--masteruser", identity["user"], "--masterauth", identity["password"]],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         replica = redis.Redis(port=port)
@@ -133,11 +135,10 @@ def main():
                                         ApplyImmediately=True)
             wait(lambda: _group_runs(ec, size), f"the group to run {size}")
             elapsed = time.perf_counter() - t0
-            maxmemory = {int(redis.Redis(host=h).config_get("maxmemory")["maxmemory"])
-                         for h in hosts}
+            maxmemory = {int(fc.config_get(h, "maxmemory")) for h in hosts}
             assert len(maxmemory) == 1, maxmemory
             assert all(redis.Redis(host=h).dbsize() == KEYS for h in hosts), "keys lost"
-            reference = full_sync_reference(primary)
+            reference = full_sync_reference(primary, fc.control_identity())
             scale.append(elapsed)
             sync.append(reference)
             print(f"scale-up to {size:18} ours {ms(elapsed)}   one full sync {ms(reference)}"
@@ -151,17 +152,16 @@ def main():
                 CacheParameterGroupName="bench",
                 ParameterNameValues=[{"ParameterName": "maxmemory-policy",
                                       "ParameterValue": policy}])
-            wait(lambda: all(redis.Redis(host=h).config_get("maxmemory-policy")
-                             ["maxmemory-policy"] == policy for h in hosts),
+            wait(lambda: all(fc.config_get(h, "maxmemory-policy") == policy for h in hosts),
                  "the parameter on every node")
             params.append(time.perf_counter() - t0)
             other = "volatile-ttl"
             t0 = time.perf_counter()
             for h in hosts:
-                redis.Redis(host=h).config_set("maxmemory-policy", other)
+                fc.admin_command(h, "CONFIG", "SET", "maxmemory-policy", other)
             by_hand.append(time.perf_counter() - t0)
             for h in hosts:
-                redis.Redis(host=h).config_set("maxmemory-policy", policy)
+                fc.admin_command(h, "CONFIG", "SET", "maxmemory-policy", policy)
             print(f"parameter change       ours {ms(params[-1])}   3 CONFIG SET by hand "
                   f"{ms(by_hand[-1])}")
 

@@ -326,6 +326,42 @@ class Ferrocache:
     def node_pids(self) -> dict[str, int]:
         return node_pids(self.data_dir)
 
+    # ----- the control plane's identity --------------------------------------------------------
+
+    def control_identity(self) -> dict[str, str]:
+        """The control plane's internal ACL user, password and secret command names, as stored
+        in <data-dir>/control-identity (see docs/restricted-commands.md)."""
+        text = (Path(self.data_dir) / "control-identity").read_text()
+        pairs = (line.split(" ", 1) for line in text.splitlines()
+                 if line and not line.startswith("#"))
+        return {key: value for key, value in pairs}
+
+    def admin_redis(self, host: str, port: int = REDIS_PORT, **kwargs):
+        """A redis-py client logged in as the control plane through an endpoint, for tests
+        that must run a restricted command (CONFIG, BGSAVE) the way the control plane does."""
+        import redis
+
+        identity = self.control_identity()
+        return redis.Redis(host=host, port=port, username=identity["user"],
+                           password=identity["password"], **kwargs)
+
+    def admin_command(self, host: str, command: str, *args, port: int = REDIS_PORT):
+        """Runs restricted `command` (e.g. "CONFIG", "BGSAVE") under its secret name."""
+        names = self.control_identity()
+        client = self.admin_redis(host, port=port, socket_timeout=30)
+        try:
+            return client.execute_command(names[command.lower()], *args)
+        finally:
+            client.close()
+
+    def config_get(self, host: str, name: str, port: int = REDIS_PORT) -> str | None:
+        """CONFIG GET <name> on the node behind an endpoint, as the control plane sends it."""
+        reply = self.admin_command(host, "CONFIG", "GET", name, port=port)
+        if not isinstance(reply, dict):
+            reply = dict(zip(reply[::2], reply[1::2]))
+        value = reply.get(name.encode())
+        return None if value is None else value.decode()
+
     # ----- clients ---------------------------------------------------------------------------
 
     @property

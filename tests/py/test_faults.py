@@ -232,7 +232,7 @@ def test_dead_primary_without_failover_never_serves_a_stale_rdb(fc, ec):
     address = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     client = redis.Redis(host=address)
     client.set("old", 1)
-    client.bgsave()
+    fc.admin_command(address, "BGSAVE")
     wait_until(lambda: client.info("persistence")["rdb_bgsave_in_progress"] == 0
                and client.info("persistence")["rdb_last_bgsave_status"] == "ok",
                what="the BGSAVE")

@@ -14,8 +14,8 @@ from harness import wait_cluster_available, wait_group_available, wait_until
 GIB = 1024 ** 3
 
 
-def maxmemory_of(host):
-    return int(redis.Redis(host=host).config_get("maxmemory")["maxmemory"])
+def maxmemory_of(fc, host):
+    return int(fc.config_get(host, "maxmemory"))
 
 
 def member_hosts(ec, group_id):
@@ -46,7 +46,7 @@ def test_scale_up_keeps_every_key_and_reaches_every_node(fc, ec):
         pipe.set(f"k:{i}", i)
     pipe.execute()
     hosts = member_hosts(ec, "scale")
-    before = {cid: maxmemory_of(h) for cid, h in hosts.items()}
+    before = {cid: maxmemory_of(fc, h) for cid, h in hosts.items()}
     assert len(set(before.values())) == 1
 
     # The runbook's way: the aws CLI, applied immediately.
@@ -57,7 +57,7 @@ def test_scale_up_keeps_every_key_and_reaches_every_node(fc, ec):
     wait_until(lambda: ec.describe_replication_groups(ReplicationGroupId="scale")
                ["ReplicationGroups"][0]["CacheNodeType"] == "cache.m6g.large",
                what="the group reports the new node type")
-    after = {cid: maxmemory_of(h) for cid, h in hosts.items()}
+    after = {cid: maxmemory_of(fc, h) for cid, h in hosts.items()}
     assert len(set(after.values())) == 1
     assert next(iter(after.values())) > next(iter(before.values()))
     assert writer.dbsize() == 20_000
@@ -92,7 +92,7 @@ def test_node_type_change_waits_for_the_maintenance_window(fc, ec):
     cluster = ec.describe_cache_clusters(CacheClusterId="later", ShowCacheNodeInfo=True)[
         "CacheClusters"][0]
     host = cluster["CacheNodes"][0]["Endpoint"]["Address"]
-    before = maxmemory_of(host)
+    before = maxmemory_of(fc, host)
     ec.modify_cache_cluster(CacheClusterId="later", CacheNodeType="cache.t3.medium",
                             ApplyImmediately=False)
     cluster = ec.describe_cache_clusters(CacheClusterId="later")["CacheClusters"][0]
@@ -101,12 +101,12 @@ def test_node_type_change_waits_for_the_maintenance_window(fc, ec):
     assert cluster["PendingModifiedValues"]["CacheNodeType"] == "cache.t3.medium"
     # A few reconcile passes later, still the old size: the window is hours away.
     fc.aws("elasticache", "describe-cache-clusters", "--cache-cluster-id", "later")
-    assert maxmemory_of(host) == before
+    assert maxmemory_of(fc, host) == before
     # Moving the window over now carries the change out.
     ec.modify_cache_cluster(CacheClusterId="later", PreferredMaintenanceWindow=window_around(now))
     wait_until(lambda: ec.describe_cache_clusters(CacheClusterId="later")["CacheClusters"][0]
                ["CacheNodeType"] == "cache.t3.medium", what="the change applied in the window")
-    assert maxmemory_of(host) > before
+    assert maxmemory_of(fc, host) > before
     cluster = ec.describe_cache_clusters(CacheClusterId="later")["CacheClusters"][0]
     assert "CacheNodeType" not in cluster["PendingModifiedValues"]
 

@@ -57,7 +57,7 @@ def test_standalone_cache_cluster(fc, ec):
     assert client.set("k", "v") is True
     assert client.get("k") == "v"
     assert client.info("replication")["role"] == "master"
-    assert int(client.config_get("maxmemory")["maxmemory"]) == 402653184
+    assert int(fc.config_get(address, "maxmemory", port=port)) == 402653184
     assert "Cache cluster created" in events_for(ec, "solo")
 
 

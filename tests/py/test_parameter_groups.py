@@ -5,7 +5,7 @@ Terraform read-back returns exactly what was set."""
 
 import json
 
-from harness import redis_cli, wait_cluster_available, wait_group_available, wait_until
+from harness import wait_cluster_available, wait_group_available, wait_until
 
 GROUP = "tuned-params"
 
@@ -24,13 +24,10 @@ def node_endpoints(ec, group):
     return out
 
 
-def config_get(address, name):
-    """CONFIG GET <name> through redis-cli on the node endpoint."""
-    out = redis_cli(address, "CONFIG", "GET", name, port=6379)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0] == name, out.stdout
-    return lines[1]
+def config_get(fc, address, name):
+    """CONFIG GET <name> on the node endpoint, under the control plane's secret name (clients
+    cannot run CONFIG, as on ElastiCache)."""
+    return fc.config_get(address, name)
 
 
 def apply_status(ec, cluster_id):
@@ -47,7 +44,7 @@ def apply_status(ec, cluster_id):
 # there from the first start; the Terraform read-back (DescribeCacheParameterGroups +
 # DescribeCacheParameters Source=user) returns exactly what was set; a requires-reboot change
 # reads pending-reboot until each node is rebooted, then in-sync with the new value.
-# Method: aws CLI for the parameter-group calls, boto3 for the rest, redis-cli CONFIG GET on
+# Method: aws CLI for the parameter-group calls, boto3 for the rest, CONFIG GET (the control plane's name) on
 # each node endpoint; waits poll the observable state, never a clock.
 def test_parameter_group_applied_live_and_on_reboot(fc, ec):
     fc.aws("elasticache", "create-cache-parameter-group",
@@ -67,8 +64,8 @@ def test_parameter_group_applied_live_and_on_reboot(fc, ec):
     assert len(nodes) == 3
     for cluster_id, address in nodes.items():
         # Rendered into redis.conf: the group's value and ElastiCache's defaults.
-        assert config_get(address, "maxmemory-samples") == "7", cluster_id
-        assert config_get(address, "maxmemory-policy") == "volatile-lru", cluster_id
+        assert config_get(fc, address, "maxmemory-samples") == "7", cluster_id
+        assert config_get(fc, address, "maxmemory-policy") == "volatile-lru", cluster_id
         assert apply_status(ec, cluster_id) == ("in-sync", [], "in-sync")
         cluster = ec.describe_cache_clusters(CacheClusterId=cluster_id)["CacheClusters"][0]
         assert cluster["CacheParameterGroup"]["CacheParameterGroupName"] == GROUP
@@ -84,9 +81,9 @@ def test_parameter_group_applied_live_and_on_reboot(fc, ec):
                    "ParameterName=timeout,ParameterValue=300")
     assert out == {"CacheParameterGroupName": GROUP}
     for cluster_id, address in nodes.items():
-        wait_until(lambda: config_get(address, "maxmemory-policy") == "allkeys-lru",
+        wait_until(lambda: config_get(fc, address, "maxmemory-policy") == "allkeys-lru",
                    what=f"maxmemory-policy on {cluster_id}")
-        wait_until(lambda: config_get(address, "timeout") == "300",
+        wait_until(lambda: config_get(fc, address, "timeout") == "300",
                    what=f"timeout on {cluster_id}")
         wait_until(lambda: apply_status(ec, cluster_id)[0] == "in-sync",
                    what=f"{cluster_id} in-sync")
@@ -114,16 +111,16 @@ def test_parameter_group_applied_live_and_on_reboot(fc, ec):
         wait_until(lambda: apply_status(ec, cluster_id)[0] == "pending-reboot",
                    what=f"{cluster_id} pending-reboot")
         assert apply_status(ec, cluster_id) == ("pending-reboot", ["0001"], "pending-reboot")
-        assert config_get(address, "databases") == "16"
+        assert config_get(fc, address, "databases") == "16"
     for cluster_id, address in nodes.items():
         ec.reboot_cache_cluster(CacheClusterId=cluster_id, CacheNodeIdsToReboot=["0001"])
         wait_cluster_available(ec, cluster_id)
         wait_until(lambda: apply_status(ec, cluster_id)[0] == "in-sync",
                    what=f"{cluster_id} in-sync after reboot")
-        assert config_get(address, "databases") == "32"
+        assert config_get(fc, address, "databases") == "32"
         # The live values survived the restart (they are in the new redis.conf).
-        assert config_get(address, "maxmemory-policy") == "allkeys-lru"
-        assert config_get(address, "timeout") == "300"
+        assert config_get(fc, address, "maxmemory-policy") == "allkeys-lru"
+        assert config_get(fc, address, "timeout") == "300"
     wait_group_available(ec, "tuned")
 
     # The group is in use: it cannot be deleted until the replication group is gone.
@@ -144,15 +141,15 @@ def test_reserved_memory_percent_moves_maxmemory(fc, ec):
                             CacheParameterGroupName="mem")
     cluster = wait_cluster_available(ec, "solo")
     address = cluster["CacheNodes"][0]["Endpoint"]["Address"]
-    assert config_get(address, "maxmemory") == "402653184"
+    assert config_get(fc, address, "maxmemory") == "402653184"
     ec.modify_cache_parameter_group(
         CacheParameterGroupName="mem",
         ParameterNameValues=[{"ParameterName": "reserved-memory-percent",
                               "ParameterValue": "50"}])
-    wait_until(lambda: config_get(address, "maxmemory") == "268435456",
+    wait_until(lambda: config_get(fc, address, "maxmemory") == "268435456",
                what="maxmemory at 50 % reserved")
     ec.reset_cache_parameter_group(CacheParameterGroupName="mem", ResetAllParameters=True)
-    wait_until(lambda: config_get(address, "maxmemory") == "402653184",
+    wait_until(lambda: config_get(fc, address, "maxmemory") == "402653184",
                what="maxmemory back at 25 % reserved")
     wait_until(lambda: apply_status(ec, "solo")[0] == "in-sync", what="solo in-sync")
 
@@ -176,7 +173,7 @@ def test_parameters_survive_a_ferrocache_crash(fc, ec):
         ParameterNameValues=[{"ParameterName": "timeout", "ParameterValue": "120"},
                              {"ParameterName": "databases", "ParameterValue": "4"}])
     wait_until(lambda: apply_status(ec, "solo")[0] == "pending-reboot", what="pending-reboot")
-    assert config_get(address, "timeout") == "120"
+    assert config_get(fc, address, "timeout") == "120"
 
     fc.kill9()
     fc.start()
@@ -184,17 +181,17 @@ def test_parameters_survive_a_ferrocache_crash(fc, ec):
     wait_cluster_available(ec, "solo")
     assert fc.node_pids()["solo"] == pid, "the node was adopted, not restarted"
     assert apply_status(ec, "solo") == ("pending-reboot", ["0001"], "pending-reboot")
-    assert config_get(address, "timeout") == "120"
-    assert config_get(address, "databases") == "16"
+    assert config_get(fc, address, "timeout") == "120"
+    assert config_get(fc, address, "databases") == "16"
 
     ec.modify_cache_parameter_group(
         CacheParameterGroupName="crash",
         ParameterNameValues=[{"ParameterName": "maxmemory-policy",
                               "ParameterValue": "noeviction"}])
-    wait_until(lambda: config_get(address, "maxmemory-policy") == "noeviction",
+    wait_until(lambda: config_get(fc, address, "maxmemory-policy") == "noeviction",
                what="maxmemory-policy after restart")
     ec.reboot_cache_cluster(CacheClusterId="solo", CacheNodeIdsToReboot=["0001"])
     wait_until(lambda: apply_status(ec, "solo")[0] == "in-sync", what="in-sync after reboot")
     wait_cluster_available(ec, "solo")
-    assert config_get(address, "databases") == "4"
-    assert config_get(address, "maxmemory-policy") == "noeviction"
+    assert config_get(fc, address, "databases") == "4"
+    assert config_get(fc, address, "maxmemory-policy") == "noeviction"

@@ -89,8 +89,8 @@ def test_restoration_guide_phase_1_2(fc):
     assert status == "available"
 
     node_pid = fc.node_pids()[cache_cluster_id]
-    assert redis_cli(primary, "CONFIG", "SET", "rdb-key-save-delay",
-                     str(SAVE_DELAY_US)).stdout.strip() == "OK"
+    assert fc.admin_command(primary, "CONFIG", "SET", "rdb-key-save-delay",
+                            str(SAVE_DELAY_US)) == b"OK"
     created = describe_json(fc, "create-snapshot", "--cache-cluster-id", cache_cluster_id,
                             "--snapshot-name", SNAPSHOT_NAME)["Snapshot"]
     assert created["SnapshotStatus"] == "creating"
@@ -122,7 +122,7 @@ def test_restoration_guide_phase_1_2(fc):
     # Phase 3: poll until available (bounded).
     wait_until(lambda: snapshot_status(fc, SNAPSHOT_NAME) == "available", timeout=120, poll=0.2,
                what="snapshot available")
-    redis_cli(primary, "CONFIG", "SET", "rdb-key-save-delay", "0")
+    fc.admin_command(primary, "CONFIG", "SET", "rdb-key-save-delay", "0")
     details = describe_json(fc, "describe-snapshots", "--snapshot-name", SNAPSHOT_NAME)
     snap = details["Snapshots"][0]
     assert snap["SnapshotStatus"] == "available"

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrocache_engine::{
-    check_node_id, render, EngineError, Info, NodeAddress, NodeClient, NodeConfig,
+    check_node_id, render, AdminIdentity, EngineError, Info, NodeAddress, NodeClient, NodeConfig,
 };
 use tracing::{debug, info, warn};
 
@@ -98,6 +98,8 @@ pub struct Agent {
     /// task waits on it would let a second lock for the same node appear. There is one small
     /// entry per node this agent ever managed.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The control plane's identity on the nodes, if any.
+    identity: Option<AdminIdentity>,
     /// Master keys for nodes encrypted at rest; `None` until [`Agent::with_key_ring`].
     keys: Option<ferrocache_encryption::KeyRing>,
 }
@@ -124,8 +126,40 @@ impl Agent {
             redis_server,
             start_timeout: START_TIMEOUT_DEFAULT,
             locks: Mutex::new(HashMap::new()),
+            identity: None,
             keys: None,
         }
+    }
+
+    /// Runs every node with the control plane's `identity` (renamed restricted commands, the
+    /// internal ACL user) and uses it for every admin connection, including probes and
+    /// adoption. Without one, nodes run with Redis's own names and no ACL users.
+    pub fn with_identity(mut self, identity: AdminIdentity) -> Agent {
+        self.identity = Some(identity);
+        self
+    }
+
+    /// The identity set with [`with_identity`](Self::with_identity).
+    pub fn identity(&self) -> Option<&AdminIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// An admin connection to `addr`, as the control plane when there is an identity, every
+    /// call bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`NodeClient::connect`].
+    pub async fn admin_client(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<NodeClient, EngineError> {
+        let client = match &self.identity {
+            Some(identity) => NodeClient::connect_as(addr, timeout, identity).await?,
+            None => NodeClient::connect(addr, timeout).await?,
+        };
+        Ok(client.with_call_timeout(timeout))
     }
 
     /// Sets how long [`ensure_running`](Self::ensure_running) waits for a node to be ready.
@@ -184,7 +218,15 @@ impl Agent {
                 found: cfg.dir.clone(),
             });
         }
-        let text = render(cfg).map_err(|source| invalid(node_id, source))?;
+        let text = match (&self.identity, &cfg.admin) {
+            (Some(identity), None) => {
+                let mut with_identity = cfg.clone();
+                with_identity.admin = Some(identity.clone());
+                render(&with_identity)
+            }
+            _ => render(cfg),
+        }
+        .map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
         let addr = cfg.address();
         if let Some(process) = self.adopt_locked(cfg, &addr).await? {
@@ -448,8 +490,8 @@ impl Agent {
     /// Cancel safe.
     pub async fn probe(&self, addr: &NodeAddress, timeout: Duration) -> Probe {
         let attempt = async {
-            let client = NodeClient::connect(addr, timeout).await?;
-            client.with_call_timeout(timeout).info().await
+            let client = self.admin_client(addr, timeout).await?;
+            client.info().await
         };
         match tokio::time::timeout(timeout, attempt).await {
             Ok(Ok(info)) if info.loading => Probe::Loading,
@@ -523,8 +565,8 @@ impl Agent {
             return Found::Nothing;
         };
         let answer = async {
-            let client = NodeClient::connect(addr, ADMIN_TIMEOUT).await?;
-            client.with_call_timeout(ADMIN_TIMEOUT).info().await
+            let client = self.admin_client(addr, ADMIN_TIMEOUT).await?;
+            client.info().await
         }
         .await;
         let reason = match answer {
@@ -616,8 +658,8 @@ impl Agent {
                 return Err(self.exited_during_start(cfg, status));
             }
             if client.is_none() {
-                match NodeClient::connect(addr, ADMIN_TIMEOUT).await {
-                    Ok(connected) => client = Some(connected.with_call_timeout(ADMIN_TIMEOUT)),
+                match self.admin_client(addr, ADMIN_TIMEOUT).await {
+                    Ok(connected) => client = Some(connected),
                     Err(error) => last_error = error.to_string(),
                 }
             }
@@ -738,10 +780,10 @@ impl Agent {
         pid: u32,
         save: bool,
     ) -> Result<(), ShutdownFailure> {
-        let client = NodeClient::connect(addr, ADMIN_TIMEOUT)
+        let client = self
+            .admin_client(addr, ADMIN_TIMEOUT)
             .await
-            .map_err(|e| ShutdownFailure::Unreachable(e.to_string()))?
-            .with_call_timeout(ADMIN_TIMEOUT);
+            .map_err(|e| ShutdownFailure::Unreachable(e.to_string()))?;
         let info = client
             .info()
             .await
@@ -911,8 +953,18 @@ fn seed_file(
 /// Writes the config through a temporary file and a rename, so a crash mid-write never
 /// leaves a truncated `redis.conf` for the next start.
 fn write_config(node_id: &str, path: &Path, text: &str) -> Result<(), AgentError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("conf.tmp");
-    std::fs::write(&tmp, text).map_err(|e| io_error(node_id, "write", &tmp, e))?;
+    // 0600: the file holds the internal user's password (`masterauth`) and auth tokens.
+    let _ = std::fs::remove_file(&tmp);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| io_error(node_id, "write", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| io_error(node_id, "write", path, e))
 }
 

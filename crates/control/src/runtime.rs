@@ -102,6 +102,16 @@ pub trait NodeRuntime: Send + Sync + 'static {
         value: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// `ACL SETUSER <name>` on a running node with a client-facing user's own `rules` (an
+    /// access string and passwords); the agent adds `reset` and the restrictions (see
+    /// `ferrocache_engine::identity`). Connected clients stay connected.
+    fn acl_setuser<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        rules: &'a [String],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// `BGSAVE` on a running node. `Ok(false)` when the node refused because a save is
     /// already running (a replica's disk-based sync, an earlier request): the caller retries.
     /// Completion shows in [`Info::rdb_bgsave_in_progress`] / [`Info::rdb_last_bgsave_ok`].
@@ -117,11 +127,14 @@ fn save_in_progress(error: &EngineError) -> bool {
     matches!(error, EngineError::Reply { message, .. } if message.contains("already in progress"))
 }
 
-/// A connection for one admin call, every step bounded by `timeout`.
-async fn admin_client(addr: &NodeAddress, timeout: Duration) -> Result<NodeClient, EngineError> {
-    Ok(NodeClient::connect(addr, timeout)
-        .await?
-        .with_call_timeout(timeout))
+/// A connection for one admin call, every step bounded by `timeout`, logged in as the control
+/// plane with its renamed commands when the agent has an identity.
+async fn admin_client(
+    agent: &Agent,
+    addr: &NodeAddress,
+    timeout: Duration,
+) -> Result<NodeClient, EngineError> {
+    agent.admin_client(addr, timeout).await
 }
 
 impl NodeRuntime for Agent {
@@ -186,7 +199,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             Ok(client.info().await?)
         })
     }
@@ -198,7 +211,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             match primary {
                 Some(p) => client.replicaof(p).await?,
                 None => client.replicaof_no_one().await?,
@@ -215,7 +228,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             client.config_set(name, value).await?;
             Ok(())
         })
@@ -229,8 +242,28 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             client.publish(channel, message).await?;
+            Ok(())
+        })
+    }
+
+    fn acl_setuser<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        name: &'a str,
+        rules: &'a [String],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let full = match self.identity() {
+                Some(identity) => identity.client_user_rules(rules),
+                None => std::iter::once("reset".to_string())
+                    .chain(rules.iter().cloned())
+                    .collect(),
+            };
+            let client = admin_client(self, addr, timeout).await?;
+            client.acl_setuser(name, &full).await?;
             Ok(())
         })
     }
@@ -241,7 +274,7 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(addr, timeout).await?;
+            let client = admin_client(self, addr, timeout).await?;
             match client.bgsave().await {
                 Ok(()) => Ok(true),
                 Err(e) if save_in_progress(&e) => Ok(false),

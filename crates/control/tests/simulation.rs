@@ -338,6 +338,21 @@ impl NodeRuntime for SimRuntime {
         })
     }
 
+    fn acl_setuser<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _name: &'a str,
+        _rules: &'a [String],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // The simulation models roles and offsets only; users change neither. Accepted on any
+        // serving node, refused on a dead one, like a real call.
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            self.serving(&world, addr).map(|_| ())
+        })
+    }
+
     fn config_set<'a>(
         &'a self,
         addr: &'a NodeAddress,

@@ -16,6 +16,7 @@ use redis::{
 };
 
 use crate::error::EngineError;
+use crate::identity::AdminIdentity;
 use crate::info::Info;
 
 /// Default bound for one ordinary admin command (`PING`, `INFO`, `CONFIG`, `REPLICAOF`, ...).
@@ -183,6 +184,31 @@ impl NodeClient {
     ///
     /// Cancel safe: nothing has been sent yet.
     pub async fn connect(addr: &NodeAddress, timeout: Duration) -> Result<Self, EngineError> {
+        Self::connect_with(addr, timeout, None).await
+    }
+
+    /// Connects as the control plane: logs in as the internal ACL user of `identity` (the
+    /// `AUTH` is the only command sent while connecting, and Redis answers it while loading)
+    /// and sends the renamed command names. See [`crate::identity`].
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); a refused login is [`EngineError::Connect`].
+    pub async fn connect_as(
+        addr: &NodeAddress,
+        timeout: Duration,
+        identity: &AdminIdentity,
+    ) -> Result<Self, EngineError> {
+        Ok(Self::connect_with(addr, timeout, Some(identity))
+            .await?
+            .with_command_names(identity.names.clone()))
+    }
+
+    async fn connect_with(
+        addr: &NodeAddress,
+        timeout: Duration,
+        identity: Option<&AdminIdentity>,
+    ) -> Result<Self, EngineError> {
         let target = match addr {
             NodeAddress::Tcp(socket) => ConnectionAddr::Tcp(socket.ip().to_string(), socket.port()),
             NodeAddress::Unix(path) => ConnectionAddr::Unix(path.clone()),
@@ -191,10 +217,16 @@ impl NodeClient {
             addr: addr.to_string(),
             source,
         };
+        let mut settings = RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(identity) = identity {
+            settings = settings
+                .set_username(&identity.user)
+                .set_password(&identity.password);
+        }
         let info = target
             .into_connection_info()
             .map_err(connect_error)?
-            .set_redis_settings(RedisConnectionInfo::default().set_skip_set_lib_name());
+            .set_redis_settings(settings);
         let client = redis::Client::open(info).map_err(connect_error)?;
         // Per-call timeouts are ours (see `call`); the library's own response timeout would
         // otherwise cut `SAVE` off after its 500 ms default.
@@ -313,6 +345,33 @@ impl NodeClient {
         let mut cmd = redis::cmd(&self.names.publish);
         cmd.arg(channel).arg(message);
         self.call::<i64>("PUBLISH", cmd, self.call_timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// `ACL SETUSER <name> <rules...>`. Clients already logged in as the user stay connected;
+    /// only new logins see new passwords.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses a rule, otherwise as for any call.
+    pub async fn acl_setuser(&self, name: &str, rules: &[String]) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER").arg(name).arg(rules);
+        // The label leaves the rules out: they hold passwords.
+        self.call::<()>(&format!("ACL SETUSER {name}"), cmd, self.call_timeout)
+            .await
+    }
+
+    /// `ACL DELUSER <name>`; clients logged in as the user are disconnected by Redis.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn acl_deluser(&self, name: &str) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("DELUSER").arg(name);
+        self.call::<i64>(&format!("ACL DELUSER {name}"), cmd, self.call_timeout)
             .await
             .map(|_| ())
     }

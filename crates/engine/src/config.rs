@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::client::NodeAddress;
 use crate::error::EngineError;
+use crate::identity::{AdminIdentity, DEFAULT_USER_RULES};
 
 /// File name of the node's config inside its directory.
 pub const CONFIG_FILE_NAME: &str = "redis.conf";
@@ -59,6 +60,14 @@ pub struct NodeConfig {
     /// Each value is one argument; Redis 7 splits it on spaces for multi-argument directives
     /// such as `save "3600 1"` or `client-output-buffer-limit`, as `CONFIG SET` does.
     pub extra: Vec<(String, String)>,
+    /// The control plane's identity: when set, the restricted commands are renamed, the
+    /// internal ACL user is created and replication links log in as it (see
+    /// [`crate::identity`]).
+    pub admin: Option<AdminIdentity>,
+    /// Client-facing ACL users, each a name and its own rules (an access string plus
+    /// passwords, without `reset`); the restrictions are appended when rendered. With an
+    /// `admin` and no `default` entry, `default` gets [`DEFAULT_USER_RULES`].
+    pub acl_users: Vec<(String, Vec<String>)>,
     /// Encryption at rest: the key id the agent seals this node's data files with. Such a node
     /// replicates diskless on both ends (`repl-diskless-sync yes`, `repl-diskless-load swapdb`),
     /// so a full sync never writes a plaintext RDB to disk.
@@ -84,6 +93,8 @@ impl NodeConfig {
             maxmemory_policy: MAXMEMORY_POLICY_DEFAULT.to_string(),
             replica_of: None,
             extra: Vec::new(),
+            admin: None,
+            acl_users: Vec::new(),
             at_rest_key_id: None,
         }
     }
@@ -255,6 +266,36 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     for (name, value) in &cfg.extra {
         check_directive_name(name)?;
         push(name, &[value])?;
+    }
+    if let Some(admin) = &cfg.admin {
+        for (command, renamed) in admin.renames() {
+            push("rename-command", &[command, &renamed])?;
+        }
+        let default_rules: Vec<String> = DEFAULT_USER_RULES.iter().map(|r| r.to_string()).collect();
+        let mut users: Vec<(&str, Vec<String>)> = Vec::new();
+        if !cfg.acl_users.iter().any(|(name, _)| name == "default") {
+            users.push(("default", admin.client_user_rules(&default_rules)));
+        }
+        for (name, rules) in &cfg.acl_users {
+            if name == &admin.user {
+                return Err(invalid(
+                    "acl_users",
+                    "a client user may not take the control plane's name",
+                ));
+            }
+            users.push((name, admin.client_user_rules(rules)));
+        }
+        for (name, rules) in users {
+            let mut args: Vec<&str> = vec![name];
+            args.extend(rules.iter().map(String::as_str));
+            push("user", &args)?;
+        }
+        let mut args: Vec<&str> = vec![&admin.user];
+        let rules = admin.user_rules();
+        args.extend(rules.iter().map(String::as_str));
+        push("user", &args)?;
+        push("masteruser", &[&admin.user])?;
+        push("masterauth", &[&admin.password])?;
     }
 
     let mut text = format!(
@@ -490,6 +531,30 @@ timeout 0
         );
         assert_eq!(find(&parsed, "save"), [[""], ["3600 1 300 100"]]);
         assert_eq!(parsed.last().unwrap()[0], "save");
+    }
+
+    #[test]
+    fn renders_the_control_identity() {
+        // Goal: with an identity, restricted commands are renamed (or disabled), `default`
+        // keeps everything but the restrictions, client users cannot take the internal name,
+        // and replicas log in as the internal user.
+        let identity = AdminIdentity::generate();
+        let mut cfg = sample();
+        cfg.admin = Some(identity.clone());
+        let parsed = directives(&render(&cfg).unwrap());
+        let renames = find(&parsed, "rename-command");
+        assert!(renames.contains(&&["CONFIG".to_string(), identity.names.config.clone()][..]));
+        assert!(renames.contains(&&["DEBUG".to_string(), String::new()][..]));
+        let users = find(&parsed, "user");
+        assert_eq!(users[0][0], "default");
+        assert!(users[0].contains(&"nopass".to_string()));
+        assert!(users[0].contains(&"-psync".to_string()));
+        assert_eq!(users[1][0], identity.user);
+        assert_eq!(find(&parsed, "masteruser")[0][0], identity.user);
+        assert_eq!(find(&parsed, "masterauth")[0][0], identity.password);
+
+        cfg.acl_users = vec![(identity.user.clone(), vec!["on".to_string()])];
+        assert!(render(&cfg).is_err());
     }
 
     #[test]

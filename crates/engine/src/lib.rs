@@ -15,6 +15,8 @@
 //! - [`client`]: [`NodeClient`], an async admin client with per-call timeouts, addressed by
 //!   [`NodeAddress`], with command names kept in [`CommandNames`] so they can be renamed.
 //! - [`version`]: [`check_redis_server`], the start-up check of the `redis-server` binary.
+//! - [`identity`]: [`AdminIdentity`], the control plane's renamed commands and internal ACL
+//!   user, which keep the restricted commands from clients.
 //! - [`error`]: [`EngineError`], the one error type of this crate.
 //!
 //! # Dependency rules
@@ -27,6 +29,7 @@
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod identity;
 pub mod info;
 pub mod version;
 
@@ -39,5 +42,6 @@ pub use config::{
     RDB_FILE_NAME,
 };
 pub use error::EngineError;
+pub use identity::{AdminIdentity, DEFAULT_USER_RULES, IDENTITY_FILE_NAME, RESTRICTED_ACL_RULES};
 pub use info::{Info, ReplicaEntry, Role};
 pub use version::{check_redis_server, REQUIRED_MAJOR_VERSION};

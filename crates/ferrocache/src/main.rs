@@ -143,7 +143,17 @@ async fn up(args: UpArgs) -> Result<()> {
             }
         },
     };
-    let agent = Arc::new(Agent::new(nodes_dir.clone(), redis_server).with_key_ring(keys.clone()));
+
+    // The control plane's secret command names and internal ACL user: one per data dir, kept
+    // across restarts so adopted nodes still answer to them (docs/restricted-commands.md).
+    let identity_path = data_dir.join(ferrocache_engine::IDENTITY_FILE_NAME);
+    let identity = ferrocache_engine::AdminIdentity::load_or_create(&identity_path)
+        .with_context(|| format!("reading {}", identity_path.display()))?;
+    let agent = Arc::new(
+        Agent::new(nodes_dir.clone(), redis_server)
+            .with_key_ring(keys.clone())
+            .with_identity(identity),
+    );
     let service = Service::new(
         store.clone(),
         ServiceConfig {

@@ -95,6 +95,9 @@ pub struct GroupSpec {
     /// Encryption in transit on the group's endpoints (`None`: off). Members carry a copy.
     #[serde(default)]
     pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
+    /// AUTH tokens of the `default` user (none: AUTH off). Members carry a copy.
+    #[serde(default)]
+    pub auth: crate::auth::AuthTokens,
     /// Encryption at rest of the group's data files and snapshots (`None`: off). Members carry
     /// a copy.
     #[serde(default)]
@@ -542,8 +545,15 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
         req.transit_encryption_enabled,
         req.network.transit_encryption_mode.as_deref(),
     )?;
-    if req.auth_token.is_some() {
-        return Err(not_yet("AUTH tokens (AuthToken)"));
+    let auth = crate::auth::AuthTokens::on_create(
+        req.auth_token.as_deref(),
+        transit_encryption.is_some(),
+        ctx.now,
+    )?;
+    if auth.enabled() && !req.user_group_ids.is_empty() {
+        return Err(Fault::combination(
+            "AuthToken and UserGroupIds cannot be specified together.",
+        ));
     }
     let at_rest_encryption =
         crate::at_rest::on_create(req.at_rest_encryption_enabled, req.kms_key_id.as_deref())?;
@@ -713,6 +723,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             snapshotting_cluster: None,
             restore_from,
             transit_encryption,
+            auth,
             at_rest_encryption,
         },
         adopt_primary,

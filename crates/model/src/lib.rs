@@ -33,6 +33,7 @@
 
 pub mod arn;
 pub mod at_rest;
+pub mod auth;
 pub mod engine;
 pub mod error;
 pub mod event;

@@ -111,6 +111,8 @@ pub struct GroupModification {
     pub parameter_group_changed: bool,
     /// `AutomaticFailoverEnabled` went from off to on (AWS's event).
     pub automatic_failover_enabled_now: bool,
+    /// The AUTH tokens changed (members get them, applied with `ACL SETUSER`).
+    pub auth_changed: bool,
 }
 
 /// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
@@ -145,7 +147,8 @@ fn refuse_shared(
 /// Requests of later releases (encryption, RBAC, log delivery, IPv6, cluster mode), refused.
 fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
     refuse_shared(
-        req.auth_token.is_some() || req.auth_token_update_strategy.is_some(),
+        // Supported on groups (see `plan_group_modification_at`).
+        false,
         req.log_delivery_configuration_count,
         req.ip_discovery.as_deref(),
         &req.cache_security_group_names,
@@ -212,6 +215,20 @@ pub fn plan_group_modification(
     current: &GroupSpec,
     members: &[MemberFacts],
     req: &ModifyGroupRequest,
+) -> Result<GroupModification, Fault> {
+    plan_group_modification_at(current, members, req, chrono::Utc::now())
+}
+
+/// [`plan_group_modification`] at time `now` (stamped on an AUTH token change as
+/// `AuthTokenLastModifiedDate`).
+///
+/// # Errors
+/// As [`plan_group_modification`].
+pub fn plan_group_modification_at(
+    current: &GroupSpec,
+    members: &[MemberFacts],
+    req: &ModifyGroupRequest,
+    now: crate::Timestamp,
 ) -> Result<GroupModification, Fault> {
     refuse_not_yet(req)?;
     if let Some(ng) = &req.node_group_id {
@@ -338,13 +355,30 @@ pub fn plan_group_modification(
             needs_reconcile = true;
         }
     }
+    let mut auth_changed = false;
+    if req.auth_token.is_some() || req.auth_token_update_strategy.is_some() {
+        let moving_to_user_groups = !req.user_group_ids_to_add.is_empty();
+        spec.auth = current.auth.modified(
+            req.auth_token.as_deref(),
+            req.auth_token_update_strategy.as_deref(),
+            current.transit_encryption.is_some(),
+            moving_to_user_groups,
+            now,
+        )?;
+        auth_changed = true;
+        needs_reconcile = true;
+    }
     if spec == *current {
         return Err(Fault::combination("No modifications were requested"));
     }
     if needs_reconcile {
         spec.generation += 1;
     }
+    if auth_changed {
+        spec.auth.generation = spec.generation;
+    }
     Ok(GroupModification {
+        auth_changed,
         spec,
         needs_reconcile,
         node_type,

@@ -66,6 +66,9 @@ pub struct NodeSpec {
     /// group's setting.
     #[serde(default)]
     pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
+    /// AUTH tokens of the node's `default` user; a member's copy of its group's.
+    #[serde(default)]
+    pub auth: crate::auth::AuthTokens,
     /// Encryption at rest of the node's data files (`None`: off); a member's copy of its
     /// group's setting (standalone cache clusters have none, as on AWS).
     #[serde(default)]
@@ -326,9 +329,11 @@ pub fn plan_standalone(
         req.transit_encryption_enabled,
         req.network.transit_encryption_mode.as_deref(),
     )?;
-    if req.auth_token.is_some() {
-        return Err(group::not_yet("AUTH tokens (AuthToken)"));
-    }
+    let auth = crate::auth::AuthTokens::on_create(
+        req.auth_token.as_deref(),
+        transit_encryption.is_some(),
+        ctx.now,
+    )?;
     let restore_from = group::restore_source(req.snapshot_name.as_deref(), &req.snapshot_arns)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
@@ -399,6 +404,7 @@ pub fn plan_standalone(
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from,
         transit_encryption,
+        auth,
         at_rest_encryption: None,
     })
 }
@@ -497,6 +503,7 @@ pub fn member_spec(
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from: None,
         transit_encryption: group.transit_encryption,
+        auth: group.auth.clone(),
         at_rest_encryption: group.at_rest_encryption.clone(),
     }
 }

@@ -174,7 +174,10 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
         i64::from(spec.snapshot_retention_limit),
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
-    x.boolean("AuthTokenEnabled", false);
+    x.boolean("AuthTokenEnabled", spec.auth.enabled());
+    if let Some(at) = &spec.auth.last_modified {
+        x.timestamp("AuthTokenLastModifiedDate", at);
+    }
     x.boolean(
         "TransitEncryptionEnabled",
         spec.transit_encryption.is_some(),

@@ -180,6 +180,8 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.text("Status", group.status.as_str());
     x.element("PendingModifiedValues", |x| {
         x.text_opt("PrimaryClusterId", group.pending_promotion());
+        let done = group.observed.as_ref().map_or(0, |o| o.generation);
+        x.text_opt("AuthTokenStatus", spec.auth.pending_status(done));
     });
     x.text_list(
         "MemberClusters",
@@ -197,7 +199,10 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.text("SnapshotWindow", &spec.snapshot_window);
     x.boolean("ClusterEnabled", false);
     x.text("CacheNodeType", group.node_type());
-    x.boolean("AuthTokenEnabled", false);
+    x.boolean("AuthTokenEnabled", spec.auth.enabled());
+    if let Some(at) = &spec.auth.last_modified {
+        x.timestamp("AuthTokenLastModifiedDate", at);
+    }
     x.boolean(
         "TransitEncryptionEnabled",
         spec.transit_encryption.is_some(),

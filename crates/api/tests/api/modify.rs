@@ -172,8 +172,16 @@ async fn node_type_change_is_pending_until_applied() {
 #[tokio::test]
 async fn later_features_are_refused() {
     let h = created_group().await;
+    // An AUTH token is supported, but only with encryption in transit (AWS's message).
+    let message = h
+        .call(&modify(&[("AuthToken", "a-long-enough-token-1234")]))
+        .await
+        .error("InvalidParameterValue", 400);
+    assert_eq!(
+        message,
+        "The AUTH token is only supported when encryption-in-transit is enabled"
+    );
     for (name, value) in [
-        ("AuthToken", "a-long-enough-token-1234"),
         ("UserGroupIdsToAdd.member.1", "ug"),
         ("TransitEncryptionEnabled", "true"),
     ] {

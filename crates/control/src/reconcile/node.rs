@@ -71,6 +71,8 @@ pub fn node_config(
     // names each replica by its address as on ElastiCache, not all as 127.0.0.1.
     cfg.extra
         .push(("bind-source-addr".to_string(), intent.private.to_string()));
+    // The `default` user with the AUTH tokens (docs/auth.md).
+    cfg.acl_users = vec![("default".to_string(), spec.auth.default_user_rules())];
     cfg
 }
 
@@ -535,6 +537,18 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         &mut new_events,
     )
     .await?;
+    // A running node takes a changed AUTH token with `ACL SETUSER` (a started one read it from
+    // its config): idempotent, so repeated until the pass that records the new generation.
+    if process.adopted && observed.generation < spec.generation {
+        ctx.agent
+            .acl_setuser(
+                &cfg.address(),
+                "default",
+                &spec.auth.default_user_rules(),
+                NODE_CALL_TIMEOUT,
+            )
+            .await?;
+    }
     let mut ready =
         observed.role == Some(desired) && (desired == Role::Primary || observed.link_up);
     // A replica fresh from a full sync counts only once its primary really streams to it (see

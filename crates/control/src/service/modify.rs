@@ -94,7 +94,12 @@ impl Service {
                     available: m.status == ClusterStatus::Available,
                 })
                 .collect();
-            let plan = modify::plan_group_modification(&current.spec, &members, req)?;
+            let plan = modify::plan_group_modification_at(
+                &current.spec,
+                &members,
+                req,
+                chrono::Utc::now(),
+            )?;
             let mut spec = plan.spec;
             let security_groups = check_references(
                 w,
@@ -123,6 +128,10 @@ impl Service {
                 }
                 if plan.security_groups_changed {
                     node.security_group_ids = spec.security_group_ids.clone();
+                }
+                if plan.auth_changed {
+                    node.auth = spec.auth.clone();
+                    work = true;
                 }
                 node.maintenance_window = spec.maintenance_window.clone();
                 node.snapshot_retention_limit = spec.snapshot_retention_limit;

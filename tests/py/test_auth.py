@@ -1,0 +1,181 @@
+"""AUTH tokens on the `default` user, as ElastiCache runs them: AWS's token rules and
+messages on create, NOAUTH without the token and Redis's WRONGPASS with a wrong one, and
+ModifyReplicationGroup ROTATE/SET under a live client load with no failed request and no
+dropped connection. TransitEncryptionMode=preferred keeps plaintext clients working (TLS is
+the router's business; see docs/auth.md)."""
+
+import socket
+import threading
+
+import botocore.exceptions
+import pytest
+import redis
+
+from harness import client_error_code, wait_group_available, wait_until
+
+TOKEN_1 = "first-token-0123456789"
+TOKEN_2 = "second-token-!&#$^<>-x"
+TOKEN_3 = "third-token-abcdefghijk"
+LOAD_COMMANDS_MIN = 2000
+LOAD_COMMANDS_MAX = 50000
+
+
+def create(ec, group_id, **extra):
+    return ec.create_replication_group(
+        ReplicationGroupId=group_id, ReplicationGroupDescription="auth",
+        CacheNodeType="cache.t3.micro", NumCacheClusters=2, **extra)["ReplicationGroup"]
+
+
+def refused(ec, **extra):
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        create(ec, "refused", **extra)
+    return client_error_code(excinfo.value), excinfo.value.response["Error"]["Message"]
+
+
+def raw_reply(address, line):
+    """Sends one inline command on a fresh plaintext connection; returns the reply line."""
+    with socket.create_connection((address, 6379), timeout=10) as sock:
+        sock.sendall(line.encode() + b"\r\n")
+        return sock.makefile("rb").readline().decode().rstrip("\r\n")
+
+
+def login_error(address, password):
+    """The error Redis answers a new connection that logs in with `password` (None: no AUTH,
+    as a plain client that sends its command at once), or None when the login works."""
+    if password is None:
+        reply = raw_reply(address, "GET probe")
+        return reply[1:] if reply.startswith("-") else None
+    client = redis.Redis(host=address, password=password, socket_timeout=10)
+    try:
+        client.get("probe")
+        return None
+    except (redis.exceptions.AuthenticationError, redis.exceptions.ResponseError) as error:
+        return str(error)
+    finally:
+        client.close()
+
+
+# Goal: AWS's rules on create: a token needs encryption in transit, and is 16-128 printable
+# characters without space, '"', '/' or '@' (one message for every broken rule).
+def test_auth_token_rules_on_create(fc, ec):
+    code, message = refused(ec, AuthToken=TOKEN_1)
+    assert code == ("InvalidParameterValue", 400)
+    assert message == "The AUTH token is only supported when encryption-in-transit is enabled"
+    for bad in ["too-short", "x" * 129, "has space in it 12345", 'quote"quote"quote"',
+                "slash/slash/slash/", "at@at@at@at@at@at"]:
+        code, message = refused(ec, AuthToken=bad, TransitEncryptionEnabled=True,
+                                TransitEncryptionMode="preferred")
+        assert (code, message) == (("InvalidParameterValue", 400),
+                                   "Invalid AuthToken provided."), bad
+
+
+# Goal: a group created with a token refuses clients without it (NOAUTH) or with a wrong one
+# (WRONGPASS) on every endpoint, serves clients with it, and replicates (the replica's link
+# logs in as the internal user, not with the token). ROTATE makes the old and new tokens valid,
+# SET leaves only the newest, all while one connection runs a bounded command loop that sees
+# no error and is never reconnected (same CLIENT ID before and after). The group reads
+# `modifying` with AuthTokenStatus ROTATING/SETTING, then `available`.
+def test_auth_token_rotation_under_load(fc, ec):
+    created = create(ec, "guarded", AuthToken=TOKEN_1, TransitEncryptionEnabled=True,
+                     TransitEncryptionMode="preferred", AutomaticFailoverEnabled=True)
+    assert created["AuthTokenEnabled"] is True
+    group = wait_group_available(ec, "guarded")
+    assert group["AuthTokenEnabled"] is True
+    assert "AuthTokenLastModifiedDate" in group
+    node_group = group["NodeGroups"][0]
+    primary = node_group["PrimaryEndpoint"]["Address"]
+    reader = node_group["ReaderEndpoint"]["Address"]
+    nodes = [m["ReadEndpoint"]["Address"] for m in node_group["NodeGroupMembers"]]
+
+    for address in [primary, reader, *nodes]:
+        assert login_error(address, None) == "NOAUTH Authentication required."
+        assert login_error(address, "wrong-token-0123456789") == \
+            "invalid username-password pair or user is disabled."
+        assert login_error(address, TOKEN_1) is None
+    writer = redis.Redis(host=primary, password=TOKEN_1, socket_timeout=10)
+    writer.set("before", "1")
+    replica = redis.Redis(host=reader, password=TOKEN_1, socket_timeout=10)
+    wait_until(lambda: replica.get("before") == b"1", timeout=30, what="replicated")
+
+    # The live load: one connection, a bounded loop, every reply checked.
+    load = redis.Redis(host=primary, password=TOKEN_1, socket_timeout=10)
+    load_id = load.client_id()
+    done = threading.Event()
+    result = {"ok": 0, "errors": []}
+
+    def run_load():
+        for i in range(LOAD_COMMANDS_MAX):
+            if done.is_set() and i >= LOAD_COMMANDS_MIN:
+                return
+            try:
+                assert load.set(f"load:{i % 100}", i)
+                assert load.get(f"load:{i % 100}") == str(i).encode()
+                result["ok"] += 1
+            except Exception as error:  # noqa: BLE001 - every failure counts
+                result["errors"].append(repr(error))
+
+    thread = threading.Thread(target=run_load)
+    thread.start()
+    try:
+        rotated = ec.modify_replication_group(
+            ReplicationGroupId="guarded", AuthToken=TOKEN_2, AuthTokenUpdateStrategy="ROTATE",
+            ApplyImmediately=True)["ReplicationGroup"]
+        assert rotated["Status"] == "modifying"
+        assert rotated["PendingModifiedValues"]["AuthTokenStatus"] == "ROTATING"
+        group = wait_group_available(ec, "guarded")
+        assert "AuthTokenStatus" not in group["PendingModifiedValues"]
+        for address in [primary, reader, *nodes]:
+            assert login_error(address, TOKEN_1) is None
+            assert login_error(address, TOKEN_2) is None
+            assert login_error(address, TOKEN_3) is not None
+
+        set_ = ec.modify_replication_group(
+            ReplicationGroupId="guarded", AuthToken=TOKEN_3, AuthTokenUpdateStrategy="SET",
+            ApplyImmediately=True)["ReplicationGroup"]
+        assert set_["PendingModifiedValues"]["AuthTokenStatus"] == "SETTING"
+        wait_group_available(ec, "guarded")
+        for address in [primary, reader, *nodes]:
+            assert login_error(address, TOKEN_3) is None
+            assert login_error(address, TOKEN_1) is not None
+            assert login_error(address, TOKEN_2) is not None
+            assert login_error(address, None) == "NOAUTH Authentication required."
+    finally:
+        done.set()
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert result["errors"] == []
+    assert result["ok"] >= LOAD_COMMANDS_MIN
+    assert load.client_id() == load_id
+
+    # Replication kept working throughout: a write after SET reaches the replica.
+    writer = redis.Redis(host=primary, password=TOKEN_3, socket_timeout=10)
+    writer.set("after", "2")
+    replica = redis.Redis(host=reader, password=TOKEN_3, socket_timeout=10)
+    wait_until(lambda: replica.get("after") == b"2", timeout=30, what="replicated after SET")
+
+
+# Goal: AWS's modify rules: SET needs an existing token (ROTATE adds the first one), DELETE
+# only comes with a move to user groups, an unknown strategy is refused.
+def test_auth_token_modify_rules(fc, ec):
+    create(ec, "plain", TransitEncryptionEnabled=True, TransitEncryptionMode="preferred")
+    wait_group_available(ec, "plain")
+    for extra, code in [
+        ({"AuthToken": TOKEN_1, "AuthTokenUpdateStrategy": "SET"},
+         "InvalidParameterCombination"),
+        ({"AuthTokenUpdateStrategy": "DELETE"}, "InvalidParameterCombination"),
+        ({"AuthToken": TOKEN_1, "AuthTokenUpdateStrategy": "BOGUS"}, "InvalidParameterValue"),
+        ({"AuthToken": "short", "AuthTokenUpdateStrategy": "ROTATE"}, "InvalidParameterValue"),
+    ]:
+        with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+            ec.modify_replication_group(ReplicationGroupId="plain", ApplyImmediately=True,
+                                        **extra)
+        assert client_error_code(excinfo.value)[0] == code, extra
+    address = ec.describe_replication_groups(ReplicationGroupId="plain")[
+        "ReplicationGroups"][0]["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    assert login_error(address, None) is None
+    ec.modify_replication_group(ReplicationGroupId="plain", AuthToken=TOKEN_1,
+                                AuthTokenUpdateStrategy="ROTATE", ApplyImmediately=True)
+    group = wait_group_available(ec, "plain")
+    assert group["AuthTokenEnabled"] is True
+    assert login_error(address, None) == "NOAUTH Authentication required."
+    assert login_error(address, TOKEN_1) is None
