@@ -92,6 +92,9 @@ pub struct GroupSpec {
     /// RDB before their first start.
     #[serde(default)]
     pub restore_from: Option<String>,
+    /// Encryption in transit on the group's endpoints (`None`: off). Members carry a copy.
+    #[serde(default)]
+    pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
 }
 
 /// A requested deletion.
@@ -286,8 +289,9 @@ pub struct NetworkRequest {
 }
 
 impl NetworkRequest {
-    /// Endpoints are IPv4 loopback addresses and TLS comes later: only `ipv4` (or nothing) is
-    /// honoured; other valid values are refused rather than silently answered as IPv4.
+    /// Endpoints are IPv4 loopback addresses: only `ipv4` (or nothing) is honoured; other valid
+    /// values are refused rather than silently answered as IPv4. `TransitEncryptionMode` is
+    /// checked for its value here and applied by [`crate::transit::on_create`].
     ///
     /// # Errors
     /// [`Fault::InvalidParameterValue`].
@@ -310,12 +314,7 @@ impl NetworkRequest {
         }
         match self.transit_encryption_mode.as_deref() {
             None => Ok(()),
-            Some(m @ ("preferred" | "required")) => Err(not_yet(&format!(
-                "TransitEncryptionMode {m} (encryption in transit)"
-            ))),
-            Some(m) => Err(Fault::value(format!(
-                "Invalid value {m} for TransitEncryptionMode."
-            ))),
+            Some(m) => crate::transit::TransitEncryptionMode::parse(m).map(|_| ()),
         }
     }
 }
@@ -535,10 +534,12 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             "The AUTH token is only supported when encryption-in-transit is enabled",
         ));
     }
-    if req.transit_encryption_enabled == Some(true) || req.auth_token.is_some() {
-        return Err(not_yet(
-            "Encryption in transit (TransitEncryptionEnabled, AuthToken)",
-        ));
+    let transit_encryption = crate::transit::on_create(
+        req.transit_encryption_enabled,
+        req.network.transit_encryption_mode.as_deref(),
+    )?;
+    if req.auth_token.is_some() {
+        return Err(not_yet("AUTH tokens (AuthToken)"));
     }
     if req.at_rest_encryption_enabled == Some(true) || req.kms_key_id.is_some() {
         return Err(not_yet(
@@ -710,6 +711,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             promotion_target: None,
             snapshotting_cluster: None,
             restore_from,
+            transit_encryption,
         },
         adopt_primary,
         new_member_zones,
@@ -1077,7 +1079,7 @@ mod tests {
                 ..Default::default()
             },
             NetworkRequest {
-                transit_encryption_mode: Some("required".into()),
+                transit_encryption_mode: Some("always".into()),
                 ..Default::default()
             },
         ] {

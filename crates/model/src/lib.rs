@@ -45,6 +45,7 @@ pub mod paging;
 pub mod parameter;
 pub mod snapshot;
 pub mod tag;
+pub mod transit;
 pub mod zone;
 
 pub use error::Fault;

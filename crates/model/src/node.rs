@@ -62,6 +62,10 @@ pub struct NodeSpec {
     /// (`SnapshotName` of the create that made it); `None` for an empty start.
     #[serde(default)]
     pub restore_from: Option<String>,
+    /// Encryption in transit on the node's endpoint (`None`: off); a member's copy of its
+    /// group's setting.
+    #[serde(default)]
+    pub transit_encryption: Option<crate::transit::TransitEncryptionMode>,
 }
 
 /// A requested deletion of one node.
@@ -314,6 +318,13 @@ pub fn plan_standalone(
 ) -> Result<NodeSpec, Fault> {
     let id = cluster_id(req)?;
     common_unsupported(req)?;
+    let transit_encryption = crate::transit::on_create(
+        req.transit_encryption_enabled,
+        req.network.transit_encryption_mode.as_deref(),
+    )?;
+    if req.auth_token.is_some() {
+        return Err(group::not_yet("AUTH tokens (AuthToken)"));
+    }
     let restore_from = group::restore_source(req.snapshot_name.as_deref(), &req.snapshot_arns)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
@@ -383,6 +394,7 @@ pub fn plan_standalone(
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from,
+        transit_encryption,
     })
 }
 
@@ -407,6 +419,8 @@ pub fn plan_replica(
         || !req.security_group_ids.is_empty()
         || req.port.is_some_and(|p| p != i64::from(group.port))
         || req.num_cache_nodes.is_some_and(|n| n != 1)
+        || req.transit_encryption_enabled.is_some()
+        || req.auth_token.is_some()
         // A replica's data comes from its primary, never from a snapshot.
         || req.snapshot_name.is_some()
         || !req.snapshot_arns.is_empty();
@@ -435,11 +449,6 @@ fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
     if req.auth_token.is_some() && req.transit_encryption_enabled != Some(true) {
         return Err(Fault::value(
             "The AUTH token is only supported when encryption-in-transit is enabled",
-        ));
-    }
-    if req.transit_encryption_enabled == Some(true) {
-        return Err(Fault::value(
-            "Encryption in transit is not supported by this Ferrocache release yet.",
         ));
     }
     if !req.cache_security_group_names.is_empty() {
@@ -482,6 +491,7 @@ pub fn member_spec(
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from: None,
+        transit_encryption: group.transit_encryption,
     }
 }
 

@@ -175,13 +175,20 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
     x.boolean("AuthTokenEnabled", false);
-    x.boolean("TransitEncryptionEnabled", false);
+    x.boolean(
+        "TransitEncryptionEnabled",
+        spec.transit_encryption.is_some(),
+    );
     x.boolean("AtRestEncryptionEnabled", false);
     x.text("ARN", &node.arn);
     x.boolean("ReplicationGroupLogDeliveryEnabled", false);
     x.empty("LogDeliveryConfigurations");
     x.text("NetworkType", "ipv4");
     x.text("IpDiscovery", "ipv4");
+    x.text_opt(
+        "TransitEncryptionMode",
+        spec.transit_encryption.map(|m| m.as_str()),
+    );
 }
 
 /// The children of the one `CacheNode` of a cache cluster.

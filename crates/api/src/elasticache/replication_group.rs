@@ -198,7 +198,10 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.boolean("ClusterEnabled", false);
     x.text("CacheNodeType", group.node_type());
     x.boolean("AuthTokenEnabled", false);
-    x.boolean("TransitEncryptionEnabled", false);
+    x.boolean(
+        "TransitEncryptionEnabled",
+        spec.transit_encryption.is_some(),
+    );
     x.boolean("AtRestEncryptionEnabled", false);
     x.text("ARN", &group.arn);
     x.empty("UserGroupIds");
@@ -208,6 +211,10 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.boolean("AutoMinorVersionUpgrade", spec.auto_minor_version_upgrade);
     x.text("NetworkType", "ipv4");
     x.text("IpDiscovery", "ipv4");
+    x.text_opt(
+        "TransitEncryptionMode",
+        spec.transit_encryption.map(|m| m.as_str()),
+    );
     x.text("ClusterMode", "disabled");
     x.text("Engine", &spec.engine);
 }

@@ -419,3 +419,86 @@ async fn replica_count_and_delete() {
         .collect();
     assert_eq!(statuses, ["deleting", "deleting", "deleting"]);
 }
+
+// Goal: TransitEncryptionEnabled/TransitEncryptionMode on create are stored and read back as
+// AWS answers them: enabled alone means `required`, `preferred` may be asked for in the same
+// call, and a mode without encryption enabled is refused. Method: create three groups and a
+// refused one, then describe each.
+#[tokio::test]
+async fn transit_encryption_on_create_reads_back() {
+    let h = Harness::new();
+    let create = |id: &'static str, extra: &'static [(&'static str, &'static str)]| {
+        let mut pairs = vec![
+            ("Action", "CreateReplicationGroup"),
+            ("ReplicationGroupId", id),
+            ("ReplicationGroupDescription", "tls"),
+            ("CacheNodeType", "cache.t3.micro"),
+        ];
+        pairs.extend_from_slice(extra);
+        pairs
+    };
+    for (id, extra, enabled, mode) in [
+        ("plain", &[][..], "false", None),
+        (
+            "tls-required",
+            &[("TransitEncryptionEnabled", "true")][..],
+            "true",
+            Some("required"),
+        ),
+        (
+            "tls-preferred",
+            &[
+                ("TransitEncryptionEnabled", "true"),
+                ("TransitEncryptionMode", "preferred"),
+            ][..],
+            "true",
+            Some("preferred"),
+        ),
+    ] {
+        let reply = h.call(&create(id, extra)).await;
+        let group = reply
+            .result("CreateReplicationGroup")
+            .get("ReplicationGroup")
+            .expect("ReplicationGroup");
+        assert_eq!(
+            group.text("TransitEncryptionEnabled"),
+            Some(enabled),
+            "{id}"
+        );
+        assert_eq!(group.text("TransitEncryptionMode"), mode, "{id}");
+        let reply = h
+            .call(&[
+                ("Action", "DescribeCacheClusters"),
+                ("CacheClusterId", &format!("{id}-001")),
+            ])
+            .await;
+        let cluster = reply
+            .result("DescribeCacheClusters")
+            .get("CacheClusters")
+            .and_then(|c| c.get("CacheCluster"))
+            .expect("CacheCluster");
+        assert_eq!(
+            cluster.text("TransitEncryptionEnabled"),
+            Some(enabled),
+            "{id}"
+        );
+        assert_eq!(cluster.text("TransitEncryptionMode"), mode, "{id}");
+    }
+    let message = h
+        .call(&create(
+            "mode-only",
+            &[("TransitEncryptionMode", "preferred")],
+        ))
+        .await
+        .error("InvalidParameterCombination", 400);
+    assert!(message.contains("encryption-in-transit"), "{message}");
+    h.call(&create(
+        "bad-mode",
+        &[
+            ("TransitEncryptionEnabled", "true"),
+            ("TransitEncryptionMode", "sometimes"),
+        ],
+    ))
+    .await
+    .error("InvalidParameterValue", 400);
+}
