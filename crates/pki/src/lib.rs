@@ -80,7 +80,9 @@ pub enum PkiError {
     #[error("{0}: the CA key must be readable by its owner only (chmod 600)")]
     KeyExposed(PathBuf),
     /// One of the two CA files exists without the other.
-    #[error("{0}: found without its pair; remove it (a new CA is then created) or restore the pair")]
+    #[error(
+        "{0}: found without its pair; remove it (a new CA is then created) or restore the pair"
+    )]
     HalfPair(PathBuf),
 }
 
@@ -101,7 +103,10 @@ pub struct ServerNames {
 
 impl ServerNames {
     /// Names from IP addresses and DNS names (any order, repeats allowed).
-    pub fn new(ips: impl IntoIterator<Item = IpAddr>, dns: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(
+        ips: impl IntoIterator<Item = IpAddr>,
+        dns: impl IntoIterator<Item = String>,
+    ) -> Self {
         let mut ips: Vec<IpAddr> = ips.into_iter().collect();
         ips.sort();
         ips.dedup();
@@ -173,7 +178,10 @@ impl Authority {
     }
 
     fn load(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Self, PkiError> {
-        let mode = fs::metadata(key_path).map_err(io(key_path))?.permissions().mode();
+        let mode = fs::metadata(key_path)
+            .map_err(io(key_path))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             return Err(PkiError::KeyExposed(key_path.to_path_buf()));
         }
@@ -203,6 +211,12 @@ impl Authority {
             cert_pem,
             issuer: Issuer::new(params, key),
         })
+    }
+
+    /// A short identifier of this CA (from its certificate), e.g. for the file name it gets in
+    /// a system trust store, so CAs of different data directories do not overwrite each other.
+    pub fn id(&self) -> String {
+        hex(&Sha256::digest(self.cert_pem.as_bytes()))[..12].to_string()
     }
 
     /// Path of the CA certificate file (what clients trust).

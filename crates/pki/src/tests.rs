@@ -1,5 +1,5 @@
 use super::*;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConnection};
@@ -11,9 +11,15 @@ fn names(ips: &[&str], dns: &[&str]) -> ServerNames {
     )
 }
 
-fn client_config(ca_pem: &str, versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<ClientConfig> {
+fn client_config(
+    ca_pem: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    let der = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes()).unwrap().1.contents;
+    let der = x509_parser::pem::parse_x509_pem(ca_pem.as_bytes())
+        .unwrap()
+        .1
+        .contents;
     roots.add(CertificateDer::from(der)).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
@@ -27,7 +33,11 @@ fn client_config(ca_pem: &str, versions: &[&'static rustls::SupportedProtocolVer
 
 /// Runs a TLS handshake in memory between a client verifying `name` and `server`, then sends
 /// one message through. Returns the client's error, if any.
-fn handshake(client: Arc<ClientConfig>, name: &str, server: Arc<ServerConfig>) -> Result<(), rustls::Error> {
+fn handshake(
+    client: Arc<ClientConfig>,
+    name: &str,
+    server: Arc<ServerConfig>,
+) -> Result<(), rustls::Error> {
     let name = ServerName::try_from(name.to_string()).unwrap();
     let mut c = ClientConnection::new(client, name).unwrap();
     let mut s = ServerConnection::new(server).unwrap();
@@ -71,9 +81,15 @@ fn ca_created_once_with_private_key() {
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join(PKI_DIR);
     let first = Authority::load_or_create(&pki).unwrap();
-    let key_mode = fs::metadata(pki.join(CA_KEY_FILE)).unwrap().permissions().mode();
+    let key_mode = fs::metadata(pki.join(CA_KEY_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(key_mode & 0o777, KEY_FILE_MODE);
-    let cert_mode = fs::metadata(pki.join(CA_CERT_FILE)).unwrap().permissions().mode();
+    let cert_mode = fs::metadata(pki.join(CA_CERT_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(cert_mode & 0o777, CERT_FILE_MODE);
     assert_eq!(first.cert_path(), pki.join(CA_CERT_FILE));
     let again = Authority::load_or_create(&pki).unwrap();
@@ -114,11 +130,17 @@ fn server_certificate_shape() {
     let ca = Authority::load_or_create(dir.path()).unwrap();
     let wanted = names(
         &["127.77.0.3", "127.77.0.1", "127.77.0.2", "127.77.0.1"],
-        &["master.rg1.us-east-1.ferrocache.internal", "REPLICA.rg1.us-east-1.ferrocache.internal"],
+        &[
+            "master.rg1.us-east-1.ferrocache.internal",
+            "REPLICA.rg1.us-east-1.ferrocache.internal",
+        ],
     );
     let cert = ca.issue(&wanted).unwrap();
     let (_, leaf) = x509_parser::parse_x509_certificate(cert.chain[0].as_ref()).unwrap();
-    let ca_der = x509_parser::pem::parse_x509_pem(ca.cert_pem().as_bytes()).unwrap().1.contents;
+    let ca_der = x509_parser::pem::parse_x509_pem(ca.cert_pem().as_bytes())
+        .unwrap()
+        .1
+        .contents;
     let (_, root) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
     leaf.verify_signature(Some(root.public_key())).unwrap();
     assert_eq!(leaf.issuer(), root.subject());
@@ -146,15 +168,26 @@ fn clients_verify_names_and_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     let ca = Authority::load_or_create(dir.path()).unwrap();
     let cert = ca
-        .issue(&names(&["127.77.0.1", "127.77.0.2"], &["rg1.us-east-1.ferrocache.internal"]))
+        .issue(&names(
+            &["127.77.0.1", "127.77.0.2"],
+            &["rg1.us-east-1.ferrocache.internal"],
+        ))
         .unwrap();
     let server = server_config(&cert).unwrap();
     for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
         let client = client_config(ca.cert_pem(), &[version]);
         handshake(client.clone(), "127.77.0.2", server.clone()).unwrap();
-        handshake(client.clone(), "rg1.us-east-1.ferrocache.internal", server.clone()).unwrap();
+        handshake(
+            client.clone(),
+            "rg1.us-east-1.ferrocache.internal",
+            server.clone(),
+        )
+        .unwrap();
         let wrong = handshake(client, "127.77.0.9", server.clone()).unwrap_err();
-        assert!(matches!(wrong, rustls::Error::InvalidCertificate(_)), "{wrong:?}");
+        assert!(
+            matches!(wrong, rustls::Error::InvalidCertificate(_)),
+            "{wrong:?}"
+        );
     }
     // Another data directory's CA is not trusted for our certificate.
     let other = tempfile::tempdir().unwrap();
@@ -169,17 +202,25 @@ fn clients_verify_names_and_both_versions() {
 fn certificates_reissued_when_names_change() {
     let dir = tempfile::tempdir().unwrap();
     let certs = Certificates::new(Authority::load_or_create(dir.path()).unwrap());
-    let a = certs.server_tls("rg1", &names(&["127.77.0.1"], &[])).unwrap();
-    let same = certs.server_tls("rg1", &names(&["127.77.0.1"], &[])).unwrap();
+    let a = certs
+        .server_tls("rg1", &names(&["127.77.0.1"], &[]))
+        .unwrap();
+    let same = certs
+        .server_tls("rg1", &names(&["127.77.0.1"], &[]))
+        .unwrap();
     assert_eq!(a.fingerprint, same.fingerprint);
     assert!(Arc::ptr_eq(&a.config, &same.config));
     let grown = certs
         .server_tls("rg1", &names(&["127.77.0.1", "127.77.0.4"], &[]))
         .unwrap();
     assert_ne!(a.fingerprint, grown.fingerprint);
-    let other = certs.server_tls("rg2", &names(&["127.77.0.1"], &[])).unwrap();
+    let other = certs
+        .server_tls("rg2", &names(&["127.77.0.1"], &[]))
+        .unwrap();
     assert_ne!(a.fingerprint, other.fingerprint);
     certs.retain(&|owner| owner == "rg2");
-    let again = certs.server_tls("rg1", &names(&["127.77.0.1", "127.77.0.4"], &[])).unwrap();
+    let again = certs
+        .server_tls("rg1", &names(&["127.77.0.1", "127.77.0.4"], &[]))
+        .unwrap();
     assert_ne!(again.fingerprint, grown.fingerprint);
 }

@@ -386,12 +386,13 @@ fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections until aborted; closes at once those over the connection limit.
+/// Accepts connections until aborted; closes at once those whose source no rule admits and
+/// those over the connection limit.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let max = shared.limits.max_connections_per_endpoint as u64;
     loop {
-        let client = match listener.accept().await {
-            Ok((client, _peer)) => client,
+        let (client, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Per-connection failures (the peer reset before we accepted) are not worth a
                 // pause; running out of descriptors or memory is, or we would spin.
@@ -406,6 +407,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         Counters::bump(&shared.counters.accepted);
+        // Security groups: one lock-free load of the route and a scan of a few networks.
+        if !shared
+            .route
+            .load()
+            .route
+            .security
+            .admission
+            .admits(peer.ip())
+        {
+            Counters::bump(&shared.counters.denied);
+            tracing::debug!(listen = %shared.listen, %peer, "source not admitted by any security group rule; closing");
+            continue;
+        }
         // Only this loop increments `active`, so checking then incrementing cannot overshoot.
         if shared.counters.active.load(Ordering::Relaxed) >= max {
             Counters::bump(&shared.counters.refused);
@@ -431,6 +445,7 @@ mod tests {
                 .collect(),
             epoch,
             label: "test".into(),
+            security: Default::default(),
         }
     }
 
