@@ -314,3 +314,79 @@ fn node_security(
         tls,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache_model::network::{default_security_group, Rule};
+
+    fn rule(protocol: &str, ports: Option<(i64, i64)>, peer: Peer) -> Rule {
+        Rule {
+            id: String::new(),
+            protocol: protocol.into(),
+            from_port: ports.map(|p| p.0),
+            to_port: ports.map(|p| p.1),
+            peer,
+            description: None,
+        }
+    }
+
+    fn cidr(c: &str) -> Peer {
+        Peer::Cidr(c.into())
+    }
+
+    fn sources(admission: &Admission) -> Vec<String> {
+        match admission {
+            Admission::Any => vec!["any".into()],
+            Admission::Sources(nets) => nets.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    // Goal: an endpoint admits what its security groups' ingress rules admit on its TCP port:
+    // TCP rules covering the port and all-traffic rules count, UDP and other ports do not,
+    // a source-group rule admits this host (loopback), unknown groups add nothing, and no
+    // security group at all admits everyone. Method: rules on two groups, several ports.
+    #[test]
+    fn admission_from_ingress_rules() {
+        let mut app = default_security_group("123456789012", "us-east-1", "vpc-1", "x");
+        app.name = "app".into();
+        app.ingress = vec![
+            rule("tcp", Some((6379, 6379)), cidr("10.0.0.0/16")),
+            rule("tcp", Some((6000, 7000)), cidr("10.1.0.0/16")),
+            rule("udp", Some((6379, 6379)), cidr("10.2.0.0/16")),
+            rule("tcp", Some((22, 22)), cidr("10.3.0.0/16")),
+        ];
+        let default = default_security_group("123456789012", "us-east-1", "vpc-1", "default");
+        let mut other = default.clone();
+        other.id = "sg-0000000000000000b".into();
+        other.ingress = vec![rule("-1", None, cidr("192.168.1.0/24"))];
+        let groups: HashMap<(String, String), SecurityGroup> =
+            [app.clone(), default.clone(), other.clone()]
+                .into_iter()
+                .map(|g| (("us-east-1".to_string(), g.id.clone()), g))
+                .collect();
+
+        let on = |ids: &[&String], port| {
+            let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+            sources(&admission(&groups, "us-east-1", &ids, port))
+        };
+        assert_eq!(on(&[&app.id], 6379), ["10.0.0.0/16", "10.1.0.0/16"]);
+        assert_eq!(on(&[&app.id], 6380), ["10.1.0.0/16"]);
+        assert_eq!(on(&[&app.id], 7001), Vec::<String>::new());
+        assert_eq!(on(&[&default.id], 6379), ["127.0.0.0/8"]);
+        assert_eq!(
+            on(&[&app.id, &other.id], 6379),
+            ["10.0.0.0/16", "10.1.0.0/16", "192.168.1.0/24"]
+        );
+        assert_eq!(
+            on(&[&"sg-0123456789abcdef0".to_string()], 6379),
+            Vec::<String>::new()
+        );
+        assert_eq!(on(&[], 6379), ["any"]);
+        // Another region's group of the same id is not this one.
+        assert_eq!(
+            sources(&admission(&groups, "eu-west-1", &[app.id.clone()], 6379)),
+            Vec::<String>::new()
+        );
+    }
+}

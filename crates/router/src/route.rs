@@ -175,3 +175,27 @@ impl fmt::Display for Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: admission is a plain membership test: any source for `Any`, none for an empty
+    // list, IPv4-mapped IPv6 sources checked as IPv4. Method: a few addresses.
+    #[test]
+    fn admission_matches_sources() {
+        let any = Admission::Any;
+        assert!(any.admits("10.1.2.3".parse().unwrap()));
+        let none = Admission::Sources(Arc::from(Vec::new()));
+        assert!(!none.admits("127.0.0.1".parse().unwrap()));
+        let some = Admission::Sources(Arc::from(vec![
+            "127.0.0.0/24".parse::<IpNet>().unwrap(),
+            "10.0.0.5/32".parse().unwrap(),
+        ]));
+        assert!(some.admits("127.0.0.200".parse().unwrap()));
+        assert!(some.admits("10.0.0.5".parse().unwrap()));
+        assert!(!some.admits("10.0.0.6".parse().unwrap()));
+        assert!(!some.admits("127.0.1.1".parse().unwrap()));
+        assert!(some.admits("::ffff:127.0.0.9".parse().unwrap()));
+    }
+}
