@@ -263,3 +263,49 @@ def test_ca_trust_needs_root(fc):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert out.returncode != 0
     assert "must run as root" in out.stderr
+
+
+# Goal: ModifyReplicationGroup migrates a running group as ElastiCache does: enable with mode
+# preferred (plaintext clients keep working, TLS clients connect), then required (plaintext
+# connections are dropped and new ones refused), with the group available throughout.
+# Method: a live plaintext connection across both steps; the shortcut (required at once) is
+# refused with InvalidParameterCombination.
+def test_modify_migrates_preferred_then_required(fc, ec):
+    ec.create_replication_group(ReplicationGroupId="tls-migrate",
+                                ReplicationGroupDescription="m", NumCacheClusters=2)
+    group = wait_group_available(ec, "tls-migrate")
+    assert group["TransitEncryptionEnabled"] is False
+    primary, _, _ = endpoints(group)
+    held = socket.create_connection((primary, REDIS_PORT), timeout=10)
+    held.sendall(b"PING\r\n")
+    assert held.recv(64) == b"+PONG\r\n"
+
+    with pytest.raises(ec.exceptions.ClientError) as refused:
+        ec.modify_replication_group(ReplicationGroupId="tls-migrate",
+                                    TransitEncryptionEnabled=True, ApplyImmediately=True)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterCombination"
+
+    group = ec.modify_replication_group(ReplicationGroupId="tls-migrate",
+                                        TransitEncryptionEnabled=True,
+                                        TransitEncryptionMode="preferred",
+                                        ApplyImmediately=True)["ReplicationGroup"]
+    assert group["TransitEncryptionMode"] == "preferred"
+    cafile = ca_path(fc)
+    wait_until(lambda: tls_client(primary, cafile).ping(), what="TLS on the primary endpoint")
+    held.sendall(b"PING\r\n")
+    assert held.recv(64) == b"+PONG\r\n"
+    assert redis.Redis(host=primary, port=REDIS_PORT, socket_timeout=10).ping()
+
+    group = ec.modify_replication_group(ReplicationGroupId="tls-migrate",
+                                        TransitEncryptionMode="required",
+                                        ApplyImmediately=True)["ReplicationGroup"]
+    assert group["TransitEncryptionMode"] == "required"
+    wait_until(lambda: closed_at_once(primary, b"PING\r\n"), what="plaintext refused")
+    held.sendall(b"PING\r\n")
+    try:
+        assert held.recv(64) == b""
+    except ConnectionResetError:
+        pass
+    held.close()
+    assert tls_client(primary, cafile).ping()
+    assert wait_group_available(ec, "tls-migrate")["TransitEncryptionEnabled"] is True

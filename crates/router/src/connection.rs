@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::oneshot;
 
-use crate::endpoint::{Shared, Spliced};
+use crate::endpoint::{Shared, Spliced, Transport};
 use crate::route::{Backend, Tls, TlsMode};
 use crate::splice::splice;
 use crate::stats::Counters;
@@ -57,7 +57,7 @@ pub(crate) async fn serve(guard: Guard, client: TcpStream, registered: oneshot::
     }
     let tls = guard.shared.snapshot().route.security.tls.clone();
     match tls {
-        None => forward(guard, client).await,
+        None => forward(guard, client, Transport::Plain).await,
         Some(tls) => serve_secured(guard, client, tls).await,
     }
 }
@@ -79,7 +79,7 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
     }
     if first[0] != TLS_HANDSHAKE_RECORD {
         match tls.mode {
-            TlsMode::Preferred => return forward(guard, client).await,
+            TlsMode::Preferred => return forward(guard, client, Transport::Plain).await,
             TlsMode::Required => {
                 Counters::bump(&shared.counters.plaintext_refused);
                 tracing::debug!(listen = %shared.listen,
@@ -92,7 +92,7 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
     match tokio::time::timeout(timeout, tls.acceptor().accept(client)).await {
         Ok(Ok(stream)) => {
             Counters::bump(&shared.counters.tls_handshakes);
-            forward(guard, stream).await;
+            forward(guard, stream, Transport::Tls).await;
         }
         Ok(Err(e)) => {
             Counters::bump(&shared.counters.tls_failed);
@@ -107,7 +107,7 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
 
 /// Waits for a backend, connects to it and splices `client` (a plain TCP stream or a TLS
 /// stream over one) to it until either side is done.
-async fn forward<C>(guard: Guard, client: C)
+async fn forward<C>(guard: Guard, client: C, transport: Transport)
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
@@ -125,14 +125,14 @@ where
                     if let Err(e) = backend.set_nodelay(true) {
                         tracing::debug!(listen = %shared.listen, error = %e, "backend TCP_NODELAY");
                     }
-                    run(guard, &spliced, client, backend).await;
+                    run(guard, &spliced, client, backend, transport).await;
                 }
                 outcome => connect_failed(&shared, &spliced, outcome.ok().and_then(Result::err)),
             }
         }
         Backend::Unix(path) => {
             match tokio::time::timeout(connect_timeout, UnixStream::connect(path)).await {
-                Ok(Ok(backend)) => run(guard, &spliced, client, backend).await,
+                Ok(Ok(backend)) => run(guard, &spliced, client, backend, transport).await,
                 outcome => connect_failed(&shared, &spliced, outcome.ok().and_then(Result::err)),
             }
         }
@@ -151,13 +151,18 @@ fn connect_failed(shared: &Shared, spliced: &Spliced, error: Option<std::io::Err
 }
 
 /// Registers the splice, then copies until done, unless a fence came first.
-async fn run<C, B>(guard: Guard, spliced: &Spliced, mut client: C, mut backend: B)
-where
+async fn run<C, B>(
+    guard: Guard,
+    spliced: &Spliced,
+    mut client: C,
+    mut backend: B,
+    transport: Transport,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
     let shared = &guard.shared;
-    if !shared.register(guard.id, spliced) {
+    if !shared.register(guard.id, spliced, transport) {
         return;
     }
     let buffer_size = shared.limits.buffer_size;

@@ -34,8 +34,9 @@ pub struct EndpointRoute {
     pub epoch: u64,
     /// A human name for logs and metrics, e.g. `"rg1 primary"`.
     pub label: String,
-    /// Who may connect and whether the endpoint speaks TLS. Changes apply to new connections;
-    /// connections already spliced are left alone (security groups are stateful in AWS too).
+    /// Who may connect and whether the endpoint speaks TLS. Admission changes apply to new
+    /// connections (security groups are stateful in AWS too). TLS becoming `Required` closes
+    /// the plaintext connections, as ElastiCache does; TLS removed closes the TLS connections.
     pub security: Security,
 }
 

@@ -126,7 +126,8 @@ async fn tls_ping(connector: &tokio_rustls::TlsConnector, listen: SocketAddr) ->
 // Goal: preferred mode serves TLS and plaintext on one port, told apart by the first byte;
 // required mode closes plaintext at once (counted) and keeps serving TLS; a garbage handshake
 // closes only its own connection. Method: a CA in a temp dir, one endpoint, its mode changed
-// by a new table; a live TLS connection checked after the garbage.
+// by a new table (which drops the plaintext connection); a live TLS connection checked after
+// the garbage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_preferred_required_and_garbage() {
     let server = RedisProcess::start("a").await;
@@ -159,6 +160,8 @@ async fn tls_preferred_required_and_garbage() {
         .apply(route(listen, &server, secured(TlsMode::Required)))
         .await
         .is_empty());
+    // The plaintext connection of the preferred mode is dropped when TLS becomes required.
+    assert_eq!(ping(&mut plain).await, None);
     let mut refused = TcpStream::connect(listen).await.unwrap();
     assert_eq!(ping(&mut refused).await, None);
     assert_eq!(
