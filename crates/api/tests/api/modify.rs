@@ -181,9 +181,7 @@ async fn later_features_are_refused() {
         message,
         "The AUTH token is only supported when encryption-in-transit is enabled"
     );
-    for (name, value) in [
-        ("UserGroupIdsToAdd.member.1", "ug"),
-    ] {
+    for (name, value) in [("UserGroupIdsToAdd.member.1", "ug")] {
         let message = h
             .call(&modify(&[(name, value)]))
             .await
