@@ -74,9 +74,13 @@ def reply_until_closed(host, payload: bytes) -> bytes:
     return got
 
 
-def closed_at_once(host, payload: bytes) -> bool:
-    """True when the server closes the connection without sending anything."""
-    return reply_until_closed(host, payload) == b""
+REFUSED_REPLY = b"-ERR SSL/TLS connection required\r\n"
+
+
+def plaintext_refused(host, payload: bytes) -> bool:
+    """True when the server answers plaintext with the one error the connectivity runbook
+    quotes ("SSL/TLS connection required") and closes the connection."""
+    return reply_until_closed(host, payload) == REFUSED_REPLY
 
 
 def closed_with_tls_alert(host, payload: bytes) -> bool:
@@ -114,15 +118,16 @@ def test_runbook_forms_verify_every_endpoint(fc, ec):
                     socket_timeout=10).ping()
 
 
-# Goal: required mode refuses plaintext the way a TLS-only ElastiCache endpoint does: the
-# connection is closed without a reply; redis-cli without --tls fails. Method: raw socket PING
-# and redis-cli; the router counts nothing else broken (a TLS client still works afterwards).
+# Goal: required mode refuses plaintext: the client reads "ERR SSL/TLS connection required"
+# (the connectivity runbook's symptom) and the connection closes; redis-cli without --tls
+# fails with that text. Method: raw socket PING and redis-cli; a TLS client still works after.
 def test_required_closes_plaintext(fc, ec):
     group = create_tls_group(ec, "tls-only")
     primary, _, _ = endpoints(group)
-    assert closed_at_once(primary, b"PING\r\n")
+    assert plaintext_refused(primary, b"PING\r\n")
     out = redis_cli("-h", primary, "-p", "6379", "PING")
     assert out.stdout.strip() != "PONG"
+    assert "SSL/TLS connection required" in out.stdout + out.stderr, out
     assert tls_client(primary, ca_path(fc)).ping()
 
 
@@ -300,7 +305,7 @@ def test_modify_migrates_preferred_then_required(fc, ec):
                                         TransitEncryptionMode="required",
                                         ApplyImmediately=True)["ReplicationGroup"]
     assert group["TransitEncryptionMode"] == "required"
-    wait_until(lambda: closed_at_once(primary, b"PING\r\n"), what="plaintext refused")
+    wait_until(lambda: plaintext_refused(primary, b"PING\r\n"), what="plaintext refused")
     held.sendall(b"PING\r\n")
     try:
         assert held.recv(64) == b""

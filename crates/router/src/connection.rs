@@ -84,6 +84,7 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
                 Counters::bump(&shared.counters.plaintext_refused);
                 tracing::debug!(listen = %shared.listen,
                     "plaintext connection to an endpoint that requires TLS; closing");
+                refuse_plaintext(client).await;
                 return;
             }
         }
@@ -103,6 +104,25 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
             tracing::debug!(listen = %shared.listen, ?timeout, "TLS handshake timed out; closing");
         }
     }
+}
+
+/// What a plaintext client of a TLS-only endpoint reads before the connection closes: one RESP
+/// error, so the client reports why (the text the connectivity runbook quotes) instead of a bare
+/// reset. Written without reading the request: the router never parses commands.
+pub(crate) const PLAINTEXT_REFUSED_REPLY: &[u8] = b"-ERR SSL/TLS connection required\r\n";
+
+/// Bound on writing [`PLAINTEXT_REFUSED_REPLY`] to a client that does not read.
+const REFUSAL_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Answers a plaintext client of a TLS-only endpoint with [`PLAINTEXT_REFUSED_REPLY`], then
+/// closes (dropping the socket).
+async fn refuse_plaintext(mut client: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+        client.write_all(PLAINTEXT_REFUSED_REPLY).await?;
+        client.shutdown().await
+    })
+    .await;
 }
 
 /// Waits for a backend, connects to it and splices `client` (a plain TCP stream or a TLS

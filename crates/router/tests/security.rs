@@ -162,7 +162,12 @@ async fn tls_preferred_required_and_garbage() {
         .is_empty());
     // The plaintext connection of the preferred mode is dropped when TLS becomes required.
     assert_eq!(ping(&mut plain).await, None);
+    // A new plaintext client reads why, then the connection closes.
     let mut refused = TcpStream::connect(listen).await.unwrap();
+    assert_eq!(
+        ping(&mut refused).await.unwrap(),
+        b"-ERR SSL/TLS connection required\r\n"
+    );
     assert_eq!(ping(&mut refused).await, None);
     assert_eq!(
         router.stats().endpoint(listen).unwrap().plaintext_refused,
