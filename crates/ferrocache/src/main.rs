@@ -88,7 +88,16 @@ struct UpArgs {
     at_rest_key_file: Option<PathBuf>,
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // One line with the whole cause chain, not a backtrace: start-up failures are read by
+    // people (and by test harnesses that keep only the tail of the log).
+    if let Err(error) = run() {
+        eprintln!("ferrocache: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

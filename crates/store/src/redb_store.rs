@@ -34,18 +34,37 @@ impl std::fmt::Debug for RedbStore {
     }
 }
 
+/// How long [`RedbStore::open`] waits for another process's lock on the file to go.
+pub const STORE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often [`RedbStore::open`] tries again meanwhile.
+const STORE_LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl RedbStore {
     /// Opens (or creates) the store file at `path`.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be opened, e.g. another Ferrocache holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open {}: {e} (is another ferrocache using this --data-dir?)",
-                path.display()
-            ))
-        })?;
+        // The file lock of a Ferrocache that was just killed can outlive it briefly: a node
+        // process it forked but had not yet `exec`ed shares the open file (and its lock) until
+        // the exec closes it. So a held lock is waited for, boundedly, before giving up.
+        let deadline = std::time::Instant::now() + STORE_LOCK_WAIT;
+        let db = loop {
+            match Database::create(path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(STORE_LOCK_POLL);
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open {}: {e} (is another ferrocache using this --data-dir?)",
+                        path.display()
+                    )))
+                }
+            }
+        };
         Ok(Self {
             db,
             revision: watch::Sender::new(0),
