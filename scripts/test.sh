@@ -136,6 +136,7 @@ dependency_rules() {
   check_deps ferrocache-engine axum hyper || ok=1
   check_deps ferrocache-router quick-xml axum ferrocache-store ferrocache-model \
     ferrocache-control ferrocache-api || ok=1
+  check_deps ferrocache-pki tokio axum ferrocache-store ferrocache-model || ok=1
   return "$ok"
 }
 

@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -334,4 +334,50 @@ test('typed errors and delete', async () => {
     assert.ok(Date.now() < deadline, 'group never went away');
     await sleep(100);
   }
+});
+
+// Goal: the connectivity runbook's ioredis form, `tls: {}` (Node's defaults: the chain and the
+// host name are verified), reaches a group created with TransitEncryptionEnabled. Method: the
+// CA path from `ferrocache ca path`; a child node process with NODE_EXTRA_CA_CERTS (how Node
+// adds a CA to its defaults) runs ioredis with `tls: {}` verbatim and PINGs the primary
+// endpoint; without the CA the same client is refused.
+test('ioredis tls: {} against a TLS group', async () => {
+  const created = await client.send(new CreateReplicationGroupCommand({
+    ReplicationGroupId: 'js-tls',
+    ReplicationGroupDescription: 'ioredis tls',
+    NumCacheClusters: 1,
+    TransitEncryptionEnabled: true,
+  }));
+  assert.equal(created.ReplicationGroup.TransitEncryptionEnabled, true);
+  let group;
+  const deadline = Date.now() + GROUP_WAIT_MS;
+  for (;;) {
+    const out = await client.send(new DescribeReplicationGroupsCommand({ ReplicationGroupId: 'js-tls' }));
+    group = out.ReplicationGroups[0];
+    if (group.Status === 'available') break;
+    assert.ok(Date.now() < deadline, `group still ${group.Status}`);
+    await sleep(100);
+  }
+  assert.equal(group.TransitEncryptionMode, 'required');
+  const host = group.NodeGroups[0].PrimaryEndpoint.Address;
+  const caPath = spawnSync(binaryPath(), ['ca', 'path', '--data-dir', fc.dataDir], { encoding: 'utf8' })
+    .stdout.trim().split('\n').pop();
+  assert.ok(fs.existsSync(caPath), caPath);
+  const script = `
+    const Redis = require('ioredis');
+    const redis = new Redis({ host: ${JSON.stringify(host)}, port: 6379, tls: {},
+      maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+    redis.connect()
+      .then(() => redis.set('from-ioredis', 'ok'))
+      .then(() => redis.get('from-ioredis'))
+      .then((v) => { console.log(v); redis.disconnect(); })
+      .catch((e) => { console.error(e.message); process.exit(1); });`;
+  const run = (env) => spawnSync(process.execPath, ['-e', script],
+    { encoding: 'utf8', env, cwd: path.dirname(fileURLToPath(import.meta.url)), timeout: 30_000 });
+  const trusted = run({ ...process.env, NODE_EXTRA_CA_CERTS: caPath });
+  assert.equal(trusted.status, 0, trusted.stderr);
+  assert.equal(trusted.stdout.trim(), 'ok');
+  const { NODE_EXTRA_CA_CERTS: _unused, ...withoutCa } = process.env;
+  const untrusted = run(withoutCa);
+  assert.notEqual(untrusted.status, 0);
 });

@@ -314,3 +314,17 @@ def test_modify_migrates_preferred_then_required(fc, ec):
     held.close()
     assert tls_client(primary, cafile).ping()
     assert wait_group_available(ec, "tls-migrate")["TransitEncryptionEnabled"] is True
+
+
+# Goal: a standalone cache cluster created with TransitEncryptionEnabled serves TLS on its node
+# endpoint with a certificate for that address. Method: CreateCacheCluster, then redis-py
+# ssl_cert_reqs='required' and a refused plaintext PING.
+def test_standalone_cluster_tls(fc, ec):
+    from harness import wait_cluster_available
+    ec.create_cache_cluster(CacheClusterId="tls-solo", CacheNodeType="cache.t3.micro",
+                            Engine="redis", NumCacheNodes=1, TransitEncryptionEnabled=True)
+    cluster = wait_cluster_available(ec, "tls-solo")
+    assert cluster["TransitEncryptionEnabled"] is True
+    host = cluster["CacheNodes"][0]["Endpoint"]["Address"]
+    assert tls_client(host, ca_path(fc)).ping()
+    assert closed_at_once(host, b"PING\r\n")
