@@ -181,10 +181,11 @@ async fn later_features_are_refused() {
         message,
         "The AUTH token is only supported when encryption-in-transit is enabled"
     );
-    for (name, value) in [
-        ("UserGroupIdsToAdd.member.1", "ug"),
-        ("TransitEncryptionEnabled", "true"),
-    ] {
+    // User groups too, with encryption in transit.
+    h.call(&modify(&[("UserGroupIdsToAdd.member.1", "ug")]))
+        .await
+        .error("InvalidParameterCombination", 400);
+    for (name, value) in [("TransitEncryptionEnabled", "true")] {
         let message = h
             .call(&modify(&[(name, value)]))
             .await
