@@ -112,8 +112,9 @@ def test_restoration_guide_phase_1_to_5(fc):
     assert in_order(on_group, [in_progress, succeeded,
                                f"Replication group {RESTORED_CLUSTER} created"]), on_group
     verified = [m for m in on_cluster if m.startswith("Restore verified")]
-    assert verified == [f"Restore verified: {KEYS} keys match the snapshot "
-                        "(key count checked; no dataset digest)"], on_cluster
+    # The digest taken at the save's fork matches the restored dataset's (no writes ran
+    # during the snapshot here, so the digest was taken).
+    assert verified == [f"Restore verified: {KEYS} keys, digest matches"], on_cluster
 
     # verify_restoration.sh, step 3: the Restore events of <id>-001.
     listed = fc.aws("elasticache", "describe-events",
@@ -210,3 +211,38 @@ def test_rdb_the_engine_refuses_fails_the_restore(fc):
     on_cluster = messages(fc, "restored", "cache-cluster")
     assert "Restore from unloadable failed for node 0001" in on_cluster, on_cluster
     assert "Cache cluster created" not in on_cluster
+
+
+# Goal: the dataset digest decides the verification: a snapshot whose recorded digest differs
+# from what the restored primary holds gets "Restore verification failed: … differs", and a
+# standalone source (a primary, no replica) gets its digest taken too. Method: snapshot a cache
+# cluster with keys, change the digest in its manifest (the RDB and its SHA-256 untouched),
+# restore, read the events.
+def test_digest_mismatch_is_reported(fc):
+    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "src",
+           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
+           "--region", REGION)
+    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
+                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
+               timeout=120, poll=0.2, what="source available")
+    address = aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
+                       "--show-cache-node-info",
+                       "--query", "CacheClusters[0].CacheNodes[0].Endpoint.Address")
+    for i in range(10):
+        redis_cli(address, "SET", f"k{i}", "v")
+    snapshot_from(fc, ["--cache-cluster-id", "src"], "digested")
+    manifest_path = Path(fc.data_dir) / "snapshots" / REGION / "digested" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert len(manifest["digest"]) == 40, manifest
+    manifest["digest"] = "0" * 39 + "1"
+    manifest_path.write_text(json.dumps(manifest))
+
+    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "copy",
+           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
+           "--snapshot-name", "digested", "--region", REGION)
+    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "copy",
+                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
+               timeout=120, poll=0.2, what="copy available")
+    on_cluster = messages(fc, "copy", "cache-cluster")
+    failed = [m for m in on_cluster if m.startswith("Restore verification failed")]
+    assert len(failed) == 1 and "differs from the snapshot's 0000" in failed[0], on_cluster

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use ferrocache_agent::{Agent, AgentError, Liveness, NodeProcess, Probe};
-use ferrocache_engine::{EngineError, Info, NodeAddress, NodeClient, NodeConfig};
+use ferrocache_engine::{EngineError, Info, NodeAddress, NodeClient, NodeConfig, SaveStart};
 
 /// A boxed future, so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -112,14 +112,23 @@ pub trait NodeRuntime: Send + Sync + 'static {
         users: &'a [(String, Vec<String>)],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
-    /// `BGSAVE` on a running node. `Ok(false)` when the node refused because a save is
-    /// already running (a replica's disk-based sync, an earlier request): the caller retries.
-    /// Completion shows in [`Info::rdb_bgsave_in_progress`] / [`Info::rdb_last_bgsave_ok`].
+    /// `BGSAVE` on a running node, with the key count and dataset digest of what it saves
+    /// ([`NodeClient::bgsave_with_digest`]). `Ok(None)` when the node refused because a save
+    /// is already running (a replica's disk-based sync, an earlier request): the caller
+    /// retries. Completion shows in [`Info::rdb_bgsave_in_progress`] /
+    /// [`Info::rdb_last_bgsave_ok`].
     fn bgsave<'a>(
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, RuntimeError>>;
+    ) -> BoxFuture<'a, Result<Option<SaveStart>, RuntimeError>>;
+
+    /// `DEBUG DIGEST` of a node's dataset; `None` when the node cannot run it.
+    fn digest<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
 }
 
 /// Whether Redis refused `BGSAVE` only because a save is running already.
@@ -280,14 +289,31 @@ impl NodeRuntime for Agent {
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<Option<SaveStart>, RuntimeError>> {
         Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            match client.bgsave().await {
-                Ok(()) => Ok(true),
-                Err(e) if save_in_progress(&e) => Ok(false),
+            // DEBUG DIGEST walks the whole dataset: give the call the blocking-call bound.
+            let client = admin_client(self, addr, timeout)
+                .await?
+                .with_call_timeout(ferrocache_engine::BLOCKING_CALL_TIMEOUT_DEFAULT);
+            match client.bgsave_with_digest().await {
+                Ok(started) => Ok(Some(started)),
+                Err(e) if save_in_progress(&e) => Ok(None),
                 Err(e) => Err(e.into()),
             }
+        })
+    }
+
+    fn digest<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async move {
+            // DEBUG DIGEST walks the whole dataset: give it the blocking-call bound.
+            let client = admin_client(self, addr, timeout)
+                .await?
+                .with_call_timeout(ferrocache_engine::BLOCKING_CALL_TIMEOUT_DEFAULT);
+            Ok(client.digest().await?)
         })
     }
 }

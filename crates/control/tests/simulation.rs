@@ -329,13 +329,26 @@ impl NodeRuntime for SimRuntime {
         &'a self,
         addr: &'a NodeAddress,
         _timeout: Duration,
-    ) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<Option<ferrocache_engine::SaveStart>, RuntimeError>> {
         // The simulation keeps no data, so a save finishes at once; it is accepted on any
         // serving node.
         Box::pin(async move {
             let world = self.world.lock().unwrap();
-            self.serving(&world, addr).map(|_| true)
+            self.serving(&world, addr).map(|_| {
+                Some(ferrocache_engine::SaveStart {
+                    keys: 0,
+                    digest: None,
+                })
+            })
         })
+    }
+
+    fn digest<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>> {
+        Box::pin(async { Ok(None) })
     }
 
     fn set_acl_users<'a>(

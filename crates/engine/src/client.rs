@@ -75,6 +75,10 @@ pub struct CommandNames {
     pub role: String,
     /// `PUBLISH`.
     pub publish: String,
+    /// `DEBUG` (for `DEBUG DIGEST`); empty (the default) when the node cannot run it: Redis 7
+    /// refuses it unless enabled, and nodes started before the control plane had a name for it
+    /// have it disabled.
+    pub debug: String,
 }
 
 impl Default for CommandNames {
@@ -90,8 +94,21 @@ impl Default for CommandNames {
             publish: "PUBLISH".to_string(),
             dbsize: "DBSIZE".to_string(),
             role: "ROLE".to_string(),
+            // Redis 7 refuses DEBUG unless `enable-debug-command` allows it, which nodes get
+            // only with a control-plane identity (and then under a secret name).
+            debug: String::new(),
         }
     }
+}
+
+/// What a node's dataset held when a background save forked
+/// ([`NodeClient::bgsave_with_digest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveStart {
+    /// Keys over all databases.
+    pub keys: u64,
+    /// `DEBUG DIGEST` of the dataset, when the node knows `DEBUG` under our name.
+    pub digest: Option<String>,
 }
 
 /// One replica as a primary's `ROLE` reply lists it.
@@ -490,6 +507,100 @@ impl NodeClient {
     pub async fn bgsave(&self) -> Result<(), EngineError> {
         let cmd = redis::cmd(&self.names.bgsave);
         self.call::<()>("BGSAVE", cmd, self.call_timeout).await
+    }
+
+    /// `BGSAVE`, with the key count and (when the node knows `DEBUG` under our name) the
+    /// dataset digest of the data the save writes.
+    ///
+    /// Redis only schedules a `BGSAVE` sent inside `MULTI`/`EXEC`, so the save cannot share a
+    /// transaction with `DEBUG DIGEST`. Instead one pipeline sends `MULTI` `INFO` `DEBUG DIGEST`
+    /// `EXEC` `BGSAVE` `INFO`; Redis runs one client's pipelined commands back to back, and the
+    /// two `INFO`s prove it: when `rdb_changes_since_last_save` (which counts every write,
+    /// replicated ones included) is the same in both, nothing was written between the digest
+    /// and the fork, so the digest is the saved data's. Otherwise the digest is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when a save is already running or the fork fails (the message
+    /// is Redis's), otherwise as for any call.
+    pub async fn bgsave_with_digest(&self) -> Result<SaveStart, EngineError> {
+        let with_digest = !self.names.debug.is_empty();
+        let mut pipe = redis::pipe();
+        pipe.cmd("MULTI").ignore().cmd(&self.names.info).ignore();
+        if with_digest {
+            pipe.cmd(&self.names.debug).arg("DIGEST").ignore();
+        }
+        pipe.cmd("EXEC")
+            .cmd(&self.names.bgsave)
+            .ignore()
+            .cmd(&self.names.info)
+            .arg("persistence");
+        let mut conn = self.conn.clone();
+        let (exec, after): (Vec<Value>, String) =
+            match tokio::time::timeout(self.call_timeout, pipe.query_async(&mut conn)).await {
+                Ok(Ok(values)) => values,
+                Ok(Err(error)) if error.code().is_none() => {
+                    // Server errors in a pipeline come back as one error without a code.
+                    return Err(EngineError::Reply {
+                        addr: self.addr.to_string(),
+                        command: "BGSAVE".to_string(),
+                        message: error.to_string(),
+                    });
+                }
+                Ok(Err(error)) => return Err(self.map_error("BGSAVE", error)),
+                Err(_) => {
+                    return Err(EngineError::Timeout {
+                        addr: self.addr.to_string(),
+                        command: "BGSAVE".to_string(),
+                        timeout: self.call_timeout,
+                    })
+                }
+            };
+        let text = |v: Option<&Value>| -> Result<String, EngineError> {
+            v.ok_or_else(|| self.unexpected("BGSAVE", "EXEC answered too few replies".into()))
+                .and_then(|v| {
+                    String::from_redis_value(v.clone())
+                        .map_err(|e| self.unexpected("BGSAVE", e.to_string()))
+                })
+        };
+        let before = Info::parse(&text(exec.first())?)?;
+        let changes = |raw: &std::collections::BTreeMap<String, String>| {
+            raw.get("rdb_changes_since_last_save").cloned()
+        };
+        let after_changes = after
+            .lines()
+            .find_map(|l| {
+                l.trim_end_matches('\r')
+                    .strip_prefix("rdb_changes_since_last_save:")
+            })
+            .map(str::to_string);
+        let unchanged = changes(&before.raw).is_some() && changes(&before.raw) == after_changes;
+        let digest = if with_digest && unchanged {
+            Some(text(exec.get(1))?)
+        } else {
+            None
+        };
+        Ok(SaveStart {
+            keys: before.keys_total,
+            digest,
+        })
+    }
+
+    /// `DEBUG DIGEST`: a digest of the whole dataset (40 hex digits, all zeros when empty), or
+    /// `None` when the node has `DEBUG` disabled.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn digest(&self) -> Result<Option<String>, EngineError> {
+        if self.names.debug.is_empty() {
+            return Ok(None);
+        }
+        let mut cmd = redis::cmd(&self.names.debug);
+        cmd.arg("DIGEST");
+        self.call("DEBUG DIGEST", cmd, self.call_timeout)
+            .await
+            .map(Some)
     }
 
     /// `DBSIZE`: number of keys in the selected database (db 0).

@@ -271,6 +271,11 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
         for (command, renamed) in admin.renames() {
             push("rename-command", &[command, &renamed])?;
         }
+        // Redis 7 refuses DEBUG unless enabled; it is renamed to a name only the control plane
+        // knows (for `DEBUG DIGEST`), so enabling it exposes nothing to clients.
+        if !admin.names.debug.is_empty() {
+            push("enable-debug-command", &["yes"])?;
+        }
         let default_rules: Vec<String> = DEFAULT_USER_RULES.iter().map(|r| r.to_string()).collect();
         let mut users: Vec<(&str, Vec<String>)> = Vec::new();
         if !cfg.acl_users.iter().any(|(name, _)| name == "default") {
@@ -544,7 +549,9 @@ timeout 0
         let parsed = directives(&render(&cfg).unwrap());
         let renames = find(&parsed, "rename-command");
         assert!(renames.contains(&&["CONFIG".to_string(), identity.names.config.clone()][..]));
-        assert!(renames.contains(&&["DEBUG".to_string(), String::new()][..]));
+        assert!(renames.contains(&&["DEBUG".to_string(), identity.names.debug.clone()][..]));
+        assert!(renames.contains(&&["SLAVEOF".to_string(), String::new()][..]));
+        assert_eq!(find(&parsed, "enable-debug-command"), [["yes"]]);
         let users = find(&parsed, "user");
         assert_eq!(users[0][0], "default");
         assert!(users[0].contains(&"nopass".to_string()));

@@ -26,7 +26,9 @@ use crate::client::CommandNames;
 pub const IDENTITY_FILE_NAME: &str = "control-identity";
 
 /// Whole commands renamed to nothing: neither clients nor the control plane send them.
-pub const DISABLED_COMMANDS: &[&str] = &["SLAVEOF", "DEBUG", "BGREWRITEAOF", "MIGRATE"];
+/// (`DEBUG` is renamed to a secret name instead, for `DEBUG DIGEST`; nodes of an identity
+/// written before it had one keep it disabled.)
+pub const DISABLED_COMMANDS: &[&str] = &["SLAVEOF", "BGREWRITEAOF", "MIGRATE"];
 
 /// ACL rules appended to every client-facing user, after its own access string, so they win:
 /// the restricted subcommands (which `rename-command` cannot reach) and `SYNC`/`PSYNC` (which
@@ -101,6 +103,7 @@ impl AdminIdentity {
                 shutdown: renamed("SHUTDOWN"),
                 save: renamed("SAVE"),
                 bgsave: renamed("BGSAVE"),
+                debug: renamed("DEBUG"),
                 ..CommandNames::default()
             },
         }
@@ -141,8 +144,19 @@ impl AdminIdentity {
         let n = &self.names;
         format!(
             "# Ferrocache control-plane identity: secret, never edit while nodes run.\n\
-             user {}\npassword {}\nconfig {}\nreplicaof {}\nshutdown {}\nsave {}\nbgsave {}\n",
-            self.user, self.password, n.config, n.replicaof, n.shutdown, n.save, n.bgsave
+             user {}\npassword {}\nconfig {}\nreplicaof {}\nshutdown {}\nsave {}\nbgsave {}\n{}",
+            self.user,
+            self.password,
+            n.config,
+            n.replicaof,
+            n.shutdown,
+            n.save,
+            n.bgsave,
+            if n.debug.is_empty() {
+                String::new()
+            } else {
+                format!("debug {}\n", n.debug)
+            }
         )
     }
 
@@ -150,6 +164,7 @@ impl AdminIdentity {
         let mut identity = AdminIdentity {
             user: String::new(),
             password: String::new(),
+            // A file written before `DEBUG` had a name keeps it disabled (the default).
             names: CommandNames::default(),
         };
         for line in text
@@ -165,6 +180,7 @@ impl AdminIdentity {
                 "shutdown" => &mut identity.names.shutdown,
                 "save" => &mut identity.names.save,
                 "bgsave" => &mut identity.names.bgsave,
+                "debug" => &mut identity.names.debug,
                 _ => continue,
             };
             *slot = value.to_string();
@@ -187,6 +203,14 @@ impl AdminIdentity {
         if !all_safe {
             return Err(bad("identity file holds a malformed value"));
         }
+        if !identity
+            .names
+            .debug
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(bad("identity file holds a malformed value"));
+        }
         Ok(identity)
     }
 
@@ -200,6 +224,8 @@ impl AdminIdentity {
             ("SHUTDOWN", n.shutdown.clone()),
             ("SAVE", n.save.clone()),
             ("BGSAVE", n.bgsave.clone()),
+            // Empty (disabled) for an identity written before `DEBUG` had a name.
+            ("DEBUG", n.debug.clone()),
         ];
         renames.extend(DISABLED_COMMANDS.iter().map(|c| (*c, String::new())));
         renames

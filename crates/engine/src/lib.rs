@@ -34,8 +34,8 @@ pub mod info;
 pub mod version;
 
 pub use client::{
-    CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, BLOCKING_CALL_TIMEOUT_DEFAULT,
-    CALL_TIMEOUT_DEFAULT,
+    CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, SaveStart,
+    BLOCKING_CALL_TIMEOUT_DEFAULT, CALL_TIMEOUT_DEFAULT,
 };
 pub use config::{
     check_node_id, render, NodeConfig, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME,

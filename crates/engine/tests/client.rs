@@ -243,3 +243,76 @@ async fn errors_are_typed() {
     assert!(matches!(err, EngineError::Timeout { .. }), "{err}");
     // SIGKILL (the guard) works on a stopped process.
 }
+
+#[tokio::test]
+async fn bgsave_with_digest_describes_the_saved_data() {
+    // Goal: the digest and key count taken with BGSAVE in one MULTI/EXEC are those of the data
+    // the RDB holds: a node started from that RDB has the same digest, even though writes came
+    // in after the save. Clients cannot run DEBUG (renamed), the control plane can. Method: a
+    // node with an identity; write, save with digest, write more, load the RDB in a new node.
+    let root = tempfile::tempdir().unwrap();
+    let identity = ferrocache_engine::AdminIdentity::generate();
+    let first = start(root.path(), "d1", |cfg| cfg.admin = Some(identity.clone()));
+    let admin = loop {
+        match NodeClient::connect_as(&first.cfg.address(), CONNECT_TIMEOUT, &identity).await {
+            Ok(client) if client.ping().await.is_ok() => break client,
+            _ => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    };
+    let mut data = redis::Client::open(format!("redis://{}:{}/", first.cfg.bind, first.cfg.port))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query_async(&mut data)
+            .await
+            .unwrap();
+    }
+    let refused: Result<String, _> = redis::cmd("DEBUG")
+        .arg("DIGEST")
+        .query_async(&mut data)
+        .await;
+    assert!(refused.unwrap_err().to_string().contains("unknown command"));
+
+    let saved = admin.bgsave_with_digest().await.unwrap();
+    assert_eq!(saved.keys, 100);
+    let digest = saved.digest.expect("a digest");
+    assert_eq!(digest.len(), 40);
+    let _: () = redis::cmd("SET")
+        .arg("later")
+        .arg(1)
+        .query_async(&mut data)
+        .await
+        .unwrap();
+    assert_ne!(
+        admin.digest().await.unwrap().as_deref(),
+        Some(digest.as_str())
+    );
+    let deadline = Instant::now() + WAIT_MAX;
+    while admin.info().await.unwrap().rdb_bgsave_in_progress {
+        assert!(Instant::now() < deadline, "BGSAVE never finished");
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    let info = admin.info().await.unwrap();
+    assert!(info.rdb_last_bgsave_ok, "{info:?}");
+    let second = start(root.path(), "d2", |cfg| cfg.admin = Some(identity.clone()));
+    std::fs::copy(first.cfg.rdb_path(), second.cfg.rdb_path()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}",
+            std::fs::read_to_string(first.cfg.log_path()).unwrap_or_default()
+        )
+    });
+    drop(second);
+    let second = start(root.path(), "d2", |cfg| cfg.admin = Some(identity.clone()));
+    let restored = loop {
+        match NodeClient::connect_as(&second.cfg.address(), CONNECT_TIMEOUT, &identity).await {
+            Ok(client) if client.ping().await.is_ok() => break client,
+            _ => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    };
+    assert_eq!(restored.digest().await.unwrap(), Some(digest));
+}

@@ -32,7 +32,30 @@ struct Cli {
 enum Command {
     /// Run the API, the control plane, the nodes and the endpoints in this process.
     Up(UpArgs),
+    /// The Ferrocache certificate authority that signs the endpoints' TLS certificates.
+    #[command(subcommand)]
+    Ca(CaCommand),
 }
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Print the path of the CA certificate (PEM) as the last line, creating the CA if needed.
+    Path(CaArgs),
+    /// Install the CA certificate into the system trust store (Debian: copied into
+    /// /usr/local/share/ca-certificates, then update-ca-certificates), so `redis-cli --tls`
+    /// and `ssl_cert_reqs='required'` verify endpoints without --cacert. Needs root.
+    Trust(CaArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CaArgs {
+    /// The data directory whose CA is meant (the one `ferrocache up` uses).
+    #[arg(long, default_value = "./.ferrocache")]
+    data_dir: PathBuf,
+}
+
+/// Where `ferrocache ca trust` puts the CA certificate (Debian's local CA directory).
+const SYSTEM_CA_DIR: &str = "/usr/local/share/ca-certificates";
 
 #[derive(Debug, clap::Args)]
 struct UpArgs {
@@ -81,7 +104,52 @@ fn main() -> Result<()> {
                 .build()?;
             runtime.block_on(up(args))
         }
+        Command::Ca(CaCommand::Path(args)) => {
+            let authority = authority(&args.data_dir)?;
+            println!("{}", authority.cert_path().display());
+            Ok(())
+        }
+        Command::Ca(CaCommand::Trust(args)) => ca_trust(&args.data_dir),
     }
+}
+
+/// The CA of `data_dir`, created (with the directory) on first use.
+fn authority(data_dir: &std::path::Path) -> Result<ferrocache_pki::Authority> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let data_dir = std::fs::canonicalize(data_dir)?;
+    Ok(ferrocache_pki::Authority::load_or_create(
+        &data_dir.join(ferrocache_pki::PKI_DIR),
+    )?)
+}
+
+/// `ferrocache ca trust`: copies the CA certificate into the system's local CA directory under
+/// a name unique to this CA, then rebuilds the trust bundle.
+fn ca_trust(data_dir: &std::path::Path) -> Result<()> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        anyhow::bail!(
+            "ferrocache ca trust changes the system trust store and must run as root \
+             (try: sudo ferrocache ca trust --data-dir {})",
+            data_dir.display()
+        );
+    }
+    let authority = authority(data_dir)?;
+    let dir = std::path::Path::new(SYSTEM_CA_DIR);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // update-ca-certificates only takes files ending in .crt.
+    let target = dir.join(format!("ferrocache-{}.crt", authority.id()));
+    std::fs::write(&target, authority.cert_pem())
+        .with_context(|| format!("writing {}", target.display()))?;
+    let status = std::process::Command::new("update-ca-certificates")
+        .status()
+        .context("running update-ca-certificates (Debian package ca-certificates)")?;
+    if !status.success() {
+        anyhow::bail!("update-ca-certificates failed: {status}");
+    }
+    println!("trusted {}", target.display());
+    println!("{}", authority.cert_path().display());
+    Ok(())
 }
 
 fn resolve_binary(path: &PathBuf) -> PathBuf {
@@ -172,6 +240,11 @@ async fn up(args: UpArgs) -> Result<()> {
             keys: Some(keys),
         },
     );
+    let authority =
+        ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
+            .context("the certificate authority (TLS)")?;
+    let ca_path = authority.cert_path();
+    controller.set_certificates(Arc::new(ferrocache_pki::Certificates::new(authority)));
     let router = Arc::new(Router::new(RouterLimits::default()));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -234,6 +307,11 @@ async fn up(args: UpArgs) -> Result<()> {
         "Engine: redis-server {engine_version}; data in {}; endpoints in {}",
         data_dir.display(),
         args.endpoint_cidr
+    );
+    println!(
+        "TLS: endpoints' certificates are issued by the CA in {} (trust it: ferrocache ca trust --data-dir {})",
+        ca_path.display(),
+        data_dir.display()
     );
     // Handlers go in before "Ready.": a SIGTERM sent as soon as that line shows must stop us
     // cleanly, not by the default action.

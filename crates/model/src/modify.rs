@@ -146,7 +146,7 @@ fn refuse_shared(
     Ok(())
 }
 
-/// Requests of later releases (encryption, RBAC, log delivery, IPv6, cluster mode), refused.
+/// Requests of later releases (RBAC, log delivery, IPv6, cluster mode), refused.
 fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
     refuse_shared(
         // Supported on groups (see `plan_group_modification_at`).
@@ -155,11 +155,6 @@ fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
         req.ip_discovery.as_deref(),
         &req.cache_security_group_names,
     )?;
-    if req.transit_encryption_enabled == Some(true) || req.transit_encryption_mode.is_some() {
-        return Err(not_yet(
-            "Encryption in transit (TransitEncryptionEnabled, TransitEncryptionMode)",
-        ));
-    }
     if req.remove_user_groups == Some(true) {
         return Err(not_yet("RemoveUserGroups (use UserGroupIdsToRemove)"));
     }
@@ -337,6 +332,13 @@ pub fn plan_group_modification_at(
             needs_reconcile = true;
         }
     }
+    // Encryption in transit changes on the endpoints at once (the router's next table), with
+    // no node work: clients migrate while the group stays available.
+    spec.transit_encryption = crate::transit::on_modify(
+        current.transit_encryption,
+        req.transit_encryption_enabled,
+        req.transit_encryption_mode.as_deref(),
+    )?;
     let apply_at = if req.apply_immediately == Some(true) {
         ApplyAt::Now
     } else {

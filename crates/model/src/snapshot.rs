@@ -138,6 +138,9 @@ pub struct SnapshotObserved {
     /// Keys the node held when its save began (sum over databases).
     #[serde(default)]
     pub key_count: u64,
+    /// `DEBUG DIGEST` of the saved data, when it could be taken at the save's fork.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Size of the RDB file in bytes.
     #[serde(default)]
     pub size_bytes: u64,
@@ -281,6 +284,15 @@ pub mod text {
     /// verification; no dataset digest is compared yet, and the text says so).
     pub fn restore_verified(keys: u64) -> String {
         format!("Restore verified: {keys} keys match the snapshot (key count checked; no dataset digest)")
+    }
+    /// The restored primary holds the snapshot's key count and its dataset digest matches the
+    /// one taken when the save forked (Ferrocache's verification).
+    pub fn restore_verified_digest(keys: u64) -> String {
+        format!("Restore verified: {keys} keys, digest matches")
+    }
+    /// The restored dataset's digest differs from the snapshot's.
+    pub fn restore_digest_mismatch(keys: u64, actual: &str, expected: &str) -> String {
+        format!("Restore verification failed: {keys} keys, but the dataset digest {actual} differs from the snapshot's {expected}")
     }
     /// The restored primary's key count differs from the manifest's. Not a failure: the manifest
     /// counts keys when the save began, and keys that expired since are not loaded.

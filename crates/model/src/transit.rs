@@ -65,6 +65,45 @@ pub fn on_create(
     }
 }
 
+/// The setting after a `ModifyReplicationGroup` that sends `enabled`
+/// (`TransitEncryptionEnabled`) and/or `mode` (`TransitEncryptionMode`) to a group whose
+/// setting is `current`, following AWS's migration path: encryption is turned on with mode
+/// `preferred` (TLS and plaintext both accepted), then moved to `required` in a later request
+/// once every client uses TLS; it is turned off only from `preferred`.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`] for an unknown mode; [`Fault::InvalidParameterCombination`]
+/// for a step off the path.
+pub fn on_modify(
+    current: Option<TransitEncryptionMode>,
+    enabled: Option<bool>,
+    mode: Option<&str>,
+) -> Result<Option<TransitEncryptionMode>, Fault> {
+    use TransitEncryptionMode::{Preferred, Required};
+    let mode = mode.map(TransitEncryptionMode::parse).transpose()?;
+    let mode_without_encryption = || {
+        Fault::combination(
+            "To modify transit encryption mode, set encryption-in-transit as enabled.",
+        )
+    };
+    match (current, enabled, mode) {
+        (current, None, None) => Ok(current),
+        (None, Some(false), None) => Ok(None),
+        (None, Some(false) | None, Some(_)) => Err(mode_without_encryption()),
+        (None, Some(true), Some(Preferred)) => Ok(Some(Preferred)),
+        (None, Some(true), None | Some(Required)) => Err(Fault::combination(
+            "When enabling encryption in transit on an existing replication group, TransitEncryptionMode must be set to preferred. Set it to required in a later modification, once all clients use encrypted connections.",
+        )),
+        (Some(current), Some(true), None) => Ok(Some(current)),
+        (Some(_), Some(true) | None, Some(mode)) => Ok(Some(mode)),
+        (Some(Preferred), Some(false), None | Some(Preferred)) => Ok(None),
+        (Some(Preferred), Some(false), Some(Required)) => Err(mode_without_encryption()),
+        (Some(Required), Some(false), _) => Err(Fault::combination(
+            "To disable encryption in transit, first set TransitEncryptionMode to preferred.",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +127,53 @@ mod tests {
         assert!(matches!(
             on_create(None, Some("preferred")),
             Err(Fault::InvalidParameterCombination(_))
+        ));
+    }
+
+    // Goal: ModifyReplicationGroup follows AWS's migration path: off -> preferred (with
+    // TransitEncryptionEnabled=true in the same request) -> required, back to preferred, off
+    // only from preferred. Method: every step and the steps off the path.
+    #[test]
+    fn modify_follows_the_migration_path() {
+        use TransitEncryptionMode::{Preferred, Required};
+        assert_eq!(on_modify(None, None, None).unwrap(), None);
+        assert_eq!(
+            on_modify(Some(Required), None, None).unwrap(),
+            Some(Required)
+        );
+        assert_eq!(
+            on_modify(None, Some(true), Some("preferred")).unwrap(),
+            Some(Preferred)
+        );
+        assert_eq!(
+            on_modify(Some(Preferred), None, Some("required")).unwrap(),
+            Some(Required)
+        );
+        assert_eq!(
+            on_modify(Some(Preferred), Some(true), Some("required")).unwrap(),
+            Some(Required)
+        );
+        assert_eq!(
+            on_modify(Some(Required), None, Some("preferred")).unwrap(),
+            Some(Preferred)
+        );
+        assert_eq!(on_modify(Some(Preferred), Some(false), None).unwrap(), None);
+        assert_eq!(on_modify(None, Some(false), None).unwrap(), None);
+        for refused in [
+            on_modify(None, Some(true), None),
+            on_modify(None, Some(true), Some("required")),
+            on_modify(None, None, Some("preferred")),
+            on_modify(Some(Required), Some(false), None),
+            on_modify(Some(Preferred), Some(false), Some("required")),
+        ] {
+            assert!(
+                matches!(refused, Err(Fault::InvalidParameterCombination(_))),
+                "{refused:?}"
+            );
+        }
+        assert!(matches!(
+            on_modify(Some(Preferred), None, Some("sometimes")),
+            Err(Fault::InvalidParameterValue(_))
         ));
     }
 

@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 use crate::connection;
 use crate::error::RouterError;
 use crate::limits::{RouterLimits, ACCEPT_ERROR_BACKOFF, LISTEN_BACKLOG};
-use crate::route::{Backend, EndpointKind, EndpointRoute};
+use crate::route::{Backend, EndpointKind, EndpointRoute, TlsMode};
 use crate::stats::Counters;
 
 /// Redis's own reply when `maxclients` is reached, sent (best effort) before closing a
@@ -60,12 +60,23 @@ impl Spliced {
     }
 }
 
+/// How a client connection reached the router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// Plain TCP.
+    Plain,
+    /// TLS terminated by the router.
+    Tls,
+}
+
 /// A live connection as the registry sees it.
 struct Tracked {
     /// The connection's task; aborting it drops (closes) both sockets.
     task: JoinHandle<()>,
     /// Where it is spliced; `None` while it waits for a backend or connects.
     spliced: Option<Spliced>,
+    /// Its transport, once spliced.
+    transport: Option<Transport>,
 }
 
 /// Live connections of one endpoint. Locked only when a connection starts, is spliced or
@@ -169,15 +180,17 @@ impl Shared {
     /// registry, and this records *before* loading the snapshot. Either the scan sees the
     /// record (and aborts the task), or the record came after the scan, hence after the store,
     /// and the check below sees the new snapshot.
-    pub(crate) fn register(&self, id: u64, spliced: &Spliced) -> bool {
+    pub(crate) fn register(&self, id: u64, spliced: &Spliced, transport: Transport) -> bool {
         {
             let mut registry = self.registry();
             let Some(tracked) = registry.conns.get_mut(&id) else {
                 return false;
             };
             tracked.spliced = Some(spliced.clone());
+            tracked.transport = Some(transport);
         }
-        if !is_stale(&self.route.load(), spliced) {
+        let current = self.route.load();
+        if !is_stale(&current, spliced) && transport_allowed(&current.route, transport) {
             return true;
         }
         // Count the fence once: only if the registry scan has not already taken (and counted)
@@ -210,6 +223,7 @@ impl Shared {
             Tracked {
                 task,
                 spliced: None,
+                transport: None,
             },
         );
         // Fails only if the task is already gone (dropped by a runtime shutting down); its
@@ -243,10 +257,11 @@ impl Shared {
             current.fence
         };
         let backends_changed = current.route.backends != route.backends;
+        let transport_changed = current.route.security.tls != route.security.tls;
         let next = Arc::new(Snapshot { route, fence });
         self.route.store(Arc::clone(&next));
         self.route_changed.notify_waiters();
-        if fence == current.fence && !backends_changed {
+        if fence == current.fence && !backends_changed && !transport_changed {
             // Label-only or reader-epoch change: no connection can have become stale.
             return Ok(Vec::new());
         }
@@ -254,7 +269,11 @@ impl Shared {
         let stale: Vec<u64> = registry
             .conns
             .iter()
-            .filter(|(_, t)| t.spliced.as_ref().is_some_and(|s| is_stale(&next, s)))
+            .filter(|(_, t)| {
+                t.spliced.as_ref().is_some_and(|s| is_stale(&next, s))
+                    || t.transport
+                        .is_some_and(|tr| !transport_allowed(&next.route, tr))
+            })
             .map(|(id, _)| *id)
             .collect();
         let tasks: Vec<JoinHandle<()>> = stale
@@ -294,6 +313,17 @@ pub(crate) fn needs_fence(old: &EndpointRoute, new: &EndpointRoute) -> bool {
             new.epoch > old.epoch || new.backends != old.backends
         }
         EndpointKind::Reader => false,
+    }
+}
+
+/// Whether a connection over `transport` may stay on an endpoint with `route`: a plaintext
+/// connection not once the endpoint requires TLS (ElastiCache drops unencrypted connections when
+/// the mode becomes `required`), a TLS connection not once the endpoint has no TLS.
+pub(crate) fn transport_allowed(route: &EndpointRoute, transport: Transport) -> bool {
+    match (transport, &route.security.tls) {
+        (Transport::Plain, Some(tls)) => tls.mode != TlsMode::Required,
+        (Transport::Plain, None) => true,
+        (Transport::Tls, tls) => tls.is_some(),
     }
 }
 
@@ -386,12 +416,13 @@ fn bind(listen: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections until aborted; closes at once those over the connection limit.
+/// Accepts connections until aborted; closes at once those whose source no rule admits and
+/// those over the connection limit.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let max = shared.limits.max_connections_per_endpoint as u64;
     loop {
-        let client = match listener.accept().await {
-            Ok((client, _peer)) => client,
+        let (client, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Per-connection failures (the peer reset before we accepted) are not worth a
                 // pause; running out of descriptors or memory is, or we would spin.
@@ -406,6 +437,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
         };
         Counters::bump(&shared.counters.accepted);
+        // Security groups: one lock-free load of the route and a scan of a few networks.
+        if !shared
+            .route
+            .load()
+            .route
+            .security
+            .admission
+            .admits(peer.ip())
+        {
+            Counters::bump(&shared.counters.denied);
+            tracing::debug!(listen = %shared.listen, %peer, "source not admitted by any security group rule; closing");
+            continue;
+        }
         // Only this loop increments `active`, so checking then incrementing cannot overshoot.
         if shared.counters.active.load(Ordering::Relaxed) >= max {
             Counters::bump(&shared.counters.refused);
@@ -431,6 +475,7 @@ mod tests {
                 .collect(),
             epoch,
             label: "test".into(),
+            security: Default::default(),
         }
     }
 

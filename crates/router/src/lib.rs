@@ -18,20 +18,30 @@
 //! buffers allocated once, counters are relaxed atomics, and no lock is held while copying.
 //!
 //! # Layout
-//! - [`route`]: [`RouteTable`], [`EndpointRoute`], [`EndpointKind`], [`Backend`] — the input.
+//! - [`route`]: [`RouteTable`], [`EndpointRoute`], [`EndpointKind`], [`Backend`],
+//!   [`Security`] ([`Admission`] by source address, optional [`Tls`]) — the input.
 //! - [`limits`]: [`RouterLimits`] and the named defaults for every bound.
 //! - [`stats`]: [`RouterStats`] and [`EndpointStats`], the per-endpoint counters.
 //! - [`error`]: [`RouterError`], why `apply` refused an endpoint.
 //! - `router`: [`Router`], the table diff (bind, re-route, fence, remove).
 //! - `endpoint`: one listener, its accept loop, its route snapshot and its live connections.
-//! - `connection`: one client connection: wait for a backend, connect, register, splice.
+//! - `connection`: one client connection: TLS or plaintext (first byte), wait for a backend,
+//!   connect, register, splice.
 //! - `splice`: the two-direction copy loop.
 //!
 //! # Dependency rules
 //! The router reads route tables only: it must not depend on `ferrocache-store`,
 //! `ferrocache-model`, `ferrocache-control` or anything that speaks XML or HTTP. Its
-//! dependencies are `tokio`, `arc-swap`, `thiserror` and `tracing`. It never parses Redis
-//! commands on the hot path.
+//! dependencies are `tokio`, `tokio-rustls`, `arc-swap`, `ipnet`, `thiserror` and `tracing`.
+//! It never parses Redis commands on the hot path.
+//!
+//! # Security
+//! Each endpoint admits a connection only if its source address is in the route's
+//! [`Admission`] (checked in the accept loop, before any task is spawned: a refused connection
+//! is closed at once and counted as `denied`). With [`Tls`], the connection's first byte tells
+//! a TLS handshake (0x16) from plaintext: `Required` closes plaintext at once, `Preferred`
+//! splices it as usual; a TLS connection is handshaken (bounded by the handshake timeout),
+//! then spliced through `tokio-rustls`. A plaintext endpoint takes the same path as before.
 
 mod connection;
 mod endpoint;
@@ -44,6 +54,10 @@ pub mod stats;
 
 pub use error::RouterError;
 pub use limits::RouterLimits;
-pub use route::{Backend, EndpointKind, EndpointRoute, RouteTable};
+pub use route::{
+    Admission, Backend, EndpointKind, EndpointRoute, RouteTable, Security, Tls, TlsMode,
+};
 pub use router::Router;
 pub use stats::{EndpointStats, RouterStats};
+/// The rustls types a [`Tls`] is built from.
+pub use tokio_rustls::rustls;

@@ -34,6 +34,10 @@ pub const BUFFER_SIZE_MAX: usize = 1024 * 1024;
 /// wedged task from stalling the control plane.
 pub const FENCE_WAIT_DEFAULT: Duration = Duration::from_secs(1);
 
+/// Default bound on a TLS handshake, from its first byte to the end of the handshake. A
+/// client that stalls in the middle of a handshake holds nothing past it.
+pub const TLS_HANDSHAKE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
+
 /// Length of each listener's accept queue (the `listen(2)` backlog); matches Redis's default
 /// `tcp-backlog` of 511 rounded up.
 pub const LISTEN_BACKLOG: u32 = 1024;
@@ -57,6 +61,8 @@ pub struct RouterLimits {
     pub buffer_size: usize,
     /// How long `apply` waits for fenced or removed connections to be closed.
     pub fence_wait: Duration,
+    /// How long a TLS handshake may take once its first byte arrived.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for RouterLimits {
@@ -67,6 +73,7 @@ impl Default for RouterLimits {
             connect_timeout: CONNECT_TIMEOUT_DEFAULT,
             buffer_size: BUFFER_SIZE_DEFAULT,
             fence_wait: FENCE_WAIT_DEFAULT,
+            tls_handshake_timeout: TLS_HANDSHAKE_TIMEOUT_DEFAULT,
         }
     }
 }

@@ -32,6 +32,9 @@ struct Pump {
     eof: bool,
     /// The far side was shut down; this direction is finished.
     done: bool,
+    /// Bytes were written since the last flush. A TLS stream may keep written records
+    /// buffered (its socket was full) until flushed; a TCP stream's flush is a no-op.
+    unflushed: bool,
 }
 
 impl Pump {
@@ -42,6 +45,7 @@ impl Pump {
             end: 0,
             eof: false,
             done: false,
+            unflushed: false,
         }
     }
 
@@ -66,7 +70,12 @@ impl Pump {
                     return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                 }
                 self.start += n;
+                self.unflushed = true;
                 continue;
+            }
+            if self.unflushed {
+                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                self.unflushed = false;
             }
             if self.eof {
                 ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;

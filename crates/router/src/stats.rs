@@ -24,6 +24,14 @@ pub struct EndpointStats {
     pub active: u64,
     /// Connections closed at once because the endpoint was at its connection limit.
     pub refused: u64,
+    /// Connections closed at once because no security group rule admits their source.
+    pub denied: u64,
+    /// Plaintext connections closed at once by an endpoint that requires TLS.
+    pub plaintext_refused: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed (garbage, an old protocol version, a timeout).
+    pub tls_failed: u64,
     /// Connections closed because their backend could not be reached.
     pub connect_failed: u64,
     /// Connections closed because no backend appeared within the backend wait.
@@ -56,6 +64,10 @@ pub(crate) struct Counters {
     pub(crate) accepted: AtomicU64,
     pub(crate) active: AtomicU64,
     pub(crate) refused: AtomicU64,
+    pub(crate) denied: AtomicU64,
+    pub(crate) plaintext_refused: AtomicU64,
+    pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_failed: AtomicU64,
     pub(crate) connect_failed: AtomicU64,
     pub(crate) backend_wait_expired: AtomicU64,
     pub(crate) fenced: AtomicU64,
@@ -84,6 +96,10 @@ impl Counters {
             accepted: load(&self.accepted),
             active: load(&self.active),
             refused: load(&self.refused),
+            denied: load(&self.denied),
+            plaintext_refused: load(&self.plaintext_refused),
+            tls_handshakes: load(&self.tls_handshakes),
+            tls_failed: load(&self.tls_failed),
             connect_failed: load(&self.connect_failed),
             backend_wait_expired: load(&self.backend_wait_expired),
             fenced: load(&self.fenced),

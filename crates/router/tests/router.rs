@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ferrocache_router::{
-    Backend, EndpointKind, EndpointRoute, RouteTable, Router, RouterError, RouterLimits,
+    Backend, EndpointKind, EndpointRoute, RouteTable, Router, RouterError, RouterLimits, Security,
 };
 use support::{eventually, free_port, listen_addr, Client, RedisProcess, Reply};
 
@@ -24,6 +24,7 @@ fn route(
         backends,
         epoch,
         label: format!("test {kind}"),
+        security: Security::default(),
     }
 }
 

@@ -126,6 +126,8 @@ pub(crate) struct Context {
     /// Every task this controller started (reconcilers, the primary watcher), so that
     /// [`Controller::halt`] can stop them all at once.
     tasks: Mutex<tokio::task::JoinSet<()>>,
+    /// Issues the endpoints' certificates (encryption in transit); set once at start-up.
+    certificates: std::sync::OnceLock<Arc<ferrocache_pki::Certificates>>,
 }
 
 /// The control loop.
@@ -158,8 +160,16 @@ impl Controller {
             watched_primaries: Mutex::new(Vec::new()),
             routes: watch::Sender::new(RouteTable::default()),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
+            certificates: std::sync::OnceLock::new(),
         };
         Self { ctx: Arc::new(ctx) }
+    }
+
+    /// Gives the controller the certificate authority that issues the endpoints' server
+    /// certificates. Without one, endpoints of groups with encryption in transit are not
+    /// served. Only the first call counts.
+    pub fn set_certificates(&self, certificates: Arc<ferrocache_pki::Certificates>) {
+        let _ = self.ctx.certificates.set(certificates);
     }
 
     /// The route table, updated whenever it changes.
@@ -230,7 +240,11 @@ impl Controller {
                     .into_iter()
                     .map(|(k, _)| k)
                     .collect();
-                let table = crate::routes::table(r, &self.ctx.config.nodes_dir)?;
+                let table = crate::routes::table(
+                    r,
+                    &self.ctx.config.nodes_dir,
+                    self.ctx.certificates.get().map(|c| c.as_ref()),
+                )?;
                 let mut primaries = Vec::new();
                 for (key, spec) in r.docs::<GroupSpec>("")? {
                     if !spec.automatic_failover {

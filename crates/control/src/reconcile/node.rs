@@ -585,7 +585,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     let mut group_messages = Vec::new();
     if ready && !observed.created && desired == Role::Primary {
         if let Some(name) = &spec.restore_from {
-            let verdict = verify_restore(&ctx, spec, name, info.keys_total);
+            // A node that cannot digest (or a failed call) is verified by its key count only.
+            let digest = ctx
+                .agent
+                .digest(&cfg.address(), NODE_CALL_TIMEOUT)
+                .await
+                .unwrap_or(None);
+            let verdict = verify_restore(&ctx, spec, name, info.keys_total, digest.as_deref());
             for m in [
                 snapshot_text::restore_succeeded(ids::NODE_GROUP_ID),
                 verdict,
@@ -794,14 +800,28 @@ fn fail_restore(observed: &mut NodeObserved, name: &str, reason: &str, messages:
     messages.push(snapshot_text::restore_failed_reason(name, &reason));
 }
 
-/// Compares the restored primary's key count with the snapshot's manifest and returns the
-/// event that says how it went.
-fn verify_restore(ctx: &Context, spec: &NodeSpec, name: &str, keys: u64) -> String {
+/// Compares the restored primary's key count and dataset digest with the snapshot's manifest
+/// and returns the event that says how it went. The digest decides when both sides have one.
+fn verify_restore(
+    ctx: &Context,
+    spec: &NodeSpec,
+    name: &str,
+    keys: u64,
+    digest: Option<&str>,
+) -> String {
     let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
-    match snapshot::read_manifest(&dir) {
-        Some(m) if m.key_count == keys => snapshot_text::restore_verified(keys),
-        Some(m) => snapshot_text::restore_mismatch(keys, m.key_count),
-        None => snapshot_text::restore_mismatch(keys, 0),
+    let Some(m) = snapshot::read_manifest(&dir) else {
+        return snapshot_text::restore_mismatch(keys, 0);
+    };
+    match (m.digest.as_deref(), digest) {
+        (Some(expected), Some(actual)) if expected == actual => {
+            snapshot_text::restore_verified_digest(keys)
+        }
+        (Some(expected), Some(actual)) => {
+            snapshot_text::restore_digest_mismatch(keys, actual, expected)
+        }
+        _ if m.key_count == keys => snapshot_text::restore_verified(keys),
+        _ => snapshot_text::restore_mismatch(keys, m.key_count),
     }
 }
 

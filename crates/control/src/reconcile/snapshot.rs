@@ -94,6 +94,9 @@ pub struct Manifest {
     pub num_node_groups: u32,
     /// Keys over all files.
     pub key_count: u64,
+    /// `DEBUG DIGEST` of the saved dataset, when it was taken at the save's fork.
+    #[serde(default)]
+    pub digest: Option<String>,
     /// Bytes over all files.
     pub size_bytes: u64,
     /// The RDB files.
@@ -207,11 +210,12 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     };
     let asked = observed.bgsave_run_id.as_deref() == Some(info.run_id.as_str());
     if !asked {
-        if !ctx.agent.bgsave(&addr, NODE_CALL_TIMEOUT).await? {
+        let Some(started) = ctx.agent.bgsave(&addr, NODE_CALL_TIMEOUT).await? else {
             return Ok(Next::After(SAVE_POLL));
-        }
+        };
         observed.bgsave_run_id = Some(info.run_id.clone());
-        observed.key_count = info.keys_total;
+        observed.key_count = started.keys;
+        observed.digest = started.digest;
         update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
             let current = w.doc::<SnapshotSpec>(&key)?;
             if current.is_some_and(|s| !s.deleting) {
@@ -269,6 +273,7 @@ fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
         parameter_group: spec.parameter_group.clone(),
         num_node_groups: 1,
         key_count: observed.key_count,
+        digest: observed.digest.clone(),
         size_bytes: 0,
         files: vec![ManifestFile {
             name: SNAPSHOT_RDB_FILE.to_string(),
@@ -546,6 +551,7 @@ mod tests {
             parameter_group: "default.redis7".into(),
             num_node_groups: 1,
             key_count: 3,
+            digest: None,
             size_bytes: 0,
             files: vec![ManifestFile {
                 name: SNAPSHOT_RDB_FILE.into(),

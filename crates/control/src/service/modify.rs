@@ -141,6 +141,7 @@ impl Service {
                 node.snapshot_retention_limit = spec.snapshot_retention_limit;
                 node.snapshot_window = spec.snapshot_window.clone();
                 node.auto_minor_version_upgrade = spec.auto_minor_version_upgrade;
+                node.transit_encryption = spec.transit_encryption;
                 if work {
                     node.generation += 1;
                 }
