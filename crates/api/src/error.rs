@@ -246,6 +246,16 @@ pub fn fault_wire(fault: &Fault) -> (&'static str, StatusCode) {
         }
         Fault::UserNotFound(_) => ("UserNotFound", S::NOT_FOUND),
         Fault::UserGroupNotFound(_) => ("UserGroupNotFound", S::NOT_FOUND),
+        Fault::UserAlreadyExists(_) => ("UserAlreadyExists", S::BAD_REQUEST),
+        Fault::UserGroupAlreadyExists(_) => ("UserGroupAlreadyExists", S::BAD_REQUEST),
+        Fault::DuplicateUserName(_) => ("DuplicateUserName", S::BAD_REQUEST),
+        Fault::DefaultUserRequired(_) => ("DefaultUserRequired", S::BAD_REQUEST),
+        Fault::DefaultUserAssociatedToUserGroup(_) => {
+            ("DefaultUserAssociatedToUserGroup", S::BAD_REQUEST)
+        }
+        Fault::InvalidUserState(_) => ("InvalidUserState", S::BAD_REQUEST),
+        Fault::InvalidUserGroupState(_) => ("InvalidUserGroupState", S::BAD_REQUEST),
+        Fault::UserQuotaExceeded(_) => ("UserQuotaExceeded", S::BAD_REQUEST),
         Fault::InsufficientCacheClusterCapacity(_) => {
             ("InsufficientCacheClusterCapacity", S::BAD_REQUEST)
         }

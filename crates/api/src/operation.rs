@@ -10,7 +10,7 @@ use ferrocache_control::Service;
 
 use crate::elasticache::{
     cache_cluster, engine_version, event, modify, parameter_group, replication_group, snapshot,
-    subnet_group, tag,
+    subnet_group, tag, user,
 };
 use crate::error::ApiError;
 use crate::query::Params;
@@ -223,6 +223,46 @@ pub static OPERATIONS: &[Operation] = &[
         required: &["ResourceName", "TagKeys"],
         handler: tag::remove_tags_from_resource,
     },
+    Operation {
+        action: "CreateUser",
+        required: &["UserId", "UserName", "Engine", "AccessString"],
+        handler: user::create_user,
+    },
+    Operation {
+        action: "DescribeUsers",
+        required: &[],
+        handler: user::describe_users,
+    },
+    Operation {
+        action: "ModifyUser",
+        required: &["UserId"],
+        handler: user::modify_user,
+    },
+    Operation {
+        action: "DeleteUser",
+        required: &["UserId"],
+        handler: user::delete_user,
+    },
+    Operation {
+        action: "CreateUserGroup",
+        required: &["UserGroupId", "Engine"],
+        handler: user::create_user_group,
+    },
+    Operation {
+        action: "DescribeUserGroups",
+        required: &[],
+        handler: user::describe_user_groups,
+    },
+    Operation {
+        action: "ModifyUserGroup",
+        required: &["UserGroupId"],
+        handler: user::modify_user_group,
+    },
+    Operation {
+        action: "DeleteUserGroup",
+        required: &["UserGroupId"],
+        handler: user::delete_user_group,
+    },
 ];
 
 /// The operation named `action`, if the edge answers it.
@@ -420,6 +460,17 @@ mod tests {
         ("ModifyReplicationGroup", &["ReplicationGroupId"]),
         ("ModifyCacheCluster", &["CacheClusterId"]),
         ("ListAllowedNodeTypeModifications", &[]),
+        (
+            "CreateUser",
+            &["UserId", "UserName", "Engine", "AccessString"],
+        ),
+        ("DescribeUsers", &[]),
+        ("ModifyUser", &["UserId"]),
+        ("DeleteUser", &["UserId"]),
+        ("CreateUserGroup", &["UserGroupId", "Engine"]),
+        ("DescribeUserGroups", &[]),
+        ("ModifyUserGroup", &["UserGroupId"]),
+        ("DeleteUserGroup", &["UserGroupId"]),
     ];
 
     // Goal: the table is the AWS model's: each action is a real ElastiCache operation spelled

@@ -102,14 +102,14 @@ pub trait NodeRuntime: Send + Sync + 'static {
         value: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
-    /// `ACL SETUSER <name>` on a running node with a client-facing user's own `rules` (an
-    /// access string and passwords); the agent adds `reset` and the restrictions (see
-    /// `ferrocache_engine::identity`). Connected clients stay connected.
-    fn acl_setuser<'a>(
+    /// Makes the node's client-facing ACL users exactly `users` (name and own rules: an access
+    /// string and passwords): `ACL SETUSER` for each (the agent adds `reset` and the
+    /// restrictions, see `ferrocache_engine::identity`), then `ACL DELUSER` for any other user
+    /// but the control plane's. Clients of kept users stay connected.
+    fn set_acl_users<'a>(
         &'a self,
         addr: &'a NodeAddress,
-        name: &'a str,
-        rules: &'a [String],
+        users: &'a [(String, Vec<String>)],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// `BGSAVE` on a running node, with the key count and dataset digest of what it saves
@@ -257,22 +257,30 @@ impl NodeRuntime for Agent {
         })
     }
 
-    fn acl_setuser<'a>(
+    fn set_acl_users<'a>(
         &'a self,
         addr: &'a NodeAddress,
-        name: &'a str,
-        rules: &'a [String],
+        users: &'a [(String, Vec<String>)],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let full = match self.identity() {
-                Some(identity) => identity.client_user_rules(rules),
-                None => std::iter::once("reset".to_string())
-                    .chain(rules.iter().cloned())
-                    .collect(),
-            };
             let client = admin_client(self, addr, timeout).await?;
-            client.acl_setuser(name, &full).await?;
+            for (name, rules) in users {
+                let full = match self.identity() {
+                    Some(identity) => identity.client_user_rules(rules),
+                    None => std::iter::once("reset".to_string())
+                        .chain(rules.iter().cloned())
+                        .collect(),
+                };
+                client.acl_setuser(name, &full).await?;
+            }
+            let internal = self.identity().map(|i| i.user.as_str());
+            for name in client.acl_users().await? {
+                let wanted = users.iter().any(|(n, _)| *n == name);
+                if !wanted && Some(name.as_str()) != internal && name != "default" {
+                    client.acl_deluser(&name).await?;
+                }
+            }
             Ok(())
         })
     }

@@ -351,11 +351,10 @@ impl NodeRuntime for SimRuntime {
         Box::pin(async { Ok(None) })
     }
 
-    fn acl_setuser<'a>(
+    fn set_acl_users<'a>(
         &'a self,
         addr: &'a NodeAddress,
-        _name: &'a str,
-        _rules: &'a [String],
+        _users: &'a [(String, Vec<String>)],
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         // The simulation models roles and offsets only; users change neither. Accepted on any

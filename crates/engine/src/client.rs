@@ -380,6 +380,17 @@ impl NodeClient {
             .await
     }
 
+    /// `ACL USERS`: the names of every ACL user.
+    ///
+    /// # Errors
+    /// As for any call.
+    pub async fn acl_users(&self) -> Result<Vec<String>, EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("USERS");
+        self.call::<Vec<String>>("ACL USERS", cmd, self.call_timeout)
+            .await
+    }
+
     /// `ACL DELUSER <name>`; clients logged in as the user are disconnected by Redis.
     ///
     /// # Errors

@@ -117,6 +117,30 @@ pub enum Fault {
     /// No user group has this id.
     #[error("User group {0} not found.")]
     UserGroupNotFound(String),
+    /// A user with this id exists already.
+    #[error("User {0} already exists.")]
+    UserAlreadyExists(String),
+    /// A user group with this id exists already.
+    #[error("User Group {0} already exists.")]
+    UserGroupAlreadyExists(String),
+    /// Two users of one user group share a user name.
+    #[error("{0}")]
+    DuplicateUserName(String),
+    /// A user group without a user named `default`.
+    #[error("{0}")]
+    DefaultUserRequired(String),
+    /// The `default` user cannot leave or be deleted this way.
+    #[error("{0}")]
+    DefaultUserAssociatedToUserGroup(String),
+    /// The user's state does not allow the request (in a user group, the built-in user).
+    #[error("{0}")]
+    InvalidUserState(String),
+    /// The user group's state does not allow the request (attached to a replication group).
+    #[error("{0}")]
+    InvalidUserGroupState(String),
+    /// More users than a region may hold.
+    #[error("{0}")]
+    UserQuotaExceeded(String),
     /// The node could not be placed (addresses or ports exhausted).
     #[error("{0}")]
     InsufficientCacheClusterCapacity(String),

@@ -98,6 +98,9 @@ pub struct GroupSpec {
     /// AUTH tokens of the `default` user (none: AUTH off). Members carry a copy.
     #[serde(default)]
     pub auth: crate::auth::AuthTokens,
+    /// `UserGroupIds` (RBAC): the users of these groups are the nodes' ACL users.
+    #[serde(default)]
+    pub user_group_ids: Vec<String>,
     /// Encryption at rest of the group's data files and snapshots (`None`: off). Members carry
     /// a copy.
     #[serde(default)]
@@ -557,9 +560,8 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     }
     let at_rest_encryption =
         crate::at_rest::on_create(req.at_rest_encryption_enabled, req.kms_key_id.as_deref())?;
-    if !req.user_group_ids.is_empty() {
-        return Err(not_yet("Role-based access control (UserGroupIds)"));
-    }
+    let user_group_ids =
+        crate::user::attached_user_groups(&req.user_group_ids, transit_encryption.is_some())?;
     if req.global_replication_group_id.is_some() {
         return Err(not_yet("Global datastores (GlobalReplicationGroupId)"));
     }
@@ -724,6 +726,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             restore_from,
             transit_encryption,
             auth,
+            user_group_ids,
             at_rest_encryption,
         },
         adopt_primary,

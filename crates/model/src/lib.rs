@@ -45,9 +45,11 @@ pub mod node;
 pub mod node_type;
 pub mod paging;
 pub mod parameter;
+pub mod redis_commands;
 pub mod snapshot;
 pub mod tag;
 pub mod transit;
+pub mod user;
 pub mod zone;
 
 pub use error::Fault;

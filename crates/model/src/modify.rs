@@ -113,6 +113,8 @@ pub struct GroupModification {
     pub automatic_failover_enabled_now: bool,
     /// The AUTH tokens changed (members get them, applied with `ACL SETUSER`).
     pub auth_changed: bool,
+    /// `UserGroupIds` changed (members get the new ACL users).
+    pub user_groups_changed: bool,
 }
 
 /// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
@@ -153,13 +155,8 @@ fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
         req.ip_discovery.as_deref(),
         &req.cache_security_group_names,
     )?;
-    if !req.user_group_ids_to_add.is_empty()
-        || !req.user_group_ids_to_remove.is_empty()
-        || req.remove_user_groups == Some(true)
-    {
-        return Err(not_yet(
-            "Role-based access control (UserGroupIdsToAdd, UserGroupIdsToRemove, RemoveUserGroups)",
-        ));
+    if req.remove_user_groups == Some(true) {
+        return Err(not_yet("RemoveUserGroups (use UserGroupIdsToRemove)"));
     }
     match req.cluster_mode.as_deref() {
         None | Some("disabled") => {}
@@ -370,6 +367,25 @@ pub fn plan_group_modification_at(
         auth_changed = true;
         needs_reconcile = true;
     }
+    let mut user_groups_changed = false;
+    if !req.user_group_ids_to_add.is_empty() || !req.user_group_ids_to_remove.is_empty() {
+        let ids = crate::user::modified_user_groups(
+            &current.user_group_ids,
+            &req.user_group_ids_to_add,
+            &req.user_group_ids_to_remove,
+            current.transit_encryption.is_some(),
+        )?;
+        if spec.auth.enabled() && !ids.is_empty() {
+            return Err(Fault::combination(
+                "A replication group with an AUTH token cannot use user groups; remove the token with AuthTokenUpdateStrategy DELETE in the same request.",
+            ));
+        }
+        if ids != current.user_group_ids {
+            spec.user_group_ids = ids;
+            user_groups_changed = true;
+            needs_reconcile = true;
+        }
+    }
     if spec == *current {
         return Err(Fault::combination("No modifications were requested"));
     }
@@ -381,6 +397,7 @@ pub fn plan_group_modification_at(
     }
     Ok(GroupModification {
         auth_changed,
+        user_groups_changed,
         spec,
         needs_reconcile,
         node_type,
@@ -754,25 +771,31 @@ mod tests {
     #[test]
     fn later_features_are_refused_not_faked() {
         let s = spec(2, false);
-        for req in [
-            ModifyGroupRequest {
-                auth_token: Some("x".repeat(20)),
-                ..Default::default()
-            },
-            ModifyGroupRequest {
-                user_group_ids_to_add: vec!["g".into()],
-                ..Default::default()
-            },
-            ModifyGroupRequest {
-                engine_version: Some("6.2".into()),
-                ..Default::default()
-            },
-        ] {
-            assert!(matches!(
-                plan_group_modification(&s, &members(2), &req),
-                Err(Fault::InvalidParameterValue(_))
-            ));
-        }
+        // AUTH tokens and user groups are supported, but need encryption in transit.
+        let token = ModifyGroupRequest {
+            auth_token: Some("x".repeat(20)),
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan_group_modification(&s, &members(2), &token),
+            Err(Fault::InvalidParameterValue(_))
+        ));
+        let user_groups = ModifyGroupRequest {
+            user_group_ids_to_add: vec!["g".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan_group_modification(&s, &members(2), &user_groups),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let engine = ModifyGroupRequest {
+            engine_version: Some("6.2".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            plan_group_modification(&s, &members(2), &engine),
+            Err(Fault::InvalidParameterValue(_))
+        ));
     }
 
     #[test]

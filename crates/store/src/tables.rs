@@ -10,6 +10,7 @@ use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
 use ferrocache_model::snapshot::{SnapshotObserved, SnapshotSpec};
+use ferrocache_model::user::{UserGroupSpec, UserSpec};
 
 use crate::Doc;
 
@@ -69,6 +70,12 @@ impl Doc for SecurityGroup {
 }
 impl Doc for SubnetGroupSpec {
     const TABLE: &'static str = "subnet_group";
+}
+impl Doc for UserSpec {
+    const TABLE: &'static str = "user_spec";
+}
+impl Doc for UserGroupSpec {
+    const TABLE: &'static str = "user_group_spec";
 }
 
 /// A counter document (`meta` table), e.g. the next event sequence number.

@@ -17,6 +17,7 @@ pub mod replication_group;
 pub mod snapshot;
 pub mod subnet_group;
 pub mod tag;
+pub mod user;
 
 use ferrocache_control::service::view::Endpoint;
 

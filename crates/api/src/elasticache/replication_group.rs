@@ -215,7 +215,11 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
             .and_then(|a| a.kms_key_id.as_deref()),
     );
     x.text("ARN", &group.arn);
-    x.empty("UserGroupIds");
+    x.text_list(
+        "UserGroupIds",
+        "member",
+        spec.user_group_ids.iter().map(String::as_str),
+    );
     x.empty("LogDeliveryConfigurations");
     x.timestamp("ReplicationGroupCreateTime", &spec.created_at);
     x.text("DataTiering", "disabled");

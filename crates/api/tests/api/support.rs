@@ -120,6 +120,45 @@ pub const RESULT_MEMBERS: &[(&str, &[Member])] = &[
     ("ListTagsForResource", &[("TagList", Some("Tag"))]),
     ("AddTagsToResource", &[("TagList", Some("Tag"))]),
     ("RemoveTagsFromResource", &[("TagList", Some("Tag"))]),
+    ("CreateUser", USER_MEMBERS),
+    (
+        "DescribeUsers",
+        &[("Users", Some("member")), ("Marker", None)],
+    ),
+    ("ModifyUser", USER_MEMBERS),
+    ("DeleteUser", USER_MEMBERS),
+    ("CreateUserGroup", USER_GROUP_MEMBERS),
+    (
+        "DescribeUserGroups",
+        &[("UserGroups", Some("member")), ("Marker", None)],
+    ),
+    ("ModifyUserGroup", USER_GROUP_MEMBERS),
+    ("DeleteUserGroup", USER_GROUP_MEMBERS),
+];
+
+/// The `User` shape's members (the single-user operations answer them directly).
+const USER_MEMBERS: &[Member] = &[
+    ("UserId", None),
+    ("UserName", None),
+    ("Status", None),
+    ("Engine", None),
+    ("MinimumEngineVersion", None),
+    ("AccessString", None),
+    ("UserGroupIds", Some("member")),
+    ("Authentication", None),
+    ("ARN", None),
+];
+
+/// The `UserGroup` shape's members.
+const USER_GROUP_MEMBERS: &[Member] = &[
+    ("UserGroupId", None),
+    ("Status", None),
+    ("Engine", None),
+    ("UserIds", Some("member")),
+    ("MinimumEngineVersion", None),
+    ("ReplicationGroups", Some("member")),
+    ("ServerlessCaches", Some("member")),
+    ("ARN", None),
 ];
 
 /// A botocore-style `Authorization` header for `region` (shape of a `--debug` capture).

@@ -76,6 +76,26 @@ pub fn node_config(
     cfg
 }
 
+/// The ACL users of a member whose group uses user groups (`None` otherwise).
+fn acl_users(
+    ctx: &Context,
+    spec: &NodeSpec,
+) -> Result<Option<Vec<crate::service::user::AclUser>>, ReconcileError> {
+    let Some(group_id) = &spec.group_id else {
+        return Ok(None);
+    };
+    let found = ferrocache_store::view(ctx.store.as_ref(), |r| {
+        let Some(group) = r.doc::<ferrocache_model::group::GroupSpec>(
+            &ferrocache_store::tables::key(&spec.region, group_id),
+        )?
+        else {
+            return Ok(None);
+        };
+        crate::service::user::acl_users_of(r, &spec.region, &group)
+    })?;
+    Ok(found)
+}
+
 /// Records the node as unhealthy, and since when (the failover's lag rule measures replicas'
 /// links against it).
 fn mark_down(observed: &mut NodeObserved) {
@@ -287,6 +307,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // node type less `reserved-memory-percent`). A (re)start keeps the node type the node runs
     // with; a requested change is applied below, when it is due, not by a restart that happens
     // to come first.
+    // The client-facing users: the group's user groups (RBAC), else `default` with the AUTH
+    // token (set by `node_config`).
+    if let Some(users) = acl_users(&ctx, spec)? {
+        cfg.acl_users = users;
+    }
     let wanted_parameters = parameters::desired(&ctx, spec)?;
     parameters::configure(
         &mut cfg,
@@ -541,12 +566,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     // its config): idempotent, so repeated until the pass that records the new generation.
     if process.adopted && observed.generation < spec.generation {
         ctx.agent
-            .acl_setuser(
-                &cfg.address(),
-                "default",
-                &spec.auth.default_user_rules(),
-                NODE_CALL_TIMEOUT,
-            )
+            .set_acl_users(&cfg.address(), &cfg.acl_users, NODE_CALL_TIMEOUT)
             .await?;
     }
     let mut ready =

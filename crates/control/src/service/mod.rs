@@ -12,6 +12,7 @@ pub mod replication_group;
 pub mod snapshot;
 pub mod subnet_group;
 pub mod tag;
+pub mod user;
 pub mod view;
 
 use std::sync::Arc;

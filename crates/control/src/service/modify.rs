@@ -101,6 +101,9 @@ impl Service {
                 chrono::Utc::now(),
             )?;
             let mut spec = plan.spec;
+            if plan.user_groups_changed {
+                super::user::check_user_groups(w, region, &spec.user_group_ids)?;
+            }
             let security_groups = check_references(
                 w,
                 &account,
@@ -133,6 +136,7 @@ impl Service {
                     node.auth = spec.auth.clone();
                     work = true;
                 }
+                work |= plan.user_groups_changed;
                 node.maintenance_window = spec.maintenance_window.clone();
                 node.snapshot_retention_limit = spec.snapshot_retention_limit;
                 node.snapshot_window = spec.snapshot_window.clone();

@@ -126,6 +126,7 @@ impl Service {
                 &plan.spec.parameter_group,
                 &plan.spec.subnet_group,
             )?;
+            super::user::check_user_groups(w, region, &plan.spec.user_group_ids)?;
             let spec = super::subnet_group::with_network(w, &account, &plan.spec)?;
             let key = tables::key(region, &plan.spec.id);
             if w.doc::<GroupSpec>(&key)?.is_some() {
