@@ -327,4 +327,4 @@ def test_standalone_cluster_tls(fc, ec):
     assert cluster["TransitEncryptionEnabled"] is True
     host = cluster["CacheNodes"][0]["Endpoint"]["Address"]
     assert tls_client(host, ca_path(fc)).ping()
-    assert closed_at_once(host, b"PING\r\n")
+    assert plaintext_refused(host, b"PING\r\n")
