@@ -323,6 +323,30 @@ class Ferrocache:
             pass
         return "\n".join(out)
 
+    def ca_file(self) -> str:
+        """The CA that issues the endpoints' TLS certificates (`ferrocache ca path`)."""
+        out = subprocess.run([self.binary, "ca", "path", "--data-dir", self.data_dir],
+                             capture_output=True, text=True, check=True, timeout=30)
+        return out.stdout.strip().splitlines()[-1]
+
+    def tls_redis(self, host: str, port: int = REDIS_PORT, **kwargs):
+        """redis-py over TLS to an endpoint, as the runbooks connect (ssl=True,
+        ssl_cert_reqs='required'), trusting this instance's CA."""
+        import redis
+        kwargs.setdefault("socket_timeout", 10)
+        return redis.Redis(host=host, port=port, ssl=True, ssl_cert_reqs="required",
+                           ssl_ca_certs=self.ca_file(), **kwargs)
+
+    def tls_raw_reply(self, host: str, line: str, port: int = REDIS_PORT) -> str:
+        """Sends one inline command on a fresh TLS connection; returns the first reply line."""
+        import socket
+        import ssl
+        context = ssl.create_default_context(cafile=self.ca_file())
+        with socket.create_connection((host, port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname=host) as sock:
+                sock.sendall(line.encode() + b"\r\n")
+                return sock.makefile("rb").readline().decode().rstrip("\r\n")
+
     def node_pids(self) -> dict[str, int]:
         return node_pids(self.data_dir)
 
@@ -336,27 +360,33 @@ class Ferrocache:
                  if line and not line.startswith("#"))
         return {key: value for key, value in pairs}
 
-    def admin_redis(self, host: str, port: int = REDIS_PORT, **kwargs):
-        """A redis-py client logged in as the control plane through an endpoint, for tests
-        that must run a restricted command (CONFIG, BGSAVE) the way the control plane does."""
+    def admin_redis(self, host: str, port: int = REDIS_PORT, tls: bool = False, **kwargs):
+        """A redis-py client logged in as the control plane through an endpoint (over TLS for
+        a group that requires it), for tests that must run a restricted command (CONFIG,
+        BGSAVE) the way the control plane does."""
         import redis
 
         identity = self.control_identity()
+        if tls:
+            return self.tls_redis(host, port=port, username=identity["user"],
+                                  password=identity["password"], **kwargs)
         return redis.Redis(host=host, port=port, username=identity["user"],
                            password=identity["password"], **kwargs)
 
-    def admin_command(self, host: str, command: str, *args, port: int = REDIS_PORT):
+    def admin_command(self, host: str, command: str, *args, port: int = REDIS_PORT,
+                      tls: bool = False):
         """Runs restricted `command` (e.g. "CONFIG", "BGSAVE") under its secret name."""
         names = self.control_identity()
-        client = self.admin_redis(host, port=port, socket_timeout=30)
+        client = self.admin_redis(host, port=port, tls=tls, socket_timeout=30)
         try:
             return client.execute_command(names[command.lower()], *args)
         finally:
             client.close()
 
-    def config_get(self, host: str, name: str, port: int = REDIS_PORT) -> str | None:
+    def config_get(self, host: str, name: str, port: int = REDIS_PORT,
+                   tls: bool = False) -> str | None:
         """CONFIG GET <name> on the node behind an endpoint, as the control plane sends it."""
-        reply = self.admin_command(host, "CONFIG", "GET", name, port=port)
+        reply = self.admin_command(host, "CONFIG", "GET", name, port=port, tls=tls)
         if not isinstance(reply, dict):
             reply = dict(zip(reply[::2], reply[1::2]))
         value = reply.get(name.encode())

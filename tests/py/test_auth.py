@@ -1,10 +1,9 @@
 """AUTH tokens on the `default` user, as ElastiCache runs them: AWS's token rules and
 messages on create, NOAUTH without the token and Redis's WRONGPASS with a wrong one, and
 ModifyReplicationGroup ROTATE/SET under a live client load with no failed request and no
-dropped connection. TransitEncryptionMode=preferred keeps plaintext clients working (TLS is
-the router's business; see docs/auth.md)."""
+dropped connection. Clients connect over TLS (an AUTH token needs encryption in transit, and AWS
+refuses it with TransitEncryptionMode=preferred), trusting the instance's CA."""
 
-import socket
 import threading
 import time
 
@@ -34,20 +33,13 @@ def refused(ec, **extra):
     return client_error_code(excinfo.value), excinfo.value.response["Error"]["Message"]
 
 
-def raw_reply(address, line):
-    """Sends one inline command on a fresh plaintext connection; returns the reply line."""
-    with socket.create_connection((address, 6379), timeout=10) as sock:
-        sock.sendall(line.encode() + b"\r\n")
-        return sock.makefile("rb").readline().decode().rstrip("\r\n")
-
-
-def login_error(address, password):
-    """The error Redis answers a new connection that logs in with `password` (None: no AUTH,
-    as a plain client that sends its command at once), or None when the login works."""
+def login_error(fc, address, password):
+    """The error Redis answers a new TLS connection that logs in with `password` (None: no
+    AUTH, as a client that sends its command at once), or None when the login works."""
     if password is None:
-        reply = raw_reply(address, "GET probe")
+        reply = fc.tls_raw_reply(address, "GET probe")
         return reply[1:] if reply.startswith("-") else None
-    client = redis.Redis(host=address, password=password, socket_timeout=10)
+    client = fc.tls_redis(address, password=password)
     try:
         client.get("probe")
         return None
@@ -65,10 +57,15 @@ def test_auth_token_rules_on_create(fc, ec):
     assert message == "The AUTH token is only supported when encryption-in-transit is enabled"
     for bad in ["too-short", "x" * 129, "has space in it 12345", 'quote"quote"quote"',
                 "slash/slash/slash/", "at@at@at@at@at@at"]:
-        code, message = refused(ec, AuthToken=bad, TransitEncryptionEnabled=True,
-                                TransitEncryptionMode="preferred")
+        code, message = refused(ec, AuthToken=bad, TransitEncryptionEnabled=True)
         assert (code, message) == (("InvalidParameterValue", 400),
                                    "Invalid AuthToken provided."), bad
+    # A token with plaintext still accepted: refused with AWS's text (seen by Terraform users).
+    code, message = refused(ec, AuthToken=TOKEN_1, TransitEncryptionEnabled=True,
+                            TransitEncryptionMode="preferred")
+    assert (code, message) == (("InvalidParameterCombination", 400),
+                               "Transit encryption preferred is not supported with redis "
+                               "access control.")
 
 
 # Goal: a group created with a token refuses clients without it (NOAUTH) or with a wrong one
@@ -79,7 +76,7 @@ def test_auth_token_rules_on_create(fc, ec):
 # `modifying` with AuthTokenStatus ROTATING/SETTING, then `available`.
 def test_auth_token_rotation_under_load(fc, ec):
     created = create(ec, "guarded", AuthToken=TOKEN_1, TransitEncryptionEnabled=True,
-                     TransitEncryptionMode="preferred", AutomaticFailoverEnabled=True)
+                     AutomaticFailoverEnabled=True)
     assert created["AuthTokenEnabled"] is True
     group = wait_group_available(ec, "guarded")
     assert group["AuthTokenEnabled"] is True
@@ -90,17 +87,17 @@ def test_auth_token_rotation_under_load(fc, ec):
     nodes = [m["ReadEndpoint"]["Address"] for m in node_group["NodeGroupMembers"]]
 
     for address in [primary, reader, *nodes]:
-        assert login_error(address, None) == "NOAUTH Authentication required."
-        assert login_error(address, "wrong-token-0123456789") == \
+        assert login_error(fc, address, None) == "NOAUTH Authentication required."
+        assert login_error(fc, address, "wrong-token-0123456789") == \
             "invalid username-password pair or user is disabled."
-        assert login_error(address, TOKEN_1) is None
-    writer = redis.Redis(host=primary, password=TOKEN_1, socket_timeout=10)
+        assert login_error(fc, address, TOKEN_1) is None
+    writer = fc.tls_redis(primary, password=TOKEN_1)
     writer.set("before", "1")
-    replica = redis.Redis(host=reader, password=TOKEN_1, socket_timeout=10)
+    replica = fc.tls_redis(reader, password=TOKEN_1)
     wait_until(lambda: replica.get("before") == b"1", timeout=30, what="replicated")
 
     # The live load: one connection, a bounded loop, every reply checked.
-    load = redis.Redis(host=primary, password=TOKEN_1, socket_timeout=10)
+    load = fc.tls_redis(primary, password=TOKEN_1)
     load_id = load.client_id()
     done = threading.Event()
     result = {"ok": 0, "errors": [], "covered": False}
@@ -132,9 +129,9 @@ def test_auth_token_rotation_under_load(fc, ec):
         group = wait_group_available(ec, "guarded")
         assert "AuthTokenStatus" not in group["PendingModifiedValues"]
         for address in [primary, reader, *nodes]:
-            assert login_error(address, TOKEN_1) is None
-            assert login_error(address, TOKEN_2) is None
-            assert login_error(address, TOKEN_3) is not None
+            assert login_error(fc, address, TOKEN_1) is None
+            assert login_error(fc, address, TOKEN_2) is None
+            assert login_error(fc, address, TOKEN_3) is not None
 
         set_ = ec.modify_replication_group(
             ReplicationGroupId="guarded", AuthToken=TOKEN_3, AuthTokenUpdateStrategy="SET",
@@ -142,10 +139,10 @@ def test_auth_token_rotation_under_load(fc, ec):
         assert set_["PendingModifiedValues"]["AuthTokenStatus"] == "SETTING"
         wait_group_available(ec, "guarded")
         for address in [primary, reader, *nodes]:
-            assert login_error(address, TOKEN_3) is None
-            assert login_error(address, TOKEN_1) is not None
-            assert login_error(address, TOKEN_2) is not None
-            assert login_error(address, None) == "NOAUTH Authentication required."
+            assert login_error(fc, address, TOKEN_3) is None
+            assert login_error(fc, address, TOKEN_1) is not None
+            assert login_error(fc, address, TOKEN_2) is not None
+            assert login_error(fc, address, None) == "NOAUTH Authentication required."
     finally:
         done.set()
         thread.join(timeout=120)
@@ -157,16 +154,16 @@ def test_auth_token_rotation_under_load(fc, ec):
     assert load.client_id() == load_id
 
     # Replication kept working throughout: a write after SET reaches the replica.
-    writer = redis.Redis(host=primary, password=TOKEN_3, socket_timeout=10)
+    writer = fc.tls_redis(primary, password=TOKEN_3)
     writer.set("after", "2")
-    replica = redis.Redis(host=reader, password=TOKEN_3, socket_timeout=10)
+    replica = fc.tls_redis(reader, password=TOKEN_3)
     wait_until(lambda: replica.get("after") == b"2", timeout=30, what="replicated after SET")
 
 
 # Goal: AWS's modify rules: SET needs an existing token (ROTATE adds the first one), DELETE
 # only comes with a move to user groups, an unknown strategy is refused.
 def test_auth_token_modify_rules(fc, ec):
-    create(ec, "plain", TransitEncryptionEnabled=True, TransitEncryptionMode="preferred")
+    create(ec, "plain", TransitEncryptionEnabled=True)
     wait_group_available(ec, "plain")
     for extra, code in [
         ({"AuthToken": TOKEN_1, "AuthTokenUpdateStrategy": "SET"},
@@ -181,13 +178,13 @@ def test_auth_token_modify_rules(fc, ec):
         assert client_error_code(excinfo.value)[0] == code, extra
     address = ec.describe_replication_groups(ReplicationGroupId="plain")[
         "ReplicationGroups"][0]["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
-    assert login_error(address, None) is None
+    assert login_error(fc, address, None) is None
     ec.modify_replication_group(ReplicationGroupId="plain", AuthToken=TOKEN_1,
                                 AuthTokenUpdateStrategy="ROTATE", ApplyImmediately=True)
     group = wait_group_available(ec, "plain")
     assert group["AuthTokenEnabled"] is True
-    assert login_error(address, None) == "NOAUTH Authentication required."
-    assert login_error(address, TOKEN_1) is None
+    assert login_error(fc, address, None) == "NOAUTH Authentication required."
+    assert login_error(fc, address, TOKEN_1) is None
 
 
 # Goal: after a crash of Ferrocache alone (nodes keep running and are adopted) and after a
@@ -195,12 +192,9 @@ def test_auth_token_modify_rules(fc, ec):
 # token still demands it, the control plane still reaches its nodes with the
 # same secret names (CONFIG GET works, a reboot completes), and CONFIG stays hidden.
 def test_token_and_control_identity_survive_restarts(fc, ec):
-    # A group rather than CreateCacheCluster: only the group call takes
-    # TransitEncryptionMode=preferred, which keeps this plaintext test valid once TLS lands.
     ec.create_replication_group(ReplicationGroupId="solo", ReplicationGroupDescription="s",
                                 CacheNodeType="cache.t3.micro", NumCacheClusters=1,
-                                AuthToken=TOKEN_1, TransitEncryptionEnabled=True,
-                                TransitEncryptionMode="preferred")
+                                AuthToken=TOKEN_1, TransitEncryptionEnabled=True)
 
     def available():
         cluster = ec.describe_cache_clusters(CacheClusterId="solo-001", ShowCacheNodeInfo=True)[
@@ -218,23 +212,23 @@ def test_token_and_control_identity_survive_restarts(fc, ec):
     assert fc.control_identity() == identity
     wait_until(available, timeout=120, what="solo adopted")
     assert fc.node_pids()["solo-001"] == pid
-    assert login_error(address, None) == "NOAUTH Authentication required."
-    assert login_error(address, TOKEN_1) is None
-    assert fc.config_get(address, "maxmemory") == "402653184"
+    assert login_error(fc, address, None) == "NOAUTH Authentication required."
+    assert login_error(fc, address, TOKEN_1) is None
+    assert fc.config_get(address, "maxmemory", tls=True) == "402653184"
 
     fc.restart()
     # A clean stop saved and stopped the node; the new run starts it again.
     wait_until(lambda: fc.node_pids().get("solo-001") not in (None, pid), timeout=120,
                what="the node started again")
     wait_until(available, timeout=120, what="solo after a clean restart")
-    wait_until(lambda: login_error(address, TOKEN_1) is None, timeout=60, what="serving")
-    assert login_error(address, None) == "NOAUTH Authentication required."
-    assert login_error(address, TOKEN_1) is None
-    assert fc.config_get(address, "maxmemory") == "402653184"
-    assert raw_reply(address, f"AUTH {TOKEN_1}") == "+OK"
+    wait_until(lambda: login_error(fc, address, TOKEN_1) is None, timeout=60, what="serving")
+    assert login_error(fc, address, None) == "NOAUTH Authentication required."
+    assert login_error(fc, address, TOKEN_1) is None
+    assert fc.config_get(address, "maxmemory", tls=True) == "402653184"
+    assert fc.tls_raw_reply(address, f"AUTH {TOKEN_1}") == "+OK"
     ec.reboot_cache_cluster(CacheClusterId="solo-001", CacheNodeIdsToReboot=["0001"])
     wait_until(available, timeout=120, what="rebooted")
-    wait_until(lambda: login_error(address, TOKEN_1) is None, timeout=60, what="serving")
-    client = redis.Redis(host=address, password=TOKEN_1, socket_timeout=10)
+    wait_until(lambda: login_error(fc, address, TOKEN_1) is None, timeout=60, what="serving")
+    client = fc.tls_redis(address, password=TOKEN_1)
     assert str(pytest.raises(redis.exceptions.ResponseError, client.execute_command,
                              "CONFIG", "GET", "maxmemory").value).startswith("unknown command")

@@ -3,7 +3,6 @@ allowed and denied per user through the endpoints, NOAUTH for a disabled `defaul
 user group's members and a user's access string changed on a running group (`modifying`, then
 `available`), user groups attached and detached, and deletes refused while in use."""
 
-import socket
 
 import botocore.exceptions
 import pytest
@@ -22,14 +21,10 @@ def fault(fn, **kwargs):
     return client_error_code(excinfo.value)[0], excinfo.value.response["Error"]["Message"]
 
 
-def raw_reply(address, line):
-    with socket.create_connection((address, 6379), timeout=10) as sock:
-        sock.sendall(line.encode() + b"\r\n")
-        return sock.makefile("rb").readline().decode().rstrip("\r\n")
-
-
-def as_user(address, user, password):
-    return redis.Redis(host=address, username=user, password=password, socket_timeout=10)
+def as_user(fc, address, user, password):
+    """A TLS client logged in as `user` (user groups need encryption in transit, and AWS
+    refuses them with TransitEncryptionMode=preferred)."""
+    return fc.tls_redis(address, username=user, password=password)
 
 
 def denied(client, *command):
@@ -87,8 +82,14 @@ def test_user_and_user_group_rules(fc, ec):
                  AuthToken="a-token-of-sixteen+")[0] == "InvalidParameterCombination"
     assert fault(ec.create_replication_group, ReplicationGroupId="rg",
                  ReplicationGroupDescription="d", UserGroupIds=["nope"],
-                 TransitEncryptionEnabled=True, TransitEncryptionMode="preferred")[0] == \
-        "UserGroupNotFound"
+                 TransitEncryptionEnabled=True)[0] == "UserGroupNotFound"
+    # AWS refuses plaintext-tolerant TLS with access control (its text, as Terraform shows).
+    code, message = fault(ec.create_replication_group, ReplicationGroupId="rg",
+                          ReplicationGroupDescription="d", UserGroupIds=["g"],
+                          TransitEncryptionEnabled=True, TransitEncryptionMode="preferred")
+    assert (code, message) == ("InvalidParameterCombination",
+                               "Transit encryption preferred is not supported with redis "
+                               "access control.")
     ec.delete_user_group(UserGroupId="g")
     assert ec.delete_user(UserId="app")["Status"] == "deleting"
 
@@ -110,8 +111,7 @@ def test_users_allowed_and_denied_on_a_running_group(fc, ec):
                          UserIds=["no-default", "app", "reader"])
     ec.create_replication_group(ReplicationGroupId="rbac", ReplicationGroupDescription="r",
                                 CacheNodeType="cache.t3.micro", NumCacheClusters=2,
-                                TransitEncryptionEnabled=True,
-                                TransitEncryptionMode="preferred", UserGroupIds=["apps"])
+                                TransitEncryptionEnabled=True, UserGroupIds=["apps"])
     group = wait_group_available(ec, "rbac")
     assert group["UserGroupIds"] == ["apps"]
     assert ec.describe_user_groups(UserGroupId="apps")["UserGroups"][0][
@@ -121,17 +121,17 @@ def test_users_allowed_and_denied_on_a_running_group(fc, ec):
     reader_endpoint = node_group["ReaderEndpoint"]["Address"]
 
     for address in [primary, reader_endpoint]:
-        assert raw_reply(address, "GET app:1") == "-NOAUTH Authentication required."
-    app = as_user(primary, "app", APP_PASSWORD)
+        assert fc.tls_raw_reply(address, "GET app:1") == "-NOAUTH Authentication required."
+    app = as_user(fc, primary, "app", APP_PASSWORD)
     assert app.set("app:1", "one")
     assert app.get("app:1") == b"one"
     assert denied(app, "SET", "other:1", "x")
     assert denied(app, "DEL", "app:1")
-    reader = as_user(reader_endpoint, "reader", READER_PASSWORD)
+    reader = as_user(fc, reader_endpoint, "reader", READER_PASSWORD)
     wait_until(lambda: reader.get("app:1") == b"one", timeout=30, what="replicated")
-    assert denied(as_user(primary, "reader", READER_PASSWORD), "SET", "app:2", "x")
+    assert denied(as_user(fc, primary, "reader", READER_PASSWORD), "SET", "app:2", "x")
     with pytest.raises(redis.exceptions.AuthenticationError):
-        as_user(primary, "app", READER_PASSWORD).ping()
+        as_user(fc, primary, "app", READER_PASSWORD).ping()
     # The restricted commands stay restricted for RBAC users.
     with pytest.raises(redis.exceptions.ResponseError, match="unknown command"):
         app.execute_command("CONFIG", "GET", "maxmemory")
@@ -147,7 +147,7 @@ def test_users_allowed_and_denied_on_a_running_group(fc, ec):
     wait_until(lambda: ec.describe_user_groups(UserGroupId="apps")["UserGroups"][0]["Status"]
                == "active", what="user group active")
     with pytest.raises(redis.exceptions.AuthenticationError):
-        as_user(primary, "reader", READER_PASSWORD).ping()
+        as_user(fc, primary, "reader", READER_PASSWORD).ping()
     # A user's access string changes: the app may now write anywhere; its open connection
     # stays.
     app_id = app.client_id()
@@ -162,8 +162,8 @@ def test_users_allowed_and_denied_on_a_running_group(fc, ec):
     ec.modify_replication_group(ReplicationGroupId="rbac", UserGroupIdsToRemove=["apps"],
                                 ApplyImmediately=True)
     wait_group_available(ec, "rbac")
-    assert raw_reply(primary, "GET app:1") == "$3"
+    assert fc.tls_raw_reply(primary, "GET app:1") == "$3"
     with pytest.raises(redis.exceptions.AuthenticationError):
-        as_user(primary, "app", APP_PASSWORD).ping()
+        as_user(fc, primary, "app", APP_PASSWORD).ping()
     ec.delete_user_group(UserGroupId="apps")
     ec.delete_user(UserId="app")

@@ -562,6 +562,10 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
         crate::at_rest::on_create(req.at_rest_encryption_enabled, req.kms_key_id.as_deref())?;
     let user_group_ids =
         crate::user::attached_user_groups(&req.user_group_ids, transit_encryption.is_some())?;
+    crate::transit::check_access_control(
+        transit_encryption,
+        auth.enabled() || !user_group_ids.is_empty(),
+    )?;
     if req.global_replication_group_id.is_some() {
         return Err(not_yet("Global datastores (GlobalReplicationGroupId)"));
     }

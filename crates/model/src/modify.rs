@@ -389,6 +389,10 @@ pub fn plan_group_modification_at(
     if spec == *current {
         return Err(Fault::combination("No modifications were requested"));
     }
+    crate::transit::check_access_control(
+        spec.transit_encryption,
+        spec.auth.enabled() || !spec.user_group_ids.is_empty(),
+    )?;
     if needs_reconcile {
         spec.generation += 1;
     }
@@ -572,6 +576,7 @@ pub fn plan_cluster_modification(
     if spec == *current {
         return Err(Fault::combination("No modifications were requested"));
     }
+    crate::transit::check_access_control(spec.transit_encryption, spec.auth.enabled())?;
     if needs_reconcile {
         spec.generation += 1;
     }

@@ -104,6 +104,24 @@ pub fn on_modify(
     }
 }
 
+/// AWS refuses `preferred` (plaintext still accepted) on a group with access control — an
+/// AUTH token or user groups (RBAC) — since the credentials would cross in plaintext. The text
+/// is AWS's, as Terraform users report it.
+///
+/// # Errors
+/// [`Fault::InvalidParameterCombination`].
+pub fn check_access_control(
+    mode: Option<TransitEncryptionMode>,
+    access_control: bool,
+) -> Result<(), Fault> {
+    if access_control && mode == Some(TransitEncryptionMode::Preferred) {
+        return Err(Fault::combination(
+            "Transit encryption preferred is not supported with redis access control.",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
