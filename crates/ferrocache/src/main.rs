@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
+use ferrocache_control::object_store::ObjectStore;
 use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_router::{Router, RouterLimits};
@@ -53,6 +54,12 @@ struct UpArgs {
     /// Account id in ARNs.
     #[arg(long, default_value = ferrocache_model::DEFAULT_ACCOUNT_ID)]
     account_id: String,
+    /// S3-compatible object store (plain `http://host:port`, path-style) for
+    /// `copy-snapshot --target-bucket` and `--snapshot-arns arn:aws:s3:::bucket/key.rdb`; signs
+    /// with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN). Without it both
+    /// are refused.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -96,6 +103,16 @@ async fn up(args: UpArgs) -> Result<()> {
             std::process::exit(2);
         }
     };
+    let objects = match &args.s3_endpoint {
+        None => None,
+        Some(url) => match ObjectStore::from_env(url, &args.default_region) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("ferrocache: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
@@ -111,7 +128,8 @@ async fn up(args: UpArgs) -> Result<()> {
             account_id: args.account_id.clone(),
             engine_version_running: engine_version.clone(),
         },
-    );
+    )
+    .with_object_store(objects.clone());
     let controller = Controller::new(
         store.clone(),
         agent,
@@ -121,7 +139,8 @@ async fn up(args: UpArgs) -> Result<()> {
             cidr: args.endpoint_cidr,
             tick: TICK_DEFAULT,
         },
-    );
+    )
+    .with_object_store(objects);
     let router = Arc::new(Router::new(RouterLimits::default()));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
