@@ -55,10 +55,10 @@ install_apt_packages() {
   fi
 }
 
-PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist)
+PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist "moto[server]")
 
 python_ready() {
-  python3 -c 'import boto3, botocore, redis, pytest, xdist' 2>/dev/null && command -v aws >/dev/null
+  python3 -c 'import boto3, botocore, redis, pytest, xdist, moto' 2>/dev/null && command -v aws >/dev/null && command -v moto_server >/dev/null
 }
 
 install_python_packages() {

@@ -17,6 +17,8 @@
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the router's route table computed from the store.
 //! - [`events`]: recording and querying events.
+//! - [`object_store`]: the S3-compatible store behind `--s3-endpoint` (snapshot export and
+//!   seeding from `SnapshotArns`).
 //! - [`runtime`]: [`runtime::NodeRuntime`], the seam between reconcilers and nodes (real: the
 //!   agent; tests: a simulation).
 //!
@@ -25,10 +27,21 @@
 //! speak HTTP or XML.
 
 pub mod addresses;
+pub mod clock;
 pub mod events;
+pub mod object_store;
 pub mod reconcile;
 pub mod routes;
 pub mod runtime;
 pub mod service;
 
 pub use service::{Page, Service, ServiceConfig, ServiceError};
+
+/// Lower-case hex of `bytes` (SHA-256 digests in manifests and events).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

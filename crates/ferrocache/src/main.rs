@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
+use ferrocache_control::object_store::ObjectStore;
 use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
@@ -86,6 +87,12 @@ struct UpArgs {
     /// KmsKeyId. Without it, keys are created on first use under <data-dir>/keys (mode 0600).
     #[arg(long, value_name = "FILE")]
     at_rest_key_file: Option<PathBuf>,
+    /// S3-compatible object store (plain `http://host:port`, path-style) for
+    /// `copy-snapshot --target-bucket` and `--snapshot-arns arn:aws:s3:::bucket/key.rdb`; signs
+    /// with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN). Without it both
+    /// are refused.
+    #[arg(long, value_name = "URL")]
+    s3_endpoint: Option<String>,
 }
 
 fn main() {
@@ -199,6 +206,16 @@ async fn up(args: UpArgs) -> Result<()> {
             }
         }
     };
+    let objects = match &args.s3_endpoint {
+        None => None,
+        Some(url) => match ObjectStore::from_env(url, &args.default_region) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                eprintln!("ferrocache: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
@@ -237,7 +254,8 @@ async fn up(args: UpArgs) -> Result<()> {
             account_id: args.account_id.clone(),
             engine_version_running: engine_version.clone(),
         },
-    );
+    )
+    .with_object_store(objects.clone());
     let controller = Controller::new(
         store.clone(),
         agent,
@@ -248,7 +266,8 @@ async fn up(args: UpArgs) -> Result<()> {
             tick: TICK_DEFAULT,
             keys: Some(keys),
         },
-    );
+    )
+    .with_object_store(objects);
     let authority =
         ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
             .context("the certificate authority (TLS)")?;

@@ -364,16 +364,17 @@ pub(crate) fn not_yet(feature: &str) -> Fault {
     ))
 }
 
-/// Checks the restore members of a create (`SnapshotName`, `SnapshotArns`) and returns the
-/// snapshot to seed from, lower-cased as snapshot names are stored.
+/// Checks the restore members of a create (`SnapshotName`, `SnapshotArns`) and returns what to
+/// seed from: a snapshot name, lower-cased as snapshot names are stored, or the S3 object ARN
+/// (`arn:aws:s3:::bucket/key.rdb`; no snapshot name contains a colon, so the two never mix —
+/// see [`crate::snapshot::s3_object`]).
 ///
-/// `SnapshotArns` name RDB objects in S3, which this release cannot fetch yet; but an ARN
-/// without an object path — typically an ElastiCache snapshot ARN passed where its name belongs,
-/// the restoration guide's Issue 1 — gets AWS's own answer, so the mistake reads the same here.
+/// An ARN without an object path — typically an ElastiCache snapshot ARN passed where its name
+/// belongs, the restoration guide's Issue 1 — gets AWS's own answer.
 ///
 /// # Errors
 /// `InvalidParameterCombination` for both members, `InvalidParameterValue` for a bad name, an
-/// ARN without an object path, or an S3 object (not supported yet).
+/// ARN without an object path, or more than one object (one node group takes one RDB file).
 pub fn restore_source(name: Option<&str>, arns: &[String]) -> Result<Option<String>, Fault> {
     if name.is_some() && !arns.is_empty() {
         return Err(Fault::combination(
@@ -391,12 +392,17 @@ pub fn restore_source(name: Option<&str>, arns: &[String]) -> Result<Option<Stri
             )));
         }
     }
-    if !arns.is_empty() {
-        return Err(not_yet(
-            "Seeding from RDB objects in S3 (SnapshotArns); restore by SnapshotName instead",
-        ));
+    if arns.len() > 1 {
+        return Err(Fault::value(format!(
+            "SnapshotArns names {} RDB objects, but a group without cluster mode has one node group: name one object.",
+            arns.len()
+        )));
     }
-    name.map(crate::snapshot::snapshot_name).transpose()
+    if let Some(arn) = arns.first() {
+        return Ok(Some(arn.clone()));
+    }
+    name.map(crate::snapshot::existing_snapshot_name)
+        .transpose()
 }
 
 /// Checks that a snapshot fits the group restored from it: AWS requires the same number of
@@ -433,7 +439,8 @@ pub fn snapshot_window(value: &str) -> Result<String, Fault> {
     }
 }
 
-fn hhmm(value: &str) -> Option<u32> {
+/// Minutes of the day of `hh24:mi`.
+pub(crate) fn hhmm(value: &str) -> Option<u32> {
     let (h, m) = value.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -913,8 +920,8 @@ mod tests {
     }
 
     // Goal: the restore members answer as AWS does — SnapshotName kept (lower-cased), both
-    // members a combination error, an ARN without an object path the guide's exact error, an S3
-    // object refused as not supported yet, a restored group reading `restore-failed` when a
+    // members a combination error, an ARN without an object path the guide's exact error, one S3
+    // object kept as the source (two refused), a restored group reading `restore-failed` when a
     // member could not be seeded. Method: each case through `plan_create` and `status`.
     #[test]
     fn restore_rules() {
@@ -968,11 +975,22 @@ mod tests {
             snapshot_arns: vec!["arn:aws:s3:::bucket/path/file.rdb".into()],
             ..req("r")
         };
-        let message = plan_create(&object, &ctx()).unwrap_err().to_string();
-        assert!(
-            message.contains("not supported by this Ferrocache release yet"),
-            "{message}"
+        assert_eq!(
+            plan_create(&object, &ctx())
+                .unwrap()
+                .spec
+                .restore_from
+                .as_deref(),
+            Some("arn:aws:s3:::bucket/path/file.rdb")
         );
+        let two = CreateGroupRequest {
+            snapshot_arns: vec!["arn:aws:s3:::b/1.rdb".into(), "arn:aws:s3:::b/2.rdb".into()],
+            ..req("r")
+        };
+        assert!(matches!(
+            plan_create(&two, &ctx()),
+            Err(Fault::InvalidParameterValue(_))
+        ));
         assert!(check_restore_shape(1, 1).is_ok());
         assert!(matches!(
             check_restore_shape(1, 2),

@@ -1,5 +1,5 @@
 //! Snapshots (backups): spec, observed facts, the status derived from them, and the rules of
-//! `CreateSnapshot` / `DescribeSnapshots` / `DeleteSnapshot`.
+//! `CreateSnapshot` / `DescribeSnapshots` / `DeleteSnapshot`, exports and automatic snapshots.
 //!
 //! A snapshot of a cluster-mode-disabled group or of a cache cluster is the RDB file of one
 //! node plus a manifest. The spec records what the snapshot is of — copied from the source when
@@ -23,8 +23,7 @@ pub const SNAPSHOTS_PER_REGION_MAX: usize = 1000;
 pub enum SnapshotSource {
     /// `manual`: taken by `CreateSnapshot`.
     Manual,
-    /// `automated`: taken in the snapshot window (not implemented yet; the value exists so
-    /// the `DescribeSnapshots` filter can name it).
+    /// `automated`: taken in the `SnapshotWindow` (`SnapshotRetentionLimit` > 0).
     Automated,
 }
 
@@ -112,6 +111,109 @@ pub struct SnapshotSpec {
     /// source's description above was copied with it).
     #[serde(default)]
     pub copied_from: Option<String>,
+    /// `CopySnapshot` with `TargetBucket`: exports of this snapshot to the object store, in the
+    /// order they were asked for; [`SnapshotObserved::exports_done`] of them are finished.
+    #[serde(default)]
+    pub exports: Vec<SnapshotExport>,
+    /// An automatic snapshot: the start of the `SnapshotWindow` occurrence it was taken in (one
+    /// per occurrence; `None` for every other snapshot).
+    #[serde(default)]
+    pub automatic_window: Option<Timestamp>,
+}
+
+/// Prefix of automatic snapshot names (`automatic.<id>-YYYY-MM-DD-HH-MM`).
+pub const AUTOMATIC_PREFIX: &str = "automatic.";
+
+/// The name of an automatic snapshot of `source_id` (group or cache cluster) taken at `at`, as
+/// ElastiCache names them: `automatic.<id>-YYYY-MM-DD-HH-MM` (UTC).
+pub fn automatic_name(source_id: &str, at: Timestamp) -> String {
+    format!(
+        "{AUTOMATIC_PREFIX}{source_id}-{}",
+        at.format("%Y-%m-%d-%H-%M")
+    )
+}
+
+/// Validates the name of an existing snapshot to restore or copy from: a user's name
+/// ([`snapshot_name`]) or an automatic one (`automatic.` plus a valid name); lower-cased.
+///
+/// # Errors
+/// [`Fault::InvalidParameterValue`] with AWS's identifier wording.
+pub fn existing_snapshot_name(value: &str) -> Result<String, Fault> {
+    match value.get(..AUTOMATIC_PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(AUTOMATIC_PREFIX) => {
+            let rest = snapshot_name(&value[AUTOMATIC_PREFIX.len()..])?;
+            Ok(format!("{AUTOMATIC_PREFIX}{rest}"))
+        }
+        _ => snapshot_name(value),
+    }
+}
+
+/// Parses a `SnapshotWindow` (`hh24:mi-hh24:mi`, UTC) into its start and end as minutes of the
+/// day.
+pub fn parse_window(window: &str) -> Option<(u32, u32)> {
+    let (a, b) = window.split_once('-')?;
+    Some((crate::group::hhmm(a)?, crate::group::hhmm(b)?))
+}
+
+/// The start of the occurrence of `window` that `now` falls in, if it falls in one. A window
+/// may cross midnight (`23:30-00:30`); one whose start equals its end lasts a whole day.
+pub fn window_containing(window: &str, now: Timestamp) -> Option<Timestamp> {
+    use chrono::{Duration, NaiveTime, Timelike};
+    let (start, end) = parse_window(window)?;
+    let length = match (end + 24 * 60 - start) % (24 * 60) {
+        0 => 24 * 60,
+        n => n,
+    };
+    let start_time = NaiveTime::from_hms_opt(start / 60, start % 60, 0)?;
+    let today = now
+        .date_naive()
+        .and_time(start_time)
+        .and_utc()
+        .with_nanosecond(0)?;
+    [today, today - Duration::days(1)]
+        .into_iter()
+        .find(|s| *s <= now && now < *s + Duration::minutes(i64::from(length)))
+}
+
+/// The automatic snapshots to delete so that at most `limit` remain: the oldest first.
+/// `snapshots` are `(name, created_at)` of one source's automatic snapshots.
+pub fn beyond_retention(mut snapshots: Vec<(String, Timestamp)>, limit: u32) -> Vec<String> {
+    snapshots.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    let excess = snapshots.len().saturating_sub(limit as usize);
+    snapshots.into_iter().take(excess).map(|(n, _)| n).collect()
+}
+
+/// One export of a snapshot to an S3 bucket (`CopySnapshot --target-bucket`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotExport {
+    /// `TargetBucket`.
+    pub bucket: String,
+    /// `TargetSnapshotName`: the exported objects are named after it ([`export_object_key`]).
+    pub target_name: String,
+    /// When `CopySnapshot` was accepted.
+    pub requested_at: Timestamp,
+}
+
+/// The object an export writes for node group `node_group_id`: `<target>-<node group>.rdb`,
+/// as ElastiCache names exported RDB files (`my-export-0001.rdb`).
+pub fn export_object_key(target_name: &str, node_group_id: &str) -> String {
+    format!("{target_name}-{node_group_id}.rdb")
+}
+
+/// The object holding an export's manifest (Ferrocache's addition: sizes, SHA-256 and key
+/// counts of the RDB files beside it).
+pub fn export_manifest_key(target_name: &str) -> String {
+    format!("{target_name}-manifest.json")
+}
+
+/// The S3 object a restore seeds from, when `restore_from` (see
+/// [`crate::group::restore_source`]) is an `arn:aws:s3:::bucket/key` rather than a snapshot
+/// name: `(bucket, key)`.
+pub fn s3_object(restore_from: &str) -> Option<(&str, &str)> {
+    restore_from
+        .strip_prefix("arn:aws:s3:::")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
 }
 
 /// How far the control plane got with a snapshot.
@@ -153,6 +255,9 @@ pub struct SnapshotObserved {
     /// Why the snapshot failed.
     #[serde(default)]
     pub failure: Option<String>,
+    /// How many of [`SnapshotSpec::exports`] are finished (uploaded, or failed with an event).
+    #[serde(default)]
+    pub exports_done: usize,
 }
 
 /// `Snapshot.SnapshotStatus`.
@@ -166,6 +271,9 @@ pub enum SnapshotStatus {
     Failed,
     /// `deleting`
     Deleting,
+    /// `copying`: an export to an S3 bucket is under way (the files are complete; the snapshot
+    /// cannot be deleted or exported again until it is done).
+    Copying,
 }
 
 impl SnapshotStatus {
@@ -176,6 +284,7 @@ impl SnapshotStatus {
             SnapshotStatus::Available => "available",
             SnapshotStatus::Failed => "failed",
             SnapshotStatus::Deleting => "deleting",
+            SnapshotStatus::Copying => "copying",
         }
     }
 }
@@ -186,6 +295,11 @@ pub fn status(spec: &SnapshotSpec, observed: Option<&SnapshotObserved>) -> Snaps
         return SnapshotStatus::Deleting;
     }
     match observed.map(|o| o.phase) {
+        Some(SnapshotPhase::Available)
+            if observed.is_some_and(|o| o.exports_done < spec.exports.len()) =>
+        {
+            SnapshotStatus::Copying
+        }
         Some(SnapshotPhase::Available) => SnapshotStatus::Available,
         Some(SnapshotPhase::Failed) => SnapshotStatus::Failed,
         Some(SnapshotPhase::Saving) | None => SnapshotStatus::Creating,
@@ -294,6 +408,18 @@ pub mod text {
     pub fn restore_digest_mismatch(keys: u64, actual: &str, expected: &str) -> String {
         format!("Restore verification failed: {keys} keys, but the dataset digest {actual} differs from the snapshot's {expected}")
     }
+    /// The node was seeded from an S3 object, which has no manifest to verify against.
+    pub fn restore_loaded_object(keys: u64, arn: &str) -> String {
+        format!("Restore loaded {keys} keys from {arn} (an RDB object has no manifest to verify against)")
+    }
+    /// A snapshot was exported to an S3 bucket (Ferrocache's event; AWS documents none).
+    pub fn export_succeeded(name: &str, bucket: &str, key: &str) -> String {
+        format!("Snapshot '{name}' exported to S3 bucket {bucket} as {key}")
+    }
+    /// An export failed; the snapshot itself is untouched.
+    pub fn export_failed(name: &str, bucket: &str, reason: &str) -> String {
+        format!("Export of snapshot '{name}' to S3 bucket {bucket} failed: {reason}")
+    }
     /// The restored primary's key count differs from the manifest's. Not a failure: the manifest
     /// counts keys when the save began, and keys that expired since are not loaded.
     pub fn restore_mismatch(keys: u64, expected: u64) -> String {
@@ -333,6 +459,8 @@ mod tests {
             created_at: chrono::Utc::now(),
             deleting: false,
             copied_from: None,
+            exports: vec![],
+            automatic_window: None,
         }
     }
 
@@ -347,6 +475,15 @@ mod tests {
         assert_eq!(status(&s, Some(&o)).as_str(), "available");
         o.phase = SnapshotPhase::Failed;
         assert_eq!(status(&s, Some(&o)).as_str(), "failed");
+        o.phase = SnapshotPhase::Available;
+        s.exports.push(SnapshotExport {
+            bucket: "b".into(),
+            target_name: "t".into(),
+            requested_at: chrono::Utc::now(),
+        });
+        assert_eq!(status(&s, Some(&o)).as_str(), "copying");
+        o.exports_done = 1;
+        assert_eq!(status(&s, Some(&o)).as_str(), "available");
         s.deleting = true;
         assert_eq!(status(&s, Some(&o)).as_str(), "deleting");
     }
@@ -385,6 +522,65 @@ mod tests {
             SnapshotSource::Automated
         );
         assert!(SnapshotSource::parse_filter("other").is_err());
+        assert_eq!(export_object_key("my-export", "0001"), "my-export-0001.rdb");
+        assert_eq!(
+            s3_object("arn:aws:s3:::b/dir/f.rdb"),
+            Some(("b", "dir/f.rdb"))
+        );
+        assert_eq!(s3_object("nightly"), None);
+    }
+
+    // Goal: automatic snapshots are named as ElastiCache names them, windows (also across
+    // midnight) contain exactly their minutes, and retention deletes the oldest. Method: fixed
+    // times around the edges.
+    #[test]
+    fn automatic_rules() {
+        use chrono::TimeZone;
+        let at =
+            |d: u32, h: u32, m: u32| chrono::Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap();
+        assert_eq!(
+            automatic_name("my-group", at(4, 5, 7)),
+            "automatic.my-group-2026-03-04-05-07"
+        );
+        assert_eq!(
+            existing_snapshot_name("Automatic.My-Group-2026-03-04-05-07").unwrap(),
+            "automatic.my-group-2026-03-04-05-07"
+        );
+        assert!(existing_snapshot_name("automatic.-x").is_err());
+        assert_eq!(parse_window("05:00-06:30"), Some((300, 390)));
+        for bad in ["5:00-06:00", "05:00", "24:00-01:00", "05:60-06:00"] {
+            assert_eq!(parse_window(bad), None, "{bad}");
+        }
+        assert_eq!(window_containing("05:00-06:00", at(4, 4, 59)), None);
+        assert_eq!(
+            window_containing("05:00-06:00", at(4, 5, 0)),
+            Some(at(4, 5, 0))
+        );
+        assert_eq!(
+            window_containing("05:00-06:00", at(4, 5, 59)),
+            Some(at(4, 5, 0))
+        );
+        assert_eq!(window_containing("05:00-06:00", at(4, 6, 0)), None);
+        assert_eq!(
+            window_containing("23:30-00:30", at(5, 0, 10)),
+            Some(at(4, 23, 30))
+        );
+        assert_eq!(
+            window_containing("23:30-00:30", at(4, 23, 45)),
+            Some(at(4, 23, 30))
+        );
+        assert_eq!(window_containing("23:30-00:30", at(4, 0, 45)), None);
+        let snaps = vec![
+            ("c".to_string(), at(3, 5, 0)),
+            ("a".to_string(), at(1, 5, 0)),
+            ("b".to_string(), at(2, 5, 0)),
+        ];
+        assert_eq!(beyond_retention(snaps.clone(), 2), vec!["a".to_string()]);
+        assert_eq!(
+            beyond_retention(snaps.clone(), 1),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert!(beyond_retention(snaps, 3).is_empty());
     }
 
     // Goal: CacheSize reads like AWS's ("5 MB"), empty until available. Method: sizes.

@@ -35,8 +35,9 @@ pub fn create_snapshot(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `CopySnapshot` (`SourceSnapshotName`, `TargetSnapshotName`, `Tags`; `TargetBucket` and
-/// `KmsKeyId` refused) → `<Snapshot>`, the copy reading `creating`.
+/// `CopySnapshot` (`SourceSnapshotName`, `TargetSnapshotName`, `Tags`, `TargetBucket`;
+/// `KmsKeyId` refused) → `<Snapshot>`: the copy reading `creating`, or with `TargetBucket` (an
+/// export to the object store) the source reading `copying`.
 ///
 /// # Errors
 /// Decoding errors, the service's faults.

@@ -454,7 +454,7 @@ async fn describe_filters_pages_and_delete() {
 // wire as AWS does — unknown or not yet available: `SnapshotNotFoundFault` (404); both
 // SnapshotName and SnapshotArns: `InvalidParameterCombination`; the restoration guide's mistake
 // (an ElastiCache snapshot ARN in SnapshotArns) gets its exact `InvalidParameterValue`; an S3
-// object ARN is refused as not supported yet; an available snapshot is accepted and the new
+// object ARN is refused without an object store (no --s3-endpoint); an available snapshot is accepted and the new
 // group reads `creating`. Method: settle a group, create a snapshot, try each request before
 // and after completing the snapshot by hand.
 #[tokio::test]
@@ -504,9 +504,9 @@ async fn restore_requests_check_the_snapshot() {
         "arn:aws:s3:::bucket/path/file.rdb",
     ));
     let msg = h.call(&s3).await.error("InvalidParameterValue", 400);
-    assert!(
-        msg.contains("not supported by this Ferrocache release yet"),
-        "{msg}"
+    assert_eq!(
+        msg,
+        "Cannot read arn:aws:s3:::bucket/path/file.rdb: this Ferrocache has no object store (start it with --s3-endpoint URL)."
     );
     let mut both = restore("nightly").to_vec();
     both.push(("SnapshotArns.SnapshotArn.1", arn));
@@ -548,7 +548,7 @@ async fn restore_requests_check_the_snapshot() {
 
 // Goal: CopySnapshot answers the copy reading `creating` with the source's description under
 // the new name, and AWS's faults: unknown source (404), source not `available`, target taken,
-// bad target name, TargetBucket refused as not supported yet; the source cannot be deleted
+// bad target name, TargetBucket refused without an object store (no --s3-endpoint); the source cannot be deleted
 // while the copy reads its files, and the copy does not make the source's node `snapshotting`.
 // Method: settle the failover-lab group, snapshot it, try each call before and after
 // completing the snapshot by hand.
@@ -602,7 +602,9 @@ async fn copy_snapshot_and_its_faults() {
     export.push(("TargetBucket", "my-bucket"));
     let msg = h.call(&export).await.error("InvalidParameterValue", 400);
     assert!(
-        msg.contains("is not supported by this Ferrocache release yet"),
+        msg.starts_with(
+            "TargetBucket needs an object store: start ferrocache up with --s3-endpoint URL"
+        ),
         "{msg}"
     );
     h.call(&[

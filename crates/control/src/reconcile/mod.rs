@@ -12,6 +12,7 @@
 //! - [`parameters`]: a node's parameter-group values: rendered at start, `CONFIG SET` on change.
 //! - [`snapshot`]: a snapshot's `BGSAVE` on its node and the atomic copy of the RDB.
 
+pub mod automatic;
 pub mod group;
 pub mod node;
 pub mod parameters;
@@ -128,6 +129,10 @@ pub(crate) struct Context {
     tasks: Mutex<tokio::task::JoinSet<()>>,
     /// Issues the endpoints' certificates (encryption in transit); set once at start-up.
     certificates: std::sync::OnceLock<Arc<ferrocache_pki::Certificates>>,
+    /// The object store of `--s3-endpoint` (exports, seeding from `SnapshotArns`).
+    pub(crate) objects: Option<crate::object_store::ObjectStore>,
+    /// The clock of the automatic-snapshot windows (see [`crate::clock`]).
+    pub(crate) clock: crate::clock::Clock,
 }
 
 /// The control loop.
@@ -161,6 +166,8 @@ impl Controller {
             routes: watch::Sender::new(RouteTable::default()),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             certificates: std::sync::OnceLock::new(),
+            objects: None,
+            clock: crate::clock::Clock::from_env(),
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -170,6 +177,17 @@ impl Controller {
     /// served. Only the first call counts.
     pub fn set_certificates(&self, certificates: Arc<ferrocache_pki::Certificates>) {
         let _ = self.ctx.certificates.set(certificates);
+    }
+
+    /// The same controller with the object store of `--s3-endpoint`.
+    ///
+    /// # Panics
+    /// When called after the controller was cloned or started (it is a constructor step).
+    pub fn with_object_store(mut self, objects: Option<crate::object_store::ObjectStore>) -> Self {
+        Arc::get_mut(&mut self.ctx)
+            .expect("with_object_store is called before the controller is shared")
+            .objects = objects;
+        self
     }
 
     /// The route table, updated whenever it changes.
@@ -280,6 +298,9 @@ impl Controller {
                 Box::pin(snapshot::reconcile(ctx, key))
             });
         }
+        self.spawn("automatic-snapshots".into(), String::new(), |ctx, key| {
+            Box::pin(automatic::reconcile(ctx, key))
+        });
         Ok(())
     }
 

@@ -772,6 +772,9 @@ async fn delete(ctx: &Context, key: &str, snap: &Snapshot) -> Result<Next, Recon
 /// Places the snapshot's RDB in the node's directory, checked against the manifest's SHA-256.
 /// Returns why it could not, as an event can say it.
 async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> {
+    if let Some((bucket, key)) = ferrocache_model::snapshot::s3_object(name) {
+        return seed_from_object(ctx, spec, bucket, key).await;
+    }
     let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
     let manifest = snapshot::read_manifest(&dir)
         .ok_or_else(|| format!("the files of snapshot {name} are missing"))?;
@@ -789,6 +792,39 @@ async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> 
             ),
             other => other.to_string(),
         })
+}
+
+/// Places the RDB object `bucket/key` (`SnapshotArns`) in the node's directory: downloaded into
+/// `<snapshots_dir>/<region>/.seed-<node>.rdb` (dot-named: never a snapshot) with its SHA-256,
+/// then copied in by the agent, checked against that digest, as a snapshot's file is. Whether
+/// redis-server can load it shows at the node's first start (an RDB it refuses fails the
+/// restore).
+async fn seed_from_object(
+    ctx: &Context,
+    spec: &NodeSpec,
+    bucket: &str,
+    key: &str,
+) -> Result<(), String> {
+    let objects = ctx
+        .objects
+        .as_ref()
+        .ok_or_else(|| "this Ferrocache has no object store (--s3-endpoint)".to_string())?;
+    let dir = snapshot::region_dir(&ctx.config.snapshots_dir, &spec.region);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let staged = dir.join(format!(".seed-{}.rdb", spec.id));
+    let downloaded = objects.get_file(bucket, key, &staged).await;
+    let result = match downloaded {
+        Ok((_, sha256)) => ctx
+            .agent
+            .seed_data(&spec.id, &staged, &sha256)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(format!("cannot read the object: {e}")),
+    };
+    let _ = tokio::fs::remove_file(&staged).await;
+    result
 }
 
 /// Marks a restore failed (status `restore-failed`) with AWS's event and the reason.
@@ -809,6 +845,9 @@ fn verify_restore(
     keys: u64,
     digest: Option<&str>,
 ) -> String {
+    if ferrocache_model::snapshot::s3_object(name).is_some() {
+        return snapshot_text::restore_loaded_object(keys, name);
+    }
     let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
     let Some(m) = snapshot::read_manifest(&dir) else {
         return snapshot_text::restore_mismatch(keys, 0);

@@ -7,6 +7,7 @@
 //! | saving, save asked | that process accepted our `BGSAVE` | `INFO`: another `run_id` → ask again; `rdb_bgsave_in_progress:1` → look again soon; last save failed → `failed` + event; else copy |
 //! | copying | the node's `dump.rdb` is a complete save | copy into `<region>/.<name>.tmp/` with the SHA-256, fsync, `manifest.json`, fsync, rename to `<region>/<name>/`, fsync the parent; then `available` + event |
 //! | copying a snapshot | `CopySnapshot` accepted (`copied_from`) | copy every file the source's manifest lists into `<region>/.<name>.tmp/`, checking each SHA-256, write the manifest (the source's, renamed), fsync, rename, fsync the parent; then `available` (no event: AWS documents none for a copy) |
+//! | exporting (`copying`) | `CopySnapshot --target-bucket` accepted on an `available` snapshot | upload `dump.rdb` as `<target>-0001.rdb` and the manifest as `<target>-manifest.json`; count the export done, with an event (success or failure; the snapshot stays intact) |
 //! | deleting | `DeleteSnapshot` accepted | remove both directories, then the records |
 //!
 //! The node of a final snapshot (`FinalSnapshotIdentifier`) is marked for deletion already;
@@ -27,7 +28,9 @@ use std::time::Duration;
 use ferrocache_encryption::KeyRing;
 use ferrocache_model::event::SourceType;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
-use ferrocache_model::snapshot::{text, SnapshotObserved, SnapshotPhase, SnapshotSpec};
+use ferrocache_model::snapshot::{
+    self as snapshot_model, text, SnapshotObserved, SnapshotPhase, SnapshotSpec,
+};
 use ferrocache_model::Timestamp;
 use ferrocache_store::{tables, update, view, ReadExt, StoreError, WriteExt};
 use serde::{Deserialize, Serialize};
@@ -161,6 +164,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     let temp = temp_dir(dirs, &spec.region, &spec.name);
     if spec.deleting {
         return delete(&ctx, &key, final_dir, temp).await;
+    }
+    if observed.phase == SnapshotPhase::Available && observed.exports_done < spec.exports.len() {
+        return export(&ctx, &key, &spec, observed.exports_done, &final_dir).await;
     }
     if observed.phase != SnapshotPhase::Saving {
         return Ok(Next::Done);
@@ -346,6 +352,89 @@ fn finish(
     Ok(Next::Done)
 }
 
+/// Uploads export number `index` of the snapshot (`<target>-0001.rdb`, then
+/// `<target>-manifest.json` with the target's name) and records the outcome — an event either
+/// way, and the export counted done — unless the snapshot changed meanwhile. A failure leaves
+/// the snapshot itself `available` and untouched. A crash mid-upload uploads again (a `PUT`
+/// replaces the object whole).
+async fn export(
+    ctx: &Context,
+    key: &str,
+    spec: &SnapshotSpec,
+    index: usize,
+    final_dir: &Path,
+) -> Result<Next, ReconcileError> {
+    let job = &spec.exports[index];
+    let object_key =
+        snapshot_model::export_object_key(&job.target_name, ferrocache_model::ids::NODE_GROUP_ID);
+    let outcome = match &ctx.objects {
+        None => Err("this Ferrocache has no object store (--s3-endpoint)".to_string()),
+        Some(objects) => upload(
+            objects,
+            final_dir,
+            &job.bucket,
+            &job.target_name,
+            &object_key,
+        )
+        .await
+        .map_err(|e| e.to_string()),
+    };
+    update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+        let Some(current) = w.doc::<SnapshotSpec>(key)? else {
+            return Ok(());
+        };
+        let mut observed = w.doc::<SnapshotObserved>(key)?.unwrap_or_default();
+        if current.deleting || observed.exports_done != index {
+            return Ok(());
+        }
+        observed.exports_done = index + 1;
+        w.put_doc(key, &observed)?;
+        let message = match &outcome {
+            Ok(()) => text::export_succeeded(&spec.name, &job.bucket, &object_key),
+            Err(reason) => {
+                tracing::warn!(snapshot = %key, bucket = %job.bucket, %reason, "export failed");
+                text::export_failed(&spec.name, &job.bucket, reason)
+            }
+        };
+        events::record(
+            w,
+            &spec.region,
+            &spec.node_id,
+            SourceType::CacheCluster,
+            message,
+            chrono::Utc::now(),
+        )
+    })?;
+    Ok(Next::Done)
+}
+
+/// Uploads a snapshot's RDB file as `object_key` and its manifest (renamed `target`) beside it.
+async fn upload(
+    objects: &crate::object_store::ObjectStore,
+    dir: &Path,
+    bucket: &str,
+    target: &str,
+    object_key: &str,
+) -> Result<(), crate::object_store::ObjectError> {
+    let mut manifest = read_manifest(dir).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::NotFound, "the snapshot's files are missing")
+    })?;
+    let file = manifest.files.first().cloned().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, "the snapshot lists no RDB file")
+    })?;
+    objects
+        .put_file(bucket, object_key, &dir.join(&file.name))
+        .await?;
+    manifest.snapshot_name = target.to_string();
+    for f in &mut manifest.files {
+        f.name = object_key.to_string();
+    }
+    let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    objects
+        .put_bytes(bucket, &snapshot_model::export_manifest_key(target), json)
+        .await
+}
+
 /// Removes a deleted snapshot's files, then its records.
 async fn delete(
     ctx: &Context,
@@ -479,7 +568,7 @@ fn hash_file(path: &Path) -> io::Result<(u64, String)> {
         hasher.update(&buffer[..n]);
         size += n as u64;
     }
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, crate::hex(&hasher.finalize())))
 }
 
 /// Copies `source` to a new file `target` and syncs it; returns the size and SHA-256.
@@ -502,7 +591,7 @@ fn copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
         size += n as u64;
     }
     copy.sync_all()?;
-    Ok((size, hex(&hasher.finalize())))
+    Ok((size, crate::hex(&hasher.finalize())))
 }
 
 /// Writes `manifest` into `temp`, syncs it and the directory, and renames `temp` to
@@ -523,15 +612,6 @@ fn commit(temp: &Path, final_dir: &Path, manifest: &Manifest) -> io::Result<()> 
         File::open(parent)?.sync_all()?;
     }
     Ok(())
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

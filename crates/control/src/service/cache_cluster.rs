@@ -92,7 +92,7 @@ impl Service {
                 return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
             }
             if let Some(name) = &spec.restore_from {
-                super::snapshot::check_restorable(w, region, name, 1)?;
+                self.check_restorable(w, region, name, 1)?;
             }
             w.put_doc(&key, &spec)?;
             load_node(w, region, &spec.id, &account)

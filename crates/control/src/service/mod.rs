@@ -57,6 +57,8 @@ pub struct Service {
     store: Arc<dyn Store>,
     /// Account id, engine version.
     config: ServiceConfig,
+    /// The object store of `--s3-endpoint`, if any (snapshot export, `SnapshotArns`).
+    objects: Option<crate::object_store::ObjectStore>,
 }
 
 impl std::fmt::Debug for Service {
@@ -70,7 +72,22 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// A service over `store`.
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
-        Self { store, config }
+        Self {
+            store,
+            config,
+            objects: None,
+        }
+    }
+
+    /// The same service with the object store of `--s3-endpoint`.
+    pub fn with_object_store(mut self, objects: Option<crate::object_store::ObjectStore>) -> Self {
+        self.objects = objects;
+        self
+    }
+
+    /// The object store of `--s3-endpoint`, if one was given.
+    pub fn object_store(&self) -> Option<&crate::object_store::ObjectStore> {
+        self.objects.as_ref()
     }
 
     /// The account id in ARNs.

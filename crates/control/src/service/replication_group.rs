@@ -139,7 +139,7 @@ impl Service {
                     )
                     .into());
                 }
-                super::snapshot::check_restorable(w, region, name, 1)?;
+                self.check_restorable(w, region, name, 1)?;
             }
             if let Some(primary_id) = &plan.adopt_primary {
                 let primary = super::view::NodeView::load(w, region, primary_id, &account)?

@@ -41,7 +41,7 @@ pub struct CopySnapshotRequest {
     pub source_snapshot_name: String,
     /// `TargetSnapshotName`
     pub target_snapshot_name: String,
-    /// `TargetBucket` (export to S3; refused: no object store yet).
+    /// `TargetBucket`: export to the object store of `--s3-endpoint` instead of a local copy.
     pub target_bucket: Option<String>,
     /// `KmsKeyId` (refused: snapshots are not encrypted here).
     pub kms_key_id: Option<String>,
@@ -191,32 +191,9 @@ fn describe_source(
         created_at: now,
         deleting: false,
         copied_from: None,
+        exports: Vec::new(),
+        automatic_window: None,
     }
-}
-
-/// Checks that a create may be restored from snapshot `name`: it exists, is `available`, and has
-/// as many node groups as the new group (always one today). Called inside the transaction that
-/// writes the new resource, so the snapshot cannot vanish in between.
-///
-/// # Errors
-/// `SnapshotNotFoundFault` for a missing, deleting or not yet `available` snapshot.
-pub(crate) fn check_restorable(
-    r: &dyn Reader,
-    region: &str,
-    name: &str,
-    requested_node_groups: u32,
-) -> Result<(), ServiceError> {
-    let key = tables::key(region, name);
-    let Some(spec) = r.doc::<SnapshotSpec>(&key)? else {
-        return Err(Fault::SnapshotNotFound(name.to_string()).into());
-    };
-    let observed = r.doc::<SnapshotObserved>(&key)?;
-    if snapshot::status(&spec, observed.as_ref()) != SnapshotStatus::Available {
-        return Err(Fault::SnapshotNotFound(name.to_string()).into());
-    }
-    // Snapshots are of cluster-mode-disabled sources: one node group each.
-    ferrocache_model::group::check_restore_shape(1, requested_node_groups)?;
-    Ok(())
 }
 
 /// Checks that snapshot `name` can be recorded in `region`: the name is free and the quota not
@@ -284,30 +261,197 @@ pub(crate) fn record_final_of_cluster(
     Ok(())
 }
 
+/// Records the automatic snapshot `name` of `group` for the window occurrence starting at
+/// `window`, taken from `SnapshottingClusterId` when that member is `available`, else from a
+/// healthy replica, else from the primary. Called by the automatic-snapshot reconciler inside
+/// its transaction; answers `false` (nothing recorded) when no member can take it now.
+///
+/// # Errors
+/// Store failures.
+pub(crate) fn record_automatic_of_group(
+    w: &mut dyn ferrocache_store::Writer,
+    group: &GroupView,
+    name: &str,
+    window: ferrocache_model::Timestamp,
+) -> Result<bool, ferrocache_store::StoreError> {
+    let chosen = group
+        .spec
+        .snapshotting_cluster
+        .as_ref()
+        .and_then(|id| {
+            group
+                .live_members()
+                .find(|m| &m.spec.id == id && m.status == ClusterStatus::Available)
+        })
+        .or_else(|| pick_member(group));
+    let Some(node) = chosen else {
+        return Ok(false);
+    };
+    let mut spec = describe_source(
+        name,
+        &group.spec.region,
+        node,
+        Some(group),
+        None,
+        Vec::new(),
+    );
+    spec.source = SnapshotSource::Automated;
+    spec.automatic_window = Some(window);
+    w.put_doc(&tables::key(&group.spec.region, name), &spec)?;
+    Ok(true)
+}
+
+/// Records the automatic snapshot `name` of the standalone cache cluster `node` (see
+/// [`record_automatic_of_group`]).
+///
+/// # Errors
+/// Store failures.
+pub(crate) fn record_automatic_of_cluster(
+    w: &mut dyn ferrocache_store::Writer,
+    node: &NodeView,
+    name: &str,
+    window: ferrocache_model::Timestamp,
+) -> Result<(), ferrocache_store::StoreError> {
+    let mut spec = describe_source(
+        name,
+        &node.spec.region,
+        node,
+        None,
+        Some(&node.spec.id),
+        Vec::new(),
+    );
+    spec.source = SnapshotSource::Automated;
+    spec.automatic_window = Some(window);
+    w.put_doc(&tables::key(&node.spec.region, name), &spec)
+}
+
 impl Service {
+    /// Checks that a create may be restored from `source` (see
+    /// [`ferrocache_model::group::restore_source`]): a snapshot that exists, is `available` and
+    /// has as many node groups as the new group (always one today); or an S3 object, which needs
+    /// an object store (`--s3-endpoint`; the object itself is read by the node reconciler, and a
+    /// missing or unloadable one fails the restore with `restore-failed`). Called inside the
+    /// transaction that writes the new resource, so the snapshot cannot vanish in between.
+    ///
+    /// # Errors
+    /// `SnapshotNotFoundFault` for a missing, deleting or not yet `available` snapshot;
+    /// `InvalidParameterValue` for an object without an object store.
+    pub(crate) fn check_restorable(
+        &self,
+        r: &dyn Reader,
+        region: &str,
+        source: &str,
+        requested_node_groups: u32,
+    ) -> Result<(), ServiceError> {
+        if snapshot::s3_object(source).is_some() {
+            if self.object_store().is_none() {
+                return Err(Fault::value(format!(
+                    "Cannot read {source}: this Ferrocache has no object store (start it with --s3-endpoint URL)."
+                ))
+                .into());
+            }
+            return Ok(());
+        }
+        let key = tables::key(region, source);
+        let Some(spec) = r.doc::<SnapshotSpec>(&key)? else {
+            return Err(Fault::SnapshotNotFound(source.to_string()).into());
+        };
+        let observed = r.doc::<SnapshotObserved>(&key)?;
+        if snapshot::status(&spec, observed.as_ref()) != SnapshotStatus::Available {
+            return Err(Fault::SnapshotNotFound(source.to_string()).into());
+        }
+        // Snapshots are of cluster-mode-disabled sources: one node group each.
+        ferrocache_model::group::check_restore_shape(1, requested_node_groups)?;
+        Ok(())
+    }
+
+    /// `CopySnapshot` with `TargetBucket`: exports an `available` snapshot to the object store
+    /// as `<target>-0001.rdb` (plus `<target>-manifest.json`). The bucket is checked now — a
+    /// missing one, one that refuses us, an unreachable store or a name already taken in it is
+    /// answered with ElastiCache's words and nothing changes; the upload itself is the snapshot
+    /// reconciler's, and the snapshot reads `copying` until it is done. Answers the source
+    /// snapshot.
+    ///
+    /// Runs on the blocking pool (as every handler does) and waits there for the store.
+    ///
+    /// # Errors
+    /// `SnapshotNotFoundFault`, `InvalidSnapshotState`, `InvalidParameterValue` (bad names, no
+    /// object store, the bucket's errors).
+    fn export_snapshot(
+        &self,
+        region: &str,
+        req: &CopySnapshotRequest,
+        bucket: &str,
+    ) -> Result<SnapshotView, ServiceError> {
+        let objects = self.object_store().ok_or_else(|| {
+            Fault::value(
+                "TargetBucket needs an object store: start ferrocache up with --s3-endpoint URL (and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).",
+            )
+        })?;
+        let source_name = req.source_snapshot_name.to_ascii_lowercase();
+        let target = snapshot::snapshot_name(&req.target_snapshot_name)?;
+        let account = self.account_id().to_string();
+        let require_available = |r: &dyn Reader| -> Result<SnapshotView, ServiceError> {
+            let source = SnapshotView::load(r, region, &source_name, &account)?
+                .ok_or_else(|| Fault::SnapshotNotFound(source_name.clone()))?;
+            if source.status != SnapshotStatus::Available {
+                return Err(Fault::InvalidSnapshotState(format!(
+                    "Snapshot {source_name} is not in available state. Current status: {}.",
+                    source.status.as_str()
+                ))
+                .into());
+            }
+            Ok(source)
+        };
+        view(self.store(), |r| require_available(r).map(|_| ()))?;
+        let object_key = snapshot::export_object_key(&target, ferrocache_model::ids::NODE_GROUP_ID);
+        let checked = tokio::runtime::Handle::current().block_on(async {
+            objects.check_bucket(bucket).await?;
+            objects.exists(bucket, &object_key).await
+        });
+        match checked {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(Fault::value(format!(
+                    "The S3 bucket {bucket} already contains an object with key {object_key}."
+                ))
+                .into())
+            }
+            Err(e) => return Err(export_fault(bucket, &e).into()),
+        }
+        update(self.store(), |w| -> Result<SnapshotView, ServiceError> {
+            let source = require_available(w)?;
+            let mut spec = source.spec.clone();
+            spec.exports.push(snapshot::SnapshotExport {
+                bucket: bucket.to_string(),
+                target_name: target.clone(),
+                requested_at: chrono::Utc::now(),
+            });
+            w.put_doc(&tables::key(region, &source_name), &spec)?;
+            Ok(SnapshotView::new(spec, source.observed, &account))
+        })
+    }
+
     /// `CopySnapshot`: a local copy of an `available` snapshot under a new name. The copy
     /// reads `creating` until the snapshot reconciler has copied the files, then `available`.
     ///
     /// # Errors
     /// `SnapshotNotFoundFault`, `SnapshotAlreadyExistsFault`, `InvalidSnapshotState` (source
-    /// not `available`), `SnapshotQuotaExceededFault`, bad names; `TargetBucket` and `KmsKeyId`
-    /// are refused as not supported.
+    /// not `available`), `SnapshotQuotaExceededFault`, bad names; `KmsKeyId` is refused as not
+    /// supported. With `TargetBucket` see [`Service::export_snapshot`].
     pub fn copy_snapshot(
         &self,
         region: &str,
         req: &CopySnapshotRequest,
     ) -> Result<SnapshotView, ServiceError> {
-        if req.target_bucket.is_some() {
-            return Err(Fault::value(
-                "TargetBucket (export to Amazon S3) is not supported by this Ferrocache release yet: there is no object store.",
-            )
-            .into());
-        }
         if req.kms_key_id.is_some() {
             return Err(Fault::value(
                 "KmsKeyId is not supported by this Ferrocache release: snapshots are not encrypted.",
             )
             .into());
+        }
+        if let Some(bucket) = req.target_bucket.as_deref().filter(|b| !b.is_empty()) {
+            return self.export_snapshot(region, req, bucket);
         }
         let source_name = req.source_snapshot_name.to_ascii_lowercase();
         let target = snapshot::snapshot_name(&req.target_snapshot_name)?;
@@ -332,6 +476,11 @@ impl Service {
                 created_at: chrono::Utc::now(),
                 deleting: false,
                 copied_from: Some(source_name.clone()),
+                exports: Vec::new(),
+                // A copy is the user's own, even of an automatic snapshot (AWS keeps copies
+                // when it deletes the automatic ones).
+                source: SnapshotSource::Manual,
+                automatic_window: None,
                 ..source.spec
             };
             w.put_doc(&tables::key(region, &target), &spec)?;
@@ -507,5 +656,22 @@ impl Service {
             w.put_doc(&tables::key(region, &name), &spec)?;
             Ok(SnapshotView::new(spec, current.observed, &account))
         })
+    }
+}
+
+/// ElastiCache's answer to an export the object store refused (AWS's `CopySnapshot` error
+/// texts; an unreachable store has none, and says so plainly).
+fn export_fault(bucket: &str, e: &crate::object_store::ObjectError) -> Fault {
+    use crate::object_store::ObjectError;
+    match e {
+        ObjectError::NoSuchBucket(_) => {
+            Fault::value(format!("The S3 bucket {bucket} does not exist."))
+        }
+        ObjectError::AccessDenied(_) => Fault::value(format!(
+            "ElastiCache has not been granted WRITE permissions {bucket} on the S3 Bucket."
+        )),
+        other => Fault::value(format!(
+            "The S3 bucket {bucket} cannot be used for the export: {other}."
+        )),
     }
 }
