@@ -112,8 +112,8 @@ pub trait NodeRuntime: Send + Sync + 'static {
         users: &'a [(String, Vec<String>)],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
-    /// `BGSAVE` on a running node, with the key count and dataset digest of what it saves
-    /// ([`NodeClient::bgsave_with_digest`]). `Ok(None)` when the node refused because a save
+    /// `BGSAVE` on a running node, with the key count and (with `digest`) the dataset digest of
+    /// what it saves ([`NodeClient::bgsave_with_digest`]). `Ok(None)` when the node refused because a save
     /// is already running (a replica's disk-based sync, an earlier request): the caller
     /// retries. Completion shows in [`Info::rdb_bgsave_in_progress`] /
     /// [`Info::rdb_last_bgsave_ok`].
@@ -121,6 +121,7 @@ pub trait NodeRuntime: Send + Sync + 'static {
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
+        digest: bool,
     ) -> BoxFuture<'a, Result<Option<SaveStart>, RuntimeError>>;
 
     /// `DEBUG DIGEST` of a node's dataset; `None` when the node cannot run it.
@@ -289,13 +290,14 @@ impl NodeRuntime for Agent {
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
+        digest: bool,
     ) -> BoxFuture<'a, Result<Option<SaveStart>, RuntimeError>> {
         Box::pin(async move {
             // DEBUG DIGEST walks the whole dataset: give the call the blocking-call bound.
             let client = admin_client(self, addr, timeout)
                 .await?
                 .with_call_timeout(ferrocache_engine::BLOCKING_CALL_TIMEOUT_DEFAULT);
-            match client.bgsave_with_digest().await {
+            match client.bgsave_with_digest(digest).await {
                 Ok(started) => Ok(Some(started)),
                 Err(e) if save_in_progress(&e) => Ok(None),
                 Err(e) => Err(e.into()),

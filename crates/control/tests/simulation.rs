@@ -329,6 +329,7 @@ impl NodeRuntime for SimRuntime {
         &'a self,
         addr: &'a NodeAddress,
         _timeout: Duration,
+        _digest: bool,
     ) -> BoxFuture<'a, Result<Option<ferrocache_engine::SaveStart>, RuntimeError>> {
         // The simulation keeps no data, so a save finishes at once; it is accepted on any
         // serving node.

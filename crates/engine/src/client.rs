@@ -509,8 +509,10 @@ impl NodeClient {
         self.call::<()>("BGSAVE", cmd, self.call_timeout).await
     }
 
-    /// `BGSAVE`, with the key count and (when the node knows `DEBUG` under our name) the
-    /// dataset digest of the data the save writes.
+    /// `BGSAVE`, with the key count and (when `digest` is asked for and the node knows `DEBUG`
+    /// under our name) the dataset digest of the data the save writes. `DEBUG DIGEST` blocks the
+    /// node while it walks the whole dataset (about 4 µs a key), so callers ask for it only for
+    /// small datasets.
     ///
     /// Redis only schedules a `BGSAVE` sent inside `MULTI`/`EXEC`, so the save cannot share a
     /// transaction with `DEBUG DIGEST`. Instead one pipeline sends `MULTI` `INFO` `DEBUG DIGEST`
@@ -523,8 +525,8 @@ impl NodeClient {
     ///
     /// [`EngineError::Reply`] when a save is already running or the fork fails (the message
     /// is Redis's), otherwise as for any call.
-    pub async fn bgsave_with_digest(&self) -> Result<SaveStart, EngineError> {
-        let with_digest = !self.names.debug.is_empty();
+    pub async fn bgsave_with_digest(&self, digest: bool) -> Result<SaveStart, EngineError> {
+        let with_digest = digest && !self.names.debug.is_empty();
         let mut pipe = redis::pipe();
         pipe.cmd("MULTI").ignore().cmd(&self.names.info).ignore();
         if with_digest {

@@ -278,7 +278,7 @@ async fn bgsave_with_digest_describes_the_saved_data() {
         .await;
     assert!(refused.unwrap_err().to_string().contains("unknown command"));
 
-    let saved = admin.bgsave_with_digest().await.unwrap();
+    let saved = admin.bgsave_with_digest(true).await.unwrap();
     assert_eq!(saved.keys, 100);
     let digest = saved.digest.expect("a digest");
     assert_eq!(digest.len(), 40);

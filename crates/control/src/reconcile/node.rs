@@ -585,12 +585,23 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     let mut group_messages = Vec::new();
     if ready && !observed.created && desired == Role::Primary {
         if let Some(name) = &spec.restore_from {
-            // A node that cannot digest (or a failed call) is verified by its key count only.
-            let digest = ctx
-                .agent
-                .digest(&cfg.address(), NODE_CALL_TIMEOUT)
-                .await
-                .unwrap_or(None);
+            // Digested only when the snapshot recorded a digest (small datasets, see
+            // `snapshot::DIGEST_KEYS_MAX`); a node that cannot digest, or a failed call, is
+            // verified by its key count only.
+            let recorded = snapshot::read_manifest(&snapshot::snapshot_dir(
+                &ctx.config.snapshots_dir,
+                &spec.region,
+                name,
+            ))
+            .is_some_and(|m| m.digest.is_some());
+            let digest = if recorded {
+                ctx.agent
+                    .digest(&cfg.address(), NODE_CALL_TIMEOUT)
+                    .await
+                    .unwrap_or(None)
+            } else {
+                None
+            };
             let verdict = verify_restore(&ctx, spec, name, info.keys_total, digest.as_deref());
             for m in [
                 snapshot_text::restore_succeeded(ids::NODE_GROUP_ID),
