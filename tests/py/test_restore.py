@@ -55,6 +55,16 @@ def messages(fc, source_id: str, source_type: str) -> list[str]:
     return [e["Message"] for e in reversed(events)]
 
 
+def create_source_cluster(fc):
+    """create-cache-cluster `src` (one node) and wait until it is available."""
+    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "src",
+           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
+           "--region", REGION)
+    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
+                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
+               timeout=120, poll=0.2, what="source available")
+
+
 def in_order(found: list[str], expected: list[str]) -> bool:
     positions = [found.index(m) if m in found else -1 for m in expected]
     return -1 not in positions and positions == sorted(positions)
@@ -155,12 +165,7 @@ def corrupt(path: Path) -> bytes:
 # without the data — and the group can be deleted. Method: snapshot a cache cluster, flip bytes
 # of the stored dump.rdb, create-replication-group --snapshot-name, poll the status.
 def test_corrupt_snapshot_fails_the_restore(fc):
-    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "src",
-           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
-           "--region", REGION)
-    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
-                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
-               timeout=120, poll=0.2, what="source available")
+    create_source_cluster(fc)
     snapshot_from(fc, ["--cache-cluster-id", "src"], "broken")
     corrupt(Path(fc.data_dir) / "snapshots" / REGION / "broken" / "dump.rdb")
 
@@ -184,12 +189,7 @@ def test_corrupt_snapshot_fails_the_restore(fc):
 # a cache cluster holding keys, corrupt the file and rewrite the manifest's digest,
 # create-cache-cluster --snapshot-name, poll the status.
 def test_rdb_the_engine_refuses_fails_the_restore(fc):
-    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "src",
-           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
-           "--region", REGION)
-    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
-                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
-               timeout=120, poll=0.2, what="source available")
+    create_source_cluster(fc)
     address = aws_json(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
                        "--show-cache-node-info")["CacheClusters"][0]["CacheNodes"][0][
                            "Endpoint"]["Address"]
@@ -219,12 +219,7 @@ def test_rdb_the_engine_refuses_fails_the_restore(fc):
 # cluster with keys, change the digest in its manifest (the RDB and its SHA-256 untouched),
 # restore, read the events.
 def test_digest_mismatch_is_reported(fc):
-    fc.aws("elasticache", "create-cache-cluster", "--cache-cluster-id", "src",
-           "--engine", "redis", "--cache-node-type", "cache.t3.micro", "--num-cache-nodes", "1",
-           "--region", REGION)
-    wait_until(lambda: aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
-                                "--query", "CacheClusters[0].CacheClusterStatus") == "available",
-               timeout=120, poll=0.2, what="source available")
+    create_source_cluster(fc)
     address = aws_text(fc, "describe-cache-clusters", "--cache-cluster-id", "src",
                        "--show-cache-node-info",
                        "--query", "CacheClusters[0].CacheNodes[0].Endpoint.Address")

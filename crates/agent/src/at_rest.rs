@@ -19,6 +19,7 @@ use ferrocache_encryption::{decrypt_file, encrypt_file, is_encrypted, KeyRing};
 use tracing::info;
 
 use crate::error::AgentError;
+use crate::node::io_error;
 
 /// The sealed data file in an encrypted node's directory.
 pub const SEALED_RDB_FILE_NAME: &str = "dump.rdb.sealed";
@@ -30,10 +31,6 @@ fn at_rest_error(node_id: &str, source: ferrocache_encryption::EncryptionError) 
         node_id: node_id.to_string(),
         source,
     }
-}
-
-fn io_error(node_id: &str, action: &'static str, path: &Path, e: std::io::Error) -> AgentError {
-    crate::node::io_error(node_id, action, path, e)
 }
 
 fn ring<'a>(

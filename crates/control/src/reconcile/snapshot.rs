@@ -562,19 +562,7 @@ fn copy_snapshot(
 
 /// The size and SHA-256 of a file.
 fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
-    let mut size: u64 = 0;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        size += n as u64;
-    }
-    Ok((size, crate::hex(&hasher.finalize())))
+    hash_through(&mut File::open(path)?, &mut io::sink())
 }
 
 /// Copies `source` to a new file `target` and syncs it; returns the size and SHA-256.
@@ -582,21 +570,26 @@ fn hash_file(path: &Path) -> io::Result<(u64, String)> {
 /// The source is opened once and read to its end: Redis replaces `dump.rdb` by a rename, so the
 /// file opened is a complete save even if a newer one lands under the name meanwhile.
 fn copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
-    let mut source = File::open(source)?;
     let mut copy = File::create(target)?;
+    let hashed = hash_through(&mut File::open(source)?, &mut copy)?;
+    copy.sync_all()?;
+    Ok(hashed)
+}
+
+/// Reads `input` to its end, writing every byte to `output`; returns the size and SHA-256.
+fn hash_through(input: &mut impl Read, output: &mut impl Write) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; COPY_BUFFER_BYTES];
     let mut size: u64 = 0;
     loop {
-        let n = source.read(&mut buffer)?;
+        let n = input.read(&mut buffer)?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
-        copy.write_all(&buffer[..n])?;
+        output.write_all(&buffer[..n])?;
         size += n as u64;
     }
-    copy.sync_all()?;
     Ok((size, crate::hex(&hasher.finalize())))
 }
 
