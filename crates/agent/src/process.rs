@@ -99,14 +99,23 @@ fn proc_start_time(pid: u32) -> Option<u64> {
     after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The parent PID of `pid` (field 4 of `/proc/<pid>/stat`), if readable. The watcher uses it
+/// to tell our own children, whose stops the kernel reports to us, from adopted processes.
+pub fn proc_parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The working directory of `pid` (Redis `chdir`s into its `dir`), if `/proc` lets us read it.
 pub fn proc_cwd(pid: u32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
 }
 
 /// One specific process: a PID plus its start time, so that a later check does not mistake a
-/// new process that reused the PID for the one we meant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// new process that reused the PID for the one we meant. Hashable, so it can key the set of
+/// watched processes (see [`crate::watch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ProcessHandle {
     /// The PID.
     pub pid: u32,
@@ -247,6 +256,9 @@ mod tests {
         let handle = ProcessHandle::capture(me).unwrap();
         assert!(handle.is_alive());
         assert!(proc_cwd(me).is_some());
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() } as u32;
+        assert_eq!(proc_parent(me), Some(parent));
     }
 
     #[test]
