@@ -9,10 +9,14 @@
 //!
 //! # Layout
 //!
-//! - [`node`]: [`Agent`] with `ensure_running`, `stop`, `remove`, `probe`, `pid`, `kill`;
-//!   [`NodeProcess`] and [`Probe`].
+//! - [`node`]: [`Agent`] with `ensure_running`, `stop`, `remove`, `probe`, `pid`, `kill`,
+//!   `liveness`, `process_events`; [`NodeProcess`] and [`Probe`].
+//! - [`watch`]: one watch per node process the agent starts or adopts, reporting
+//!   [`NodeEvent`]s (exit through a pidfd, stop and continue through SIGCHLD or a timer) as
+//!   they happen, so nobody has to poll every node.
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
 //!   across PID reuse, signals, log tails).
+//! - [`at_rest`]: sealing and unsealing a node's data file when it is encrypted at rest.
 //! - [`error`]: [`AgentError`], the one error type of this crate.
 //!
 //! # Dependency rules
@@ -27,6 +31,7 @@ pub mod at_rest;
 pub mod error;
 pub mod node;
 pub mod process;
+pub mod watch;
 
 pub use error::AgentError;
 pub use node::{
@@ -35,3 +40,7 @@ pub use node::{
     TERM_EXIT_TIMEOUT,
 };
 pub use process::Signal;
+pub use watch::{
+    NodeEvent, ProcessEvent, EXIT_POLL_FALLBACK_INTERVAL, FROZEN_CHECK_INTERVAL,
+    PROCESS_EVENTS_CAPACITY,
+};

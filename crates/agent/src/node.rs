@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::AgentError;
 use crate::process::{log_tail, proc_cwd, read_pidfile, ProcessHandle, Signal};
+use crate::watch::{NodeEvent, Watches};
 
 /// How long a started (or adopted, still loading) node may take to answer `PING` with
 /// `loading:0`. Generous because loading a large RDB runs at a few hundred MB/s.
@@ -83,7 +84,7 @@ pub enum Probe {
     Down(String),
 }
 
-/// Starts, adopts, stops and probes the `redis-server` processes of this host.
+/// Starts, adopts, stops, probes and watches the `redis-server` processes of this host.
 #[derive(Debug)]
 pub struct Agent {
     /// Parent of every node directory; absolute, because Redis resolves relative paths
@@ -102,6 +103,10 @@ pub struct Agent {
     identity: Option<AdminIdentity>,
     /// Master keys for nodes encrypted at rest; `None` until [`Agent::with_key_ring`].
     keys: Option<ferrocache_encryption::KeyRing>,
+    /// One watch per node process started or adopted, reporting its exit, stops and
+    /// continues to [`Agent::process_events`] (see [`crate::watch`]); dropped with the agent,
+    /// which ends them.
+    watches: Watches,
 }
 
 /// What the pidfile's process turned out to be.
@@ -128,7 +133,17 @@ impl Agent {
             locks: Mutex::new(HashMap::new()),
             identity: None,
             keys: None,
+            watches: Watches::new(),
         }
+    }
+
+    /// Watches process exits with the polling fallback (a liveness check every
+    /// [`EXIT_POLL_FALLBACK_INTERVAL`](crate::watch::EXIT_POLL_FALLBACK_INTERVAL)) even where
+    /// `pidfd_open(2)` works. For tests of the fallback, which a kernel without `pidfd_open`
+    /// (before 5.3) or a sandbox that forbids it gets on its own.
+    pub fn without_pidfd(mut self) -> Agent {
+        self.watches.force_polling();
+        self
     }
 
     /// Runs every node with the control plane's `identity` (renamed restricted commands, the
@@ -172,6 +187,31 @@ impl Agent {
     pub fn with_key_ring(mut self, keys: ferrocache_encryption::KeyRing) -> Agent {
         self.keys = Some(keys);
         self
+    }
+
+    /// A receiver of every node process event from now on: each process this agent starts or
+    /// adopts is watched until it exits, and its exit, stops and continues are sent as they
+    /// happen (how each is detected, and how fast, is in [`crate::watch`]). A node stopped or
+    /// removed through the agent also yields `Exited`; the consumer knows it asked for it.
+    ///
+    /// The channel holds [`PROCESS_EVENTS_CAPACITY`](crate::watch::PROCESS_EVENTS_CAPACITY)
+    /// events; a receiver that falls further behind gets `RecvError::Lagged` and must treat
+    /// every node as possibly changed. The channel closes once the agent is dropped and its
+    /// watcher tasks have wound down.
+    pub fn process_events(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        self.watches.subscribe()
+    }
+
+    /// The processes being watched now, as (node id, PID), sorted; for diagnostics and tests.
+    /// A process is no longer listed by the time its `Exited` is received.
+    pub fn watched_processes(&self) -> Vec<(String, u32)> {
+        self.watches.watched()
+    }
+
+    /// Ends every watch and starts no new ones: no more events are sent. Dropping the agent
+    /// does the same; this is for an agent shared behind an `Arc` at shutdown.
+    pub fn stop_watching(&self) {
+        self.watches.shutdown();
     }
 
     /// The directory holding every node.
@@ -259,6 +299,8 @@ impl Agent {
         info!(node_id, pid, "started redis-server");
         // Not `capture`: if the child already exited, `wait_ready` reports it with its status.
         let process = ProcessHandle::from_pid(pid);
+        // Watched from the start, so a crash while loading is reported like any other.
+        self.watches.watch(node_id, process);
         self.wait_ready(cfg, &addr, process, Some(&mut child))
             .await?;
         crate::at_rest::after_start(node_id, dir, cfg.at_rest_key_id.as_deref())?;
@@ -304,6 +346,8 @@ impl Agent {
         let node_id = cfg.node_id.as_str();
         match self.find(cfg, addr).await {
             Found::Ours(process, info) => {
+                // A process watched already (started or adopted before) keeps its one watch.
+                self.watches.watch(node_id, process);
                 let info = if info.loading {
                     self.wait_ready(cfg, addr, process, None).await?;
                     None

@@ -145,6 +145,15 @@ impl ProcessHandle {
         }
     }
 
+    /// A handle for `pid` started at `start_time`, to play a process whose PID was reused.
+    #[cfg(test)]
+    pub(crate) fn with_start_time(pid: u32, start_time: u64) -> ProcessHandle {
+        ProcessHandle {
+            pid,
+            start_time: Some(start_time),
+        }
+    }
+
     /// True while this same process has not exited.
     pub fn is_alive(&self) -> bool {
         is_alive(self.pid)
