@@ -40,8 +40,16 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
+        Harness::with_agent(|agent| agent)
+    }
+
+    /// As [`Harness::new`], with the agent adjusted by `adjust` (e.g. `Agent::without_pidfd`).
+    pub fn with_agent(adjust: impl FnOnce(Agent) -> Agent) -> Harness {
         let root = tempfile::tempdir().unwrap();
-        let agent = Agent::new(root.path().join("nodes"), PathBuf::from(REDIS_SERVER));
+        let agent = adjust(Agent::new(
+            root.path().join("nodes"),
+            PathBuf::from(REDIS_SERVER),
+        ));
         Harness {
             agent,
             pids: Mutex::new(Vec::new()),
