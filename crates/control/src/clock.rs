@@ -40,6 +40,11 @@ impl Clock {
         }
     }
 
+    /// Whether a test shifts this clock (it can then jump at any moment).
+    pub fn is_shifted(&self) -> bool {
+        self.offset_file.is_some()
+    }
+
     /// Now, in UTC.
     pub fn now(&self) -> Timestamp {
         let offset = self

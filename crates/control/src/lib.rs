@@ -1,22 +1,28 @@
 //! The control plane: what every API operation does, and the loops that make it real.
 //!
 //! API calls land in [`service::Service`], which checks them against the model's rules and the
-//! store and writes *spec* in one transaction — nothing slow happens there. The reconcilers in
-//! [`reconcile`] wake on every store commit (and on a short tick), compare spec with *intent* and
-//! *observed* facts, and do the next step: place nodes ([`addresses`]), start redis-server
-//! processes through the agent, wire replication, publish routes ([`routes`]) for the router,
-//! record [`events`], and confirm facts. Every step is idempotent, so a crash at any point is
-//! finished by the next run.
+//! store and writes *spec* in one transaction — nothing slow happens there. The controller in
+//! [`reconcile`] queues the resources each store commit concerns (and the nodes whose process
+//! exited or froze), compares spec with *intent* and *observed* facts, and does the next step:
+//! place nodes ([`addresses`]), start redis-server processes through the agent, wire
+//! replication, move primaries (one failover state machine per shard), write the routes the
+//! data path serves ([`routes`]), record [`events`], and confirm facts. Every step is
+//! idempotent, so a crash at any point is finished by the next run.
 //!
 //! # Layout
 //! - [`service`]: one module per resource with the API operations (`replication_group`,
-//!   `cache_cluster`, `event`, `tag`, `engine_version`, `parameter_group`) and the
-//!   [`service::view`] types the API encodes.
-//! - [`reconcile`]: the controller loop ([`reconcile::Controller`]) and one reconciler per
-//!   resource (`node`, `group`); `parameters` applies parameter groups to nodes.
+//!   `cache_cluster`, `snapshot`, `parameter_group`, `subnet_group`, `network`, `user`,
+//!   `modify`, `event`, `tag`, `engine_version`) and the [`service::view`] types the API
+//!   encodes.
+//! - [`reconcile`]: the controller ([`reconcile::Controller`]), its work `queue` and
+//!   `triggers`, and one reconciler per resource: `node` (with `placement`, `process`, `seed`,
+//!   `role`, `settings`), `failover` (a shard's state machine), `group`, `routes`, `snapshot`,
+//!   `automatic`.
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
-//! - [`routes`]: the router's route table computed from the store.
+//! - [`routes`]: the data path's side of routes: the stored routes served by the router.
+//! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
+//! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
 //! - [`object_store`]: the S3-compatible store behind `--s3-endpoint` (snapshot export and
 //!   seeding from `SnapshotArns`).
 //! - [`runtime`]: [`runtime::NodeRuntime`], the seam between reconcilers and nodes (real: the
@@ -29,6 +35,7 @@
 pub mod addresses;
 pub mod clock;
 pub mod events;
+pub mod migrate;
 pub mod object_store;
 pub mod reconcile;
 pub mod routes;

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use ferrocache_agent::{Agent, AgentError, Liveness, NodeProcess, Probe};
+use ferrocache_agent::{Agent, AgentError, Liveness, NodeEvent, NodeProcess, Probe};
 use ferrocache_engine::{EngineError, Info, NodeAddress, NodeClient, NodeConfig, SaveStart};
 
 /// A boxed future, so the trait stays object-safe.
@@ -35,6 +35,9 @@ pub enum RuntimeError {
 pub trait NodeRuntime: Send + Sync + 'static {
     /// Whether the node's process is gone, stopped or running.
     fn liveness(&self, node_id: &str) -> Liveness;
+    /// Every process event from now on: a node's process exited, stopped or continued (see
+    /// [`Agent::process_events`]).
+    fn process_events(&self) -> tokio::sync::broadcast::Receiver<NodeEvent>;
     /// Runs the node (adopting a live process); see [`Agent::ensure_running`].
     fn ensure_running<'a>(
         &'a self,
@@ -150,6 +153,10 @@ async fn admin_client(
 impl NodeRuntime for Agent {
     fn liveness(&self, node_id: &str) -> Liveness {
         Agent::liveness(self, node_id)
+    }
+
+    fn process_events(&self) -> tokio::sync::broadcast::Receiver<NodeEvent> {
+        Agent::process_events(self)
     }
 
     fn ensure_running<'a>(

@@ -6,7 +6,6 @@
 //! no controller runs, start a new controller and wait (bounded) for the outcome.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferrocache_agent::Agent;
 use ferrocache_control::reconcile::{ControlConfig, Controller};
@@ -51,26 +50,22 @@ fn start(
             nodes_dir,
             snapshots_dir: dir.join("snapshots"),
             cidr: cidr.parse().unwrap(),
-            tick: Duration::from_millis(100),
             keys: None,
         },
     );
     let (stop, stop_rx) = watch::channel(false);
+    let stop_rx_routes = stop_rx.clone();
     let run = {
         let c = controller.clone();
         tokio::spawn(async move { c.run(stop_rx).await })
     };
-    let mut routes = controller.routes();
-    let r2 = router.clone();
-    let applier = tokio::spawn(async move {
-        loop {
-            let t = routes.borrow_and_update().clone();
-            r2.apply(t).await;
-            if routes.changed().await.is_err() {
-                break;
-            }
-        }
-    });
+    // The data path follows the routes the controller writes into the store.
+    let applier = tokio::spawn(ferrocache_control::routes::serve(
+        store.clone(),
+        router.clone(),
+        None,
+        stop_rx_routes,
+    ));
     Plane {
         controller,
         stop,

@@ -6,7 +6,7 @@
 //! report, then talks RESP through the router's endpoints.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ferrocache_agent::Agent;
 use ferrocache_control::reconcile::{ControlConfig, Controller};
@@ -50,27 +50,23 @@ async fn create_use_and_delete_a_three_node_group() {
             nodes_dir,
             snapshots_dir: dir.path().join("snapshots"),
             cidr: cidr.parse().unwrap(),
-            tick: Duration::from_millis(100),
             keys: None,
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_rx_routes = stop_rx.clone();
     let run = {
         let c = controller.clone();
         tokio::spawn(async move { c.run(stop_rx).await })
     };
-    let mut routes = controller.routes();
-    let r2 = router.clone();
-    let applier = tokio::spawn(async move {
-        loop {
-            let t = routes.borrow_and_update().clone();
-            r2.apply(t).await;
-            if routes.changed().await.is_err() {
-                break;
-            }
-        }
-    });
+    // The data path follows the routes the controller writes into the store.
+    let applier = tokio::spawn(ferrocache_control::routes::serve(
+        store.clone(),
+        router.clone(),
+        None,
+        stop_rx_routes,
+    ));
 
     let started = Instant::now();
     let req = CreateGroupRequest {

@@ -1,16 +1,21 @@
-//! Deterministic simulation of failover: the real control plane (service, controller,
-//! reconcilers, store, route table) against simulated redis-server nodes, a simulated clock
-//! (tokio's paused time) and injected faults, one seed per run.
+//! Deterministic simulation of failover: the real control plane (service, controller, work
+//! queue, reconcilers, failover state machine, store, routes) against simulated redis-server
+//! nodes, a simulated clock (tokio's paused time) and injected faults, one seed per run.
 //!
-//! Goal: whatever happens to the nodes, (1) the router is never given two different primaries
-//! in one epoch, (2) epochs only grow, (3) a promoted replica had the highest replication
-//! offset among the healthy replicas, and (4) once the faults stop, the group converges to one
-//! primary that the primary endpoint routes to, with every other node following it.
-//! Method: a 3-node group with automatic failover; each step advances the clock, writes through
-//! the primary endpoint's route, replicates with a random lag, and with some probability kills
-//! or freezes the primary, continues a frozen node or kills a replica. Invariants (1)–(3) are
-//! checked at every route table and every promotion; (4) at the end. A failure prints
-//! `reproduce with SEED=<n>`; `SEEDS=<n>` runs more seeds.
+//! Goal: whatever happens to the nodes and to Ferrocache itself, per shard: (1) the data path
+//! is never given two different primaries in one epoch, (2) epochs only grow, (3) a promoted
+//! replica had the highest replication offset among the healthy replicas, and (4) once the
+//! faults stop, every shard converges to one primary that its primary endpoint routes to, with
+//! every other member following it.
+//! Method: a group of two shards of three nodes each, with automatic failover. Ferrocache is
+//! crashed (every task aborted, as a process crash would) and started again over the same
+//! store at random steps — during creation, during failovers, during a replacement. Each step
+//! advances the clock, writes through every primary endpoint's route, replicates with a random
+//! lag, and with some probability kills or freezes a shard's primary, continues a frozen node,
+//! kills a replica, or kills a replica whose data then keeps it from starting (so it is
+//! replaced). The process events the agent would send are sent for every kill, freeze and
+//! continue. Invariants (1)–(3) are checked at every route change and every promotion; (4) at
+//! the end. A failure prints `reproduce with SEED=<n>`; `SEEDS=<n>` runs more seeds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,17 +23,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrocache_agent::{Liveness, NodeProcess, Probe};
+use ferrocache_agent::{AgentError, Liveness, NodeEvent, NodeProcess, Probe, ProcessEvent};
 use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::runtime::{BoxFuture, NodeRuntime, RuntimeError};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_engine::{Info, NodeAddress, NodeConfig, Role};
-use ferrocache_model::group::CreateGroupRequest;
-use ferrocache_router::{Backend, EndpointKind, RouteTable};
-use ferrocache_store::RedbStore;
+use ferrocache_model::group::{CreateGroupRequest, GroupSpec};
+use ferrocache_model::node::NodeSpec;
+use ferrocache_model::route::{Route, RouteBackend, RouteKind};
+use ferrocache_model::shard::ShardSpec;
+use ferrocache_store::{tables, Doc, RedbStore, Store, WriteExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// Steps of one seed's run (each advances the simulated clock by `STEP`).
 const STEPS: usize = 600;
@@ -55,14 +62,27 @@ struct World {
     nodes: BTreeMap<String, SimNode>,
     next_pid: u32,
     violations: Vec<String>,
+    /// Nodes whose data keeps them from starting, with the starts left to fail (cleared when
+    /// the data is set aside).
+    poisoned: BTreeMap<String, u32>,
 }
 
 struct SimRuntime {
     nodes_dir: PathBuf,
     world: Mutex<World>,
+    /// The process events the agent would send.
+    events: broadcast::Sender<NodeEvent>,
 }
 
 impl SimRuntime {
+    fn send(&self, node_id: &str, pid: u32, event: ProcessEvent) {
+        let _ = self.events.send(NodeEvent {
+            node_id: node_id.to_string(),
+            pid,
+            event,
+        });
+    }
+
     fn id_of(&self, world: &World, addr: &NodeAddress) -> Option<String> {
         match addr {
             NodeAddress::Unix(path) => path
@@ -125,6 +145,10 @@ impl NodeRuntime for SimRuntime {
         }
     }
 
+    fn process_events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
     fn ensure_running<'a>(
         &'a self,
         cfg: &'a NodeConfig,
@@ -147,6 +171,16 @@ impl NodeRuntime for SimRuntime {
                         info: Some(info),
                     });
                 }
+            }
+            if let Some(left) = world.poisoned.get_mut(&cfg.node_id) {
+                // Its data file makes redis-server exit while loading.
+                *left = left.saturating_sub(1);
+                return Err(RuntimeError::Agent(AgentError::ExitedDuringStart {
+                    node_id: cfg.node_id.clone(),
+                    status: "exit status: 1".into(),
+                    log_tail: "Short read or OOM loading DB. Unrecoverable error, aborting now."
+                        .into(),
+                }));
             }
             world.next_pid += 1;
             let pid = world.next_pid;
@@ -198,9 +232,16 @@ impl NodeRuntime for SimRuntime {
         _save: bool,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            if let Some(n) = self.world.lock().unwrap().nodes.get_mut(node_id) {
-                n.alive = false;
-                n.stopped = false;
+            let stopped = {
+                let mut world = self.world.lock().unwrap();
+                world.nodes.get_mut(node_id).filter(|n| n.alive).map(|n| {
+                    n.alive = false;
+                    n.stopped = false;
+                    n.pid
+                })
+            };
+            if let Some(pid) = stopped {
+                self.send(node_id, pid, ProcessEvent::Exited);
             }
             Ok(())
         })
@@ -212,7 +253,10 @@ impl NodeRuntime for SimRuntime {
         _addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            self.world.lock().unwrap().nodes.remove(node_id);
+            let removed = self.world.lock().unwrap().nodes.remove(node_id);
+            if let Some(n) = removed.filter(|n| n.alive) {
+                self.send(node_id, n.pid, ProcessEvent::Exited);
+            }
             Ok(())
         })
     }
@@ -309,10 +353,13 @@ impl NodeRuntime for SimRuntime {
 
     fn set_aside_data<'a>(
         &'a self,
-        _node_id: &'a str,
+        node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
-        // Simulated nodes always start; there is never data to set aside.
-        Box::pin(async { Ok(None) })
+        // Setting the data aside cures a poisoned node: it starts empty next time.
+        Box::pin(async move {
+            let cured = self.world.lock().unwrap().poisoned.remove(node_id);
+            Ok(cured.map(|_| PathBuf::from("replaced")))
+        })
     }
 
     fn seed_data<'a>(
@@ -401,15 +448,15 @@ fn replicate(world: &mut World, rng: &mut StdRng) {
     }
 }
 
-fn backend_node(world: &World, nodes_dir: &std::path::Path, backend: &Backend) -> Option<String> {
+fn backend_node(world: &World, nodes_dir: &std::path::Path, backend: &RouteBackend) -> Option<String> {
     match backend {
-        Backend::Unix(path) => path
+        RouteBackend::Unix(path) => path
             .strip_prefix(nodes_dir)
             .ok()?
             .components()
             .next()
             .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-        Backend::Tcp(sa) => world
+        RouteBackend::Tcp(sa) => world
             .nodes
             .iter()
             .find(|(_, n)| n.private == *sa)
@@ -417,42 +464,136 @@ fn backend_node(world: &World, nodes_dir: &std::path::Path, backend: &Backend) -
     }
 }
 
-/// Invariants 1 and 2 on one route table.
-fn check_routes(
-    table: &RouteTable,
-    seen: &mut HashMap<(SocketAddr, u64), Backend>,
-    last: &mut HashMap<SocketAddr, u64>,
-    violations: &mut Vec<String>,
-) {
-    for route in table
-        .endpoints
-        .iter()
-        .filter(|r| r.kind == EndpointKind::Primary)
-    {
-        if let Some(previous) = last.get(&route.listen) {
+/// The routes as the data path sees them, kept from the store's change feed.
+struct Routes {
+    feed: broadcast::Receiver<Arc<ferrocache_store::Commit>>,
+    table: BTreeMap<SocketAddr, Route>,
+    /// The backend each (listen, epoch) was routed to.
+    seen: HashMap<(SocketAddr, u64), RouteBackend>,
+    /// The last epoch of each primary endpoint.
+    last: HashMap<SocketAddr, u64>,
+}
+
+impl Routes {
+    fn new(store: &dyn Store) -> Self {
+        let feed = store.watch();
+        let table = ferrocache_control::routes::stored(store)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.listen, r))
+            .collect();
+        Self {
+            feed,
+            table,
+            seen: HashMap::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    /// Applies every route change since the last call, checking invariants 1 and 2 on each.
+    fn follow(&mut self, violations: &mut Vec<String>) {
+        loop {
+            let commit = match self.feed.try_recv() {
+                Ok(c) => c,
+                Err(broadcast::error::TryRecvError::Empty) => return,
+                Err(e) => panic!("route feed: {e}"),
+            };
+            for change in commit.changes.iter().filter(|c| c.table == Route::TABLE) {
+                match change.new_doc::<Route>() {
+                    Some(route) => {
+                        self.check(&route, violations);
+                        self.table.insert(route.listen, route);
+                    }
+                    None => {
+                        if let Some(old) = change.old_doc::<Route>() {
+                            self.table.remove(&old.listen);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check(&mut self, route: &Route, violations: &mut Vec<String>) {
+        if route.kind != RouteKind::Primary {
+            return;
+        }
+        if let Some(previous) = self.last.get(&route.listen) {
             if route.epoch < *previous {
                 violations.push(format!(
-                    "epoch went back from {previous} to {}",
-                    route.epoch
+                    "{}: epoch went back from {previous} to {}",
+                    route.label, route.epoch
                 ));
             }
         }
-        last.insert(route.listen, route.epoch);
+        self.last.insert(route.listen, route.epoch);
         if let Some(backend) = route.backends.first() {
-            if let Some(other) = seen.insert((route.listen, route.epoch), backend.clone()) {
+            if let Some(other) = self
+                .seen
+                .insert((route.listen, route.epoch), backend.clone())
+            {
                 if other != *backend {
                     violations.push(format!(
-                        "epoch {} routed to {other:?} and {backend:?}",
-                        route.epoch
+                        "{}: epoch {} routed to {other:?} and {backend:?}",
+                        route.label, route.epoch
                     ));
                 }
             }
         }
     }
+
+    fn primaries(&self) -> impl Iterator<Item = &Route> {
+        self.table.values().filter(|r| r.kind == RouteKind::Primary)
+    }
 }
 
-/// Runs one seed; returns the last epoch and how many times Ferrocache crashed and restarted.
-async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
+/// The members of each shard of group `sim`, by shard id.
+fn shard_members(store: &dyn Store) -> BTreeMap<String, Vec<String>> {
+    ferrocache_store::view(store, |r| -> Result<_, ferrocache_store::StoreError> {
+        use ferrocache_store::ReadExt;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (_, n) in r.docs::<NodeSpec>("")? {
+            if let Some(shard) = n.shard_id {
+                out.entry(shard).or_default().push(n.id);
+            }
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+/// Adds shard `0002` with three members to group `sim`, in one transaction, as a create with
+/// two node groups would (the API offers cluster mode later; the control plane has shards now).
+fn add_second_shard(store: &dyn Store) {
+    ferrocache_store::update(store, |w| -> Result<(), ferrocache_store::StoreError> {
+        use ferrocache_store::ReadExt;
+        let group = w
+            .doc::<GroupSpec>(&tables::key("us-east-1", "sim"))?
+            .expect("group sim exists");
+        let shard = ferrocache_model::ids::shard_id(2);
+        w.put_doc(
+            &tables::shard_key("us-east-1", "sim", &shard),
+            &ShardSpec::new("us-east-1", "sim", shard.clone(), Vec::new()),
+        )?;
+        for index in 4..=6 {
+            let id = ferrocache_model::ids::member_cluster_id("sim", index);
+            let node = ferrocache_model::node::member_spec(
+                &group,
+                &shard,
+                id.clone(),
+                Some(format!("us-east-1{}", ['a', 'b', 'c'][index as usize % 3])),
+                chrono::Utc::now(),
+            );
+            w.put_doc(&tables::key("us-east-1", &id), &node)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Runs one seed; returns the highest epoch, how many times Ferrocache crashed and restarted,
+/// and how many nodes were replaced.
+async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     let store: Arc<dyn ferrocache_store::Store> =
@@ -460,6 +601,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
     let runtime = Arc::new(SimRuntime {
         nodes_dir: nodes_dir.clone(),
         world: Mutex::new(World::default()),
+        events: broadcast::Sender::new(1024),
     });
     let service = Service::new(
         store.clone(),
@@ -476,7 +618,6 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
                 nodes_dir: nodes_dir.clone(),
                 snapshots_dir: dir.path().join("snapshots"),
                 cidr: "127.250.0.0/24".parse().unwrap(),
-                tick: Duration::from_millis(250),
                 keys: None,
             },
         );
@@ -487,12 +628,20 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
         };
         (controller, stop_tx, run)
     };
+    let mut routes = Routes::new(store.as_ref());
     let (mut controller, mut stop_tx, mut run) = start_controller();
-    let mut routes = controller.routes();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut seen = HashMap::new();
-    let mut last = HashMap::new();
     let mut violations = Vec::new();
+    let mut restarts = 0u32;
+    let crash = |controller: &mut Controller,
+                     stop_tx: &mut watch::Sender<bool>,
+                     run: &mut tokio::task::JoinHandle<()>| {
+        // Ferrocache crashes at whatever step it is in (its nodes live on) and starts again
+        // over the same store: the new controller must finish or undo the work.
+        run.abort();
+        controller.halt();
+        (*controller, *stop_tx, *run) = start_controller();
+    };
 
     service
         .create_replication_group(
@@ -506,6 +655,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
             },
         )
         .unwrap();
+    add_second_shard(store.as_ref());
     let available = |service: &Service| {
         service
             .describe_replication_groups("us-east-1", Some("sim"), None, None)
@@ -515,37 +665,35 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
             .as_str()
             == "available"
     };
-    for _ in 0..2000 {
+    for _ in 0..4000 {
         if available(&service) {
             break;
         }
         tokio::time::sleep(STEP).await;
+        routes.follow(&mut violations);
         replicate(&mut runtime.world.lock().unwrap(), &mut rng);
+        // Crashes during creation too.
+        if rng.random_range(0..100) == 0 {
+            crash(&mut controller, &mut stop_tx, &mut run);
+            restarts += 1;
+        }
     }
     if !available(&service) {
         return Err("group never became available".into());
     }
+    let shards = shard_members(store.as_ref());
+    if shards.len() != 2 || shards.values().any(|m| m.len() != 3) {
+        return Err(format!("expected two shards of three members: {shards:?}"));
+    }
 
     let mut frozen: Vec<String> = Vec::new();
-    let mut restarts = 0u32;
+    let mut replaced = 0usize;
     for _ in 0..STEPS {
         tokio::time::sleep(STEP).await;
-        if routes.has_changed().unwrap_or(false) {
-            check_routes(
-                &routes.borrow_and_update(),
-                &mut seen,
-                &mut last,
-                &mut violations,
-            );
-        }
-        let table = routes.borrow().clone();
+        routes.follow(&mut violations);
         let mut world = runtime.world.lock().unwrap();
-        // A client write through the primary endpoint.
-        if let Some(route) = table
-            .endpoints
-            .iter()
-            .find(|r| r.kind == EndpointKind::Primary)
-        {
+        // A client write through every primary endpoint.
+        for route in routes.primaries() {
             if let Some(id) = route
                 .backends
                 .first()
@@ -560,88 +708,126 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
         }
         replicate(&mut world, &mut rng);
         let roll = rng.random_range(0..1000);
-        let ids: Vec<String> = world.nodes.keys().cloned().collect();
-        let primary = world
-            .nodes
+        let shard = if rng.random_bool(0.5) { "0001" } else { "0002" };
+        let members = &shards[shard];
+        let primary = members
             .iter()
-            .find(|(_, n)| n.alive && !n.stopped && n.master)
-            .map(|(id, _)| id.clone());
+            .find(|id| {
+                world
+                    .nodes
+                    .get(*id)
+                    .is_some_and(|n| n.alive && !n.stopped && n.master)
+            })
+            .cloned();
+        let mut events: Vec<(String, u32, ProcessEvent)> = Vec::new();
         match roll {
             0..=4 => {
                 if let Some(p) = &primary {
-                    world.nodes.get_mut(p).unwrap().alive = false; // SIGKILL
+                    let n = world.nodes.get_mut(p).unwrap();
+                    n.alive = false; // SIGKILL
+                    events.push((p.clone(), n.pid, ProcessEvent::Exited));
                 }
             }
             5..=7 => {
                 if let Some(p) = &primary {
-                    world.nodes.get_mut(p).unwrap().stopped = true; // SIGSTOP
+                    let n = world.nodes.get_mut(p).unwrap();
+                    n.stopped = true; // SIGSTOP
+                    events.push((p.clone(), n.pid, ProcessEvent::Stopped));
                     frozen.push(p.clone());
                 }
             }
             8..=12 => {
                 if let Some(id) = frozen.pop() {
-                    if let Some(n) = world.nodes.get_mut(&id) {
+                    if let Some(n) = world.nodes.get_mut(&id).filter(|n| n.alive && n.stopped) {
                         n.stopped = false; // SIGCONT
+                        events.push((id, n.pid, ProcessEvent::Continued));
                     }
                 }
             }
-            13..=15 => {
-                let victim = &ids[rng.random_range(0..ids.len())];
+            13..=15 | 21..=22 => {
+                let victim = &members[rng.random_range(0..members.len())];
                 if Some(victim) != primary.as_ref() {
-                    world.nodes.get_mut(victim).unwrap().alive = false; // replica SIGKILL
+                    if let Some(n) = world.nodes.get_mut(victim).filter(|n| n.alive) {
+                        n.alive = false; // replica SIGKILL
+                        events.push((victim.clone(), n.pid, ProcessEvent::Exited));
+                        if roll >= 21 {
+                            // ...and its data file now makes it fail to start: it is replaced.
+                            world.poisoned.insert(victim.clone(), u32::MAX);
+                            replaced += 1;
+                        }
+                    }
                 }
             }
             18..=20 => {
-                // Ferrocache crashes at whatever step it is in (its nodes live on) and starts
-                // again over the same store: the new controller must finish or undo the work.
-                run.abort();
-                controller.halt();
-                (controller, stop_tx, run) = start_controller();
-                routes = controller.routes();
+                drop(world);
+                crash(&mut controller, &mut stop_tx, &mut run);
                 restarts += 1;
+                world = runtime.world.lock().unwrap();
             }
             16..=17 => {
                 // An operator's TestFailover: refused unless the group is available, which is
                 // part of what is tested (a planned switch must never overlap another).
-                let _ = service.test_failover("us-east-1", "sim", "0001");
+                drop(world);
+                let _ = service.test_failover("us-east-1", "sim", shard);
+                world = runtime.world.lock().unwrap();
             }
             _ => {}
         }
         violations.append(&mut world.violations);
+        drop(world);
+        for (id, pid, event) in events {
+            runtime.send(&id, pid, event);
+        }
     }
     // Faults stop: everything frozen continues; the group must converge.
     {
         let mut world = runtime.world.lock().unwrap();
-        for n in world.nodes.values_mut() {
-            n.stopped = false;
+        let mut continued = Vec::new();
+        for (id, n) in world.nodes.iter_mut() {
+            if n.alive && n.stopped {
+                n.stopped = false;
+                continued.push((id.clone(), n.pid));
+            }
+        }
+        drop(world);
+        for (id, pid) in continued {
+            runtime.send(&id, pid, ProcessEvent::Continued);
         }
     }
-    let settled = |world: &World, table: &RouteTable| -> Result<(), String> {
-        let masters: Vec<&String> = world
-            .nodes
-            .iter()
-            .filter(|(_, n)| n.alive && n.master)
-            .map(|(id, _)| id)
-            .collect();
-        if masters.len() != 1 {
-            return Err(format!("masters: {masters:?}"));
-        }
-        let master = &world.nodes[masters[0]];
-        let route = table
-            .endpoints
-            .iter()
-            .find(|r| r.kind == EndpointKind::Primary)
-            .ok_or("no primary route")?;
-        let routed = route
-            .backends
-            .first()
-            .and_then(|b| backend_node(world, &nodes_dir, b));
-        if routed.as_ref() != Some(masters[0]) {
-            return Err(format!("primary route {routed:?}, master {}", masters[0]));
-        }
-        for (id, n) in &world.nodes {
-            if id != masters[0] && (!n.alive || n.follows != Some(master.private)) {
-                return Err(format!("{id} does not follow the primary: {n:?}"));
+    let settled = |world: &World, routes: &Routes| -> Result<(), String> {
+        for (shard, members) in &shards {
+            let masters: Vec<&String> = members
+                .iter()
+                .filter(|id| world.nodes.get(*id).is_some_and(|n| n.alive && n.master))
+                .collect();
+            if masters.len() != 1 {
+                return Err(format!("shard {shard} masters: {masters:?}"));
+            }
+            let master = &world.nodes[masters[0]];
+            let route = routes
+                .primaries()
+                .find(|r| {
+                    r.backends
+                        .first()
+                        .and_then(|b| backend_node(world, &nodes_dir, b))
+                        .is_some_and(|id| members.contains(&id))
+                })
+                .ok_or(format!("shard {shard}: no primary route to a member"))?;
+            let routed = route
+                .backends
+                .first()
+                .and_then(|b| backend_node(world, &nodes_dir, b));
+            if routed.as_ref() != Some(masters[0]) {
+                return Err(format!(
+                    "shard {shard}: primary route {routed:?}, master {}",
+                    masters[0]
+                ));
+            }
+            for id in members {
+                let n = world.nodes.get(id);
+                if id != masters[0] && !n.is_some_and(|n| n.alive && n.follows == Some(master.private)) {
+                    return Err(format!("{id} does not follow the primary: {n:?}"));
+                }
             }
         }
         Ok(())
@@ -650,19 +836,11 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
     let steps = SETTLE.as_millis() / STEP.as_millis();
     for _ in 0..steps {
         tokio::time::sleep(STEP).await;
-        if routes.has_changed().unwrap_or(false) {
-            check_routes(
-                &routes.borrow_and_update(),
-                &mut seen,
-                &mut last,
-                &mut violations,
-            );
-        }
-        let table = routes.borrow().clone();
+        routes.follow(&mut violations);
         let mut world = runtime.world.lock().unwrap();
         replicate(&mut world, &mut rng);
         violations.append(&mut world.violations);
-        outcome = settled(&world, &table);
+        outcome = settled(&world, &routes);
         if outcome.is_ok() {
             break;
         }
@@ -682,7 +860,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
                     for (k, o) in r.docs::<ferrocache_model::node::NodeObserved>("")? {
                         out += &format!("{k}: {o:?}\n");
                     }
-                    for (k, o) in r.docs::<ferrocache_model::group::GroupIntent>("")? {
+                    for (k, o) in r.docs::<ferrocache_model::shard::ShardIntent>("")? {
                         out += &format!("{k}: {o:?}\n");
                     }
                     for (k, o) in r.docs::<ferrocache_model::group::GroupObserved>("")? {
@@ -699,7 +877,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32), String> {
         }
     }
     outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
-    Ok((last.values().copied().max().unwrap_or(0), restarts))
+    Ok((routes.last.values().copied().max().unwrap_or(0), restarts, replaced))
 }
 
 #[test]
@@ -716,6 +894,7 @@ fn failover_keeps_its_invariants_under_random_faults() {
     };
     let mut failovers = 0;
     let mut crashes = 0;
+    let mut replacements = 0;
     for seed in &seeds {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -723,10 +902,11 @@ fn failover_keeps_its_invariants_under_random_faults() {
             .build()
             .unwrap();
         match runtime.block_on(run_seed(*seed)) {
-            Ok((epoch, restarts)) => {
-                eprintln!("seed {seed}: converged at epoch {epoch} after {restarts} restarts of Ferrocache");
+            Ok((epoch, restarts, replaced)) => {
+                eprintln!("seed {seed}: converged at epoch {epoch} after {restarts} restarts of Ferrocache and {replaced} replaced nodes");
                 failovers += epoch.saturating_sub(1);
                 crashes += restarts;
+                replacements += replaced;
             }
             Err(e) => panic!("seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
         }
@@ -739,5 +919,9 @@ fn failover_keeps_its_invariants_under_random_faults() {
     assert!(
         seeds.len() < SEEDS_DEFAULT as usize || crashes > 0,
         "Ferrocache never crashed: the restart path was not tested"
+    );
+    assert!(
+        seeds.len() < SEEDS_DEFAULT as usize || replacements > 0,
+        "no node was replaced: the replacement path was not tested"
     );
 }

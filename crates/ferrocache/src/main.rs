@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
 use ferrocache_control::object_store::ObjectStore;
-use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
+use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
 use ferrocache_router::{Router, RouterLimits};
@@ -224,6 +224,9 @@ async fn up(args: UpArgs) -> Result<()> {
 
     let store: Arc<dyn ferrocache_store::Store> =
         Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
+    // Data written by an older release is brought to this release's layout before anything
+    // reads it.
+    ferrocache_control::migrate::run(store.as_ref()).context("migrating the stored state")?;
     let keys = match &args.at_rest_key_file {
         None => KeyRing::in_directory(data_dir.join("keys")),
         Some(path) => match std::fs::read(path)
@@ -263,7 +266,6 @@ async fn up(args: UpArgs) -> Result<()> {
             nodes_dir,
             snapshots_dir: data_dir.join("snapshots"),
             cidr: args.endpoint_cidr,
-            tick: TICK_DEFAULT,
             keys: Some(keys),
         },
     )
@@ -272,27 +274,18 @@ async fn up(args: UpArgs) -> Result<()> {
         ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
             .context("the certificate authority (TLS)")?;
     let ca_path = authority.cert_path();
-    controller.set_certificates(Arc::new(ferrocache_pki::Certificates::new(authority)));
+    let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
     let router = Arc::new(Router::new(RouterLimits::default()));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-    // Routes: the controller publishes whole tables; the router applies them.
-    let mut routes = controller.routes();
-    let route_router = router.clone();
-    let mut route_shutdown = shutdown_rx.clone();
-    let route_task = tokio::spawn(async move {
-        loop {
-            let table = routes.borrow_and_update().clone();
-            for (addr, error) in route_router.apply(table).await {
-                tracing::warn!(%addr, %error, "endpoint could not listen");
-            }
-            tokio::select! {
-                changed = routes.changed() => if changed.is_err() { break },
-                _ = route_shutdown.changed() => break,
-            }
-        }
-    });
+    // Routes: the controller writes them into the store; the data path follows the store.
+    let route_task = tokio::spawn(ferrocache_control::routes::serve(
+        store.clone(),
+        router.clone(),
+        Some(certificates),
+        shutdown_rx.clone(),
+    ));
 
     let control_task = {
         let controller = controller.clone();

@@ -1,12 +1,11 @@
 //! Replication groups: spec, intent, observed facts, the status derived from them, and the
 //! rules of `CreateReplicationGroup` / `IncreaseReplicaCount` / `DecreaseReplicaCount`.
 //!
-//! Only cluster-mode-disabled groups exist so far: one shard (`NodeGroupId` `0001`) with one
-//! primary and up to five replicas. Member cache clusters are [`crate::node`] records that name
-//! their group; the group record does not list them, so adding or removing a replica touches
-//! one record only.
-
-use std::net::Ipv4Addr;
+//! Only cluster-mode-disabled groups are offered so far: one shard ([`crate::shard`],
+//! `NodeGroupId` [`ids::shard_id`]`(1)`) with one primary and up to five replicas. Member cache
+//! clusters are [`crate::node`] records that name their group and shard; the group record does
+//! not list them, so adding or removing a replica touches one record only. Who is primary, and
+//! the failover state, belong to the shard.
 
 use serde::{Deserialize, Serialize};
 
@@ -71,20 +70,10 @@ pub struct GroupSpec {
     pub generation: u64,
     /// Set by `DeleteReplicationGroup`.
     pub deletion: Option<GroupDeletion>,
-    /// Failovers requested through `TestFailover` so far; the control plane carries out the
-    /// ones `observed.failovers` has not counted yet.
-    #[serde(default)]
-    pub failover_requests: u64,
-    /// When each `TestFailover` of the last rolling day was called (AWS's rate limit).
+    /// When each `TestFailover` of the last rolling day was called (AWS's rate limit, counted
+    /// per group; the requests themselves are counted on each shard).
     #[serde(default)]
     pub test_failover_calls: Vec<Timestamp>,
-    /// Promotions requested with `ModifyReplicationGroup --primary-cluster-id` so far; the
-    /// control plane carries out the ones `observed.promotions` has not counted yet.
-    #[serde(default)]
-    pub promotion_requests: u64,
-    /// The member the latest promotion request names.
-    #[serde(default)]
-    pub promotion_target: Option<String>,
     /// `SnapshottingClusterId`: the member automatic snapshots are taken from.
     #[serde(default)]
     pub snapshotting_cluster: Option<String>,
@@ -114,23 +103,6 @@ pub struct GroupDeletion {
     pub retain_primary: bool,
 }
 
-/// The placement the control plane chose. Written only by the control plane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupIntent {
-    /// Address of the primary endpoint.
-    pub primary_endpoint: Ipv4Addr,
-    /// Address of the reader endpoint.
-    pub reader_endpoint: Ipv4Addr,
-    /// Cache cluster id of the member that is (to be) primary.
-    pub primary: String,
-    /// Fences primary changes: bumped every time `primary` changes; routes and nodes that carry
-    /// an older epoch are refused.
-    pub epoch: u64,
-    /// The member that was primary before the last switch, until the switch is reported.
-    #[serde(default)]
-    pub previous_primary: Option<String>,
-}
-
 /// Facts the control plane last confirmed about the group as a whole.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupObserved {
@@ -140,12 +112,6 @@ pub struct GroupObserved {
     pub generation: u64,
     /// Creation failed, with the reason (status `create-failed`).
     pub failed: Option<String>,
-    /// Requested failovers carried out (see `GroupSpec::failover_requests`).
-    #[serde(default)]
-    pub failovers: u64,
-    /// Requested promotions carried out (see `GroupSpec::promotion_requests`).
-    #[serde(default)]
-    pub promotions: u64,
     /// The node type every member runs with, once all of them do (`None`: the spec's type at
     /// creation).
     #[serde(default)]
@@ -153,9 +119,6 @@ pub struct GroupObserved {
     /// A node type change the members refused (reported once).
     #[serde(default)]
     pub node_type_refused: Option<String>,
-    /// A failover is wanted but no replica is eligible (reported once, until a switch happens).
-    #[serde(default)]
-    pub failover_blocked: bool,
     /// The creation failed because a member could not be seeded from its snapshot (status
     /// `restore-failed` rather than `create-failed`).
     #[serde(default)]
@@ -334,6 +297,9 @@ impl NetworkRequest {
 pub struct GroupPlan {
     /// The group's spec.
     pub spec: GroupSpec,
+    /// The group's shards (one without cluster mode); the adopted primary and the new
+    /// members join the first.
+    pub shards: Vec<crate::shard::ShardSpec>,
     /// Existing standalone cluster to adopt as primary (`PrimaryClusterId`).
     pub adopt_primary: Option<String>,
     /// Preferred zone of each new member, in member order (`None`: control spreads them).
@@ -539,6 +505,7 @@ pub fn security_group_ids(ids: &[String]) -> Result<Vec<String>, Fault> {
 /// The [`Fault`] AWS answers for the first broken rule.
 pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<GroupPlan, Fault> {
     let id = ids::replication_group_id(required(&req.replication_group_id, "ReplicationGroupId")?)?;
+    let shard_group_id = id.clone();
     let description = required(&req.description, "ReplicationGroupDescription")?;
     if description.chars().count() > DESCRIPTION_LEN_MAX {
         return Err(Fault::value(format!(
@@ -729,10 +696,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             created_at: ctx.now,
             generation: 1,
             deletion: None,
-            failover_requests: 0,
             test_failover_calls: Vec::new(),
-            promotion_requests: 0,
-            promotion_target: None,
             snapshotting_cluster: None,
             restore_from,
             transit_encryption,
@@ -740,6 +704,12 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             user_group_ids,
             at_rest_encryption,
         },
+        shards: vec![crate::shard::ShardSpec::new(
+            &ctx.region,
+            &shard_group_id,
+            ids::shard_id(1),
+            Vec::new(),
+        )],
         adopt_primary,
         new_member_zones,
     })
@@ -805,20 +775,21 @@ pub fn failover_target<'a>(
 pub const TEST_FAILOVERS_PER_DAY_MAX: usize = 15;
 
 /// Applies AWS's rules to a `TestFailover` on `spec` at `now` and returns the calls of the last
-/// rolling day including this one.
+/// rolling day including this one. `shard_ids` are the group's `NodeGroupId`s.
 ///
 /// # Errors
-/// [`Fault::NodeGroupNotFound`] for a node group other than `0001`;
+/// [`Fault::NodeGroupNotFound`] for a node group the group does not have;
 /// [`Fault::InvalidReplicationGroupState`] without automatic failover;
 /// [`Fault::TestFailoverNotAvailable`] without a replica;
 /// [`Fault::ApiCallRateForCustomerExceeded`] past [`TEST_FAILOVERS_PER_DAY_MAX`].
 pub fn check_test_failover(
     spec: &GroupSpec,
     node_group_id: &str,
+    shard_ids: &[String],
     replicas: usize,
     now: Timestamp,
 ) -> Result<Vec<Timestamp>, Fault> {
-    if node_group_id != crate::ids::NODE_GROUP_ID {
+    if !shard_ids.iter().any(|s| s == node_group_id) {
         return Err(Fault::NodeGroupNotFound(format!(
             "Node group {node_group_id} not found in replication group {}.",
             spec.id
@@ -1144,30 +1115,31 @@ mod tests {
         )
         .unwrap()
         .spec;
+        let shards = crate::shard::shard_ids(1);
         let now = chrono::Utc::now();
         assert!(matches!(
-            check_test_failover(&spec, "0002", 1, now),
+            check_test_failover(&spec, "0002", &shards, 1, now),
             Err(Fault::NodeGroupNotFound(_))
         ));
         assert!(matches!(
-            check_test_failover(&spec, "0001", 0, now),
+            check_test_failover(&spec, &shards[0], &shards, 0, now),
             Err(Fault::TestFailoverNotAvailable(_))
         ));
         for i in 0..TEST_FAILOVERS_PER_DAY_MAX {
             spec.test_failover_calls =
-                check_test_failover(&spec, "0001", 1, now + chrono::Duration::minutes(i as i64))
+                check_test_failover(&spec, &shards[0], &shards, 1, now + chrono::Duration::minutes(i as i64))
                     .unwrap();
         }
         let later = now + chrono::Duration::hours(1);
         assert!(matches!(
-            check_test_failover(&spec, "0001", 1, later),
+            check_test_failover(&spec, &shards[0], &shards, 1, later),
             Err(Fault::ApiCallRateForCustomerExceeded(_))
         ));
         let next_day = now + chrono::Duration::hours(25);
-        assert!(check_test_failover(&spec, "0001", 1, next_day).is_ok());
+        assert!(check_test_failover(&spec, &shards[0], &shards, 1, next_day).is_ok());
         spec.automatic_failover = false;
         assert!(matches!(
-            check_test_failover(&spec, "0001", 1, now),
+            check_test_failover(&spec, &shards[0], &shards, 1, now),
             Err(Fault::InvalidReplicationGroupState(_))
         ));
     }

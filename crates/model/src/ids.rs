@@ -81,8 +81,21 @@ pub fn member_index(group_id: &str, cluster_id: &str) -> Option<u32> {
 
 /// The only cache node id of a Redis cache cluster (one node per cluster).
 pub const CACHE_NODE_ID: &str = "0001";
-/// The node group id of a cluster-mode-disabled replication group.
-pub const NODE_GROUP_ID: &str = "0001";
+
+/// The `NodeGroupId` of a group's `index`-th (1-based) shard: `0001`, `0002`, …; a group
+/// without cluster mode has the one shard `shard_id(1)`.
+pub fn shard_id(index: u32) -> String {
+    format!("{index:04}")
+}
+
+/// The shard index a `NodeGroupId` encodes, if it has that shape (four digits, from 1).
+pub fn shard_index(id: &str) -> Option<u32> {
+    if id.len() == 4 && id.bytes().all(|b| b.is_ascii_digit()) {
+        id.parse().ok().filter(|n| *n > 0)
+    } else {
+        None
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -105,5 +118,8 @@ mod tests {
         assert_eq!(member_index("rg", "rg-003"), Some(3));
         assert_eq!(member_index("rg", "rg-0003"), None);
         assert_eq!(member_index("rg", "other-001"), None);
+        assert_eq!(shard_index(&shard_id(12)), Some(12));
+        assert_eq!(shard_index("0000"), None);
+        assert_eq!(shard_index("12"), None);
     }
 }

@@ -18,7 +18,9 @@
 //! - [`node_type`]: AWS's node-type table (memory, vCPU) and the `maxmemory` it implies.
 //! - [`engine`]: engines and engine versions we can run.
 //! - [`zone`]: availability zones of a region and placement across them.
-//! - [`group`]: replication groups (spec, intent, observed, status) and `CreateReplicationGroup` rules.
+//! - [`group`]: replication groups (spec, observed, status) and `CreateReplicationGroup` rules.
+//! - [`shard`]: shards (node groups: spec, intent, observed), the failover [`shard::Phase`] and
+//!   the [`shard::Order`] each member takes from its shard.
 //! - [`node`]: cache clusters / nodes (spec, intent, observed, status) and `CreateCacheCluster` rules.
 //! - [`network`]: VPCs, subnets, security groups (the EC2 subset), the default VPC, and cache
 //!   subnet groups.
@@ -27,6 +29,7 @@
 //! - [`paging`]: `MaxRecords`/`Marker` rules.
 //! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
 //! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
+//! - [`route`]: the endpoints the data path serves, as the control plane publishes them.
 //!
 //! # Dependency rules
 //! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
@@ -46,6 +49,8 @@ pub mod node_type;
 pub mod paging;
 pub mod parameter;
 pub mod redis_commands;
+pub mod route;
+pub mod shard;
 pub mod snapshot;
 pub mod tag;
 pub mod transit;

@@ -92,6 +92,8 @@ pub struct ModifyGroupRequest {
 pub struct MemberFacts {
     /// Cache cluster id.
     pub id: String,
+    /// `NodeGroupId` of its shard.
+    pub shard_id: String,
     /// Its status is `available`.
     pub available: bool,
 }
@@ -115,6 +117,8 @@ pub struct GroupModification {
     pub auth_changed: bool,
     /// `UserGroupIds` changed (members get the new ACL users).
     pub user_groups_changed: bool,
+    /// `PrimaryClusterId`: the member to promote (a request counted on its shard).
+    pub promotion: Option<MemberFacts>,
 }
 
 /// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
@@ -224,7 +228,7 @@ pub fn plan_group_modification_at(
 ) -> Result<GroupModification, Fault> {
     refuse_not_yet(req)?;
     if let Some(ng) = &req.node_group_id {
-        if ng != "0001" {
+        if !members.iter().any(|m| m.shard_id == *ng) {
             return Err(Fault::NodeGroupNotFound(format!(
                 "NodeGroup {ng} not found in replication group {}.",
                 current.id
@@ -238,6 +242,7 @@ pub fn plan_group_modification_at(
     )?;
     let mut spec = current.clone();
     let mut needs_reconcile = false;
+    let mut promotion = None;
 
     if let Some(d) = &req.description {
         if d.chars().count() > DESCRIPTION_LEN_MAX {
@@ -295,8 +300,7 @@ pub fn plan_group_modification_at(
                 target.id
             )));
         }
-        spec.promotion_requests += 1;
-        spec.promotion_target = Some(target.id.clone());
+        promotion = Some(target.clone());
         needs_reconcile = true;
     }
     if let Some(s) = &req.snapshotting_cluster_id {
@@ -386,7 +390,7 @@ pub fn plan_group_modification_at(
             needs_reconcile = true;
         }
     }
-    if spec == *current {
+    if spec == *current && promotion.is_none() {
         return Err(Fault::combination("No modifications were requested"));
     }
     crate::transit::check_access_control(
@@ -408,6 +412,7 @@ pub fn plan_group_modification_at(
         security_groups_changed,
         parameter_group_changed,
         automatic_failover_enabled_now,
+        promotion,
     })
 }
 
@@ -647,6 +652,7 @@ mod tests {
         (1..=n)
             .map(|i| MemberFacts {
                 id: format!("rg-00{i}"),
+                shard_id: crate::ids::shard_id(1),
                 available: true,
             })
             .collect()
@@ -732,8 +738,7 @@ mod tests {
             Err(Fault::CacheClusterNotFound(_))
         ));
         let m = plan_group_modification(&plain, &members(2), &promote("RG-002")).unwrap();
-        assert_eq!(m.spec.promotion_target.as_deref(), Some("rg-002"));
-        assert_eq!(m.spec.promotion_requests, 1);
+        assert_eq!(m.promotion.map(|p| p.id).as_deref(), Some("rg-002"));
         assert!(m.needs_reconcile);
         // In the same call as turning failover off.
         let both = ModifyGroupRequest {

@@ -20,6 +20,9 @@ pub struct NodeSpec {
     pub region: String,
     /// Replication group this node belongs to, if any.
     pub group_id: Option<String>,
+    /// `NodeGroupId` of its shard in that group (`None` for a standalone node).
+    #[serde(default)]
+    pub shard_id: Option<String>,
     /// `CacheNodeType`.
     pub node_type: String,
     /// `Engine`.
@@ -166,6 +169,14 @@ pub struct NodeObserved {
     /// engine refused to load it (status `restore-failed`).
     #[serde(default)]
     pub restore_failed: bool,
+    /// The shard epoch under which `role` was last confirmed: a shard counts its winner as
+    /// promoted, and routes to a primary, only at the current epoch.
+    #[serde(default)]
+    pub epoch: u64,
+    /// A replica's stream check in progress: the shard epoch and the primary's replication
+    /// offset after a marker message; the replica streams once it reaches that offset.
+    #[serde(default)]
+    pub stream_check: Option<(u64, i64)>,
 }
 
 /// `CacheCluster.CacheClusterStatus`.
@@ -367,6 +378,7 @@ pub fn plan_standalone(
         id,
         region: ctx.region.clone(),
         group_id: None,
+        shard_id: None,
         node_type,
         engine,
         engine_version: engine::engine_version(
@@ -417,6 +429,7 @@ pub fn plan_standalone(
 pub fn plan_replica(
     req: &CreateNodeRequest,
     group: &GroupSpec,
+    shard_id: &str,
     ctx: &group::CreateContext,
 ) -> Result<NodeSpec, Fault> {
     let id = cluster_id(req)?;
@@ -444,7 +457,7 @@ pub fn plan_replica(
     if let Some(z) = &preferred_zone {
         zone::validate(&ctx.region, z)?;
     }
-    let mut spec = member_spec(group, id, preferred_zone, ctx.now);
+    let mut spec = member_spec(group, shard_id, id, preferred_zone, ctx.now);
     crate::tag::merge(&mut spec.tags, &req.tags)?;
     Ok(spec)
 }
@@ -470,11 +483,12 @@ fn common_unsupported(req: &CreateNodeRequest) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The spec of a member node of `group` (new members copy the group's settings). A member is
-/// seeded from the group's snapshot only when the caller says so (members created with the
-/// group); replicas added later sync from the primary.
+/// The spec of a member node of shard `shard_id` of `group` (new members copy the group's
+/// settings). A member is seeded from the group's snapshot only when the caller says so
+/// (members created with the group); replicas added later sync from the primary.
 pub fn member_spec(
     group: &GroupSpec,
+    shard_id: &str,
     id: String,
     preferred_zone: Option<String>,
     now: Timestamp,
@@ -483,6 +497,7 @@ pub fn member_spec(
         id,
         region: group.region.clone(),
         group_id: Some(group.id.clone()),
+        shard_id: Some(shard_id.to_string()),
         node_type: group.node_type.clone(),
         engine: group.engine.clone(),
         engine_version: group.engine_version.clone(),
@@ -584,7 +599,7 @@ mod tests {
             ..base
         };
         assert!(matches!(
-            plan_replica(&replica, &group, &ctx()),
+            plan_replica(&replica, &group, &ids::shard_id(1), &ctx()),
             Err(Fault::InvalidParameterCombination(_))
         ));
         let failed = NodeObserved {

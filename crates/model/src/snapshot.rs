@@ -119,6 +119,10 @@ pub struct SnapshotSpec {
     /// per occurrence; `None` for every other snapshot).
     #[serde(default)]
     pub automatic_window: Option<Timestamp>,
+    /// `NodeGroupId` of the shard the snapshot was taken on (`None` for a standalone cache
+    /// cluster, and for records from before shards existed).
+    #[serde(default)]
+    pub shard_id: Option<String>,
 }
 
 /// Prefix of automatic snapshot names (`automatic.<id>-YYYY-MM-DD-HH-MM`).
@@ -173,6 +177,39 @@ pub fn window_containing(window: &str, now: Timestamp) -> Option<Timestamp> {
     [today, today - Duration::days(1)]
         .into_iter()
         .find(|s| *s <= now && now < *s + Duration::minutes(i64::from(length)))
+}
+
+/// The start of the next occurrence of `window` after `now` (strictly later).
+pub fn next_window_start(window: &str, now: Timestamp) -> Option<Timestamp> {
+    use chrono::{Duration, NaiveTime, Timelike};
+    let (start, _) = parse_window(window)?;
+    let start_time = NaiveTime::from_hms_opt(start / 60, start % 60, 0)?;
+    let today = now
+        .date_naive()
+        .and_time(start_time)
+        .and_utc()
+        .with_nanosecond(0)?;
+    [today, today + Duration::days(1)]
+        .into_iter()
+        .find(|s| *s > now)
+}
+
+impl SnapshotSpec {
+    /// The `NodeGroupId` its RDB file belongs to (the only shard, `0001`, when unknown).
+    pub fn node_group_id(&self) -> String {
+        self.shard_id
+            .clone()
+            .unwrap_or_else(|| crate::ids::shard_id(1))
+    }
+
+    /// The id of the resource the snapshot was taken of, as automatic snapshots are grouped:
+    /// the replication group, else the cache cluster named, else the node.
+    pub fn source_id(&self) -> &str {
+        self.group_id
+            .as_deref()
+            .or(self.cache_cluster_id.as_deref())
+            .unwrap_or(&self.node_id)
+    }
 }
 
 /// The automatic snapshots to delete so that at most `limit` remain: the oldest first.
@@ -461,6 +498,7 @@ mod tests {
             copied_from: None,
             exports: vec![],
             automatic_window: None,
+            shard_id: None,
         }
     }
 
@@ -561,6 +599,14 @@ mod tests {
             Some(at(4, 5, 0))
         );
         assert_eq!(window_containing("05:00-06:00", at(4, 6, 0)), None);
+        assert_eq!(
+            next_window_start("05:00-06:00", at(4, 4, 59)),
+            Some(at(4, 5, 0))
+        );
+        assert_eq!(
+            next_window_start("05:00-06:00", at(4, 5, 0)),
+            Some(at(5, 5, 0))
+        );
         assert_eq!(
             window_containing("23:30-00:30", at(5, 0, 10)),
             Some(at(4, 23, 30))

@@ -3,9 +3,9 @@
 //!
 //! Every endpoint a client sees (a node endpoint, a group's primary endpoint, its reader
 //! endpoint) is one TCP listener of the [`Router`] on its own loopback address, e.g.
-//! `127.77.0.5:6379`. The control plane publishes a whole [`RouteTable`] with
-//! [`Router::apply`]; the router diffs it against the table it runs and binds, re-routes or
-//! closes endpoints. Each accepted connection is spliced to one backend (a TCP address or a
+//! `127.77.0.5:6379`. Its owner hands it the endpoints whose routes changed
+//! ([`Router::apply_changes`]) or a whole [`RouteTable`] ([`Router::apply`], diffed against
+//! what runs); the router binds, re-routes or closes endpoints. Each accepted connection is spliced to one backend (a TCP address or a
 //! Unix socket of a `redis-server`) and the router never looks inside the bytes: Redis parses
 //! the protocol, we only move it.
 //!

@@ -1,8 +1,9 @@
 //! [`Router`]: the set of running endpoints and the diff that moves it to a new route table.
 //!
-//! `apply` is called whenever the control plane republishes routes, usually with nothing
-//! changed, so an unchanged endpoint costs one comparison and touches no connection. Applies
-//! are serialized by an async lock; the endpoint map itself sits behind a short synchronous
+//! `apply_changes` is called with the endpoints whose routes changed (the data path follows
+//! the store's route documents), `apply` with a whole table (at start, and in tests); an
+//! unchanged endpoint costs one comparison and touches no connection. Applies are serialized
+//! by an async lock; the endpoint map itself sits behind a short synchronous
 //! lock that `stats` also takes. Neither lock is ever taken on the data path.
 
 use std::collections::{HashMap, HashSet};
@@ -64,39 +65,18 @@ impl Router {
         self.endpoints.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Makes the running endpoints match `table`.
-    ///
-    /// - An endpoint new to the table is bound (`SO_REUSEADDR`) and starts accepting.
-    /// - An endpoint gone from the table stops accepting (its listener is closed when `apply`
-    ///   returns) and its live connections are closed.
-    /// - An endpoint whose route changed gets the new route for new connections. If it is a
-    ///   `Primary` or `Node` endpoint whose epoch grew or whose backend changed, every
-    ///   connection spliced under the old route is closed before `apply` returns (fencing);
-    ///   on a `Reader` endpoint, connections to backends that left the list are closed.
-    /// - An unchanged endpoint is left alone.
-    ///
-    /// Must run inside a Tokio runtime (it spawns the accept loops).
+    /// Makes the running endpoints match `table`: every endpoint not in it is removed, every
+    /// one in it is started or updated as [`Router::apply_changes`] does.
     ///
     /// # Errors
-    /// Returns one entry per endpoint that could not be applied; every other endpoint is
-    /// applied. Bind errors are the operating system's. A route with a lower epoch than the
-    /// running one, a listen address listed twice, or any endpoint after
-    /// [`Router::shutdown`] give an `io::Error` wrapping a [`RouterError`].
+    /// As [`Router::apply_changes`]; a listen address listed twice is refused for its second
+    /// entry.
     ///
     /// # Cancel safety
     /// Not cancel safe: cancelled midway, some endpoints have the new route and some the old.
     /// Applying the same table again completes it.
     pub async fn apply(&self, table: RouteTable) -> Vec<(SocketAddr, io::Error)> {
-        let shut_down = self.apply_lock.lock().await;
         let mut errors = Vec::new();
-        if *shut_down {
-            return table
-                .endpoints
-                .into_iter()
-                .map(|r| (r.listen, RouterError::ShutDown(r.listen).into_io()))
-                .collect();
-        }
-
         // Keep the table's order for deterministic binding and error order.
         let mut seen = HashSet::with_capacity(table.endpoints.len());
         let mut wanted = Vec::with_capacity(table.endpoints.len());
@@ -110,13 +90,56 @@ impl Router {
                 ));
             }
         }
+        let gone: Vec<SocketAddr> = self
+            .endpoint_map()
+            .keys()
+            .filter(|l| !seen.contains(*l))
+            .copied()
+            .collect();
+        errors.extend(self.apply_changes(wanted, gone).await);
+        errors
+    }
 
+    /// Changes some endpoints and leaves the others alone: the data path's side of a route
+    /// change, proportional to the change, not to the table.
+    ///
+    /// - An endpoint of `upserts` that does not run is bound (`SO_REUSEADDR`) and starts
+    ///   accepting.
+    /// - One that runs gets the new route for new connections. If it is a `Primary` or `Node`
+    ///   endpoint whose epoch grew or whose backend changed, every connection spliced under the
+    ///   old route is closed before this returns (fencing); on a `Reader` endpoint, connections
+    ///   to backends that left the list are closed. An unchanged route changes nothing.
+    /// - An endpoint of `removals` stops accepting (its listener is closed when this returns)
+    ///   and its live connections are closed.
+    ///
+    /// Must run inside a Tokio runtime (it spawns the accept loops).
+    ///
+    /// # Errors
+    /// Returns one entry per endpoint that could not be applied; every other endpoint is
+    /// applied. Bind errors are the operating system's. A route with a lower epoch than the
+    /// running one, or any endpoint after [`Router::shutdown`], give an `io::Error` wrapping a
+    /// [`RouterError`].
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: cancelled midway, some endpoints are changed and some not. Applying
+    /// the same changes again completes them.
+    pub async fn apply_changes(
+        &self,
+        upserts: Vec<EndpointRoute>,
+        removals: Vec<SocketAddr>,
+    ) -> Vec<(SocketAddr, io::Error)> {
+        let shut_down = self.apply_lock.lock().await;
+        let mut errors = Vec::new();
+        if *shut_down {
+            return upserts
+                .into_iter()
+                .map(|r| (r.listen, RouterError::ShutDown(r.listen).into_io()))
+                .collect();
+        }
         let (removed, running) = {
             let mut map = self.endpoint_map();
-            let gone: Vec<SocketAddr> =
-                map.keys().filter(|l| !seen.contains(*l)).copied().collect();
-            let removed: Vec<Endpoint> = gone.iter().filter_map(|l| map.remove(l)).collect();
-            let running: HashMap<SocketAddr, Arc<Shared>> = wanted
+            let removed: Vec<Endpoint> = removals.iter().filter_map(|l| map.remove(l)).collect();
+            let running: HashMap<SocketAddr, Arc<Shared>> = upserts
                 .iter()
                 .filter_map(|r| {
                     map.get(&r.listen)
@@ -129,7 +152,7 @@ impl Router {
             endpoint.stop().await;
         }
 
-        for route in wanted {
+        for route in upserts {
             let listen = route.listen;
             match running.get(&listen) {
                 Some(shared) => self.update(shared, route, &mut errors).await,

@@ -1,18 +1,27 @@
 //! Where Ferrocache keeps its state: the [`Store`] trait and its embedded `redb` backend.
 //!
 //! Everything the control plane knows — each resource's spec, intent and observed facts, the
-//! address book, events — lives in a store as JSON documents under `(table, key)`. Writes happen
-//! in one atomic transaction per API call or reconcile step ([`update`]); every commit bumps a
-//! revision that [`Store::subscribe`] publishes, which is how reconcilers and the router wake up.
+//! address book, the routes, events — lives in a store as JSON documents under `(table, key)`.
+//! Writes happen in one atomic transaction per API call or reconcile step ([`update`]). Every
+//! commit is published as a [`Commit`]: its revision and each document it changed, with the
+//! value before and after ([`Store::watch`], like an etcd watch with `prev_kv`). That feed is
+//! how the work queue learns which resources a change concerns, and how the data path learns
+//! its routes — nothing has to re-read everything to find out what moved.
 //!
 //! The trait is object-safe and deliberately small (get, scan by prefix, put, delete inside a
 //! serializable transaction) so that the etcd backend of the multi-host design can implement it
 //! as an optimistic transaction retried on conflict.
 //!
+//! Secondary indexes ([`Doc::index_keys`]) are kept by the typed layer ([`WriteExt`]): every
+//! `put_doc`/`delete_doc` of an indexed kind rewrites its index entries in the same
+//! transaction, so an index can never disagree with its documents, and lookups such as "the
+//! members of this shard" are one prefix scan instead of a scan of every node.
+//!
 //! # Layout
 //! - [`redb_store`]: [`RedbStore`], the embedded default backend.
-//! - [`tables`]: table names and keys of the model's documents.
-//! - typed helpers in this file: [`Doc`], [`ReadExt`], [`WriteExt`], [`update`], [`view`].
+//! - [`tables`]: table names, keys and indexes of the model's documents.
+//! - typed helpers in this file: [`Doc`], [`ReadExt`], [`WriteExt`], [`update`], [`view`];
+//!   the change feed types [`Commit`] and [`Change`].
 //!
 //! # Dependency rules
 //! Depends on `ferrocache-model` for document types; must not know about HTTP, Redis or the
@@ -21,8 +30,10 @@
 pub mod redb_store;
 pub mod tables;
 
+use std::sync::Arc;
+
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 pub use redb_store::RedbStore;
 
@@ -60,6 +71,25 @@ pub trait Reader {
     /// # Errors
     /// [`StoreError::Backend`].
     fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// At most `limit` documents of `table` whose key starts with `prefix` and is not below
+    /// `from`, in key order: one page of a listing, without reading the rest.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn scan_from(
+        &self,
+        table: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .scan(table, prefix)?
+            .into_iter()
+            .filter(|(k, _)| k.as_str() >= from)
+            .take(limit)
+            .collect())
+    }
 }
 
 /// Write access inside a transaction.
@@ -75,6 +105,51 @@ pub trait Writer: Reader {
     /// [`StoreError::Backend`].
     fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError>;
 }
+
+/// One document a commit changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Its table.
+    pub table: String,
+    /// Its key.
+    pub key: String,
+    /// The value before the commit (`None`: the document is new).
+    pub old: Option<Vec<u8>>,
+    /// The value after the commit (`None`: the document was deleted).
+    pub new: Option<Vec<u8>>,
+}
+
+impl Change {
+    /// The value before the commit, decoded as `T` (`None` when absent or of another shape).
+    pub fn old_doc<T: Doc>(&self) -> Option<T> {
+        self.old.as_deref().and_then(|b| serde_json::from_slice(b).ok())
+    }
+
+    /// The value after the commit, decoded as `T` (`None` when deleted or of another shape).
+    pub fn new_doc<T: Doc>(&self) -> Option<T> {
+        self.new.as_deref().and_then(|b| serde_json::from_slice(b).ok())
+    }
+
+    /// Whether the document is of kind `T` (by its table).
+    pub fn is<T: Doc>(&self) -> bool {
+        self.table == T::TABLE
+    }
+}
+
+/// One committed transaction, as the change feed publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The store's revision after this commit (revisions grow by one per commit).
+    pub revision: u64,
+    /// Every document the transaction changed, once each (a key written twice appears once,
+    /// with its first old and its last new value), in the order first written.
+    pub changes: Vec<Change>,
+}
+
+/// How many commits the change feed keeps for a slow subscriber before it reports
+/// [`broadcast::error::RecvError::Lagged`]; a lagging subscriber must then re-read what it
+/// follows (as a Kubernetes watcher relists).
+pub const CHANGE_FEED_CAPACITY: usize = 4096;
 
 /// A transactional document store that tells subscribers about every commit.
 pub trait Store: Send + Sync + 'static {
@@ -98,12 +173,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// A receiver of the latest committed revision; it changes after every commit.
     fn subscribe(&self) -> watch::Receiver<u64>;
+    /// Every commit from now on, with the documents it changed (see [`Commit`]). Subscribe
+    /// before reading what the feed is meant to keep current, so nothing falls in between.
+    fn watch(&self) -> broadcast::Receiver<Arc<Commit>>;
 }
 
 /// A JSON document kind with its table.
 pub trait Doc: Serialize + DeserializeOwned {
     /// The table documents of this kind live in.
     const TABLE: &'static str;
+    /// Whether documents of this kind have secondary index entries ([`Doc::index_keys`]);
+    /// only then does `put_doc` read the previous value to replace its entries.
+    const INDEXED: bool = false;
+    /// The secondary index entries of this document: `(index table, index key)`. The entry
+    /// stored is `<index key>/<document key>` with the document key as its value, so
+    /// [`ReadExt::lookup`] of an index key (or of any `/`-ended prefix of it) lists the
+    /// documents.
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 fn decode<T: Doc>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -126,6 +214,22 @@ pub trait ReadExt {
     /// # Errors
     /// Backend or decode failures.
     fn docs<T: Doc>(&self, prefix: &str) -> Result<Vec<(String, T)>, StoreError>;
+    /// At most `limit` documents of kind `T` under `prefix` from key `from` on (one page).
+    ///
+    /// # Errors
+    /// Backend or decode failures.
+    fn docs_from<T: Doc>(
+        &self,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError>;
+    /// The keys of the documents an index lists under `index_key` (exactly that key; see
+    /// [`Doc::index_keys`]), in index order.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn lookup(&self, index_table: &str, index_key: &str) -> Result<Vec<String>, StoreError>;
 }
 
 impl<R: Reader + ?Sized> ReadExt for R {
@@ -139,6 +243,31 @@ impl<R: Reader + ?Sized> ReadExt for R {
         self.scan(T::TABLE, prefix)?
             .into_iter()
             .map(|(k, v)| decode(&k, &v).map(|d| (k, d)))
+            .collect()
+    }
+
+    fn docs_from<T: Doc>(
+        &self,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        self.scan_from(T::TABLE, prefix, from, limit)?
+            .into_iter()
+            .map(|(k, v)| decode(&k, &v).map(|d| (k, d)))
+            .collect()
+    }
+
+    fn lookup(&self, index_table: &str, index_key: &str) -> Result<Vec<String>, StoreError> {
+        self.scan(index_table, &format!("{index_key}/"))?
+            .into_iter()
+            .map(|(k, v)| {
+                String::from_utf8(v).map_err(|e| StoreError::Codec {
+                    table: index_table.to_string(),
+                    key: k,
+                    message: e.to_string(),
+                })
+            })
             .collect()
     }
 }
@@ -157,6 +286,29 @@ pub trait WriteExt {
     fn delete_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError>;
 }
 
+/// The stored key of one index entry.
+fn index_entry(index_key: &str, key: &str) -> String {
+    format!("{index_key}/{key}")
+}
+
+/// Replaces the index entries of the document at `key` (`old` before, `new` after).
+fn reindex<T: Doc, W: Writer + ?Sized>(
+    w: &mut W,
+    key: &str,
+    old: Option<&T>,
+    new: Option<&T>,
+) -> Result<(), StoreError> {
+    let before = old.map(Doc::index_keys).unwrap_or_default();
+    let after = new.map(Doc::index_keys).unwrap_or_default();
+    for entry in before.iter().filter(|e| !after.contains(e)) {
+        w.delete(entry.0, &index_entry(&entry.1, key))?;
+    }
+    for entry in after.iter().filter(|e| !before.contains(e)) {
+        w.put(entry.0, &index_entry(&entry.1, key), key.as_bytes())?;
+    }
+    Ok(())
+}
+
 impl<W: Writer + ?Sized> WriteExt for W {
     fn put_doc<T: Doc>(&mut self, key: &str, doc: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(doc).map_err(|e| StoreError::Codec {
@@ -164,10 +316,18 @@ impl<W: Writer + ?Sized> WriteExt for W {
             key: key.to_string(),
             message: e.to_string(),
         })?;
+        if T::INDEXED {
+            let old = self.doc::<T>(key)?;
+            reindex(self, key, old.as_ref(), Some(doc))?;
+        }
         self.put(T::TABLE, key, &bytes)
     }
 
     fn delete_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError> {
+        if T::INDEXED {
+            let old = self.doc::<T>(key)?;
+            reindex::<T, W>(self, key, old.as_ref(), None)?;
+        }
         self.delete(T::TABLE, key)
     }
 }

@@ -3,12 +3,14 @@
 //! redb gives serializable write transactions (one writer at a time) and snapshot reads, which is
 //! exactly the [`Store`] contract; every commit is durable before `update` returns.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
-use crate::{Reader, Store, StoreError, Writer};
+use crate::{Change, Commit, Reader, Store, StoreError, Writer, CHANGE_FEED_CAPACITY};
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -24,6 +26,12 @@ pub struct RedbStore {
     db: Database,
     /// Publishes the revision after each commit; the receiver side is handed out by `subscribe`.
     revision: watch::Sender<u64>,
+    /// Publishes every commit with its changes; receivers are handed out by `watch`.
+    feed: broadcast::Sender<Arc<Commit>>,
+    /// Held from the start of a write transaction until its commit is published, so commits
+    /// reach the feed in the order they were made (redb serializes writers too; this only
+    /// extends that to the publication).
+    writer: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -68,6 +76,8 @@ impl RedbStore {
         Ok(Self {
             db,
             revision: watch::Sender::new(0),
+            feed: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
+            writer: std::sync::Mutex::new(()),
         })
     }
 }
@@ -92,16 +102,36 @@ impl Reader for ReadSide<'_> {
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(backend(e)),
         };
-        collect_prefix(t.range(prefix..).map_err(backend)?, prefix)
+        collect_prefix(t.range(prefix..).map_err(backend)?, prefix, usize::MAX)
+    }
+
+    fn scan_from(
+        &self,
+        name: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let t = match self.txn.open_table(table(name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(backend(e)),
+        };
+        let start = if from > prefix { from } else { prefix };
+        collect_prefix(t.range(start..).map_err(backend)?, prefix, limit)
     }
 }
 
 fn collect_prefix(
     range: redb::Range<'_, &'static str, &'static [u8]>,
     prefix: &str,
+    limit: usize,
 ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     let mut out = Vec::new();
     for entry in range {
+        if out.len() >= limit {
+            break;
+        }
         let (k, v) = entry.map_err(backend)?;
         let k = k.value();
         if !k.starts_with(prefix) {
@@ -114,9 +144,32 @@ fn collect_prefix(
 
 struct WriteSide<'a> {
     txn: &'a redb::WriteTransaction,
-    /// Whether anything was put or deleted: a transaction that only read commits nothing and
-    /// wakes no subscriber (reconcilers that found nothing to do must not wake each other).
-    wrote: bool,
+    /// What the transaction changed, in first-write order; empty for a transaction that only
+    /// read, which then commits nothing and wakes no subscriber (reconcilers that found
+    /// nothing to do must not wake each other).
+    changes: Vec<Change>,
+    /// Position in `changes` of each `(table, key)` written, so a key written twice is one
+    /// change.
+    positions: HashMap<(String, String), usize>,
+}
+
+impl WriteSide<'_> {
+    /// Records that `(name, key)` went from `old` to `new`.
+    fn record(&mut self, name: &str, key: &str, old: Option<Vec<u8>>, new: Option<Vec<u8>>) {
+        match self.positions.get(&(name.to_string(), key.to_string())) {
+            Some(&i) => self.changes[i].new = new,
+            None => {
+                self.positions
+                    .insert((name.to_string(), key.to_string()), self.changes.len());
+                self.changes.push(Change {
+                    table: name.to_string(),
+                    key: key.to_string(),
+                    old,
+                    new,
+                });
+            }
+        }
+    }
 }
 
 impl Reader for WriteSide<'_> {
@@ -131,23 +184,52 @@ impl Reader for WriteSide<'_> {
         let range = t.range(prefix..).map_err(backend)?;
         // Bound to a local so the range (which borrows `t`) is dropped before `t`.
         #[allow(clippy::let_and_return)]
-        let out = collect_prefix(range, prefix);
+        let out = collect_prefix(range, prefix, usize::MAX);
+        out
+    }
+
+    fn scan_from(
+        &self,
+        name: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let t = self.txn.open_table(table(name)).map_err(backend)?;
+        let start = if from > prefix { from } else { prefix };
+        let range = t.range(start..).map_err(backend)?;
+        #[allow(clippy::let_and_return)]
+        let out = collect_prefix(range, prefix, limit);
         out
     }
 }
 
 impl Writer for WriteSide<'_> {
     fn put(&mut self, name: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(table(name)).map_err(backend)?;
-        t.insert(key, value).map_err(backend)?;
-        self.wrote = true;
+        let old = {
+            let mut t = self.txn.open_table(table(name)).map_err(backend)?;
+            let old = t
+                .insert(key, value)
+                .map_err(backend)?
+                .map(|v| v.value().to_vec());
+            old
+        };
+        if old.as_deref() != Some(value) {
+            self.record(name, key, old, Some(value.to_vec()));
+        }
         Ok(())
     }
 
     fn delete(&mut self, name: &str, key: &str) -> Result<bool, StoreError> {
-        let mut t = self.txn.open_table(table(name)).map_err(backend)?;
-        let existed = t.remove(key).map_err(backend)?.is_some();
-        self.wrote |= existed;
+        let old = {
+            let mut t = self.txn.open_table(table(name)).map_err(backend)?;
+            let old = t.remove(key).map_err(backend)?.map(|v| v.value().to_vec());
+            old
+        };
+        let existed = old.is_some();
+        if existed {
+            self.record(name, key, old, None);
+        }
         Ok(existed)
     }
 }
@@ -165,24 +247,37 @@ impl Store for RedbStore {
         &self,
         f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
     ) -> Result<u64, StoreError> {
+        // A poisoned lock only means a closure panicked mid-transaction (which redb rolled
+        // back): nothing it guards is inconsistent.
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let txn = self.db.begin_write().map_err(backend)?;
         let mut side = WriteSide {
             txn: &txn,
-            wrote: false,
+            changes: Vec::new(),
+            positions: HashMap::new(),
         };
         let outcome = f(&mut side);
-        let wrote = side.wrote;
+        // A key put back to its first value within the transaction changed nothing.
+        let changes: Vec<Change> = std::mem::take(&mut side.changes)
+            .into_iter()
+            .filter(|c| c.old != c.new)
+            .collect();
         match outcome {
-            Ok(()) if !wrote => {
+            Ok(()) if changes.is_empty() => {
                 txn.abort().map_err(backend)?;
                 Ok(*self.revision.borrow())
             }
             Ok(()) => {
                 txn.commit().map_err(backend)?;
+                // Still under the writer lock: feed subscribers see commits in commit order.
                 let mut next = 0;
                 self.revision.send_modify(|r| {
                     *r += 1;
                     next = *r;
+                    let _ = self.feed.send(Arc::new(Commit {
+                        revision: next,
+                        changes,
+                    }));
                 });
                 Ok(next)
             }
@@ -195,6 +290,10 @@ impl Store for RedbStore {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Arc<Commit>> {
+        self.feed.subscribe()
     }
 }
 
@@ -265,5 +364,86 @@ mod tests {
         let store = RedbStore::open(&path).unwrap();
         let c: Option<Counter> = view(&store, |r| r.doc("k")).unwrap();
         assert_eq!(c.unwrap().0, 7);
+    }
+
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Member {
+        group: String,
+    }
+    impl crate::Doc for Member {
+        const TABLE: &'static str = "test_member";
+        const INDEXED: bool = true;
+        fn index_keys(&self) -> Vec<(&'static str, String)> {
+            vec![("test_member_by_group", self.group.clone())]
+        }
+    }
+
+    /// Goal: the change feed publishes each commit once, in order, with every changed document's
+    /// old and new value (a key written twice in one transaction appears once; a rewrite to the
+    /// same bytes and a read-only transaction publish nothing).
+    #[test]
+    fn change_feed_carries_old_and_new_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("state.redb")).unwrap();
+        let mut feed = store.watch();
+        update(&store, |w| -> Result<(), StoreError> {
+            w.put_doc("a", &Counter(1))?;
+            w.put_doc("a", &Counter(2))?;
+            w.put_doc("b", &Counter(5))
+        })
+        .unwrap();
+        update(&store, |w| -> Result<(), StoreError> {
+            w.put_doc("b", &Counter(5))?; // same bytes: no change
+            w.delete_doc::<Counter>("a")?;
+            Ok(())
+        })
+        .unwrap();
+        update(&store, |w| -> Result<(), StoreError> {
+            w.put_doc("b", &Counter(5))
+        })
+        .unwrap();
+        let first = feed.try_recv().unwrap();
+        assert_eq!(first.revision, 1);
+        let keys: Vec<_> = first.changes.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(first.changes[0].old, None);
+        assert_eq!(first.changes[0].new_doc::<Counter>().unwrap().0, 2);
+        let second = feed.try_recv().unwrap();
+        assert_eq!(second.revision, 2);
+        assert_eq!(second.changes.len(), 1);
+        assert_eq!(second.changes[0].old_doc::<Counter>().unwrap().0, 2);
+        assert_eq!(second.changes[0].new, None);
+        assert!(feed.try_recv().is_err(), "nothing changed in the third transaction");
+    }
+
+    /// Goal: indexes follow their documents through puts that move them and deletes, and
+    /// `docs_from` pages without reading past its limit.
+    #[test]
+    fn indexes_and_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("state.redb")).unwrap();
+        let g = |s: &str| Member { group: s.into() };
+        update(&store, |w| -> Result<(), StoreError> {
+            w.put_doc("r/n1", &g("r/g1"))?;
+            w.put_doc("r/n2", &g("r/g1"))?;
+            w.put_doc("r/n3", &g("r/g10"))
+        })
+        .unwrap();
+        let lookup = |k: &str| view(&store, |r| r.lookup("test_member_by_group", k)).unwrap();
+        assert_eq!(lookup("r/g1"), ["r/n1", "r/n2"]);
+        assert_eq!(lookup("r/g10"), ["r/n3"]);
+        update(&store, |w| -> Result<(), StoreError> {
+            w.put_doc("r/n2", &g("r/g10"))?;
+            w.delete_doc::<Member>("r/n1")?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(lookup("r/g1").is_empty());
+        assert_eq!(lookup("r/g10"), ["r/n2", "r/n3"]);
+        let page = view(&store, |r| r.docs_from::<Member>("r/", "r/n2", 1)).unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].0, "r/n2");
+        let all = view(&store, |r| r.docs_from::<Member>("r/", "", 10)).unwrap();
+        assert_eq!(all.len(), 2);
     }
 }

@@ -1,14 +1,31 @@
-//! Table names and keys of the model's documents.
+//! Table names, keys and secondary indexes of the model's documents.
 //!
-//! Keys are `<region>/<id>` so a region's resources are one prefix scan; spec, intent and
-//! observed facts of a resource live in three tables under the same key, so the API (spec) and
-//! the control plane (intent, observed) never overwrite each other's writes.
+//! Keys are `<region>/<id>` so a region's resources are one prefix scan; a shard's key is
+//! `<region>/<group>/<shard>`. Spec, intent and observed facts of a resource live in three
+//! tables under the same key, so the API (spec) and the control plane (intent, observed) never
+//! overwrite each other's writes.
+//!
+//! Indexes (see [`Doc::index_keys`]), each answering one question without a scan:
+//! - [`NODES_BY_SHARD`]: the members of a shard (`<region>/<group>/<shard>`) or of a group
+//!   (`<region>/<group>`, every shard);
+//! - [`NODES_BY_PARAMETER_GROUP`]: the nodes using a parameter group (`<region>/<name>`);
+//! - [`NODES_BY_SECURITY_GROUP`] / [`GROUPS_BY_SECURITY_GROUP`]: whose endpoints a security
+//!   group admits to (`<region>/<sg id>`);
+//! - [`GROUPS_BY_USER_GROUP`]: the replication groups using a user group (`<region>/<id>`);
+//! - [`ADDRESSES`]: which intent holds an address of `--endpoint-cidr` ([`address_key`]);
+//! - [`ROUTES_BY_OWNER`]: the endpoints of a group or standalone cluster (`<region>/<id>`);
+//! - [`SNAPSHOTS_BY_SOURCE`]: the snapshots taken of a group or cache cluster
+//!   (`<region>/<id>`).
+
+use std::net::Ipv4Addr;
 
 use ferrocache_model::event::Event;
-use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::group::{GroupObserved, GroupSpec};
 use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
+use ferrocache_model::route::Route;
+use ferrocache_model::shard::{ShardIntent, ShardObserved, ShardSpec};
 use ferrocache_model::snapshot::{SnapshotObserved, SnapshotSpec};
 use ferrocache_model::user::{UserGroupSpec, UserSpec};
 
@@ -17,6 +34,34 @@ use crate::Doc;
 /// The key of a regional resource.
 pub fn key(region: &str, id: &str) -> String {
     format!("{region}/{id}")
+}
+
+/// The key of shard `shard` of group `group`.
+pub fn shard_key(region: &str, group: &str, shard: &str) -> String {
+    format!("{region}/{group}/{shard}")
+}
+
+/// The members of a shard, or with `shard` `None` of every shard of a group.
+pub const NODES_BY_SHARD: &str = "index_node_by_shard";
+/// The nodes using a parameter group.
+pub const NODES_BY_PARAMETER_GROUP: &str = "index_node_by_parameter_group";
+/// The nodes (own endpoint settings) naming a security group.
+pub const NODES_BY_SECURITY_GROUP: &str = "index_node_by_security_group";
+/// The replication groups naming a security group.
+pub const GROUPS_BY_SECURITY_GROUP: &str = "index_group_by_security_group";
+/// The replication groups using a user group.
+pub const GROUPS_BY_USER_GROUP: &str = "index_group_by_user_group";
+/// The intent holding each address of `--endpoint-cidr`.
+pub const ADDRESSES: &str = "index_address";
+/// The routes of each owner.
+pub const ROUTES_BY_OWNER: &str = "index_route_by_owner";
+/// The snapshots of each source (group, or cache cluster).
+pub const SNAPSHOTS_BY_SOURCE: &str = "index_snapshot_by_source";
+
+/// The index key of an address in [`ADDRESSES`]: eight hex digits, so key order is address
+/// order.
+pub fn address_key(address: Ipv4Addr) -> String {
+    format!("{:08x}", u32::from(address))
 }
 
 /// The scan prefix of a region.
@@ -31,18 +76,75 @@ pub fn event_key(seq: u64) -> String {
 
 impl Doc for GroupSpec {
     const TABLE: &'static str = "group_spec";
-}
-impl Doc for GroupIntent {
-    const TABLE: &'static str = "group_intent";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = self
+            .security_group_ids
+            .iter()
+            .map(|sg| (GROUPS_BY_SECURITY_GROUP, key(&self.region, sg)))
+            .collect();
+        out.extend(
+            self.user_group_ids
+                .iter()
+                .map(|ug| (GROUPS_BY_USER_GROUP, key(&self.region, ug))),
+        );
+        out
+    }
 }
 impl Doc for GroupObserved {
     const TABLE: &'static str = "group_observed";
 }
+impl Doc for ShardSpec {
+    const TABLE: &'static str = "shard_spec";
+}
+impl Doc for ShardIntent {
+    const TABLE: &'static str = "shard_intent";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (ADDRESSES, address_key(self.primary_endpoint)),
+            (ADDRESSES, address_key(self.reader_endpoint)),
+        ]
+    }
+}
+impl Doc for ShardObserved {
+    const TABLE: &'static str = "shard_observed";
+}
 impl Doc for NodeSpec {
     const TABLE: &'static str = "node_spec";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![(
+            NODES_BY_PARAMETER_GROUP,
+            key(&self.region, &self.parameter_group),
+        )];
+        if let (Some(group), Some(shard)) = (&self.group_id, &self.shard_id) {
+            out.push((NODES_BY_SHARD, shard_key(&self.region, group, shard)));
+        }
+        out.extend(
+            self.security_group_ids
+                .iter()
+                .map(|sg| (NODES_BY_SECURITY_GROUP, key(&self.region, sg))),
+        );
+        out
+    }
 }
 impl Doc for NodeIntent {
     const TABLE: &'static str = "node_intent";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (ADDRESSES, address_key(self.endpoint)),
+            (ADDRESSES, address_key(self.private)),
+        ]
+    }
+}
+impl Doc for Route {
+    const TABLE: &'static str = "route";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        vec![(ROUTES_BY_OWNER, self.owner.clone())]
+    }
 }
 impl Doc for NodeObserved {
     const TABLE: &'static str = "node_observed";
@@ -55,6 +157,10 @@ impl Doc for ParameterGroupSpec {
 }
 impl Doc for SnapshotSpec {
     const TABLE: &'static str = "snapshot_spec";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        vec![(SNAPSHOTS_BY_SOURCE, key(&self.region, self.source_id()))]
+    }
 }
 impl Doc for SnapshotObserved {
     const TABLE: &'static str = "snapshot_observed";
@@ -92,3 +198,10 @@ pub const EVENT_SEQ: &str = "event_seq";
 /// Key of the sequence number that seeds the ids of created VPCs, subnets, security groups and
 /// rules.
 pub const NETWORK_SEQ: &str = "network_seq";
+
+/// Key of the next endpoint address to try (see the control plane's address book).
+pub const NEXT_ENDPOINT_ADDRESS: &str = "next_endpoint_address";
+/// Key of the next private address to try.
+pub const NEXT_PRIVATE_ADDRESS: &str = "next_private_address";
+/// Key of the layout version of the stored documents (migrations bring older data dirs to it).
+pub const SCHEMA_VERSION: &str = "schema_version";

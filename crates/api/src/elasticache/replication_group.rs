@@ -1,11 +1,12 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
 //! `IncreaseReplicaCount`, `DecreaseReplicaCount`, and the `ReplicationGroup` element.
 //!
-//! Groups are cluster-mode disabled: one `NodeGroup` (`0001`) whose members are the group's
-//! cache clusters, each with `CacheNodeId` `0001`, its `ReadEndpoint`, zone and `CurrentRole`.
+//! Groups are cluster-mode disabled: one `NodeGroup` per shard (one, `0001`), whose members
+//! are the shard's cache clusters, each with `CacheNodeId` `0001`, its `ReadEndpoint`, zone and
+//! `CurrentRole`.
 
 use ferrocache_control::service::replication_group::ReplicaCountRequest;
-use ferrocache_control::service::view::GroupView;
+use ferrocache_control::service::view::{GroupView, NodeView, ShardView};
 use ferrocache_model::group::{CreateGroupRequest, NetworkRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
 
@@ -13,9 +14,6 @@ use super::{enabled, endpoint, required, tag};
 use crate::error::ApiError;
 use crate::operation::Call;
 use crate::xml::Xml;
-
-/// `NodeGroupId` of the one shard of a cluster-mode-disabled group.
-pub const NODE_GROUP_ID: &str = "0001";
 
 /// `CreateReplicationGroup` → `<ReplicationGroup>`.
 ///
@@ -188,7 +186,9 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         "ClusterId",
         group.members.iter().map(|m| m.spec.id.as_str()),
     );
-    x.list("NodeGroups", "NodeGroup", [group], node_group);
+    x.list("NodeGroups", "NodeGroup", &group.shards, |x, shard| {
+        node_group(x, group, shard)
+    });
     x.text_opt("SnapshottingClusterId", group.snapshotting_cluster_id());
     x.text("AutomaticFailover", enabled(spec.automatic_failover));
     x.text("MultiAZ", enabled(spec.multi_az));
@@ -234,20 +234,21 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.text("Engine", &spec.engine);
 }
 
-/// The children of the one `NodeGroup` of a cluster-mode-disabled group.
-fn node_group(x: &mut Xml, group: &GroupView) {
-    x.text("NodeGroupId", NODE_GROUP_ID);
+/// The children of one `NodeGroup` (a shard) of a cluster-mode-disabled group.
+fn node_group(x: &mut Xml, group: &GroupView, shard: &ShardView) {
+    x.text("NodeGroupId", &shard.spec.id);
     x.text("Status", group.status.as_str());
-    if let Some(primary) = group.primary_endpoint() {
+    if let Some(primary) = shard.primary_endpoint(group.spec.port) {
         endpoint(x, "PrimaryEndpoint", &primary);
     }
-    if let Some(reader) = group.reader_endpoint() {
+    if let Some(reader) = shard.reader_endpoint(group.spec.port) {
         endpoint(x, "ReaderEndpoint", &reader);
     }
+    let members: Vec<&NodeView> = group.members_of(&shard.spec.id).collect();
     x.list(
         "NodeGroupMembers",
         "NodeGroupMember",
-        &group.members,
+        &members,
         |x, member| {
             x.text("CacheClusterId", &member.spec.id);
             x.text("CacheNodeId", CACHE_NODE_ID);

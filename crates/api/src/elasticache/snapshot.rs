@@ -9,7 +9,7 @@
 use ferrocache_control::service::snapshot::{
     CopySnapshotRequest, CreateSnapshotRequest, DescribeSnapshotsQuery, SnapshotView,
 };
-use ferrocache_model::ids::{CACHE_NODE_ID, NODE_GROUP_ID};
+use ferrocache_model::ids::CACHE_NODE_ID;
 use ferrocache_model::snapshot;
 
 use super::{enabled, required, tag};
@@ -132,12 +132,12 @@ pub fn snapshot_element(x: &mut Xml, view: &SnapshotView, show_config: bool) {
         x.element("NodeSnapshot", |x| {
             x.text("CacheClusterId", &spec.node_id);
             if spec.group_id.is_some() {
-                x.text("NodeGroupId", NODE_GROUP_ID);
+                x.text("NodeGroupId", &spec.node_group_id());
             }
             x.text("CacheNodeId", CACHE_NODE_ID);
             if show_config {
                 x.element("NodeGroupConfiguration", |x| {
-                    x.text("NodeGroupId", NODE_GROUP_ID);
+                    x.text("NodeGroupId", &spec.node_group_id());
                     x.integer("ReplicaCount", i64::from(spec.replica_count));
                     x.text_opt("PrimaryAvailabilityZone", spec.zone.as_deref());
                 });

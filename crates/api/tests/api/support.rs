@@ -13,7 +13,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ferrocache_api::{router, ApiConfig};
 use ferrocache_control::{Service, ServiceConfig};
-use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::group::{GroupObserved, GroupSpec};
+use ferrocache_model::shard::{Phase, ShardIntent, ShardSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::parameter::{AppliedParameters, ParameterGroupSpec};
 use ferrocache_store::{tables, update, ReadExt, RedbStore, StoreError, WriteExt, Writer};
@@ -270,32 +271,34 @@ impl Harness {
                 let groups = w.docs::<GroupSpec>("")?;
                 let nodes = w.docs::<NodeSpec>("")?;
                 for (key, group) in &groups {
-                    let primary = nodes
-                        .iter()
-                        .map(|(_, n)| n)
-                        .filter(|n| n.group_id.as_deref() == Some(group.id.as_str()))
-                        .map(|n| n.id.clone())
-                        .min()
-                        .unwrap_or_default();
-                    let intent = GroupIntent {
-                        primary_endpoint: next(),
-                        reader_endpoint: next(),
-                        primary,
-                        epoch: 1,
-                        previous_primary: None,
-                    };
-                    w.put_doc(key, &intent)?;
+                    for (shard_key, shard) in w.docs::<ShardSpec>(&format!("{key}/"))? {
+                        let primary = nodes
+                            .iter()
+                            .map(|(_, n)| n)
+                            .filter(|n| {
+                                n.group_id.as_deref() == Some(group.id.as_str())
+                                    && n.shard_id.as_deref() == Some(shard.id.as_str())
+                            })
+                            .map(|n| n.id.clone())
+                            .min()
+                            .unwrap_or_default();
+                        let intent = ShardIntent {
+                            primary_endpoint: next(),
+                            reader_endpoint: next(),
+                            primary,
+                            epoch: 1,
+                            phase: Phase::Steady,
+                        };
+                        w.put_doc(&shard_key, &intent)?;
+                    }
                     w.put_doc(
                         key,
                         &GroupObserved {
                             created: true,
                             generation: group.generation,
                             failed: None,
-                            failovers: 0,
-                            promotions: 0,
                             node_type: Some(group.node_type.clone()),
                             node_type_refused: None,
-                            failover_blocked: false,
                             restore_failed: false,
                         },
                     )?;
@@ -353,6 +356,8 @@ impl Harness {
                         down_since: None,
                         seeded: false,
                         restore_failed: false,
+                        epoch: 1,
+                        stream_check: None,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -1,75 +1,59 @@
-//! The controller loop and the reconcilers it runs.
+//! The controller: a work queue keyed by resource, the events that fill it, and the
+//! reconcilers it runs.
 //!
-//! [`Controller::run`] wakes on every store commit, on a short tick (so probes notice dead
-//! processes) and when a reconciler asks to be run again soon. Each pass starts one task per
-//! resource that is not already being reconciled — at most one task per resource at a time,
-//! many resources at once — and republishes the route table when it changed. Reconcilers read
-//! spec, intent and observed facts, do the next step and return [`Next`]; each step is
-//! idempotent, so a crash anywhere is finished by the next run after restart.
+//! Work arrives from three sources, and each names only the resources it concerns:
+//! - the store's change feed: every commit's changed documents are mapped to the resources
+//!   they concern ([`triggers`]);
+//! - the agent's process events: a node's process exited, stopped or continued;
+//! - timers: a reconciler that wants to look again later says so ([`Next::After`]), and a
+//!   failed step is retried with backoff.
 //!
-//! - [`node`]: one node's process, its replication role, its observed facts and events.
-//! - [`group`]: a group's intent (endpoints, primary, epoch), status and events.
-//! - [`parameters`]: a node's parameter-group values: rendered at start, `CONFIG SET` on change.
+//! The [`queue::WorkQueue`] runs each resource at most once at a time (many resources at
+//! once, up to [`RECONCILES_IN_FLIGHT_MAX`]) and again right after if it changed meanwhile.
+//! Reconcilers read spec, intent and observed facts, do the next step and return [`Next`];
+//! each step is idempotent, so a crash anywhere is finished by the next run after restart.
+//! The only pass over everything is the relist at start (and after the change feed fell
+//! behind).
+//!
+//! - [`node`]: one node's process, its role, its settings, its facts and events.
+//! - [`failover`]: a shard's primary: placement and the failover state machine (the one writer
+//!   of a shard's intent).
+//! - [`group`]: a group's status and events over its shards and members.
+//! - [`routes`]: the endpoints of a group or standalone node, written as route documents.
 //! - [`snapshot`]: a snapshot's `BGSAVE` on its node and the atomic copy of the RDB.
+//! - [`automatic`]: the automatic snapshots of one group or standalone node.
+//! - [`queue`]: the work queue; [`triggers`]: which work a change queues.
 
 pub mod automatic;
+pub mod failover;
 pub mod group;
 pub mod node;
-pub mod parameters;
+pub mod queue;
+pub mod routes;
 pub mod snapshot;
+pub mod triggers;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferrocache_model::group::{GroupIntent, GroupSpec};
+use ferrocache_agent::NodeEvent;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::Fault;
-use ferrocache_router::RouteTable;
 use ferrocache_store::{view, ReadExt, Store, StoreError, WriteExt};
 use ipnet::Ipv4Net;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{broadcast, watch, Semaphore};
 
-/// How often every resource is looked at even when nothing changed (health probes).
-pub const TICK_DEFAULT: Duration = Duration::from_millis(250);
+use queue::{Kind, Outcome, Work, WorkQueue};
+
 /// How long a reconciler waiting on the engine (a replica syncing) waits before looking again.
 pub const POLL_SOON: Duration = Duration::from_millis(20);
 /// How long shutdown waits for running reconcilers before stopping nodes anyway.
 pub const SHUTDOWN_WAIT_MAX: Duration = Duration::from_secs(10);
-
-/// How often the processes of primaries with automatic failover are checked (a `kill(pid, 0)`
-/// and a read of `/proc/<pid>/stat` each): the detection part of a failover's downtime.
-pub const PRIMARY_WATCH_INTERVAL: Duration = Duration::from_millis(10);
-
-/// Wakes the controller as soon as a watched primary's process is gone or stopped, instead of
-/// waiting for the next tick.
-async fn watch_primaries(ctx: Arc<Context>, shutdown: watch::Receiver<bool>) {
-    let mut interval = tokio::time::interval(PRIMARY_WATCH_INTERVAL);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut down: HashSet<String> = HashSet::new();
-    while !*shutdown.borrow() {
-        interval.tick().await;
-        let primaries = ctx
-            .watched_primaries
-            .lock()
-            .expect("primaries lock")
-            .clone();
-        let mut woke = false;
-        for id in primaries {
-            let running = matches!(
-                ctx.agent.liveness(&id),
-                ferrocache_agent::Liveness::Running(_)
-            );
-            if running {
-                down.remove(&id);
-            } else if down.insert(id) && !woke {
-                ctx.wake.notify_one();
-                woke = true;
-            }
-        }
-    }
-}
+/// Most reconciler runs at once: each node start waits for its process, so many run
+/// concurrently; the bound keeps a thousand creates from starting a thousand tasks at once.
+pub const RECONCILES_IN_FLIGHT_MAX: usize = 256;
 
 /// Settings of the control loop.
 #[derive(Debug, Clone)]
@@ -80,8 +64,6 @@ pub struct ControlConfig {
     pub snapshots_dir: PathBuf,
     /// `--endpoint-cidr`.
     pub cidr: Ipv4Net,
-    /// See [`TICK_DEFAULT`].
-    pub tick: Duration,
     /// Master keys for encryption at rest (snapshots of encrypted groups are sealed with them);
     /// `None`: encrypted groups cannot be snapshotted.
     pub keys: Option<ferrocache_encryption::KeyRing>,
@@ -90,13 +72,14 @@ pub struct ControlConfig {
 /// What a reconciler wants next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
-    /// Nothing until something changes (or the next tick).
+    /// Nothing until an event concerning the resource (a change in the store, a process
+    /// event).
     Done,
     /// Run again after this long.
     After(Duration),
 }
 
-/// Why a reconcile step failed; it is logged and retried on the next pass.
+/// Why a reconcile step failed; it is logged and retried with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// The store failed.
@@ -115,20 +98,16 @@ pub(crate) struct Context {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) agent: Arc<dyn crate::runtime::NodeRuntime>,
     pub(crate) config: ControlConfig,
-    /// Resources with a running task; guarantees one task per resource.
-    inflight: Mutex<HashSet<String>>,
-    /// Poked by tasks that want another pass.
-    wake: Notify,
-    /// The latest route table; the binary hands it to the router.
-    routes: watch::Sender<RouteTable>,
-    /// Primaries of groups with automatic failover, refreshed every pass; watched closely so a
-    /// dead primary is noticed well within one tick.
-    watched_primaries: Mutex<Vec<String>>,
-    /// Every task this controller started (reconcilers, the primary watcher), so that
+    /// The resources waiting to be reconciled.
+    queue: WorkQueue,
+    /// Every task this controller started (reconcilers, the event forwarders), so that
     /// [`Controller::halt`] can stop them all at once.
     tasks: Mutex<tokio::task::JoinSet<()>>,
-    /// Issues the endpoints' certificates (encryption in transit); set once at start-up.
-    certificates: std::sync::OnceLock<Arc<ferrocache_pki::Certificates>>,
+    /// Bounds the runs in flight (see [`RECONCILES_IN_FLIGHT_MAX`]).
+    in_flight: Arc<Semaphore>,
+    /// The store key of each node id (process events name nodes by id), kept from the change
+    /// feed.
+    node_keys: Mutex<HashMap<String, String>>,
     /// The object store of `--s3-endpoint` (exports, seeding from `SnapshotArns`).
     pub(crate) objects: Option<crate::object_store::ObjectStore>,
     /// The clock of the automatic-snapshot windows (see [`crate::clock`]).
@@ -145,6 +124,7 @@ impl std::fmt::Debug for Controller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Controller")
             .field("config", &self.ctx.config)
+            .field("queue", &self.ctx.queue)
             .finish()
     }
 }
@@ -160,23 +140,14 @@ impl Controller {
             store,
             agent,
             config,
-            inflight: Mutex::new(HashSet::new()),
-            wake: Notify::new(),
-            watched_primaries: Mutex::new(Vec::new()),
-            routes: watch::Sender::new(RouteTable::default()),
+            queue: WorkQueue::default(),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
-            certificates: std::sync::OnceLock::new(),
+            in_flight: Arc::new(Semaphore::new(RECONCILES_IN_FLIGHT_MAX)),
+            node_keys: Mutex::new(HashMap::new()),
             objects: None,
             clock: crate::clock::Clock::from_env(),
         };
         Self { ctx: Arc::new(ctx) }
-    }
-
-    /// Gives the controller the certificate authority that issues the endpoints' server
-    /// certificates. Without one, endpoints of groups with encryption in transit are not
-    /// served. Only the first call counts.
-    pub fn set_certificates(&self, certificates: Arc<ferrocache_pki::Certificates>) {
-        let _ = self.ctx.certificates.set(certificates);
     }
 
     /// The same controller with the object store of `--s3-endpoint`.
@@ -190,41 +161,60 @@ impl Controller {
         self
     }
 
-    /// The route table, updated whenever it changes.
-    pub fn routes(&self) -> watch::Receiver<RouteTable> {
-        self.ctx.routes.subscribe()
+    /// Work that is ready, running or timed (diagnostics and tests).
+    pub fn pending(&self) -> usize {
+        self.ctx.queue.pending()
     }
 
     /// Runs the loop until `shutdown` turns true, then waits (bounded) for running tasks.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let watcher = self
-            .ctx
-            .tasks
-            .lock()
-            .expect("tasks lock")
-            .spawn(watch_primaries(self.ctx.clone(), shutdown.clone()));
-        let mut revisions = self.ctx.store.subscribe();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            if let Err(e) = self.pass() {
-                tracing::warn!(error = %e, "control pass failed");
-            }
-            tokio::select! {
-                _ = revisions.changed() => {}
-                _ = tokio::time::sleep(self.ctx.config.tick) => {}
-                _ = self.ctx.wake.notified() => {}
-                _ = shutdown.changed() => {}
-            }
+        // Subscribe before the relist, so no change falls in between.
+        let feed = self.ctx.store.watch();
+        let events = self.ctx.agent.process_events();
+        if let Err(e) = relist(&self.ctx) {
+            tracing::error!(error = %e, "cannot list the resources to reconcile");
         }
-        watcher.abort();
-        let deadline = tokio::time::Instant::now() + SHUTDOWN_WAIT_MAX;
-        while !self.ctx.inflight.lock().expect("inflight lock").is_empty()
-            && tokio::time::Instant::now() < deadline
         {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
+            tasks.spawn(follow_store(self.ctx.clone(), feed));
+            tasks.spawn(follow_processes(self.ctx.clone(), events));
         }
+        loop {
+            let ctx = self.ctx.clone();
+            let next = async move {
+                let permit = ctx
+                    .in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                (permit, ctx.queue.next().await)
+            };
+            let (permit, work) = tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                taken = next => taken,
+            };
+            let ctx = self.ctx.clone();
+            let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
+            // Reap finished tasks so the set holds only running ones.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move {
+                let outcome = match run_work(ctx.clone(), &work).await {
+                    Ok(next) => Outcome::Ran(next),
+                    Err(e) => {
+                        tracing::warn!(%work, error = %e, "reconcile step failed; will retry");
+                        Outcome::Failed
+                    }
+                };
+                ctx.queue.done(&work, outcome);
+                drop(permit);
+            });
+        }
+        // Wait (bounded) for the runs in flight: all permits back.
+        let all = RECONCILES_IN_FLIGHT_MAX as u32;
+        let _ = tokio::time::timeout(SHUTDOWN_WAIT_MAX, self.ctx.in_flight.acquire_many(all)).await;
+        self.halt();
     }
 
     /// Stops every task of this controller at once, wherever each is, as a crash of the process
@@ -233,117 +223,6 @@ impl Controller {
     pub fn halt(&self) {
         self.ctx.tasks.lock().expect("tasks lock").abort_all();
     }
-
-    /// One pass: start a task for every resource without one, publish routes.
-    fn pass(&self) -> Result<(), StoreError> {
-        {
-            // Reap finished tasks so the set holds only running ones.
-            let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
-            while tasks.try_join_next().is_some() {}
-        }
-        let (nodes, groups, snapshots, table) =
-            view(self.ctx.store.as_ref(), |r| -> Result<_, StoreError> {
-                let nodes: Vec<String> = r
-                    .docs::<NodeSpec>("")?
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                let groups: Vec<String> = r
-                    .docs::<GroupSpec>("")?
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                let snapshots: Vec<String> = r
-                    .docs::<ferrocache_model::snapshot::SnapshotSpec>("")?
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                let table = crate::routes::table(
-                    r,
-                    &self.ctx.config.nodes_dir,
-                    self.ctx.certificates.get().map(|c| c.as_ref()),
-                )?;
-                let mut primaries = Vec::new();
-                for (key, spec) in r.docs::<GroupSpec>("")? {
-                    if !spec.automatic_failover {
-                        continue;
-                    }
-                    if let Some(intent) = r.doc::<GroupIntent>(&key)? {
-                        primaries.push(intent.primary);
-                    }
-                }
-                *self.ctx.watched_primaries.lock().expect("primaries lock") = primaries;
-                Ok((nodes, groups, snapshots, table))
-            })?;
-        self.ctx.routes.send_if_modified(|current| {
-            if *current == table {
-                false
-            } else {
-                *current = table;
-                true
-            }
-        });
-        for key in nodes {
-            self.spawn(format!("node:{key}"), key, |ctx, key| {
-                Box::pin(node::reconcile(ctx, key))
-            });
-        }
-        for key in groups {
-            self.spawn(format!("group:{key}"), key, |ctx, key| {
-                Box::pin(group::reconcile(ctx, key))
-            });
-        }
-        for key in snapshots {
-            self.spawn(format!("snapshot:{key}"), key, |ctx, key| {
-                Box::pin(snapshot::reconcile(ctx, key))
-            });
-        }
-        self.spawn("automatic-snapshots".into(), String::new(), |ctx, key| {
-            Box::pin(automatic::reconcile(ctx, key))
-        });
-        Ok(())
-    }
-
-    fn spawn(
-        &self,
-        task: String,
-        key: String,
-        run: impl FnOnce(
-                Arc<Context>,
-                String,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<Next, ReconcileError>> + Send>,
-            > + Send
-            + 'static,
-    ) {
-        if !self
-            .ctx
-            .inflight
-            .lock()
-            .expect("inflight lock")
-            .insert(task.clone())
-        {
-            return;
-        }
-        let ctx = self.ctx.clone();
-        self.ctx.tasks.lock().expect("tasks lock").spawn(async move {
-            let next = run(ctx.clone(), key).await;
-            let delay = match next {
-                Ok(Next::Done) => None,
-                Ok(Next::After(d)) => Some(d),
-                Err(e) => {
-                    tracing::warn!(task = %task, error = %e, "reconcile step failed; will retry");
-                    Some(ctx.config.tick)
-                }
-            };
-            ctx.inflight.lock().expect("inflight lock").remove(&task);
-            if let Some(d) = delay {
-                tokio::time::sleep(d).await;
-                ctx.wake.notify_one();
-            }
-        });
-    }
-
     /// Clean shutdown of the data plane: every node saves its data and stops, so a restart
     /// finds it on disk. Call after [`Controller::run`] returned.
     pub async fn stop_nodes(&self) {
@@ -391,5 +270,110 @@ impl Controller {
             });
         }
         while stops.join_next().await.is_some() {}
+    }
+}
+
+/// Runs the reconciler `work` names.
+async fn run_work(ctx: Arc<Context>, work: &Work) -> Result<Next, ReconcileError> {
+    let key = work.key.clone();
+    match work.kind {
+        Kind::Node => node::reconcile(ctx, key).await,
+        Kind::Shard => failover::reconcile(ctx, key).await,
+        Kind::Group => group::reconcile(ctx, key).await,
+        Kind::Routes => routes::reconcile(ctx, key).await,
+        Kind::Snapshot => snapshot::reconcile(ctx, key).await,
+        Kind::Automatic => automatic::reconcile(ctx, key).await,
+    }
+}
+
+/// Queues every resource (start-up, or a change feed that fell behind) and refreshes the map
+/// of node ids to keys.
+fn relist(ctx: &Context) -> Result<(), StoreError> {
+    let (works, nodes) = view(ctx.store.as_ref(), |r| -> Result<_, StoreError> {
+        let nodes: HashMap<String, String> = r
+            .docs::<NodeSpec>("")?
+            .into_iter()
+            .map(|(key, spec)| (spec.id, key))
+            .collect();
+        Ok((triggers::relist(r)?, nodes))
+    })?;
+    *ctx.node_keys.lock().expect("node keys lock") = nodes;
+    ctx.queue.add_all(works);
+    Ok(())
+}
+
+/// Maps every commit of the store to the work it concerns.
+async fn follow_store(ctx: Arc<Context>, mut feed: broadcast::Receiver<Arc<ferrocache_store::Commit>>) {
+    loop {
+        match feed.recv().await {
+            Ok(commit) => {
+                note_node_keys(&ctx, &commit);
+                match view(ctx.store.as_ref(), |r| triggers::for_commit(r, &commit)) {
+                    Ok(works) => ctx.queue.add_all(works),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot map a change to its resources; relisting");
+                        let _ = relist(&ctx);
+                    }
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "the change feed fell behind; relisting");
+                if let Err(e) = relist(&ctx) {
+                    tracing::error!(error = %e, "cannot relist");
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Keeps the node id → key map current from the node specs a commit changed.
+fn note_node_keys(ctx: &Context, commit: &ferrocache_store::Commit) {
+    use ferrocache_store::Doc;
+    let mut keys = ctx.node_keys.lock().expect("node keys lock");
+    for change in commit.changes.iter().filter(|c| c.table == NodeSpec::TABLE) {
+        match change.new_doc::<NodeSpec>() {
+            Some(spec) => {
+                keys.insert(spec.id, change.key.clone());
+            }
+            None => {
+                if let Some(spec) = change.old_doc::<NodeSpec>() {
+                    keys.remove(&spec.id);
+                }
+            }
+        }
+    }
+}
+
+/// Queues the node of every process event (it exited, stopped or continued).
+async fn follow_processes(ctx: Arc<Context>, mut events: broadcast::Receiver<NodeEvent>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                tracing::debug!(node = %event.node_id, pid = event.pid, event = ?event.event, "process event");
+                let key = ctx
+                    .node_keys
+                    .lock()
+                    .expect("node keys lock")
+                    .get(&event.node_id)
+                    .cloned();
+                if let Some(key) = key {
+                    ctx.queue.add(Work::new(Kind::Node, key));
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "process events fell behind; looking at every node");
+                let keys: Vec<String> = ctx
+                    .node_keys
+                    .lock()
+                    .expect("node keys lock")
+                    .values()
+                    .cloned()
+                    .collect();
+                ctx.queue
+                    .add_all(keys.into_iter().map(|k| Work::new(Kind::Node, k)));
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

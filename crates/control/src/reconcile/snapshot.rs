@@ -46,6 +46,8 @@ pub const SNAPSHOT_DURATION_MAX: Duration = Duration::from_secs(60 * 60);
 const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How soon to look again while a save runs.
 const SAVE_POLL: Duration = Duration::from_millis(20);
+/// How soon to try again when the node does not answer, or files cannot be removed yet.
+const RETRY_LATER: Duration = Duration::from_millis(250);
 /// Largest dataset (keys) whose snapshot records a `DEBUG DIGEST` for restore verification.
 /// The digest blocks the saving node (and later the restored primary) for its whole walk, about
 /// 4 µs a key (measured: ~4 s for 1M keys), so beyond this the key count is verified alone.
@@ -215,7 +217,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         Err(e) => {
             // The node reconciler restarts a dead node; try again until the deadline.
             tracing::debug!(snapshot = %key, error = %e, "node not answering; will retry");
-            return Ok(Next::After(ctx.config.tick));
+            return Ok(Next::After(RETRY_LATER));
         }
     };
     let asked = observed.bgsave_run_id.as_deref() == Some(info.run_id.as_str());
@@ -290,7 +292,7 @@ fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
         files: vec![ManifestFile {
             name: SNAPSHOT_RDB_FILE.to_string(),
             cache_cluster_id: spec.node_id.clone(),
-            node_group_id: ferrocache_model::ids::NODE_GROUP_ID.to_string(),
+            node_group_id: spec.node_group_id(),
             size_bytes: 0,
             sha256: String::new(),
             key_count: observed.key_count,
@@ -371,8 +373,7 @@ async fn export(
     final_dir: &Path,
 ) -> Result<Next, ReconcileError> {
     let job = &spec.exports[index];
-    let object_key =
-        snapshot_model::export_object_key(&job.target_name, ferrocache_model::ids::NODE_GROUP_ID);
+    let object_key = snapshot_model::export_object_key(&job.target_name, &spec.node_group_id());
     let outcome = match &ctx.objects {
         None => Err("this Ferrocache has no object store (--s3-endpoint)".to_string()),
         Some(objects) => upload(
@@ -450,7 +451,7 @@ async fn delete(
 ) -> Result<Next, ReconcileError> {
     if let Err(e) = remove_dir(final_dir).await.and(remove_dir(temp).await) {
         tracing::warn!(snapshot = %key, error = %e, "cannot remove snapshot files; will retry");
-        return Ok(Next::After(ctx.config.tick));
+        return Ok(Next::After(RETRY_LATER));
     }
     update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
         if w.doc::<SnapshotSpec>(key)?.is_some_and(|s| s.deleting) {
@@ -635,7 +636,7 @@ mod tests {
             files: vec![ManifestFile {
                 name: SNAPSHOT_RDB_FILE.into(),
                 cache_cluster_id: "c".into(),
-                node_group_id: "0001".into(),
+                node_group_id: ferrocache_model::ids::shard_id(1),
                 size_bytes: 0,
                 sha256: String::new(),
                 key_count: 3,

@@ -62,7 +62,13 @@ impl Service {
                     ))
                     .into());
                 }
-                let mut spec = node::plan_replica(req, &group.spec, &ctx)?;
+                // A group without cluster mode has one shard; the replica joins it.
+                let shard = group
+                    .shards
+                    .first()
+                    .map(|s| s.spec.id.clone())
+                    .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
+                let mut spec = node::plan_replica(req, &group.spec, &shard, &ctx)?;
                 let members: Vec<NodeSpec> = group.members.iter().map(|m| m.spec.clone()).collect();
                 spec.preferred_zone = super::subnet_group::place_members(
                     w,
@@ -117,22 +123,21 @@ impl Service {
                     marker: None,
                 });
             }
-            let mut nodes = Vec::new();
-            for (_, spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
-                if q.not_in_replication_groups && spec.group_id.is_some() {
-                    continue;
-                }
-                if let Some(v) = NodeView::load(r, region, &spec.id, &account)? {
-                    nodes.push(v);
-                }
-            }
-            let (items, marker) = paging::page(
-                nodes,
-                |n| n.spec.id.clone(),
+            let (specs, marker) = super::page_filtered::<NodeSpec>(
+                r,
+                region,
                 q.marker.as_deref(),
                 q.max_records,
                 paging::RECORDS,
+                |spec| !(q.not_in_replication_groups && spec.group_id.is_some()),
             )?;
+            let shared = super::view::Shared::load(r, region)?;
+            let mut items = Vec::new();
+            for (_, spec) in specs {
+                if let Some(v) = NodeView::load_shared(r, region, &spec.id, &account, &shared)? {
+                    items.push(v);
+                }
+            }
             Ok(Page { items, marker })
         })
     }
@@ -177,7 +182,7 @@ impl Service {
                     )
                     .into());
                 }
-                if group.intent.as_ref().is_some_and(|i| i.primary == id) {
+                if group.is_primary(&id) {
                     return Err(Fault::InvalidCacheClusterState(format!(
                         "Cache cluster {id} is serving as primary for replication group {group_id} and cannot be deleted. To delete the entire replication group, use DeleteReplicationGroup."
                     ))

@@ -17,8 +17,9 @@ pub mod view;
 
 use std::sync::Arc;
 
+use ferrocache_model::paging::PageLimits;
 use ferrocache_model::Fault;
-use ferrocache_store::{Store, StoreError};
+use ferrocache_store::{tables, Doc, ReadExt, Reader, Store, StoreError};
 
 /// Settings the operations need.
 #[derive(Debug, Clone)]
@@ -103,4 +104,75 @@ impl Service {
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
     }
+}
+
+/// One page of the region's documents of kind `T` that pass `keep`, in id order, from the id
+/// `marker` on, and the marker (the id of the first record) of the next page. Reads only as
+/// many documents as the page needs (plus the ones `keep` skips), never the whole table.
+///
+/// # Errors
+/// `InvalidParameterValue` for a bad `MaxRecords`; store failures.
+pub(crate) fn page_filtered<T: Doc>(
+    r: &dyn Reader,
+    region: &str,
+    marker: Option<&str>,
+    max_records: Option<i64>,
+    limits: PageLimits,
+    keep: impl Fn(&T) -> bool,
+) -> Result<(Vec<(String, T)>, Option<String>), ServiceError> {
+    let size = limits.page_size(max_records)?;
+    let prefix = tables::region_prefix(region);
+    let mut from = match marker {
+        Some(m) if !m.is_empty() => tables::key(region, m),
+        _ => prefix.clone(),
+    };
+    let mut found: Vec<(String, T)> = Vec::with_capacity(size + 1);
+    // The key a later chunk starts from was looked at in the chunk before.
+    let mut seen: Option<String> = None;
+    loop {
+        let chunk = r.docs_from::<T>(&prefix, &from, size + 1)?;
+        let exhausted = chunk.len() <= size;
+        let last = chunk.last().map(|(k, _)| k.clone());
+        for (key, doc) in chunk {
+            if seen.as_deref() == Some(key.as_str()) {
+                continue;
+            }
+            if keep(&doc) {
+                found.push((key, doc));
+                if found.len() > size {
+                    break;
+                }
+            }
+        }
+        match last {
+            Some(last) if !exhausted && found.len() <= size => {
+                from.clone_from(&last);
+                seen = Some(last);
+            }
+            _ => break,
+        }
+    }
+    let next = (found.len() > size).then(|| {
+        let (key, _) = found.pop().expect("more than a page was found");
+        key[prefix.len()..].to_string()
+    });
+    let items = found
+        .into_iter()
+        .map(|(key, doc)| (key[prefix.len()..].to_string(), doc))
+        .collect();
+    Ok((items, next))
+}
+
+/// [`page_filtered`] keeping every document.
+///
+/// # Errors
+/// As [`page_filtered`].
+pub(crate) fn page_of<T: Doc>(
+    r: &dyn Reader,
+    region: &str,
+    marker: Option<&str>,
+    max_records: Option<i64>,
+    limits: PageLimits,
+) -> Result<(Vec<(String, T)>, Option<String>), ServiceError> {
+    page_filtered(r, region, marker, max_records, limits, |_| true)
 }

@@ -91,6 +91,7 @@ impl Service {
                 .live_members()
                 .map(|m| MemberFacts {
                     id: m.spec.id.clone(),
+                    shard_id: m.spec.shard_id.clone().unwrap_or_default(),
                     available: m.status == ClusterStatus::Available,
                 })
                 .collect();
@@ -116,6 +117,19 @@ impl Service {
                 spec.security_group_ids = security_groups;
             }
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            // A promotion is a request to the member's shard, whose failover state machine
+            // carries it out.
+            if let Some(target) = &plan.promotion {
+                if let Some(shard) = current.shards.iter().find(|s| s.spec.id == target.shard_id) {
+                    let mut shard_spec = shard.spec.clone();
+                    shard_spec.promotion_requests += 1;
+                    shard_spec.promotion_target = Some(target.id.clone());
+                    w.put_doc(
+                        &tables::shard_key(region, &spec.id, &shard_spec.id),
+                        &shard_spec,
+                    )?;
+                }
+            }
             let member_ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
             for member in current.live_members() {
                 let mut node = member.spec.clone();

@@ -8,7 +8,7 @@ use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
 
-use super::view::GroupView;
+use super::view::{GroupView, ShardView};
 use super::{Page, Service, ServiceError};
 
 /// `IncreaseReplicaCount` / `DecreaseReplicaCount` as decoded from the wire.
@@ -66,19 +66,28 @@ fn next_member_index(group_id: &str, members: &[NodeSpec]) -> u32 {
         + 1
 }
 
-fn members_of(r: &dyn Reader, region: &str, group_id: &str) -> Result<Vec<NodeSpec>, ServiceError> {
-    Ok(r.docs::<NodeSpec>(&tables::region_prefix(region))?
-        .into_iter()
-        .map(|(_, n)| n)
-        .filter(|n| n.group_id.as_deref() == Some(group_id))
-        .collect())
+/// Every member of the group (of every shard).
+pub(crate) fn members_of(
+    r: &dyn Reader,
+    region: &str,
+    group_id: &str,
+) -> Result<Vec<NodeSpec>, ServiceError> {
+    let mut out = Vec::new();
+    for key in r.lookup(tables::NODES_BY_SHARD, &tables::key(region, group_id))? {
+        if let Some(node) = r.doc::<NodeSpec>(&key)? {
+            out.push(node);
+        }
+    }
+    Ok(out)
 }
 
-/// Adds `count` new members to `spec` (specs only; the reconcilers start them), each seeded
-/// from snapshot `restore_from` when given (members created with a restored group).
+/// Adds new members (one per entry of `zones`) to shard `shard_id` of `spec` (specs only; the
+/// reconcilers start them), each seeded from snapshot `restore_from` when given (members
+/// created with a restored group).
 fn add_members(
     w: &mut dyn Writer,
     spec: &GroupSpec,
+    shard_id: &str,
     zones: &[Option<String>],
     now: ferrocache_model::Timestamp,
     restore_from: Option<&str>,
@@ -94,7 +103,7 @@ fn add_members(
         if w.doc::<NodeSpec>(&key)?.is_some() {
             return Err(Fault::CacheClusterAlreadyExists(id).into());
         }
-        let mut member = node::member_spec(spec, id, zone.clone(), now);
+        let mut member = node::member_spec(spec, shard_id, id, zone.clone(), now);
         member.restore_from = restore_from.map(str::to_string);
         w.put_doc(&key, &member)?;
     }
@@ -118,6 +127,7 @@ impl Service {
             now,
         };
         let plan = group::plan_create(req, &ctx)?;
+        let first_shard = plan.shards[0].id.clone();
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             check_references(
@@ -158,12 +168,17 @@ impl Service {
                 }
                 let mut adopted = primary.spec.clone();
                 adopted.group_id = Some(plan.spec.id.clone());
+                adopted.shard_id = Some(first_shard.clone());
                 w.put_doc(&tables::key(region, primary_id), &adopted)?;
             }
             w.put_doc(&key, &spec)?;
+            for shard in &plan.shards {
+                w.put_doc(&tables::shard_key(region, &spec.id, &shard.id), shard)?;
+            }
             add_members(
                 w,
                 &spec,
+                &first_shard,
                 &plan.new_member_zones,
                 now,
                 spec.restore_from.as_deref(),
@@ -192,19 +207,15 @@ impl Service {
                     marker: None,
                 });
             }
-            let mut groups = Vec::new();
-            for (_, spec) in r.docs::<GroupSpec>(&tables::region_prefix(region))? {
-                if let Some(v) = GroupView::load(r, region, &spec.id, &account)? {
-                    groups.push(v);
+            let (ids, marker) =
+                super::page_of::<GroupSpec>(r, region, marker, max_records, paging::RECORDS)?;
+            let shared = super::view::Shared::load(r, region)?;
+            let mut items = Vec::new();
+            for (_, spec) in ids {
+                if let Some(v) = GroupView::load_shared(r, region, &spec.id, &account, &shared)? {
+                    items.push(v);
                 }
             }
-            let (items, marker) = paging::page(
-                groups,
-                |g| g.spec.id.clone(),
-                marker,
-                max_records,
-                paging::RECORDS,
-            )?;
             Ok(Page { items, marker })
         })
     }
@@ -257,12 +268,11 @@ impl Service {
             if let Some(name) = &final_snapshot {
                 super::snapshot::record_final_of_group(w, region, name, &current)?;
             }
-            let primary = current.intent.as_ref().map(|i| i.primary.clone());
             let mut spec = current.spec.clone();
             spec.deletion = Some(GroupDeletion { retain_primary });
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             for member in &current.members {
-                if retain_primary && Some(&member.spec.id) == primary.as_ref() {
+                if retain_primary && current.is_primary(&member.spec.id) {
                     continue;
                 }
                 let mut m = member.spec.clone();
@@ -301,7 +311,12 @@ impl Service {
             spec.generation += 1;
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             let zones = vec![None; (target - replicas) as usize];
-            add_members(w, &spec, &zones, now, None)?;
+            let shard = current
+                .shards
+                .first()
+                .map(|s| s.spec.id.clone())
+                .ok_or_else(|| Fault::ReplicationGroupNotFound(spec.id.clone()))?;
+            add_members(w, &spec, &shard, &zones, now, None)?;
             load_group(w, region, &spec.id, &account)
         })
     }
@@ -326,11 +341,7 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
-            let primary = current
-                .intent
-                .as_ref()
-                .map(|i| i.primary.clone())
-                .unwrap_or_default();
+            let primary = current.primary_id().unwrap_or_default().to_string();
             let mut replicas: Vec<&NodeSpec> = current
                 .live_members()
                 .map(|m| &m.spec)
@@ -434,21 +445,38 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, group_id, &account)?;
             current.require_available()?;
-            let pending = current.observed.as_ref().map_or(0, |o| o.failovers)
-                < current.spec.failover_requests;
-            if pending {
+            let shard_ids: Vec<String> = current.shards.iter().map(|s| s.spec.id.clone()).collect();
+            let shard = current.shards.iter().find(|s| s.spec.id == node_group_id);
+            if shard.is_some_and(ShardView::failover_pending) {
                 return Err(Fault::InvalidReplicationGroupState(format!(
                     "Replication group {} has a failover in progress.",
                     current.spec.id
                 ))
                 .into());
             }
-            let replicas = current.live_members().count().saturating_sub(1);
-            let calls = group::check_test_failover(&current.spec, node_group_id, replicas, now)?;
+            let replicas = current
+                .members_of(node_group_id)
+                .filter(|m| m.spec.deletion.is_none())
+                .count()
+                .saturating_sub(1);
+            let calls = group::check_test_failover(
+                &current.spec,
+                node_group_id,
+                &shard_ids,
+                replicas,
+                now,
+            )?;
             let mut spec = current.spec.clone();
             spec.test_failover_calls = calls;
-            spec.failover_requests += 1;
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            if let Some(shard) = shard {
+                let mut shard_spec = shard.spec.clone();
+                shard_spec.failover_requests += 1;
+                w.put_doc(
+                    &tables::shard_key(region, &spec.id, &shard_spec.id),
+                    &shard_spec,
+                )?;
+            }
             crate::events::record(
                 w,
                 region,

@@ -193,6 +193,7 @@ fn describe_source(
         copied_from: None,
         exports: Vec::new(),
         automatic_window: None,
+        shard_id: spec.shard_id.clone(),
     }
 }
 
@@ -403,8 +404,8 @@ impl Service {
             }
             Ok(source)
         };
-        view(self.store(), |r| require_available(r).map(|_| ()))?;
-        let object_key = snapshot::export_object_key(&target, ferrocache_model::ids::NODE_GROUP_ID);
+        let source = view(self.store(), |r| require_available(r))?;
+        let object_key = snapshot::export_object_key(&target, &source.spec.node_group_id());
         let checked = tokio::runtime::Handle::current().block_on(async {
             objects.check_bucket(bucket).await?;
             objects.exists(bucket, &object_key).await

@@ -169,26 +169,36 @@ fn find_user_group(r: &dyn Reader, region: &str, id: &str) -> Result<UserGroupSp
 }
 
 /// Bumps the generation of every replication group using one of `user_group_ids`, and of its
-/// members, so their nodes get the new users.
+/// members, so their nodes get the new users (found through the store's indexes, not by
+/// reading every group and node).
 fn touch_groups(
     w: &mut dyn Writer,
     region: &str,
     user_group_ids: &[String],
 ) -> Result<(), ServiceError> {
-    for mut g in groups(w, region)? {
-        if !g
-            .user_group_ids
-            .iter()
-            .any(|id| user_group_ids.contains(id))
-        {
+    let mut group_keys: Vec<String> = Vec::new();
+    for id in user_group_ids {
+        for key in w.lookup(tables::GROUPS_BY_USER_GROUP, &tables::key(region, id))? {
+            if !group_keys.contains(&key) {
+                group_keys.push(key);
+            }
+        }
+    }
+    for key in group_keys {
+        let Some(mut g) = w.doc::<GroupSpec>(&key)? else {
+            continue;
+        };
+        if g.deletion.is_some() {
             continue;
         }
         g.generation += 1;
-        w.put_doc(&tables::key(region, &g.id), &g)?;
-        for (key, mut node) in w.docs::<NodeSpec>(&tables::region_prefix(region))? {
-            if node.group_id.as_deref() == Some(g.id.as_str()) && node.deletion.is_none() {
-                node.generation += 1;
-                w.put_doc(&key, &node)?;
+        w.put_doc(&key, &g)?;
+        for node_key in w.lookup(tables::NODES_BY_SHARD, &key)? {
+            if let Some(mut node) = w.doc::<NodeSpec>(&node_key)? {
+                if node.deletion.is_none() {
+                    node.generation += 1;
+                    w.put_doc(&node_key, &node)?;
+                }
             }
         }
     }

@@ -2,13 +2,33 @@
 //! The API encodes these into AWS's shapes.
 
 use ferrocache_model::arn::{self, ArnType};
-use ferrocache_model::group::{self, GroupIntent, GroupObserved, GroupSpec, GroupStatus};
+use ferrocache_model::group::{self, GroupObserved, GroupSpec, GroupStatus};
 use ferrocache_model::node::{
     self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
 };
+use ferrocache_model::shard::{ShardIntent, ShardObserved, ShardSpec};
 use ferrocache_model::snapshot::SnapshotSpec;
 use ferrocache_model::Fault;
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
+
+/// Facts a page of views shares, read once per call rather than once per record.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    /// Snapshots being taken (they overlay `snapshotting` on their sources).
+    pub snapshots_in_progress: Vec<SnapshotSpec>,
+}
+
+impl Shared {
+    /// Reads what the views of `region` share.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load(r: &dyn Reader, region: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            snapshots_in_progress: super::snapshot::in_progress(r, region)?,
+        })
+    }
+}
 
 /// A network endpoint as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,27 +72,37 @@ impl NodeView {
         id: &str,
         account: &str,
     ) -> Result<Option<Self>, StoreError> {
+        let shared = Shared::load(r, region)?;
+        Self::load_shared(r, region, id, account, &shared)
+    }
+
+    /// [`NodeView::load`] with what a page of views shares read once.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load_shared(
+        r: &dyn Reader,
+        region: &str,
+        id: &str,
+        account: &str,
+        shared: &Shared,
+    ) -> Result<Option<Self>, StoreError> {
         let key = tables::key(region, id);
         let Some(spec) = r.doc::<NodeSpec>(&key)? else {
             return Ok(None);
         };
         let intent = r.doc::<NodeIntent>(&key)?;
         let observed = r.doc::<NodeObserved>(&key)?;
-        let role = match &spec.group_id {
-            Some(g) => r.doc::<GroupIntent>(&tables::key(region, g))?.map(|gi| {
-                if gi.primary == spec.id {
-                    Role::Primary
-                } else {
-                    Role::Replica
-                }
-            }),
-            None => None,
+        let role = match (&spec.group_id, &spec.shard_id) {
+            (Some(g), Some(s)) => r
+                .doc::<ShardIntent>(&tables::shard_key(region, g, s))?
+                .map(|si| role_in(&si, &spec.id)),
+            _ => None,
         };
         let mut view = Self::new(spec, intent, observed, role, account);
         view.parameter_status =
             super::parameter_group::apply_status(r, &view.spec, view.observed.as_ref())?;
-        let snapshots = super::snapshot::in_progress(r, region)?;
-        view.mark_snapshotting(&snapshots);
+        view.mark_snapshotting(&shared.snapshots_in_progress);
         Ok(Some(view))
     }
 
@@ -166,25 +196,81 @@ impl NodeView {
     }
 }
 
+/// The role the shard's intent assigns to member `id`.
+fn role_in(shard: &ShardIntent, id: &str) -> Role {
+    if shard.primary == id {
+        Role::Primary
+    } else {
+        Role::Replica
+    }
+}
+
+/// A shard (`NodeGroup`) as a client sees it.
+#[derive(Debug, Clone)]
+pub struct ShardView {
+    /// What was asked for.
+    pub spec: ShardSpec,
+    /// Primary, epoch and endpoints, once placed.
+    pub intent: Option<ShardIntent>,
+    /// Last confirmed facts.
+    pub observed: Option<ShardObserved>,
+}
+
+impl ShardView {
+    /// `PrimaryEndpoint`, once placed.
+    pub fn primary_endpoint(&self, port: u16) -> Option<Endpoint> {
+        self.intent.as_ref().map(|i| Endpoint {
+            address: i.primary_endpoint.to_string(),
+            port,
+        })
+    }
+
+    /// `ReaderEndpoint`, once placed.
+    pub fn reader_endpoint(&self, port: u16) -> Option<Endpoint> {
+        self.intent.as_ref().map(|i| Endpoint {
+            address: i.reader_endpoint.to_string(),
+            port,
+        })
+    }
+
+    /// The member that is (to be) primary, once placed.
+    pub fn primary(&self) -> Option<&str> {
+        self.intent.as_ref().map(|i| i.primary.as_str())
+    }
+
+    /// `PendingModifiedValues.PrimaryClusterId`: a promotion not carried out yet.
+    pub fn pending_promotion(&self) -> Option<&str> {
+        let done = self.observed.as_ref().map_or(0, |o| o.promotions);
+        (done < self.spec.promotion_requests)
+            .then_some(self.spec.promotion_target.as_deref())
+            .flatten()
+    }
+
+    /// A requested failover is not carried out yet.
+    pub fn failover_pending(&self) -> bool {
+        self.observed.as_ref().map_or(0, |o| o.failovers) < self.spec.failover_requests
+    }
+}
+
 /// A replication group as a client sees it.
 #[derive(Debug, Clone)]
 pub struct GroupView {
     /// What was asked for.
     pub spec: GroupSpec,
-    /// Placement, once chosen.
-    pub intent: Option<GroupIntent>,
     /// Last confirmed facts.
     pub observed: Option<GroupObserved>,
     /// `Status`.
     pub status: GroupStatus,
-    /// Member clusters, in id order (`MemberClusters`, `NodeGroupMembers`).
+    /// Its shards (`NodeGroups`), in id order.
+    pub shards: Vec<ShardView>,
+    /// Member clusters of every shard, in id order (`MemberClusters`).
     pub members: Vec<NodeView>,
     /// `ARN`.
     pub arn: String,
 }
 
 impl GroupView {
-    /// Reads the group `id` of `region` and its members.
+    /// Reads the group `id` of `region` with its shards and members.
     ///
     /// # Errors
     /// Store failures.
@@ -194,50 +280,90 @@ impl GroupView {
         id: &str,
         account: &str,
     ) -> Result<Option<Self>, StoreError> {
+        let shared = Shared::load(r, region)?;
+        Self::load_shared(r, region, id, account, &shared)
+    }
+
+    /// [`GroupView::load`] with what a page of views shares read once.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn load_shared(
+        r: &dyn Reader,
+        region: &str,
+        id: &str,
+        account: &str,
+        shared: &Shared,
+    ) -> Result<Option<Self>, StoreError> {
         let key = tables::key(region, id);
         let Some(spec) = r.doc::<GroupSpec>(&key)? else {
             return Ok(None);
         };
-        let intent = r.doc::<GroupIntent>(&key)?;
         let observed = r.doc::<GroupObserved>(&key)?;
-        let snapshots = super::snapshot::in_progress(r, region)?;
-        let mut members = Vec::new();
-        for (node_key, node_spec) in r.docs::<NodeSpec>(&tables::region_prefix(region))? {
-            if node_spec.group_id.as_deref() != Some(id) {
-                continue;
-            }
-            let role = intent.as_ref().map(|gi| {
-                if gi.primary == node_spec.id {
-                    Role::Primary
-                } else {
-                    Role::Replica
-                }
+        let mut shards = Vec::new();
+        for (shard_key, shard) in r.docs::<ShardSpec>(&format!("{key}/"))? {
+            shards.push(ShardView {
+                intent: r.doc::<ShardIntent>(&shard_key)?,
+                observed: r.doc::<ShardObserved>(&shard_key)?,
+                spec: shard,
             });
+        }
+        let mut members = Vec::new();
+        for node_key in r.lookup(tables::NODES_BY_SHARD, &key)? {
+            let Some(node_spec) = r.doc::<NodeSpec>(&node_key)? else {
+                continue;
+            };
+            let role = shards
+                .iter()
+                .find(|s| node_spec.shard_id.as_deref() == Some(s.spec.id.as_str()))
+                .and_then(|s| s.intent.as_ref())
+                .map(|si| role_in(si, &node_spec.id));
             let node_intent = r.doc::<NodeIntent>(&node_key)?;
             let node_observed = r.doc::<NodeObserved>(&node_key)?;
             let mut member = NodeView::new(node_spec, node_intent, node_observed, role, account);
             member.parameter_status =
                 super::parameter_group::apply_status(r, &member.spec, member.observed.as_ref())?;
-            member.mark_snapshotting(&snapshots);
+            member.mark_snapshotting(&shared.snapshots_in_progress);
             members.push(member);
         }
+        members.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         let mut status = group::status(&spec, observed.as_ref());
         // Like its member, an `available` group reads `snapshotting` while a snapshot of it (or
         // of one of its members) is taken.
         if status == GroupStatus::Available
-            && snapshots.iter().any(|s| s.group_id.as_deref() == Some(id))
+            && shared
+                .snapshots_in_progress
+                .iter()
+                .any(|s| s.group_id.as_deref() == Some(id))
         {
             status = GroupStatus::Snapshotting;
         }
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
         Ok(Some(Self {
             spec,
-            intent,
             observed,
             status,
+            shards,
             members,
             arn,
         }))
+    }
+
+    /// The members of shard `shard_id`, in id order.
+    pub fn members_of<'a>(&'a self, shard_id: &'a str) -> impl Iterator<Item = &'a NodeView> + 'a {
+        self.members
+            .iter()
+            .filter(move |m| m.spec.shard_id.as_deref() == Some(shard_id))
+    }
+
+    /// The primary of a group without cluster mode (its one shard's), once placed.
+    pub fn primary_id(&self) -> Option<&str> {
+        self.shards.first().and_then(ShardView::primary)
+    }
+
+    /// Whether `id` is the primary of one of the group's shards.
+    pub fn is_primary(&self, id: &str) -> bool {
+        self.shards.iter().any(|s| s.primary() == Some(id))
     }
 
     /// Refuses an operation on a group that is not `available`, in AWS's words.
@@ -255,20 +381,18 @@ impl GroupView {
         )))
     }
 
-    /// `NodeGroups[0].PrimaryEndpoint`, once placed.
+    /// `NodeGroups[0].PrimaryEndpoint` of a group without cluster mode, once placed.
     pub fn primary_endpoint(&self) -> Option<Endpoint> {
-        self.intent.as_ref().map(|i| Endpoint {
-            address: i.primary_endpoint.to_string(),
-            port: self.spec.port,
-        })
+        self.shards
+            .first()
+            .and_then(|s| s.primary_endpoint(self.spec.port))
     }
 
-    /// `NodeGroups[0].ReaderEndpoint`, once placed.
+    /// `NodeGroups[0].ReaderEndpoint` of a group without cluster mode, once placed.
     pub fn reader_endpoint(&self) -> Option<Endpoint> {
-        self.intent.as_ref().map(|i| Endpoint {
-            address: i.reader_endpoint.to_string(),
-            port: self.spec.port,
-        })
+        self.shards
+            .first()
+            .and_then(|s| s.reader_endpoint(self.spec.port))
     }
 
     /// `SnapshottingClusterId`: with automatic snapshots on, a replica takes them (AWS samples
@@ -282,7 +406,7 @@ impl GroupView {
                 return Some(chosen);
             }
         }
-        let primary = self.intent.as_ref().map(|i| i.primary.as_str());
+        let primary = self.primary_id();
         self.members
             .iter()
             .map(|m| m.spec.id.as_str())
@@ -300,10 +424,7 @@ impl GroupView {
 
     /// `PendingModifiedValues.PrimaryClusterId`: a promotion not carried out yet.
     pub fn pending_promotion(&self) -> Option<&str> {
-        let done = self.observed.as_ref().map_or(0, |o| o.promotions);
-        (done < self.spec.promotion_requests)
-            .then_some(self.spec.promotion_target.as_deref())
-            .flatten()
+        self.shards.iter().find_map(ShardView::pending_promotion)
     }
 
     /// Members that are not being removed.
