@@ -17,8 +17,8 @@
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the router's route table computed from the store.
 //! - [`events`]: recording and querying events.
-//! - [`object_store`]: the S3-compatible store behind `--s3-endpoint` (snapshot export and
-//!   seeding from `SnapshotArns`).
+//! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
+//!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.
 //! - [`runtime`]: [`runtime::NodeRuntime`], the seam between reconcilers and nodes (real: the
 //!   agent; tests: a simulation).
 //!

@@ -17,6 +17,7 @@ use ferrocache_control::reconcile::{ControlConfig, Controller, TICK_DEFAULT};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
 use ferrocache_router::{Router, RouterLimits};
+use ferrocache_s3::S3Store;
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
@@ -206,10 +207,10 @@ async fn up(args: UpArgs) -> Result<()> {
             }
         }
     };
-    let objects = match &args.s3_endpoint {
+    let objects: Option<Arc<dyn ObjectStore>> = match &args.s3_endpoint {
         None => None,
-        Some(url) => match ObjectStore::from_env(url, &args.default_region) {
-            Ok(o) => Some(o),
+        Some(url) => match S3Store::from_env(url, &args.default_region) {
+            Ok(store) => Some(Arc::new(store)),
             Err(e) => {
                 eprintln!("ferrocache: {e}");
                 std::process::exit(2);
