@@ -31,9 +31,10 @@
 //!   the result.
 //!
 //! # Dependency rules
-//! Depends directly only on `ferrocache-model` (request types, faults) and
-//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP; it must not depend
-//! directly on `store`, `engine`, `agent` or `router` (tests use `store` to build a `Service`).
+//! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults) and
+//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP: never directly
+//! `store`, `engine`, `agent`, `router` or `s3` (tests use `store` to build a `Service`), nor
+//! `redis` or `redb` (Redis and storage are reached only through `control`).
 //! The api holds no business logic: every rule and every default lives in `model`/`control`;
 //! the edge decodes shapes, maps errors once, and encodes views.
 

@@ -23,8 +23,10 @@
 //!   agent; tests: a simulation).
 //!
 //! # Dependency rules
-//! Depends on `model`, `store`, `engine`, `agent` and the route *types* of `router`; must not
-//! speak HTTP or XML.
+//! Its Ferrocache dependencies are exactly `model`, `store`, `engine`, `agent`, `encryption`,
+//! `pki` and `router` (the route *types*). It must not speak HTTP or XML: `axum`, `hyper`,
+//! `http`, `quick-xml` and `xmlparser` never appear in its dependency tree, nor does
+//! `aws-sdk-s3` (the S3 client is `ferrocache-s3`'s, behind [`object_store::ObjectStore`]).
 
 pub mod addresses;
 pub mod clock;

@@ -4,6 +4,11 @@
 //! control loop, the agent that runs `redis-server` nodes, and the router that serves every
 //! endpoint. This file only wires the crates together and handles start-up and shutdown; see
 //! `docs/architecture.md` for the parts.
+//!
+//! # Dependency rules
+//! The binary depends directly on exactly the library crates it wires: `model`, `store`,
+//! `encryption`, `engine`, `agent`, `control`, `router`, `pki`, `api` and `s3`; never on the
+//! dev-only `ferrocache-testkit`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

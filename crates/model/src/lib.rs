@@ -29,7 +29,8 @@
 //! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
 //!
 //! # Dependency rules
-//! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
+//! No I/O, no async runtime, no HTTP, no storage: it depends on no Ferrocache crate, and
+//! `tokio`, `axum`, `hyper`, `redb` and `redis` never appear in its dependency tree.
 
 pub mod arn;
 pub mod at_rest;
