@@ -5,7 +5,7 @@
 #   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
 #      (awscli, boto3, redis, pytest, pytest-xdist) with pip, the JS SDK with npm;
 #   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules (every workspace
-#      member, as its docs state them);
+#      member, as its docs state them), every crate's `# Layout` doc naming its modules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
 #   4. the Python end-to-end suite (pytest -n 2: every test runs its own ferrocache);
 #   5. the JS SDK round trips (node --test).
@@ -201,6 +201,7 @@ stage "cargo fmt --all --check" cargo fmt --all --check || true
 stage "cargo clippy --workspace --all-targets -- -D warnings" \
   cargo clippy --workspace --all-targets --quiet -- -D warnings || true
 stage "dependency rules" dependency_rules || true
+stage "Layout docs (scripts/check_layout.py)" python3 scripts/check_layout.py || true
 
 # ---- 3. build and Rust tests ----------------------------------------------------------------
 

@@ -11,6 +11,8 @@
 //!
 //! - [`node`]: [`Agent`] with `ensure_running`, `stop`, `remove`, `probe`, `pid`, `kill`;
 //!   [`NodeProcess`] and [`Probe`].
+//! - [`at_rest`]: a node's data files under encryption at rest (sealing `dump.rdb` on a clean
+//!   stop, unsealing it before a start), through `ferrocache-encryption`.
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
 //!   across PID reuse, signals, log tails).
 //! - [`error`]: [`AgentError`], the one error type of this crate.

@@ -24,11 +24,13 @@
 //!   actions answered once.
 //! - [`xml`]: the XML writer and the success envelope.
 //! - [`error`]: [`ApiError`] and the one mapping from domain faults to wire codes.
-//! - [`ec2`]: the EC2 subset (VPCs, subnets, security groups) on the same port: its own
-//!   operation table, list flattening, envelope and error document.
-//! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `event`,
-//!   `tag`, `engine_version`, `parameter_group`): decode a request, call the service, encode
-//!   the result.
+//! - [`ec2`]: the EC2 subset on the same port: its own operation table, envelope and error
+//!   document; `decode` (EC2's flattened lists, filters), `vpc` (VPCs and subnets),
+//!   `security_group`.
+//! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `modify`
+//!   (the two Modify operations), `event`, `tag`, `engine_version`, `parameter_group`,
+//!   `subnet_group`, `snapshot`, `user` (users and user groups)): decode a request, call the
+//!   service, encode the result.
 //!
 //! # Dependency rules
 //! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults) and

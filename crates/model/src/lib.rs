@@ -27,6 +27,14 @@
 //! - [`paging`]: `MaxRecords`/`Marker` rules.
 //! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
 //! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
+//! - [`modify`]: the rules of `ModifyReplicationGroup` / `ModifyCacheCluster` (what changes
+//!   at once, what waits for the maintenance window) and the spec that results.
+//! - [`auth`]: AUTH tokens of the `default` user and the rules for changing them.
+//! - [`user`]: users and user groups (RBAC): their rules, access strings, and the ACL rules
+//!   they become on the nodes; [`redis_commands`]: Redis 7.0's command names and ACL
+//!   categories that access strings are checked against.
+//! - [`at_rest`]: encryption at rest (`AtRestEncryptionEnabled`, `KmsKeyId`).
+//! - [`transit`]: encryption in transit (TLS endpoints, and plaintext while clients migrate).
 //!
 //! # Dependency rules
 //! No I/O, no async runtime, no HTTP, no storage: it depends on no Ferrocache crate, and
