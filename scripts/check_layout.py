@@ -46,10 +46,8 @@ def main():
         if crate in EXCLUDED:
             continue
         src = os.path.join(crates_dir, crate, "src")
-        root = next(
-            (os.path.join(src, f) for f in ("lib.rs", "main.rs") if os.path.isfile(os.path.join(src, f))),
-            None,
-        )
+        roots = [os.path.join(src, f) for f in ("lib.rs", "main.rs")]
+        root = next((r for r in roots if os.path.isfile(r)), None)
         if root is None:
             continue
         mods = modules(src)
@@ -58,7 +56,8 @@ def main():
         rel = os.path.relpath(root, ROOT)
         if doc is None:
             if mods:
-                problems.append(f"{rel}: no '# Layout' section (modules: {', '.join(sorted(mods))})")
+                names = ", ".join(sorted(mods))
+                problems.append(f"{rel}: no '# Layout' section (modules: {names})")
             continue
         missing = sorted(x for x in mods if not re.search(r"\b%s\b" % re.escape(x), doc))
         if missing:
