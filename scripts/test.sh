@@ -4,7 +4,8 @@
 #
 #   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
 #      (awscli, boto3, redis, pytest, pytest-xdist) with pip, the JS SDK with npm;
-#   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules;
+#   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules (every workspace
+#      member, as its docs state them), every crate's `# Layout` doc naming its modules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
 #   4. the Python end-to-end suite (pytest -n 2: every test runs its own ferrocache);
 #   5. the JS SDK round trips (node --test).
@@ -46,7 +47,8 @@ install_apt_packages() {
   command -v redis-cli >/dev/null || missing+=(redis-tools)
   command -v node >/dev/null || missing+=(nodejs)
   command -v npm >/dev/null || missing+=(npm)
-  # The restoration guide's scripts (tests/py/runbooks) pipe the aws CLI into jq.
+  # The restoration guide's scripts (tests/py/runbooks) pipe the aws CLI into jq; the dependency
+  # rules read `cargo metadata` with it.
   command -v jq >/dev/null || missing+=(jq)
   if [ "${#missing[@]}" -gt 0 ]; then
     step "apt-get install ${missing[*]}"
@@ -107,36 +109,91 @@ install_js_packages
 
 # ---- 2. static checks -----------------------------------------------------------------------
 
-# check_deps CRATE FORBIDDEN... : the crate's normal (non-dev, non-build) dependency tree must
-# not contain any of the forbidden packages (the rules in each crate's docs).
+# The crates' dependency rules, one line per workspace member. Each crate's `# Dependency rules`
+# paragraph (lib.rs; main.rs for the binary) says the same in words; change both together.
+#   ours=A,B      exactly the Ferrocache crates it depends on directly (empty: none);
+#   never=X,Y     packages that must not appear anywhere in its dependency tree;
+#   not-direct=X  packages it may reach only through another crate, not depend on itself;
+#   edges=E       the edge kinds `cargo tree -e` follows (default: normal; the test-only crate's
+#                 rule is about its dev-dependencies).
+DEPENDENCY_RULES=(
+  "ferrocache-model      ours=  never=tokio,axum,hyper,redb,redis"
+  "ferrocache-store      ours=ferrocache-model  never=axum,hyper,redis"
+  "ferrocache-encryption ours=  never=tokio,axum,hyper"
+  "ferrocache-engine     ours=  never=axum,hyper"
+  "ferrocache-agent      ours=ferrocache-engine,ferrocache-encryption  never=ferrocache-store,ferrocache-control,axum,hyper  not-direct=redis"
+  "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
+  "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
+  "ferrocache-pki        ours=  never=tokio,axum,hyper"
+  "ferrocache-api        ours=ferrocache-model,ferrocache-control  not-direct=redis,redb"
+  "ferrocache-s3         ours=ferrocache-control  never=axum"
+  "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3"
+  "ferrocache-testkit    ours="
+  "ferrocache-tests      ours=ferrocache-testkit  edges=normal,dev"
+)
+
+# check_deps CRATE RULE... : one `cargo tree` of CRATE, checked against the rules above.
 check_deps() {
   local crate=$1
   shift
-  local tree
-  tree=$(cargo tree -q -e normal -p "$crate" --prefix none -f '{p}' | awk '{print $1}' | sort -u) || {
+  local ours="" never="" not_direct="" edges=normal rule
+  for rule in "$@"; do
+    case $rule in
+      ours=*) ours=${rule#ours=} ;;
+      never=*) never=${rule#never=} ;;
+      not-direct=*) not_direct=${rule#not-direct=} ;;
+      edges=*) edges=${rule#edges=} ;;
+      *) echo "unknown dependency rule for $crate: $rule" && return 1 ;;
+    esac
+  done
+  # Lines "<depth><package>": depth 1 is a direct dependency.
+  local tree direct all
+  tree=$(cargo tree -q -e "$edges" -p "$crate" --prefix depth -f '{p}' | awk '{print $1}') || {
     echo "cargo tree failed for $crate"
     return 1
   }
-  local bad=0
-  for forbidden in "$@"; do
-    if grep -qx -- "$forbidden" <<<"$tree"; then
-      echo "dependency rule broken: $crate depends on $forbidden:"
-      cargo tree -q -e normal -p "$crate" -i "$forbidden" || true
+  direct=$(sed -n 's/^1\([^0-9]\)/\1/p' <<<"$tree" | sort -u)
+  all=$(sed 's/^[0-9]*//' <<<"$tree" | tail -n +2 | sort -u)
+  local bad=0 name
+  local ours_found ours_wanted
+  ours_found=$(grep '^ferrocache' <<<"$direct" | paste -sd, -) || true
+  ours_wanted=$(tr ',' '\n' <<<"$ours" | grep . | sort -u | paste -sd, -) || true
+  if [ "$ours_found" != "$ours_wanted" ]; then
+    echo "dependency rule broken: $crate depends directly on Ferrocache crates [$ours_found]," \
+      "its rule says [$ours_wanted]"
+    bad=1
+  fi
+  for name in ${never//,/ }; do
+    if grep -qx -- "$name" <<<"$all"; then
+      echo "dependency rule broken: $crate must never depend on $name:"
+      cargo tree -q -e "$edges" -p "$crate" -i "$name" || true
       bad=1
     fi
   done
-  [ "$bad" -eq 0 ] && echo "ok: $crate has none of: $*"
+  for name in ${not_direct//,/ }; do
+    if grep -qx -- "$name" <<<"$direct"; then
+      echo "dependency rule broken: $crate depends on $name directly (only through another crate)"
+      bad=1
+    fi
+  done
+  [ "$bad" -eq 0 ] && echo "ok: $crate (ours: ${ours:-none}${never:+; never: $never}${not_direct:+; not directly: $not_direct})"
   return "$bad"
 }
 
 dependency_rules() {
-  local ok=0
-  check_deps ferrocache-model tokio axum redb || ok=1
-  check_deps ferrocache-store axum hyper || ok=1
-  check_deps ferrocache-engine axum hyper || ok=1
-  check_deps ferrocache-router quick-xml axum ferrocache-store ferrocache-model \
-    ferrocache-control ferrocache-api || ok=1
-  check_deps ferrocache-pki tokio axum ferrocache-store ferrocache-model || ok=1
+  local ok=0 line checked members
+  # Every workspace member has a rule, and every rule a member: a new crate is not forgotten.
+  members=$(cargo metadata -q --no-deps --format-version 1 | jq -r '.packages[].name' | sort) || return 1
+  checked=$(for line in "${DEPENDENCY_RULES[@]}"; do echo "${line%% *}"; done | sort)
+  if [ "$members" != "$checked" ]; then
+    echo "dependency rules and workspace members differ (< members, > rules in scripts/test.sh):"
+    diff <(echo "$members") <(echo "$checked") || true
+    ok=1
+  fi
+  for line in "${DEPENDENCY_RULES[@]}"; do
+    # shellcheck disable=SC2086 # the rule words are split on purpose
+    check_deps $line || ok=1
+  done
   return "$ok"
 }
 
@@ -144,6 +201,7 @@ stage "cargo fmt --all --check" cargo fmt --all --check || true
 stage "cargo clippy --workspace --all-targets -- -D warnings" \
   cargo clippy --workspace --all-targets --quiet -- -D warnings || true
 stage "dependency rules" dependency_rules || true
+stage "Layout docs (scripts/check_layout.py)" python3 scripts/check_layout.py || true
 
 # ---- 3. build and Rust tests ----------------------------------------------------------------
 

@@ -14,18 +14,21 @@
 //! - [`watch`]: one watch per node process the agent starts or adopts, reporting
 //!   [`NodeEvent`]s (exit through a pidfd, stop and continue through SIGCHLD or a timer) as
 //!   they happen, so nobody has to poll every node.
+//! - [`at_rest`]: a node's data files under encryption at rest (sealing `dump.rdb` on a clean
+//!   stop, unsealing it before a start), through `ferrocache-encryption`.
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
 //!   across PID reuse, signals, log tails).
-//! - [`at_rest`]: sealing and unsealing a node's data file when it is encrypted at rest.
 //! - [`error`]: [`AgentError`], the one error type of this crate.
 //!
 //! # Dependency rules
 //!
-//! The agent talks to Redis only through `ferrocache-engine` and to the OS through `std`,
-//! `tokio` and `libc`. It must not write the store (no dependency on `ferrocache-store` or
-//! `ferrocache-control`) and has no HTTP: what it observes is returned to the caller, who
-//! records it. Today it is called in-process; later the same API is served over the network,
-//! so nothing here may assume it shares memory with the control plane.
+//! The agent's Ferrocache dependencies are exactly `ferrocache-engine`, through which all its
+//! talk to Redis goes (`redis` is not a direct dependency), and `ferrocache-encryption` (data
+//! files at rest). It must not write the store: `ferrocache-store` and `ferrocache-control`
+//! never appear in its dependency tree; and it has no HTTP: neither do `axum` and `hyper`. What
+//! it observes is returned to the caller, who records it. Today it is called in-process; later
+//! the same API is served over the network, so nothing here may assume it shares memory with
+//! the control plane.
 
 pub mod at_rest;
 pub mod error;

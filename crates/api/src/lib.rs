@@ -24,16 +24,19 @@
 //!   actions answered once.
 //! - [`xml`]: the XML writer and the success envelope.
 //! - [`error`]: [`ApiError`] and the one mapping from domain faults to wire codes.
-//! - [`ec2`]: the EC2 subset (VPCs, subnets, security groups) on the same port: its own
-//!   operation table, list flattening, envelope and error document.
-//! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `event`,
-//!   `tag`, `engine_version`, `parameter_group`): decode a request, call the service, encode
-//!   the result.
+//! - [`ec2`]: the EC2 subset on the same port: its own operation table, envelope and error
+//!   document; `decode` (EC2's flattened lists, filters), `vpc` (VPCs and subnets),
+//!   `security_group`.
+//! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `modify`
+//!   (the two Modify operations), `event`, `tag`, `engine_version`, `parameter_group`,
+//!   `subnet_group`, `snapshot`, `user` (users and user groups)): decode a request, call the
+//!   service, encode the result.
 //!
 //! # Dependency rules
-//! Depends directly only on `ferrocache-model` (request types, faults) and
-//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP; it must not depend
-//! directly on `store`, `engine`, `agent` or `router` (tests use `store` to build a `Service`).
+//! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults) and
+//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP: never directly
+//! `store`, `engine`, `agent`, `router` or `s3` (tests use `store` to build a `Service`), nor
+//! `redis` or `redb` (Redis and storage are reached only through `control`).
 //! The api holds no business logic: every rule and every default lives in `model`/`control`;
 //! the edge decodes shapes, maps errors once, and encodes views.
 

@@ -23,14 +23,16 @@
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
 //! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
-//! - [`object_store`]: the S3-compatible store behind `--s3-endpoint` (snapshot export and
-//!   seeding from `SnapshotArns`).
+//! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
+//!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.
 //! - [`runtime`]: [`runtime::NodeRuntime`], the seam between reconcilers and nodes (real: the
 //!   agent; tests: a simulation).
 //!
 //! # Dependency rules
-//! Depends on `model`, `store`, `engine`, `agent` and the route *types* of `router`; must not
-//! speak HTTP or XML.
+//! Its Ferrocache dependencies are exactly `model`, `store`, `engine`, `agent`, `encryption`,
+//! `pki` and `router` (the route *types*). It must not speak HTTP or XML: `axum`, `hyper`,
+//! `http`, `quick-xml` and `xmlparser` never appear in its dependency tree, nor does
+//! `aws-sdk-s3` (the S3 client is `ferrocache-s3`'s, behind [`object_store::ObjectStore`]).
 
 pub mod addresses;
 pub mod clock;

@@ -13,6 +13,10 @@
 //! sealed data key and its nonce, the stream nonce, the chunk size), then the sealed chunks.
 //! Every chunk but the last holds exactly [`CHUNK_BYTES`] of plaintext; the last holds fewer
 //! (possibly none), so a reader knows which chunk must be the last one.
+//!
+//! # Dependency rules
+//! Depends on no Ferrocache crate (the agent and the control plane call it). Plain synchronous
+//! `std` I/O: `tokio`, `axum` and `hyper` never appear in its dependency tree.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Write};

@@ -21,10 +21,10 @@
 //!
 //! # Dependency rules
 //!
-//! The engine must not depend on HTTP/axum, on the store or on the model, and must not decide
-//! anything: no retries beyond a single call, no policy, no state kept between calls other than
-//! an open connection. Higher crates (`agent`, `control`) build on it; it builds on nothing of
-//! ours.
+//! The engine builds on nothing of ours: it depends on no Ferrocache crate (neither the store
+//! nor the model), and has no HTTP: `axum` and `hyper` never appear in its dependency tree.
+//! Higher crates (`agent`, `control`) build on it. It must not decide anything: no retries
+//! beyond a single call, no policy, no state kept between calls other than an open connection.
 
 pub mod client;
 pub mod config;

@@ -4,6 +4,11 @@
 //! control loop, the agent that runs `redis-server` nodes, and the router that serves every
 //! endpoint. This file only wires the crates together and handles start-up and shutdown; see
 //! `docs/architecture.md` for the parts.
+//!
+//! # Dependency rules
+//! The binary depends directly on exactly the library crates it wires: `model`, `store`,
+//! `encryption`, `engine`, `agent`, `control`, `router`, `pki`, `api` and `s3`; never on the
+//! dev-only `ferrocache-testkit`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +22,7 @@ use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
 use ferrocache_router::{Router, RouterLimits};
+use ferrocache_s3::S3Store;
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
@@ -206,10 +212,10 @@ async fn up(args: UpArgs) -> Result<()> {
             }
         }
     };
-    let objects = match &args.s3_endpoint {
+    let objects: Option<Arc<dyn ObjectStore>> = match &args.s3_endpoint {
         None => None,
-        Some(url) => match ObjectStore::from_env(url, &args.default_region) {
-            Ok(o) => Some(o),
+        Some(url) => match S3Store::from_env(url, &args.default_region) {
+            Ok(store) => Some(Arc::new(store)),
             Err(e) => {
                 eprintln!("ferrocache: {e}");
                 std::process::exit(2);

@@ -30,9 +30,18 @@
 //! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
 //! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
 //! - [`route`]: the endpoints the data path serves, as the control plane publishes them.
+//! - [`modify`]: the rules of `ModifyReplicationGroup` / `ModifyCacheCluster` (what changes
+//!   at once, what waits for the maintenance window) and the spec that results.
+//! - [`auth`]: AUTH tokens of the `default` user and the rules for changing them.
+//! - [`user`]: users and user groups (RBAC): their rules, access strings, and the ACL rules
+//!   they become on the nodes; [`redis_commands`]: Redis 7.0's command names and ACL
+//!   categories that access strings are checked against.
+//! - [`at_rest`]: encryption at rest (`AtRestEncryptionEnabled`, `KmsKeyId`).
+//! - [`transit`]: encryption in transit (TLS endpoints, and plaintext while clients migrate).
 //!
 //! # Dependency rules
-//! No I/O, no async runtime, no HTTP, no storage: only `serde`, `chrono`, `thiserror`, `ipnet`.
+//! No I/O, no async runtime, no HTTP, no storage: it depends on no Ferrocache crate, and
+//! `tokio`, `axum`, `hyper`, `redb` and `redis` never appear in its dependency tree.
 
 pub mod arn;
 pub mod at_rest;

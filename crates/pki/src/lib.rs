@@ -17,6 +17,13 @@
 //! - [`Certificates`]: the issued certificates per owner (a group), re-issued when the owner's
 //!   names change or the certificate nears its end, with their rustls [`ServerConfig`]s.
 //! - [`server_config`]: the rustls configuration every endpoint uses (TLS 1.2 and 1.3 only).
+//! - `tests`: the unit tests (CA creation and refused keys, certificate shape, client
+//!   verification by IP and DNS name, re-issue on name change).
+//!
+//! # Dependency rules
+//! Knows no groups and no store (callers pass names): it depends on no Ferrocache crate.
+//! Synchronous: `tokio`, `axum` and `hyper` never appear in its dependency tree (the router
+//! runs the handshakes with the [`ServerConfig`]s it issues).
 
 use std::collections::HashMap;
 use std::fs;

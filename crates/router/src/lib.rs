@@ -30,10 +30,10 @@
 //! - `splice`: the two-direction copy loop.
 //!
 //! # Dependency rules
-//! The router reads route tables only: it must not depend on `ferrocache-store`,
-//! `ferrocache-model`, `ferrocache-control` or anything that speaks XML or HTTP. Its
-//! dependencies are `tokio`, `tokio-rustls`, `arc-swap`, `ipnet`, `thiserror` and `tracing`.
-//! It never parses Redis commands on the hot path.
+//! The router reads route tables only: it depends on no Ferrocache crate (not `store`, `model`
+//! or `control`), and on nothing that speaks XML or HTTP: `quick-xml`, `axum` and `hyper` never
+//! appear in its dependency tree. It never parses Redis commands on the hot path, so `redis`
+//! does not appear either.
 //!
 //! # Security
 //! Each endpoint admits a connection only if its source address is in the route's

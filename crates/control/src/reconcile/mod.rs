@@ -109,7 +109,7 @@ pub(crate) struct Context {
     /// feed.
     node_keys: Mutex<HashMap<String, String>>,
     /// The object store of `--s3-endpoint` (exports, seeding from `SnapshotArns`).
-    pub(crate) objects: Option<crate::object_store::ObjectStore>,
+    pub(crate) objects: Option<Arc<dyn crate::object_store::ObjectStore>>,
     /// The clock of the automatic-snapshot windows (see [`crate::clock`]).
     pub(crate) clock: crate::clock::Clock,
 }
@@ -154,7 +154,10 @@ impl Controller {
     ///
     /// # Panics
     /// When called after the controller was cloned or started (it is a constructor step).
-    pub fn with_object_store(mut self, objects: Option<crate::object_store::ObjectStore>) -> Self {
+    pub fn with_object_store(
+        mut self,
+        objects: Option<Arc<dyn crate::object_store::ObjectStore>>,
+    ) -> Self {
         Arc::get_mut(&mut self.ctx)
             .expect("with_object_store is called before the controller is shared")
             .objects = objects;

@@ -374,7 +374,7 @@ async fn export(
 ) -> Result<Next, ReconcileError> {
     let job = &spec.exports[index];
     let object_key = snapshot_model::export_object_key(&job.target_name, &spec.node_group_id());
-    let outcome = match &ctx.objects {
+    let outcome = match ctx.objects.as_deref() {
         None => Err("this Ferrocache has no object store (--s3-endpoint)".to_string()),
         Some(objects) => upload(
             objects,
@@ -417,7 +417,7 @@ async fn export(
 
 /// Uploads a snapshot's RDB file as `object_key` and its manifest (renamed `target`) beside it.
 async fn upload(
-    objects: &crate::object_store::ObjectStore,
+    objects: &dyn crate::object_store::ObjectStore,
     dir: &Path,
     bucket: &str,
     target: &str,

@@ -59,7 +59,7 @@ pub struct Service {
     /// Account id, engine version.
     config: ServiceConfig,
     /// The object store of `--s3-endpoint`, if any (snapshot export, `SnapshotArns`).
-    objects: Option<crate::object_store::ObjectStore>,
+    objects: Option<Arc<dyn crate::object_store::ObjectStore>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -81,14 +81,17 @@ impl Service {
     }
 
     /// The same service with the object store of `--s3-endpoint`.
-    pub fn with_object_store(mut self, objects: Option<crate::object_store::ObjectStore>) -> Self {
+    pub fn with_object_store(
+        mut self,
+        objects: Option<Arc<dyn crate::object_store::ObjectStore>>,
+    ) -> Self {
         self.objects = objects;
         self
     }
 
     /// The object store of `--s3-endpoint`, if one was given.
-    pub fn object_store(&self) -> Option<&crate::object_store::ObjectStore> {
-        self.objects.as_ref()
+    pub fn object_store(&self) -> Option<&dyn crate::object_store::ObjectStore> {
+        self.objects.as_deref()
     }
 
     /// The account id in ARNs.
