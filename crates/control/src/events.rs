@@ -5,6 +5,9 @@ use ferrocache_model::Timestamp;
 use ferrocache_store::tables::{self, Counter, EVENT_SEQ};
 use ferrocache_store::{ReadExt, Reader, StoreError, WriteExt, Writer};
 
+/// How many events are recorded between two prunings of the expired ones.
+const PRUNE_EVERY: u64 = 256;
+
 /// Appends an event inside the caller's transaction, so the event commits with the transition
 /// it describes (and not without it).
 ///
@@ -28,14 +31,22 @@ pub fn record(
         date,
     };
     w.put_doc(&tables::event_key(seq), &event)?;
-    // Prune past the retention every 256 events: cheap, and bounds the table.
-    if seq % 256 == 0 {
+    // Prune past the retention every `PRUNE_EVERY` events, reading only the oldest ones (keys
+    // are in time order): cheap, and bounds the table.
+    if seq % PRUNE_EVERY == 0 {
         let horizon = date - chrono::Duration::days(EVENT_RETENTION_DAYS);
-        for (key, old) in w.docs::<Event>("")? {
-            if old.date >= horizon {
+        'prune: loop {
+            let oldest = w.docs_from::<Event>("", "", PRUNE_EVERY as usize)?;
+            let full = oldest.len() == PRUNE_EVERY as usize;
+            for (key, old) in oldest {
+                if old.date >= horizon {
+                    break 'prune;
+                }
+                w.delete_doc::<Event>(&key)?;
+            }
+            if !full {
                 break;
             }
-            w.delete_doc::<Event>(&key)?;
         }
     }
     Ok(())

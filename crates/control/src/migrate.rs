@@ -113,20 +113,22 @@ fn to_shards(w: &mut dyn Writer, now: Timestamp) -> Result<(), StoreError> {
             }
             w.delete(LEGACY_GROUP_INTENT_TABLE, &key)?;
         }
-        // Rewritten in this release's shape (it also indexes it).
+        // Rewritten in this release's shape, with its index entries.
         w.put_doc(&key, &group)?;
+        w.reindex_doc::<GroupSpec>(&key)?;
     }
     for (key, mut node) in w.docs::<NodeSpec>("")? {
         if node.group_id.is_some() && node.shard_id.is_none() {
             node.shard_id = Some(shard.clone());
+            w.put_doc(&key, &node)?;
         }
-        w.put_doc(&key, &node)?;
+        w.reindex_doc::<NodeSpec>(&key)?;
     }
-    for (key, intent) in w.docs::<NodeIntent>("")? {
-        w.put_doc(&key, &intent)?;
+    for (key, _) in w.docs::<NodeIntent>("")? {
+        w.reindex_doc::<NodeIntent>(&key)?;
     }
-    for (key, snapshot) in w.docs::<SnapshotSpec>("")? {
-        w.put_doc(&key, &snapshot)?;
+    for (key, _) in w.docs::<SnapshotSpec>("")? {
+        w.reindex_doc::<SnapshotSpec>(&key)?;
     }
     Ok(())
 }

@@ -88,7 +88,10 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
 /// Store failures.
 pub fn stored(store: &dyn Store) -> Result<Vec<Route>, StoreError> {
     view(store, |r| {
-        Ok(r.docs::<Route>("")?.into_iter().map(|(_, route)| route).collect())
+        Ok(r.docs::<Route>("")?
+            .into_iter()
+            .map(|(_, route)| route)
+            .collect())
     })
 }
 
@@ -149,7 +152,10 @@ pub async fn serve(
             let commit = match commit {
                 Ok(c) => c,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "route feed fell behind; reading every route again");
+                    tracing::warn!(
+                        missed = n,
+                        "route feed fell behind; reading every route again"
+                    );
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

@@ -94,6 +94,7 @@ fn snapshot_status(service: &Service, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn final_snapshot_survives_a_restart_then_the_group_goes() {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     std::fs::create_dir_all(&nodes_dir).unwrap();

@@ -21,6 +21,7 @@ use common::{wait_for, NodeReaper};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_use_and_delete_a_three_node_group() {
+    common::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     std::fs::create_dir_all(&nodes_dir).unwrap();

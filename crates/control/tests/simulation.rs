@@ -448,7 +448,11 @@ fn replicate(world: &mut World, rng: &mut StdRng) {
     }
 }
 
-fn backend_node(world: &World, nodes_dir: &std::path::Path, backend: &RouteBackend) -> Option<String> {
+fn backend_node(
+    world: &World,
+    nodes_dir: &std::path::Path,
+    backend: &RouteBackend,
+) -> Option<String> {
     match backend {
         RouteBackend::Unix(path) => path
             .strip_prefix(nodes_dir)
@@ -634,8 +638,8 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
     let mut violations = Vec::new();
     let mut restarts = 0u32;
     let crash = |controller: &mut Controller,
-                     stop_tx: &mut watch::Sender<bool>,
-                     run: &mut tokio::task::JoinHandle<()>| {
+                 stop_tx: &mut watch::Sender<bool>,
+                 run: &mut tokio::task::JoinHandle<()>| {
         // Ferrocache crashes at whatever step it is in (its nodes live on) and starts again
         // over the same store: the new controller must finish or undo the work.
         run.abort();
@@ -825,7 +829,9 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
             }
             for id in members {
                 let n = world.nodes.get(id);
-                if id != masters[0] && !n.is_some_and(|n| n.alive && n.follows == Some(master.private)) {
+                if id != masters[0]
+                    && !n.is_some_and(|n| n.alive && n.follows == Some(master.private))
+                {
                     return Err(format!("{id} does not follow the primary: {n:?}"));
                 }
             }
@@ -877,7 +883,11 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         }
     }
     outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
-    Ok((routes.last.values().copied().max().unwrap_or(0), restarts, replaced))
+    Ok((
+        routes.last.values().copied().max().unwrap_or(0),
+        restarts,
+        replaced,
+    ))
 }
 
 #[test]

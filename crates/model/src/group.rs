@@ -1126,9 +1126,14 @@ mod tests {
             Err(Fault::TestFailoverNotAvailable(_))
         ));
         for i in 0..TEST_FAILOVERS_PER_DAY_MAX {
-            spec.test_failover_calls =
-                check_test_failover(&spec, &shards[0], &shards, 1, now + chrono::Duration::minutes(i as i64))
-                    .unwrap();
+            spec.test_failover_calls = check_test_failover(
+                &spec,
+                &shards[0],
+                &shards,
+                1,
+                now + chrono::Duration::minutes(i as i64),
+            )
+            .unwrap();
         }
         let later = now + chrono::Duration::hours(1);
         assert!(matches!(

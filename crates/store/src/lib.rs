@@ -122,12 +122,16 @@ pub struct Change {
 impl Change {
     /// The value before the commit, decoded as `T` (`None` when absent or of another shape).
     pub fn old_doc<T: Doc>(&self) -> Option<T> {
-        self.old.as_deref().and_then(|b| serde_json::from_slice(b).ok())
+        self.old
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
     }
 
     /// The value after the commit, decoded as `T` (`None` when deleted or of another shape).
     pub fn new_doc<T: Doc>(&self) -> Option<T> {
-        self.new.as_deref().and_then(|b| serde_json::from_slice(b).ok())
+        self.new
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
     }
 
     /// Whether the document is of kind `T` (by its table).
@@ -284,6 +288,12 @@ pub trait WriteExt {
     /// # Errors
     /// Backend failures.
     fn delete_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError>;
+    /// Writes every index entry of the document of kind `T` at `key` (those missing: data from
+    /// before an index existed); true when the document exists.
+    ///
+    /// # Errors
+    /// Backend or decode failures.
+    fn reindex_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError>;
 }
 
 /// The stored key of one index entry.
@@ -321,6 +331,16 @@ impl<W: Writer + ?Sized> WriteExt for W {
             reindex(self, key, old.as_ref(), Some(doc))?;
         }
         self.put(T::TABLE, key, &bytes)
+    }
+
+    fn reindex_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError> {
+        let Some(doc) = self.doc::<T>(key)? else {
+            return Ok(false);
+        };
+        for (table, index_key) in doc.index_keys() {
+            self.put(table, &index_entry(&index_key, key), key.as_bytes())?;
+        }
+        Ok(true)
     }
 
     fn delete_doc<T: Doc>(&mut self, key: &str) -> Result<bool, StoreError> {

@@ -413,7 +413,10 @@ mod tests {
         assert_eq!(second.changes.len(), 1);
         assert_eq!(second.changes[0].old_doc::<Counter>().unwrap().0, 2);
         assert_eq!(second.changes[0].new, None);
-        assert!(feed.try_recv().is_err(), "nothing changed in the third transaction");
+        assert!(
+            feed.try_recv().is_err(),
+            "nothing changed in the third transaction"
+        );
     }
 
     /// Goal: indexes follow their documents through puts that move them and deletes, and

@@ -8,6 +8,8 @@
 //! Indexes (see [`Doc::index_keys`]), each answering one question without a scan:
 //! - [`NODES_BY_SHARD`]: the members of a shard (`<region>/<group>/<shard>`) or of a group
 //!   (`<region>/<group>`, every shard);
+//! - [`NODES_BY_SUBNET_ZONE`]: the live nodes of a subnet group in one zone
+//!   (`<region>/<subnet group>/<zone>`);
 //! - [`NODES_BY_PARAMETER_GROUP`]: the nodes using a parameter group (`<region>/<name>`);
 //! - [`NODES_BY_SECURITY_GROUP`] / [`GROUPS_BY_SECURITY_GROUP`]: whose endpoints a security
 //!   group admits to (`<region>/<sg id>`);
@@ -43,6 +45,9 @@ pub fn shard_key(region: &str, group: &str, shard: &str) -> String {
 
 /// The members of a shard, or with `shard` `None` of every shard of a group.
 pub const NODES_BY_SHARD: &str = "index_node_by_shard";
+/// The nodes of a subnet group in each zone (`<region>/<subnet group>/<zone>`), not counting
+/// nodes being deleted: new nodes go to the zone with the fewest.
+pub const NODES_BY_SUBNET_ZONE: &str = "index_node_by_subnet_zone";
 /// The nodes using a parameter group.
 pub const NODES_BY_PARAMETER_GROUP: &str = "index_node_by_parameter_group";
 /// The nodes (own endpoint settings) naming a security group.
@@ -126,6 +131,12 @@ impl Doc for NodeSpec {
                 .iter()
                 .map(|sg| (NODES_BY_SECURITY_GROUP, key(&self.region, sg))),
         );
+        if let (Some(zone), None) = (&self.preferred_zone, &self.deletion) {
+            out.push((
+                NODES_BY_SUBNET_ZONE,
+                format!("{}/{}/{zone}", self.region, self.subnet_group),
+            ));
+        }
         out
     }
 }

@@ -381,7 +381,8 @@ async fn pick(
             .get("master_link_down_since_seconds")
             .and_then(|v| v.parse::<i64>().ok());
         let is_replica = info.slave_repl_offset.is_some();
-        if is_replica && !replica_eligible(info.master_sync_in_progress, link_down, primary_down_for)
+        if is_replica
+            && !replica_eligible(info.master_sync_in_progress, link_down, primary_down_for)
         {
             tracing::warn!(shard = %facts.key, replica = %m.spec.id, ?link_down, "replica out of sync; not eligible");
             continue;
@@ -413,7 +414,11 @@ fn with_phase(intent: &ShardIntent, phase: Phase) -> ShardIntent {
 }
 
 fn group_event(facts: &Facts, message: String) -> (String, SourceType, String) {
-    (facts.spec.group_id.clone(), SourceType::ReplicationGroup, message)
+    (
+        facts.spec.group_id.clone(),
+        SourceType::ReplicationGroup,
+        message,
+    )
 }
 
 type Decision = (Option<Step>, Next);
@@ -479,7 +484,13 @@ async fn steady(
 /// The member `lost` (the primary, or a winner not promoted yet) is down: promote the best
 /// candidate, wait for one, or restart the primary in place. `from` is the member that last
 /// served as primary (reported when the switch completes).
-async fn lost(ctx: &Context, facts: &Facts, intent: &ShardIntent, lost: &str, from: &str) -> Decision {
+async fn lost(
+    ctx: &Context,
+    facts: &Facts,
+    intent: &ShardIntent,
+    lost: &str,
+    from: &str,
+) -> Decision {
     let trigger = if intent.phase == Phase::Steady || intent.phase == Phase::Waiting {
         Trigger::PrimaryLost
     } else {
@@ -725,7 +736,12 @@ fn restarting(facts: &Facts, intent: &ShardIntent) -> Option<Step> {
 }
 
 /// Writes a step, only if the intent is still the one it was planned from.
-fn commit(ctx: &Context, facts: &Facts, planned: &ShardIntent, step: Step) -> Result<(), ReconcileError> {
+fn commit(
+    ctx: &Context,
+    facts: &Facts,
+    planned: &ShardIntent,
+    step: Step,
+) -> Result<(), ReconcileError> {
     let from = State::of(&planned.phase);
     let to = State::of(&step.intent.phase);
     assert!(
@@ -733,22 +749,25 @@ fn commit(ctx: &Context, facts: &Facts, planned: &ShardIntent, step: Step) -> Re
         "failover transition {from:?} --{:?}--> {to:?} is not in the table",
         step.trigger
     );
-    update(ctx.store.as_ref(), |w: &mut dyn Writer| -> Result<(), ReconcileError> {
-        if w.doc::<ShardIntent>(&facts.key)?.as_ref() != Some(planned) {
-            return Ok(());
-        }
-        if step.intent != *planned {
-            w.put_doc(&facts.key, &step.intent)?;
-        }
-        if let Some(counted) = &step.counted {
-            w.put_doc(&facts.key, counted)?;
-        }
-        let now = chrono::Utc::now();
-        for (source, kind, message) in &step.events {
-            events::record(w, &facts.spec.region, source, *kind, message.clone(), now)?;
-        }
-        Ok(())
-    })?;
+    update(
+        ctx.store.as_ref(),
+        |w: &mut dyn Writer| -> Result<(), ReconcileError> {
+            if w.doc::<ShardIntent>(&facts.key)?.as_ref() != Some(planned) {
+                return Ok(());
+            }
+            if step.intent != *planned {
+                w.put_doc(&facts.key, &step.intent)?;
+            }
+            if let Some(counted) = &step.counted {
+                w.put_doc(&facts.key, counted)?;
+            }
+            let now = chrono::Utc::now();
+            for (source, kind, message) in &step.events {
+                events::record(w, &facts.spec.region, source, *kind, message.clone(), now)?;
+            }
+            Ok(())
+        },
+    )?;
     tracing::debug!(shard = %facts.key, ?from, trigger = ?step.trigger, ?to, epoch = step.intent.epoch, "failover transition");
     Ok(())
 }
@@ -812,8 +831,14 @@ mod tests {
             State::Promoting,
             State::Restarting,
         ] {
-            assert!(TRANSITIONS.iter().any(|r| r.from == s), "{s:?} has no way out");
-            assert!(TRANSITIONS.iter().any(|r| r.to == s), "{s:?} is unreachable");
+            assert!(
+                TRANSITIONS.iter().any(|r| r.from == s),
+                "{s:?} has no way out"
+            );
+            assert!(
+                TRANSITIONS.iter().any(|r| r.to == s),
+                "{s:?} is unreachable"
+            );
         }
     }
 

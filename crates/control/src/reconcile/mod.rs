@@ -306,7 +306,10 @@ fn relist(ctx: &Context) -> Result<(), StoreError> {
 }
 
 /// Maps every commit of the store to the work it concerns.
-async fn follow_store(ctx: Arc<Context>, mut feed: broadcast::Receiver<Arc<ferrocache_store::Commit>>) {
+async fn follow_store(
+    ctx: Arc<Context>,
+    mut feed: broadcast::Receiver<Arc<ferrocache_store::Commit>>,
+) {
     loop {
         match feed.recv().await {
             Ok(commit) => {

@@ -294,17 +294,27 @@ mod tests {
         q.done(&node("b"), Outcome::Ran(Next::Done));
         q.done(&node("a"), Outcome::Ran(Next::Done));
         assert_eq!(q.next().await, node("a"), "added while running: again");
-        q.done(&node("a"), Outcome::Ran(Next::After(Duration::from_millis(50))));
+        q.done(
+            &node("a"),
+            Outcome::Ran(Next::After(Duration::from_millis(50))),
+        );
         q.add_after(node("c"), Duration::from_millis(10));
         let started = Instant::now();
         assert_eq!(q.next().await, node("c"));
         assert_eq!(q.next().await, node("a"));
         assert_eq!(started.elapsed(), Duration::from_millis(50));
-        q.done(&node("a"), Outcome::Ran(Next::After(Duration::from_secs(60))));
+        q.done(
+            &node("a"),
+            Outcome::Ran(Next::After(Duration::from_secs(60))),
+        );
         q.add(node("a"));
         let started = Instant::now();
         assert_eq!(q.next().await, node("a"));
-        assert_eq!(started.elapsed(), Duration::ZERO, "the add superseded the timer");
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "the add superseded the timer"
+        );
     }
 
     // Goal: failures back off exponentially up to the bound and a success resets them.
@@ -315,14 +325,15 @@ mod tests {
         assert_eq!(retry_delay(30), RETRY_DELAY_MAX);
         let q = WorkQueue::default();
         q.add(node("a"));
+        let mut w = q.next().await;
         for failures in 1..=3u32 {
-            let w = q.next().await;
             let started = Instant::now();
             q.done(&w, Outcome::Failed);
-            assert_eq!(q.next().await, node("a"));
+            w = q.next().await;
+            assert_eq!(w, node("a"));
             assert_eq!(started.elapsed(), retry_delay(failures));
         }
-        q.done(&node("a"), Outcome::Ran(Next::After(Duration::ZERO)));
+        q.done(&w, Outcome::Ran(Next::After(Duration::ZERO)));
         let w = q.next().await;
         let started = Instant::now();
         q.done(&w, Outcome::Failed);

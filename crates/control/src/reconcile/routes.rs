@@ -198,7 +198,12 @@ fn group_routes(
     addresses.extend(placed.iter().map(|p| p.intent.endpoint));
     let groups = security_groups(r, &group.region, &group.security_group_ids)?;
     let admission = admission(&groups, &group.security_group_ids, group.port);
-    let tls = tls(group.transit_encryption, &group.id, &group.region, addresses);
+    let tls = tls(
+        group.transit_encryption,
+        &group.id,
+        &group.region,
+        addresses,
+    );
     let route = |listen: Ipv4Addr, kind, backends, epoch, label| Route {
         listen: SocketAddr::V4(SocketAddrV4::new(listen, group.port)),
         owner: owner.to_string(),
@@ -267,7 +272,11 @@ fn group_routes(
         routes.push(route(
             intent.reader_endpoint,
             RouteKind::Reader,
-            if replicas.is_empty() { primary } else { replicas },
+            if replicas.is_empty() {
+                primary
+            } else {
+                replicas
+            },
             intent.epoch,
             format!("{name} reader"),
         ));

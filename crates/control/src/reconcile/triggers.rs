@@ -10,7 +10,7 @@
 //! | a shard's spec | the shard and its group |
 //! | a shard's intent | the shard, every member (their orders), the group's endpoints, the group |
 //! | a group's spec | the group, its shards, its endpoints, its automatic snapshots |
-//! | a snapshot | the snapshot, the node it is taken on (a deletion may wait for it), its source's automatic snapshots |
+//! | a snapshot | the snapshot, the node it is taken on and every member of its group (a deletion may wait for it), its source's automatic snapshots |
 //! | a parameter group | the nodes using it |
 //! | a security group | the endpoints of the groups and standalone nodes naming it |
 //!
@@ -144,6 +144,14 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
                     Kind::Node,
                     tables::key(&spec.region, &spec.node_id),
                 ));
+                // Every member of a group deleted with a final snapshot waits for it.
+                if let Some(group) = &spec.group_id {
+                    for key in
+                        r.lookup(tables::NODES_BY_SHARD, &tables::key(&spec.region, group))?
+                    {
+                        out.insert(Work::new(Kind::Node, key));
+                    }
+                }
                 out.insert(Work::new(
                     Kind::Automatic,
                     tables::key(&spec.region, spec.source_id()),

@@ -109,6 +109,9 @@ impl Service {
     }
 }
 
+/// One page of documents with their ids, and the marker of the next page.
+pub(crate) type Listed<T> = (Vec<(String, T)>, Option<String>);
+
 /// One page of the region's documents of kind `T` that pass `keep`, in id order, from the id
 /// `marker` on, and the marker (the id of the first record) of the next page. Reads only as
 /// many documents as the page needs (plus the ones `keep` skips), never the whole table.
@@ -122,7 +125,7 @@ pub(crate) fn page_filtered<T: Doc>(
     max_records: Option<i64>,
     limits: PageLimits,
     keep: impl Fn(&T) -> bool,
-) -> Result<(Vec<(String, T)>, Option<String>), ServiceError> {
+) -> Result<Listed<T>, ServiceError> {
     let size = limits.page_size(max_records)?;
     let prefix = tables::region_prefix(region);
     let mut from = match marker {
@@ -176,6 +179,6 @@ pub(crate) fn page_of<T: Doc>(
     marker: Option<&str>,
     max_records: Option<i64>,
     limits: PageLimits,
-) -> Result<(Vec<(String, T)>, Option<String>), ServiceError> {
+) -> Result<Listed<T>, ServiceError> {
     page_filtered(r, region, marker, max_records, limits, |_| true)
 }

@@ -261,13 +261,18 @@ pub(crate) fn with_node_network(
         &spec.subnet_group,
         &spec.security_group_ids,
     )?;
-    let neighbours: Vec<NodeSpec> = w
-        .docs::<NodeSpec>(&tables::region_prefix(&spec.region))?
-        .into_iter()
-        .map(|(_, n)| n)
-        .filter(|n| n.subnet_group == spec.subnet_group)
-        .collect();
-    let taken = zones_of_nodes(w, &neighbours)?;
+    // How many live nodes of the subnet group each zone holds, from the store's index (one
+    // short scan per zone, not a read of every node).
+    let mut taken = Vec::new();
+    for zone in &network.zones {
+        let count = w
+            .lookup(
+                tables::NODES_BY_SUBNET_ZONE,
+                &format!("{}/{}/{zone}", spec.region, spec.subnet_group),
+            )?
+            .len();
+        taken.extend(std::iter::repeat_n(zone.clone(), count));
+    }
     let zone = zone::place(
         &network.zones,
         &taken,

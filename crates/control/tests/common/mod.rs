@@ -32,3 +32,14 @@ pub async fn wait_for(mut f: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Logs the control plane's tracing to stderr when `FERROCACHE_LOG` is set (e.g.
+/// `FERROCACHE_LOG=ferrocache_control=debug`), for reading a failing test.
+pub fn init_logs() {
+    if let Ok(filter) = std::env::var("FERROCACHE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}

@@ -183,11 +183,9 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
             let intent = r.doc::<NodeIntent>(key)?;
             let observed = r.doc::<NodeObserved>(key)?.unwrap_or_default();
             let shard = match (&spec.group_id, &spec.shard_id) {
-                (Some(group), Some(shard)) => r.doc::<ShardIntent>(&tables::shard_key(
-                    &spec.region,
-                    group,
-                    shard,
-                ))?,
+                (Some(group), Some(shard)) => {
+                    r.doc::<ShardIntent>(&tables::shard_key(&spec.region, group, shard))?
+                }
                 _ => None,
             };
             let primary = match &shard {
@@ -264,12 +262,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     let desired = settings::desired(&ctx, spec)?;
     let cfg = settings::start_config(&ctx, spec, &intent, &target, &observed, &desired)?;
     let liveness = ctx.agent.liveness(&spec.id);
-    let process = match process::run(&ctx, &key, &facts, &cfg, &target, liveness, &mut observed)
-        .await?
-    {
-        process::Running::Yes(process) => process,
-        process::Running::No(next) => return Ok(next),
-    };
+    let process =
+        match process::run(&ctx, &key, &facts, &cfg, &target, liveness, &mut observed).await? {
+            process::Running::Yes(process) => process,
+            process::Running::No(next) => return Ok(next),
+        };
     let mut new_events = Vec::new();
     let rebooted = observed.created && observed.reboots < spec.reboots;
     if rebooted {
@@ -279,8 +276,16 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     observed.start_failures = 0;
 
     let address = cfg.address();
-    let info = role::apply(&ctx, &facts, &target, &address, &process, &mut observed, &mut new_events)
-        .await?;
+    let info = role::apply(
+        &ctx,
+        &facts,
+        &target,
+        &address,
+        &process,
+        &mut observed,
+        &mut new_events,
+    )
+    .await?;
     observed.pid = Some(process.pid);
     observed.healthy = true;
     observed.down_since = None;
@@ -415,7 +420,11 @@ pub(crate) fn save(
 }
 
 /// Records one event on the node.
-pub(crate) fn record(ctx: &Context, spec: &NodeSpec, message: String) -> Result<(), ReconcileError> {
+pub(crate) fn record(
+    ctx: &Context,
+    spec: &NodeSpec,
+    message: String,
+) -> Result<(), ReconcileError> {
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
         events::record(
             w,

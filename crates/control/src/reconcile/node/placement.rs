@@ -14,7 +14,11 @@ use crate::addresses::{self, Pool};
 /// # Errors
 /// Store failures; [`ferrocache_model::Fault::InsufficientCacheClusterCapacity`] when
 /// `--endpoint-cidr` has no free address left.
-pub(crate) fn place(ctx: &Context, key: &str, spec: &NodeSpec) -> Result<NodeIntent, ReconcileError> {
+pub(crate) fn place(
+    ctx: &Context,
+    key: &str,
+    spec: &NodeSpec,
+) -> Result<NodeIntent, ReconcileError> {
     let cidr = ctx.config.cidr;
     update(
         ctx.store.as_ref(),

@@ -38,7 +38,7 @@ pub const START_RETRY_DELAY: std::time::Duration = std::time::Duration::from_mil
 /// Whether the node's process runs after [`run`].
 pub(crate) enum Running {
     /// It runs: adopted or started.
-    Yes(NodeProcess),
+    Yes(Box<NodeProcess>),
     /// It does not, and this run ends here: look again then.
     No(Next),
 }
@@ -105,8 +105,7 @@ pub(crate) async fn run(
 
     // A node restored from a snapshot gets the snapshot's RDB before its first start (again on
     // every retry of that start: the copy is atomic, and the node holds nothing else yet).
-    if let (Some(name), false, Liveness::Gone) = (&spec.restore_from, observed.created, liveness)
-    {
+    if let (Some(name), false, Liveness::Gone) = (&spec.restore_from, observed.created, liveness) {
         let primary = matches!(target, Target::Primary { .. });
         if let Some(next) = seed::place(ctx, key, spec, name, primary, observed).await? {
             return Ok(Running::No(next));
@@ -131,7 +130,7 @@ pub(crate) async fn run(
         ctx.agent.ensure_running(cfg).await
     };
     match process {
-        Ok(p) => Ok(Running::Yes(p)),
+        Ok(p) => Ok(Running::Yes(Box::new(p))),
         Err(e) => {
             start_failed(ctx, key, spec, e, observed).await?;
             Ok(Running::No(Next::After(START_RETRY_DELAY)))
@@ -236,7 +235,11 @@ async fn replace(
 ///
 /// # Errors
 /// Agent or store failures; retried.
-pub(crate) async fn delete(ctx: &Context, key: &str, facts: &Facts) -> Result<Next, ReconcileError> {
+pub(crate) async fn delete(
+    ctx: &Context,
+    key: &str,
+    facts: &Facts,
+) -> Result<Next, ReconcileError> {
     let spec = &facts.spec;
     if let Some(intent) = &facts.intent {
         let cfg = node_config(&ctx.config, spec, intent, None);

@@ -50,7 +50,12 @@ pub(crate) async fn place(
 }
 
 /// Marks a restore failed (status `restore-failed`) with AWS's event and the reason.
-pub(crate) fn fail(observed: &mut NodeObserved, name: &str, reason: &str, messages: &mut Vec<String>) {
+pub(crate) fn fail(
+    observed: &mut NodeObserved,
+    name: &str,
+    reason: &str,
+    messages: &mut Vec<String>,
+) {
     let reason: String = reason.chars().take(EVENT_REASON_LEN_MAX).collect();
     observed.failed = Some(reason.clone());
     observed.restore_failed = true;

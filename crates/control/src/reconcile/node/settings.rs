@@ -116,7 +116,16 @@ pub(crate) async fn apply(
     events: &mut Vec<String>,
 ) -> Result<(), ReconcileError> {
     if observed.created {
-        apply_node_type(ctx.agent.as_ref(), spec, cfg, info, desired, observed, events).await?;
+        apply_node_type(
+            ctx.agent.as_ref(),
+            spec,
+            cfg,
+            info,
+            desired,
+            observed,
+            events,
+        )
+        .await?;
     }
     let running_type = observed
         .node_type
