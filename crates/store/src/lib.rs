@@ -152,8 +152,9 @@ pub struct Commit {
 
 /// How many commits the change feed keeps for a slow subscriber before it reports
 /// [`broadcast::error::RecvError::Lagged`]; a lagging subscriber must then re-read what it
-/// follows (as a Kubernetes watcher relists).
-pub const CHANGE_FEED_CAPACITY: usize = 4096;
+/// follows (as a Kubernetes watcher relists). The feed holds this many commits in memory
+/// whatever its subscribers have read (a commit is a few kB), so it is a bound on memory too.
+pub const CHANGE_FEED_CAPACITY: usize = 1024;
 
 /// A transactional document store that tells subscribers about every commit.
 pub trait Store: Send + Sync + 'static {

@@ -47,9 +47,11 @@ const UNIX_SOCKET_PATH_LEN_MAX: usize = 100;
 /// Bound on one admin call to a node.
 pub(crate) const NODE_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a healthy node is looked at although nothing woke it: facts that change without
-/// an event (a replica's link to its primary) are refreshed at this pace. Each node's period is
-/// spread by up to a tenth, so many nodes do not all wake together.
-pub const RESYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// an event (a replica's link to its primary) are refreshed at this pace, as a kube-rs
+/// controller requeues a settled object. Each node's period is spread by up to a tenth, so many
+/// nodes do not all wake together. (Each look costs an `INFO`; at 1000 nodes this pace is about
+/// three a second.)
+pub const RESYNC_INTERVAL: Duration = Duration::from_secs(300);
 /// How long a node waiting on another resource (its shard's primary, its shard's placement)
 /// waits before looking again even if no event came: the event normally comes first.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(1);
