@@ -61,6 +61,17 @@ pub(crate) async fn run(
     // A process we recorded as running (its pid not cleared by a clean shutdown) that does not
     // run now died, or froze.
     let believed_running = observed.created && facts.observed.pid.is_some();
+    // A frozen process (stopped by a signal) answers nothing and cannot be replaced while it
+    // lives: it is reported down (its shard fails over from a frozen primary) and looked at
+    // again when the agent reports it continued.
+    if matches!(liveness, Liveness::Stopped(_)) {
+        if observed.healthy {
+            tracing::warn!(node = %spec.id, "node process is frozen");
+            mark_down(observed);
+            save(ctx, key, spec, observed, &[])?;
+        }
+        return Ok(Running::No(Next::After(WAIT_RECHECK)));
+    }
     match target {
         // A replica is (re)started only once its primary runs as primary: pointing it at a
         // node that is not primary yet (a failover in progress) would chain replicas, and a
