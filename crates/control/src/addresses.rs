@@ -63,9 +63,7 @@ fn bounds(cidr: Ipv4Net, pool: Pool) -> (u32, u32) {
 /// # Errors
 /// Store failures.
 pub fn is_taken(r: &dyn ferrocache_store::Reader, address: Ipv4Addr) -> Result<bool, StoreError> {
-    Ok(!r
-        .lookup(ADDRESSES, &tables::address_key(address))?
-        .is_empty())
+    Ok(r.lookup_count(ADDRESSES, &tables::address_key(address))? > 0)
 }
 
 /// `count` free addresses of `pool`, distinct, taken from the cursor on; the caller writes the

@@ -71,6 +71,13 @@ pub trait Reader {
     /// # Errors
     /// [`StoreError::Backend`].
     fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// How many documents of `table` have a key starting with `prefix` (nothing is copied).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    fn count(&self, table: &str, prefix: &str) -> Result<usize, StoreError> {
+        Ok(self.scan(table, prefix)?.len())
+    }
     /// At most `limit` documents of `table` whose key starts with `prefix` and is not below
     /// `from`, in key order: one page of a listing, without reading the rest.
     ///
@@ -235,6 +242,11 @@ pub trait ReadExt {
     /// # Errors
     /// Backend failures.
     fn lookup(&self, index_table: &str, index_key: &str) -> Result<Vec<String>, StoreError>;
+    /// How many documents an index lists under `index_key` (see [`ReadExt::lookup`]).
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn lookup_count(&self, index_table: &str, index_key: &str) -> Result<usize, StoreError>;
 }
 
 impl<R: Reader + ?Sized> ReadExt for R {
@@ -261,6 +273,10 @@ impl<R: Reader + ?Sized> ReadExt for R {
             .into_iter()
             .map(|(k, v)| decode(&k, &v).map(|d| (k, d)))
             .collect()
+    }
+
+    fn lookup_count(&self, index_table: &str, index_key: &str) -> Result<usize, StoreError> {
+        self.count(index_table, &format!("{index_key}/"))
     }
 
     fn lookup(&self, index_table: &str, index_key: &str) -> Result<Vec<String>, StoreError> {

@@ -120,6 +120,30 @@ impl Reader for ReadSide<'_> {
         let start = if from > prefix { from } else { prefix };
         collect_prefix(t.range(start..).map_err(backend)?, prefix, limit)
     }
+
+    fn count(&self, name: &str, prefix: &str) -> Result<usize, StoreError> {
+        let t = match self.txn.open_table(table(name)) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(backend(e)),
+        };
+        count_prefix(t.range(prefix..).map_err(backend)?, prefix)
+    }
+}
+
+fn count_prefix(
+    range: redb::Range<'_, &'static str, &'static [u8]>,
+    prefix: &str,
+) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for entry in range {
+        let (k, _) = entry.map_err(backend)?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn collect_prefix(
@@ -200,6 +224,14 @@ impl Reader for WriteSide<'_> {
         let range = t.range(start..).map_err(backend)?;
         #[allow(clippy::let_and_return)]
         let out = collect_prefix(range, prefix, limit);
+        out
+    }
+
+    fn count(&self, name: &str, prefix: &str) -> Result<usize, StoreError> {
+        let t = self.txn.open_table(table(name)).map_err(backend)?;
+        let range = t.range(prefix..).map_err(backend)?;
+        #[allow(clippy::let_and_return)]
+        let out = count_prefix(range, prefix);
         out
     }
 }
@@ -434,6 +466,8 @@ mod tests {
         .unwrap();
         let lookup = |k: &str| view(&store, |r| r.lookup("test_member_by_group", k)).unwrap();
         assert_eq!(lookup("r/g1"), ["r/n1", "r/n2"]);
+        let count = view(&store, |r| r.lookup_count("test_member_by_group", "r/g1")).unwrap();
+        assert_eq!(count, 2);
         assert_eq!(lookup("r/g10"), ["r/n3"]);
         update(&store, |w| -> Result<(), StoreError> {
             w.put_doc("r/n2", &g("r/g10"))?;

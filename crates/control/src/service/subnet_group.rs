@@ -265,12 +265,10 @@ pub(crate) fn with_node_network(
     // short scan per zone, not a read of every node).
     let mut taken = Vec::new();
     for zone in &network.zones {
-        let count = w
-            .lookup(
-                tables::NODES_BY_SUBNET_ZONE,
-                &format!("{}/{}/{zone}", spec.region, spec.subnet_group),
-            )?
-            .len();
+        let count = w.lookup_count(
+            tables::NODES_BY_SUBNET_ZONE,
+            &format!("{}/{}/{zone}", spec.region, spec.subnet_group),
+        )?;
         taken.extend(std::iter::repeat_n(zone.clone(), count));
     }
     let zone = zone::place(
