@@ -1,0 +1,722 @@
+#!/usr/bin/env python3
+"""The control plane at N nodes: one `ferrocache up`, N cache clusters, N/10 three-node groups.
+
+Run through bench/scale.sh (it builds the release binary, raises `ulimit -n` and checks the
+tools). Phases, each bounded in count and time:
+
+0. reference, with nothing else running: Ferrocache's idle CPU and RSS, and the failover RTO of
+   one three-node group `scale-ref` (kept: it is the group failed over again at N);
+1. N `CreateCacheCluster` (one node each) one after another, then N/10
+   `CreateReplicationGroup` (NumCacheClusters=3, automatic failover), each call timed;
+2. paged DescribeCacheClusters / DescribeReplicationGroups (MaxRecords=100) every POLL_S until
+   every cluster and group is `available`;
+3. after SETTLE_S, Ferrocache's CPU over IDLE_S seconds (utime+stime from /proc/<pid>/stat, as
+   % of one core), its RSS (VmRSS), and the nodes' summed CPU for context;
+4. DESCRIBE_CALLS DescribeCacheClusters (MaxRecords=100, ShowCacheNodeInfo) and
+   DescribeReplicationGroups (MaxRecords=100) walking the pages round: once as raw signed HTTP
+   (the server's latency, what the goal is about) and once through boto3 (adds botocore's
+   XML parsing);
+5. the failover RTO of `scale-ref` with everything running: a client writes every 1 ms through
+   its primary endpoint (redis-py, 1 s socket timeouts, reconnecting); the primary's
+   redis-server is SIGKILLed (pid from <data-dir>/nodes/<id>/redis.pid); RTO is the time from
+   the kill to the first acknowledged write after it. Median of RTO_TRIALS;
+6. unless SKIP_RESTART=1: one key per standalone node (through its endpoint) and per group
+   (through the primary endpoint, WAIT for both replicas); clean stop (SIGTERM, wait for exit);
+   `ferrocache up` again on the same data dir; wait until all are `available`; read every key
+   back (standalone: its endpoint; group: the primary endpoint and every member's endpoint) and
+   check ids and endpoints are unchanged.
+
+Prints a Markdown table with the goals of the issue and the ratios. Every process started here
+is stopped by PID (ferrocache by its pid, nodes by their pid files; tests/py/harness.py), also
+on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "py"))
+from harness import Ferrocache, node_pids, pid_alive  # noqa: E402
+
+import redis  # noqa: E402
+from botocore.auth import SigV4Auth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, str(default)))
+
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+GROUPS = N // 10
+CIDR = os.environ.get("ENDPOINT_CIDR", "127.250.0.0/20")
+DESCRIBE_CALLS = env_int("DESCRIBE_CALLS", 200)
+IDLE_S = env_float("IDLE_S", 30)
+SETTLE_S = env_float("SETTLE_S", 5)
+POLL_S = env_float("POLL_S", 1.0)
+RTO_TRIALS = env_int("RTO_TRIALS", 3)
+SKIP_RESTART = os.environ.get("SKIP_RESTART", "0") not in ("", "0")
+SKIP_REFERENCE = os.environ.get("SKIP_REFERENCE", "0") not in ("", "0")
+AVAILABLE_TIMEOUT_S = env_float("AVAILABLE_TIMEOUT_S", 1800)
+STOP_TIMEOUT_S = env_float("STOP_TIMEOUT_S", 600)
+RESULTS_JSON = os.environ.get("RESULTS_JSON", "")
+COMMIT = os.environ.get("BENCH_COMMIT", "?")
+BIN = os.environ["FERROCACHE_BIN"]
+
+PAGE_RECORDS = 100
+PAGES_MAX = (N + 3 * GROUPS + 3) // PAGE_RECORDS + 10
+WRITE_INTERVAL_S = 0.001
+TRIAL_SECONDS_MAX = 30.0
+REDIS_TIMEOUT_S = 1.0
+KEY_WORKERS = 8
+REF_GROUP = "scale-ref"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Goals from the issue.
+GOAL_CREATE_RATIO = 1.5
+GOAL_DESCRIBE_P99_MS = 10.0
+GOAL_IDLE_CPU_PCT = 2.0
+GOAL_RSS_MB = 100.0
+GOAL_RTO_MS = 250.0
+
+results: dict = {"n": N, "groups": GROUPS, "commit": COMMIT, "binary": BIN}
+
+
+def log(msg: str):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----- figures ---------------------------------------------------------------------------------
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def first_last(latencies: list[float]) -> dict:
+    """p50/mean of the first and the last 10 % of the calls (at least one call each)."""
+    k = max(1, len(latencies) // 10)
+    first, last = latencies[:k], latencies[-k:]
+    return {"count": k,
+            "first_p50": statistics.median(first), "first_mean": statistics.fmean(first),
+            "last_p50": statistics.median(last), "last_mean": statistics.fmean(last),
+            "ratio_p50": statistics.median(last) / statistics.median(first),
+            "ratio_mean": statistics.fmean(last) / statistics.fmean(first)}
+
+
+# ----- /proc -----------------------------------------------------------------------------------
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def threads_and_fds(pid: int) -> tuple[int, int]:
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return threads, fds
+
+
+def nodes_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def idle_figures(fc: Ferrocache, seconds: float) -> dict:
+    """Ferrocache's (and its nodes') CPU over `seconds` of no API traffic, and RSS."""
+    pids = list(node_pids(fc.data_dir).values())
+    c0, n0, t0 = cpu_seconds(fc.pid), nodes_cpu_seconds(pids), time.monotonic()
+    time.sleep(seconds)
+    c1, n1, t1 = cpu_seconds(fc.pid), nodes_cpu_seconds(pids), time.monotonic()
+    threads, fds = threads_and_fds(fc.pid)
+    return {"cpu_pct": (c1 - c0) / (t1 - t0) * 100, "rss_mb": rss_mb(fc.pid),
+            "nodes": len(pids), "nodes_cpu_pct": (n1 - n0) / (t1 - t0) * 100,
+            "threads": threads, "fds": fds, "seconds": t1 - t0}
+
+
+class LoadSampler:
+    """The 1-minute load average every 5 s while the bench runs (bounded by the stop event)."""
+
+    def __init__(self):
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set() and len(self.samples) < 100_000:
+            self.samples.append(float(Path("/proc/loadavg").read_text().split()[0]))
+            self.stop.wait(5)
+
+
+# ----- API helpers -----------------------------------------------------------------------------
+
+def list_all(ec, operation: str, key: str, **kwargs) -> list[dict]:
+    """Every record of a Describe operation, MaxRecords=100 per page."""
+    call = getattr(ec, operation)
+    out, marker = [], None
+    for _ in range(PAGES_MAX):
+        args = dict(kwargs, MaxRecords=PAGE_RECORDS)
+        if marker:
+            args["Marker"] = marker
+        page = call(**args)
+        out += page[key]
+        marker = page.get("Marker")
+        if not marker:
+            return out
+    raise RuntimeError(f"{operation}: more than {PAGES_MAX} pages")
+
+
+def wait_all_available(ec, clusters_expected: int, groups_expected: int, timeout: float):
+    """Polls the paged Describes every POLL_S until everything is `available`."""
+    deadline = time.monotonic() + timeout
+    last_print = 0.0
+    while True:
+        clusters = list_all(ec, "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True)
+        groups = list_all(ec, "describe_replication_groups", "ReplicationGroups")
+        c_ok = sum(1 for c in clusters if c["CacheClusterStatus"] == "available")
+        g_ok = sum(1 for g in groups if g["Status"] == "available")
+        failed = [c["CacheClusterId"] for c in clusters if "fail" in c["CacheClusterStatus"]]
+        failed += [g["ReplicationGroupId"] for g in groups if "fail" in g["Status"]]
+        if failed:
+            raise RuntimeError(f"failed: {failed[:10]} ({len(failed)} in all)")
+        if (c_ok == len(clusters) >= clusters_expected
+                and g_ok == len(groups) >= groups_expected):
+            return clusters, groups
+        now = time.monotonic()
+        if now >= deadline:
+            raise TimeoutError(f"not all available after {timeout:.0f}s: clusters "
+                               f"{c_ok}/{len(clusters)}, groups {g_ok}/{len(groups)}")
+        if now - last_print > 10:
+            log(f"  available: clusters {c_ok}/{len(clusters)}, groups {g_ok}/{len(groups)}")
+            last_print = now
+        time.sleep(POLL_S)
+
+
+class RawDescribe:
+    """A Describe sent as signed awsQuery HTTP on one keep-alive connection, timed from the
+    request's first byte out to the response's last byte in (no XML parsing on our side)."""
+
+    MARKER = re.compile(rb"<Marker>([^<]*)</Marker>")
+
+    def __init__(self, port: int, action: str, params: dict):
+        self.port, self.action, self.params = port, action, params
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.signer = SigV4Auth(Credentials("test", "test"), "elasticache", "us-east-1")
+
+    def call(self, marker: str | None) -> tuple[float, str | None]:
+        form = {"Action": self.action, "Version": "2015-02-02", **self.params}
+        if marker:
+            form["Marker"] = marker
+        body = urlencode(form)
+        request = AWSRequest(method="POST", url=f"http://127.0.0.1:{self.port}/", data=body,
+                             headers={"Content-Type":
+                                      "application/x-www-form-urlencoded; charset=utf-8"})
+        self.signer.add_auth(request)
+        headers = dict(request.headers.items())
+        t0 = time.perf_counter()
+        self.conn.request("POST", "/", body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        elapsed = time.perf_counter() - t0
+        if response.status != 200:
+            raise RuntimeError(f"{self.action}: HTTP {response.status} {data[:300]!r}")
+        found = self.MARKER.search(data)
+        return elapsed, (found.group(1).decode() if found and found.group(1) else None)
+
+    def close(self):
+        self.conn.close()
+
+
+def describe_latencies(fc: Ferrocache, ec) -> dict:
+    """p50/p99 of DESCRIBE_CALLS calls of each Describe, walking the pages round."""
+    out = {}
+    cases = [("DescribeCacheClusters", {"MaxRecords": "100", "ShowCacheNodeInfo": "true"},
+              "describe_cache_clusters", {"ShowCacheNodeInfo": True}),
+             ("DescribeReplicationGroups", {"MaxRecords": "100"},
+              "describe_replication_groups", {})]
+    for action, form, operation, kwargs in cases:
+        raw = RawDescribe(fc.port, action, form)
+        raw_times, marker = [], None
+        try:
+            for _ in range(DESCRIBE_CALLS):
+                elapsed, marker = raw.call(marker)
+                raw_times.append(elapsed)
+        finally:
+            raw.close()
+        boto_times, marker = [], None
+        call = getattr(ec, operation)
+        for _ in range(DESCRIBE_CALLS):
+            args = dict(kwargs, MaxRecords=PAGE_RECORDS)
+            if marker:
+                args["Marker"] = marker
+            t0 = time.perf_counter()
+            page = call(**args)
+            boto_times.append(time.perf_counter() - t0)
+            marker = page.get("Marker")
+        out[action] = {"raw_p50": pct(raw_times, 50), "raw_p99": pct(raw_times, 99),
+                       "boto3_p50": pct(boto_times, 50), "boto3_p99": pct(boto_times, 99),
+                       "calls": DESCRIBE_CALLS}
+        log(f"  {action}: raw HTTP p50 {ms(out[action]['raw_p50'])} p99 "
+            f"{ms(out[action]['raw_p99'])}; boto3 p50 {ms(out[action]['boto3_p50'])} "
+            f"p99 {ms(out[action]['boto3_p99'])}")
+    return out
+
+
+def group_of(ec, group_id: str) -> dict:
+    return ec.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
+
+
+def wait_until(fn, timeout: float, what: str, poll: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = fn()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - polling through transient errors
+            last_error = e
+        time.sleep(poll)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} ({last_error!r})")
+
+
+# ----- failover --------------------------------------------------------------------------------
+
+class Writer:
+    """Writes seq:N every WRITE_INTERVAL_S through the endpoint; records (sent, acked) times."""
+
+    def __init__(self, address: str, port: int):
+        self.address, self.port = address, port
+        self.acked: list[tuple[float, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def client(self):
+        return redis.Redis(host=self.address, port=self.port, socket_timeout=REDIS_TIMEOUT_S,
+                           socket_connect_timeout=REDIS_TIMEOUT_S)
+
+    def run(self):
+        client = self.client()
+        n = 0
+        deadline = time.monotonic() + TRIAL_SECONDS_MAX * 2
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                sent = time.monotonic()
+                client.set(f"seq:{n}", n)
+                self.acked.append((sent, time.monotonic()))
+                n += 1
+            except (redis.exceptions.RedisError, OSError):
+                client.close()
+                client = self.client()
+            time.sleep(WRITE_INTERVAL_S)
+        client.close()
+
+
+def run_id(address: str, port: int) -> str:
+    client = redis.Redis(host=address, port=port, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return client.info("server")["run_id"]
+    finally:
+        client.close()
+
+
+def rto_trial(fc: Ferrocache, ec, group_id: str) -> float:
+    """SIGKILL the group's primary under writes; seconds from the kill to the first write
+    acknowledged through the primary endpoint that was sent after the old primary was dead
+    (a write already inside the old primary when the signal lands can still be acknowledged)."""
+    group = wait_until(lambda: (g := group_of(ec, group_id))["Status"] == "available" and g,
+                       120, f"{group_id} available")
+    endpoint = group["NodeGroups"][0]["PrimaryEndpoint"]
+    address, port = endpoint["Address"], endpoint["Port"]
+    probe = redis.Redis(host=address, port=port, socket_timeout=5, socket_connect_timeout=5)
+    wait_until(lambda: probe.info("replication")["connected_slaves"] == 2, 120,
+               f"{group_id}: two replicas connected", poll=0.1)
+    probe.close()
+    members = group["NodeGroups"][0]["NodeGroupMembers"]
+    primary = next(m["CacheClusterId"] for m in members if m.get("CurrentRole") == "primary")
+    pid = int((Path(fc.data_dir) / "nodes" / primary / "redis.pid").read_text().strip())
+    old_run_id = run_id(address, port)
+    writer = Writer(address, port)
+    writer.thread.start()
+    try:
+        wait_until(lambda: len(writer.acked) > 200, 20, "writes flowing", poll=0.01)
+        killed_at = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(pid), 5, f"pid {pid} gone", poll=0.0002)
+        dead_at = time.monotonic()
+        wait_until(lambda: writer.acked[-1][0] > dead_at, TRIAL_SECONDS_MAX,
+                   "a write after the kill", poll=0.005)
+        first_after = next(acked for sent, acked in writer.acked if sent > dead_at)
+    finally:
+        writer.stop.set()
+        writer.thread.join(TRIAL_SECONDS_MAX)
+    rto = first_after - killed_at
+    new_run_id = run_id(address, port)
+    if new_run_id == old_run_id:
+        raise RuntimeError(f"{group_id}: the primary endpoint still reaches the killed node")
+    log(f"  {group_id}: killed primary {primary} (pid {pid}, dead after "
+        f"{ms(dead_at - killed_at)}); RTO {ms(rto)}")
+    return rto
+
+
+def rto_trials(fc: Ferrocache, ec, group_id: str) -> dict:
+    rtos = [rto_trial(fc, ec, group_id) for _ in range(RTO_TRIALS)]
+    return {"trials": rtos, "median": statistics.median(rtos)}
+
+
+# ----- restart ---------------------------------------------------------------------------------
+
+def key_of(resource_id: str) -> str:
+    return f"scale:{resource_id}"
+
+
+def redis_at(endpoint: dict, timeout: float = 10) -> redis.Redis:
+    return redis.Redis(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=timeout,
+                       socket_connect_timeout=timeout)
+
+
+def write_keys(clusters: list[dict], groups: list[dict]) -> tuple[int, int]:
+    """One key per standalone node and per group (WAIT for both replicas); returns
+    (failures, keys)."""
+    def standalone(c):
+        client = redis_at(c["CacheNodes"][0]["Endpoint"])
+        try:
+            return client.set(key_of(c["CacheClusterId"]), c["CacheClusterId"]) is True
+        finally:
+            client.close()
+
+    def group(g):
+        client = redis_at(g["NodeGroups"][0]["PrimaryEndpoint"])
+        try:
+            client.set(key_of(g["ReplicationGroupId"]), g["ReplicationGroupId"])
+            return client.execute_command("WAIT", len(g["MemberClusters"]) - 1, 10_000) \
+                == len(g["MemberClusters"]) - 1
+        finally:
+            client.close()
+
+    jobs = [(standalone, c) for c in clusters if not c.get("ReplicationGroupId")]
+    jobs += [(group, g) for g in groups]
+    with ThreadPoolExecutor(KEY_WORKERS) as pool:
+        oks = list(pool.map(lambda job: safe(job[0], job[1]), jobs))
+    return sum(1 for ok in oks if not ok), len(oks)
+
+
+def safe(fn, arg) -> bool:
+    try:
+        return bool(fn(arg))
+    except (redis.exceptions.RedisError, OSError):
+        return False
+
+
+def read_keys(clusters: list[dict], groups: list[dict], timeout: float) -> tuple[int, int]:
+    """(checks passed, checks) reading every key back: standalone nodes through their endpoint,
+    groups through the primary endpoint and every member's endpoint (replicas may still be
+    syncing after the restart: retried until `timeout`)."""
+    endpoints = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"] for c in clusters}
+    checks = [(endpoints[c["CacheClusterId"]], c["CacheClusterId"])
+              for c in clusters if not c.get("ReplicationGroupId")]
+    for g in groups:
+        checks.append((g["NodeGroups"][0]["PrimaryEndpoint"], g["ReplicationGroupId"]))
+        checks += [(endpoints[m], g["ReplicationGroupId"]) for m in g["MemberClusters"]]
+
+    def check(item):
+        endpoint, owner = item
+        client = redis_at(endpoint, timeout=5)
+        try:
+            return client.get(key_of(owner)) == owner.encode()
+        finally:
+            client.close()
+
+    pending = checks
+    deadline = time.monotonic() + timeout
+    with ThreadPoolExecutor(KEY_WORKERS) as pool:
+        while pending and time.monotonic() < deadline:
+            oks = list(pool.map(lambda item: safe(check, item), pending))
+            pending = [item for item, ok in zip(pending, oks) if not ok]
+            if pending:
+                time.sleep(1)
+    return len(checks) - len(pending), len(checks)
+
+
+def endpoints_of(clusters: list[dict], groups: list[dict]) -> dict:
+    out = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"]["Address"] for c in clusters}
+    for g in groups:
+        ng = g["NodeGroups"][0]
+        out[g["ReplicationGroupId"]] = (ng["PrimaryEndpoint"]["Address"],
+                                        ng.get("ReaderEndpoint", {}).get("Address"),
+                                        tuple(sorted(g["MemberClusters"])))
+    return out
+
+
+def restart(fc: Ferrocache, ec_factory, clusters: list[dict], groups: list[dict]) -> dict:
+    out: dict = {}
+    t0 = time.monotonic()
+    out["write_failures"], keys = write_keys(clusters, groups)
+    log(f"  wrote {keys} keys in "
+        f"{time.monotonic() - t0:.1f}s ({out['write_failures']} failures)")
+    before = endpoints_of(clusters, groups)
+    pids = list(node_pids(fc.data_dir).values())
+    t0 = time.monotonic()
+    fc.stop_timeout = STOP_TIMEOUT_S
+    out["stop_exit_code"] = fc.stop()
+    out["stop_s"] = time.monotonic() - t0
+    out["nodes_left_running"] = sum(1 for pid in pids if pid_alive(pid))
+    log(f"  clean stop: {out['stop_s']:.1f}s, exit {out['stop_exit_code']}, "
+        f"{out['nodes_left_running']} of {len(pids)} nodes still running")
+    t0 = time.monotonic()
+    fc.ready_timeout = 300
+    fc.start()
+    out["ready_s"] = time.monotonic() - t0
+    ec = ec_factory()
+    clusters_after, groups_after = wait_all_available(ec, len(clusters), len(groups),
+                                                      AVAILABLE_TIMEOUT_S)
+    out["available_s"] = time.monotonic() - t0
+    out["clusters_back"] = sum(1 for c in clusters_after if c["CacheClusterStatus"] == "available")
+    out["groups_back"] = sum(1 for g in groups_after if g["Status"] == "available")
+    out["clusters"], out["groups"] = len(clusters), len(groups)
+    after = endpoints_of(clusters_after, groups_after)
+    out["unchanged"] = sum(1 for k, v in before.items() if after.get(k) == v)
+    out["resources"] = len(before)
+    out["keys_ok"], out["keys_checked"] = read_keys(clusters_after, groups_after, 120)
+    out["data_s"] = time.monotonic() - t0
+    log(f"  restart: Ready {out['ready_s']:.1f}s, all available {out['available_s']:.1f}s, "
+        f"data checked {out['data_s']:.1f}s; clusters {out['clusters_back']}/"
+        f"{out['clusters']}, groups {out['groups_back']}/{out['groups']}, ids and endpoints "
+        f"unchanged {out['unchanged']}/{out['resources']}, keys {out['keys_ok']}/"
+        f"{out['keys_checked']}")
+    return out
+
+
+# ----- report ----------------------------------------------------------------------------------
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def table(r: dict) -> str:
+    rows = ["| measure | value | goal | met |", "|---|---:|---|---|"]
+
+    def row(measure, value, goal="", met=""):
+        rows.append(f"| {measure} | {value} | {goal} | {met} |")
+
+    c = r["create_clusters"]
+    row(f"CreateCacheCluster, first 10 % ({c['count']} calls): p50 / mean",
+        f"{c['first_p50'] * 1000:.1f} / {c['first_mean'] * 1000:.1f} ms")
+    row(f"CreateCacheCluster, last 10 % ({c['count']} calls): p50 / mean",
+        f"{c['last_p50'] * 1000:.1f} / {c['last_mean'] * 1000:.1f} ms")
+    row("create ratio last / first (p50 / mean)",
+        f"{c['ratio_p50']:.2f}× / {c['ratio_mean']:.2f}×", f"≤ {GOAL_CREATE_RATIO}×",
+        verdict(c["ratio_mean"] <= GOAL_CREATE_RATIO and c["ratio_p50"] <= GOAL_CREATE_RATIO))
+    if "create_groups" in r:
+        g = r["create_groups"]
+        row(f"CreateReplicationGroup, first / last 10 % ({g['count']} calls): mean",
+            f"{g['first_mean'] * 1000:.1f} / {g['last_mean'] * 1000:.1f} ms")
+        row("group create ratio last / first (mean)", f"{g['ratio_mean']:.2f}×")
+    row(f"all creates issued ({N} + {GROUPS}×3 nodes)", f"{r['creates_s']:.1f} s")
+    row("first create → all `available`", f"{r['available_s']:.1f} s")
+    for action in ("DescribeCacheClusters", "DescribeReplicationGroups"):
+        d = r["describe"][action]
+        row(f"{action} (100 records), raw HTTP p50 / p99",
+            f"{d['raw_p50'] * 1000:.1f} / {d['raw_p99'] * 1000:.1f} ms",
+            f"p99 < {GOAL_DESCRIBE_P99_MS:.0f} ms",
+            verdict(d["raw_p99"] * 1000 < GOAL_DESCRIBE_P99_MS))
+        row(f"{action} through boto3 p50 / p99",
+            f"{d['boto3_p50'] * 1000:.1f} / {d['boto3_p99'] * 1000:.1f} ms")
+    i = r["idle"]
+    ref = r.get("idle_ref")
+    row(f"Ferrocache CPU, {i['seconds']:.0f} s idle ({i['nodes']} nodes)",
+        f"{i['cpu_pct']:.2f} % of a core", f"< {GOAL_IDLE_CPU_PCT:.0f} %",
+        verdict(i["cpu_pct"] < GOAL_IDLE_CPU_PCT))
+    row(f"Ferrocache RSS ({i['nodes']} nodes)", f"{i['rss_mb']:.1f} MB",
+        f"< {GOAL_RSS_MB:.0f} MB", verdict(i["rss_mb"] < GOAL_RSS_MB))
+    if ref:
+        row("… with no node: CPU / RSS", f"{ref['cpu_pct']:.2f} % / {ref['rss_mb']:.1f} MB")
+    row("Ferrocache threads / open fds", f"{i['threads']} / {i['fds']}")
+    row(f"all {i['nodes']} redis-servers' CPU, same window", f"{i['nodes_cpu_pct']:.1f} % of a core")
+    rto = r["rto"]
+    rto_ref = r.get("rto_ref")
+    row(f"failover RTO with {i['nodes']} nodes, median of {len(rto['trials'])}",
+        f"{rto['median'] * 1000:.0f} ms ({', '.join(f'{t * 1000:.0f}' for t in rto['trials'])})",
+        f"< {GOAL_RTO_MS:.0f} ms", verdict(rto["median"] * 1000 < GOAL_RTO_MS))
+    if rto_ref:
+        row(f"failover RTO alone (3 nodes), median of {len(rto_ref['trials'])}",
+            f"{rto_ref['median'] * 1000:.0f} ms "
+            f"({', '.join(f'{t * 1000:.0f}' for t in rto_ref['trials'])})")
+        row("RTO ratio at N / alone", f"{rto['median'] / rto_ref['median']:.2f}×", "≈ 1×")
+    if "restart" in r:
+        s = r["restart"]
+        row("clean stop (SIGTERM → exit)", f"{s['stop_s']:.1f} s",
+            "", f"exit {s['stop_exit_code']}, {s['nodes_left_running']} nodes left")
+        row("restart → Ready / → all `available` / → data read back",
+            f"{s['ready_s']:.1f} / {s['available_s']:.1f} / {s['data_s']:.1f} s")
+        all_back = (s["clusters_back"] == s["clusters"] and s["groups_back"] == s["groups"]
+                    and s["unchanged"] == s["resources"] and s["keys_ok"] == s["keys_checked"]
+                    and s["write_failures"] == 0)
+        row("back after restart: clusters, groups, same endpoints, keys",
+            f"{s['clusters_back']}/{s['clusters']}, {s['groups_back']}/{s['groups']}, "
+            f"{s['unchanged']}/{s['resources']}, {s['keys_ok']}/{s['keys_checked']}",
+            "all", verdict(all_back))
+    return "\n".join(rows)
+
+
+def cidr_is_free(cidr: str) -> bool:
+    """Probes a few addresses of the CIDR on 6379 (another instance's endpoints would hold them)."""
+    network = cidr.split("/")[0].rsplit(".", 2)[0]
+    third = int(cidr.split("/")[0].split(".")[2])
+    for host in (f"{network}.{third}.1", f"{network}.{third}.2", f"{network}.{third + 8}.1"):
+        with socket.socket() as s:
+            # As Ferrocache's listeners do: TIME_WAIT leftovers of an earlier run don't count.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, 6379))
+            except OSError:
+                return False
+    return True
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
+    if not cidr_is_free(CIDR):
+        print(f"scale bench: {CIDR} is in use (another Ferrocache?); set ENDPOINT_CIDR")
+        return 2
+    loads = LoadSampler()
+    loads.thread.start()
+    fc = Ferrocache(binary=BIN, cidr=CIDR, ready_timeout=300, stop_timeout=STOP_TIMEOUT_S)
+    try:
+        fc.start()
+        ec = fc.client(retries=1)
+        log(f"ferrocache {fc.endpoint_url} (pid {fc.pid}), data {fc.data_dir}, endpoints {CIDR}, "
+            f"binary {BIN}; N={N}, groups={GROUPS}")
+
+        def create_group(group_id):
+            ec.create_replication_group(ReplicationGroupId=group_id,
+                                        ReplicationGroupDescription="scale bench",
+                                        Engine="redis", CacheNodeType="cache.t3.micro",
+                                        NumCacheClusters=3, AutomaticFailoverEnabled=True)
+
+        if not SKIP_REFERENCE:
+            time.sleep(SETTLE_S)
+            results["idle_ref"] = idle_figures(fc, IDLE_S)
+            log(f"reference, no node: CPU {results['idle_ref']['cpu_pct']:.2f} %, "
+                f"RSS {results['idle_ref']['rss_mb']:.1f} MB")
+        create_group(REF_GROUP)
+        if not SKIP_REFERENCE:
+            results["rto_ref"] = rto_trials(fc, ec, REF_GROUP)
+
+        log(f"creating {N} cache clusters")
+        cpu0 = cpu_seconds(fc.pid)
+        started = time.monotonic()
+        latencies, errors = [], []
+        for n in range(N):
+            t0 = time.perf_counter()
+            try:
+                ec.create_cache_cluster(CacheClusterId=f"sc-{n:04d}", Engine="redis",
+                                        CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+            except (ClientError, BotoCoreError) as e:
+                errors.append(f"sc-{n:04d}: {e}")
+            latencies.append(time.perf_counter() - t0)
+            if (n + 1) % max(1, N // 10) == 0:
+                last = latencies[-max(1, N // 10):]
+                log(f"  {n + 1}/{N}: mean of the last {len(last)} {ms(statistics.fmean(last))}")
+        results["create_clusters"] = first_last(latencies)
+        log(f"creating {GROUPS} replication groups")
+        group_latencies = []
+        for n in range(GROUPS):
+            t0 = time.perf_counter()
+            try:
+                create_group(f"sg-{n:03d}")
+            except (ClientError, BotoCoreError) as e:
+                errors.append(f"sg-{n:03d}: {e}")
+            group_latencies.append(time.perf_counter() - t0)
+        if group_latencies:
+            results["create_groups"] = first_last(group_latencies)
+        results["creates_s"] = time.monotonic() - started
+        results["create_errors"] = errors
+        if errors:
+            log(f"  {len(errors)} creates failed, first: {errors[0]}")
+        log(f"  all creates issued in {results['creates_s']:.1f}s")
+
+        clusters, groups = wait_all_available(ec, N - len(errors) + 3 * (GROUPS + 1),
+                                              GROUPS + 1, AVAILABLE_TIMEOUT_S)
+        results["available_s"] = time.monotonic() - started
+        results["create_phase_cpu_pct"] = \
+            (cpu_seconds(fc.pid) - cpu0) / results["available_s"] * 100
+        log(f"  all {len(clusters)} clusters and {len(groups)} groups available "
+            f"{results['available_s']:.1f}s after the first create")
+
+        time.sleep(SETTLE_S)
+        results["idle"] = idle_figures(fc, IDLE_S)
+        log(f"idle at {results['idle']['nodes']} nodes: CPU {results['idle']['cpu_pct']:.2f} %, "
+            f"RSS {results['idle']['rss_mb']:.1f} MB, nodes' CPU "
+            f"{results['idle']['nodes_cpu_pct']:.1f} %")
+        log(f"describe latencies ({DESCRIBE_CALLS} calls each)")
+        results["describe"] = describe_latencies(fc, ec)
+        log(f"failover of {REF_GROUP} with everything running")
+        results["rto"] = rto_trials(fc, ec, REF_GROUP)
+
+        if not SKIP_RESTART:
+            log("clean stop and restart")
+            clusters, groups = wait_all_available(ec, len(clusters), len(groups),
+                                                  AVAILABLE_TIMEOUT_S)
+            results["restart"] = restart(fc, lambda: fc.client(retries=1), clusters, groups)
+        if fc.server_errors:
+            log(f"server errors seen: {fc.server_errors[:5]}")
+    finally:
+        loads.stop.set()
+        fc.close()
+    if loads.samples:
+        results["load"] = {"min": min(loads.samples), "mean": statistics.fmean(loads.samples),
+                           "max": max(loads.samples)}
+    load = results.get("load", {"min": 0, "mean": 0, "max": 0})
+    print()
+    print(f"bench/scale.sh {N}: commit {COMMIT}, {N} cache clusters + {GROUPS} groups of 3 "
+          f"(+ {REF_GROUP}), load average during the run {load['min']:.1f}–{load['max']:.1f} "
+          f"(mean {load['mean']:.1f}), {os.cpu_count()} CPUs")
+    print()
+    print(table(results))
+    if RESULTS_JSON:
+        Path(RESULTS_JSON).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
