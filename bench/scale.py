@@ -38,6 +38,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -78,6 +79,8 @@ RTO_TRIALS = env_int("RTO_TRIALS", 3)
 SKIP_RESTART = os.environ.get("SKIP_RESTART", "0") not in ("", "0")
 SKIP_REFERENCE = os.environ.get("SKIP_REFERENCE", "0") not in ("", "0")
 AVAILABLE_TIMEOUT_S = env_float("AVAILABLE_TIMEOUT_S", 1800)
+DESCRIBE_TIME_MAX_S = env_float("DESCRIBE_TIME_MAX_S", 180)
+LOG_DIR = os.environ.get("LOG_DIR", "/tmp")
 STOP_TIMEOUT_S = env_float("STOP_TIMEOUT_S", 600)
 RESULTS_JSON = os.environ.get("RESULTS_JSON", "")
 COMMIT = os.environ.get("BENCH_COMMIT", "?")
@@ -204,30 +207,64 @@ def list_all(ec, operation: str, key: str, **kwargs) -> list[dict]:
     raise RuntimeError(f"{operation}: more than {PAGES_MAX} pages")
 
 
-def wait_all_available(ec, clusters_expected: int, groups_expected: int, timeout: float):
-    """Polls the paged Describes every POLL_S until everything is `available`."""
-    deadline = time.monotonic() + timeout
+FAILED_STATUSES = ("create-failed", "restore-failed")
+
+
+class Settled:
+    """What the paged Describes said when every resource had settled (or the time ran out)."""
+
+    def __init__(self, clusters: list[dict], groups: list[dict], done: bool, seconds: float):
+        self.clusters, self.groups, self.done, self.seconds = clusters, groups, done, seconds
+        self.failed_groups = {g["ReplicationGroupId"] for g in groups
+                              if g["Status"] in FAILED_STATUSES}
+        self.available_groups = [g for g in groups if g["Status"] == "available"]
+        self.available_clusters = [c for c in clusters if c["CacheClusterStatus"] == "available"]
+        self.standalone = [c for c in clusters if not c.get("ReplicationGroupId")]
+        self.available_standalone = [c for c in self.standalone
+                                     if c["CacheClusterStatus"] == "available"]
+
+    def summary(self) -> str:
+        return (f"clusters {len(self.available_clusters)}/{len(self.clusters)} available "
+                f"(standalone {len(self.available_standalone)}/{len(self.standalone)}), groups "
+                f"{len(self.available_groups)}/{len(self.groups)} available, "
+                f"{len(self.failed_groups)} failed")
+
+
+def wait_all_available(ec, standalone_expected: int, groups_expected: int,
+                       timeout: float) -> Settled:
+    """Polls the paged Describes until every cluster and group has settled: `available`, or
+    failed for good (`create-failed`; a failed group's members are `deleting`). Polls every
+    POLL_S, or as often as the last poll took, so the polling never takes more than half a
+    core. Returns at the deadline with done=False."""
+    started = time.monotonic()
+    deadline = started + timeout
     last_print = 0.0
     while True:
+        t0 = time.monotonic()
         clusters = list_all(ec, "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True)
         groups = list_all(ec, "describe_replication_groups", "ReplicationGroups")
-        c_ok = sum(1 for c in clusters if c["CacheClusterStatus"] == "available")
-        g_ok = sum(1 for g in groups if g["Status"] == "available")
-        failed = [c["CacheClusterId"] for c in clusters if "fail" in c["CacheClusterStatus"]]
-        failed += [g["ReplicationGroupId"] for g in groups if "fail" in g["Status"]]
-        if failed:
-            raise RuntimeError(f"failed: {failed[:10]} ({len(failed)} in all)")
-        if (c_ok == len(clusters) >= clusters_expected
-                and g_ok == len(groups) >= groups_expected):
-            return clusters, groups
+        poll_s = time.monotonic() - t0
+        state = Settled(clusters, groups, False, time.monotonic() - started)
+
+        def settled(c):
+            status = c["CacheClusterStatus"]
+            return status == "available" or status in FAILED_STATUSES or (
+                status == "deleting" and c.get("ReplicationGroupId") in state.failed_groups)
+
+        if (len(state.standalone) >= standalone_expected and len(groups) >= groups_expected
+                and all(settled(c) for c in clusters)
+                and all(g["Status"] == "available" or g["Status"] in FAILED_STATUSES
+                        for g in groups)):
+            state.done = True
+            return state
         now = time.monotonic()
         if now >= deadline:
-            raise TimeoutError(f"not all available after {timeout:.0f}s: clusters "
-                               f"{c_ok}/{len(clusters)}, groups {g_ok}/{len(groups)}")
+            log(f"  not settled after {timeout:.0f}s: {state.summary()}")
+            return state
         if now - last_print > 10:
-            log(f"  available: clusters {c_ok}/{len(clusters)}, groups {g_ok}/{len(groups)}")
+            log(f"  {state.summary()} (one poll: {poll_s:.1f}s)")
             last_print = now
-        time.sleep(POLL_S)
+        time.sleep(max(POLL_S, poll_s))
 
 
 class RawDescribe:
@@ -275,15 +312,21 @@ def describe_latencies(fc: Ferrocache, ec) -> dict:
     for action, form, operation, kwargs in cases:
         raw = RawDescribe(fc.port, action, form)
         raw_times, marker = [], None
+        deadline = time.monotonic() + DESCRIBE_TIME_MAX_S
         try:
             for _ in range(DESCRIBE_CALLS):
                 elapsed, marker = raw.call(marker)
                 raw_times.append(elapsed)
+                if time.monotonic() > deadline:
+                    break
         finally:
             raw.close()
         boto_times, marker = [], None
         call = getattr(ec, operation)
+        deadline = time.monotonic() + DESCRIBE_TIME_MAX_S
         for _ in range(DESCRIBE_CALLS):
+            if time.monotonic() > deadline:
+                break
             args = dict(kwargs, MaxRecords=PAGE_RECORDS)
             if marker:
                 args["Marker"] = marker
@@ -293,8 +336,8 @@ def describe_latencies(fc: Ferrocache, ec) -> dict:
             marker = page.get("Marker")
         out[action] = {"raw_p50": pct(raw_times, 50), "raw_p99": pct(raw_times, 99),
                        "boto3_p50": pct(boto_times, 50), "boto3_p99": pct(boto_times, 99),
-                       "calls": DESCRIBE_CALLS}
-        log(f"  {action}: raw HTTP p50 {ms(out[action]['raw_p50'])} p99 "
+                       "calls": len(raw_times), "boto3_calls": len(boto_times)}
+        log(f"  {action} ({len(raw_times)} + {len(boto_times)} calls): raw HTTP p50 {ms(out[action]['raw_p50'])} p99 "
             f"{ms(out[action]['raw_p99'])}; boto3 p50 {ms(out[action]['boto3_p50'])} "
             f"p99 {ms(out[action]['boto3_p99'])}")
     return out
@@ -446,19 +489,30 @@ def safe(fn, arg) -> bool:
         return False
 
 
-def read_keys(clusters: list[dict], groups: list[dict], timeout: float) -> tuple[int, int]:
-    """(checks passed, checks) reading every key back: standalone nodes through their endpoint,
-    groups through the primary endpoint and every member's endpoint (replicas may still be
-    syncing after the restart: retried until `timeout`)."""
-    endpoints = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"] for c in clusters}
-    checks = [(endpoints[c["CacheClusterId"]], c["CacheClusterId"])
-              for c in clusters if not c.get("ReplicationGroupId")]
+def read_keys(clusters: list[dict], groups: list[dict], owners: set[str],
+              timeout: float) -> tuple[int, int]:
+    """(checks passed, checks) reading back the keys of `owners` (the clusters and groups a
+    key was written to): standalone nodes through their endpoint, groups through the primary
+    endpoint and every member's endpoint (replicas may still be syncing after the restart:
+    retried until `timeout`). An owner that is gone counts as a failed check."""
+    endpoints = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"] for c in clusters
+                 if c.get("CacheNodes") and c["CacheNodes"][0].get("Endpoint")}
+    checks, missing = [], 0
+    for c in clusters:
+        if not c.get("ReplicationGroupId") and c["CacheClusterId"] in owners:
+            checks.append((endpoints.get(c["CacheClusterId"]), c["CacheClusterId"]))
     for g in groups:
-        checks.append((g["NodeGroups"][0]["PrimaryEndpoint"], g["ReplicationGroupId"]))
-        checks += [(endpoints[m], g["ReplicationGroupId"]) for m in g["MemberClusters"]]
+        if g["ReplicationGroupId"] not in owners:
+            continue
+        checks.append((g["NodeGroups"][0].get("PrimaryEndpoint"), g["ReplicationGroupId"]))
+        checks += [(endpoints.get(m), g["ReplicationGroupId"]) for m in g["MemberClusters"]]
+    seen = {c["CacheClusterId"] for c in clusters} | {g["ReplicationGroupId"] for g in groups}
+    missing = len(owners - seen)
 
     def check(item):
         endpoint, owner = item
+        if not endpoint:
+            return False
         client = redis_at(endpoint, timeout=5)
         try:
             return client.get(key_of(owner)) == owner.encode()
@@ -473,26 +527,32 @@ def read_keys(clusters: list[dict], groups: list[dict], timeout: float) -> tuple
             pending = [item for item, ok in zip(pending, oks) if not ok]
             if pending:
                 time.sleep(1)
-    return len(checks) - len(pending), len(checks)
+    return len(checks) - len(pending), len(checks) + missing
 
 
 def endpoints_of(clusters: list[dict], groups: list[dict]) -> dict:
-    out = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"]["Address"] for c in clusters}
+    out = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"]["Address"] for c in clusters
+           if c.get("CacheNodes") and c["CacheNodes"][0].get("Endpoint")}
     for g in groups:
         ng = g["NodeGroups"][0]
-        out[g["ReplicationGroupId"]] = (ng["PrimaryEndpoint"]["Address"],
+        out[g["ReplicationGroupId"]] = (ng.get("PrimaryEndpoint", {}).get("Address"),
                                         ng.get("ReaderEndpoint", {}).get("Address"),
                                         tuple(sorted(g["MemberClusters"])))
     return out
 
 
-def restart(fc: Ferrocache, ec_factory, clusters: list[dict], groups: list[dict]) -> dict:
+def restart(fc: Ferrocache, ec_factory, before: Settled) -> dict:
+    """Keys into everything available, a clean stop, a start on the same data dir; what came
+    back. Resources that had failed before the stop are left out of every count."""
     out: dict = {}
+    clusters, groups = before.available_clusters, before.available_groups
     t0 = time.monotonic()
-    out["write_failures"], keys = write_keys(clusters, groups)
-    log(f"  wrote {keys} keys in "
+    out["write_failures"], out["keys_written"] = write_keys(clusters, groups)
+    log(f"  wrote {out['keys_written']} keys in "
         f"{time.monotonic() - t0:.1f}s ({out['write_failures']} failures)")
-    before = endpoints_of(clusters, groups)
+    owners = {c["CacheClusterId"] for c in clusters if not c.get("ReplicationGroupId")}
+    owners |= {g["ReplicationGroupId"] for g in groups}
+    endpoints_before = endpoints_of(clusters, groups)
     pids = list(node_pids(fc.data_dir).values())
     t0 = time.monotonic()
     fc.stop_timeout = STOP_TIMEOUT_S
@@ -506,16 +566,19 @@ def restart(fc: Ferrocache, ec_factory, clusters: list[dict], groups: list[dict]
     fc.start()
     out["ready_s"] = time.monotonic() - t0
     ec = ec_factory()
-    clusters_after, groups_after = wait_all_available(ec, len(clusters), len(groups),
-                                                      AVAILABLE_TIMEOUT_S)
+    after = wait_all_available(ec, len(before.standalone), len(before.groups),
+                               AVAILABLE_TIMEOUT_S)
+    out["settled"] = after.done
     out["available_s"] = time.monotonic() - t0
-    out["clusters_back"] = sum(1 for c in clusters_after if c["CacheClusterStatus"] == "available")
-    out["groups_back"] = sum(1 for g in groups_after if g["Status"] == "available")
+    available_after = {c["CacheClusterId"] for c in after.available_clusters}
+    out["clusters_back"] = sum(1 for c in clusters if c["CacheClusterId"] in available_after)
+    groups_after = {g["ReplicationGroupId"] for g in after.available_groups}
+    out["groups_back"] = sum(1 for g in groups if g["ReplicationGroupId"] in groups_after)
     out["clusters"], out["groups"] = len(clusters), len(groups)
-    after = endpoints_of(clusters_after, groups_after)
-    out["unchanged"] = sum(1 for k, v in before.items() if after.get(k) == v)
-    out["resources"] = len(before)
-    out["keys_ok"], out["keys_checked"] = read_keys(clusters_after, groups_after, 120)
+    endpoints_after = endpoints_of(after.clusters, after.groups)
+    out["unchanged"] = sum(1 for k, v in endpoints_before.items() if endpoints_after.get(k) == v)
+    out["resources"] = len(endpoints_before)
+    out["keys_ok"], out["keys_checked"] = read_keys(after.clusters, after.groups, owners, 120)
     out["data_s"] = time.monotonic() - t0
     log(f"  restart: Ready {out['ready_s']:.1f}s, all available {out['available_s']:.1f}s, "
         f"data checked {out['data_s']:.1f}s; clusters {out['clusters_back']}/"
@@ -531,61 +594,83 @@ def verdict(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
+def trials_ms(rto: dict) -> str:
+    return ", ".join(f"{t * 1000:.0f}" for t in rto["trials"])
+
+
 def table(r: dict) -> str:
     rows = ["| measure | value | goal | met |", "|---|---:|---|---|"]
 
     def row(measure, value, goal="", met=""):
         rows.append(f"| {measure} | {value} | {goal} | {met} |")
 
-    c = r["create_clusters"]
-    row(f"CreateCacheCluster, first 10 % ({c['count']} calls): p50 / mean",
-        f"{c['first_p50'] * 1000:.1f} / {c['first_mean'] * 1000:.1f} ms")
-    row(f"CreateCacheCluster, last 10 % ({c['count']} calls): p50 / mean",
-        f"{c['last_p50'] * 1000:.1f} / {c['last_mean'] * 1000:.1f} ms")
-    row("create ratio last / first (p50 / mean)",
-        f"{c['ratio_p50']:.2f}× / {c['ratio_mean']:.2f}×", f"≤ {GOAL_CREATE_RATIO}×",
-        verdict(c["ratio_mean"] <= GOAL_CREATE_RATIO and c["ratio_p50"] <= GOAL_CREATE_RATIO))
-    if "create_groups" in r:
-        g = r["create_groups"]
+    c = r.get("create_clusters")
+    if c:
+        row(f"CreateCacheCluster, first 10 % ({c['count']} calls): p50 / mean",
+            f"{c['first_p50'] * 1000:.1f} / {c['first_mean'] * 1000:.1f} ms")
+        row(f"CreateCacheCluster, last 10 % ({c['count']} calls): p50 / mean",
+            f"{c['last_p50'] * 1000:.1f} / {c['last_mean'] * 1000:.1f} ms")
+        row("create ratio last / first (p50 / mean)",
+            f"{c['ratio_p50']:.2f}× / {c['ratio_mean']:.2f}×", f"≤ {GOAL_CREATE_RATIO}×",
+            verdict(max(c["ratio_mean"], c["ratio_p50"]) <= GOAL_CREATE_RATIO))
+    g = r.get("create_groups")
+    if g:
         row(f"CreateReplicationGroup, first / last 10 % ({g['count']} calls): mean",
             f"{g['first_mean'] * 1000:.1f} / {g['last_mean'] * 1000:.1f} ms")
         row("group create ratio last / first (mean)", f"{g['ratio_mean']:.2f}×")
-    row(f"all creates issued ({N} + {GROUPS}×3 nodes)", f"{r['creates_s']:.1f} s")
-    row("first create → all `available`", f"{r['available_s']:.1f} s")
+    if "creates_s" in r:
+        errors = len(r.get("create_errors", []))
+        row(f"all creates issued ({N} + {GROUPS}×3 nodes)", f"{r['creates_s']:.1f} s",
+            "", f"{errors} refused" if errors else "")
+    a = r.get("available")
+    if a:
+        row("first create → all settled" if a["done"] else "first create → gave up waiting",
+            f"{a['seconds']:.1f} s")
+        row("available: standalone clusters, groups (failed groups)",
+            f"{a['standalone']}/{N}, {a['groups']}/{GROUPS + 1} ({a['failed_groups']})",
+            "all", verdict(a["standalone"] == N and a["groups"] == GROUPS + 1))
     for action in ("DescribeCacheClusters", "DescribeReplicationGroups"):
-        d = r["describe"][action]
-        row(f"{action} (100 records), raw HTTP p50 / p99",
+        d = (r.get("describe") or {}).get(action)
+        if not d:
+            continue
+        row(f"{action} (100 records), raw HTTP p50 / p99 ({d['calls']} calls)",
             f"{d['raw_p50'] * 1000:.1f} / {d['raw_p99'] * 1000:.1f} ms",
             f"p99 < {GOAL_DESCRIBE_P99_MS:.0f} ms",
             verdict(d["raw_p99"] * 1000 < GOAL_DESCRIBE_P99_MS))
-        row(f"{action} through boto3 p50 / p99",
+        row(f"{action} through boto3 p50 / p99 ({d['boto3_calls']} calls)",
             f"{d['boto3_p50'] * 1000:.1f} / {d['boto3_p99'] * 1000:.1f} ms")
-    i = r["idle"]
-    ref = r.get("idle_ref")
-    row(f"Ferrocache CPU, {i['seconds']:.0f} s idle ({i['nodes']} nodes)",
-        f"{i['cpu_pct']:.2f} % of a core", f"< {GOAL_IDLE_CPU_PCT:.0f} %",
-        verdict(i["cpu_pct"] < GOAL_IDLE_CPU_PCT))
-    row(f"Ferrocache RSS ({i['nodes']} nodes)", f"{i['rss_mb']:.1f} MB",
-        f"< {GOAL_RSS_MB:.0f} MB", verdict(i["rss_mb"] < GOAL_RSS_MB))
+    i, ref = r.get("idle"), r.get("idle_ref")
+    if i:
+        row(f"Ferrocache CPU, {i['seconds']:.0f} s idle ({i['nodes']} nodes)",
+            f"{i['cpu_pct']:.2f} % of a core", f"< {GOAL_IDLE_CPU_PCT:.0f} %",
+            verdict(i["cpu_pct"] < GOAL_IDLE_CPU_PCT))
+        row(f"Ferrocache RSS ({i['nodes']} nodes)", f"{i['rss_mb']:.1f} MB",
+            f"< {GOAL_RSS_MB:.0f} MB", verdict(i["rss_mb"] < GOAL_RSS_MB))
     if ref:
         row("… with no node: CPU / RSS", f"{ref['cpu_pct']:.2f} % / {ref['rss_mb']:.1f} MB")
-    row("Ferrocache threads / open fds", f"{i['threads']} / {i['fds']}")
-    row(f"all {i['nodes']} redis-servers' CPU, same window", f"{i['nodes_cpu_pct']:.1f} % of a core")
-    rto = r["rto"]
-    rto_ref = r.get("rto_ref")
-    row(f"failover RTO with {i['nodes']} nodes, median of {len(rto['trials'])}",
-        f"{rto['median'] * 1000:.0f} ms ({', '.join(f'{t * 1000:.0f}' for t in rto['trials'])})",
-        f"< {GOAL_RTO_MS:.0f} ms", verdict(rto["median"] * 1000 < GOAL_RTO_MS))
+    if i:
+        row("Ferrocache threads / open fds", f"{i['threads']} / {i['fds']}")
+        row(f"all {i['nodes']} redis-servers' CPU, same window",
+            f"{i['nodes_cpu_pct']:.1f} % of a core")
+    if "create_phase_cpu_pct" in r:
+        row("Ferrocache CPU from first create to all settled",
+            f"{r['create_phase_cpu_pct']:.0f} % of a core")
+    rto, rto_ref = r.get("rto"), r.get("rto_ref")
+    if rto:
+        nodes = i["nodes"] if i else "all"
+        row(f"failover RTO with {nodes} nodes, median of {len(rto['trials'])}",
+            f"{rto['median'] * 1000:.0f} ms ({trials_ms(rto)})",
+            f"< {GOAL_RTO_MS:.0f} ms", verdict(rto["median"] * 1000 < GOAL_RTO_MS))
     if rto_ref:
         row(f"failover RTO alone (3 nodes), median of {len(rto_ref['trials'])}",
-            f"{rto_ref['median'] * 1000:.0f} ms "
-            f"({', '.join(f'{t * 1000:.0f}' for t in rto_ref['trials'])})")
+            f"{rto_ref['median'] * 1000:.0f} ms ({trials_ms(rto_ref)})")
+    if rto and rto_ref:
         row("RTO ratio at N / alone", f"{rto['median'] / rto_ref['median']:.2f}×", "≈ 1×")
-    if "restart" in r:
-        s = r["restart"]
+    s = r.get("restart")
+    if s:
         row("clean stop (SIGTERM → exit)", f"{s['stop_s']:.1f} s",
             "", f"exit {s['stop_exit_code']}, {s['nodes_left_running']} nodes left")
-        row("restart → Ready / → all `available` / → data read back",
+        row("restart → Ready / → all settled / → data read back",
             f"{s['ready_s']:.1f} / {s['available_s']:.1f} / {s['data_s']:.1f} s")
         all_back = (s["clusters_back"] == s["clusters"] and s["groups_back"] == s["groups"]
                     and s["unchanged"] == s["resources"] and s["keys_ok"] == s["keys_checked"]
@@ -594,6 +679,8 @@ def table(r: dict) -> str:
             f"{s['clusters_back']}/{s['clusters']}, {s['groups_back']}/{s['groups']}, "
             f"{s['unchanged']}/{s['resources']}, {s['keys_ok']}/{s['keys_checked']}",
             "all", verdict(all_back))
+    for name, error in r.get("phase_errors", {}).items():
+        row(f"phase `{name}` broke", error.replace("|", "/")[:200])
     return "\n".join(rows)
 
 
@@ -612,6 +699,60 @@ def cidr_is_free(cidr: str) -> bool:
     return True
 
 
+def phase(name: str, fn):
+    """Runs one phase; a failure is logged and reported, and the next phases still run."""
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - a bench reports what broke and goes on
+        log(f"phase {name} broke: {e!r}")
+        results.setdefault("phase_errors", {})[name] = repr(e)
+        return None
+
+
+def keep_logs(fc: Ferrocache) -> str:
+    """Copies Ferrocache's stderr logs out of the temp dir (removed at exit)."""
+    target = Path(LOG_DIR) / f"scale-{N}-{time.strftime('%Y%m%d-%H%M%S')}"
+    target.mkdir(parents=True, exist_ok=True)
+    for log_file in Path(fc.root).glob("*.stderr.log"):
+        shutil.copy(log_file, target / log_file.name)
+    return str(target)
+
+
+def create_all(ec, create_group) -> None:
+    log(f"creating {N} cache clusters")
+    latencies, errors = [], []
+    for n in range(N):
+        t0 = time.perf_counter()
+        try:
+            ec.create_cache_cluster(CacheClusterId=f"sc-{n:04d}", Engine="redis",
+                                    CacheNodeType="cache.t3.micro", NumCacheNodes=1)
+        except (ClientError, BotoCoreError) as e:
+            errors.append(f"sc-{n:04d}: {e}")
+        latencies.append(time.perf_counter() - t0)
+        if (n + 1) % max(1, N // 10) == 0:
+            last = latencies[-max(1, N // 10):]
+            log(f"  {n + 1}/{N}: mean of the last {len(last)} {ms(statistics.fmean(last))}")
+    results["create_clusters"] = first_last(latencies)
+    log(f"creating {GROUPS} replication groups")
+    group_latencies = []
+    for n in range(GROUPS):
+        t0 = time.perf_counter()
+        try:
+            create_group(f"sg-{n:03d}")
+        except (ClientError, BotoCoreError) as e:
+            errors.append(f"sg-{n:03d}: {e}")
+        group_latencies.append(time.perf_counter() - t0)
+        if (n + 1) % max(1, GROUPS // 5) == 0:
+            last = group_latencies[-max(1, GROUPS // 5):]
+            log(f"  {n + 1}/{GROUPS}: mean of the last {len(last)} "
+                f"{ms(statistics.fmean(last))}")
+    if group_latencies:
+        results["create_groups"] = first_last(group_latencies)
+    results["create_errors"] = errors
+    if errors:
+        log(f"  {len(errors)} creates refused, first: {errors[0]}")
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
@@ -621,6 +762,7 @@ def main() -> int:
     loads = LoadSampler()
     loads.thread.start()
     fc = Ferrocache(binary=BIN, cidr=CIDR, ready_timeout=300, stop_timeout=STOP_TIMEOUT_S)
+    settled = None
     try:
         fc.start()
         ec = fc.client(retries=1)
@@ -640,48 +782,26 @@ def main() -> int:
                 f"RSS {results['idle_ref']['rss_mb']:.1f} MB")
         create_group(REF_GROUP)
         if not SKIP_REFERENCE:
-            results["rto_ref"] = rto_trials(fc, ec, REF_GROUP)
+            results["rto_ref"] = phase("reference failover", lambda: rto_trials(fc, ec, REF_GROUP))
 
-        log(f"creating {N} cache clusters")
         cpu0 = cpu_seconds(fc.pid)
         started = time.monotonic()
-        latencies, errors = [], []
-        for n in range(N):
-            t0 = time.perf_counter()
-            try:
-                ec.create_cache_cluster(CacheClusterId=f"sc-{n:04d}", Engine="redis",
-                                        CacheNodeType="cache.t3.micro", NumCacheNodes=1)
-            except (ClientError, BotoCoreError) as e:
-                errors.append(f"sc-{n:04d}: {e}")
-            latencies.append(time.perf_counter() - t0)
-            if (n + 1) % max(1, N // 10) == 0:
-                last = latencies[-max(1, N // 10):]
-                log(f"  {n + 1}/{N}: mean of the last {len(last)} {ms(statistics.fmean(last))}")
-        results["create_clusters"] = first_last(latencies)
-        log(f"creating {GROUPS} replication groups")
-        group_latencies = []
-        for n in range(GROUPS):
-            t0 = time.perf_counter()
-            try:
-                create_group(f"sg-{n:03d}")
-            except (ClientError, BotoCoreError) as e:
-                errors.append(f"sg-{n:03d}: {e}")
-            group_latencies.append(time.perf_counter() - t0)
-        if group_latencies:
-            results["create_groups"] = first_last(group_latencies)
+        phase("create", lambda: create_all(ec, create_group))
         results["creates_s"] = time.monotonic() - started
-        results["create_errors"] = errors
-        if errors:
-            log(f"  {len(errors)} creates failed, first: {errors[0]}")
         log(f"  all creates issued in {results['creates_s']:.1f}s")
 
-        clusters, groups = wait_all_available(ec, N - len(errors) + 3 * (GROUPS + 1),
-                                              GROUPS + 1, AVAILABLE_TIMEOUT_S)
-        results["available_s"] = time.monotonic() - started
-        results["create_phase_cpu_pct"] = \
-            (cpu_seconds(fc.pid) - cpu0) / results["available_s"] * 100
-        log(f"  all {len(clusters)} clusters and {len(groups)} groups available "
-            f"{results['available_s']:.1f}s after the first create")
+        settled = phase("wait until available", lambda: wait_all_available(
+            ec, N, GROUPS + 1, AVAILABLE_TIMEOUT_S))
+        if settled:
+            results["available"] = {
+                "done": settled.done, "seconds": time.monotonic() - started,
+                "standalone": len(settled.available_standalone),
+                "groups": len(settled.available_groups),
+                "failed_groups": len(settled.failed_groups)}
+            results["create_phase_cpu_pct"] = \
+                (cpu_seconds(fc.pid) - cpu0) / results["available"]["seconds"] * 100
+            log(f"  {settled.summary()}, {results['available']['seconds']:.1f}s after the "
+                "first create")
 
         time.sleep(SETTLE_S)
         results["idle"] = idle_figures(fc, IDLE_S)
@@ -689,20 +809,26 @@ def main() -> int:
             f"RSS {results['idle']['rss_mb']:.1f} MB, nodes' CPU "
             f"{results['idle']['nodes_cpu_pct']:.1f} %")
         log(f"describe latencies ({DESCRIBE_CALLS} calls each)")
-        results["describe"] = describe_latencies(fc, ec)
+        results["describe"] = phase("describe", lambda: describe_latencies(fc, ec))
         log(f"failover of {REF_GROUP} with everything running")
-        results["rto"] = rto_trials(fc, ec, REF_GROUP)
+        results["rto"] = phase("failover at N", lambda: rto_trials(fc, ec, REF_GROUP))
 
         if not SKIP_RESTART:
             log("clean stop and restart")
-            clusters, groups = wait_all_available(ec, len(clusters), len(groups),
-                                                  AVAILABLE_TIMEOUT_S)
-            results["restart"] = restart(fc, lambda: fc.client(retries=1), clusters, groups)
+            before = phase("before restart", lambda: wait_all_available(
+                ec, N, GROUPS + 1, AVAILABLE_TIMEOUT_S))
+            if before:
+                results["restart"] = phase("restart", lambda: restart(
+                    fc, lambda: fc.client(retries=1), before))
         if fc.server_errors:
-            log(f"server errors seen: {fc.server_errors[:5]}")
+            log(f"server errors seen: {len(fc.server_errors)}, first: {fc.server_errors[:3]}")
+            results["server_errors"] = fc.server_errors[:20]
     finally:
         loads.stop.set()
-        fc.close()
+        try:
+            print(f"ferrocache logs kept in {keep_logs(fc)}", flush=True)
+        finally:
+            fc.close()
     if loads.samples:
         results["load"] = {"min": min(loads.samples), "mean": statistics.fmean(loads.samples),
                            "max": max(loads.samples)}
@@ -714,8 +840,8 @@ def main() -> int:
     print()
     print(table(results))
     if RESULTS_JSON:
-        Path(RESULTS_JSON).write_text(json.dumps(results, indent=2))
-    return 0
+        Path(RESULTS_JSON).write_text(json.dumps(results, indent=2, default=str))
+    return 1 if results.get("phase_errors") else 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@
 #   POLL_S=1               how often the paged Describes poll for `available`
 #   AVAILABLE_TIMEOUT_S=1800 STOP_TIMEOUT_S=600   bounds on waiting
 #   RESULTS_JSON=path      also write every figure as JSON
+#   LOG_DIR=/tmp           where Ferrocache's stderr log is copied (scale-<N>-<time>/)
+#   DESCRIBE_TIME_MAX_S=180 bound on each Describe series; WRITER_TIMEOUT_S=1 failover client
 #   FERROCACHE_TEST_KEEP=1 keep the data dir (tests/py/harness.py)
 #
 # Needs redis-server (7.0) and python3 with boto3 and redis. Raises `ulimit -n` to the hard
@@ -48,7 +50,10 @@ fi
 if [[ -z "${FERROCACHE_BIN:-}" ]]; then
   cargo build --release --quiet -p ferrocache
   export FERROCACHE_BIN="$PWD/target/release/ferrocache"
+  # The commit measured, and the last one that changed the code (bench/ commits change nothing).
   commit=$(git rev-parse --short HEAD)
+  code=$(git log -1 --format=%h -- crates Cargo.toml Cargo.lock)
+  [[ "$code" == "$commit" ]] || commit="$commit (code as of $code)"
   git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2>/dev/null || commit="$commit+dirty"
   export BENCH_COMMIT="${BENCH_COMMIT:-$commit}"
 else
