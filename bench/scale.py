@@ -245,6 +245,7 @@ def wait_all_available(ec, standalone_expected: int, groups_expected: int,
         groups = list_all(ec, "describe_replication_groups", "ReplicationGroups")
         poll_s = time.monotonic() - t0
         state = Settled(clusters, groups, False, time.monotonic() - started)
+        state.poll_s = poll_s
 
         def settled(c):
             status = c["CacheClusterStatus"]
@@ -625,7 +626,7 @@ def table(r: dict) -> str:
     a = r.get("available")
     if a:
         row("first create → all settled" if a["done"] else "first create → gave up waiting",
-            f"{a['seconds']:.1f} s")
+            f"{a['seconds']:.1f} s", "", f"one paged poll took {a['poll_s']:.1f} s")
         row("available: standalone clusters, groups (failed groups)",
             f"{a['standalone']}/{N}, {a['groups']}/{GROUPS + 1} ({a['failed_groups']})",
             "all", verdict(a["standalone"] == N and a["groups"] == GROUPS + 1))
@@ -797,7 +798,7 @@ def main() -> int:
                 "done": settled.done, "seconds": time.monotonic() - started,
                 "standalone": len(settled.available_standalone),
                 "groups": len(settled.available_groups),
-                "failed_groups": len(settled.failed_groups)}
+                "failed_groups": len(settled.failed_groups), "poll_s": settled.poll_s}
             results["create_phase_cpu_pct"] = \
                 (cpu_seconds(fc.pid) - cpu0) / results["available"]["seconds"] * 100
             log(f"  {settled.summary()}, {results['available']['seconds']:.1f}s after the "
@@ -823,12 +824,24 @@ def main() -> int:
         if fc.server_errors:
             log(f"server errors seen: {len(fc.server_errors)}, first: {fc.server_errors[:3]}")
             results["server_errors"] = fc.server_errors[:20]
+    except (KeyboardInterrupt, SystemExit) as e:
+        # Stopped from outside (Ctrl-C, SIGTERM, `timeout`): still print what was measured.
+        results.setdefault("phase_errors", {})["interrupted"] = repr(e)
+        log(f"interrupted ({e!r}): stopping Ferrocache and its nodes")
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short and leave nodes running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         loads.stop.set()
         try:
             print(f"ferrocache logs kept in {keep_logs(fc)}", flush=True)
         finally:
             fc.close()
+    report(loads)
+    return 1 if results.get("phase_errors") else 0
+
+
+def report(loads: LoadSampler):
     if loads.samples:
         results["load"] = {"min": min(loads.samples), "mean": statistics.fmean(loads.samples),
                            "max": max(loads.samples)}
@@ -838,10 +851,9 @@ def main() -> int:
           f"(+ {REF_GROUP}), load average during the run {load['min']:.1f}–{load['max']:.1f} "
           f"(mean {load['mean']:.1f}), {os.cpu_count()} CPUs")
     print()
-    print(table(results))
+    print(table(results), flush=True)
     if RESULTS_JSON:
         Path(RESULTS_JSON).write_text(json.dumps(results, indent=2, default=str))
-    return 1 if results.get("phase_errors") else 0
 
 
 if __name__ == "__main__":
