@@ -70,7 +70,7 @@ def env_float(name: str, default: float) -> float:
 
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-GROUPS = N // 10
+GROUPS = env_int("GROUPS", N // 10)
 CIDR = os.environ.get("ENDPOINT_CIDR", "127.250.0.0/20")
 DESCRIBE_CALLS = env_int("DESCRIBE_CALLS", 200)
 IDLE_S = env_float("IDLE_S", 30)
