@@ -70,7 +70,7 @@ def env_float(name: str, default: float) -> float:
 
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-GROUPS = env_int("GROUPS", N // 10)
+GROUPS = env_int("GROUP_COUNT", N // 10)  # not GROUPS: bash owns that name
 CIDR = os.environ.get("ENDPOINT_CIDR", "127.250.0.0/20")
 DESCRIBE_CALLS = env_int("DESCRIBE_CALLS", 200)
 IDLE_S = env_float("IDLE_S", 30)
@@ -208,7 +208,9 @@ def list_all(ec, operation: str, key: str, **kwargs) -> list[dict]:
     raise RuntimeError(f"{operation}: more than {PAGES_MAX} pages")
 
 
-FAILED_STATUSES = ("create-failed", "restore-failed")
+# Statuses a resource does not leave by itself: a failed cache cluster is shown as
+# `incompatible-network`, as AWS does.
+FAILED_STATUSES = ("create-failed", "restore-failed", "incompatible-network")
 
 
 class Settled:
@@ -234,7 +236,7 @@ class Settled:
 def wait_all_available(ec, standalone_expected: int, groups_expected: int,
                        timeout: float) -> Settled:
     """Polls the paged Describes until every cluster and group has settled: `available`, or
-    failed for good (`create-failed`; a failed group's members are `deleting`). Polls every
+    failed for good (FAILED_STATUSES, or a member of a failed group). Polls every
     POLL_S, or as often as the last poll took, so the polling never takes more than half a
     core. Returns at the deadline with done=False."""
     started = time.monotonic()
@@ -249,9 +251,10 @@ def wait_all_available(ec, standalone_expected: int, groups_expected: int,
         state.poll_s = poll_s
 
         def settled(c):
+            # A failed group's members are left to Ferrocache's clean-up, whatever they show.
             status = c["CacheClusterStatus"]
-            return status == "available" or status in FAILED_STATUSES or (
-                status == "deleting" and c.get("ReplicationGroupId") in state.failed_groups)
+            return status == "available" or status in FAILED_STATUSES \
+                or c.get("ReplicationGroupId") in state.failed_groups
 
         if (len(state.standalone) >= standalone_expected and len(groups) >= groups_expected
                 and all(settled(c) for c in clusters)
@@ -552,7 +555,9 @@ def restart(fc: Ferrocache, ec_factory, before: Settled) -> dict:
     """Keys into everything available, a clean stop, a start on the same data dir; what came
     back. Resources that had failed before the stop are left out of every count."""
     out: dict = {}
-    clusters, groups = before.available_clusters, before.available_groups
+    clusters = [c for c in before.available_clusters
+                if c.get("ReplicationGroupId") not in before.failed_groups]
+    groups = before.available_groups
     t0 = time.monotonic()
     out["write_failures"], out["keys_written"] = write_keys(clusters, groups)
     log(f"  wrote {out['keys_written']} keys in "

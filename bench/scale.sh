@@ -14,7 +14,7 @@
 #                          `cargo build --release -p ferrocache`); two builds compare side by side
 #   ENDPOINT_CIDR=cidr     --endpoint-cidr (default 127.250.0.0/20; N=1000 takes ~1500 endpoint
 #                          and ~1300 private addresses, so a /20 at least)
-#   GROUPS=n               three-node groups to create (default N/10)
+#   GROUP_COUNT=n          three-node groups to create (default N/10)
 #   SKIP_RESTART=1         no clean stop and restart at the end
 #   SKIP_REFERENCE=1       no idle/RTO reference with nothing running (faster)
 #   RTO_TRIALS=3           failovers per measurement (median reported)
