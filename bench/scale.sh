@@ -17,8 +17,9 @@
 #   GROUP_COUNT=n          three-node groups to create (default N/10)
 #   SKIP_RESTART=1         no clean stop and restart at the end
 #   SKIP_REFERENCE=1       no idle/RTO reference with nothing running (faster)
-#   RTO_TRIALS=3           failovers per measurement (median reported)
-#   DESCRIBE_CALLS=200     calls per Describe operation
+#   RTO_TRIALS=3           failovers per measurement (median reported; 0: none)
+#   DESCRIBE_CALLS=200     calls per Describe operation (0: no Describe series)
+#   RESTART_KEYS=500       keys written before the restart, spread over the clusters and groups
 #   IDLE_S=30 SETTLE_S=5   idle CPU window, and the pause before it
 #   POLL_S=1               how often the paged Describes poll for `available`
 #   AVAILABLE_TIMEOUT_S=1800 STOP_TIMEOUT_S=600   bounds on waiting
