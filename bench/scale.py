@@ -9,7 +9,7 @@ tools). Phases, each bounded in count and time:
 1. N `CreateCacheCluster` (one node each) one after another, then N/10
    `CreateReplicationGroup` (NumCacheClusters=3, automatic failover), each call timed;
 2. paged DescribeCacheClusters / DescribeReplicationGroups (MaxRecords=100) every POLL_S until
-   every cluster and group is `available`;
+   every cluster and group has settled: `available`, or failed for good (`create-failed`);
 3. after SETTLE_S, Ferrocache's CPU over IDLE_S seconds (utime+stime from /proc/<pid>/stat, as
    % of one core), its RSS (VmRSS), and the nodes' summed CPU for context;
 4. DESCRIBE_CALLS DescribeCacheClusters (MaxRecords=100, ShowCacheNodeInfo) and
@@ -21,7 +21,8 @@ tools). Phases, each bounded in count and time:
    redis-server is SIGKILLed (pid from <data-dir>/nodes/<id>/redis.pid); RTO is the time from
    the kill to the first acknowledged write after it. Median of RTO_TRIALS;
 6. unless SKIP_RESTART=1: one key per standalone node (through its endpoint) and per group
-   (through the primary endpoint, WAIT for both replicas); clean stop (SIGTERM, wait for exit);
+   (through the primary endpoint, WAIT for both replicas), for all of them or RESTART_KEYS
+   spread over them; clean stop (SIGTERM, wait for exit);
    `ferrocache up` again on the same data dir; wait until all are `available`; read every key
    back (standalone: its endpoint; group: the primary endpoint and every member's endpoint) and
    check ids and endpoints are unchanged.

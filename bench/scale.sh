@@ -7,7 +7,8 @@
 # that must bring every cluster, group and key back. Prints a Markdown table with the issue's
 # goals. The phases are described in bench/scale.py.
 #
-# Usage: bench/scale.sh [N]     (default 1000; N=1000 needs ~4.5 GB of memory, ~15 min)
+# Usage: bench/scale.sh [N]     (default 1000; N=1000 needs ~4.5 GB of memory; the baseline
+#                                 at d513759 takes over 45 min there, N=100 ~2 min)
 #
 # Environment knobs:
 #   FERROCACHE_BIN=path    a ferrocache binary to measure (default: build this checkout with
