@@ -19,7 +19,8 @@ tools). Phases, each bounded in count and time:
 5. the failover RTO of `scale-ref` with everything running: a client writes every 1 ms through
    its primary endpoint (redis-py, 1 s socket timeouts, reconnecting); the primary's
    redis-server is SIGKILLed (pid from <data-dir>/nodes/<id>/redis.pid); RTO is the time from
-   the kill to the first acknowledged write after it. Median of RTO_TRIALS;
+   the kill to the first acknowledged write sent after the old primary was gone. Median of
+   RTO_TRIALS;
 6. unless SKIP_RESTART=1: one key per standalone node (through its endpoint) and per group
    (through the primary endpoint, WAIT for both replicas), for all of them or RESTART_KEYS
    spread over them; clean stop (SIGTERM, wait for exit);
