@@ -134,9 +134,7 @@ impl Service {
             let shared = super::view::Shared::load(r, region)?;
             let mut items = Vec::new();
             for (_, spec) in specs {
-                if let Some(v) = NodeView::load_shared(r, region, &spec.id, &account, &shared)? {
-                    items.push(v);
-                }
+                items.push(NodeView::of_spec(r, spec, &account, &shared)?);
             }
             Ok(Page { items, marker })
         })

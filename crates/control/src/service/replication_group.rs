@@ -212,9 +212,7 @@ impl Service {
             let shared = super::view::Shared::load(r, region)?;
             let mut items = Vec::new();
             for (_, spec) in ids {
-                if let Some(v) = GroupView::load_shared(r, region, &spec.id, &account, &shared)? {
-                    items.push(v);
-                }
+                items.push(GroupView::of_spec(r, spec, &account, &shared)?);
             }
             Ok(Page { items, marker })
         })

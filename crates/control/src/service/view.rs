@@ -91,6 +91,22 @@ impl NodeView {
         let Some(spec) = r.doc::<NodeSpec>(&key)? else {
             return Ok(None);
         };
+        Self::of_spec(r, spec, account, shared).map(Some)
+    }
+
+    /// The view of a node whose spec was read already (a page of a listing).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn of_spec(
+        r: &dyn Reader,
+        spec: NodeSpec,
+        account: &str,
+        shared: &Shared,
+    ) -> Result<Self, StoreError> {
+        let region = spec.region.clone();
+        let region = region.as_str();
+        let key = tables::key(region, &spec.id);
         let intent = r.doc::<NodeIntent>(&key)?;
         let observed = r.doc::<NodeObserved>(&key)?;
         let role = match (&spec.group_id, &spec.shard_id) {
@@ -103,7 +119,7 @@ impl NodeView {
         view.parameter_status =
             super::parameter_group::apply_status(r, &view.spec, view.observed.as_ref())?;
         view.mark_snapshotting(&shared.snapshots_in_progress);
-        Ok(Some(view))
+        Ok(view)
     }
 
     /// Assembles a view from its parts.
@@ -299,6 +315,22 @@ impl GroupView {
         let Some(spec) = r.doc::<GroupSpec>(&key)? else {
             return Ok(None);
         };
+        Self::of_spec(r, spec, account, shared).map(Some)
+    }
+
+    /// The view of a group whose spec was read already (a page of a listing).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn of_spec(
+        r: &dyn Reader,
+        spec: GroupSpec,
+        account: &str,
+        shared: &Shared,
+    ) -> Result<Self, StoreError> {
+        let key = tables::key(&spec.region, &spec.id);
+        let id = spec.id.clone();
+        let id = id.as_str();
         let observed = r.doc::<GroupObserved>(&key)?;
         let mut shards = Vec::new();
         for (shard_key, shard) in r.docs::<ShardSpec>(&format!("{key}/"))? {
@@ -339,14 +371,14 @@ impl GroupView {
             status = GroupStatus::Snapshotting;
         }
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
-        Ok(Some(Self {
+        Ok(Self {
             spec,
             observed,
             status,
             shards,
             members,
             arn,
-        }))
+        })
     }
 
     /// The members of shard `shard_id`, in id order.
