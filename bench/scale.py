@@ -7,7 +7,10 @@ tools). Phases, each bounded in count and time:
 0. reference, with nothing else running: Ferrocache's idle CPU and RSS, and the failover RTO of
    one three-node group `scale-ref` (kept: it is the group failed over again at N);
 1. N `CreateCacheCluster` (one node each) one after another, then N/10
-   `CreateReplicationGroup` (NumCacheClusters=3, automatic failover), each call timed;
+   `CreateReplicationGroup` (NumCacheClusters=3, automatic failover), each call sent as raw
+   signed HTTP and timed, and each followed by a timed one-record DescribeCacheClusters of
+   `scale-ref` (a probe: the same cheap call at every N, so its ratio shows how much the machine
+   itself slowed down as the nodes' own CPU grew);
 2. paged DescribeCacheClusters / DescribeReplicationGroups (MaxRecords=100) every POLL_S until
    every cluster and group has settled: `available`, or failed for good (`create-failed`);
 3. after SETTLE_S, Ferrocache's CPU over IDLE_S seconds (utime+stime from /proc/<pid>/stat, as
@@ -60,7 +63,6 @@ import redis  # noqa: E402
 from botocore.auth import SigV4Auth  # noqa: E402
 from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
-from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 
 def env_int(name: str, default: int) -> int:
@@ -97,6 +99,7 @@ REDIS_TIMEOUT_S = env_float("WRITER_TIMEOUT_S", 1.0)
 KEY_WORKERS = 16
 RESTART_KEYS = env_int("RESTART_KEYS", 500)
 REF_GROUP = "scale-ref"
+LONE_CREATES = env_int("LONE_CREATES", 20)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Goals from the issue.
@@ -275,22 +278,20 @@ def wait_all_available(ec, standalone_expected: int, groups_expected: int,
         time.sleep(max(POLL_S, poll_s))
 
 
-class RawDescribe:
-    """A Describe sent as signed awsQuery HTTP on one keep-alive connection, timed from the
-    request's first byte out to the response's last byte in (no XML parsing on our side)."""
+class RawQuery:
+    """ElastiCache calls sent as signed awsQuery HTTP on one keep-alive connection, timed from
+    the request's first byte out to the response's last byte in: the server's latency, without
+    botocore's signing and XML parsing (a few ms of Python per call, which grows with the
+    machine's load, not with Ferrocache's work)."""
 
-    MARKER = re.compile(rb"<Marker>([^<]*)</Marker>")
-
-    def __init__(self, port: int, action: str, params: dict):
-        self.port, self.action, self.params = port, action, params
+    def __init__(self, port: int):
+        self.port = port
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.signer = SigV4Auth(Credentials("test", "test"), "elasticache", "us-east-1")
 
-    def call(self, marker: str | None) -> tuple[float, str | None]:
-        form = {"Action": self.action, "Version": "2015-02-02", **self.params}
-        if marker:
-            form["Marker"] = marker
-        body = urlencode(form)
+    def call(self, action: str, params: dict) -> tuple[float, int, bytes]:
+        """(seconds, HTTP status, body) of one call."""
+        body = urlencode({"Action": action, "Version": "2015-02-02", **params})
         request = AWSRequest(method="POST", url=f"http://127.0.0.1:{self.port}/", data=body,
                              headers={"Content-Type":
                                       "application/x-www-form-urlencoded; charset=utf-8"})
@@ -300,14 +301,39 @@ class RawDescribe:
         self.conn.request("POST", "/", body=body, headers=headers)
         response = self.conn.getresponse()
         data = response.read()
-        elapsed = time.perf_counter() - t0
-        if response.status != 200:
-            raise RuntimeError(f"{self.action}: HTTP {response.status} {data[:300]!r}")
+        return time.perf_counter() - t0, response.status, data
+
+    def checked(self, action: str, params: dict) -> float:
+        """Seconds of one call that must succeed."""
+        elapsed, status, data = self.call(action, params)
+        if status != 200:
+            raise RuntimeError(f"{action}: HTTP {status} {data[:300]!r}")
+        return elapsed
+
+    def close(self):
+        self.conn.close()
+
+
+class RawDescribe:
+    """A paged Describe through RawQuery, following its markers round."""
+
+    MARKER = re.compile(rb"<Marker>([^<]*)</Marker>")
+
+    def __init__(self, port: int, action: str, params: dict):
+        self.query, self.action, self.params = RawQuery(port), action, params
+
+    def call(self, marker: str | None) -> tuple[float, str | None]:
+        params = dict(self.params)
+        if marker:
+            params["Marker"] = marker
+        elapsed, status, data = self.query.call(self.action, params)
+        if status != 200:
+            raise RuntimeError(f"{self.action}: HTTP {status} {data[:300]!r}")
         found = self.MARKER.search(data)
         return elapsed, (found.group(1).decode() if found and found.group(1) else None)
 
     def close(self):
-        self.conn.close()
+        self.query.close()
 
 
 def describe_latencies(fc: Ferrocache, ec) -> dict:
@@ -641,6 +667,26 @@ def table(r: dict) -> str:
         row("create ratio last / first (p50 / mean)",
             f"{c['ratio_p50']:.2f}× / {c['ratio_mean']:.2f}×", f"≤ {GOAL_CREATE_RATIO}×",
             verdict(max(c["ratio_mean"], c["ratio_p50"]) <= GOAL_CREATE_RATIO))
+    u = r.get("create_cpu")
+    if u:
+        row("Ferrocache CPU per CreateCacheCluster (call + reconcile), first / last 10 %",
+            f"{u['first_ms']:.2f} / {u['last_ms']:.2f} ms",
+            "", f"ratio {u['last_ms'] / u['first_ms']:.2f}×" if u["first_ms"] else "")
+    lone, lone_ref = r.get("lone"), r.get("lone_ref")
+    if lone and lone_ref:
+        row(f"CreateCacheCluster one at a time, nothing pending ({lone['calls']} calls): "
+            "p50 before the N / among them", f"{lone_ref['p50'] * 1000:.1f} / {lone['p50'] * 1000:.1f} ms",
+            "", f"ratio {lone['p50'] / lone_ref['p50']:.2f}×")
+        row("… probe after each (DescribeCacheClusters of one id): p50 before the N / among them",
+            f"{lone_ref['probe_p50'] * 1000:.1f} / {lone['probe_p50'] * 1000:.1f} ms",
+            "", f"ratio {lone['probe_p50'] / lone_ref['probe_p50']:.2f}×")
+    p = r.get("create_probe")
+    if p:
+        row("probe after each create (DescribeCacheClusters of one id), first / last 10 %: "
+            "p50 / mean", f"{p['first_p50'] * 1000:.2f} / {p['first_mean'] * 1000:.2f} → "
+            f"{p['last_p50'] * 1000:.2f} / {p['last_mean'] * 1000:.2f} ms")
+        row("probe ratio last / first (p50 / mean)",
+            f"{p['ratio_p50']:.2f}× / {p['ratio_mean']:.2f}×", "", "the machine's slow-down")
     g = r.get("create_groups")
     if g:
         row(f"CreateReplicationGroup, first / last 10 % ({g['count']} calls): mean",
@@ -752,39 +798,99 @@ def keep_logs(fc: Ferrocache) -> str:
     return str(target)
 
 
-def create_all(ec, create_group) -> None:
+def create_all(port: int, pid: int) -> None:
+    """The creates, each sent as raw signed HTTP and followed by a one-record Describe of
+    `scale-ref` (the same cheap call at every N: how much the machine itself slowed down)."""
     log(f"creating {N} cache clusters")
-    latencies, errors = [], []
+    api = RawQuery(port)
+    latencies, probes, errors = [], [], []
+
+    def create(action: str, resource_id: str, params: dict) -> float:
+        elapsed, status, data = api.call(action, params)
+        if status != 200:
+            code = re.search(rb"<Code>([^<]*)</Code>", data)
+            errors.append(f"{resource_id}: HTTP {status} {code.group(1).decode() if code else ''}")
+        probes.append(api.checked("DescribeCacheClusters", {"CacheClusterId": f"{REF_GROUP}-001"}))
+        return elapsed
+
+    tenth = max(1, N // 10)
+    cpu_marks = {}
     for n in range(N):
-        t0 = time.perf_counter()
-        try:
-            ec.create_cache_cluster(CacheClusterId=f"sc-{n:04d}", Engine="redis",
-                                    CacheNodeType="cache.t3.micro", NumCacheNodes=1)
-        except (ClientError, BotoCoreError) as e:
-            errors.append(f"sc-{n:04d}: {e}")
-        latencies.append(time.perf_counter() - t0)
+        if n in (0, N - tenth):
+            cpu_marks[n] = cpu_seconds(pid)
+        latencies.append(create("CreateCacheCluster", f"sc-{n:04d}", {
+            "CacheClusterId": f"sc-{n:04d}", "Engine": "redis",
+            "CacheNodeType": "cache.t3.micro", "NumCacheNodes": "1"}))
         if (n + 1) % max(1, N // 10) == 0:
             last = latencies[-max(1, N // 10):]
             log(f"  {n + 1}/{N}: mean of the last {len(last)} {ms(statistics.fmean(last))}")
+        if n + 1 in (tenth, N):
+            cpu_marks[n + 1] = cpu_seconds(pid)
     results["create_clusters"] = first_last(latencies)
+    # Ferrocache's own CPU per create (the API call and the reconciling it sets off, which
+    # overlaps the next calls): the control plane's cost, apart from the machine's load.
+    results["create_cpu"] = {
+        "first_ms": (cpu_marks[tenth] - cpu_marks[0]) / tenth * 1000,
+        "last_ms": (cpu_marks[N] - cpu_marks[N - tenth]) / tenth * 1000}
+    results["create_probe"] = first_last(probes)
     log(f"creating {GROUPS} replication groups")
     group_latencies = []
     for n in range(GROUPS):
-        t0 = time.perf_counter()
-        try:
-            create_group(f"sg-{n:03d}")
-        except (ClientError, BotoCoreError) as e:
-            errors.append(f"sg-{n:03d}: {e}")
-        group_latencies.append(time.perf_counter() - t0)
+        group_latencies.append(create("CreateReplicationGroup", f"sg-{n:03d}", group_params(
+            f"sg-{n:03d}")))
         if (n + 1) % max(1, GROUPS // 5) == 0:
             last = group_latencies[-max(1, GROUPS // 5):]
             log(f"  {n + 1}/{GROUPS}: mean of the last {len(last)} "
                 f"{ms(statistics.fmean(last))}")
+    api.close()
     if group_latencies:
         results["create_groups"] = first_last(group_latencies)
     results["create_errors"] = errors
     if errors:
         log(f"  {len(errors)} creates refused, first: {errors[0]}")
+
+
+def lone_creates(fc, ec, prefix: str) -> dict:
+    """LONE_CREATES CreateCacheCluster calls, each sent only when the previous cluster is
+    `available` (nothing else pending: the cost of a create at this N, apart from the backlog
+    of back-to-back creates); the clusters are deleted again afterwards, and gone before this
+    returns, so the counts of the other phases stay N."""
+    api = RawQuery(fc.port)
+    times, probes = [], []
+    ids = [f"{prefix}-{n:02d}" for n in range(LONE_CREATES)]
+    for cluster_id in ids:
+        times.append(api.checked("CreateCacheCluster", {
+            "CacheClusterId": cluster_id, "Engine": "redis",
+            "CacheNodeType": "cache.t3.micro", "NumCacheNodes": "1"}))
+        probes.append(api.checked("DescribeCacheClusters", {"CacheClusterId": f"{REF_GROUP}-001"}))
+        wait_until(lambda: ec.describe_cache_clusters(CacheClusterId=cluster_id)
+                   ["CacheClusters"][0]["CacheClusterStatus"] == "available", 60,
+                   f"{cluster_id} available")
+    for cluster_id in ids:
+        api.checked("DeleteCacheCluster", {"CacheClusterId": cluster_id})
+    api.close()
+
+    def gone(cluster_id):
+        try:
+            ec.describe_cache_clusters(CacheClusterId=cluster_id)
+            return False
+        except ec.exceptions.CacheClusterNotFoundFault:
+            return True
+
+    for cluster_id in ids:
+        wait_until(lambda: gone(cluster_id), 60, f"{cluster_id} deleted")
+    out = {"p50": statistics.median(times), "mean": statistics.fmean(times), "calls": len(times),
+           "probe_p50": statistics.median(probes)}
+    log(f"  {len(times)} lone creates: p50 {ms(out['p50'])}, mean {ms(out['mean'])}; probe "
+        f"after each (DescribeCacheClusters of one id) p50 {ms(out['probe_p50'])}")
+    return out
+
+
+def group_params(group_id: str) -> dict:
+    """CreateReplicationGroup's parameters for a three-node group with automatic failover."""
+    return {"ReplicationGroupId": group_id, "ReplicationGroupDescription": "scale bench",
+            "Engine": "redis", "CacheNodeType": "cache.t3.micro", "NumCacheClusters": "3",
+            "AutomaticFailoverEnabled": "true"}
 
 
 def main() -> int:
@@ -803,24 +909,24 @@ def main() -> int:
         log(f"ferrocache {fc.endpoint_url} (pid {fc.pid}), data {fc.data_dir}, endpoints {CIDR}, "
             f"binary {BIN}; N={N}, groups={GROUPS}")
 
-        def create_group(group_id):
-            ec.create_replication_group(ReplicationGroupId=group_id,
-                                        ReplicationGroupDescription="scale bench",
-                                        Engine="redis", CacheNodeType="cache.t3.micro",
-                                        NumCacheClusters=3, AutomaticFailoverEnabled=True)
-
         if not SKIP_REFERENCE:
             time.sleep(SETTLE_S)
             results["idle_ref"] = idle_figures(fc, IDLE_S)
             log(f"reference, no node: CPU {results['idle_ref']['cpu_pct']:.2f} %, "
                 f"RSS {results['idle_ref']['rss_mb']:.1f} MB")
-        create_group(REF_GROUP)
+        RawQuery(fc.port).checked("CreateReplicationGroup", group_params(REF_GROUP))
+        wait_until(lambda: group_of(ec, REF_GROUP)["Status"] == "available", 120,
+                   f"{REF_GROUP} available")
         if not SKIP_REFERENCE and RTO_TRIALS > 0:
             results["rto_ref"] = phase("reference failover", lambda: rto_trials(fc, ec, REF_GROUP))
 
+        if LONE_CREATES > 0:
+            log(f"{LONE_CREATES} creates one at a time, with nothing else running")
+            results["lone_ref"] = phase("lone creates", lambda: lone_creates(fc, ec, "lone0"))
+
         cpu0 = cpu_seconds(fc.pid)
         started = time.monotonic()
-        phase("create", lambda: create_all(ec, create_group))
+        phase("create", lambda: create_all(fc.port, fc.pid))
         results["creates_s"] = time.monotonic() - started
         log(f"  all creates issued in {results['creates_s']:.1f}s")
 
@@ -842,6 +948,9 @@ def main() -> int:
         log(f"idle at {results['idle']['nodes']} nodes: CPU {results['idle']['cpu_pct']:.2f} %, "
             f"RSS {results['idle']['rss_mb']:.1f} MB, nodes' CPU "
             f"{results['idle']['nodes_cpu_pct']:.1f} %")
+        if LONE_CREATES > 0:
+            log(f"{LONE_CREATES} creates one at a time, with {N} clusters running")
+            results["lone"] = phase("lone creates at N", lambda: lone_creates(fc, ec, "lone1"))
         if DESCRIBE_CALLS > 0:
             log(f"describe latencies ({DESCRIBE_CALLS} calls each)")
             results["describe"] = phase("describe", lambda: describe_latencies(fc, ec))

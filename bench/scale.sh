@@ -19,6 +19,8 @@
 #   SKIP_RESTART=1         no clean stop and restart at the end
 #   SKIP_REFERENCE=1       no idle/RTO reference with nothing running (faster)
 #   RTO_TRIALS=3           failovers per measurement (median reported; 0: none)
+#   LONE_CREATES=20        creates sent one at a time (each waits for `available`) before the
+#                          N and among them, then deleted (0: none)
 #   DESCRIBE_CALLS=200     calls per Describe operation (0: no Describe series)
 #   RESTART_KEYS=500       keys written before the restart, spread over the clusters and groups
 #   IDLE_S=30 SETTLE_S=5   idle CPU window, and the pause before it

@@ -9,10 +9,10 @@
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
 use ferrocache_model::group::GroupSpec;
-use ferrocache_model::node::{NodeObserved, NodeSpec};
+use ferrocache_model::node::NodeSpec;
 use ferrocache_model::parameter::{
-    self, ApplyStatus, CreateParameterGroupRequest, DesiredParameters, Parameter,
-    ParameterGroupSpec, ParameterNameValue, Source,
+    self, CreateParameterGroupRequest, DesiredParameters, Parameter, ParameterGroupSpec,
+    ParameterNameValue, Source,
 };
 use ferrocache_model::{paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, StoreError, WriteExt};
@@ -111,26 +111,6 @@ pub fn desired_for(r: &dyn Reader, spec: &NodeSpec) -> Result<DesiredParameters,
             values: Default::default(),
         },
     })
-}
-
-/// `ParameterApplyStatus` of a node: `in-sync` until it is created (it starts with its group's
-/// values), then as [`parameter::apply_status`] says.
-///
-/// # Errors
-/// Store failures.
-pub fn apply_status(
-    r: &dyn Reader,
-    spec: &NodeSpec,
-    observed: Option<&NodeObserved>,
-) -> Result<ApplyStatus, StoreError> {
-    let Some(observed) = observed.filter(|o| o.created) else {
-        return Ok(ApplyStatus::InSync);
-    };
-    let desired = desired_for(r, spec)?;
-    Ok(parameter::apply_status(
-        &desired,
-        observed.parameters.as_ref(),
-    ))
 }
 
 impl ParameterGroupView {

@@ -1,21 +1,30 @@
 //! Views: a resource's three layers read together, with the status and endpoints a client sees.
 //! The API encodes these into AWS's shapes.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::group::{self, GroupObserved, GroupSpec, GroupStatus};
 use ferrocache_model::node::{
     self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
 };
+use ferrocache_model::parameter::{self, ApplyStatus, DesiredParameters};
 use ferrocache_model::shard::{ShardIntent, ShardObserved, ShardSpec};
 use ferrocache_model::snapshot::SnapshotSpec;
 use ferrocache_model::Fault;
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
 
 /// Facts a page of views shares, read once per call rather than once per record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Shared {
     /// Snapshots being taken (they overlay `snapshotting` on their sources).
     pub snapshots_in_progress: Vec<SnapshotSpec>,
+    /// The desired parameters of each parameter group a record of the page uses, read on first
+    /// use: a page of 100 nodes mostly shares one or two groups, and decoding a group's spec
+    /// per node was the largest part of a paged Describe.
+    desired_parameters: RefCell<HashMap<String, Rc<DesiredParameters>>>,
 }
 
 impl Shared {
@@ -26,7 +35,41 @@ impl Shared {
     pub fn load(r: &dyn Reader, region: &str) -> Result<Self, StoreError> {
         Ok(Self {
             snapshots_in_progress: super::snapshot::in_progress(r, region)?,
+            desired_parameters: RefCell::default(),
         })
+    }
+
+    /// `ParameterApplyStatus` of a node: `in-sync` until it is created (it starts with its
+    /// group's values), then as [`parameter::apply_status`] says; each parameter group is read
+    /// once per page.
+    fn apply_status(
+        &self,
+        r: &dyn Reader,
+        spec: &NodeSpec,
+        observed: Option<&NodeObserved>,
+    ) -> Result<ApplyStatus, StoreError> {
+        let Some(observed) = observed.filter(|o| o.created) else {
+            return Ok(ApplyStatus::InSync);
+        };
+        let cached = self
+            .desired_parameters
+            .borrow()
+            .get(&spec.parameter_group)
+            .cloned();
+        let desired = match cached {
+            Some(desired) => desired,
+            None => {
+                let desired = Rc::new(super::parameter_group::desired_for(r, spec)?);
+                self.desired_parameters
+                    .borrow_mut()
+                    .insert(spec.parameter_group.clone(), Rc::clone(&desired));
+                desired
+            }
+        };
+        Ok(parameter::apply_status(
+            &desired,
+            observed.parameters.as_ref(),
+        ))
     }
 }
 
@@ -116,8 +159,7 @@ impl NodeView {
             _ => None,
         };
         let mut view = Self::new(spec, intent, observed, role, account);
-        view.parameter_status =
-            super::parameter_group::apply_status(r, &view.spec, view.observed.as_ref())?;
+        view.parameter_status = shared.apply_status(r, &view.spec, view.observed.as_ref())?;
         view.mark_snapshotting(&shared.snapshots_in_progress);
         Ok(view)
     }
@@ -354,7 +396,7 @@ impl GroupView {
             let node_observed = r.doc::<NodeObserved>(&node_key)?;
             let mut member = NodeView::new(node_spec, node_intent, node_observed, role, account);
             member.parameter_status =
-                super::parameter_group::apply_status(r, &member.spec, member.observed.as_ref())?;
+                shared.apply_status(r, &member.spec, member.observed.as_ref())?;
             member.mark_snapshotting(&shared.snapshots_in_progress);
             members.push(member);
         }
