@@ -4,8 +4,8 @@
 //! The agent carries out orders from `control` and reports what it sees; it does not choose
 //! roles, ports or when to save. Every operation is idempotent and safe to repeat after a
 //! crash at any point, which is what lets the reconcilers above it be simple. Nodes run in
-//! their own sessions, so they outlive Ferrocache: a restart adopts them instead of dropping
-//! their data.
+//! process groups of their own, so they outlive Ferrocache: a restart adopts them instead of
+//! dropping their data.
 //!
 //! # Layout
 //!

@@ -231,7 +231,7 @@ impl Agent {
     /// `cfg.address()` with that PID and this node's config file; it is not restarted and its
     /// config file is not rewritten (changing a running node is done with `CONFIG SET`). If it
     /// is still loading, this waits for it. Otherwise the config file is (re)written and
-    /// `redis-server <dir>/redis.conf` is started in its own session, so a Ctrl-C in
+    /// `redis-server <dir>/redis.conf` is started in a process group of its own, so a Ctrl-C in
     /// Ferrocache's terminal or a crash of Ferrocache leaves it running; this returns once it
     /// answers `PING` with `loading:0`.
     ///

@@ -16,10 +16,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 #[tokio::test]
 async fn start_then_adopt_keeps_the_same_process() {
     // Goal: a second ensure_running, and one from a brand-new Agent (as after a Ferrocache
-    // restart), adopts the running node instead of starting another, and the node runs in its
-    // own session so a terminal's Ctrl-C cannot reach it.
+    // restart), adopts the running node instead of starting another, and the node leads a
+    // process group of its own so a terminal's Ctrl-C (sent to Ferrocache's group) cannot
+    // reach it.
     // Method: start a node, call ensure_running again on the same and on a fresh Agent, and
-    // compare PIDs; check the session id and the files the node keeps.
+    // compare PIDs; check the process group and the files the node keeps.
     let h = Harness::new();
     let cfg = h.config("n1");
 
@@ -39,12 +40,13 @@ async fn start_then_adopt_keeps_the_same_process() {
     assert!(third.adopted);
     assert_eq!(third.pid, first.pid);
 
-    // SAFETY: getsid only reads the session id of a process.
-    let session = unsafe { libc::getsid(first.pid as libc::pid_t) };
+    // SAFETY: getpgid and getpgrp only read process group ids.
+    let (group, ours) = unsafe { (libc::getpgid(first.pid as libc::pid_t), libc::getpgrp()) };
     assert_eq!(
-        session, first.pid as libc::pid_t,
-        "node must lead its own session"
+        group, first.pid as libc::pid_t,
+        "node must lead its own process group"
     );
+    assert_ne!(group, ours, "node must not be in the test's process group");
 
     assert!(cfg.config_path().exists());
     assert!(cfg.pid_path().exists());
