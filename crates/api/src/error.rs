@@ -232,6 +232,9 @@ pub fn fault_wire(fault: &Fault) -> (&'static str, StatusCode) {
         Fault::InvalidVpcNetworkState(_) => ("InvalidVPCNetworkStateFault", S::BAD_REQUEST),
         Fault::NodeGroupNotFound(_) => ("NodeGroupNotFoundFault", S::NOT_FOUND),
         Fault::NodeQuotaForClusterExceeded(_) => ("NodeQuotaForClusterExceeded", S::BAD_REQUEST),
+        Fault::NodeGroupsPerReplicationGroupQuotaExceeded(_) => {
+            ("NodeGroupsPerReplicationGroupQuotaExceeded", S::BAD_REQUEST)
+        }
         Fault::NoOperation(_) => ("NoOperationFault", S::BAD_REQUEST),
         Fault::InvalidArn(_) => ("InvalidARN", S::BAD_REQUEST),
         Fault::TagNotFound(_) => ("TagNotFound", S::NOT_FOUND),
@@ -392,6 +395,11 @@ mod tests {
             (
                 Fault::NodeQuotaForClusterExceeded(m()),
                 "NodeQuotaForClusterExceeded",
+                400,
+            ),
+            (
+                Fault::NodeGroupsPerReplicationGroupQuotaExceeded(m()),
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
                 400,
             ),
             (Fault::NoOperation(m()), "NoOperationFault", 400),

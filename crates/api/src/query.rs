@@ -89,7 +89,7 @@ pub enum DecodeError {
 }
 
 /// Shortens a client's text for an error message (never slices inside a character).
-fn echo(value: &str) -> String {
+pub(crate) fn echo(value: &str) -> String {
     value.chars().take(ECHO_CHARS_MAX).collect()
 }
 

@@ -81,6 +81,9 @@ pub enum Fault {
     /// More nodes than a replication group may hold.
     #[error("{0}")]
     NodeQuotaForClusterExceeded(String),
+    /// More shards (node groups) than a replication group may hold.
+    #[error("{0}")]
+    NodeGroupsPerReplicationGroupQuotaExceeded(String),
     /// The request would change nothing.
     #[error("{0}")]
     NoOperation(String),

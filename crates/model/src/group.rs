@@ -15,6 +15,10 @@ use crate::{engine, ids, node_type, tag::Tag, zone, Fault, Timestamp};
 pub const NODES_PER_GROUP_MAX: u32 = 6;
 /// Most replicas per shard.
 pub const REPLICAS_PER_SHARD_MAX: u32 = 5;
+/// Most shards (node groups) of a cluster-mode group (AWS: 1–90 for Redis 7).
+pub const SHARDS_PER_GROUP_MAX: u32 = 90;
+/// Most nodes of a cluster-mode group (AWS: 500 for engine 5.0.6 and later).
+pub const NODES_PER_CLUSTER_MODE_GROUP_MAX: u32 = 500;
 /// Longest `ReplicationGroupDescription`.
 pub const DESCRIPTION_LEN_MAX: usize = 255;
 /// Largest `SnapshotRetentionLimit`.
@@ -94,6 +98,36 @@ pub struct GroupSpec {
     /// a copy.
     #[serde(default)]
     pub at_rest_encryption: Option<crate::at_rest::AtRestEncryption>,
+    /// `ClusterMode`: whether the keyspace is sharded over the group's shards by hash slot
+    /// (the nodes run `cluster-enabled yes`), as its parameter group decided at creation.
+    #[serde(default)]
+    pub cluster_mode: ClusterMode,
+}
+
+/// `ClusterMode` of a replication group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClusterMode {
+    /// `disabled`: one shard holds the whole keyspace; clients use the primary and reader
+    /// endpoints.
+    #[default]
+    Disabled,
+    /// `enabled`: shards own hash slots; cluster clients use the configuration endpoint.
+    Enabled,
+}
+
+impl ClusterMode {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterMode::Disabled => "disabled",
+            ClusterMode::Enabled => "enabled",
+        }
+    }
+
+    /// `ClusterEnabled`.
+    pub fn enabled(self) -> bool {
+        self == ClusterMode::Enabled
+    }
 }
 
 /// A requested deletion.
@@ -196,8 +230,8 @@ pub struct CreateGroupRequest {
     pub num_node_groups: Option<i64>,
     /// `ReplicasPerNodeGroup`
     pub replicas_per_node_group: Option<i64>,
-    /// `NodeGroupConfiguration` entries given (cluster mode; not offered yet).
-    pub node_group_configuration_count: usize,
+    /// `NodeGroupConfiguration`: one entry per shard (cluster mode).
+    pub node_group_configuration: Vec<NodeGroupRequest>,
     /// `CacheNodeType`
     pub cache_node_type: Option<String>,
     /// `Engine`
@@ -250,6 +284,21 @@ pub struct CreateGroupRequest {
     pub network: NetworkRequest,
 }
 
+/// One `NodeGroupConfiguration` entry: the layout of one shard.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeGroupRequest {
+    /// `NodeGroupId` (1–4 digits).
+    pub node_group_id: Option<String>,
+    /// `Slots` (`0-5460`).
+    pub slots: Option<String>,
+    /// `ReplicaCount`.
+    pub replica_count: Option<i64>,
+    /// `PrimaryAvailabilityZone`.
+    pub primary_availability_zone: Option<String>,
+    /// `ReplicaAvailabilityZones`.
+    pub replica_availability_zones: Vec<String>,
+}
+
 /// The network members shared by `CreateReplicationGroup` and `CreateCacheCluster`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NetworkRequest {
@@ -297,13 +346,13 @@ impl NetworkRequest {
 pub struct GroupPlan {
     /// The group's spec.
     pub spec: GroupSpec,
-    /// The group's shards (one without cluster mode); the adopted primary and the new
-    /// members join the first.
+    /// The group's shards (one without cluster mode); an adopted primary joins the first.
     pub shards: Vec<crate::shard::ShardSpec>,
     /// Existing standalone cluster to adopt as primary (`PrimaryClusterId`).
     pub adopt_primary: Option<String>,
-    /// Preferred zone of each new member, in member order (`None`: control spreads them).
-    pub new_member_zones: Vec<Option<String>>,
+    /// Per shard (in `shards` order), the preferred zone of each new member, in member order,
+    /// the primary first (`None`: control spreads them).
+    pub new_member_zones: Vec<Vec<Option<String>>>,
 }
 
 /// Facts outside the request that the rules need.
@@ -315,6 +364,9 @@ pub struct CreateContext {
     pub engine_version_running: String,
     /// Now.
     pub now: Timestamp,
+    /// Whether the parameter group the request names has `cluster-enabled yes` (`None`: no
+    /// such group, or none named; the plan then picks the default group itself).
+    pub parameter_group_cluster_enabled: Option<bool>,
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Fault> {
@@ -552,18 +604,6 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             "CacheSecurityGroupNames are for clusters outside a VPC; use SecurityGroupIds.",
         ));
     }
-    let cluster_mode_on = matches!(
-        req.cluster_mode.as_deref(),
-        Some("enabled") | Some("compatible")
-    );
-    if cluster_mode_on
-        || req.num_node_groups.is_some_and(|n| n > 1)
-        || req.node_group_configuration_count > 1
-    {
-        return Err(not_yet(
-            "Cluster mode (NumNodeGroups > 1, NodeGroupConfiguration, ClusterMode)",
-        ));
-    }
     if let Some(n) = req.num_node_groups {
         if n < 1 {
             return Err(Fault::value(format!(
@@ -571,69 +611,14 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             )));
         }
     }
-    if let Some(mode) = req.cluster_mode.as_deref() {
-        if mode != "disabled" {
-            return Err(Fault::value(format!(
-                "Invalid value {mode} for ClusterMode."
-            )));
-        }
-    }
-
+    let cluster_mode = cluster_mode_of(req, ctx)?;
     let automatic_failover = req.automatic_failover_enabled.unwrap_or(false);
     let multi_az = req.multi_az_enabled.unwrap_or(false);
+    let layout = match cluster_mode {
+        ClusterMode::Enabled => cluster_layout(req, ctx, automatic_failover)?,
+        ClusterMode::Disabled => single_shard_layout(req, ctx, automatic_failover)?,
+    };
 
-    // Node count: NumCacheClusters, or ReplicasPerNodeGroup + 1, or the adopted primary alone.
-    let from_replicas = match req.replicas_per_node_group {
-        Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
-            return Err(Fault::value(format!(
-                "Invalid value {r} for ReplicasPerNodeGroup. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
-            )))
-        }
-        Some(r) => Some(r + 1),
-        None => None,
-    };
-    let count = match (req.num_cache_clusters, from_replicas) {
-        (Some(n), Some(m)) if n != m => {
-            return Err(Fault::combination(
-                "NumCacheClusters and ReplicasPerNodeGroup specify different numbers of nodes.",
-            ))
-        }
-        (Some(n), _) => n,
-        (None, Some(m)) => m,
-        (None, None) => 1,
-    };
-    if !(1..=NODES_PER_GROUP_MAX as i64).contains(&count) {
-        return Err(Fault::value(format!(
-            "Invalid value {count} for NumCacheClusters. The number of cache clusters in a replication group must be between 1 and {NODES_PER_GROUP_MAX}."
-        )));
-    }
-    let count = count as u32;
-    if automatic_failover && count < 2 && req.primary_cluster_id.is_none() {
-        return Err(Fault::combination(
-            "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
-        ));
-    }
-    if multi_az && !automatic_failover {
-        return Err(Fault::combination(
-            "Multi-AZ can only be enabled when automatic failover is enabled (AutomaticFailoverEnabled=true).",
-        ));
-    }
-    if !req.preferred_cache_cluster_azs.is_empty()
-        && req.preferred_cache_cluster_azs.len() != count as usize
-    {
-        return Err(Fault::combination(format!(
-            "The number of preferred availability zones ({}) must equal the number of cache clusters ({count}).",
-            req.preferred_cache_cluster_azs.len()
-        )));
-    }
-    for z in &req.preferred_cache_cluster_azs {
-        zone::validate(&ctx.region, z)?;
-    }
-
-    let adopt_primary = match &req.primary_cluster_id {
-        Some(p) => Some(ids::cache_cluster_id(p)?),
-        None => None,
-    };
     let node_type = req
         .cache_node_type
         .clone()
@@ -645,7 +630,13 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     let parameter_group = req
         .cache_parameter_group_name
         .clone()
-        .unwrap_or_else(|| engine::DEFAULT_PARAMETER_GROUP.to_string())
+        .unwrap_or_else(|| {
+            match cluster_mode {
+                ClusterMode::Enabled => engine::DEFAULT_PARAMETER_GROUP_CLUSTER_ON,
+                ClusterMode::Disabled => engine::DEFAULT_PARAMETER_GROUP,
+            }
+            .to_string()
+        })
         .to_ascii_lowercase();
     let subnet_group = req
         .cache_subnet_group_name
@@ -662,17 +653,6 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     };
     let mut tags = Vec::new();
     crate::tag::merge(&mut tags, &req.tags)?;
-
-    // With an adopted primary, the new members are the replicas only.
-    let new_members = if adopt_primary.is_some() {
-        count.saturating_sub(1) as usize
-    } else {
-        count as usize
-    };
-    let skip = usize::from(adopt_primary.is_some());
-    let new_member_zones = (0..new_members)
-        .map(|i| req.preferred_cache_cluster_azs.get(i + skip).cloned())
-        .collect();
 
     Ok(GroupPlan {
         spec: GroupSpec {
@@ -703,16 +683,282 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             auth,
             user_group_ids,
             at_rest_encryption,
+            cluster_mode,
         },
-        shards: vec![crate::shard::ShardSpec::new(
-            &ctx.region,
-            &shard_group_id,
-            ids::shard_id(1),
-            Vec::new(),
-        )],
+        shards: layout
+            .shards
+            .into_iter()
+            .map(|(shard_id, slots)| {
+                crate::shard::ShardSpec::new(&ctx.region, &shard_group_id, shard_id, slots)
+            })
+            .collect(),
+        adopt_primary: layout.adopt_primary,
+        new_member_zones: layout.new_member_zones,
+    })
+}
+
+/// The shards and members a create asks for, before the rest of the group's spec.
+struct Layout {
+    /// Per shard: its id and slots (none without cluster mode).
+    shards: Vec<(String, Vec<crate::shard::SlotRange>)>,
+    /// `PrimaryClusterId` (cluster mode disabled only).
+    adopt_primary: Option<String>,
+    /// Per shard, the zones of its new members.
+    new_member_zones: Vec<Vec<Option<String>>>,
+}
+
+/// Whether the new group runs in cluster mode: its parameter group decides (`cluster-enabled`),
+/// and `ClusterMode` and more than one shard must agree with it. With no parameter group named,
+/// asking for cluster mode picks `default.redis7.cluster.on`.
+fn cluster_mode_of(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<ClusterMode, Fault> {
+    let sharded =
+        req.num_node_groups.is_some_and(|n| n > 1) || req.node_group_configuration.len() > 1;
+    let asked = match req.cluster_mode.as_deref() {
+        None => None,
+        Some("enabled") => Some(true),
+        Some("disabled") => Some(false),
+        Some("compatible") => return Err(not_yet("ClusterMode compatible")),
+        Some(m) => return Err(Fault::value(format!("Invalid value {m} for ClusterMode."))),
+    };
+    let from_parameter_group = match &req.cache_parameter_group_name {
+        Some(_) => ctx.parameter_group_cluster_enabled.unwrap_or(false),
+        None => asked.unwrap_or(sharded),
+    };
+    if asked == Some(false) && from_parameter_group {
+        return Err(Fault::combination(
+            "Cluster mode should be disabled in parameter group, but found it is enabled.",
+        ));
+    }
+    if (asked == Some(true) || sharded) && !from_parameter_group {
+        return Err(Fault::combination(
+            "Cluster mode should be enabled in parameter group, but found it is disabled.",
+        ));
+    }
+    Ok(if from_parameter_group {
+        ClusterMode::Enabled
+    } else {
+        ClusterMode::Disabled
+    })
+}
+
+/// The one shard of a group without cluster mode: `NumCacheClusters`, or
+/// `ReplicasPerNodeGroup` + 1, or an adopted primary alone.
+fn single_shard_layout(
+    req: &CreateGroupRequest,
+    ctx: &CreateContext,
+    automatic_failover: bool,
+) -> Result<Layout, Fault> {
+    if req.node_group_configuration.len() == 1 {
+        // One entry may place the shard's members; slots mean nothing without cluster mode.
+        let entry = &req.node_group_configuration[0];
+        if entry.slots.is_some() {
+            return Err(Fault::combination(
+                "Slots can only be specified for replication groups with cluster mode enabled.",
+            ));
+        }
+    }
+    // Node count: NumCacheClusters, or ReplicasPerNodeGroup + 1, or the adopted primary alone.
+    let from_replicas = match req.replicas_per_node_group {
+        Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
+            return Err(Fault::value(format!(
+                "Invalid value {r} for ReplicasPerNodeGroup. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+            )))
+        }
+        Some(r) => Some(r + 1),
+        None => None,
+    };
+    let count = match (req.num_cache_clusters, from_replicas) {
+        (Some(n), Some(m)) if n != m => {
+            return Err(Fault::combination(
+                "NumCacheClusters and ReplicasPerNodeGroup specify different numbers of nodes.",
+            ))
+        }
+        (Some(n), _) => n,
+        (None, Some(m)) => m,
+        (None, None) => 1,
+    };
+    if !(1..=NODES_PER_GROUP_MAX as i64).contains(&count) {
+        return Err(Fault::value(format!(
+            "Invalid value {count} for NumCacheClusters. The number of cache clusters in a replication group must be between 1 and {NODES_PER_GROUP_MAX}."
+        )));
+    }
+    let count = count as u32;
+    let multi_az = req.multi_az_enabled.unwrap_or(false);
+    if automatic_failover && count < 2 && req.primary_cluster_id.is_none() {
+        return Err(Fault::combination(
+            "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
+        ));
+    }
+    if multi_az && !automatic_failover {
+        return Err(Fault::combination(
+            "Multi-AZ can only be enabled when automatic failover is enabled (AutomaticFailoverEnabled=true).",
+        ));
+    }
+    if !req.preferred_cache_cluster_azs.is_empty()
+        && req.preferred_cache_cluster_azs.len() != count as usize
+    {
+        return Err(Fault::combination(format!(
+            "The number of preferred availability zones ({}) must equal the number of cache clusters ({count}).",
+            req.preferred_cache_cluster_azs.len()
+        )));
+    }
+    for z in &req.preferred_cache_cluster_azs {
+        zone::validate(&ctx.region, z)?;
+    }
+
+    let adopt_primary = match &req.primary_cluster_id {
+        Some(p) => Some(ids::cache_cluster_id(p)?),
+        None => None,
+    };
+    // With an adopted primary, the new members are the replicas only.
+    let new_members = if adopt_primary.is_some() {
+        count.saturating_sub(1) as usize
+    } else {
+        count as usize
+    };
+    let skip = usize::from(adopt_primary.is_some());
+    let new_member_zones = (0..new_members)
+        .map(|i| req.preferred_cache_cluster_azs.get(i + skip).cloned())
+        .collect();
+    Ok(Layout {
+        shards: vec![(ids::shard_id(1), Vec::new())],
         adopt_primary,
+        new_member_zones: vec![new_member_zones],
+    })
+}
+
+/// The shards of a cluster-mode group: `NumNodeGroups` and `ReplicasPerNodeGroup`, or one
+/// `NodeGroupConfiguration` entry per shard (ids, slots, replica counts and zones), with
+/// the slots split evenly where none are given.
+fn cluster_layout(
+    req: &CreateGroupRequest,
+    ctx: &CreateContext,
+    automatic_failover: bool,
+) -> Result<Layout, Fault> {
+    if !automatic_failover {
+        return Err(Fault::combination(
+            "AutomaticFailoverEnabled must be enabled for Redis (cluster mode enabled) replication groups.",
+        ));
+    }
+
+    if req.primary_cluster_id.is_some() {
+        return Err(Fault::combination(
+            "PrimaryClusterId cannot be specified for replication groups with cluster mode enabled.",
+        ));
+    }
+    if req.num_cache_clusters.is_some() || !req.preferred_cache_cluster_azs.is_empty() {
+        return Err(Fault::combination(
+            "NumCacheClusters and PreferredCacheClusterAZs are for replication groups with cluster mode disabled; use NumNodeGroups, ReplicasPerNodeGroup and NodeGroupConfiguration.",
+        ));
+    }
+    let entries = &req.node_group_configuration;
+    let count = match (req.num_node_groups, entries.len()) {
+        (Some(n), m) if m > 0 && n != m as i64 => {
+            return Err(Fault::combination(format!(
+                "NumNodeGroups ({n}) does not match the number of NodeGroupConfiguration entries ({m})."
+            )))
+        }
+        (Some(n), _) => n,
+        (None, 0) => 1,
+        (None, m) => m as i64,
+    };
+    if count > SHARDS_PER_GROUP_MAX as i64 {
+        return Err(Fault::NodeGroupsPerReplicationGroupQuotaExceeded(format!(
+            "The number of node groups ({count}) exceeds the maximum of {SHARDS_PER_GROUP_MAX} per replication group."
+        )));
+    }
+    let count = count as usize;
+    let replicas_default = match req.replicas_per_node_group {
+        Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
+            return Err(Fault::value(format!(
+                "Invalid value {r} for ReplicasPerNodeGroup. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+            )))
+        }
+        Some(r) => r as usize,
+        None => 0,
+    };
+    let given_slots = entries.iter().filter(|e| e.slots.is_some()).count();
+    if given_slots != 0 && given_slots != count {
+        return Err(Fault::combination(
+            "Slots must be specified for every node group in NodeGroupConfiguration, or for none.",
+        ));
+    }
+    if given_slots == 0 && !req.snapshot_arns.is_empty() && count > 1 {
+        return Err(Fault::combination(
+            "Slots must be provided when restoring from snapshot ARNs with cluster mode enabled",
+        ));
+    }
+    let even = crate::shard::SlotRange::even_split(count as u16);
+    let mut shards = Vec::with_capacity(count);
+    let mut new_member_zones = Vec::with_capacity(count);
+    let mut nodes = 0usize;
+    for index in 0..count {
+        let entry = entries.get(index).cloned().unwrap_or_default();
+        let shard_id = match entry.node_group_id.as_deref() {
+            Some(id) => node_group_id(id)?,
+            None => ids::shard_id(index as u32 + 1),
+        };
+        if shards.iter().any(|(id, _)| *id == shard_id) {
+            return Err(Fault::value(format!(
+                "Duplicate NodeGroupId {shard_id} in NodeGroupConfiguration."
+            )));
+        }
+        let slots = match entry.slots.as_deref() {
+            Some(text) => crate::shard::SlotRange::parse_list(text)?,
+            None => vec![even[index]],
+        };
+        let replicas = match entry.replica_count {
+            Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
+                return Err(Fault::value(format!(
+                    "Invalid value {r} for ReplicaCount. The value must be between 0 and {REPLICAS_PER_SHARD_MAX}."
+                )))
+            }
+            Some(r) => r as usize,
+            None => replicas_default,
+        };
+        if !entry.replica_availability_zones.is_empty()
+            && entry.replica_availability_zones.len() != replicas
+        {
+            return Err(Fault::combination(format!(
+                "The number of ReplicaAvailabilityZones ({}) must equal the ReplicaCount ({replicas}) of node group {shard_id}.",
+                entry.replica_availability_zones.len()
+            )));
+        }
+        let mut zones = vec![entry.primary_availability_zone.clone()];
+        zones.extend((0..replicas).map(|i| entry.replica_availability_zones.get(i).cloned()));
+        for zone in zones.iter().flatten() {
+            zone::validate(&ctx.region, zone)?;
+        }
+        nodes += zones.len();
+        shards.push((shard_id, slots));
+        new_member_zones.push(zones);
+    }
+    if nodes > NODES_PER_CLUSTER_MODE_GROUP_MAX as usize {
+        return Err(Fault::NodeQuotaForClusterExceeded(format!(
+            "The number of nodes ({nodes}) exceeds the maximum of {NODES_PER_CLUSTER_MODE_GROUP_MAX} per replication group."
+        )));
+    }
+    let slots: Vec<Vec<crate::shard::SlotRange>> =
+        shards.iter().map(|(_, s)| s.clone()).collect();
+    crate::shard::SlotRange::check_cover(&slots)?;
+    Ok(Layout {
+        shards,
+        adopt_primary: None,
         new_member_zones,
     })
+}
+
+/// A `NodeGroupId` as given (1–4 digits), written with four (`1` → `0001`) like the ids
+/// ElastiCache picks itself.
+fn node_group_id(id: &str) -> Result<String, Fault> {
+    match id.parse::<u32>() {
+        Ok(n) if (1..=9999).contains(&n) && id.len() <= 4 && id.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(ids::shard_id(n))
+        }
+        _ => Err(Fault::value(format!(
+            "Invalid value {id} for NodeGroupId. It must be 1 to 4 digits, not all zeros."
+        ))),
+    }
 }
 
 /// A replica that could become primary, as the failover sees it.
@@ -879,6 +1125,7 @@ mod tests {
             region: "us-east-1".into(),
             engine_version_running: "7.0.15".into(),
             now: chrono::Utc::now(),
+            parameter_group_cluster_enabled: None,
         }
     }
 
@@ -991,7 +1238,7 @@ mod tests {
         };
         let plan = plan_create(&r, &ctx()).unwrap();
         assert_eq!(plan.spec.id, "practice-redis-replication-multi");
-        assert_eq!(plan.new_member_zones.len(), 3);
+        assert_eq!(plan.new_member_zones[0].len(), 3);
         assert_eq!(plan.spec.engine_version, "7.0.15");
         assert_eq!(plan.spec.port, 6379);
     }
@@ -1037,7 +1284,7 @@ mod tests {
             ..req("a")
         };
         assert_eq!(
-            plan_create(&rep2, &ctx()).unwrap().new_member_zones.len(),
+            plan_create(&rep2, &ctx()).unwrap().new_member_zones[0].len(),
             3
         );
         let azs = CreateGroupRequest {
@@ -1230,5 +1477,174 @@ mod tests {
             retain_primary: false,
         });
         assert_eq!(status(&spec, Some(&obs)), GroupStatus::Deleting);
+    }
+
+    // Goal: cluster mode follows the parameter group and the shard count as on AWS: asking for
+    // shards without a parameter group picks `default.redis7.cluster.on`; a non-cluster group
+    // with shards, or `ClusterMode=disabled` with a cluster group, is refused with AWS's words;
+    // automatic failover is required. Method: each case through `plan_create`.
+    #[test]
+    fn cluster_mode_rules() {
+        let sharded = CreateGroupRequest {
+            num_node_groups: Some(3),
+            replicas_per_node_group: Some(2),
+            automatic_failover_enabled: Some(true),
+            ..req("c")
+        };
+        let plan = plan_create(&sharded, &ctx()).unwrap();
+        assert_eq!(plan.spec.cluster_mode, ClusterMode::Enabled);
+        assert_eq!(plan.spec.parameter_group, "default.redis7.cluster.on");
+        assert_eq!(
+            plan.shards.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["0001", "0002", "0003"]
+        );
+        assert_eq!(
+            plan.shards
+                .iter()
+                .map(|s| crate::shard::SlotRange::format_list(&s.slots))
+                .collect::<Vec<_>>(),
+            ["0-5461", "5462-10922", "10923-16383"]
+        );
+        assert!(plan.new_member_zones.iter().all(|z| z.len() == 3));
+
+        let no_failover = CreateGroupRequest {
+            automatic_failover_enabled: None,
+            ..sharded.clone()
+        };
+        assert!(matches!(
+            plan_create(&no_failover, &ctx()),
+            Err(Fault::InvalidParameterCombination(m)) if m.contains("AutomaticFailoverEnabled must be enabled")
+        ));
+        let plain_group = CreateGroupRequest {
+            cache_parameter_group_name: Some("mine".into()),
+            ..sharded.clone()
+        };
+        let plain_ctx = CreateContext {
+            parameter_group_cluster_enabled: Some(false),
+            ..ctx()
+        };
+        assert!(matches!(
+            plan_create(&plain_group, &plain_ctx),
+            Err(Fault::InvalidParameterCombination(m))
+                if m == "Cluster mode should be enabled in parameter group, but found it is disabled."
+        ));
+        let cluster_ctx = CreateContext {
+            parameter_group_cluster_enabled: Some(true),
+            ..ctx()
+        };
+        let one_shard_on = CreateGroupRequest {
+            cache_parameter_group_name: Some("mine-on".into()),
+            replicas_per_node_group: Some(1),
+            automatic_failover_enabled: Some(true),
+            ..req("c1")
+        };
+        let plan = plan_create(&one_shard_on, &cluster_ctx).unwrap();
+        assert!(plan.spec.cluster_mode.enabled());
+        assert_eq!(plan.shards.len(), 1);
+        assert_eq!(plan.shards[0].slots, crate::shard::SlotRange::even_split(1));
+        let disabled = CreateGroupRequest {
+            cluster_mode: Some("disabled".into()),
+            ..one_shard_on.clone()
+        };
+        assert!(matches!(
+            plan_create(&disabled, &cluster_ctx),
+            Err(Fault::InvalidParameterCombination(m))
+                if m == "Cluster mode should be disabled in parameter group, but found it is enabled."
+        ));
+        let too_many = CreateGroupRequest {
+            num_node_groups: Some(91),
+            ..sharded.clone()
+        };
+        assert!(matches!(
+            plan_create(&too_many, &ctx()),
+            Err(Fault::NodeGroupsPerReplicationGroupQuotaExceeded(_))
+        ));
+        let with_clusters = CreateGroupRequest {
+            num_cache_clusters: Some(3),
+            ..sharded
+        };
+        assert!(matches!(
+            plan_create(&with_clusters, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+    }
+
+    // Goal: NodeGroupConfiguration lays out each shard — ids (padded to four digits), slots
+    // that must cover 0-16383 once, replica counts and zones — and its mistakes are refused.
+    // Method: the ksqlDB module's layout, then a gap, slots on some entries only, a duplicate
+    // id, a zone count that does not match.
+    #[test]
+    fn node_group_configuration() {
+        let entry = |id: &str, slots: &str, replicas: i64| NodeGroupRequest {
+            node_group_id: Some(id.into()),
+            slots: Some(slots.into()),
+            replica_count: Some(replicas),
+            ..Default::default()
+        };
+        let layout = CreateGroupRequest {
+            automatic_failover_enabled: Some(true),
+            cluster_mode: Some("enabled".into()),
+            node_group_configuration: vec![
+                entry("1", "0-5460", 2),
+                entry("0002", "5461-10921", 1),
+                NodeGroupRequest {
+                    primary_availability_zone: Some("us-east-1b".into()),
+                    replica_availability_zones: vec!["us-east-1c".into()],
+                    ..entry("3", "10922-16383", 1)
+                },
+            ],
+            ..req("k")
+        };
+        let plan = plan_create(&layout, &ctx()).unwrap();
+        assert_eq!(
+            plan.shards.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["0001", "0002", "0003"]
+        );
+        assert_eq!(
+            crate::shard::SlotRange::format_list(&plan.shards[1].slots),
+            "5461-10921"
+        );
+        assert_eq!(
+            plan.new_member_zones
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [3, 2, 2]
+        );
+        assert_eq!(
+            plan.new_member_zones[2],
+            [Some("us-east-1b".to_string()), Some("us-east-1c".to_string())]
+        );
+
+        let mut gap = layout.clone();
+        gap.node_group_configuration[1].slots = Some("5462-10921".into());
+        assert!(matches!(
+            plan_create(&gap, &ctx()),
+            Err(Fault::InvalidParameterValue(m)) if m.contains("Slot 5461 is not assigned")
+        ));
+        let mut some = layout.clone();
+        some.node_group_configuration[0].slots = None;
+        assert!(matches!(
+            plan_create(&some, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let mut twice = layout.clone();
+        twice.node_group_configuration[1].node_group_id = Some("0001".into());
+        assert!(matches!(
+            plan_create(&twice, &ctx()),
+            Err(Fault::InvalidParameterValue(m)) if m.contains("Duplicate NodeGroupId 0001")
+        ));
+        let mut zones = layout.clone();
+        zones.node_group_configuration[2].replica_availability_zones.push("us-east-1a".into());
+        assert!(matches!(
+            plan_create(&zones, &ctx()),
+            Err(Fault::InvalidParameterCombination(_))
+        ));
+        let mut bad_id = layout;
+        bad_id.node_group_configuration[0].node_group_id = Some("00001".into());
+        assert!(matches!(
+            plan_create(&bad_id, &ctx()),
+            Err(Fault::InvalidParameterValue(_))
+        ));
     }
 }

@@ -644,6 +644,7 @@ mod tests {
             region: "us-east-1".into(),
             engine_version_running: "7.0.15".into(),
             now: chrono::Utc::now(),
+            parameter_group_cluster_enabled: None,
         };
         plan_create(&req, &ctx).unwrap().spec
     }

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ids, Timestamp};
+use crate::{ids, Fault, Timestamp};
 
 /// Number of hash slots of a Redis cluster.
 pub const SLOTS: u16 = 16384;
@@ -28,6 +28,128 @@ pub struct SlotRange {
     pub start: u16,
     /// Last slot (inclusive).
     pub end: u16,
+}
+
+impl SlotRange {
+    /// How many slots the range holds.
+    pub fn len(self) -> u32 {
+        u32::from(self.end) - u32::from(self.start) + 1
+    }
+
+    /// Never empty (a range holds its start); here for clippy's `len_without_is_empty`.
+    pub fn is_empty(self) -> bool {
+        false
+    }
+
+    /// Parses `Slots` as the API takes it: `start-end` ranges separated by commas
+    /// (`0-5460`, `0-99,200-299`); a single slot may be written alone (`42`).
+    ///
+    /// # Errors
+    /// [`Fault::InvalidParameterValue`] for anything else, a range backwards, a slot past
+    /// 16383, or ranges of one shard that overlap.
+    pub fn parse_list(text: &str) -> Result<Vec<SlotRange>, Fault> {
+        let invalid = || {
+            Fault::value(format!(
+                "Invalid value {text} for Slots. Slots must be ranges like 0-5460, separated by \
+                 commas, between 0 and {}.",
+                SLOTS - 1
+            ))
+        };
+        let slot = |s: &str| -> Result<u16, Fault> {
+            let s = s.trim();
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 5 {
+                return Err(invalid());
+            }
+            s.parse::<u16>()
+                .ok()
+                .filter(|n| *n < SLOTS)
+                .ok_or_else(invalid)
+        };
+        let mut ranges = Vec::new();
+        for part in text.split(',') {
+            let range = match part.split_once('-') {
+                Some((start, end)) => SlotRange {
+                    start: slot(start)?,
+                    end: slot(end)?,
+                },
+                None => {
+                    let n = slot(part)?;
+                    SlotRange { start: n, end: n }
+                }
+            };
+            if range.start > range.end {
+                return Err(invalid());
+            }
+            ranges.push(range);
+        }
+        ranges.sort();
+        if ranges.windows(2).any(|w| w[1].start <= w[0].end) {
+            return Err(invalid());
+        }
+        Ok(ranges)
+    }
+
+    /// `Slots` as Describe shows it: `0-5461`, ranges joined by commas.
+    pub fn format_list(ranges: &[SlotRange]) -> String {
+        ranges
+            .iter()
+            .map(|r| format!("{}-{}", r.start, r.end))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The even split of the 16384 slots over `shards` shards, one range each, as ElastiCache
+    /// draws it: the first `16384 % shards` shards hold one slot more (3 shards: `0-5461`,
+    /// `5462-10922`, `10923-16383`).
+    pub fn even_split(shards: u16) -> Vec<SlotRange> {
+        let shards = shards.clamp(1, SLOTS);
+        let (base, extra) = (SLOTS / shards, SLOTS % shards);
+        let mut start = 0u16;
+        (0..shards)
+            .map(|i| {
+                let len = base + u16::from(i < extra);
+                let range = SlotRange {
+                    start,
+                    end: start + len - 1,
+                };
+                start = start.wrapping_add(len);
+                range
+            })
+            .collect()
+    }
+
+    /// Checks that the shards' ranges cover every slot exactly once.
+    ///
+    /// # Errors
+    /// [`Fault::InvalidParameterValue`] naming the first slot served twice or not at all.
+    pub fn check_cover(shards: &[Vec<SlotRange>]) -> Result<(), Fault> {
+        let mut all: Vec<SlotRange> = shards.iter().flatten().copied().collect();
+        all.sort();
+        let mut next = 0u32;
+        for range in &all {
+            let start = u32::from(range.start);
+            if start < next {
+                return Err(Fault::value(format!(
+                    "Slot {start} is assigned to more than one node group. Each of the {SLOTS} \
+                     slots must belong to exactly one node group."
+                )));
+            }
+            if start > next {
+                return Err(Fault::value(format!(
+                    "Slot {next} is not assigned to any node group. Each of the {SLOTS} slots \
+                     must belong to exactly one node group."
+                )));
+            }
+            next = u32::from(range.end) + 1;
+        }
+        if next < u32::from(SLOTS) {
+            return Err(Fault::value(format!(
+                "Slot {next} is not assigned to any node group. Each of the {SLOTS} slots must \
+                 belong to exactly one node group."
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What the API asked for. Written only by API calls.
@@ -189,6 +311,46 @@ pub fn shard_ids(count: u32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: Slots parse and print as the API spells them, and bad text is refused.
+    // Method: good and bad strings; the even split of 1, 2, 3 and 90 shards.
+    #[test]
+    fn slot_ranges() {
+        let r = |start, end| SlotRange { start, end };
+        assert_eq!(SlotRange::parse_list("0-5460").unwrap(), [r(0, 5460)]);
+        assert_eq!(
+            SlotRange::parse_list("200-299,0-99,150").unwrap(),
+            [r(0, 99), r(150, 150), r(200, 299)]
+        );
+        for bad in ["", "a-b", "5-1", "0-16384", "0-10,5-20", "-5", "1-", "0--1", "1,,2"] {
+            assert!(SlotRange::parse_list(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SlotRange::format_list(&[r(0, 99), r(200, 299)]), "0-99,200-299");
+        assert_eq!(SlotRange::even_split(1), [r(0, 16383)]);
+        assert_eq!(SlotRange::even_split(2), [r(0, 8191), r(8192, 16383)]);
+        assert_eq!(
+            SlotRange::even_split(3),
+            [r(0, 5461), r(5462, 10922), r(10923, 16383)]
+        );
+        let ninety = SlotRange::even_split(90);
+        assert_eq!(ninety.len(), 90);
+        assert_eq!(ninety.iter().map(|r| r.len()).sum::<u32>(), 16384);
+        let split: Vec<Vec<SlotRange>> = ninety.iter().map(|r| vec![*r]).collect();
+        SlotRange::check_cover(&split).unwrap();
+    }
+
+    // Goal: shards' slots must cover 0-16383 once. Method: a gap, an overlap, a short end.
+    #[test]
+    fn slot_cover() {
+        let r = |start, end| vec![SlotRange { start, end }];
+        SlotRange::check_cover(&[r(0, 5460), r(5461, 10921), r(10922, 16383)]).unwrap();
+        let gap = SlotRange::check_cover(&[r(0, 5460), r(5462, 16383)]).unwrap_err();
+        assert!(gap.to_string().contains("Slot 5461 is not assigned"), "{gap}");
+        let twice = SlotRange::check_cover(&[r(0, 5461), r(5461, 16383)]).unwrap_err();
+        assert!(twice.to_string().contains("Slot 5461 is assigned to more"), "{twice}");
+        let short = SlotRange::check_cover(&[r(0, 16000)]).unwrap_err();
+        assert!(short.to_string().contains("Slot 16001"), "{short}");
+    }
 
     fn intent(phase: Phase) -> ShardIntent {
         ShardIntent {

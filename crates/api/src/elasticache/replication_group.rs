@@ -7,12 +7,13 @@
 
 use ferrocache_control::service::replication_group::ReplicaCountRequest;
 use ferrocache_control::service::view::{GroupView, NodeView, ShardView};
-use ferrocache_model::group::{CreateGroupRequest, NetworkRequest};
+use ferrocache_model::group::{CreateGroupRequest, NetworkRequest, NodeGroupRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
 
 use super::{enabled, endpoint, required, tag};
 use crate::error::ApiError;
 use crate::operation::Call;
+use crate::query::DecodeError;
 use crate::xml::Xml;
 
 /// `CreateReplicationGroup` → `<ReplicationGroup>`.
@@ -31,9 +32,7 @@ pub fn create_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
         preferred_cache_cluster_azs: p.list("PreferredCacheClusterAZs", "AvailabilityZone")?,
         num_node_groups: p.integer("NumNodeGroups")?,
         replicas_per_node_group: p.integer("ReplicasPerNodeGroup")?,
-        node_group_configuration_count: p
-            .structures("NodeGroupConfiguration", "NodeGroupConfiguration")?
-            .len(),
+        node_group_configuration: node_group_configuration(p)?,
         cache_node_type: p.string("CacheNodeType"),
         engine: p.string("Engine"),
         engine_version: p.string("EngineVersion"),
@@ -150,6 +149,41 @@ pub fn decrease_replica_count(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiErr
     let group = call.service.decrease_replica_count(call.region, &req)?;
     x.element("ReplicationGroup", |x| replication_group(x, &group));
     Ok(())
+}
+
+/// `NodeGroupConfiguration.NodeGroupConfiguration.N.*`: one shard layout per entry, in
+/// index order.
+fn node_group_configuration(p: &crate::query::Params) -> Result<Vec<NodeGroupRequest>, ApiError> {
+    const ZONE_PREFIX: &str = "ReplicaAvailabilityZones.AvailabilityZone.";
+    let mut out = Vec::new();
+    for (n, fields) in p.structures("NodeGroupConfiguration", "NodeGroupConfiguration")? {
+        let replica_count = match fields.get("ReplicaCount") {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| DecodeError::Integer {
+                name: format!("NodeGroupConfiguration.NodeGroupConfiguration.{n}.ReplicaCount"),
+                value: crate::query::echo(v),
+            })?),
+        };
+        let mut zones: Vec<(usize, String)> = Vec::new();
+        for (field, value) in &fields {
+            if let Some(index) = field.strip_prefix(ZONE_PREFIX) {
+                let index = index.parse::<usize>().map_err(|_| DecodeError::Integer {
+                    name: format!("NodeGroupConfiguration.NodeGroupConfiguration.{n}.{field}"),
+                    value: crate::query::echo(index),
+                })?;
+                zones.push((index, value.clone()));
+            }
+        }
+        zones.sort();
+        out.push(NodeGroupRequest {
+            node_group_id: fields.get("NodeGroupId").cloned(),
+            slots: fields.get("Slots").cloned(),
+            replica_count,
+            primary_availability_zone: fields.get("PrimaryAvailabilityZone").cloned(),
+            replica_availability_zones: zones.into_iter().map(|(_, z)| z).collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// The members shared by both replica-count operations (`ReplicasToRemove` on decrease only).

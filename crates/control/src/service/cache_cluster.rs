@@ -1,6 +1,6 @@
 //! `CreateCacheCluster`, `DescribeCacheClusters`, `DeleteCacheCluster`, `RebootCacheCluster`.
 
-use ferrocache_model::group::{CreateContext, GroupSpec, NODES_PER_GROUP_MAX};
+use ferrocache_model::group::{ClusterMode, CreateContext, GroupSpec, NODES_PER_GROUP_MAX};
 use ferrocache_model::node::{self, ClusterStatus, CreateNodeRequest, NodeDeletion, NodeSpec};
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt};
@@ -48,6 +48,7 @@ impl Service {
             region: region.to_string(),
             engine_version_running: self.config().engine_version_running.clone(),
             now,
+            parameter_group_cluster_enabled: None,
         };
         let account = self.account_id().to_string();
         if let Some(group_id) = &req.replication_group_id {
@@ -56,6 +57,12 @@ impl Service {
                 let group = GroupView::load(w, region, &group_id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
                 group.require_available()?;
+                if group.spec.cluster_mode.enabled() {
+                    return Err(Fault::combination(format!(
+                        "Replication group {group_id} has cluster mode enabled: add replicas with IncreaseReplicaCount and shards with ModifyReplicationGroupShardConfiguration."
+                    ))
+                    .into());
+                }
                 if group.live_members().count() as u32 >= NODES_PER_GROUP_MAX {
                     return Err(Fault::NodeQuotaForClusterExceeded(format!(
                         "Replication group {group_id} already has the maximum of {NODES_PER_GROUP_MAX} cache clusters."
@@ -91,7 +98,13 @@ impl Service {
         }
         let spec = node::plan_standalone(req, &ctx)?;
         update(self.store(), |w| -> Result<NodeView, ServiceError> {
-            check_references(w, region, &spec.parameter_group, &spec.subnet_group)?;
+            check_references(
+                w,
+                region,
+                &spec.parameter_group,
+                &spec.subnet_group,
+                ClusterMode::Disabled,
+            )?;
             let spec = super::subnet_group::with_node_network(w, &account, &spec)?;
             let key = tables::key(region, &spec.id);
             if w.doc::<NodeSpec>(&key)?.is_some() {

@@ -7,6 +7,7 @@
 //! `PendingModifiedValues` meanwhile.
 
 use ferrocache_model::event::{text, SourceType};
+use ferrocache_model::group::ClusterMode;
 use ferrocache_model::modify::{
     self, ApplyAt, MemberFacts, ModifyClusterRequest, ModifyGroupRequest,
 };
@@ -38,8 +39,15 @@ fn check_references(
     parameter_group: &str,
     subnet_group: &str,
     security_group_ids: &[String],
+    cluster_mode: ClusterMode,
 ) -> Result<Vec<String>, ServiceError> {
-    super::replication_group::check_references(w, region, parameter_group, subnet_group)?;
+    super::replication_group::check_references(
+        w,
+        region,
+        parameter_group,
+        subnet_group,
+        cluster_mode,
+    )?;
     Ok(
         super::subnet_group::network_for(w, account, region, subnet_group, security_group_ids)?
             .security_group_ids,
@@ -112,6 +120,7 @@ impl Service {
                 &spec.parameter_group,
                 &spec.subnet_group,
                 &spec.security_group_ids,
+                spec.cluster_mode,
             )?;
             if plan.security_groups_changed {
                 spec.security_group_ids = security_groups;
@@ -199,6 +208,7 @@ impl Service {
                 &spec.parameter_group,
                 &spec.subnet_group,
                 &spec.security_group_ids,
+                ClusterMode::Disabled,
             )?;
             if plan.security_groups_changed {
                 spec.security_group_ids = security_groups;

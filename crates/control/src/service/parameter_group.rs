@@ -9,6 +9,7 @@
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
 use ferrocache_model::group::GroupSpec;
+use ferrocache_model::group::ClusterMode;
 use ferrocache_model::node::NodeSpec;
 use ferrocache_model::parameter::{
     self, CreateParameterGroupRequest, DesiredParameters, Parameter, ParameterGroupSpec,
@@ -68,22 +69,31 @@ pub fn load(
     r.doc::<ParameterGroupSpec>(&tables::key(region, &name))
 }
 
-/// Checks that a cluster-mode-disabled cache cluster or replication group can use the group
-/// `name`: it exists and does not turn cluster mode on.
+/// Checks that a cache cluster or replication group running in `cluster_mode` can use the
+/// group `name`: it exists and its `cluster-enabled` agrees.
 ///
 /// # Errors
 /// `CacheParameterGroupNotFound` (`CacheParameterGroup not found: X`, AWS's wording on create),
-/// `InvalidParameterCombination` for a cluster-mode group.
-pub(crate) fn check_usable(r: &dyn Reader, region: &str, name: &str) -> Result<(), ServiceError> {
+/// `InvalidParameterCombination` when cluster mode and the group disagree.
+pub(crate) fn check_usable(
+    r: &dyn Reader,
+    region: &str,
+    name: &str,
+    cluster_mode: ClusterMode,
+) -> Result<(), ServiceError> {
     let group = load(r, region, name)?
         .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))?;
-    if parameter::cluster_mode_enabled(&group) {
-        return Err(Fault::combination(
+    match (parameter::cluster_mode_enabled(&group), cluster_mode) {
+        (true, ClusterMode::Disabled) => Err(Fault::combination(
             "Cluster mode should be disabled in parameter group, but found it is enabled.",
         )
-        .into());
+        .into()),
+        (false, ClusterMode::Enabled) => Err(Fault::combination(
+            "Cluster mode should be enabled in parameter group, but found it is disabled.",
+        )
+        .into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether a replication group or cache cluster of `region` uses the group `name`.

@@ -2,7 +2,7 @@
 //! `IncreaseReplicaCount`, `DecreaseReplicaCount`.
 
 use ferrocache_model::group::{
-    self, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
+    self, ClusterMode, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
 };
 use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
 use ferrocache_model::{ids, paging, Fault};
@@ -34,8 +34,9 @@ pub(crate) fn check_references(
     region: &str,
     parameter_group: &str,
     subnet_group: &str,
+    cluster_mode: ClusterMode,
 ) -> Result<(), ServiceError> {
-    super::parameter_group::check_usable(r, region, parameter_group)?;
+    super::parameter_group::check_usable(r, region, parameter_group, cluster_mode)?;
     super::subnet_group::check_exists(r, region, subnet_group)?;
     Ok(())
 }
@@ -121,12 +122,28 @@ impl Service {
         req: &CreateGroupRequest,
     ) -> Result<GroupView, ServiceError> {
         let now = chrono::Utc::now();
+        // The parameter group decides cluster mode; a group that does not exist is reported by
+        // `check_references` below, in the write.
+        let parameter_group_cluster_enabled = match &req.cache_parameter_group_name {
+            Some(name) => view(self.store(), |r| {
+                super::parameter_group::load(r, region, &name.to_ascii_lowercase())
+            })?
+            .map(|g| ferrocache_model::parameter::cluster_mode_enabled(&g)),
+            None => None,
+        };
         let ctx = CreateContext {
             region: region.to_string(),
             engine_version_running: self.config().engine_version_running.clone(),
             now,
+            parameter_group_cluster_enabled,
         };
         let plan = group::plan_create(req, &ctx)?;
+        if plan.spec.cluster_mode.enabled() && plan.spec.restore_from.is_some() {
+            return Err(Fault::combination(
+                "Restoring a snapshot into a replication group with cluster mode enabled is not supported yet.",
+            )
+            .into());
+        }
         let first_shard = plan.shards[0].id.clone();
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
@@ -135,6 +152,7 @@ impl Service {
                 region,
                 &plan.spec.parameter_group,
                 &plan.spec.subnet_group,
+                plan.spec.cluster_mode,
             )?;
             super::user::check_user_groups(w, region, &plan.spec.user_group_ids)?;
             let spec = super::subnet_group::with_network(w, &account, &plan.spec)?;
@@ -172,17 +190,10 @@ impl Service {
                 w.put_doc(&tables::key(region, primary_id), &adopted)?;
             }
             w.put_doc(&key, &spec)?;
-            for shard in &plan.shards {
+            for (shard, zones) in plan.shards.iter().zip(&plan.new_member_zones) {
                 w.put_doc(&tables::shard_key(region, &spec.id, &shard.id), shard)?;
+                add_members(w, &spec, &shard.id, zones, now, spec.restore_from.as_deref())?;
             }
-            add_members(
-                w,
-                &spec,
-                &first_shard,
-                &plan.new_member_zones,
-                now,
-                spec.restore_from.as_deref(),
-            )?;
             load_group(w, region, &plan.spec.id, &account)
         })
     }
