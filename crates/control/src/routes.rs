@@ -66,7 +66,8 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
         kind: match route.kind {
             RouteKind::Node => EndpointKind::Node,
             RouteKind::Primary => EndpointKind::Primary,
-            RouteKind::Reader => EndpointKind::Reader,
+            // Both spread connections over their backends and let go of removed ones.
+            RouteKind::Reader | RouteKind::Configuration => EndpointKind::Reader,
         },
         backends: route
             .backends

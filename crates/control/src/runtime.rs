@@ -6,12 +6,15 @@
 //! this narrow is what makes that simulation cheap.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
 use ferrocache_agent::{Agent, AgentError, Liveness, NodeEvent, NodeProcess, Probe};
-use ferrocache_engine::{EngineError, Info, NodeAddress, NodeClient, NodeConfig, SaveStart};
+use ferrocache_engine::{
+    ClusterFailoverMode, ClusterInfo, ClusterNode, EngineError, Info, NodeAddress, NodeClient,
+    NodeConfig, SaveStart,
+};
 
 /// A boxed future, so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -133,6 +136,74 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Option<String>, RuntimeError>>;
+
+    /// `CLUSTER MYID` of a cluster-mode node. (Runtimes without cluster mode, such as the
+    /// simulation, refuse every cluster call.)
+    fn cluster_myid<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER NODES`, parsed.
+    fn cluster_nodes<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ClusterNode>, RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER INFO`, parsed.
+    fn cluster_info<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<ClusterInfo, RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER MEET <ip> <port> <bus port>`.
+    fn cluster_meet<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _ip: IpAddr,
+        _port: u16,
+        _bus_port: u16,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER ADDSLOTSRANGE`.
+    fn cluster_add_slots_range<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _ranges: &'a [(u16, u16)],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER REPLICATE <node id>`.
+    fn cluster_replicate<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _primary: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`.
+    fn cluster_failover<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _mode: ClusterFailoverMode,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+}
+
+fn no_cluster_mode() -> RuntimeError {
+    RuntimeError::Simulated("cluster mode is not simulated".into())
 }
 
 /// Whether Redis refused `BGSAVE` only because a save is running already.
@@ -248,6 +319,89 @@ impl NodeRuntime for Agent {
             let client = admin_client(self, addr, timeout).await?;
             client.config_set(name, value).await?;
             Ok(())
+        })
+    }
+
+    fn cluster_myid<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_myid().await?)
+        })
+    }
+
+    fn cluster_nodes<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ClusterNode>, RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_nodes().await?)
+        })
+    }
+
+    fn cluster_info<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<ClusterInfo, RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_info().await?)
+        })
+    }
+
+    fn cluster_meet<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        ip: IpAddr,
+        port: u16,
+        bus_port: u16,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_meet(ip, port, bus_port).await?)
+        })
+    }
+
+    fn cluster_add_slots_range<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        ranges: &'a [(u16, u16)],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_add_slots_range(ranges).await?)
+        })
+    }
+
+    fn cluster_replicate<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        primary: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_replicate(primary).await?)
+        })
+    }
+
+    fn cluster_failover<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        mode: ClusterFailoverMode,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_failover(mode).await?)
         })
     }
 

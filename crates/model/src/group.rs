@@ -130,6 +130,25 @@ impl ClusterMode {
     }
 }
 
+/// Where the group's own endpoints are placed (a group's shards place theirs in
+/// [`crate::shard::ShardIntent`]). Written only by the group reconciler.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupIntent {
+    /// `ConfigurationEndpoint.Address` of a cluster-mode group: where cluster clients start
+    /// (any member answers `CLUSTER SLOTS`), on the group's port.
+    pub configuration_endpoint: std::net::Ipv4Addr,
+}
+
+/// The TCP port a cluster-mode node's bus (node-to-node gossip) listens on, and is reached
+/// at behind its endpoint: Redis's own choice, the client port + 10000, or − 10000 for ports
+/// above 55535 (which have no room above).
+pub fn cluster_bus_port(port: u16) -> u16 {
+    match port.checked_add(10000) {
+        Some(bus) => bus,
+        None => port - 10000,
+    }
+}
+
 /// A requested deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupDeletion {
@@ -614,6 +633,11 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     let cluster_mode = cluster_mode_of(req, ctx)?;
     let automatic_failover = req.automatic_failover_enabled.unwrap_or(false);
     let multi_az = req.multi_az_enabled.unwrap_or(false);
+    if cluster_mode.enabled() && transit_encryption.is_some() {
+        return Err(not_yet(
+            "Encryption in transit (TransitEncryptionEnabled) with cluster mode",
+        ));
+    }
     let layout = match cluster_mode {
         ClusterMode::Enabled => cluster_layout(req, ctx, automatic_failover)?,
         ClusterMode::Disabled => single_shard_layout(req, ctx, automatic_failover)?,
@@ -938,8 +962,7 @@ fn cluster_layout(
             "The number of nodes ({nodes}) exceeds the maximum of {NODES_PER_CLUSTER_MODE_GROUP_MAX} per replication group."
         )));
     }
-    let slots: Vec<Vec<crate::shard::SlotRange>> =
-        shards.iter().map(|(_, s)| s.clone()).collect();
+    let slots: Vec<Vec<crate::shard::SlotRange>> = shards.iter().map(|(_, s)| s.clone()).collect();
     crate::shard::SlotRange::check_cover(&slots)?;
     Ok(Layout {
         shards,
@@ -952,7 +975,11 @@ fn cluster_layout(
 /// ElastiCache picks itself.
 fn node_group_id(id: &str) -> Result<String, Fault> {
     match id.parse::<u32>() {
-        Ok(n) if (1..=9999).contains(&n) && id.len() <= 4 && id.bytes().all(|b| b.is_ascii_digit()) => {
+        Ok(n)
+            if (1..=9999).contains(&n)
+                && id.len() <= 4
+                && id.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             Ok(ids::shard_id(n))
         }
         _ => Err(Fault::value(format!(
@@ -1495,7 +1522,10 @@ mod tests {
         assert_eq!(plan.spec.cluster_mode, ClusterMode::Enabled);
         assert_eq!(plan.spec.parameter_group, "default.redis7.cluster.on");
         assert_eq!(
-            plan.shards.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            plan.shards
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>(),
             ["0001", "0002", "0003"]
         );
         assert_eq!(
@@ -1597,7 +1627,10 @@ mod tests {
         };
         let plan = plan_create(&layout, &ctx()).unwrap();
         assert_eq!(
-            plan.shards.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            plan.shards
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>(),
             ["0001", "0002", "0003"]
         );
         assert_eq!(
@@ -1613,7 +1646,10 @@ mod tests {
         );
         assert_eq!(
             plan.new_member_zones[2],
-            [Some("us-east-1b".to_string()), Some("us-east-1c".to_string())]
+            [
+                Some("us-east-1b".to_string()),
+                Some("us-east-1c".to_string())
+            ]
         );
 
         let mut gap = layout.clone();
@@ -1635,7 +1671,9 @@ mod tests {
             Err(Fault::InvalidParameterValue(m)) if m.contains("Duplicate NodeGroupId 0001")
         ));
         let mut zones = layout.clone();
-        zones.node_group_configuration[2].replica_availability_zones.push("us-east-1a".into());
+        zones.node_group_configuration[2]
+            .replica_availability_zones
+            .push("us-east-1a".into());
         assert!(matches!(
             plan_create(&zones, &ctx()),
             Err(Fault::InvalidParameterCombination(_))

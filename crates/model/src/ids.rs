@@ -69,11 +69,26 @@ pub fn member_cluster_id(group_id: &str, index: u32) -> String {
     format!("{group_id}-{index:03}")
 }
 
-/// The member index encoded in a member cluster id of `group_id`, if it has that shape.
+/// The id of the `index`-th (1-based) member of shard `shard_id` of a cluster-mode group:
+/// `<group>-0001-001`, `<group>-0001-002`, …, `<group>-0002-001`, …
+pub fn shard_member_cluster_id(group_id: &str, shard_id: &str, index: u32) -> String {
+    format!("{group_id}-{shard_id}-{index:03}")
+}
+
+/// The member index encoded in a member cluster id of `group_id`, if it has one of the two
+/// shapes: `<group>-NNN` (cluster mode disabled) or `<group>-SSSS-NNN` (the index within
+/// shard `SSSS`).
 pub fn member_index(group_id: &str, cluster_id: &str) -> Option<u32> {
     let suffix = cluster_id.strip_prefix(group_id)?.strip_prefix('-')?;
-    if suffix.len() == 3 && suffix.bytes().all(|b| b.is_ascii_digit()) {
-        suffix.parse().ok()
+    let index = match suffix.split_once('-') {
+        Some((shard, index)) => {
+            shard_index(shard)?;
+            index
+        }
+        None => suffix,
+    };
+    if index.len() == 3 && index.bytes().all(|b| b.is_ascii_digit()) {
+        index.parse().ok()
     } else {
         None
     }

@@ -76,6 +76,10 @@ pub struct NodeSpec {
     /// group's setting (standalone cache clusters have none, as on AWS).
     #[serde(default)]
     pub at_rest_encryption: Option<crate::at_rest::AtRestEncryption>,
+    /// The node runs `cluster-enabled yes`: a member's copy of its group's `ClusterMode`
+    /// (standalone cache clusters never do).
+    #[serde(default)]
+    pub cluster_mode: crate::group::ClusterMode,
 }
 
 /// A requested deletion of one node.
@@ -177,6 +181,10 @@ pub struct NodeObserved {
     /// offset after a marker message; the replica streams once it reaches that offset.
     #[serde(default)]
     pub stream_check: Option<(u64, i64)>,
+    /// A cluster-mode node's id in the cluster (`CLUSTER MYID`), as last seen: its peers
+    /// replicate from it by this id.
+    #[serde(default)]
+    pub cluster_node_id: Option<String>,
 }
 
 /// `CacheCluster.CacheClusterStatus`.
@@ -418,6 +426,7 @@ pub fn plan_standalone(
         transit_encryption,
         auth,
         at_rest_encryption: None,
+        cluster_mode: crate::group::ClusterMode::Disabled,
     })
 }
 
@@ -520,6 +529,7 @@ pub fn member_spec(
         transit_encryption: group.transit_encryption,
         auth: group.auth.clone(),
         at_rest_encryption: group.at_rest_encryption.clone(),
+        cluster_mode: group.cluster_mode,
     }
 }
 

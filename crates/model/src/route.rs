@@ -20,6 +20,9 @@ pub enum RouteKind {
     Primary,
     /// A shard's reader endpoint; spreads over the replicas in sync.
     Reader,
+    /// A cluster-mode group's configuration endpoint; spreads over its healthy members (any
+    /// of them answers `CLUSTER SLOTS`).
+    Configuration,
 }
 
 /// Where a redis-server process accepts connections.

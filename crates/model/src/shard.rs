@@ -322,10 +322,23 @@ mod tests {
             SlotRange::parse_list("200-299,0-99,150").unwrap(),
             [r(0, 99), r(150, 150), r(200, 299)]
         );
-        for bad in ["", "a-b", "5-1", "0-16384", "0-10,5-20", "-5", "1-", "0--1", "1,,2"] {
+        for bad in [
+            "",
+            "a-b",
+            "5-1",
+            "0-16384",
+            "0-10,5-20",
+            "-5",
+            "1-",
+            "0--1",
+            "1,,2",
+        ] {
             assert!(SlotRange::parse_list(bad).is_err(), "{bad}");
         }
-        assert_eq!(SlotRange::format_list(&[r(0, 99), r(200, 299)]), "0-99,200-299");
+        assert_eq!(
+            SlotRange::format_list(&[r(0, 99), r(200, 299)]),
+            "0-99,200-299"
+        );
         assert_eq!(SlotRange::even_split(1), [r(0, 16383)]);
         assert_eq!(SlotRange::even_split(2), [r(0, 8191), r(8192, 16383)]);
         assert_eq!(
@@ -345,9 +358,15 @@ mod tests {
         let r = |start, end| vec![SlotRange { start, end }];
         SlotRange::check_cover(&[r(0, 5460), r(5461, 10921), r(10922, 16383)]).unwrap();
         let gap = SlotRange::check_cover(&[r(0, 5460), r(5462, 16383)]).unwrap_err();
-        assert!(gap.to_string().contains("Slot 5461 is not assigned"), "{gap}");
+        assert!(
+            gap.to_string().contains("Slot 5461 is not assigned"),
+            "{gap}"
+        );
         let twice = SlotRange::check_cover(&[r(0, 5461), r(5461, 16383)]).unwrap_err();
-        assert!(twice.to_string().contains("Slot 5461 is assigned to more"), "{twice}");
+        assert!(
+            twice.to_string().contains("Slot 5461 is assigned to more"),
+            "{twice}"
+        );
         let short = SlotRange::check_cover(&[r(0, 16000)]).unwrap_err();
         assert!(short.to_string().contains("Slot 16001"), "{short}");
     }

@@ -22,7 +22,7 @@
 use std::net::Ipv4Addr;
 
 use ferrocache_model::event::Event;
-use ferrocache_model::group::{GroupObserved, GroupSpec};
+use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
@@ -98,6 +98,15 @@ impl Doc for GroupSpec {
 }
 impl Doc for GroupObserved {
     const TABLE: &'static str = "group_observed";
+}
+impl Doc for GroupIntent {
+    // Not `group_intent`: that table held the primary of schema 0, moved to the shards by
+    // `ferrocache-control`'s migration.
+    const TABLE: &'static str = "group_placement";
+    const INDEXED: bool = true;
+    fn index_keys(&self) -> Vec<(&'static str, String)> {
+        vec![(ADDRESSES, address_key(self.configuration_endpoint))]
+    }
 }
 impl Doc for ShardSpec {
     const TABLE: &'static str = "shard_spec";

@@ -1,14 +1,16 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
 //! `IncreaseReplicaCount`, `DecreaseReplicaCount`, and the `ReplicationGroup` element.
 //!
-//! Groups are cluster-mode disabled: one `NodeGroup` per shard (one, `0001`), whose members
-//! are the shard's cache clusters, each with `CacheNodeId` `0001`, its `ReadEndpoint`, zone and
-//! `CurrentRole`.
+//! One `NodeGroup` per shard, whose members are the shard's cache clusters, each with
+//! `CacheNodeId` `0001` and its zone. A cluster-mode-disabled group has one shard (`0001`)
+//! with primary and reader endpoints, and each member its `ReadEndpoint` and `CurrentRole`; a
+//! cluster-mode group has a `ConfigurationEndpoint` and each shard its `Slots`.
 
 use ferrocache_control::service::replication_group::ReplicaCountRequest;
 use ferrocache_control::service::view::{GroupView, NodeView, ShardView};
 use ferrocache_model::group::{CreateGroupRequest, NetworkRequest, NodeGroupRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
+use ferrocache_model::shard::SlotRange;
 
 use super::{enabled, endpoint, required, tag};
 use crate::error::ApiError;
@@ -226,12 +228,15 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
     x.text_opt("SnapshottingClusterId", group.snapshotting_cluster_id());
     x.text("AutomaticFailover", enabled(spec.automatic_failover));
     x.text("MultiAZ", enabled(spec.multi_az));
+    if let Some(configuration) = &group.configuration_endpoint {
+        endpoint(x, "ConfigurationEndpoint", configuration);
+    }
     x.integer(
         "SnapshotRetentionLimit",
         i64::from(spec.snapshot_retention_limit),
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
-    x.boolean("ClusterEnabled", false);
+    x.boolean("ClusterEnabled", spec.cluster_mode.enabled());
     x.text("CacheNodeType", group.node_type());
     x.boolean("AuthTokenEnabled", spec.auth.enabled());
     if let Some(at) = &spec.auth.last_modified {
@@ -264,19 +269,26 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         "TransitEncryptionMode",
         spec.transit_encryption.map(|m| m.as_str()),
     );
-    x.text("ClusterMode", "disabled");
+    x.text("ClusterMode", spec.cluster_mode.as_str());
     x.text("Engine", &spec.engine);
 }
 
-/// The children of one `NodeGroup` (a shard) of a cluster-mode-disabled group.
+/// The children of one `NodeGroup` (a shard). A cluster-mode group shows each shard's
+/// `Slots` and, as on AWS, no primary or reader endpoint per shard and no read endpoint or
+/// role per member (clients follow the cluster's slot map from the configuration endpoint).
 fn node_group(x: &mut Xml, group: &GroupView, shard: &ShardView) {
+    let cluster = group.spec.cluster_mode.enabled();
     x.text("NodeGroupId", &shard.spec.id);
     x.text("Status", group.status.as_str());
-    if let Some(primary) = shard.primary_endpoint(group.spec.port) {
-        endpoint(x, "PrimaryEndpoint", &primary);
-    }
-    if let Some(reader) = shard.reader_endpoint(group.spec.port) {
-        endpoint(x, "ReaderEndpoint", &reader);
+    if !cluster {
+        if let Some(primary) = shard.primary_endpoint(group.spec.port) {
+            endpoint(x, "PrimaryEndpoint", &primary);
+        }
+        if let Some(reader) = shard.reader_endpoint(group.spec.port) {
+            endpoint(x, "ReaderEndpoint", &reader);
+        }
+    } else {
+        x.text("Slots", &SlotRange::format_list(&shard.spec.slots));
     }
     let members: Vec<&NodeView> = group.members_of(&shard.spec.id).collect();
     x.list(
@@ -286,11 +298,15 @@ fn node_group(x: &mut Xml, group: &GroupView, shard: &ShardView) {
         |x, member| {
             x.text("CacheClusterId", &member.spec.id);
             x.text("CacheNodeId", CACHE_NODE_ID);
-            if let Some(read) = member.endpoint() {
-                endpoint(x, "ReadEndpoint", &read);
+            if !cluster {
+                if let Some(read) = member.endpoint() {
+                    endpoint(x, "ReadEndpoint", &read);
+                }
             }
             x.text_opt("PreferredAvailabilityZone", member.zone());
-            x.text_opt("CurrentRole", member.role.map(|r| r.as_str()));
+            if !cluster {
+                x.text_opt("CurrentRole", member.role.map(|r| r.as_str()));
+            }
         },
     );
 }

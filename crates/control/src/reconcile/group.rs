@@ -7,17 +7,19 @@
 //! deletion waits for its members to go (the node reconciler removes them), hands a retained
 //! primary back as a standalone cluster, and removes its own and its shards' records. Who is
 //! primary is not decided here: that is each shard's failover state machine
-//! ([`super::failover`]).
+//! ([`super::failover`]). A cluster-mode group gets its configuration endpoint address here
+//! (its [`GroupIntent`]).
 
 use std::sync::Arc;
 
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::{GroupObserved, GroupSpec};
+use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::node::{NodeObserved, NodeSpec};
 use ferrocache_model::shard::{ShardIntent, ShardObserved, ShardSpec};
 use ferrocache_store::{tables, update, ReadExt, Reader, WriteExt, Writer};
 
 use super::{Context, Next, ReconcileError};
+use crate::addresses::{self, Pool};
 use crate::events;
 
 struct Member {
@@ -82,6 +84,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                 w.delete_doc::<ShardObserved>(shard_key)?;
             }
             w.delete_doc::<GroupSpec>(&key)?;
+            w.delete_doc::<GroupIntent>(&key)?;
             w.delete_doc::<GroupObserved>(&key)?;
             events::record(
                 w,
@@ -92,6 +95,12 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                 now,
             )?;
             return Ok(Next::Done);
+        }
+        if spec.cluster_mode.enabled() && w.doc::<GroupIntent>(&key)?.is_none() {
+            let intent = GroupIntent {
+                configuration_endpoint: addresses::allocate(w, ctx.config.cidr, Pool::Endpoint)?,
+            };
+            w.put_doc(&key, &intent)?;
         }
         let mut observed = w.doc::<GroupObserved>(&key)?.unwrap_or_default();
         let before = observed.clone();

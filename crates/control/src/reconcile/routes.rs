@@ -18,7 +18,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
-use ferrocache_model::group::GroupSpec;
+use ferrocache_model::group::{cluster_bus_port, GroupIntent, GroupSpec};
 use ferrocache_model::network::{Peer, SecurityGroup};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::route::{
@@ -191,13 +191,31 @@ fn group_routes(
             shards.push((shard.id, intent));
         }
     }
-    let mut addresses: Vec<Ipv4Addr> = shards
-        .iter()
-        .flat_map(|(_, i)| [i.primary_endpoint, i.reader_endpoint])
-        .collect();
+    let cluster = group.cluster_mode.enabled();
+    let configuration = match cluster {
+        true => r.doc::<GroupIntent>(owner)?,
+        false => None,
+    };
+    // A cluster-mode group shows no primary or reader endpoint per shard (clients follow the
+    // cluster's slot map instead), so it serves none.
+    let mut addresses: Vec<Ipv4Addr> = match cluster {
+        true => Vec::new(),
+        false => shards
+            .iter()
+            .flat_map(|(_, i)| [i.primary_endpoint, i.reader_endpoint])
+            .collect(),
+    };
+    addresses.extend(configuration.iter().map(|c| c.configuration_endpoint));
     addresses.extend(placed.iter().map(|p| p.intent.endpoint));
     let groups = security_groups(r, &group.region, &group.security_group_ids)?;
-    let admission = admission(&groups, &group.security_group_ids, group.port);
+    let mut admission = admission(&groups, &group.security_group_ids, group.port);
+    if cluster {
+        // A replica in cluster mode replicates from the address its primary announces, the
+        // primary's endpoint: the nodes' own addresses must get through.
+        if let RouteAdmission::Sources(sources) = &mut admission {
+            sources.push(ctx.config.cidr.to_string());
+        }
+    }
     let tls = tls(
         group.transit_encryption,
         &group.id,
@@ -226,6 +244,17 @@ fn group_routes(
                 format!("{} node", p.spec.id),
             )
         });
+    }
+    if cluster {
+        routes.extend(cluster_routes(
+            ctx,
+            owner,
+            group,
+            &placed,
+            configuration,
+            &route,
+        ));
+        return Ok(routes);
     }
     for (shard_id, intent) in &shards {
         let members: Vec<&Placed> = placed
@@ -282,6 +311,52 @@ fn group_routes(
         ));
     }
     Ok(routes)
+}
+
+/// The routes only a cluster-mode group has: each member's cluster bus behind its endpoint
+/// (the nodes announce their endpoint addresses, so they reach each other there; only the
+/// nodes' own addresses are admitted, without TLS: the bus is Redis's node-to-node protocol),
+/// and the configuration endpoint, over every member that runs healthy.
+fn cluster_routes(
+    ctx: &Context,
+    owner: &str,
+    group: &GroupSpec,
+    placed: &[Placed],
+    configuration: Option<GroupIntent>,
+    route: &dyn Fn(Ipv4Addr, RouteKind, Vec<RouteBackend>, u64, String) -> Route,
+) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for p in placed {
+        let bus = cluster_bus_port(p.spec.port);
+        routes.push(Route {
+            listen: SocketAddr::V4(SocketAddrV4::new(p.intent.endpoint, bus)),
+            owner: owner.to_string(),
+            kind: RouteKind::Node,
+            backends: vec![RouteBackend::Tcp(SocketAddr::V4(SocketAddrV4::new(
+                p.intent.private,
+                bus,
+            )))],
+            epoch: 0,
+            label: format!("{} cluster bus", p.spec.id),
+            admission: RouteAdmission::Sources(vec![ctx.config.cidr.to_string()]),
+            tls: None,
+        });
+    }
+    if let Some(configuration) = configuration {
+        let healthy = placed
+            .iter()
+            .filter(|p| p.spec.deletion.is_none() && p.observed.healthy && p.observed.created)
+            .map(|p| backend(ctx, &p.spec, &p.intent))
+            .collect();
+        routes.push(route(
+            configuration.configuration_endpoint,
+            RouteKind::Configuration,
+            healthy,
+            0,
+            format!("{} configuration", group.id),
+        ));
+    }
+    routes
 }
 
 /// Brings the stored routes of `owner` (`<region>/<id>`) to what its resources say.

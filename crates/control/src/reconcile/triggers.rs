@@ -20,7 +20,7 @@
 
 use std::collections::BTreeSet;
 
-use ferrocache_model::group::{GroupObserved, GroupSpec};
+use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
 use ferrocache_model::network::SecurityGroup;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
@@ -99,8 +99,18 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
         NodeObserved::TABLE => {
             if let Some(spec) = r.doc::<NodeSpec>(&c.key)? {
                 if let (Some(group), Some(shard)) = (&spec.group_id, &spec.shard_id) {
-                    let shard_key = tables::shard_key(&spec.region, group, shard);
-                    shard_members(r, &shard_key, out)?;
+                    let group_key = tables::key(&spec.region, group);
+                    // In cluster mode the members of every shard form one cluster: each
+                    // waits for the others to run before it meets them.
+                    let cluster = r
+                        .doc::<GroupSpec>(&group_key)?
+                        .is_some_and(|g| g.cluster_mode.enabled());
+                    let scope = if cluster {
+                        group_key
+                    } else {
+                        tables::shard_key(&spec.region, group, shard)
+                    };
+                    shard_members(r, &scope, out)?;
                     // The node's own run wrote these facts; it does not need to run again.
                     out.remove(&Work::new(Kind::Node, c.key.clone()));
                 }
@@ -126,6 +136,9 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
             for (shard_key, _) in r.docs::<ShardSpec>(&format!("{}/", c.key))? {
                 out.insert(Work::new(Kind::Shard, shard_key));
             }
+        }
+        GroupIntent::TABLE => {
+            out.insert(Work::new(Kind::Routes, c.key.clone()));
         }
         GroupObserved::TABLE => {
             // A group that just became created lets its shards fail over.

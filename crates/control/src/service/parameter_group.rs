@@ -8,8 +8,8 @@
 
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::engine::{DEFAULT_PARAMETER_GROUP, DEFAULT_PARAMETER_GROUP_CLUSTER_ON};
-use ferrocache_model::group::GroupSpec;
 use ferrocache_model::group::ClusterMode;
+use ferrocache_model::group::GroupSpec;
 use ferrocache_model::node::NodeSpec;
 use ferrocache_model::parameter::{
     self, CreateParameterGroupRequest, DesiredParameters, Parameter, ParameterGroupSpec,

@@ -57,11 +57,13 @@ fn required(value: &Option<String>, name: &str) -> Result<String, Fault> {
         .ok_or_else(|| Fault::MissingParameter(name.to_string()))
 }
 
-/// The next free member index of a group (`<group>-00N`), never reusing one still present.
-fn next_member_index(group_id: &str, members: &[NodeSpec]) -> u32 {
+/// The next free member index of a group (`<group>-00N`), or of one shard of a cluster-mode
+/// group (`<group>-SSSS-00N`), never reusing one still present.
+fn next_member_index(spec: &GroupSpec, shard_id: &str, members: &[NodeSpec]) -> u32 {
     members
         .iter()
-        .filter_map(|m| ids::member_index(group_id, &m.id))
+        .filter(|m| !spec.cluster_mode.enabled() || m.shard_id.as_deref() == Some(shard_id))
+        .filter_map(|m| ids::member_index(&spec.id, &m.id))
         .max()
         .unwrap_or(0)
         + 1
@@ -98,8 +100,12 @@ fn add_members(
     // falls back to the region's zones.
     let zones =
         super::subnet_group::place_members(w, &spec.region, &spec.subnet_group, &existing, zones)?;
-    for (index, zone) in (next_member_index(&spec.id, &existing)..).zip(zones) {
-        let id = ids::member_cluster_id(&spec.id, index);
+    for (index, zone) in (next_member_index(spec, shard_id, &existing)..).zip(zones) {
+        let id = if spec.cluster_mode.enabled() {
+            ids::shard_member_cluster_id(&spec.id, shard_id, index)
+        } else {
+            ids::member_cluster_id(&spec.id, index)
+        };
         let key = tables::key(&spec.region, &id);
         if w.doc::<NodeSpec>(&key)?.is_some() {
             return Err(Fault::CacheClusterAlreadyExists(id).into());
@@ -192,7 +198,14 @@ impl Service {
             w.put_doc(&key, &spec)?;
             for (shard, zones) in plan.shards.iter().zip(&plan.new_member_zones) {
                 w.put_doc(&tables::shard_key(region, &spec.id, &shard.id), shard)?;
-                add_members(w, &spec, &shard.id, zones, now, spec.restore_from.as_deref())?;
+                add_members(
+                    w,
+                    &spec,
+                    &shard.id,
+                    zones,
+                    now,
+                    spec.restore_from.as_deref(),
+                )?;
             }
             load_group(w, region, &plan.spec.id, &account)
         })

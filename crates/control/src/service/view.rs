@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ferrocache_model::arn::{self, ArnType};
-use ferrocache_model::group::{self, GroupObserved, GroupSpec, GroupStatus};
+use ferrocache_model::group::{self, GroupIntent, GroupObserved, GroupSpec, GroupStatus};
 use ferrocache_model::node::{
     self, CacheNodeStatus, ClusterStatus, NodeIntent, NodeObserved, NodeSpec, Role,
 };
@@ -325,6 +325,8 @@ pub struct GroupView {
     pub members: Vec<NodeView>,
     /// `ARN`.
     pub arn: String,
+    /// `ConfigurationEndpoint` of a cluster-mode group, once placed.
+    pub configuration_endpoint: Option<Endpoint>,
 }
 
 impl GroupView {
@@ -413,6 +415,13 @@ impl GroupView {
             status = GroupStatus::Snapshotting;
         }
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
+        let configuration_endpoint = match spec.cluster_mode.enabled() {
+            true => r.doc::<GroupIntent>(&key)?.map(|i| Endpoint {
+                address: i.configuration_endpoint.to_string(),
+                port: spec.port,
+            }),
+            false => None,
+        };
         Ok(Self {
             spec,
             observed,
@@ -420,6 +429,7 @@ impl GroupView {
             shards,
             members,
             arn,
+            configuration_endpoint,
         })
     }
 

@@ -10,7 +10,9 @@
 //!    start, stop and remove a deleted one; a dead primary of a shard is only reported down
 //!    (its shard decides whether it fails over or restarts in place);
 //! 3. [`role`]: take the ordered role (`REPLICAOF NO ONE`, or `REPLICAOF` the shard's primary
-//!    once it runs as one) and check that a replica really streams;
+//!    once it runs as one) and check that a replica really streams; in cluster mode through
+//!    the cluster instead ([`cluster`]: meet the other members, serve the shard's slots,
+//!    `CLUSTER REPLICATE`, `CLUSTER FAILOVER TAKEOVER`);
 //! 4. [`settings`]: node type, parameter-group values and ACL users on the running process;
 //! 5. record the facts (`NodeObserved`) and AWS's events.
 //!
@@ -18,6 +20,7 @@
 //! [`RESYNC_INTERVAL`] when all is well (facts such as a replica's link can change without an
 //! event), or never until an event (a change in the store, a process event) wakes it.
 
+pub mod cluster;
 pub mod placement;
 pub mod process;
 pub mod role;
@@ -30,9 +33,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocache_agent::Liveness;
-use ferrocache_engine::config::NodeConfig;
+use ferrocache_engine::config::{ClusterConfig, NodeConfig};
 use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
+use ferrocache_model::group::cluster_bus_port;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::shard::{Order, ShardIntent};
 use ferrocache_model::snapshot::{status as snapshot_status, SnapshotObserved, SnapshotSpec};
@@ -91,7 +95,20 @@ pub fn node_config(
     );
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
     cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
-    cfg.replica_of = replica_of;
+    if spec.cluster_mode.enabled() {
+        // The node announces its endpoint, which the router forwards (client port and bus),
+        // so every address a client learns from the cluster is an endpoint. Replication is
+        // set up through the cluster (`CLUSTER REPLICATE`), never `replicaof`.
+        let bus = cluster_bus_port(spec.port);
+        cfg.cluster = Some(ClusterConfig {
+            announce_ip: IpAddr::V4(intent.endpoint),
+            announce_port: spec.port,
+            bus_port: bus,
+            announce_bus_port: bus,
+        });
+    } else {
+        cfg.replica_of = replica_of;
+    }
     cfg.at_rest_key_id = spec
         .at_rest_encryption
         .as_ref()
@@ -147,6 +164,8 @@ pub(crate) struct Facts {
     primary: Option<(SocketAddr, bool)>,
     /// The node is marked for deletion with a final snapshot that is still `creating`.
     pub(crate) final_snapshot_pending: bool,
+    /// A cluster-mode member's view of its cluster.
+    pub(crate) cluster: Option<cluster::ClusterFacts>,
 }
 
 impl Facts {
@@ -221,6 +240,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
                 }
                 None => false,
             };
+            let cluster = cluster::ClusterFacts::load(r, &spec, shard.as_ref())?;
             Ok(Some(Facts {
                 spec,
                 intent,
@@ -228,6 +248,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
                 shard,
                 primary,
                 final_snapshot_pending,
+                cluster,
             }))
         },
     )

@@ -52,13 +52,20 @@ pub(crate) async fn apply(
         Some(info) => info.clone(),
         None => ctx.agent.info(address, NODE_CALL_TIMEOUT).await?,
     };
-    let change = match target {
-        Target::Primary { .. } if info.role != EngineRole::Master => Some(None),
-        Target::Replica {
-            of: Some(primary),
-            primary_up: true,
-        } if !follows(&info, *primary) => Some(Some(*primary)),
-        _ => None,
+    if let Some(cluster) = &facts.cluster {
+        info = super::cluster::apply(ctx, facts, cluster, target, address, info, observed).await?;
+    }
+    let change = match (&facts.cluster, target) {
+        // In cluster mode the role is taken through the cluster, above.
+        (Some(_), _) => None,
+        (None, target) => match target {
+            Target::Primary { .. } if info.role != EngineRole::Master => Some(None),
+            Target::Replica {
+                of: Some(primary),
+                primary_up: true,
+            } if !follows(&info, *primary) => Some(Some(*primary)),
+            _ => None,
+        },
     };
     if let Some(primary) = change {
         match primary {
@@ -108,6 +115,11 @@ pub(crate) async fn ready(
     address: &NodeAddress,
     observed: &mut NodeObserved,
 ) -> bool {
+    if let Some(cluster) = &facts.cluster {
+        if !super::cluster::ready(ctx, cluster, address).await {
+            return false;
+        }
+    }
     match target {
         Target::Standby => true,
         Target::Primary { .. } => observed.role == Some(Role::Primary),

@@ -1,0 +1,196 @@
+//! Cluster membership of a cluster-mode member: the node joins its group's cluster and takes
+//! the role its shard orders through the cluster, never through `REPLICAOF` (which Redis
+//! refuses in cluster mode).
+//!
+//! Each run, every step idempotent and decided from the node's own `CLUSTER NODES`:
+//!
+//! - **meet**: every other member that runs and that the node does not know by address yet is
+//!   met at its endpoint (the address the members announce; the router forwards its client port
+//!   and its bus);
+//! - ordered **primary**: a node still running as a replica takes over with
+//!   `CLUSTER FAILOVER TAKEOVER` (the shard's failover state machine chose it, with the shard's
+//!   epoch; the engine's own failover is off); a primary that serves no slot adds its shard's
+//!   slots unless another primary in its view serves any of them (a node fresh from creation);
+//! - ordered **replica**: `CLUSTER REPLICATE <primary's id>` once the node knows its primary
+//!   and serves no slot itself (a demoted primary that still serves slots is turned into a
+//!   replica by the cluster itself, once it learns the newer epoch).
+//!
+//! The node counts as ready (see [`ready`]) once its cluster is `ok` and it knows every member.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ferrocache_engine::info::Role as EngineRole;
+use ferrocache_engine::{ClusterFailoverMode, ClusterNode, Info, NodeAddress};
+use ferrocache_model::group::cluster_bus_port;
+use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
+use ferrocache_model::shard::{ShardIntent, ShardSpec, SlotRange};
+use ferrocache_store::{tables, ReadExt, Reader, StoreError};
+
+use super::super::{Context, ReconcileError};
+use super::{Facts, Target, NODE_CALL_TIMEOUT};
+
+/// Another member of the group, as this node's run sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterPeer {
+    /// Its cache cluster id.
+    pub(crate) id: String,
+    /// Its endpoint address (what it announces to the cluster).
+    pub(crate) endpoint: Ipv4Addr,
+    /// Its client port.
+    pub(crate) port: u16,
+    /// Its process runs and answers (observed).
+    pub(crate) healthy: bool,
+}
+
+/// What a cluster-mode member needs to know of its group.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterFacts {
+    /// The slots of the node's shard.
+    pub(crate) slots: Vec<SlotRange>,
+    /// Every other member of the group (placed ones only).
+    pub(crate) peers: Vec<ClusterPeer>,
+    /// The cluster id of the shard's primary, once it ran.
+    pub(crate) primary_node_id: Option<String>,
+}
+
+impl ClusterFacts {
+    /// Reads the cluster facts of `spec`, a member of a cluster-mode group (`None` for any
+    /// other node).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub(crate) fn load(
+        r: &dyn Reader,
+        spec: &NodeSpec,
+        shard: Option<&ShardIntent>,
+    ) -> Result<Option<Self>, StoreError> {
+        let (Some(group), Some(shard_id), true) =
+            (&spec.group_id, &spec.shard_id, spec.cluster_mode.enabled())
+        else {
+            return Ok(None);
+        };
+        let slots = r
+            .doc::<ShardSpec>(&tables::shard_key(&spec.region, group, shard_id))?
+            .map(|s| s.slots)
+            .unwrap_or_default();
+        let mut peers = Vec::new();
+        let mut primary_node_id = None;
+        for key in r.lookup(tables::NODES_BY_SHARD, &tables::key(&spec.region, group))? {
+            let (Some(peer), Some(intent)) = (r.doc::<NodeSpec>(&key)?, r.doc::<NodeIntent>(&key)?)
+            else {
+                continue;
+            };
+            let observed = r.doc::<NodeObserved>(&key)?.unwrap_or_default();
+            if shard.is_some_and(|s| s.primary == peer.id) {
+                primary_node_id = observed.cluster_node_id.clone();
+            }
+            if peer.id == spec.id || peer.deletion.is_some() {
+                continue;
+            }
+            peers.push(ClusterPeer {
+                id: peer.id,
+                endpoint: intent.endpoint,
+                port: peer.port,
+                healthy: observed.healthy,
+            });
+        }
+        Ok(Some(Self {
+            slots,
+            peers,
+            primary_node_id,
+        }))
+    }
+}
+
+fn ranges(slots: &[SlotRange]) -> Vec<(u16, u16)> {
+    slots.iter().map(|r| (r.start, r.end)).collect()
+}
+
+fn overlaps(node: &ClusterNode, slots: &[SlotRange]) -> bool {
+    node.slots
+        .iter()
+        .any(|&(start, end)| slots.iter().any(|r| start <= r.end && r.start <= end))
+}
+
+/// Joins the cluster and takes the ordered role through it (see the module doc); returns the
+/// node's `INFO` after any change.
+///
+/// # Errors
+/// The node cannot be reached or refuses; the run is retried.
+pub(crate) async fn apply(
+    ctx: &Context,
+    facts: &Facts,
+    cluster: &ClusterFacts,
+    target: &Target,
+    address: &NodeAddress,
+    mut info: Info,
+    observed: &mut NodeObserved,
+) -> Result<Info, ReconcileError> {
+    let agent = &ctx.agent;
+    observed.cluster_node_id = Some(agent.cluster_myid(address, NODE_CALL_TIMEOUT).await?);
+    let nodes = agent.cluster_nodes(address, NODE_CALL_TIMEOUT).await?;
+    for peer in cluster.peers.iter().filter(|p| p.healthy) {
+        let known = nodes
+            .iter()
+            .any(|n| n.ip == Some(IpAddr::V4(peer.endpoint)) && n.port == peer.port);
+        if !known {
+            tracing::debug!(node = %facts.spec.id, peer = %peer.id, "meeting cluster peer");
+            agent
+                .cluster_meet(
+                    address,
+                    IpAddr::V4(peer.endpoint),
+                    peer.port,
+                    cluster_bus_port(peer.port),
+                    NODE_CALL_TIMEOUT,
+                )
+                .await?;
+        }
+    }
+    let me = nodes.iter().find(|n| n.myself);
+    let mut changed = false;
+    match target {
+        Target::Primary { .. } if info.role != EngineRole::Master => {
+            tracing::info!(node = %facts.spec.id, epoch = facts.epoch(), "taking over its shard's slots");
+            agent
+                .cluster_failover(address, ClusterFailoverMode::Takeover, NODE_CALL_TIMEOUT)
+                .await?;
+            changed = true;
+        }
+        Target::Primary { .. } => {
+            let serves_none = me.is_none_or(|m| m.slots.is_empty());
+            let served_elsewhere = nodes
+                .iter()
+                .any(|n| !n.myself && n.primary && !n.failed && overlaps(n, &cluster.slots));
+            if serves_none && !served_elsewhere && !cluster.slots.is_empty() {
+                agent
+                    .cluster_add_slots_range(address, &ranges(&cluster.slots), NODE_CALL_TIMEOUT)
+                    .await?;
+            }
+        }
+        Target::Replica { .. } => {
+            if let (Some(primary), Some(me)) = (&cluster.primary_node_id, me) {
+                let follows = me.primary_id.as_deref() == Some(primary.as_str());
+                let knows_primary = nodes.iter().any(|n| &n.id == primary);
+                if !follows && knows_primary && me.slots.is_empty() {
+                    agent
+                        .cluster_replicate(address, primary, NODE_CALL_TIMEOUT)
+                        .await?;
+                    changed = true;
+                }
+            }
+        }
+        Target::Standby => {}
+    }
+    if changed {
+        info = agent.info(address, NODE_CALL_TIMEOUT).await?;
+    }
+    Ok(info)
+}
+
+/// Whether the node's cluster is `ok` (every slot served) and the node knows every member.
+pub(crate) async fn ready(ctx: &Context, cluster: &ClusterFacts, address: &NodeAddress) -> bool {
+    let Ok(info) = ctx.agent.cluster_info(address, NODE_CALL_TIMEOUT).await else {
+        return false;
+    };
+    info.state_ok && info.known_nodes as usize > cluster.peers.len()
+}

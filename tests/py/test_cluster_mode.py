@@ -1,0 +1,130 @@
+"""Cluster mode: the Terraform module's production layout (3 shards, 2 replicas each) created
+with boto3, served to cluster clients through the configuration endpoint, and described as
+AWS does; every address a client learns from the cluster is a Ferrocache endpoint."""
+
+import ipaddress
+import subprocess
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+from harness import wait_group_available, wait_until
+
+
+def create_cluster_group(ec, group_id, shards=3, replicas=2, **extra):
+    return ec.create_replication_group(
+        ReplicationGroupId=group_id,
+        ReplicationGroupDescription="cluster mode",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumNodeGroups=shards,
+        ReplicasPerNodeGroup=replicas,
+        AutomaticFailoverEnabled=True,
+        **extra,
+    )["ReplicationGroup"]
+
+
+def endpoints_of(ec, group):
+    """Every endpoint address a client may be given: the configuration endpoint and each
+    member's node endpoint."""
+    addresses = {group["ConfigurationEndpoint"]["Address"]}
+    for member in group["MemberClusters"]:
+        cluster = ec.describe_cache_clusters(CacheClusterId=member, ShowCacheNodeInfo=True)
+        for node in cluster["CacheClusters"][0]["CacheNodes"]:
+            addresses.add(node["Endpoint"]["Address"])
+    return addresses
+
+
+# Goal: the Terraform module's cluster configuration creates and reads back as on AWS:
+# ClusterEnabled, a ConfigurationEndpoint on 6379, three NodeGroups 0001-0003 with AWS's
+# even slot split, members named <id>-000S-00N, no primary or reader endpoint per shard.
+# Method: CreateReplicationGroup NumNodeGroups=3 ReplicasPerNodeGroup=2 through boto3, wait
+# for `available`, read DescribeReplicationGroups.
+def test_create_and_describe(ec):
+    created = create_cluster_group(ec, "tf-prod")
+    assert created["Status"] == "creating"
+    assert created["ClusterEnabled"] is True
+    group = wait_group_available(ec, "tf-prod", timeout=180)
+    assert group["ClusterEnabled"] is True
+    assert group["ClusterMode"] == "enabled"
+    assert group["ConfigurationEndpoint"]["Port"] == 6379
+    shards = group["NodeGroups"]
+    assert [s["NodeGroupId"] for s in shards] == ["0001", "0002", "0003"]
+    assert [s["Slots"] for s in shards] == ["0-5461", "5462-10922", "10923-16383"]
+    for shard in shards:
+        assert "PrimaryEndpoint" not in shard and "ReaderEndpoint" not in shard
+        ids = [m["CacheClusterId"] for m in shard["NodeGroupMembers"]]
+        assert ids == [f"tf-prod-{shard['NodeGroupId']}-00{n}" for n in (1, 2, 3)]
+        for member in shard["NodeGroupMembers"]:
+            assert "CurrentRole" not in member and "ReadEndpoint" not in member
+    assert len(group["MemberClusters"]) == 9
+    cluster = ec.describe_cache_clusters(CacheClusterId="tf-prod-0002-001")["CacheClusters"][0]
+    assert cluster["ReplicationGroupId"] == "tf-prod"
+    assert cluster["CacheParameterGroup"]["CacheParameterGroupName"] == "default.redis7.cluster.on"
+
+
+# Goal: cluster clients work through the configuration endpoint unchanged, and no reply
+# carries a private address: CLUSTER SLOTS / SHARDS / NODES and MOVED name only endpoints.
+# Method: redis-py RedisCluster writes and reads 300 keys spread over all shards; redis-cli -c
+# follows a MOVED; every address in CLUSTER SLOTS, SHARDS and NODES is one of the group's
+# endpoint addresses.
+def test_cluster_clients_see_only_endpoints(ec):
+    create_cluster_group(ec, "cc", replicas=1)
+    group = wait_group_available(ec, "cc", timeout=180)
+    host = group["ConfigurationEndpoint"]["Address"]
+    allowed = endpoints_of(ec, group)
+
+    client = RedisCluster(host=host, port=6379, socket_timeout=5)
+    try:
+        for n in range(300):
+            client.set(f"key:{n}", n)
+        for n in range(300):
+            assert client.get(f"key:{n}") == str(n).encode()
+    finally:
+        client.close()
+
+    plain = redis.Redis(host=host, port=6379, socket_timeout=5)
+    seen = set()
+    for entry in plain.execute_command("CLUSTER", "SLOTS"):
+        for node in entry[2:]:
+            seen.add(node[0].decode() if isinstance(node[0], bytes) else node[0])
+    nodes_text = plain.execute_command("CLUSTER", "NODES")
+    if isinstance(nodes_text, dict):  # redis-py parses CLUSTER NODES into a dict
+        seen.update(address.split(":")[0] for address in nodes_text)
+    else:
+        for line in nodes_text.decode().splitlines():
+            seen.add(line.split()[1].split("@")[0].rsplit(":", 1)[0])
+    plain.close()
+    assert seen, "CLUSTER SLOTS/NODES named no node"
+    assert seen <= allowed, f"private addresses leaked: {seen - allowed}"
+
+    # MOVED through redis-cli -c: a key of another shard is fetched after the redirection.
+    out = subprocess.run(
+        ["redis-cli", "-c", "-h", host, "-p", "6379", "GET", "key:7"],
+        capture_output=True, text=True, timeout=20, check=True)
+    assert out.stdout.strip() == "7"
+
+
+# Goal: what AWS refuses about cluster mode is refused in its words. Method: cluster mode
+# without automatic failover, a non-cluster parameter group with three shards, slots that do
+# not cover the key space, CreateCacheCluster into a cluster-mode group.
+def test_cluster_mode_refusals(ec):
+    with pytest.raises(ec.exceptions.InvalidParameterCombinationException) as e:
+        ec.create_replication_group(
+            ReplicationGroupId="no-af", ReplicationGroupDescription="d",
+            NumNodeGroups=2, ReplicasPerNodeGroup=1)
+    assert "AutomaticFailoverEnabled must be enabled" in str(e.value)
+    with pytest.raises(ec.exceptions.InvalidParameterCombinationException) as e:
+        ec.create_replication_group(
+            ReplicationGroupId="plain-pg", ReplicationGroupDescription="d",
+            NumNodeGroups=3, AutomaticFailoverEnabled=True,
+            CacheParameterGroupName="default.redis7")
+    assert "Cluster mode should be enabled in parameter group" in str(e.value)
+    with pytest.raises(ec.exceptions.InvalidParameterValueException) as e:
+        ec.create_replication_group(
+            ReplicationGroupId="gap", ReplicationGroupDescription="d",
+            AutomaticFailoverEnabled=True, ClusterMode="enabled",
+            NodeGroupConfiguration=[{"Slots": "0-8000"}, {"Slots": "8002-16383"}])
+    assert "Slot 8001 is not assigned" in str(e.value)
+    assert not ec.describe_replication_groups()["ReplicationGroups"]
