@@ -128,3 +128,133 @@ def test_cluster_mode_refusals(ec):
             NodeGroupConfiguration=[{"Slots": "0-8000"}, {"Slots": "8002-16383"}])
     assert "Slot 8001 is not assigned" in str(e.value)
     assert not ec.describe_replication_groups()["ReplicationGroups"]
+
+
+def cluster_roles(ec, group):
+    """{member id: (role, cluster node id)} from each member's own INFO and CLUSTER MYID,
+    through its node endpoint."""
+    out = {}
+    for member in group["MemberClusters"]:
+        cluster = ec.describe_cache_clusters(CacheClusterId=member, ShowCacheNodeInfo=True)
+        address = cluster["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
+        node = redis.Redis(host=address, port=6379, socket_timeout=5)
+        try:
+            role = node.info("replication")["role"]
+            out[member] = (role, node.execute_command("CLUSTER", "MYID"))
+        finally:
+            node.close()
+    return out
+
+
+def slot_owner(host, slot):
+    """The node id CLUSTER SLOTS names as primary of `slot`."""
+    client = redis.Redis(host=host, port=6379, socket_timeout=5)
+    try:
+        for entry in client.execute_command("CLUSTER", "SLOTS"):
+            if entry[0] <= slot <= entry[1]:
+                node_id = entry[2][2]
+                return node_id.decode() if isinstance(node_id, bytes) else node_id
+    finally:
+        client.close()
+    return None
+
+
+# Goal: a shard whose primary dies fails over on its own, like a group without cluster mode:
+# its replica takes the shard's slots, cluster clients keep writing, no acknowledged write is
+# lost, and the old primary comes back as a replica of the new one. Method: 2 shards with one
+# replica each; RedisCluster writes keys of both shards while the primary of shard 0002 gets
+# SIGKILL; then every acknowledged key is read back, CLUSTER SLOTS names the former replica for
+# the shard's slots, and the old primary reports role slave.
+def test_killed_shard_primary_fails_over(fc, ec):
+    import os
+    import signal
+    import threading
+    import time
+
+    from harness import node_pids
+
+    create_cluster_group(ec, "fo", shards=2, replicas=1)
+    group = wait_group_available(ec, "fo", timeout=180)
+    host = group["ConfigurationEndpoint"]["Address"]
+    roles = cluster_roles(ec, group)
+    primary = next(m for m, (r, _) in roles.items() if m.startswith("fo-0002-") and r == "master")
+    replica = next(m for m, (r, _) in roles.items() if m.startswith("fo-0002-") and r == "slave")
+    replica_node_id = roles[replica][1]
+    replica_node_id = replica_node_id.decode() if isinstance(replica_node_id, bytes) \
+        else replica_node_id
+
+    acked, stop = [], threading.Event()
+
+    def write():
+        client = RedisCluster(host=host, port=6379, socket_timeout=2)
+        deadline = time.monotonic() + 30
+        n = 0
+        while not stop.is_set() and time.monotonic() < deadline and n < 50_000:
+            try:
+                client.set(f"k:{n}", n)
+                acked.append(n)
+            except Exception:  # noqa: BLE001 - a write during the switch may fail; not acked
+                time.sleep(0.01)
+            n += 1
+        client.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    time.sleep(0.5)
+    os.kill(node_pids(fc.data_dir)[primary], signal.SIGKILL)
+    # The shard's last slot (8191 ends shard 0001, so 16383 is shard 0002's).
+    wait_until(lambda: slot_owner(host, 16383) == replica_node_id, timeout=30,
+               what="the replica serves shard 0002's slots")
+    time.sleep(1.0)
+    stop.set()
+    writer.join(timeout=40)
+    assert len(acked) > 100
+
+    reader = RedisCluster(host=host, port=6379, socket_timeout=5)
+    try:
+        missing = [n for n in acked if reader.get(f"k:{n}") != str(n).encode()]
+    finally:
+        reader.close()
+    assert not missing, f"{len(missing)} acknowledged writes lost, e.g. {missing[:5]}"
+
+    def old_primary_is_replica():
+        try:
+            return cluster_roles(ec, ec.describe_replication_groups(
+                ReplicationGroupId="fo")["ReplicationGroups"][0])[primary][0] == "slave"
+        except redis.RedisError:
+            return False
+    wait_until(old_primary_is_replica, timeout=60, what="the old primary back as a replica")
+    wait_group_available(ec, "fo", timeout=60)
+
+
+# Goal: TestFailover names one shard of a cluster-mode group and fails over that shard only;
+# deleting the group removes every member and its endpoints. Method: 2 shards × 1 replica,
+# TestFailover NodeGroupId=0001 with keys in both shards, then the slot owners of both shards,
+# the keys, and DeleteReplicationGroup until ReplicationGroupNotFoundFault.
+def test_test_failover_of_one_shard_then_delete(ec):
+    create_cluster_group(ec, "tf1", shards=2, replicas=1)
+    group = wait_group_available(ec, "tf1", timeout=180)
+    host = group["ConfigurationEndpoint"]["Address"]
+    client = RedisCluster(host=host, port=6379, socket_timeout=5)
+    for n in range(200):
+        client.set(f"t:{n}", n)
+    before = (slot_owner(host, 0), slot_owner(host, 16383))
+    ec.test_failover(ReplicationGroupId="tf1", NodeGroupId="0001")
+    wait_until(lambda: slot_owner(host, 0) not in (None, before[0]), timeout=30,
+               what="shard 0001 served by its replica")
+    assert slot_owner(host, 16383) == before[1]
+    for n in range(200):
+        assert client.get(f"t:{n}") == str(n).encode()
+    client.close()
+    wait_group_available(ec, "tf1", timeout=60)
+
+    ec.delete_replication_group(ReplicationGroupId="tf1")
+
+    def gone():
+        try:
+            ec.describe_replication_groups(ReplicationGroupId="tf1")
+            return False
+        except ec.exceptions.ReplicationGroupNotFoundFault:
+            return True
+    wait_until(gone, timeout=60, what="tf1 deleted")
+    assert not ec.describe_cache_clusters()["CacheClusters"]

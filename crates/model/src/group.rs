@@ -395,7 +395,7 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, Fault>
 }
 
 /// Refuses a feature that a later Ferrocache release brings, rather than pretending to honour it.
-pub(crate) fn not_yet(feature: &str) -> Fault {
+pub fn not_yet(feature: &str) -> Fault {
     Fault::value(format!(
         "{feature} is not supported by this Ferrocache release yet."
     ))
@@ -870,6 +870,14 @@ fn cluster_layout(
             "PrimaryClusterId cannot be specified for replication groups with cluster mode enabled.",
         ));
     }
+    if req.snapshot_retention_limit.is_some_and(|n| n > 0)
+        || !req.snapshot_arns.is_empty()
+        || req.snapshot_name.is_some()
+    {
+        return Err(not_yet(
+            "Snapshots of cluster-mode replication groups (SnapshotRetentionLimit, SnapshotName, SnapshotArns)",
+        ));
+    }
     if req.num_cache_clusters.is_some() || !req.preferred_cache_cluster_azs.is_empty() {
         return Err(Fault::combination(
             "NumCacheClusters and PreferredCacheClusterAZs are for replication groups with cluster mode disabled; use NumNodeGroups, ReplicasPerNodeGroup and NodeGroupConfiguration.",
@@ -905,11 +913,6 @@ fn cluster_layout(
     if given_slots != 0 && given_slots != count {
         return Err(Fault::combination(
             "Slots must be specified for every node group in NodeGroupConfiguration, or for none.",
-        ));
-    }
-    if given_slots == 0 && !req.snapshot_arns.is_empty() && count > 1 {
-        return Err(Fault::combination(
-            "Slots must be provided when restoring from snapshot ARNs with cluster mode enabled",
         ));
     }
     let even = crate::shard::SlotRange::even_split(count as u16);

@@ -215,6 +215,32 @@ pub fn plan_group_modification(
     plan_group_modification_at(current, members, req, chrono::Utc::now())
 }
 
+/// What `ModifyReplicationGroup` cannot change on a cluster-mode group, in AWS's words where
+/// known, and what this release does not offer for such groups yet.
+fn refuse_in_cluster_mode(req: &ModifyGroupRequest) -> Result<(), Fault> {
+    if req.automatic_failover_enabled == Some(false) {
+        return Err(Fault::combination(
+            "Turning off automatic failover for replication group with cluster mode enabled is not supported.",
+        ));
+    }
+    if req.primary_cluster_id.is_some() {
+        return Err(Fault::combination(
+            "PrimaryClusterId cannot be specified for replication groups with cluster mode enabled.",
+        ));
+    }
+    if req.snapshotting_cluster_id.is_some() {
+        return Err(Fault::combination(
+            "Cannot set snapshotting cluster for cluster mode enabled replication group",
+        ));
+    }
+    if req.snapshot_retention_limit.is_some_and(|n| n > 0) {
+        return Err(group::not_yet(
+            "Snapshots of cluster-mode replication groups (SnapshotRetentionLimit)",
+        ));
+    }
+    Ok(())
+}
+
 /// [`plan_group_modification`] at time `now` (stamped on an AUTH token change as
 /// `AuthTokenLastModifiedDate`).
 ///
@@ -227,6 +253,9 @@ pub fn plan_group_modification_at(
     now: crate::Timestamp,
 ) -> Result<GroupModification, Fault> {
     refuse_not_yet(req)?;
+    if current.cluster_mode.enabled() {
+        refuse_in_cluster_mode(req)?;
+    }
     if let Some(ng) = &req.node_group_id {
         if !members.iter().any(|m| m.shard_id == *ng) {
             return Err(Fault::NodeGroupNotFound(format!(
@@ -260,7 +289,7 @@ pub fn plan_group_modification_at(
         Some(m) => m,
         None => current.multi_az && automatic_failover,
     };
-    if automatic_failover && members.len() < 2 {
+    if automatic_failover && members.len() < 2 && !current.cluster_mode.enabled() {
         return Err(Fault::combination(
             "When using automatic failover, there must be at least 2 cache clusters in the replication group.",
         ));

@@ -358,6 +358,7 @@ impl Harness {
                         restore_failed: false,
                         epoch: 1,
                         stream_check: None,
+                        cluster_node_id: None,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -186,6 +186,12 @@ impl Service {
             if let Some(group_id) = &current.spec.group_id {
                 let group = GroupView::load(w, region, group_id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
+                if group.spec.cluster_mode.enabled() {
+                    return Err(Fault::combination(format!(
+                        "Cache cluster {id} belongs to replication group {group_id}, which has cluster mode enabled: its members are removed with DecreaseReplicaCount or ModifyReplicationGroupShardConfiguration."
+                    ))
+                    .into());
+                }
                 let live = group.live_members().count();
                 if live <= 1 {
                     return Err(Fault::InvalidCacheClusterState(

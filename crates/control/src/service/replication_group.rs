@@ -69,6 +69,19 @@ fn next_member_index(spec: &GroupSpec, shard_id: &str, members: &[NodeSpec]) -> 
         + 1
 }
 
+/// Replica counts per shard of a cluster-mode group (`ReplicaConfiguration`) are not offered
+/// by this release yet; the cluster-mode-disabled rules would add or remove replicas of the
+/// first shard only.
+fn refuse_cluster_mode_replicas(group: &GroupView) -> Result<(), ServiceError> {
+    if group.spec.cluster_mode.enabled() {
+        return Err(group::not_yet(
+            "Changing the replica count of a cluster-mode replication group",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Every member of the group (of every shard).
 pub(crate) fn members_of(
     r: &dyn Reader,
@@ -263,6 +276,12 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, id, &account)?;
+            if current.spec.cluster_mode.enabled() && (retain_primary || final_snapshot.is_some()) {
+                return Err(group::not_yet(
+                    "RetainPrimaryCluster and FinalSnapshotIdentifier on a cluster-mode replication group",
+                )
+                .into());
+            }
             match current.status {
                 GroupStatus::Available | GroupStatus::CreateFailed | GroupStatus::RestoreFailed => {
                 }
@@ -327,6 +346,7 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
+            refuse_cluster_mode_replicas(&current)?;
             let replicas = current.live_members().count().saturating_sub(1) as u32;
             let target = group::check_increase(replicas, req.new_replica_count)?;
             let mut spec = current.spec.clone();
@@ -363,6 +383,7 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
+            refuse_cluster_mode_replicas(&current)?;
             let primary = current.primary_id().unwrap_or_default().to_string();
             let mut replicas: Vec<&NodeSpec> = current
                 .live_members()
