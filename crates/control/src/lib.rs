@@ -16,8 +16,8 @@
 //!   encodes.
 //! - [`reconcile`]: the controller ([`reconcile::Controller`]), its work `queue` and
 //!   `triggers`, and one reconciler per resource: `node` (with `placement`, `process`, `seed`,
-//!   `role`, `settings`), `failover` (a shard's state machine), `group`, `routes`, `snapshot`,
-//!   `automatic`.
+//!   `role`, `cluster` (cluster-mode membership), `settings`), `failover` (a shard's state
+//!   machine), `group`, `routes`, `snapshot`, `automatic`.
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the data path's side of routes: the stored routes served by the router.
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
