@@ -381,3 +381,55 @@ test('ioredis tls: {} against a TLS group', async () => {
   const untrusted = run(withoutCa);
   assert.notEqual(untrusted.status, 0);
 });
+
+// Goal: the Terraform module's cluster configuration through the JS SDK (3 shards, 2 replicas
+// each) parses as AWS's model says (ClusterEnabled, ConfigurationEndpoint, NodeGroups with
+// Slots and no per-shard endpoints), and ioredis `Cluster` works through the configuration
+// endpoint unchanged. Method: CreateReplicationGroup NumNodeGroups=3 ReplicasPerNodeGroup=2,
+// poll until available, then a child node process runs ioredis Cluster: 100 keys written and
+// read back across the shards.
+test('cluster mode: JS SDK create and ioredis Cluster', async () => {
+  const created = await client.send(new CreateReplicationGroupCommand({
+    ReplicationGroupId: 'js-cluster',
+    ReplicationGroupDescription: 'cluster mode',
+    CacheNodeType: 'cache.t3.micro',
+    NumNodeGroups: 3,
+    ReplicasPerNodeGroup: 2,
+    AutomaticFailoverEnabled: true,
+  }));
+  assert.equal(created.ReplicationGroup.ClusterEnabled, true);
+  let group;
+  const deadline = Date.now() + GROUP_WAIT_MS;
+  for (;;) {
+    const out = await client.send(new DescribeReplicationGroupsCommand({ ReplicationGroupId: 'js-cluster' }));
+    group = out.ReplicationGroups[0];
+    if (group.Status === 'available') break;
+    assert.ok(Date.now() < deadline, `group still ${group.Status}`);
+    await sleep(100);
+  }
+  assert.equal(group.ClusterEnabled, true);
+  assert.equal(group.ClusterMode, 'enabled');
+  assert.equal(group.ConfigurationEndpoint.Port, 6379);
+  assert.deepEqual(group.NodeGroups.map((g) => g.Slots), ['0-5461', '5462-10922', '10923-16383']);
+  for (const nodeGroup of group.NodeGroups) {
+    assert.equal(nodeGroup.PrimaryEndpoint, undefined);
+    assert.equal(nodeGroup.NodeGroupMembers.length, 3);
+  }
+  assert.equal(group.MemberClusters.length, 9);
+  const host = group.ConfigurationEndpoint.Address;
+  const script = `
+    const { Cluster } = require('ioredis');
+    const cluster = new Cluster([{ host: ${JSON.stringify(host)}, port: 6379 }],
+      { clusterRetryStrategy: () => null, redisOptions: { maxRetriesPerRequest: 2 } });
+    (async () => {
+      for (let n = 0; n < 100; n++) await cluster.set('js:' + n, String(n));
+      let ok = 0;
+      for (let n = 0; n < 100; n++) if ((await cluster.get('js:' + n)) === String(n)) ok++;
+      console.log(ok);
+      cluster.disconnect();
+    })().catch((e) => { console.error(e.message); process.exit(1); });`;
+  const run = spawnSync(process.execPath, ['-e', script],
+    { encoding: 'utf8', cwd: path.dirname(fileURLToPath(import.meta.url)), timeout: 30_000 });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), '100');
+});
