@@ -10,7 +10,8 @@
 //! # Layout
 //!
 //! - [`node`]: [`Agent`] with `ensure_running`, `stop`, `remove`, `probe`, `pid`, `kill`,
-//!   `liveness`, `process_events`; [`NodeProcess`] and [`Probe`].
+//!   `liveness`, `process_events`, and the `cluster_*` admin calls of cluster mode;
+//!   [`NodeProcess`] and [`Probe`].
 //! - [`watch`]: one watch per node process the agent starts or adopts, reporting
 //!   [`NodeEvent`]s (exit through a pidfd, stop and continue through SIGCHLD or a timer) as
 //!   they happen, so nobody has to poll every node.

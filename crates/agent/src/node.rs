@@ -1,5 +1,6 @@
 //! [`Agent`], the owner of node processes on this host. Each node lives in
-//! `<nodes_dir>/<node_id>/` with its `redis.conf`, `dump.rdb`, `redis.pid` and `redis.log`.
+//! `<nodes_dir>/<node_id>/` with its `redis.conf`, `dump.rdb`, `redis.pid` and `redis.log`
+//! (and, in cluster mode, the `nodes.conf` Redis keeps its cluster state in).
 //! Every operation is idempotent and serialised per node, so the control plane can call it
 //! again after any failure, including a crash of Ferrocache itself: a running node is then
 //! found through its pidfile and adopted instead of restarted.
@@ -7,13 +8,15 @@
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferrocache_engine::{
-    check_node_id, render, AdminIdentity, EngineError, Info, NodeAddress, NodeClient, NodeConfig,
+    check_node_id, render, AdminIdentity, ClusterFailoverMode, ClusterInfo, ClusterNode,
+    EngineError, Info, NodeAddress, NodeClient, NodeConfig,
 };
 use tracing::{debug, info, warn};
 
@@ -544,6 +547,121 @@ impl Agent {
             Ok(Err(error)) => Probe::Down(error.to_string()),
             Err(_) => Probe::Down(format!("no INFO from {addr} within {timeout:?}")),
         }
+    }
+
+    /// `CLUSTER MYID` on the node at `addr` (see [`NodeClient::cluster_myid`]); connecting and
+    /// the call are each bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_myid`].
+    pub async fn cluster_myid(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<String, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_myid().await
+    }
+
+    /// `CLUSTER MEET` from the node at `addr` to the node announcing `ip:port`, bus on
+    /// `ip:bus_port` (see [`NodeClient::cluster_meet`]); connecting and the call are each
+    /// bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_meet`].
+    pub async fn cluster_meet(
+        &self,
+        addr: &NodeAddress,
+        ip: IpAddr,
+        port: u16,
+        bus_port: u16,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_meet(ip, port, bus_port).await
+    }
+
+    /// `CLUSTER ADDSLOTSRANGE` on the node at `addr` with the inclusive `ranges` (see
+    /// [`NodeClient::cluster_add_slots_range`]); connecting and the call are each bounded by
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_add_slots_range`].
+    pub async fn cluster_add_slots_range(
+        &self,
+        addr: &NodeAddress,
+        ranges: &[(u16, u16)],
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_add_slots_range(ranges).await
+    }
+
+    /// `CLUSTER REPLICATE <primary_id>` on the node at `addr` (see
+    /// [`NodeClient::cluster_replicate`]); connecting and the call are each bounded by
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_replicate`].
+    pub async fn cluster_replicate(
+        &self,
+        addr: &NodeAddress,
+        primary_id: &str,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_replicate(primary_id).await
+    }
+
+    /// `CLUSTER FAILOVER` in `mode` on the replica at `addr` (see
+    /// [`NodeClient::cluster_failover`]); connecting and the call are each bounded by
+    /// `timeout`. Returns once the failover has started, not when it is done.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_failover`].
+    pub async fn cluster_failover(
+        &self,
+        addr: &NodeAddress,
+        mode: ClusterFailoverMode,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_failover(mode).await
+    }
+
+    /// `CLUSTER INFO` of the node at `addr`, parsed (see [`NodeClient::cluster_info`]);
+    /// connecting and the call are each bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_info`].
+    pub async fn cluster_info(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<ClusterInfo, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_info().await
+    }
+
+    /// `CLUSTER NODES` of the node at `addr`, parsed (see [`NodeClient::cluster_nodes`]);
+    /// connecting and the call are each bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_nodes`].
+    pub async fn cluster_nodes(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<Vec<ClusterNode>, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_nodes().await
     }
 
     /// The PID in the node's pidfile, if that process is alive (zombies count as dead).

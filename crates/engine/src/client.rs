@@ -1,11 +1,12 @@
 //! [`NodeClient`], the async admin client for one `redis-server`. It sends the few commands the
 //! control plane needs, bounds every call with a timeout, and turns replies into typed values
-//! ([`Info`], [`RoleReply`]) and errors into [`EngineError`] variants that separate "loading"
+//! ([`Info`], [`RoleReply`], [`ClusterInfo`], [`ClusterNode`]) and errors into [`EngineError`]
+//! variants that separate "loading"
 //! from "refused" from "unreachable". Command names come from [`CommandNames`], so renaming
 //! `CONFIG`, `REPLICAOF` or `SHUTDOWN` for security later is a change in one place.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use redis::{
     RedisConnectionInfo, RedisError, ServerErrorKind, Value,
 };
 
+use crate::cluster::{ClusterInfo, ClusterNode};
 use crate::error::EngineError;
 use crate::identity::AdminIdentity;
 use crate::info::Info;
@@ -143,6 +145,24 @@ pub enum RoleReply {
         /// Replication offset received so far; -1 before the first sync.
         offset: i64,
     },
+}
+
+/// How a replica takes over from its primary ([`NodeClient::cluster_failover`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClusterFailoverMode {
+    /// `CLUSTER FAILOVER`: the replica asks its primary to stop writes, catches up to its
+    /// offset, then wins an election among the primaries. Nothing acknowledged is lost, but
+    /// the primary and a majority of primaries must be reachable.
+    Coordinated,
+    /// `CLUSTER FAILOVER FORCE`: no handshake with the primary (it may be down), but still an
+    /// election, so a majority of primaries must be reachable. Writes the replica had not
+    /// received are lost.
+    Force,
+    /// `CLUSTER FAILOVER TAKEOVER`: no handshake and no election; the replica gives itself a
+    /// new config epoch and claims the slots. Works with most of the cluster unreachable, but
+    /// two nodes taking over at once could both claim the slots, so only the control plane,
+    /// which knows the old primary is gone, may order it.
+    Takeover,
 }
 
 /// An async admin connection to one node.
@@ -624,6 +644,129 @@ impl NodeClient {
         let cmd = redis::cmd(&self.names.role);
         let value: Value = self.call("ROLE", cmd, self.call_timeout).await?;
         parse_role(value).map_err(|detail| self.unexpected("ROLE", detail))
+    }
+
+    /// `CLUSTER MYID`: the node's cluster id (40 hex digits), which it keeps in its
+    /// `nodes.conf` across restarts.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when the node is not in cluster mode, otherwise as for any call.
+    pub async fn cluster_myid(&self) -> Result<String, EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("MYID");
+        self.call("CLUSTER MYID", cmd, self.call_timeout).await
+    }
+
+    /// `CLUSTER MEET <ip> <port> <bus-port>`: start a handshake with the node announcing
+    /// `ip:port` and listening for the bus on `ip:bus_port`. Redis answers at once; the other
+    /// node shows in [`cluster_nodes`](Self::cluster_nodes) under a placeholder id with the
+    /// `handshake` flag, then under its real id once it has answered, and the rest of the
+    /// cluster learns of it by gossip.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses the address, otherwise as for any call.
+    pub async fn cluster_meet(
+        &self,
+        ip: IpAddr,
+        port: u16,
+        bus_port: u16,
+    ) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("MEET").arg(ip.to_string()).arg(port).arg(bus_port);
+        self.call::<()>(
+            &format!("CLUSTER MEET {}", SocketAddr::new(ip, port)),
+            cmd,
+            self.call_timeout,
+        )
+        .await
+    }
+
+    /// `CLUSTER ADDSLOTSRANGE <start> <end> ...`: assign the inclusive slot ranges to this
+    /// node. All or nothing: Redis refuses the whole command if any slot already has an owner
+    /// (in this node's view) or a range is listed twice.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses (also for an empty `ranges`), otherwise as
+    /// for any call.
+    pub async fn cluster_add_slots_range(&self, ranges: &[(u16, u16)]) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("ADDSLOTSRANGE");
+        for (start, end) in ranges {
+            cmd.arg(start).arg(end);
+        }
+        self.call::<()>("CLUSTER ADDSLOTSRANGE", cmd, self.call_timeout)
+            .await
+    }
+
+    /// `CLUSTER REPLICATE <node-id>`: make this node a replica of the primary `node_id`.
+    /// Redis answers once the role has changed and syncs in the background.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when this node does not know `node_id` yet (wait for the
+    /// handshake), when `node_id` is a replica or this node itself, or when this node is a
+    /// primary that owns slots or holds keys; otherwise as for any call.
+    pub async fn cluster_replicate(&self, node_id: &str) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("REPLICATE").arg(node_id);
+        self.call::<()>(
+            &format!("CLUSTER REPLICATE {node_id}"),
+            cmd,
+            self.call_timeout,
+        )
+        .await
+    }
+
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`, sent to a replica: promote it in place of its
+    /// primary (see [`ClusterFailoverMode`]). Redis answers once the failover has started;
+    /// it is done when [`cluster_nodes`](Self::cluster_nodes) shows this node as a primary.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when the node is a primary, otherwise as for any call.
+    pub async fn cluster_failover(&self, mode: ClusterFailoverMode) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FAILOVER");
+        let label = match mode {
+            ClusterFailoverMode::Coordinated => "CLUSTER FAILOVER",
+            ClusterFailoverMode::Force => {
+                cmd.arg("FORCE");
+                "CLUSTER FAILOVER FORCE"
+            }
+            ClusterFailoverMode::Takeover => {
+                cmd.arg("TAKEOVER");
+                "CLUSTER FAILOVER TAKEOVER"
+            }
+        };
+        self.call::<()>(label, cmd, self.call_timeout).await
+    }
+
+    /// `CLUSTER INFO`, parsed.
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::ClusterMalformed`].
+    pub async fn cluster_info(&self) -> Result<ClusterInfo, EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("INFO");
+        let text: String = self.call("CLUSTER INFO", cmd, self.call_timeout).await?;
+        ClusterInfo::parse(&text)
+    }
+
+    /// `CLUSTER NODES`, parsed: every node this one knows, itself included (flag `myself`),
+    /// in Redis's order.
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::ClusterMalformed`].
+    pub async fn cluster_nodes(&self) -> Result<Vec<ClusterNode>, EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("NODES");
+        let text: String = self.call("CLUSTER NODES", cmd, self.call_timeout).await?;
+        ClusterNode::parse_all(&text)
     }
 
     /// Runs one command with a timeout and maps errors to [`EngineError`].

@@ -22,6 +22,9 @@ pub const RDB_FILE_NAME: &str = "dump.rdb";
 pub const PID_FILE_NAME: &str = "redis.pid";
 /// File name of Redis's own log (`logfile`).
 pub const LOG_FILE_NAME: &str = "redis.log";
+/// File name of the cluster state file Redis keeps itself (`cluster-config-file`): the node's
+/// cluster id, its view of the other nodes and of the slots, and the epochs.
+pub const CLUSTER_CONFIG_FILE_NAME: &str = "nodes.conf";
 
 /// Longest node id accepted; ids become directory names and log labels.
 pub const NODE_ID_LEN_MAX: usize = 128;
@@ -35,6 +38,24 @@ pub const UNIX_SOCKET_PATH_LEN_MAX: usize = 107;
 
 /// The eviction policy ElastiCache's default parameter group uses.
 pub const MAXMEMORY_POLICY_DEFAULT: &str = "volatile-lru";
+
+/// How a node in cluster mode listens for and announces itself on the cluster bus.
+///
+/// Ferrocache points `announce_ip` at the node's endpoint address, which its router forwards to
+/// the node, so what clients read in `CLUSTER SLOTS`/`MOVED` and what peers dial is the
+/// endpoint, never the address Redis happens to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// The address the node announces to clients and peers (`cluster-announce-ip`), for its
+    /// client port and its bus port alike.
+    pub announce_ip: IpAddr,
+    /// The client port the node announces, with `announce_ip` (`cluster-announce-port`).
+    pub announce_port: u16,
+    /// The port the node listens on for the cluster bus, on `bind:bus_port` (`cluster-port`).
+    pub bus_port: u16,
+    /// The bus port the node announces, with `announce_ip` (`cluster-announce-bus-port`).
+    pub announce_bus_port: u16,
+}
 
 /// What differs between the `redis.conf` files of two nodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +93,11 @@ pub struct NodeConfig {
     /// replicates diskless on both ends (`repl-diskless-sync yes`, `repl-diskless-load swapdb`),
     /// so a full sync never writes a plaintext RDB to disk.
     pub at_rest_key_id: Option<String>,
+    /// When set, the node runs in cluster mode (`cluster-enabled yes`) with this bus and these
+    /// announced addresses; its cluster state lives in [`NodeConfig::cluster_config_path`].
+    /// Cannot be combined with `replica_of`: a cluster node refuses `replicaof` and follows a
+    /// primary through `CLUSTER REPLICATE` instead.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl NodeConfig {
@@ -96,6 +122,7 @@ impl NodeConfig {
             admin: None,
             acl_users: Vec::new(),
             at_rest_key_id: None,
+            cluster: None,
         }
     }
 
@@ -117,6 +144,13 @@ impl NodeConfig {
     /// Path of the RDB snapshot, `<dir>/dump.rdb`.
     pub fn rdb_path(&self) -> PathBuf {
         self.dir.join(RDB_FILE_NAME)
+    }
+
+    /// Path of the cluster state file, `<dir>/nodes.conf`. Redis writes it (it is not ours to
+    /// edit); it only exists for a node in cluster mode, and it is what keeps the node's
+    /// cluster id across restarts, so it must stay with the node's data.
+    pub fn cluster_config_path(&self) -> PathBuf {
+        self.dir.join(CLUSTER_CONFIG_FILE_NAME)
     }
 
     /// The address an admin client should use: the Unix socket when there is one (local-only,
@@ -181,8 +215,19 @@ pub fn check_node_id(node_id: &str) -> Result<(), EngineError> {
 /// [`EngineError::InvalidConfig`] when a field cannot be written safely: a control character
 /// (newline, NUL, ...) in any value, a relative `dir` or `unix_socket` (Redis resolves
 /// relative paths against the directory it `chdir`s into, so they would silently move), a Unix
-/// socket path longer than [`UNIX_SOCKET_PATH_LEN_MAX`], port 0 without a Unix socket, or an
-/// `extra` directive whose name is not a plain config name.
+/// socket path longer than [`UNIX_SOCKET_PATH_LEN_MAX`], port 0 without a Unix socket, an
+/// `extra` directive whose name is not a plain config name, or a `cluster` that cannot work
+/// (see [`check_cluster`]).
+///
+/// # Cluster mode
+///
+/// With [`NodeConfig::cluster`], the cluster directives come after ours and before `extra`, so
+/// a parameter group can still override `cluster-node-timeout` or
+/// `cluster-require-full-coverage`. Two of them take decisions away from Redis because the
+/// control plane makes them: `cluster-replica-no-failover yes` (a replica never promotes itself
+/// on its own; the control plane orders `CLUSTER FAILOVER`) and
+/// `cluster-allow-replica-migration no` (a replica never moves to an orphaned primary; the
+/// control plane places replicas).
 pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     check_node_id(&cfg.node_id)?;
     let dir = absolute_path("dir", &cfg.dir)?;
@@ -211,6 +256,7 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     if cfg.maxmemory_policy.is_empty() {
         return Err(invalid("maxmemory_policy", "must not be empty"));
     }
+    check_cluster(cfg)?;
     let pid_path = absolute_path("dir", &cfg.pid_path())?;
     let log_path = absolute_path("dir", &cfg.log_path())?;
 
@@ -263,6 +309,23 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     }
     push("tcp-keepalive", &["300"])?;
     push("timeout", &["0"])?;
+    if let Some(cluster) = &cfg.cluster {
+        let nodes_conf = absolute_path("dir", &cfg.cluster_config_path())?;
+        push("cluster-enabled", &["yes"])?;
+        push("cluster-config-file", &[&nodes_conf])?;
+        push("cluster-port", &[&cluster.bus_port.to_string()])?;
+        push("cluster-announce-ip", &[&cluster.announce_ip.to_string()])?;
+        push(
+            "cluster-announce-port",
+            &[&cluster.announce_port.to_string()],
+        )?;
+        push(
+            "cluster-announce-bus-port",
+            &[&cluster.announce_bus_port.to_string()],
+        )?;
+        push("cluster-replica-no-failover", &["yes"])?;
+        push("cluster-allow-replica-migration", &["no"])?;
+    }
     for (name, value) in &cfg.extra {
         check_directive_name(name)?;
         push(name, &[value])?;
@@ -316,6 +379,47 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
         text.push('\n');
     }
     Ok(text)
+}
+
+/// Checks that a node in cluster mode can start and be reached: no `replica_of` (Redis refuses
+/// `replicaof` in cluster mode and exits at start with it in the file), a TCP port (peers and
+/// clients reach cluster nodes over TCP only), and non-zero ports that differ from the client
+/// port (Redis reads 0 as "client port + 10000", which need not fit in a port number, and it
+/// cannot listen twice on one port). A config without `cluster` passes.
+///
+/// # Errors
+///
+/// [`EngineError::InvalidConfig`] for the `cluster` field, naming the rule that was broken.
+pub fn check_cluster(cfg: &NodeConfig) -> Result<(), EngineError> {
+    let Some(cluster) = &cfg.cluster else {
+        return Ok(());
+    };
+    if cfg.replica_of.is_some() {
+        return Err(invalid(
+            "cluster",
+            "a cluster node cannot be started with replica_of (Redis refuses replicaof in \
+             cluster mode); make it a replica with CLUSTER REPLICATE instead",
+        ));
+    }
+    if cfg.port == 0 {
+        return Err(invalid(
+            "cluster",
+            "a cluster node needs a TCP port: peers and clients reach it over TCP",
+        ));
+    }
+    if cluster.bus_port == 0 || cluster.announce_port == 0 || cluster.announce_bus_port == 0 {
+        return Err(invalid(
+            "cluster",
+            "bus_port, announce_port and announce_bus_port must not be 0",
+        ));
+    }
+    if cluster.bus_port == cfg.port {
+        return Err(invalid(
+            "cluster",
+            format!("bus_port {} is also the client port", cluster.bus_port),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> EngineError {
@@ -536,6 +640,97 @@ timeout 0
         );
         assert_eq!(find(&parsed, "save"), [[""], ["3600 1 300 100"]]);
         assert_eq!(parsed.last().unwrap()[0], "save");
+    }
+
+    fn cluster_sample() -> NodeConfig {
+        NodeConfig {
+            cluster: Some(ClusterConfig {
+                announce_ip: "10.0.0.7".parse().unwrap(),
+                announce_port: 6379,
+                bus_port: 17001,
+                announce_bus_port: 16379,
+            }),
+            ..sample()
+        }
+    }
+
+    #[test]
+    fn renders_cluster_mode_before_extra() {
+        // Goal: a cluster node gets every cluster directive, with the state file inside the
+        // node's directory, announcing the endpoint's address, and a parameter group can still
+        // override cluster settings. Method: render with `cluster` and an `extra` override,
+        // and look the directives up in the parsed output.
+        let mut cfg = cluster_sample();
+        cfg.extra = vec![
+            ("cluster-node-timeout".into(), "5000".into()),
+            ("cluster-require-full-coverage".into(), "no".into()),
+        ];
+        let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "cluster-enabled"), [["yes"]]);
+        assert_eq!(
+            find(&parsed, "cluster-config-file"),
+            [["/var/lib/ferrocache/nodes/cache-0001/nodes.conf"]]
+        );
+        assert_eq!(
+            cfg.cluster_config_path(),
+            PathBuf::from("/var/lib/ferrocache/nodes/cache-0001/nodes.conf")
+        );
+        assert_eq!(find(&parsed, "cluster-port"), [["17001"]]);
+        assert_eq!(find(&parsed, "cluster-announce-ip"), [["10.0.0.7"]]);
+        assert_eq!(find(&parsed, "cluster-announce-port"), [["6379"]]);
+        assert_eq!(find(&parsed, "cluster-announce-bus-port"), [["16379"]]);
+        assert_eq!(find(&parsed, "cluster-replica-no-failover"), [["yes"]]);
+        assert_eq!(find(&parsed, "cluster-allow-replica-migration"), [["no"]]);
+        // The client port stays the one Redis binds; only the announced one is the endpoint's.
+        assert_eq!(find(&parsed, "port"), [["7001"]]);
+        let position = |name: &str| parsed.iter().position(|args| args[0] == name).unwrap();
+        assert!(position("cluster-allow-replica-migration") < position("cluster-node-timeout"));
+        assert!(position("cluster-enabled") < position("cluster-require-full-coverage"));
+
+        // Without `cluster`, nothing of it is written.
+        let parsed = directives(&render(&sample()).unwrap());
+        assert!(parsed.iter().all(|args| !args[0].starts_with("cluster-")));
+    }
+
+    #[test]
+    fn refuses_cluster_configs_that_cannot_work() {
+        // Goal: a cluster node with replica_of (which Redis refuses at start), without TCP, or
+        // with a bus port of 0 or equal to the client port is refused before anything is
+        // written. Method: break one rule at a time and expect InvalidConfig for `cluster`.
+        let is_cluster_error = |cfg: &NodeConfig| {
+            matches!(
+                render(cfg),
+                Err(EngineError::InvalidConfig { ref field, .. }) if field == "cluster"
+            )
+        };
+        assert!(render(&cluster_sample()).is_ok());
+
+        let mut cfg = cluster_sample();
+        cfg.replica_of = Some("10.0.0.5:6380".parse().unwrap());
+        assert!(is_cluster_error(&cfg));
+        // The same replica_of without cluster mode is fine.
+        cfg.cluster = None;
+        assert!(render(&cfg).is_ok());
+
+        let mut cfg = cluster_sample();
+        cfg.port = 0;
+        cfg.unix_socket = Some("/tmp/n1.sock".into());
+        assert!(is_cluster_error(&cfg));
+
+        for zero in 0..3 {
+            let mut cfg = cluster_sample();
+            let cluster = cfg.cluster.as_mut().unwrap();
+            match zero {
+                0 => cluster.bus_port = 0,
+                1 => cluster.announce_port = 0,
+                _ => cluster.announce_bus_port = 0,
+            }
+            assert!(is_cluster_error(&cfg), "{zero}");
+        }
+
+        let mut cfg = cluster_sample();
+        cfg.cluster.as_mut().unwrap().bus_port = cfg.port;
+        assert!(is_cluster_error(&cfg));
     }
 
     #[test]

@@ -90,6 +90,16 @@ pub enum EngineError {
         reason: String,
     },
 
+    /// `CLUSTER INFO` or `CLUSTER NODES` text that lacks what every real reply has (a
+    /// required field, a readable node line).
+    #[error("malformed {command} output: {reason}")]
+    ClusterMalformed {
+        /// The command whose text was not understood (`CLUSTER INFO`, `CLUSTER NODES`).
+        command: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
+
     /// The `redis-server` binary does not exist at the given path or on `PATH`.
     #[error(
         "redis-server not found at `{}`: install it with `apt-get install redis-server` \

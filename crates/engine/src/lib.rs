@@ -3,15 +3,18 @@
 //! This crate knows how to render a node's `redis.conf`, how to check that the installed
 //! `redis-server` is a 7.x binary, how to parse `INFO`, and how to send the handful of admin
 //! commands the control plane uses (`PING`, `INFO`, `REPLICAOF`, `CONFIG`, `SHUTDOWN`, `SAVE`,
-//! `BGSAVE`, `DBSIZE`, `ROLE`) with a timeout on every call. It reports facts and carries out
-//! orders; whether a node should be a replica, when to save or whom to promote is decided by
-//! `control`.
+//! `BGSAVE`, `DBSIZE`, `ROLE`, and for cluster mode the `CLUSTER` subcommands `MEET`,
+//! `ADDSLOTSRANGE`, `REPLICATE`, `FAILOVER`, `INFO`, `NODES` and `MYID`) with a timeout on
+//! every call. It reports facts and carries out orders; whether a node should be a replica,
+//! when to save, whom to promote or which slots a shard owns is decided by `control`.
 //!
 //! # Layout
 //!
 //! - [`config`]: [`NodeConfig`] and [`render`], the `redis.conf` we write for every node, with
-//!   quoting that keeps a value from injecting a directive.
+//!   quoting that keeps a value from injecting a directive; [`ClusterConfig`] for cluster mode.
 //! - [`info`]: [`Info`], the typed view of `INFO` output, parsed without ever panicking.
+//! - [`cluster`]: [`ClusterInfo`] and [`ClusterNode`], the typed views of `CLUSTER INFO` and
+//!   `CLUSTER NODES`, parsed without ever panicking.
 //! - [`client`]: [`NodeClient`], an async admin client with per-call timeouts, addressed by
 //!   [`NodeAddress`], with command names kept in [`CommandNames`] so they can be renamed.
 //! - [`version`]: [`check_redis_server`], the start-up check of the `redis-server` binary.
@@ -27,6 +30,7 @@
 //! beyond a single call, no policy, no state kept between calls other than an open connection.
 
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod identity;
@@ -34,12 +38,13 @@ pub mod info;
 pub mod version;
 
 pub use client::{
-    CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, SaveStart,
+    ClusterFailoverMode, CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, SaveStart,
     BLOCKING_CALL_TIMEOUT_DEFAULT, CALL_TIMEOUT_DEFAULT,
 };
+pub use cluster::{ClusterInfo, ClusterNode, CLUSTER_NODE_ID_LEN, CLUSTER_SLOTS};
 pub use config::{
-    check_node_id, render, NodeConfig, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME,
-    RDB_FILE_NAME,
+    check_cluster, check_node_id, render, ClusterConfig, NodeConfig, CLUSTER_CONFIG_FILE_NAME,
+    CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME, RDB_FILE_NAME,
 };
 pub use error::EngineError;
 pub use identity::{AdminIdentity, DEFAULT_USER_RULES, IDENTITY_FILE_NAME, RESTRICTED_ACL_RULES};

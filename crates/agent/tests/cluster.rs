@@ -1,0 +1,241 @@
+//! Cluster mode against real `redis-server` 7.0 processes (/usr/bin/redis-server) on loopback
+//! ports picked by the OS, in temporary directories: the agent's `cluster_*` calls build a
+//! three-shard cluster with one replica and fail a shard over. Each test's `Harness` SIGKILLs
+//! every process the test started when it ends, pass or fail.
+
+mod common;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use common::{data_connection, get, set, wait_for, Harness};
+use ferrocache_agent::Probe;
+use ferrocache_engine::{
+    AdminIdentity, ClusterConfig, ClusterFailoverMode, ClusterNode, NodeConfig,
+};
+
+/// Bound on connecting and on each admin call.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on waiting for a node to learn of another through `CLUSTER MEET` and gossip;
+/// generous for slow machines, never a performance threshold.
+const MEET_WAIT_MAX: Duration = Duration::from_secs(10);
+/// Pause between two looks at a node's cluster view while waiting.
+const CLUSTER_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The three shards' slot ranges, as the control plane splits 16384 slots three ways.
+const SHARD_SLOTS: [(u16, u16); 3] = [(0, 5461), (5462, 10922), (10923, 16383)];
+
+/// A config for `node_id` in cluster mode, announcing its own bind address and port. The bus
+/// port is a second port from the OS rather than Redis's usual `port + 10000`, because the
+/// OS hands out ports up to 60999 and `port + 10000` may not fit in a port number.
+fn cluster_config(h: &Harness, node_id: &str) -> NodeConfig {
+    let mut cfg = h.config(node_id);
+    let bus_port = common::free_port();
+    cfg.cluster = Some(ClusterConfig {
+        announce_ip: cfg.bind,
+        announce_port: cfg.port,
+        bus_port,
+        announce_bus_port: bus_port,
+    });
+    cfg
+}
+
+/// Polls `check` every [`CLUSTER_POLL_INTERVAL`] until it returns true, failing the test
+/// after `max`.
+async fn wait_at_most<F, Fut>(what: &str, max: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + max;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(CLUSTER_POLL_INTERVAL).await;
+    }
+}
+
+/// The node's view of the cluster; an error (a node briefly busy) reads as an empty view, so
+/// waits simply look again.
+async fn view(h: &Harness, cfg: &NodeConfig) -> Vec<ClusterNode> {
+    h.agent
+        .cluster_nodes(&cfg.address(), CALL_TIMEOUT)
+        .await
+        .unwrap_or_default()
+}
+
+/// A key whose hash slot lies in `range`, found by asking the node (`CLUSTER KEYSLOT`).
+async fn key_in_slots(cfg: &NodeConfig, range: (u16, u16)) -> String {
+    let mut conn = data_connection(cfg).await;
+    for n in 0.. {
+        let key = format!("key-{n}");
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if (range.0..=range.1).contains(&slot) {
+            return key;
+        }
+    }
+    unreachable!("the loop only ends by returning")
+}
+
+#[tokio::test]
+async fn three_shards_with_a_replica_then_takeover() {
+    // Goal: the agent's cluster calls build a working cluster from four fresh nodes: three
+    // primaries owning every slot and a replica of the first, which replicates over the
+    // announced address; then CLUSTER FAILOVER TAKEOVER makes the replica the owner of the
+    // first shard's slots, with the data, and the old primary follows it.
+    // Method: start four cluster-mode nodes (with the control identity), MEET them all from node 1, assign the three slot
+    // ranges, wait (bounded) until node 4 knows node 1 and make it replicate node 1, wait for
+    // `cluster_state:ok` everywhere and for the replication link, write a key of shard 1 on
+    // node 1; check node 4's view; take over on node 4 and wait (bounded) until it owns the
+    // slots and serves the key, and node 1 has become its replica.
+    // As in production: the agent runs every node with the control plane's identity, so the
+    // CLUSTER subcommands go through its internal user and replicas log in as it.
+    let h = Harness::with_agent(|agent| agent.with_identity(AdminIdentity::generate()));
+    let cfgs: Vec<NodeConfig> = (1..=4)
+        .map(|n| cluster_config(&h, &format!("n{n}")))
+        .collect();
+    for cfg in &cfgs {
+        h.ensure_running(cfg).await;
+        assert!(cfg.cluster_config_path().exists(), "Redis keeps nodes.conf");
+    }
+    let mut ids = Vec::new();
+    for cfg in &cfgs {
+        let id = h
+            .agent
+            .cluster_myid(&cfg.address(), CALL_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(id.len(), ferrocache_engine::CLUSTER_NODE_ID_LEN);
+        ids.push(id);
+    }
+    let [n1, _, _, n4] = &cfgs[..] else {
+        unreachable!("four configs")
+    };
+
+    // A fresh node is alone, owns nothing, and says so.
+    let fresh = h
+        .agent
+        .cluster_info(&n1.address(), CALL_TIMEOUT)
+        .await
+        .unwrap();
+    assert!(!fresh.state_ok);
+    assert_eq!((fresh.known_nodes, fresh.slots_assigned), (1, 0));
+
+    for other in &cfgs[1..] {
+        let cluster = other.cluster.as_ref().unwrap();
+        h.agent
+            .cluster_meet(
+                &n1.address(),
+                cluster.announce_ip,
+                cluster.announce_port,
+                cluster.announce_bus_port,
+                CALL_TIMEOUT,
+            )
+            .await
+            .unwrap();
+    }
+    for (cfg, range) in cfgs.iter().zip(SHARD_SLOTS) {
+        h.agent
+            .cluster_add_slots_range(&cfg.address(), &[range], CALL_TIMEOUT)
+            .await
+            .unwrap();
+    }
+
+    // Node 4 learns of node 1 through the handshake node 1 started; until then REPLICATE
+    // refuses the unknown id.
+    wait_at_most("node 4 to know node 1", MEET_WAIT_MAX, || async {
+        view(&h, n4)
+            .await
+            .iter()
+            .any(|node| node.id == ids[0] && !node.handshake)
+    })
+    .await;
+    h.agent
+        .cluster_replicate(&n4.address(), &ids[0], CALL_TIMEOUT)
+        .await
+        .unwrap();
+
+    for cfg in &cfgs {
+        wait_for("cluster_state:ok on every node", || async {
+            h.agent
+                .cluster_info(&cfg.address(), CALL_TIMEOUT)
+                .await
+                .is_ok_and(|info| info.state_ok)
+        })
+        .await;
+    }
+    let info = h
+        .agent
+        .cluster_info(&n4.address(), CALL_TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!((info.slots_assigned, info.slots_ok), (16384, 16384));
+    assert_eq!((info.known_nodes, info.size), (4, 3));
+
+    // Node 4's view: node 1 is the primary of the first shard, node 4 its replica.
+    let seen = view(&h, n4).await;
+    assert_eq!(seen.len(), 4);
+    let primary = seen.iter().find(|node| node.id == ids[0]).unwrap();
+    assert!(primary.primary && !primary.replica && !primary.myself);
+    assert_eq!(primary.slots, [SHARD_SLOTS[0]]);
+    assert_eq!(primary.ip, Some(n1.bind));
+    assert_eq!(primary.port, n1.port);
+    let me = seen.iter().find(|node| node.myself).unwrap();
+    assert_eq!(me.id, ids[3]);
+    assert!(me.replica && !me.primary);
+    assert_eq!(me.primary_id.as_deref(), Some(ids[0].as_str()));
+    assert!(me.slots.is_empty());
+    for (id, range) in ids[1..3].iter().zip(&SHARD_SLOTS[1..]) {
+        let node = seen.iter().find(|node| &node.id == id).unwrap();
+        assert!(node.primary);
+        assert_eq!(node.slots, [*range]);
+    }
+
+    // The replica follows node 1 at its announced address and receives its writes.
+    wait_for("node 4's replication link", || async {
+        matches!(
+            h.agent.probe(&n4.address(), CALL_TIMEOUT).await,
+            Probe::Up(info) if info.master_link_status_up == Some(true)
+                && info.master_port == Some(n1.port)
+        )
+    })
+    .await;
+    let key = key_in_slots(n1, SHARD_SLOTS[0]).await;
+    set(&mut data_connection(n1).await, &key, "before-takeover").await;
+    wait_for("the write to reach node 4", || async {
+        matches!(
+            h.agent.probe(&n4.address(), CALL_TIMEOUT).await,
+            Probe::Up(info) if info.keys_total == 1
+        )
+    })
+    .await;
+
+    h.agent
+        .cluster_failover(&n4.address(), ClusterFailoverMode::Takeover, CALL_TIMEOUT)
+        .await
+        .unwrap();
+    wait_for("node 4 to own the first shard's slots", || async {
+        view(&h, n4)
+            .await
+            .iter()
+            .any(|node| node.myself && node.primary && node.slots == [SHARD_SLOTS[0]])
+    })
+    .await;
+    // The old primary, still running, sees a newer claim on all its slots and follows it.
+    wait_for("node 1 to become node 4's replica", || async {
+        view(&h, n1).await.iter().any(|node| {
+            node.myself && node.replica && node.primary_id.as_deref() == Some(ids[3].as_str())
+        })
+    })
+    .await;
+    let mut conn = data_connection(n4).await;
+    assert_eq!(
+        get(&mut conn, &key).await.as_deref(),
+        Some("before-takeover")
+    );
+    set(&mut conn, &key, "after-takeover").await;
+}
