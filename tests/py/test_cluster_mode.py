@@ -66,6 +66,7 @@ def test_create_and_describe(ec):
 
 # Goal: cluster clients work through the configuration endpoint unchanged, and no reply
 # carries a private address: CLUSTER SLOTS / SHARDS / NODES and MOVED name only endpoints.
+# (MOVED names the announced address like the others; redis-cli -c follows one below.)
 # Method: redis-py RedisCluster writes and reads 300 keys spread over all shards; redis-cli -c
 # follows a MOVED; every address in CLUSTER SLOTS, SHARDS and NODES is one of the group's
 # endpoint addresses.
@@ -89,6 +90,12 @@ def test_cluster_clients_see_only_endpoints(ec):
     for entry in plain.execute_command("CLUSTER", "SLOTS"):
         for node in entry[2:]:
             seen.add(node[0].decode() if isinstance(node[0], bytes) else node[0])
+    for shard in plain.execute_command("CLUSTER", "SHARDS"):
+        shard = dict(zip(shard[::2], shard[1::2]))
+        for node in shard[b"nodes"]:
+            node = dict(zip(node[::2], node[1::2]))
+            seen.add(node[b"ip"].decode())
+            seen.add(node[b"endpoint"].decode())
     nodes_text = plain.execute_command("CLUSTER", "NODES")
     if isinstance(nodes_text, dict):  # redis-py parses CLUSTER NODES into a dict
         seen.update(address.split(":")[0] for address in nodes_text)

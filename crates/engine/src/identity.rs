@@ -51,6 +51,11 @@ pub const RESTRICTED_ACL_RULES: &[&str] = &[
     "-cluster|links",
     "-cluster|meet",
     "-cluster|setslot",
+    // Not in ElastiCache's published list, but each would take a node out of the topology the
+    // control plane keeps (a replica re-pointed, a node forgetting its cluster).
+    "-cluster|replicate",
+    "-cluster|reset",
+    "-cluster|saveconfig",
 ];
 
 /// The access rules of the built-in `default` user when nothing else is configured: everything,

@@ -919,7 +919,7 @@ fn cluster_layout(
     let mut shards = Vec::with_capacity(count);
     let mut new_member_zones = Vec::with_capacity(count);
     let mut nodes = 0usize;
-    for index in 0..count {
+    for (index, even_slots) in even.into_iter().enumerate() {
         let entry = entries.get(index).cloned().unwrap_or_default();
         let shard_id = match entry.node_group_id.as_deref() {
             Some(id) => node_group_id(id)?,
@@ -932,7 +932,7 @@ fn cluster_layout(
         }
         let slots = match entry.slots.as_deref() {
             Some(text) => crate::shard::SlotRange::parse_list(text)?,
-            None => vec![even[index]],
+            None => vec![even_slots],
         };
         let replicas = match entry.replica_count {
             Some(r) if !(0..=REPLICAS_PER_SHARD_MAX as i64).contains(&r) => {
