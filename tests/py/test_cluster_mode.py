@@ -90,12 +90,20 @@ def test_cluster_clients_see_only_endpoints(ec):
     for entry in plain.execute_command("CLUSTER", "SLOTS"):
         for node in entry[2:]:
             seen.add(node[0].decode() if isinstance(node[0], bytes) else node[0])
+    def as_dict(reply):
+        """redis-py gives CLUSTER SHARDS entries as dicts (str keys) or flat lists."""
+        if isinstance(reply, dict):
+            return {k.decode() if isinstance(k, bytes) else k: v for k, v in reply.items()}
+        return {k.decode(): v for k, v in zip(reply[::2], reply[1::2])}
+
+    def text(value):
+        return value.decode() if isinstance(value, bytes) else value
+
     for shard in plain.execute_command("CLUSTER", "SHARDS"):
-        shard = dict(zip(shard[::2], shard[1::2]))
-        for node in shard[b"nodes"]:
-            node = dict(zip(node[::2], node[1::2]))
-            seen.add(node[b"ip"].decode())
-            seen.add(node[b"endpoint"].decode())
+        for node in as_dict(shard)["nodes"]:
+            node = as_dict(node)
+            seen.add(text(node["ip"]))
+            seen.add(text(node["endpoint"]))
     nodes_text = plain.execute_command("CLUSTER", "NODES")
     if isinstance(nodes_text, dict):  # redis-py parses CLUSTER NODES into a dict
         seen.update(address.split(":")[0] for address in nodes_text)
