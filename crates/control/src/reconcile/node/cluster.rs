@@ -15,7 +15,8 @@
 //!   and serves no slot itself (a demoted primary that still serves slots is turned into a
 //!   replica by the cluster itself, once it learns the newer epoch).
 //!
-//! The node counts as ready (see [`ready`]) once its cluster is `ok` and it knows every member.
+//! The node counts as ready (see [`ready`]) once its cluster is `ok`, it knows every member and
+//! every slot has an owner in its view.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,7 +27,7 @@ use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::shard::{ShardIntent, ShardSpec, SlotRange};
 use ferrocache_store::{tables, ReadExt, Reader, StoreError};
 
-use super::super::{Context, ReconcileError};
+use super::super::{Context, ControlConfig, ReconcileError};
 use super::{Facts, Target, NODE_CALL_TIMEOUT};
 
 /// Another member of the group, as this node's run sees it.
@@ -38,6 +39,10 @@ pub(crate) struct ClusterPeer {
     pub(crate) endpoint: Ipv4Addr,
     /// Its client port.
     pub(crate) port: u16,
+    /// Where the control plane reaches it.
+    pub(crate) admin: NodeAddress,
+    /// Its id in the cluster, once it ran.
+    pub(crate) node_id: Option<String>,
     /// Its process runs and answers (observed).
     pub(crate) healthy: bool,
 }
@@ -61,6 +66,7 @@ impl ClusterFacts {
     /// Store failures.
     pub(crate) fn load(
         r: &dyn Reader,
+        config: &ControlConfig,
         spec: &NodeSpec,
         shard: Option<&ShardIntent>,
     ) -> Result<Option<Self>, StoreError> {
@@ -88,9 +94,11 @@ impl ClusterFacts {
                 continue;
             }
             peers.push(ClusterPeer {
+                admin: super::admin_address(config, &peer, &intent),
                 id: peer.id,
                 endpoint: intent.endpoint,
                 port: peer.port,
+                node_id: observed.cluster_node_id,
                 healthy: observed.healthy,
             });
         }
@@ -129,23 +137,6 @@ pub(crate) async fn apply(
     let agent = &ctx.agent;
     observed.cluster_node_id = Some(agent.cluster_myid(address, NODE_CALL_TIMEOUT).await?);
     let nodes = agent.cluster_nodes(address, NODE_CALL_TIMEOUT).await?;
-    for peer in cluster.peers.iter().filter(|p| p.healthy) {
-        let known = nodes
-            .iter()
-            .any(|n| n.ip == Some(IpAddr::V4(peer.endpoint)) && n.port == peer.port);
-        if !known {
-            tracing::debug!(node = %facts.spec.id, peer = %peer.id, "meeting cluster peer");
-            agent
-                .cluster_meet(
-                    address,
-                    IpAddr::V4(peer.endpoint),
-                    peer.port,
-                    cluster_bus_port(peer.port),
-                    NODE_CALL_TIMEOUT,
-                )
-                .await?;
-        }
-    }
     let me = nodes.iter().find(|n| n.myself);
     let mut changed = false;
     match target {
@@ -155,19 +146,25 @@ pub(crate) async fn apply(
                 .cluster_failover(address, ClusterFailoverMode::Takeover, NODE_CALL_TIMEOUT)
                 .await?;
             changed = true;
+            meet(ctx, facts, cluster, address, &nodes).await?;
         }
         Target::Primary { .. } => {
             let serves_none = me.is_none_or(|m| m.slots.is_empty());
             let served_elsewhere = nodes
                 .iter()
                 .any(|n| !n.myself && n.primary && !n.failed && overlaps(n, &cluster.slots));
+            // Slots first, then meet: every ping carries the sender's slots, so peers met after
+            // learn them in the handshake, where slots added later would only spread with the
+            // next regular ping (up to seconds).
             if serves_none && !served_elsewhere && !cluster.slots.is_empty() {
                 agent
                     .cluster_add_slots_range(address, &ranges(&cluster.slots), NODE_CALL_TIMEOUT)
                     .await?;
             }
+            meet(ctx, facts, cluster, address, &nodes).await?;
         }
         Target::Replica { .. } => {
+            meet(ctx, facts, cluster, address, &nodes).await?;
             if let (Some(primary), Some(me)) = (&cluster.primary_node_id, me) {
                 let follows = me.primary_id.as_deref() == Some(primary.as_str());
                 let knows_primary = nodes.iter().any(|n| &n.id == primary);
@@ -179,18 +176,107 @@ pub(crate) async fn apply(
                 }
             }
         }
-        Target::Standby => {}
+        Target::Standby => meet(ctx, facts, cluster, address, &nodes).await?,
     }
     if changed {
         info = agent.info(address, NODE_CALL_TIMEOUT).await?;
     }
+    announce_slots(ctx, facts, cluster, &nodes).await;
     Ok(info)
 }
 
-/// Whether the node's cluster is `ok` (every slot served) and the node knows every member.
+/// Has every primary this node knows only as a primary without slots greet it again.
+///
+/// Redis learns a peer's slots from the header of the peer's packets, but not from the pong
+/// that ends a handshake (the peer is not known by its id yet when it is read), and the next
+/// regular ping between two nodes can be seconds away (a random peer a second, or
+/// `cluster-node-timeout` / 2). A `CLUSTER MEET` *from* the primary carries its slots to a
+/// node that knows it already, so the node's slot map is whole at once. Best effort: a
+/// primary that cannot be reached now is asked again on the next run.
+async fn announce_slots(
+    ctx: &Context,
+    facts: &Facts,
+    cluster: &ClusterFacts,
+    nodes: &[ClusterNode],
+) {
+    let Some(intent) = &facts.intent else { return };
+    let port = facts.spec.port;
+    for peer in cluster.peers.iter().filter(|p| p.healthy) {
+        let Some(node_id) = &peer.node_id else {
+            continue;
+        };
+        let slotless_primary = nodes
+            .iter()
+            .any(|n| &n.id == node_id && n.primary && !n.myself && n.slots.is_empty());
+        if !slotless_primary {
+            continue;
+        }
+        let greeted = ctx
+            .agent
+            .cluster_meet(
+                &peer.admin,
+                IpAddr::V4(intent.endpoint),
+                port,
+                cluster_bus_port(port),
+                NODE_CALL_TIMEOUT,
+            )
+            .await;
+        if let Err(error) = greeted {
+            tracing::debug!(node = %facts.spec.id, peer = %peer.id, %error, "cannot ask a primary to announce its slots");
+        }
+    }
+}
+
+/// Meets every running member the node does not know by address yet.
+async fn meet(
+    ctx: &Context,
+    facts: &Facts,
+    cluster: &ClusterFacts,
+    address: &NodeAddress,
+    nodes: &[ClusterNode],
+) -> Result<(), ReconcileError> {
+    for peer in cluster.peers.iter().filter(|p| p.healthy) {
+        let known = nodes
+            .iter()
+            .any(|n| n.ip == Some(IpAddr::V4(peer.endpoint)) && n.port == peer.port);
+        if !known {
+            tracing::debug!(node = %facts.spec.id, peer = %peer.id, "meeting cluster peer");
+            ctx.agent
+                .cluster_meet(
+                    address,
+                    IpAddr::V4(peer.endpoint),
+                    peer.port,
+                    cluster_bus_port(peer.port),
+                    NODE_CALL_TIMEOUT,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the node's view is whole: its cluster is `ok`, it knows every member, and every slot
+/// has an owner in its view. (`cluster_state:ok` alone is not enough: with ElastiCache's
+/// `cluster-require-full-coverage no` a node reads `ok` while it has not yet heard which
+/// primary serves some slots, and would send clients a partial slot map.)
 pub(crate) async fn ready(ctx: &Context, cluster: &ClusterFacts, address: &NodeAddress) -> bool {
-    let Ok(info) = ctx.agent.cluster_info(address, NODE_CALL_TIMEOUT).await else {
-        return false;
+    let info = match ctx.agent.cluster_info(address, NODE_CALL_TIMEOUT).await {
+        Ok(info) => info,
+        Err(error) => {
+            tracing::debug!(%error, "cannot read CLUSTER INFO");
+            return false;
+        }
     };
-    info.state_ok && info.known_nodes as usize > cluster.peers.len()
+    let whole = info.state_ok
+        && info.slots_assigned == u32::from(ferrocache_engine::CLUSTER_SLOTS)
+        && info.known_nodes as usize > cluster.peers.len();
+    if !whole {
+        tracing::debug!(
+            state_ok = info.state_ok,
+            slots_assigned = info.slots_assigned,
+            known_nodes = info.known_nodes,
+            "cluster view not whole yet"
+        );
+    }
+    whole
 }

@@ -240,7 +240,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
                 }
                 None => false,
             };
-            let cluster = cluster::ClusterFacts::load(r, &spec, shard.as_ref())?;
+            let cluster = cluster::ClusterFacts::load(r, &ctx.config, &spec, shard.as_ref())?;
             Ok(Some(Facts {
                 spec,
                 intent,
@@ -330,6 +330,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     )
     .await?;
     let ready = role::ready(&ctx, &facts, &target, &address, &mut observed).await;
+    if !ready {
+        tracing::debug!(node = %spec.id, ?target, role = ?observed.role, link_up = observed.link_up, "not ready yet");
+    }
     if ready && observed.recovering {
         observed.recovering = false;
         new_events.push(text::finished_recovery(ids::CACHE_NODE_ID));
