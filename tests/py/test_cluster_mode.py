@@ -273,3 +273,49 @@ def test_test_failover_of_one_shard_then_delete(ec):
             return True
     wait_until(gone, timeout=60, what="tf1 deleted")
     assert not ec.describe_cache_clusters()["CacheClusters"]
+
+
+# Goal: IncreaseReplicaCount grows the shards of a cluster-mode group as AWS does: one shard
+# by ReplicaConfiguration, every shard by NewReplicaCount; the new members are named in their
+# shard's sequence, join the cluster as replicas of their shard's primary, and the group is
+# `available` again with every slot served. DecreaseReplicaCount is refused as not offered yet.
+# Method: 2 shards × 1 replica; ReplicaConfiguration 0002 → 2, then NewReplicaCount 3; check
+# members, each new node's role and its primary in CLUSTER NODES, and redis-cli --cluster check.
+def test_increase_replica_count(ec):
+    create_cluster_group(ec, "inc", shards=2, replicas=1)
+    wait_group_available(ec, "inc", timeout=180)
+    ec.increase_replica_count(
+        ReplicationGroupId="inc", ApplyImmediately=True,
+        ReplicaConfiguration=[{"NodeGroupId": "0002", "NewReplicaCount": 2}])
+    group = wait_group_available(ec, "inc", timeout=120)
+    shards = {s["NodeGroupId"]: [m["CacheClusterId"] for m in s["NodeGroupMembers"]]
+              for s in group["NodeGroups"]}
+    assert shards == {"0001": ["inc-0001-001", "inc-0001-002"],
+                      "0002": ["inc-0002-001", "inc-0002-002", "inc-0002-003"]}
+
+    ec.increase_replica_count(ReplicationGroupId="inc", ApplyImmediately=True, NewReplicaCount=3)
+    group = wait_group_available(ec, "inc", timeout=120)
+    assert [len(s["NodeGroupMembers"]) for s in group["NodeGroups"]] == [4, 4]
+    roles = cluster_roles(ec, group)
+    assert sorted(r for r, _ in roles.values()) == ["master"] * 2 + ["slave"] * 6
+    host = group["ConfigurationEndpoint"]["Address"]
+    check = subprocess.run(["redis-cli", "--cluster", "check", f"{host}:6379"],
+                           capture_output=True, text=True, timeout=30)
+    assert "[OK] All 16384 slots covered." in check.stdout, check.stdout
+    assert "All nodes agree about slots configuration." in check.stdout, check.stdout
+    for shard in group["NodeGroups"]:
+        ids = [m["CacheClusterId"] for m in shard["NodeGroupMembers"]]
+        primary = next(i for i in ids if roles[i][0] == "master")
+        for replica in ids:
+            if replica == primary:
+                continue
+            cluster = ec.describe_cache_clusters(CacheClusterId=replica, ShowCacheNodeInfo=True)
+            address = cluster["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
+            node = redis.Redis(host=address, socket_timeout=5)
+            info = node.info("replication")
+            node.close()
+            assert info["master_link_status"] == "up"
+
+    with pytest.raises(ec.exceptions.InvalidParameterValueException):
+        ec.decrease_replica_count(ReplicationGroupId="inc", ApplyImmediately=True,
+                                  NewReplicaCount=1)

@@ -6,7 +6,7 @@
 //! with primary and reader endpoints, and each member its `ReadEndpoint` and `CurrentRole`; a
 //! cluster-mode group has a `ConfigurationEndpoint` and each shard its `Slots`.
 
-use ferrocache_control::service::replication_group::ReplicaCountRequest;
+use ferrocache_control::service::replication_group::{ReplicaCountRequest, ShardReplicaRequest};
 use ferrocache_control::service::view::{GroupView, NodeView, ShardView};
 use ferrocache_model::group::{CreateGroupRequest, NetworkRequest, NodeGroupRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
@@ -188,15 +188,45 @@ fn node_group_configuration(p: &crate::query::Params) -> Result<Vec<NodeGroupReq
     Ok(out)
 }
 
+/// `ReplicaConfiguration.ConfigureShard.N.*`: one shard's new replica count per entry.
+fn replica_configuration(p: &crate::query::Params) -> Result<Vec<ShardReplicaRequest>, ApiError> {
+    const ZONE_PREFIX: &str = "PreferredAvailabilityZones.PreferredAvailabilityZone.";
+    let mut out = Vec::new();
+    for (n, fields) in p.structures("ReplicaConfiguration", "ConfigureShard")? {
+        let new_replica_count = match fields.get("NewReplicaCount") {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| DecodeError::Integer {
+                name: format!("ReplicaConfiguration.ConfigureShard.{n}.NewReplicaCount"),
+                value: crate::query::echo(v),
+            })?),
+        };
+        let mut zones: Vec<(usize, String)> = Vec::new();
+        for (field, value) in &fields {
+            if let Some(index) = field.strip_prefix(ZONE_PREFIX) {
+                let index = index.parse::<usize>().map_err(|_| DecodeError::Integer {
+                    name: format!("ReplicaConfiguration.ConfigureShard.{n}.{field}"),
+                    value: crate::query::echo(index),
+                })?;
+                zones.push((index, value.clone()));
+            }
+        }
+        zones.sort();
+        out.push(ShardReplicaRequest {
+            node_group_id: fields.get("NodeGroupId").cloned(),
+            new_replica_count,
+            preferred_availability_zones: zones.into_iter().map(|(_, z)| z).collect(),
+        });
+    }
+    Ok(out)
+}
+
 /// The members shared by both replica-count operations (`ReplicasToRemove` on decrease only).
 fn replica_count_request(call: &Call<'_>, decrease: bool) -> Result<ReplicaCountRequest, ApiError> {
     let p = call.params;
     Ok(ReplicaCountRequest {
         replication_group_id: p.string("ReplicationGroupId"),
         new_replica_count: p.integer("NewReplicaCount")?,
-        replica_configuration_count: p
-            .structures("ReplicaConfiguration", "ConfigureShard")?
-            .len(),
+        replica_configuration: replica_configuration(p)?,
         replicas_to_remove: if decrease {
             p.list("ReplicasToRemove", "member")?
         } else {

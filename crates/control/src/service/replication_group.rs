@@ -18,12 +18,23 @@ pub struct ReplicaCountRequest {
     pub replication_group_id: Option<String>,
     /// `NewReplicaCount`
     pub new_replica_count: Option<i64>,
-    /// Number of `ReplicaConfiguration` entries (cluster mode; not offered yet).
-    pub replica_configuration_count: usize,
+    /// `ReplicaConfiguration`: per shard of a cluster-mode group, its new replica count.
+    pub replica_configuration: Vec<ShardReplicaRequest>,
     /// `ReplicasToRemove` (decrease only)
     pub replicas_to_remove: Vec<String>,
     /// `ApplyImmediately`
     pub apply_immediately: Option<bool>,
+}
+
+/// One `ReplicaConfiguration` entry (`ConfigureShard`).
+#[derive(Debug, Clone, Default)]
+pub struct ShardReplicaRequest {
+    /// `NodeGroupId`
+    pub node_group_id: Option<String>,
+    /// `NewReplicaCount`
+    pub new_replica_count: Option<i64>,
+    /// `PreferredAvailabilityZones`: zones of the new replicas.
+    pub preferred_availability_zones: Vec<String>,
 }
 
 /// Checks that a parameter group and a subnet group named by a request exist (inside the
@@ -69,17 +80,91 @@ fn next_member_index(spec: &GroupSpec, shard_id: &str, members: &[NodeSpec]) -> 
         + 1
 }
 
-/// Replica counts per shard of a cluster-mode group (`ReplicaConfiguration`) are not offered
-/// by this release yet; the cluster-mode-disabled rules would add or remove replicas of the
-/// first shard only.
+/// Fewer replicas in a cluster-mode group are not offered by this release yet: the removed
+/// nodes would have to be forgotten by every other member of the cluster.
 fn refuse_cluster_mode_replicas(group: &GroupView) -> Result<(), ServiceError> {
     if group.spec.cluster_mode.enabled() {
-        return Err(group::not_yet(
-            "Changing the replica count of a cluster-mode replication group",
+        return Err(
+            group::not_yet("DecreaseReplicaCount on a cluster-mode replication group").into(),
+        );
+    }
+    Ok(())
+}
+
+/// New replicas of one shard: its id and each new member's preferred zone.
+type ShardAddition = (String, Vec<Option<String>>);
+
+/// The replicas `IncreaseReplicaCount` adds to each shard of a cluster-mode group: per
+/// `ReplicaConfiguration` entry (`NodeGroupId`, `NewReplicaCount`, zones), or `NewReplicaCount`
+/// for every shard; each named shard must grow.
+fn shard_increases(
+    group: &GroupView,
+    req: &ReplicaCountRequest,
+) -> Result<Vec<ShardAddition>, ServiceError> {
+    if req.new_replica_count.is_some() && !req.replica_configuration.is_empty() {
+        return Err(Fault::combination(
+            "Specify either NewReplicaCount or ReplicaConfiguration, not both.",
         )
         .into());
     }
-    Ok(())
+    let replicas_of = |shard_id: &str| {
+        group
+            .members_of(shard_id)
+            .filter(|m| m.spec.deletion.is_none())
+            .count()
+            .saturating_sub(1) as u32
+    };
+    let mut out = Vec::new();
+    if req.replica_configuration.is_empty() {
+        if req.new_replica_count.is_none() {
+            return Err(Fault::MissingParameter("NewReplicaCount".into()).into());
+        }
+        for shard in &group.shards {
+            let current = replicas_of(&shard.spec.id);
+            let target = group::check_increase(current, req.new_replica_count)?;
+            out.push((
+                shard.spec.id.clone(),
+                vec![None; (target - current) as usize],
+            ));
+        }
+        return Ok(out);
+    }
+    for entry in &req.replica_configuration {
+        let shard_id = entry
+            .node_group_id
+            .clone()
+            .ok_or_else(|| Fault::MissingParameter("ReplicaConfiguration.NodeGroupId".into()))?;
+        if !group.shards.iter().any(|s| s.spec.id == shard_id) {
+            return Err(Fault::NodeGroupNotFound(format!(
+                "NodeGroup {shard_id} not found in replication group {}.",
+                group.spec.id
+            ))
+            .into());
+        }
+        if out.iter().any(|(id, _)| *id == shard_id) {
+            return Err(Fault::value(format!(
+                "Duplicate NodeGroupId {shard_id} in ReplicaConfiguration."
+            ))
+            .into());
+        }
+        let current = replicas_of(&shard_id);
+        let target = group::check_increase(current, entry.new_replica_count)?;
+        let added = (target - current) as usize;
+        if !entry.preferred_availability_zones.is_empty()
+            && entry.preferred_availability_zones.len() != added
+        {
+            return Err(Fault::combination(format!(
+                "The number of PreferredAvailabilityZones ({}) must equal the number of replicas added to node group {shard_id} ({added}).",
+                entry.preferred_availability_zones.len()
+            ))
+            .into());
+        }
+        let zones = (0..added)
+            .map(|i| entry.preferred_availability_zones.get(i).cloned())
+            .collect();
+        out.push((shard_id, zones));
+    }
+    Ok(out)
 }
 
 /// Every member of the group (of every shard).
@@ -327,7 +412,8 @@ impl Service {
         })
     }
 
-    /// `IncreaseReplicaCount` (cluster mode disabled).
+    /// `IncreaseReplicaCount`: replicas added to the group's one shard, or in cluster mode to
+    /// each shard (`NewReplicaCount`) or to the shards `ReplicaConfiguration` names.
     ///
     /// # Errors
     /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState`, `InvalidParameterValue`.
@@ -338,27 +424,35 @@ impl Service {
     ) -> Result<GroupView, ServiceError> {
         let id = required(&req.replication_group_id, "ReplicationGroupId")?;
         check_apply_immediately(req.apply_immediately)?;
-        if req.replica_configuration_count > 0 {
-            return Err(Fault::value("ReplicaConfiguration is for cluster mode, which this Ferrocache release does not offer yet.").into());
-        }
         let account = self.account_id().to_string();
         let now = chrono::Utc::now();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
-            refuse_cluster_mode_replicas(&current)?;
-            let replicas = current.live_members().count().saturating_sub(1) as u32;
-            let target = group::check_increase(replicas, req.new_replica_count)?;
+            let additions = if current.spec.cluster_mode.enabled() {
+                shard_increases(&current, req)?
+            } else {
+                if !req.replica_configuration.is_empty() {
+                    return Err(Fault::combination(
+                        "ReplicaConfiguration is for replication groups with cluster mode enabled; use NewReplicaCount.",
+                    )
+                    .into());
+                }
+                let replicas = current.live_members().count().saturating_sub(1) as u32;
+                let target = group::check_increase(replicas, req.new_replica_count)?;
+                let shard = current
+                    .shards
+                    .first()
+                    .map(|s| s.spec.id.clone())
+                    .ok_or_else(|| Fault::ReplicationGroupNotFound(current.spec.id.clone()))?;
+                vec![(shard, vec![None; (target - replicas) as usize])]
+            };
             let mut spec = current.spec.clone();
             spec.generation += 1;
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
-            let zones = vec![None; (target - replicas) as usize];
-            let shard = current
-                .shards
-                .first()
-                .map(|s| s.spec.id.clone())
-                .ok_or_else(|| Fault::ReplicationGroupNotFound(spec.id.clone()))?;
-            add_members(w, &spec, &shard, &zones, now, None)?;
+            for (shard, zones) in &additions {
+                add_members(w, &spec, shard, zones, now, None)?;
+            }
             load_group(w, region, &spec.id, &account)
         })
     }
@@ -376,8 +470,11 @@ impl Service {
     ) -> Result<GroupView, ServiceError> {
         let id = required(&req.replication_group_id, "ReplicationGroupId")?;
         check_apply_immediately(req.apply_immediately)?;
-        if req.replica_configuration_count > 0 {
-            return Err(Fault::value("ReplicaConfiguration is for cluster mode, which this Ferrocache release does not offer yet.").into());
+        if !req.replica_configuration.is_empty() {
+            return Err(group::not_yet(
+                "DecreaseReplicaCount on a cluster-mode replication group (ReplicaConfiguration)",
+            )
+            .into());
         }
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
