@@ -278,8 +278,7 @@ def test_test_failover_of_one_shard_then_delete(ec):
 # Goal: IncreaseReplicaCount grows the shards of a cluster-mode group as AWS does: one shard
 # by ReplicaConfiguration, every shard by NewReplicaCount; the new members are named in their
 # shard's sequence, join the cluster as replicas of their shard's primary, and the group is
-# `available` again with every slot served. DecreaseReplicaCount is refused as not offered yet.
-# Method: 2 shards × 1 replica; ReplicaConfiguration 0002 → 2, then NewReplicaCount 3; check
+# `available` again with every slot served. Method: 2 shards × 1 replica; ReplicaConfiguration 0002 → 2, then NewReplicaCount 3; check
 # members, each new node's role and its primary in CLUSTER NODES, and redis-cli --cluster check.
 def test_increase_replica_count(ec):
     create_cluster_group(ec, "inc", shards=2, replicas=1)
@@ -316,6 +315,61 @@ def test_increase_replica_count(ec):
             node.close()
             assert info["master_link_status"] == "up"
 
+
+
+def known_nodes(ec, group):
+    """{member id: number of nodes in its CLUSTER NODES}."""
+    out = {}
+    for member in group["MemberClusters"]:
+        cluster = ec.describe_cache_clusters(CacheClusterId=member, ShowCacheNodeInfo=True)
+        address = cluster["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
+        node = redis.Redis(host=address, socket_timeout=5)
+        try:
+            out[member] = int(node.cluster("info")["cluster_known_nodes"])
+        finally:
+            node.close()
+    return out
+
+
+# Goal: DecreaseReplicaCount shrinks the shards of a cluster-mode group: the newest replicas
+# go, per shard (ReplicaConfiguration), for every shard (NewReplicaCount, down to none, which
+# cluster mode allows), or by name (ReplicasToRemove); every remaining node forgets the removed
+# ones (no failed entries left behind) and every slot stays served. Method: 2 shards × 3
+# replicas; each form in turn; CLUSTER INFO known_nodes on every member and redis-cli --cluster
+# check after each; a primary named in ReplicasToRemove is refused.
+def test_decrease_replica_count(ec):
+    create_cluster_group(ec, "dec", shards=2, replicas=3)
+    wait_group_available(ec, "dec", timeout=180)
+
+    def settled(expected_members):
+        group = wait_group_available(ec, "dec", timeout=120)
+        assert len(group["MemberClusters"]) == expected_members
+        wait_until(lambda: set(known_nodes(ec, group).values()) == {expected_members},
+                   timeout=30, what=f"every node knows exactly {expected_members} nodes")
+        host = group["ConfigurationEndpoint"]["Address"]
+        check = subprocess.run(["redis-cli", "--cluster", "check", f"{host}:6379"],
+                               capture_output=True, text=True, timeout=30)
+        assert "[OK] All 16384 slots covered." in check.stdout, check.stdout
+        return group
+
+    ec.decrease_replica_count(
+        ReplicationGroupId="dec", ApplyImmediately=True,
+        ReplicaConfiguration=[{"NodeGroupId": "0001", "NewReplicaCount": 1}])
+    group = settled(6)
+    shard1 = [m["CacheClusterId"] for m in group["NodeGroups"][0]["NodeGroupMembers"]]
+    assert shard1 == ["dec-0001-001", "dec-0001-002"]
+
+    ec.decrease_replica_count(ReplicationGroupId="dec", ApplyImmediately=True,
+                              NewReplicaCount=1)
+    group = settled(4)
+
+    primary = next(m for m, (role, _) in cluster_roles(ec, group).items()
+                   if role == "master" and m.startswith("dec-0002-"))
     with pytest.raises(ec.exceptions.InvalidParameterValueException):
-        ec.decrease_replica_count(ReplicationGroupId="inc", ApplyImmediately=True,
-                                  NewReplicaCount=1)
+        ec.decrease_replica_count(ReplicationGroupId="dec", ApplyImmediately=True,
+                                  ReplicasToRemove=[primary])
+    replica = "dec-0002-002" if primary != "dec-0002-002" else "dec-0002-001"
+    ec.decrease_replica_count(ReplicationGroupId="dec", ApplyImmediately=True,
+                              ReplicasToRemove=[replica])
+    group = settled(3)
+    assert replica not in group["MemberClusters"]

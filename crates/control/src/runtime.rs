@@ -191,6 +191,15 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async { Err(no_cluster_mode()) })
     }
+    /// `CLUSTER FORGET <node id>`.
+    fn cluster_forget<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _node_id: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`.
     fn cluster_failover<'a>(
         &'a self,
@@ -390,6 +399,18 @@ impl NodeRuntime for Agent {
         Box::pin(async move {
             let client = admin_client(self, addr, timeout).await?;
             Ok(client.cluster_replicate(primary).await?)
+        })
+    }
+
+    fn cluster_forget<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        node_id: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.cluster_forget(node_id).await?)
         })
     }
 

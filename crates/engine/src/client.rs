@@ -720,6 +720,21 @@ impl NodeClient {
         .await
     }
 
+    /// `CLUSTER FORGET <node-id>`: drop `node_id` from this node's view, and keep it from being
+    /// re-added by gossip for 60 seconds (so every node of the cluster must forget it within
+    /// that time).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when `node_id` is unknown, this node itself, or this node's
+    /// primary; otherwise as for any call.
+    pub async fn cluster_forget(&self, node_id: &str) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FORGET").arg(node_id);
+        self.call::<()>(&format!("CLUSTER FORGET {node_id}"), cmd, self.call_timeout)
+            .await
+    }
+
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`, sent to a replica: promote it in place of its
     /// primary (see [`ClusterFailoverMode`]). Redis answers once the failover has started;
     /// it is done when [`cluster_nodes`](Self::cluster_nodes) shows this node as a primary.

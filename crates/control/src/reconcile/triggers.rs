@@ -47,6 +47,7 @@ fn node_spec_works(spec: &NodeSpec, out: &mut BTreeSet<Work>) {
     match (&spec.group_id, &spec.shard_id) {
         (Some(group), shard) => {
             let group_key = tables::key(&spec.region, group);
+
             if let Some(shard) = shard {
                 out.insert(Work::new(
                     Kind::Shard,
@@ -89,6 +90,11 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
                 .flatten()
             {
                 node_spec_works(&spec, out);
+                if let (true, Some(group)) = (spec.cluster_mode.enabled(), &spec.group_id) {
+                    // In cluster mode the other members meet a new member and forget a
+                    // removed one.
+                    shard_members(r, &tables::key(&spec.region, group), out)?;
+                }
             }
         }
         NodeIntent::TABLE => {

@@ -80,15 +80,101 @@ fn next_member_index(spec: &GroupSpec, shard_id: &str, members: &[NodeSpec]) -> 
         + 1
 }
 
-/// Fewer replicas in a cluster-mode group are not offered by this release yet: the removed
-/// nodes would have to be forgotten by every other member of the cluster.
-fn refuse_cluster_mode_replicas(group: &GroupView) -> Result<(), ServiceError> {
-    if group.spec.cluster_mode.enabled() {
-        return Err(
-            group::not_yet("DecreaseReplicaCount on a cluster-mode replication group").into(),
-        );
+/// The replicas `DecreaseReplicaCount` removes from a cluster-mode group: in every shard with
+/// more, the newest ones down to `NewReplicaCount`, in the shards `ReplicaConfiguration` names down to
+/// theirs, or `ReplicasToRemove`. A shard may keep no replica (cluster mode allows it); a
+/// primary is never removed.
+fn shard_decreases(
+    group: &GroupView,
+    req: &ReplicaCountRequest,
+) -> Result<Vec<String>, ServiceError> {
+    let given = usize::from(req.new_replica_count.is_some())
+        + usize::from(!req.replica_configuration.is_empty())
+        + usize::from(!req.replicas_to_remove.is_empty());
+    if given > 1 {
+        return Err(Fault::combination(
+            "Specify one of NewReplicaCount, ReplicaConfiguration or ReplicasToRemove.",
+        )
+        .into());
     }
-    Ok(())
+    // Each shard's replicas, oldest first.
+    let replicas_of = |shard: &ShardView| -> Vec<String> {
+        let mut ids: Vec<String> = group
+            .members_of(&shard.spec.id)
+            .filter(|m| m.spec.deletion.is_none() && shard.primary() != Some(m.spec.id.as_str()))
+            .map(|m| m.spec.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let newest = |ids: Vec<String>, keep: u32| -> Vec<String> {
+        ids.into_iter().skip(keep as usize).collect()
+    };
+    let mut out = Vec::new();
+    if let Some(n) = req.new_replica_count {
+        // Shards already at (or below) the count keep theirs; at least one must shrink.
+        let most = group
+            .shards
+            .iter()
+            .map(|s| replicas_of(s).len())
+            .max()
+            .unwrap_or(0);
+        group::check_decrease(most as u32, n, false)?;
+        for shard in &group.shards {
+            let ids = replicas_of(shard);
+            if ids.len() as i64 > n {
+                out.extend(newest(ids, n as u32));
+            }
+        }
+        return Ok(out);
+    }
+    if !req.replica_configuration.is_empty() {
+        for entry in &req.replica_configuration {
+            let shard_id = entry.node_group_id.clone().ok_or_else(|| {
+                Fault::MissingParameter("ReplicaConfiguration.NodeGroupId".into())
+            })?;
+            let shard = group
+                .shards
+                .iter()
+                .find(|s| s.spec.id == shard_id)
+                .ok_or_else(|| {
+                    Fault::NodeGroupNotFound(format!(
+                        "NodeGroup {shard_id} not found in replication group {}.",
+                        group.spec.id
+                    ))
+                })?;
+            let n = entry.new_replica_count.ok_or_else(|| {
+                Fault::MissingParameter("ReplicaConfiguration.NewReplicaCount".into())
+            })?;
+            let ids = replicas_of(shard);
+            let keep = group::check_decrease(ids.len() as u32, n, false)?;
+            out.extend(newest(ids, keep));
+        }
+        return Ok(out);
+    }
+    if req.replicas_to_remove.is_empty() {
+        return Err(Fault::MissingParameter("NewReplicaCount".into()).into());
+    }
+    for wanted in req
+        .replicas_to_remove
+        .iter()
+        .map(|s| s.to_ascii_lowercase())
+    {
+        if group.is_primary(&wanted) {
+            return Err(
+                Fault::value(format!("Cannot remove the primary cache cluster {wanted}.")).into(),
+            );
+        }
+        if !group
+            .shards
+            .iter()
+            .any(|s| replicas_of(s).contains(&wanted))
+        {
+            return Err(Fault::CacheClusterNotFound(wanted).into());
+        }
+        out.push(wanted);
+    }
+    Ok(out)
 }
 
 /// New replicas of one shard: its id and each new member's preferred zone.
@@ -470,74 +556,15 @@ impl Service {
     ) -> Result<GroupView, ServiceError> {
         let id = required(&req.replication_group_id, "ReplicationGroupId")?;
         check_apply_immediately(req.apply_immediately)?;
-        if !req.replica_configuration.is_empty() {
-            return Err(group::not_yet(
-                "DecreaseReplicaCount on a cluster-mode replication group (ReplicaConfiguration)",
-            )
-            .into());
-        }
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
-            refuse_cluster_mode_replicas(&current)?;
-            let primary = current.primary_id().unwrap_or_default().to_string();
-            let mut replicas: Vec<&NodeSpec> = current
-                .live_members()
-                .map(|m| &m.spec)
-                .filter(|s| s.id != primary)
-                .collect();
-            replicas.sort_by(|a, b| a.id.cmp(&b.id));
-            let remove: Vec<String> =
-                match (req.new_replica_count, req.replicas_to_remove.is_empty()) {
-                    (Some(_), false) => {
-                        return Err(Fault::combination(
-                            "Specify either NewReplicaCount or ReplicasToRemove, not both.",
-                        )
-                        .into())
-                    }
-                    (Some(n), true) => {
-                        let target = group::check_decrease(
-                            replicas.len() as u32,
-                            n,
-                            current.spec.automatic_failover,
-                        )?;
-                        replicas
-                            .iter()
-                            .rev()
-                            .take(replicas.len() - target as usize)
-                            .map(|s| s.id.clone())
-                            .collect()
-                    }
-                    (None, false) => {
-                        let wanted: Vec<String> = req
-                            .replicas_to_remove
-                            .iter()
-                            .map(|s| s.to_ascii_lowercase())
-                            .collect();
-                        for r in &wanted {
-                            if *r == primary {
-                                return Err(Fault::value(format!(
-                                    "Cannot remove the primary cache cluster {r}."
-                                ))
-                                .into());
-                            }
-                            if !replicas.iter().any(|s| &s.id == r) {
-                                return Err(Fault::CacheClusterNotFound(r.clone()).into());
-                            }
-                        }
-                        let left = replicas.len() - wanted.len();
-                        group::check_decrease(
-                            replicas.len() as u32,
-                            left as i64,
-                            current.spec.automatic_failover,
-                        )?;
-                        wanted
-                    }
-                    (None, true) => {
-                        return Err(Fault::MissingParameter("NewReplicaCount".into()).into())
-                    }
-                };
+            let remove = if current.spec.cluster_mode.enabled() {
+                shard_decreases(&current, req)?
+            } else {
+                single_shard_decrease(&current, req)?
+            };
             for rid in &remove {
                 let key = tables::key(region, rid);
                 if let Some(mut m) = w.doc::<NodeSpec>(&key)? {
@@ -554,6 +581,72 @@ impl Service {
             load_group(w, region, &spec.id, &account)
         })
     }
+}
+
+/// The replicas `DecreaseReplicaCount` removes from a group without cluster mode: the newest
+/// ones down to `NewReplicaCount`, or `ReplicasToRemove`.
+fn single_shard_decrease(
+    current: &GroupView,
+    req: &ReplicaCountRequest,
+) -> Result<Vec<String>, ServiceError> {
+    if !req.replica_configuration.is_empty() {
+        return Err(Fault::combination(
+            "ReplicaConfiguration is for replication groups with cluster mode enabled; use NewReplicaCount.",
+        )
+        .into());
+    }
+    let primary = current.primary_id().unwrap_or_default().to_string();
+    let mut replicas: Vec<&NodeSpec> = current
+        .live_members()
+        .map(|m| &m.spec)
+        .filter(|s| s.id != primary)
+        .collect();
+    replicas.sort_by(|a, b| a.id.cmp(&b.id));
+    let remove: Vec<String> = match (req.new_replica_count, req.replicas_to_remove.is_empty()) {
+        (Some(_), false) => {
+            return Err(Fault::combination(
+                "Specify either NewReplicaCount or ReplicasToRemove, not both.",
+            )
+            .into())
+        }
+        (Some(n), true) => {
+            let target =
+                group::check_decrease(replicas.len() as u32, n, current.spec.automatic_failover)?;
+            replicas
+                .iter()
+                .rev()
+                .take(replicas.len() - target as usize)
+                .map(|s| s.id.clone())
+                .collect()
+        }
+        (None, false) => {
+            let wanted: Vec<String> = req
+                .replicas_to_remove
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect();
+            for r in &wanted {
+                if *r == primary {
+                    return Err(Fault::value(format!(
+                        "Cannot remove the primary cache cluster {r}."
+                    ))
+                    .into());
+                }
+                if !replicas.iter().any(|s| &s.id == r) {
+                    return Err(Fault::CacheClusterNotFound(r.clone()).into());
+                }
+            }
+            let left = replicas.len() - wanted.len();
+            group::check_decrease(
+                replicas.len() as u32,
+                left as i64,
+                current.spec.automatic_failover,
+            )?;
+            wanted
+        }
+        (None, true) => return Err(Fault::MissingParameter("NewReplicaCount".into()).into()),
+    };
+    Ok(remove)
 }
 
 fn check_apply_immediately(value: Option<bool>) -> Result<(), Fault> {

@@ -13,7 +13,9 @@
 //!   slots unless another primary in its view serves any of them (a node fresh from creation);
 //! - ordered **replica**: `CLUSTER REPLICATE <primary's id>` once the node knows its primary
 //!   and serves no slot itself (a demoted primary that still serves slots is turned into a
-//!   replica by the cluster itself, once it learns the newer epoch).
+//!   replica by the cluster itself, once it learns the newer epoch);
+//! - **forget** every node of the view that is no member any more (`DecreaseReplicaCount`), and
+//!   have primaries the node saw only in a handshake re-announce their slots.
 //!
 //! The node counts as ready (see [`ready`]) once its cluster is `ok`, it knows every member and
 //! every slot has an owner in its view.
@@ -25,7 +27,7 @@ use ferrocache_engine::{ClusterFailoverMode, ClusterNode, Info, NodeAddress};
 use ferrocache_model::group::cluster_bus_port;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::shard::{ShardIntent, ShardSpec, SlotRange};
-use ferrocache_store::{tables, ReadExt, Reader, StoreError};
+use ferrocache_store::{tables, view, ReadExt, Reader, StoreError};
 
 use super::super::{Context, ControlConfig, ReconcileError};
 use super::{Facts, Target, NODE_CALL_TIMEOUT};
@@ -182,7 +184,55 @@ pub(crate) async fn apply(
         info = agent.info(address, NODE_CALL_TIMEOUT).await?;
     }
     announce_slots(ctx, facts, cluster, &nodes).await;
+    forget_removed(ctx, facts, cluster, address, &nodes).await?;
     Ok(info)
+}
+
+/// Forgets every node of the view that is no member of the group any more (a replica removed
+/// by `DecreaseReplicaCount`, a member being deleted): a node is recognised by its address, the
+/// endpoint of a member. Every member is woken when one is removed, so all of them forget it
+/// within Redis's 60-second ban, and gossip cannot bring it back.
+async fn forget_removed(
+    ctx: &Context,
+    facts: &Facts,
+    cluster: &ClusterFacts,
+    address: &NodeAddress,
+    nodes: &[ClusterNode],
+) -> Result<(), ReconcileError> {
+    let me = nodes.iter().find(|n| n.myself);
+    let strangers = |peers: &[ClusterPeer]| -> Vec<&ClusterNode> {
+        let members: Vec<IpAddr> = peers
+            .iter()
+            .map(|p| IpAddr::V4(p.endpoint))
+            .chain(facts.intent.iter().map(|i| IpAddr::V4(i.endpoint)))
+            .collect();
+        nodes
+            .iter()
+            .filter(|node| {
+                !node.myself
+                    && !node.handshake
+                    && node.ip.is_some_and(|ip| !members.contains(&ip))
+                    && me.is_none_or(|m| m.primary_id.as_deref() != Some(node.id.as_str()))
+            })
+            .collect()
+    };
+    if strangers(&cluster.peers).is_empty() {
+        return Ok(());
+    }
+    // The run's facts were read before this node's view: a member placed and started since
+    // then would look removed. Members are placed before they start, so the store read now
+    // knows every member the view can hold.
+    let fresh = view(ctx.store.as_ref(), |r| {
+        ClusterFacts::load(r, &ctx.config, &facts.spec, facts.shard.as_ref())
+    })?;
+    let Some(fresh) = fresh else { return Ok(()) };
+    for node in strangers(&fresh.peers) {
+        tracing::info!(node = %facts.spec.id, forgotten = %node.id, "forgetting a removed cluster node");
+        ctx.agent
+            .cluster_forget(address, &node.id, NODE_CALL_TIMEOUT)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Has every primary this node knows only as a primary without slots greet it again.
