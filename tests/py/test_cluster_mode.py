@@ -373,3 +373,33 @@ def test_decrease_replica_count(ec):
                               ReplicasToRemove=[replica])
     group = settled(3)
     assert replica not in group["MemberClusters"]
+
+
+# Goal: the Terraform module's cluster configuration as the aws CLI runs it, verbatim apart
+# from the endpoint: create with --num-node-groups 3 --replicas-per-node-group 2, the
+# replication-group-available waiter, describe reading the configuration endpoint, and
+# redis-cli --cluster check against it. Method: the CLI calls through fc.aws (aws CLI v1).
+def test_terraform_cluster_configuration_with_the_cli(fc):
+    import json
+
+    fc.aws("elasticache", "create-replication-group",
+           "--replication-group-id", "uex-payments-prod",
+           "--replication-group-description", "uex-payments prod",
+           "--engine", "redis", "--engine-version", "7.0",
+           "--cache-node-type", "cache.r6g.xlarge",
+           "--num-node-groups", "3", "--replicas-per-node-group", "2",
+           "--automatic-failover-enabled", "--multi-az-enabled")
+    fc.aws("elasticache", "wait", "replication-group-available",
+           "--replication-group-id", "uex-payments-prod")
+    out = json.loads(fc.aws("elasticache", "describe-replication-groups",
+                            "--replication-group-id", "uex-payments-prod").stdout)
+    group = out["ReplicationGroups"][0]
+    assert group["ClusterEnabled"] is True and group["MultiAZ"] == "enabled"
+    assert len(group["NodeGroups"]) == 3
+    assert all(len(g["NodeGroupMembers"]) == 3 for g in group["NodeGroups"])
+    endpoint = group["ConfigurationEndpoint"]
+    check = subprocess.run(
+        ["redis-cli", "--cluster", "check", f"{endpoint['Address']}:{endpoint['Port']}"],
+        capture_output=True, text=True, timeout=30)
+    assert "[OK] All 16384 slots covered." in check.stdout, check.stdout
+    assert "3 masters" in check.stdout or check.stdout.count("M: ") == 3, check.stdout
