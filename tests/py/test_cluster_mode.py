@@ -403,3 +403,49 @@ def test_terraform_cluster_configuration_with_the_cli(fc):
         capture_output=True, text=True, timeout=30)
     assert "[OK] All 16384 slots covered." in check.stdout, check.stdout
     assert "3 masters" in check.stdout or check.stdout.count("M: ") == 3, check.stdout
+
+
+# Goal: the Terraform module's production cluster (encryption in transit and an AUTH token)
+# serves TLS cluster clients through its configuration endpoint: redis-py RedisCluster with
+# ssl and the token writes and reads keys in every shard, redis-cli --tls --cluster check
+# passes, a client without the token is refused, and replication between the nodes works
+# (every replica's link is up) although the endpoints require TLS. Method: create with
+# TransitEncryptionEnabled and AuthToken, the CA from `ferrocache ca path`.
+def test_tls_and_auth_cluster(fc, ec):
+    token = "a-long-enough-auth-token-1234"
+    create_cluster_group(ec, "sec", replicas=1, TransitEncryptionEnabled=True,
+                         AuthToken=token)
+    group = wait_group_available(ec, "sec", timeout=180)
+    assert group["TransitEncryptionEnabled"] is True and group["AuthTokenEnabled"] is True
+    host = group["ConfigurationEndpoint"]["Address"]
+    cafile = subprocess.run([fc.binary, "ca", "path", "--data-dir", fc.data_dir],
+                            capture_output=True, text=True, check=True,
+                            timeout=30).stdout.strip().splitlines()[-1]
+    client = RedisCluster(host=host, port=6379, ssl=True, ssl_ca_certs=cafile,
+                          password=token, socket_timeout=5)
+    try:
+        for n in range(200):
+            client.set(f"s:{n}", n)
+        assert all(client.get(f"s:{n}") == str(n).encode() for n in range(200))
+    finally:
+        client.close()
+    links = []
+    for member in group["MemberClusters"]:
+        cluster = ec.describe_cache_clusters(CacheClusterId=member, ShowCacheNodeInfo=True)
+        address = cluster["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
+        node = redis.Redis(host=address, port=6379, ssl=True, ssl_ca_certs=cafile,
+                           password=token, socket_timeout=5)
+        info = node.info("replication")
+        node.close()
+        if info["role"] == "slave":
+            links.append(info["master_link_status"])
+    assert links == ["up"] * 3, links
+    check = subprocess.run(
+        ["redis-cli", "--tls", "--cacert", cafile, "-a", token, "--no-auth-warning",
+         "--cluster", "check", f"{host}:6379"], capture_output=True, text=True, timeout=30)
+    assert "[OK] All 16384 slots covered." in check.stdout, check.stdout + check.stderr
+    anonymous = redis.Redis(host=host, port=6379, ssl=True, ssl_ca_certs=cafile,
+                            socket_timeout=5)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.get("s:1")
+    anonymous.close()

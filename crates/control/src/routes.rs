@@ -22,6 +22,15 @@ use ferrocache_store::{view, Doc, ReadExt, Store, StoreError};
 use ipnet::IpNet;
 use tokio::sync::{broadcast, watch};
 
+/// The router's form of a list of source networks (CIDR strings; unreadable ones admit nobody).
+fn sources(nets: &[String]) -> Admission {
+    Admission::Sources(Arc::from(
+        nets.iter()
+            .filter_map(|n| n.parse::<IpNet>().ok())
+            .collect::<Vec<_>>(),
+    ))
+}
+
 /// The router's form of a stored route; `None` when its TLS cannot be served (no certificate
 /// authority, or issuing failed): such an endpoint is left out rather than served in
 /// plaintext.
@@ -38,14 +47,17 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
                 tls.dns_names.clone(),
             );
             match certs.server_tls(&tls.certificate, &names) {
-                Ok(server) => Some(Tls::new(
-                    match tls.mode {
-                        TransitEncryptionMode::Preferred => TlsMode::Preferred,
-                        TransitEncryptionMode::Required => TlsMode::Required,
-                    },
-                    server.config,
-                    server.fingerprint,
-                )),
+                Ok(server) => Some(
+                    Tls::new(
+                        match tls.mode {
+                            TransitEncryptionMode::Preferred => TlsMode::Preferred,
+                            TransitEncryptionMode::Required => TlsMode::Required,
+                        },
+                        server.config,
+                        server.fingerprint,
+                    )
+                    .with_plaintext_peers(sources(&tls.plaintext_peers)),
+                ),
                 Err(e) => {
                     tracing::warn!(listen = %route.listen, error = %e, "cannot issue a server certificate; endpoint not served");
                     return None;
@@ -55,11 +67,7 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
     };
     let admission = match &route.admission {
         RouteAdmission::Any => Admission::Any,
-        RouteAdmission::Sources(nets) => Admission::Sources(Arc::from(
-            nets.iter()
-                .filter_map(|n| n.parse::<IpNet>().ok())
-                .collect::<Vec<_>>(),
-        )),
+        RouteAdmission::Sources(nets) => sources(nets),
     };
     Some(EndpointRoute {
         listen: route.listen,

@@ -633,11 +633,6 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     let cluster_mode = cluster_mode_of(req, ctx)?;
     let automatic_failover = req.automatic_failover_enabled.unwrap_or(false);
     let multi_az = req.multi_az_enabled.unwrap_or(false);
-    if cluster_mode.enabled() && transit_encryption.is_some() {
-        return Err(not_yet(
-            "Encryption in transit (TransitEncryptionEnabled) with cluster mode",
-        ));
-    }
     let layout = match cluster_mode {
         ClusterMode::Enabled => cluster_layout(req, ctx, automatic_failover)?,
         ClusterMode::Disabled => single_shard_layout(req, ctx, automatic_failover)?,

@@ -55,6 +55,10 @@ pub struct RouteTls {
     pub addresses: Vec<Ipv4Addr>,
     /// DNS names the certificate must name too.
     pub dns_names: Vec<String>,
+    /// Sources (CIDR strings) that may speak plaintext although the mode is `required`: the
+    /// nodes of a cluster-mode group, which replicate through each other's endpoints.
+    #[serde(default)]
+    pub plaintext_peers: Vec<String>,
 }
 
 /// One endpoint the data path serves.

@@ -80,6 +80,13 @@ async fn serve_secured(guard: Guard, client: TcpStream, tls: Tls) {
     if first[0] != TLS_HANDSHAKE_RECORD {
         match tls.mode {
             TlsMode::Preferred => return forward(guard, client, Transport::Plain).await,
+            TlsMode::Required
+                if client
+                    .peer_addr()
+                    .is_ok_and(|peer| tls.plaintext_peers.admits(peer.ip())) =>
+            {
+                return forward(guard, client, Transport::PeerPlain).await;
+            }
             TlsMode::Required => {
                 Counters::bump(&shared.counters.plaintext_refused);
                 tracing::debug!(listen = %shared.listen,

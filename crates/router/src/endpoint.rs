@@ -65,6 +65,8 @@ impl Spliced {
 pub(crate) enum Transport {
     /// Plain TCP.
     Plain,
+    /// Plain TCP from one of the endpoint's plaintext peers (allowed under `Required`).
+    PeerPlain,
     /// TLS terminated by the router.
     Tls,
 }
@@ -323,6 +325,7 @@ pub(crate) fn transport_allowed(route: &EndpointRoute, transport: Transport) -> 
     match (transport, &route.security.tls) {
         (Transport::Plain, Some(tls)) => tls.mode != TlsMode::Required,
         (Transport::Plain, None) => true,
+        (Transport::PeerPlain, _) => true,
         (Transport::Tls, tls) => tls.is_some(),
     }
 }

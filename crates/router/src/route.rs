@@ -93,6 +93,10 @@ pub struct Tls {
     pub mode: TlsMode,
     /// Identifies the certificate (e.g. its SHA-256); compared instead of the configuration.
     pub fingerprint: String,
+    /// Sources that may speak plaintext even when TLS is required: the nodes of a cluster,
+    /// which replicate from each other through their endpoints (Redis announces one address
+    /// per node, for clients and peers alike).
+    pub plaintext_peers: Admission,
     acceptor: TlsAcceptor,
 }
 
@@ -102,8 +106,15 @@ impl Tls {
         Self {
             mode,
             fingerprint: fingerprint.into(),
+            plaintext_peers: Admission::Sources(Arc::from(Vec::new())),
             acceptor: TlsAcceptor::from(config),
         }
+    }
+
+    /// The same, letting `peers` speak plaintext (see [`Tls::plaintext_peers`]).
+    pub fn with_plaintext_peers(mut self, peers: Admission) -> Self {
+        self.plaintext_peers = peers;
+        self
     }
 
     /// The acceptor that runs handshakes with this configuration.
@@ -114,7 +125,9 @@ impl Tls {
 
 impl PartialEq for Tls {
     fn eq(&self, other: &Self) -> bool {
-        self.mode == other.mode && self.fingerprint == other.fingerprint
+        self.mode == other.mode
+            && self.fingerprint == other.fingerprint
+            && self.plaintext_peers == other.plaintext_peers
     }
 }
 

@@ -117,6 +117,7 @@ fn tls(
         certificate: tables::key(region, owner),
         addresses,
         dns_names: dns_names(owner, region),
+        plaintext_peers: Vec::new(),
     })
 }
 
@@ -216,12 +217,17 @@ fn group_routes(
             sources.push(ctx.config.cidr.to_string());
         }
     }
-    let tls = tls(
+    let mut tls = tls(
         group.transit_encryption,
         &group.id,
         &group.region,
         addresses,
     );
+    if let (true, Some(tls)) = (cluster, tls.as_mut()) {
+        // Replicas replicate through their primary's endpoint, in plaintext (the router's
+        // TLS ends at the endpoint; the hop to the node is local either way).
+        tls.plaintext_peers = vec![ctx.config.cidr.to_string()];
+    }
     let route = |listen: Ipv4Addr, kind, backends, epoch, label| Route {
         listen: SocketAddr::V4(SocketAddrV4::new(listen, group.port)),
         owner: owner.to_string(),
