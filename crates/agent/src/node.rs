@@ -617,6 +617,22 @@ impl Agent {
         client.cluster_replicate(primary_id).await
     }
 
+    /// `CLUSTER FORGET <node_id>` on the node at `addr` (see [`NodeClient::cluster_forget`]);
+    /// connecting and the call are each bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_forget`].
+    pub async fn cluster_forget(
+        &self,
+        addr: &NodeAddress,
+        node_id: &str,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_forget(node_id).await
+    }
+
     /// `CLUSTER FAILOVER` in `mode` on the replica at `addr` (see
     /// [`NodeClient::cluster_failover`]); connecting and the call are each bounded by
     /// `timeout`. Returns once the failover has started, not when it is done.

@@ -336,10 +336,7 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<String, RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_myid().await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_myid(self, addr, timeout).await?) })
     }
 
     fn cluster_nodes<'a>(
@@ -347,10 +344,7 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Vec<ClusterNode>, RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_nodes().await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_nodes(self, addr, timeout).await?) })
     }
 
     fn cluster_info<'a>(
@@ -358,10 +352,7 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<ClusterInfo, RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_info().await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_info(self, addr, timeout).await?) })
     }
 
     fn cluster_meet<'a>(
@@ -372,10 +363,9 @@ impl NodeRuntime for Agent {
         bus_port: u16,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_meet(ip, port, bus_port).await?)
-        })
+        Box::pin(
+            async move { Ok(Agent::cluster_meet(self, addr, ip, port, bus_port, timeout).await?) },
+        )
     }
 
     fn cluster_add_slots_range<'a>(
@@ -384,10 +374,9 @@ impl NodeRuntime for Agent {
         ranges: &'a [(u16, u16)],
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_add_slots_range(ranges).await?)
-        })
+        Box::pin(
+            async move { Ok(Agent::cluster_add_slots_range(self, addr, ranges, timeout).await?) },
+        )
     }
 
     fn cluster_replicate<'a>(
@@ -396,10 +385,7 @@ impl NodeRuntime for Agent {
         primary: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_replicate(primary).await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_replicate(self, addr, primary, timeout).await?) })
     }
 
     fn cluster_forget<'a>(
@@ -408,10 +394,7 @@ impl NodeRuntime for Agent {
         node_id: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_forget(node_id).await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_forget(self, addr, node_id, timeout).await?) })
     }
 
     fn cluster_failover<'a>(
@@ -420,10 +403,7 @@ impl NodeRuntime for Agent {
         mode: ClusterFailoverMode,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.cluster_failover(mode).await?)
-        })
+        Box::pin(async move { Ok(Agent::cluster_failover(self, addr, mode, timeout).await?) })
     }
 
     fn publish<'a>(

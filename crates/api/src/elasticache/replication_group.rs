@@ -153,71 +153,90 @@ pub fn decrease_replica_count(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiErr
     Ok(())
 }
 
-/// `NodeGroupConfiguration.NodeGroupConfiguration.N.*`: one shard layout per entry, in
-/// index order.
-fn node_group_configuration(p: &crate::query::Params) -> Result<Vec<NodeGroupRequest>, ApiError> {
-    const ZONE_PREFIX: &str = "ReplicaAvailabilityZones.AvailabilityZone.";
-    let mut out = Vec::new();
-    for (n, fields) in p.structures("NodeGroupConfiguration", "NodeGroupConfiguration")? {
-        let replica_count = match fields.get("ReplicaCount") {
-            None => None,
-            Some(v) => Some(v.parse::<i64>().map_err(|_| DecodeError::Integer {
-                name: format!("NodeGroupConfiguration.NodeGroupConfiguration.{n}.ReplicaCount"),
-                value: crate::query::echo(v),
-            })?),
-        };
-        let mut zones: Vec<(usize, String)> = Vec::new();
-        for (field, value) in &fields {
-            if let Some(index) = field.strip_prefix(ZONE_PREFIX) {
+/// One entry of a list of structures (`<list>.<member>.<n>.*`), read field by field; errors
+/// name the field by its full path.
+struct StructEntry<'a> {
+    path: String,
+    fields: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> StructEntry<'a> {
+    fn string(&self, key: &str) -> Option<String> {
+        self.fields.get(key).cloned()
+    }
+
+    fn integer(&self, key: &str) -> Result<Option<i64>, DecodeError> {
+        self.fields
+            .get(key)
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| DecodeError::Integer {
+                    name: format!("{}.{key}", self.path),
+                    value: crate::query::echo(v),
+                })
+            })
+            .transpose()
+    }
+
+    /// The members of the nested list whose keys start with `prefix` (`Name.Member.`), in
+    /// index order.
+    fn list(&self, prefix: &str) -> Result<Vec<String>, DecodeError> {
+        let mut items: Vec<(usize, String)> = Vec::new();
+        for (field, value) in self.fields {
+            if let Some(index) = field.strip_prefix(prefix) {
                 let index = index.parse::<usize>().map_err(|_| DecodeError::Integer {
-                    name: format!("NodeGroupConfiguration.NodeGroupConfiguration.{n}.{field}"),
+                    name: format!("{}.{field}", self.path),
                     value: crate::query::echo(index),
                 })?;
-                zones.push((index, value.clone()));
+                items.push((index, value.clone()));
             }
         }
-        zones.sort();
-        out.push(NodeGroupRequest {
-            node_group_id: fields.get("NodeGroupId").cloned(),
-            slots: fields.get("Slots").cloned(),
-            replica_count,
-            primary_availability_zone: fields.get("PrimaryAvailabilityZone").cloned(),
-            replica_availability_zones: zones.into_iter().map(|(_, z)| z).collect(),
-        });
+        items.sort();
+        Ok(items.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+/// Each entry of the structure list `name.member.N.*`, decoded by `decode`.
+fn struct_list<T>(
+    p: &crate::query::Params,
+    name: &str,
+    member: &str,
+    decode: impl Fn(&StructEntry<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    for (n, fields) in p.structures(name, member)? {
+        let entry = StructEntry {
+            path: format!("{name}.{member}.{n}"),
+            fields: &fields,
+        };
+        out.push(decode(&entry)?);
     }
     Ok(out)
 }
 
+/// `NodeGroupConfiguration.NodeGroupConfiguration.N.*`: one shard layout per entry, in
+/// index order.
+fn node_group_configuration(p: &crate::query::Params) -> Result<Vec<NodeGroupRequest>, ApiError> {
+    struct_list(p, "NodeGroupConfiguration", "NodeGroupConfiguration", |e| {
+        Ok(NodeGroupRequest {
+            node_group_id: e.string("NodeGroupId"),
+            slots: e.string("Slots"),
+            replica_count: e.integer("ReplicaCount")?,
+            primary_availability_zone: e.string("PrimaryAvailabilityZone"),
+            replica_availability_zones: e.list("ReplicaAvailabilityZones.AvailabilityZone.")?,
+        })
+    })
+}
+
 /// `ReplicaConfiguration.ConfigureShard.N.*`: one shard's new replica count per entry.
 fn replica_configuration(p: &crate::query::Params) -> Result<Vec<ShardReplicaRequest>, ApiError> {
-    const ZONE_PREFIX: &str = "PreferredAvailabilityZones.PreferredAvailabilityZone.";
-    let mut out = Vec::new();
-    for (n, fields) in p.structures("ReplicaConfiguration", "ConfigureShard")? {
-        let new_replica_count = match fields.get("NewReplicaCount") {
-            None => None,
-            Some(v) => Some(v.parse::<i64>().map_err(|_| DecodeError::Integer {
-                name: format!("ReplicaConfiguration.ConfigureShard.{n}.NewReplicaCount"),
-                value: crate::query::echo(v),
-            })?),
-        };
-        let mut zones: Vec<(usize, String)> = Vec::new();
-        for (field, value) in &fields {
-            if let Some(index) = field.strip_prefix(ZONE_PREFIX) {
-                let index = index.parse::<usize>().map_err(|_| DecodeError::Integer {
-                    name: format!("ReplicaConfiguration.ConfigureShard.{n}.{field}"),
-                    value: crate::query::echo(index),
-                })?;
-                zones.push((index, value.clone()));
-            }
-        }
-        zones.sort();
-        out.push(ShardReplicaRequest {
-            node_group_id: fields.get("NodeGroupId").cloned(),
-            new_replica_count,
-            preferred_availability_zones: zones.into_iter().map(|(_, z)| z).collect(),
-        });
-    }
-    Ok(out)
+    struct_list(p, "ReplicaConfiguration", "ConfigureShard", |e| {
+        Ok(ShardReplicaRequest {
+            node_group_id: e.string("NodeGroupId"),
+            new_replica_count: e.integer("NewReplicaCount")?,
+            preferred_availability_zones: e
+                .list("PreferredAvailabilityZones.PreferredAvailabilityZone.")?,
+        })
+    })
 }
 
 /// The members shared by both replica-count operations (`ReplicasToRemove` on decrease only).
