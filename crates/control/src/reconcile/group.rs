@@ -104,7 +104,16 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         let mut observed = w.doc::<GroupObserved>(&key)?.unwrap_or_default();
         let before = observed.clone();
-        let settled = !members.is_empty()
+        // A group is usable once every shard is placed (its endpoints and primary exist) and
+        // every member runs: an adopted `PrimaryClusterId` runs before its shard is placed.
+        let mut placed = true;
+        for (shard_key, _) in shards(w, &spec.region, &spec.id)? {
+            placed &= w
+                .doc::<ShardIntent>(&shard_key)?
+                .is_some();
+        }
+        let settled = placed
+            && !members.is_empty()
             && members.iter().all(|m| {
                 m.spec.deletion.is_none()
                     && m.observed
