@@ -442,6 +442,39 @@ pub fn restore_source(name: Option<&str>, arns: &[String]) -> Result<Option<Stri
         .transpose()
 }
 
+/// A create restoring a cluster-mode snapshot (`shards`, one per RDB file) that does not lay
+/// out its own shards takes the snapshot's: each shard's `NodeGroupId`, `Slots` and
+/// `ReplicaCount` (unless `ReplicasPerNodeGroup` says), and cluster mode when neither
+/// `ClusterMode` nor a parameter group decides it. A different `NumNodeGroups` keeps AWS's even
+/// split.
+pub fn with_snapshot_layout(
+    req: &CreateGroupRequest,
+    shards: &[crate::snapshot::SnapshotShard],
+) -> CreateGroupRequest {
+    let mut req = req.clone();
+    let same_count = req.num_node_groups.is_none_or(|n| n == shards.len() as i64);
+    if shards.is_empty() || !req.node_group_configuration.is_empty() || !same_count {
+        return req;
+    }
+    req.node_group_configuration = shards
+        .iter()
+        .map(|shard| NodeGroupRequest {
+            node_group_id: Some(shard.shard_id.clone()),
+            slots: Some(crate::shard::SlotRange::format_list(&shard.slots)),
+            replica_count: match req.replicas_per_node_group {
+                Some(_) => None,
+                None => Some(i64::from(shard.replica_count)),
+            },
+            primary_availability_zone: None,
+            replica_availability_zones: Vec::new(),
+        })
+        .collect();
+    if req.cluster_mode.is_none() && req.cache_parameter_group_name.is_none() {
+        req.cluster_mode = Some("enabled".to_string());
+    }
+    req
+}
+
 /// Checks that a snapshot fits the group restored from it: AWS requires the same number of
 /// node groups.
 ///
@@ -865,12 +898,9 @@ fn cluster_layout(
             "PrimaryClusterId cannot be specified for replication groups with cluster mode enabled.",
         ));
     }
-    if req.snapshot_retention_limit.is_some_and(|n| n > 0)
-        || !req.snapshot_arns.is_empty()
-        || req.snapshot_name.is_some()
-    {
+    if !req.snapshot_arns.is_empty() {
         return Err(not_yet(
-            "Snapshots of cluster-mode replication groups (SnapshotRetentionLimit, SnapshotName, SnapshotArns)",
+            "Restoring RDB objects into a cluster-mode replication group (SnapshotArns)",
         ));
     }
     if req.num_cache_clusters.is_some() || !req.preferred_cache_cluster_azs.is_empty() {
@@ -1160,6 +1190,70 @@ mod tests {
             description: Some("d".into()),
             ..Default::default()
         }
+    }
+
+    // Goal: a restore of a cluster-mode snapshot that lays out nothing gets the snapshot's
+    // shards (ids, slots, replica counts) in cluster mode; ReplicasPerNodeGroup still decides
+    // the replicas; another NumNodeGroups keeps the even split. Method: plan the filled request.
+    #[test]
+    fn restore_takes_the_snapshot_layout() {
+        let shard = |id: &str, start, end| crate::snapshot::SnapshotShard {
+            shard_id: id.into(),
+            node_id: format!("src-{id}-002"),
+            slots: vec![crate::shard::SlotRange { start, end }],
+            zone: None,
+            node_created_at: None,
+            replica_count: 2,
+        };
+        let shards = [shard("0001", 0, 99), shard("0002", 100, 16383)];
+        let restore = CreateGroupRequest {
+            snapshot_name: Some("s".into()),
+            automatic_failover_enabled: Some(true),
+            ..req("r")
+        };
+        let plan = plan_create(&with_snapshot_layout(&restore, &shards), &ctx()).unwrap();
+        assert!(plan.spec.cluster_mode.enabled());
+        let layout: Vec<_> = plan
+            .shards
+            .iter()
+            .map(|s| (s.id.clone(), s.slots.clone()))
+            .collect();
+        assert_eq!(
+            layout,
+            vec![
+                ("0001".to_string(), shards[0].slots.clone()),
+                ("0002".to_string(), shards[1].slots.clone())
+            ]
+        );
+        assert_eq!(
+            plan.new_member_zones
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [3, 3]
+        );
+        let fewer_replicas = CreateGroupRequest {
+            replicas_per_node_group: Some(1),
+            ..restore.clone()
+        };
+        let plan = plan_create(&with_snapshot_layout(&fewer_replicas, &shards), &ctx()).unwrap();
+        assert_eq!(
+            plan.new_member_zones
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [2, 2]
+        );
+        let resized = CreateGroupRequest {
+            num_node_groups: Some(3),
+            ..restore
+        };
+        let plan = plan_create(&with_snapshot_layout(&resized, &shards), &ctx()).unwrap();
+        assert_eq!(plan.shards.len(), 3);
+        assert_eq!(
+            plan.shards[0].slots,
+            crate::shard::SlotRange::even_split(3)[0..1]
+        );
     }
 
     // Goal: the restore members answer as AWS does — SnapshotName kept (lower-cased), both

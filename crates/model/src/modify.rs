@@ -233,11 +233,6 @@ fn refuse_in_cluster_mode(req: &ModifyGroupRequest) -> Result<(), Fault> {
             "Cannot set snapshotting cluster for cluster mode enabled replication group",
         ));
     }
-    if req.snapshot_retention_limit.is_some_and(|n| n > 0) {
-        return Err(group::not_yet(
-            "Snapshots of cluster-mode replication groups (SnapshotRetentionLimit)",
-        ));
-    }
     Ok(())
 }
 

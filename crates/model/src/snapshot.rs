@@ -10,6 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::shard::SlotRange;
 use crate::{ids, tag::Tag, Fault, Timestamp};
 
 /// Longest `SnapshotName`.
@@ -123,6 +124,33 @@ pub struct SnapshotSpec {
     /// cluster, and for records from before shards existed).
     #[serde(default)]
     pub shard_id: Option<String>,
+    /// A cluster-mode group's snapshot: one RDB per shard, each taken from the node named here
+    /// (empty for every other snapshot, whose one RDB comes from [`SnapshotSpec::node_id`]).
+    #[serde(default)]
+    pub shards: Vec<SnapshotShard>,
+}
+
+/// One shard of a cluster-mode group's snapshot: where its RDB is taken from and what the shard
+/// was (`NodeSnapshots[]`, `NodeGroupConfiguration`), captured when the snapshot was accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotShard {
+    /// `NodeGroupId`.
+    pub shard_id: String,
+    /// The member whose RDB is taken (a healthy replica if the shard has one).
+    pub node_id: String,
+    /// The slots the shard served (`NodeGroupConfiguration.Slots`).
+    pub slots: Vec<SlotRange>,
+    /// `PreferredAvailabilityZone` of that member.
+    pub zone: Option<String>,
+    /// `CacheNodeCreateTime` of that member.
+    pub node_created_at: Option<Timestamp>,
+    /// `NodeGroupConfiguration.ReplicaCount`.
+    pub replica_count: u32,
+}
+
+/// The name of the RDB file of shard `shard_id` in a cluster-mode snapshot's directory.
+pub fn shard_file_name(shard_id: &str) -> String {
+    format!("{shard_id}.rdb")
 }
 
 /// Prefix of automatic snapshot names (`automatic.<id>-YYYY-MM-DD-HH-MM`).
@@ -200,6 +228,19 @@ impl SnapshotSpec {
         self.shard_id
             .clone()
             .unwrap_or_else(|| crate::ids::shard_id(1))
+    }
+
+    /// Every node a save is taken from: each shard's for a cluster-mode group, else the one.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> + '_ {
+        let single = self.shards.is_empty().then_some(self.node_id.as_str());
+        single
+            .into_iter()
+            .chain(self.shards.iter().map(|s| s.node_id.as_str()))
+    }
+
+    /// `NumNodeGroups`: how many shards (RDB files) the snapshot holds.
+    pub fn num_node_groups(&self) -> u32 {
+        (self.shards.len() as u32).max(1)
     }
 
     /// The id of the resource the snapshot was taken of, as automatic snapshots are grouped:
@@ -295,6 +336,26 @@ pub struct SnapshotObserved {
     /// How many of [`SnapshotSpec::exports`] are finished (uploaded, or failed with an event).
     #[serde(default)]
     pub exports_done: usize,
+    /// A cluster-mode group's snapshot: the save of each of [`SnapshotSpec::shards`], in order.
+    #[serde(default)]
+    pub shards: Vec<ShardSave>,
+}
+
+/// How far the save of one shard of a cluster-mode snapshot got.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSave {
+    /// `run_id` of the node process our `BGSAVE` was accepted by (see
+    /// [`SnapshotObserved::bgsave_run_id`]).
+    pub bgsave_run_id: Option<String>,
+    /// Keys the node held when its save began.
+    pub key_count: u64,
+    /// `DEBUG DIGEST` of the saved data, when taken.
+    pub digest: Option<String>,
+    /// The RDB copied into the snapshot's temporary directory and synced: its size and SHA-256.
+    pub copied: Option<(u64, String)>,
+    /// The key the copy is sealed with (encryption at rest).
+    #[serde(default)]
+    pub sealed_with: Option<String>,
 }
 
 /// `Snapshot.SnapshotStatus`.
@@ -388,6 +449,20 @@ pub fn cache_size(observed: Option<&SnapshotObserved>) -> String {
         Some(o) if o.phase == SnapshotPhase::Available => {
             format!("{} MB", o.size_bytes.div_ceil(1024 * 1024))
         }
+        _ => String::new(),
+    }
+}
+
+/// `NodeSnapshots[index].CacheSize` of a cluster-mode snapshot: the size of that shard's RDB,
+/// as [`cache_size`] prints it; empty while creating.
+pub fn shard_cache_size(observed: Option<&SnapshotObserved>, index: usize) -> String {
+    match observed {
+        Some(o) if o.phase == SnapshotPhase::Available => o
+            .shards
+            .get(index)
+            .and_then(|s| s.copied.as_ref())
+            .map(|(size, _)| format!("{} MB", size.div_ceil(1024 * 1024)))
+            .unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -499,6 +574,7 @@ mod tests {
             exports: vec![],
             automatic_window: None,
             shard_id: None,
+            shards: Vec::new(),
         }
     }
 

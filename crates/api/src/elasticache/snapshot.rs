@@ -3,13 +3,14 @@
 //!
 //! A snapshot names its source as the request did: `CacheClusterId` when it named a cache
 //! cluster, `ReplicationGroupId` (with `NumNodeGroups`) whenever the source is in a group.
-//! `NodeSnapshots` holds the one node the RDB comes from; `CacheSize` stays empty until the
+//! `NodeSnapshots` holds the node each RDB comes from (one per shard of a cluster-mode group); `CacheSize` stays empty until the
 //! snapshot is `available`, as in AWS's `create-snapshot` sample.
 
 use ferrocache_control::service::snapshot::{
     CopySnapshotRequest, CreateSnapshotRequest, DescribeSnapshotsQuery, SnapshotView,
 };
 use ferrocache_model::ids::CACHE_NODE_ID;
+use ferrocache_model::shard::SlotRange;
 use ferrocache_model::snapshot;
 
 use super::{enabled, required, tag};
@@ -123,33 +124,61 @@ pub fn snapshot_element(x: &mut Xml, view: &SnapshotView, show_config: bool) {
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
     if spec.group_id.is_some() {
-        x.integer("NumNodeGroups", 1);
+        x.integer("NumNodeGroups", i64::from(spec.num_node_groups()));
     }
     if let Some(on) = spec.automatic_failover {
         x.text("AutomaticFailover", enabled(on));
     }
+    let completed = view.observed.as_ref().and_then(|o| o.completed_at);
     x.element("NodeSnapshots", |x| {
-        x.element("NodeSnapshot", |x| {
-            x.text("CacheClusterId", &spec.node_id);
-            if spec.group_id.is_some() {
-                x.text("NodeGroupId", &spec.node_group_id());
-            }
-            x.text("CacheNodeId", CACHE_NODE_ID);
-            if show_config {
-                x.element("NodeGroupConfiguration", |x| {
+        if spec.shards.is_empty() {
+            x.element("NodeSnapshot", |x| {
+                x.text("CacheClusterId", &spec.node_id);
+                if spec.group_id.is_some() {
                     x.text("NodeGroupId", &spec.node_group_id());
-                    x.integer("ReplicaCount", i64::from(spec.replica_count));
-                    x.text_opt("PrimaryAvailabilityZone", spec.zone.as_deref());
-                });
-            }
-            x.text("CacheSize", &snapshot::cache_size(view.observed.as_ref()));
-            if let Some(created) = &spec.node_created_at {
-                x.timestamp("CacheNodeCreateTime", created);
-            }
-            if let Some(done) = view.observed.as_ref().and_then(|o| o.completed_at) {
-                x.timestamp("SnapshotCreateTime", &done);
-            }
-        });
+                }
+                x.text("CacheNodeId", CACHE_NODE_ID);
+                if show_config {
+                    x.element("NodeGroupConfiguration", |x| {
+                        x.text("NodeGroupId", &spec.node_group_id());
+                        x.integer("ReplicaCount", i64::from(spec.replica_count));
+                        x.text_opt("PrimaryAvailabilityZone", spec.zone.as_deref());
+                    });
+                }
+                x.text("CacheSize", &snapshot::cache_size(view.observed.as_ref()));
+                if let Some(created) = &spec.node_created_at {
+                    x.timestamp("CacheNodeCreateTime", created);
+                }
+                if let Some(done) = &completed {
+                    x.timestamp("SnapshotCreateTime", done);
+                }
+            });
+        }
+        for (index, shard) in spec.shards.iter().enumerate() {
+            x.element("NodeSnapshot", |x| {
+                x.text("CacheClusterId", &shard.node_id);
+                x.text("NodeGroupId", &shard.shard_id);
+                x.text("CacheNodeId", CACHE_NODE_ID);
+                if show_config {
+                    x.element("NodeGroupConfiguration", |x| {
+                        x.text("NodeGroupId", &shard.shard_id);
+                        x.text("Slots", &SlotRange::format_list(&shard.slots));
+                        x.integer("ReplicaCount", i64::from(shard.replica_count));
+                        x.text_opt("PrimaryAvailabilityZone", shard.zone.as_deref());
+                    });
+                }
+                x.text(
+                    "CacheSize",
+                    &snapshot::shard_cache_size(view.observed.as_ref(), index),
+                );
+                if let Some(created) = &shard.node_created_at {
+                    x.timestamp("CacheNodeCreateTime", created);
+                }
+                if let Some(done) = &completed {
+                    x.timestamp("SnapshotCreateTime", done);
+                }
+            });
+        }
     });
     x.text("ARN", &view.arn);
     x.text("DataTiering", "disabled");

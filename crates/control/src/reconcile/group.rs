@@ -108,9 +108,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         // every member runs: an adopted `PrimaryClusterId` runs before its shard is placed.
         let mut placed = true;
         for (shard_key, _) in shards(w, &spec.region, &spec.id)? {
-            placed &= w
-                .doc::<ShardIntent>(&shard_key)?
-                .is_some();
+            placed &= w.doc::<ShardIntent>(&shard_key)?.is_some();
         }
         let settled = placed
             && !members.is_empty()

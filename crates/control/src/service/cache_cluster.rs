@@ -111,7 +111,13 @@ impl Service {
                 return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
             }
             if let Some(name) = &spec.restore_from {
-                self.check_restorable(w, region, name, 1)?;
+                self.check_restorable(
+                    w,
+                    region,
+                    name,
+                    &[ferrocache_model::shard::SlotRange::even_split(1)],
+                    false,
+                )?;
             }
             w.put_doc(&key, &spec)?;
             load_node(w, region, &spec.id, &account)

@@ -327,13 +327,20 @@ impl Service {
             now,
             parameter_group_cluster_enabled,
         };
+        // A cluster-mode snapshot lends its shard layout to a create that gives none.
+        let snapshot_shards = match &req.snapshot_name {
+            Some(name) => view(self.store(), |r| {
+                r.doc::<ferrocache_model::snapshot::SnapshotSpec>(&tables::key(
+                    region,
+                    &name.to_ascii_lowercase(),
+                ))
+            })?
+            .map(|s| s.shards)
+            .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let req = &group::with_snapshot_layout(req, &snapshot_shards);
         let plan = group::plan_create(req, &ctx)?;
-        if plan.spec.cluster_mode.enabled() && plan.spec.restore_from.is_some() {
-            return Err(Fault::combination(
-                "Restoring a snapshot into a replication group with cluster mode enabled is not supported yet.",
-            )
-            .into());
-        }
         let first_shard = plan.shards[0].id.clone();
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
@@ -357,7 +364,9 @@ impl Service {
                     )
                     .into());
                 }
-                self.check_restorable(w, region, name, 1)?;
+                let requested: Vec<_> = plan.shards.iter().map(|s| s.slots.clone()).collect();
+                let cluster = plan.spec.cluster_mode.enabled();
+                self.check_restorable(w, region, name, &requested, cluster)?;
             }
             if let Some(primary_id) = &plan.adopt_primary {
                 let primary = super::view::NodeView::load(w, region, primary_id, &account)?
@@ -447,9 +456,9 @@ impl Service {
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, id, &account)?;
-            if current.spec.cluster_mode.enabled() && (retain_primary || final_snapshot.is_some()) {
+            if current.spec.cluster_mode.enabled() && retain_primary {
                 return Err(group::not_yet(
-                    "RetainPrimaryCluster and FinalSnapshotIdentifier on a cluster-mode replication group",
+                    "RetainPrimaryCluster on a cluster-mode replication group",
                 )
                 .into());
             }

@@ -9,6 +9,7 @@
 
 use ferrocache_model::arn::{self, ArnType};
 use ferrocache_model::node::{ClusterStatus, Role};
+use ferrocache_model::shard::SlotRange;
 use ferrocache_model::snapshot::{
     self, SnapshotObserved, SnapshotSource, SnapshotSpec, SnapshotStatus,
 };
@@ -132,21 +133,80 @@ pub fn in_progress(
 }
 
 /// The member a group snapshot is taken from: a healthy, linked replica (lowest id), so the
-/// primary's latency is untouched, as ElastiCache does; else the primary.
-fn pick_member(group: &GroupView) -> Option<&NodeView> {
-    let usable = |m: &&NodeView| m.spec.deletion.is_none() && m.status == ClusterStatus::Available;
+/// primary's latency is untouched, as ElastiCache does; else the primary. With `shard`, only
+/// that shard's members.
+fn pick_member<'a>(group: &'a GroupView, shard: Option<&str>) -> Option<&'a NodeView> {
+    let usable = |m: &&NodeView| {
+        m.spec.deletion.is_none()
+            && m.status == ClusterStatus::Available
+            && shard.is_none_or(|s| m.spec.shard_id.as_deref() == Some(s))
+    };
     let healthy_replica = group.live_members().filter(usable).find(|m| {
         m.role == Some(Role::Replica)
             && m.observed
                 .as_ref()
                 .is_some_and(|o| o.healthy && o.link_up && !o.recovering)
     });
-    healthy_replica.or_else(|| {
-        group
-            .live_members()
-            .filter(usable)
-            .find(|m| m.role == Some(Role::Primary))
+    healthy_replica.or_else(|| primary_of(group, shard))
+}
+
+/// The `available` primary of the group (of `shard`, when given).
+fn primary_of<'a>(group: &'a GroupView, shard: Option<&str>) -> Option<&'a NodeView> {
+    group.live_members().find(|m| {
+        m.status == ClusterStatus::Available
+            && m.role == Some(Role::Primary)
+            && shard.is_none_or(|s| m.spec.shard_id.as_deref() == Some(s))
     })
+}
+
+/// Which member of each shard a group snapshot is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A healthy replica, else the primary ([`pick_member`]).
+    Replica,
+    /// The primary, else a healthy replica (a final snapshot).
+    Primary,
+}
+
+/// The description of a group's snapshot: for a cluster-mode group one RDB per shard (each
+/// from the member `source` picks in that shard), else one RDB from the member it picks.
+/// Answers `None` when some shard has no member that can take it now.
+fn describe_group(
+    name: &str,
+    region: &str,
+    group: &GroupView,
+    source: Source,
+    tags: Vec<Tag>,
+) -> Option<SnapshotSpec> {
+    let pick = |shard: Option<&str>| match source {
+        Source::Replica => pick_member(group, shard),
+        Source::Primary => primary_of(group, shard).or_else(|| pick_member(group, shard)),
+    };
+    if !group.spec.cluster_mode.enabled() {
+        let node = pick(None)?;
+        return Some(describe_source(name, region, node, Some(group), None, tags));
+    }
+    let mut shards = Vec::new();
+    let mut first = None;
+    for shard in &group.shards {
+        let node = pick(Some(&shard.spec.id))?;
+        first.get_or_insert(node);
+        shards.push(snapshot::SnapshotShard {
+            shard_id: shard.spec.id.clone(),
+            node_id: node.spec.id.clone(),
+            slots: shard.spec.slots.clone(),
+            zone: node.zone().map(str::to_string),
+            node_created_at: node.node_created_at(),
+            replica_count: group
+                .members_of(&shard.spec.id)
+                .filter(|m| m.spec.deletion.is_none())
+                .count()
+                .saturating_sub(1) as u32,
+        });
+    }
+    let mut spec = describe_source(name, region, first?, Some(group), None, tags);
+    spec.shards = shards;
+    Some(spec)
 }
 
 /// The snapshot's description of its source, captured now.
@@ -194,6 +254,7 @@ fn describe_source(
         exports: Vec::new(),
         automatic_window: None,
         shard_id: spec.shard_id.clone(),
+        shards: Vec::new(),
     }
 }
 
@@ -226,20 +287,15 @@ pub(crate) fn record_final_of_group(
     group: &GroupView,
 ) -> Result<String, ServiceError> {
     check_new_name(w, region, name)?;
-    let primary = group.live_members().find(|m| {
-        m.spec.deletion.is_none()
-            && m.status == ClusterStatus::Available
-            && m.role == Some(Role::Primary)
-    });
-    let node = primary.or_else(|| pick_member(group)).ok_or_else(|| {
-        Fault::InvalidReplicationGroupState(format!(
+    let spec =
+        describe_group(name, region, group, Source::Primary, Vec::new()).ok_or_else(|| {
+            Fault::InvalidReplicationGroupState(format!(
             "Replication group {} has no available cache cluster to take a final snapshot from.",
             group.spec.id
         ))
-    })?;
-    let spec = describe_source(name, region, node, Some(group), None, Vec::new());
+        })?;
     w.put_doc(&tables::key(region, name), &spec)?;
-    Ok(node.spec.id.clone())
+    Ok(spec.node_id)
 }
 
 /// Records the final snapshot `name` of a cache cluster being deleted (taken from that
@@ -279,23 +335,26 @@ pub(crate) fn record_automatic_of_group(
         .spec
         .snapshotting_cluster
         .as_ref()
+        .filter(|_| !group.spec.cluster_mode.enabled())
         .and_then(|id| {
             group
                 .live_members()
                 .find(|m| &m.spec.id == id && m.status == ClusterStatus::Available)
-        })
-        .or_else(|| pick_member(group));
-    let Some(node) = chosen else {
+        });
+    let spec = match chosen {
+        Some(node) => Some(describe_source(
+            name,
+            &group.spec.region,
+            node,
+            Some(group),
+            None,
+            Vec::new(),
+        )),
+        None => describe_group(name, &group.spec.region, group, Source::Replica, Vec::new()),
+    };
+    let Some(mut spec) = spec else {
         return Ok(false);
     };
-    let mut spec = describe_source(
-        name,
-        &group.spec.region,
-        node,
-        Some(group),
-        None,
-        Vec::new(),
-    );
     spec.source = SnapshotSource::Automated;
     spec.automatic_window = Some(window);
     w.put_doc(&tables::key(&group.spec.region, name), &spec)?;
@@ -326,13 +385,14 @@ pub(crate) fn record_automatic_of_cluster(
     w.put_doc(&tables::key(&node.spec.region, name), &spec)
 }
 
-/// Snapshots of a cluster-mode group need one RDB per shard, which this release does not take
-/// yet: refused rather than saving one shard's keys as if they were the group's.
-fn refuse_cluster_mode(group: &GroupView) -> Result<(), ServiceError> {
+/// A snapshot of a cluster-mode group is of the whole group (one RDB per shard): a request
+/// naming one member of it is refused rather than saving one shard's keys as the group's.
+fn refuse_cluster_member(group: &GroupView, member: &str) -> Result<(), ServiceError> {
     if group.spec.cluster_mode.enabled() {
-        return Err(ferrocache_model::group::not_yet(
-            "Snapshots of cluster-mode replication groups (CreateSnapshot)",
-        )
+        return Err(Fault::combination(format!(
+            "Cache cluster {member} is a member of replication group {} with cluster mode enabled: snapshot the replication group (ReplicationGroupId) instead.",
+            group.spec.id
+        ))
         .into());
     }
     Ok(())
@@ -341,20 +401,27 @@ fn refuse_cluster_mode(group: &GroupView) -> Result<(), ServiceError> {
 impl Service {
     /// Checks that a create may be restored from `source` (see
     /// [`ferrocache_model::group::restore_source`]): a snapshot that exists, is `available` and
-    /// has as many node groups as the new group (always one today); or an S3 object, which needs
-    /// an object store (`--s3-endpoint`; the object itself is read by the node reconciler, and a
-    /// missing or unloadable one fails the restore with `restore-failed`). Called inside the
-    /// transaction that writes the new resource, so the snapshot cannot vanish in between.
+    /// fits the new resource's shards — `requested`, each shard's slots (one entry for a
+    /// resource without cluster mode); or an S3 object, which needs an object store
+    /// (`--s3-endpoint`; the object itself is read by the node reconciler, and a missing or
+    /// unloadable one fails the restore with `restore-failed`). Called inside the transaction
+    /// that writes the new resource, so the snapshot cannot vanish in between.
+    ///
+    /// A snapshot fits when it has as many shards as the new resource (AWS's rule without
+    /// cluster mode) and, in cluster mode, each shard keeps the slots it had: each shard's RDB
+    /// seeds the shard's primary as it is. Moving keys between shards on restore is not done yet.
     ///
     /// # Errors
     /// `SnapshotNotFoundFault` for a missing, deleting or not yet `available` snapshot;
-    /// `InvalidParameterValue` for an object without an object store.
+    /// `InvalidParameterValue` for an object without an object store, or a shard count that
+    /// differs (without cluster mode).
     pub(crate) fn check_restorable(
         &self,
         r: &dyn Reader,
         region: &str,
         source: &str,
-        requested_node_groups: u32,
+        requested: &[Vec<SlotRange>],
+        cluster_mode: bool,
     ) -> Result<(), ServiceError> {
         if snapshot::s3_object(source).is_some() {
             if self.object_store().is_none() {
@@ -373,8 +440,21 @@ impl Service {
         if snapshot::status(&spec, observed.as_ref()) != SnapshotStatus::Available {
             return Err(Fault::SnapshotNotFound(source.to_string()).into());
         }
-        // Snapshots are of cluster-mode-disabled sources: one node group each.
-        ferrocache_model::group::check_restore_shape(1, requested_node_groups)?;
+        let saved: Vec<Vec<SlotRange>> = match spec.shards.as_slice() {
+            [] => vec![SlotRange::even_split(1)],
+            shards => shards.iter().map(|s| s.slots.clone()).collect(),
+        };
+        if !cluster_mode {
+            ferrocache_model::group::check_restore_shape(
+                spec.num_node_groups(),
+                requested.len() as u32,
+            )?;
+        } else if saved != requested {
+            return Err(ferrocache_model::group::not_yet(
+                "Restoring a snapshot into another shard layout (NumNodeGroups or Slots that differ from the snapshot's)",
+            )
+            .into());
+        }
         Ok(())
     }
 
@@ -539,7 +619,7 @@ impl Service {
                 };
                 if let Some(group) = &group {
                     group.require_available()?;
-                    refuse_cluster_mode(group)?;
+                    refuse_cluster_member(group, &id)?;
                 }
                 describe_source(
                     &name,
@@ -555,13 +635,13 @@ impl Service {
                 let group = GroupView::load(w, region, &id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(id.clone()))?;
                 group.require_available()?;
-                refuse_cluster_mode(&group)?;
-                let node = pick_member(&group).ok_or_else(|| {
-                    Fault::InvalidReplicationGroupState(format!(
-                        "Replication group {id} has no available cache cluster to take a snapshot from."
-                    ))
-                })?;
-                describe_source(&name, region, node, Some(&group), None, tags.clone())
+                describe_group(&name, region, &group, Source::Replica, tags.clone()).ok_or_else(
+                    || {
+                        Fault::InvalidReplicationGroupState(format!(
+                            "Replication group {id} has no available cache cluster to take a snapshot from."
+                        ))
+                    },
+                )?
             };
             w.put_doc(&key, &spec)?;
             Ok(SnapshotView::new(spec, None, &account))
@@ -612,7 +692,7 @@ impl Service {
             .filter(|v| name.as_ref().is_none_or(|n| &v.spec.name == n))
             .filter(|v| {
                 cluster.as_ref().is_none_or(|c| {
-                    v.spec.cache_cluster_id.as_ref() == Some(c) || &v.spec.node_id == c
+                    v.spec.cache_cluster_id.as_ref() == Some(c) || v.spec.nodes().any(|n| n == c)
                 })
             })
             .filter(|v| {

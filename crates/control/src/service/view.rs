@@ -191,7 +191,9 @@ impl NodeView {
     /// snapshot records are the only place that knows, so the status is overlaid here).
     fn mark_snapshotting(&mut self, in_progress: &[SnapshotSpec]) {
         if self.status == ClusterStatus::Available
-            && in_progress.iter().any(|s| s.node_id == self.spec.id)
+            && in_progress
+                .iter()
+                .any(|s| s.nodes().any(|n| n == self.spec.id))
         {
             self.status = ClusterStatus::Snapshotting;
         }

@@ -116,6 +116,26 @@ fn ranges(slots: &[SlotRange]) -> Vec<(u16, u16)> {
     slots.iter().map(|r| (r.start, r.end)).collect()
 }
 
+/// The slots of `wanted` not in `own` (a node's served ranges), as ranges.
+fn missing_slots(own: &[(u16, u16)], wanted: &[SlotRange]) -> Vec<SlotRange> {
+    let mut out: Vec<SlotRange> = Vec::new();
+    for range in wanted {
+        for slot in range.start..=range.end {
+            if own.iter().any(|&(s, e)| s <= slot && slot <= e) {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.end + 1 == slot => last.end = slot,
+                _ => out.push(SlotRange {
+                    start: slot,
+                    end: slot,
+                }),
+            }
+        }
+    }
+    out
+}
+
 fn overlaps(node: &ClusterNode, slots: &[SlotRange]) -> bool {
     node.slots
         .iter()
@@ -151,16 +171,18 @@ pub(crate) async fn apply(
             meet(ctx, facts, cluster, address, &nodes).await?;
         }
         Target::Primary { .. } => {
-            let serves_none = me.is_none_or(|m| m.slots.is_empty());
+            // A primary restored from a snapshot already claimed the slots its keys are in
+            // (Redis does at start-up); it adds the rest of its shard's.
+            let missing = missing_slots(me.map_or(&[][..], |m| &m.slots), &cluster.slots);
             let served_elsewhere = nodes
                 .iter()
-                .any(|n| !n.myself && n.primary && !n.failed && overlaps(n, &cluster.slots));
+                .any(|n| !n.myself && n.primary && !n.failed && overlaps(n, &missing));
             // Slots first, then meet: every ping carries the sender's slots, so peers met after
             // learn them in the handshake, where slots added later would only spread with the
             // next regular ping (up to seconds).
-            if serves_none && !served_elsewhere && !cluster.slots.is_empty() {
+            if !missing.is_empty() && !served_elsewhere {
                 agent
-                    .cluster_add_slots_range(address, &ranges(&cluster.slots), NODE_CALL_TIMEOUT)
+                    .cluster_add_slots_range(address, &ranges(&missing), NODE_CALL_TIMEOUT)
                     .await?;
             }
             meet(ctx, facts, cluster, address, &nodes).await?;
@@ -329,4 +351,23 @@ pub(crate) async fn ready(ctx: &Context, cluster: &ClusterFacts, address: &NodeA
         );
     }
     whole
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: a restored primary adds exactly the slots of its shard it does not claim yet.
+    #[test]
+    fn missing_slots_subtracts_claimed_ranges() {
+        let wanted = [
+            SlotRange { start: 0, end: 10 },
+            SlotRange { start: 20, end: 22 },
+        ];
+        let own = [(0, 3), (5, 5), (21, 21), (100, 200)];
+        let missing = missing_slots(&own, &wanted);
+        let pairs: Vec<(u16, u16)> = missing.iter().map(|r| (r.start, r.end)).collect();
+        assert_eq!(pairs, vec![(4, 4), (6, 10), (20, 20), (22, 22)]);
+        assert!(missing_slots(&[(0, 16383)], &wanted).is_empty());
+    }
 }

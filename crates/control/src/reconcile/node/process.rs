@@ -116,8 +116,13 @@ pub(crate) async fn run(
 
     // A node restored from a snapshot gets the snapshot's RDB before its first start (again on
     // every retry of that start: the copy is atomic, and the node holds nothing else yet).
-    if let (Some(name), false, Liveness::Gone) = (&spec.restore_from, observed.created, liveness) {
-        let primary = matches!(target, Target::Primary { .. });
+    // In cluster mode only the shard's primary is seeded: a node that starts with keys claims
+    // their slots, and a replica must start empty to follow its primary.
+    let primary = matches!(target, Target::Primary { .. });
+    let seeded = primary || !spec.cluster_mode.enabled();
+    if let (Some(name), false, Liveness::Gone, true) =
+        (&spec.restore_from, observed.created, liveness, seeded)
+    {
         if let Some(next) = seed::place(ctx, key, spec, name, primary, observed).await? {
             return Ok(Running::No(next));
         }

@@ -72,11 +72,8 @@ async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> 
     let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
     let manifest = snapshot::read_manifest(&dir)
         .ok_or_else(|| format!("the files of snapshot {name} are missing"))?;
-    // One node group today: its one file seeds every node of the group.
-    let file = manifest
-        .files
-        .first()
-        .ok_or_else(|| format!("snapshot {name} lists no RDB file"))?;
+    let file = snapshot_file(&manifest, spec)
+        .ok_or_else(|| format!("snapshot {name} lists no RDB file for this node group"))?;
     ctx.agent
         .seed_data(&spec.id, &dir.join(&file.name), &file.sha256)
         .await
@@ -86,6 +83,21 @@ async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> 
             ),
             other => other.to_string(),
         })
+}
+
+/// The file of `manifest` that seeds node `spec`: a single file seeds every node of the group;
+/// in a snapshot of several shards, the file of the node's shard.
+fn snapshot_file<'a>(
+    manifest: &'a snapshot::Manifest,
+    spec: &NodeSpec,
+) -> Option<&'a snapshot::ManifestFile> {
+    match manifest.files.as_slice() {
+        [one] => Some(one),
+        files => {
+            let shard = spec.shard_id.as_deref()?;
+            files.iter().find(|f| f.node_group_id == shard)
+        }
+    }
 }
 
 /// Places the RDB object `bucket/key` (`SnapshotArns`) in the node's directory: downloaded into
@@ -138,7 +150,12 @@ pub(crate) async fn verify(
         &spec.region,
         name,
     ));
-    let digest = if manifest.as_ref().is_some_and(|m| m.digest.is_some()) {
+    // Per file when the snapshot has several (each shard's primary holds one file's keys).
+    let expected = manifest.as_ref().map(|m| match m.files.as_slice() {
+        [_, _, ..] => snapshot_file(m, spec).map_or((0, None), |f| (f.key_count, f.digest.clone())),
+        _ => (m.key_count, m.digest.clone()),
+    });
+    let digest = if expected.as_ref().is_some_and(|(_, d)| d.is_some()) {
         ctx.agent
             .digest(address, NODE_CALL_TIMEOUT)
             .await
@@ -149,18 +166,20 @@ pub(crate) async fn verify(
     let verdict = if ferrocache_model::snapshot::s3_object(name).is_some() {
         snapshot_text::restore_loaded_object(keys, name)
     } else {
-        match manifest {
+        match expected {
             None => snapshot_text::restore_mismatch(keys, 0),
-            Some(m) => match (m.digest.as_deref(), digest.as_deref()) {
-                (Some(expected), Some(actual)) if expected == actual => {
-                    snapshot_text::restore_verified_digest(keys)
+            Some((key_count, expected_digest)) => {
+                match (expected_digest.as_deref(), digest.as_deref()) {
+                    (Some(expected), Some(actual)) if expected == actual => {
+                        snapshot_text::restore_verified_digest(keys)
+                    }
+                    (Some(expected), Some(actual)) => {
+                        snapshot_text::restore_digest_mismatch(keys, actual, expected)
+                    }
+                    _ if key_count == keys => snapshot_text::restore_verified(keys),
+                    _ => snapshot_text::restore_mismatch(keys, key_count),
                 }
-                (Some(expected), Some(actual)) => {
-                    snapshot_text::restore_digest_mismatch(keys, actual, expected)
-                }
-                _ if m.key_count == keys => snapshot_text::restore_verified(keys),
-                _ => snapshot_text::restore_mismatch(keys, m.key_count),
-            },
+            }
         }
     };
     vec![snapshot_text::restore_succeeded(shard_id), verdict]

@@ -28,6 +28,7 @@ use std::time::Duration;
 use ferrocache_encryption::KeyRing;
 use ferrocache_model::event::SourceType;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
+use ferrocache_model::shard::SlotRange;
 use ferrocache_model::snapshot::{
     self as snapshot_model, text, SnapshotObserved, SnapshotPhase, SnapshotSpec,
 };
@@ -38,6 +39,8 @@ use sha2::{Digest, Sha256};
 
 use super::{node, Context, Next, ReconcileError};
 use crate::events;
+
+mod shards;
 
 /// How long a snapshot may take before it is marked `failed` (the node stays down, or its save
 /// never finishes).
@@ -76,6 +79,13 @@ pub struct ManifestFile {
     pub sha256: String,
     /// Keys the node held when its save began.
     pub key_count: u64,
+    /// The slots of the shard the file was saved on (cluster-mode snapshots; empty otherwise).
+    #[serde(default)]
+    pub slots: Vec<SlotRange>,
+    /// `DEBUG DIGEST` of the file's data, when taken (cluster-mode snapshots; the manifest's
+    /// own `digest` covers a single file).
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// `manifest.json`: what the snapshot is of and how to check its files.
@@ -147,17 +157,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         };
         let observed = r.doc::<SnapshotObserved>(&key)?.unwrap_or_default();
         let node_key = tables::key(&spec.region, &spec.node_id);
-        // A node being deleted is gone for a snapshot, unless this is its final snapshot.
-        let usable = |s: &NodeSpec| {
-            s.deletion
-                .as_ref()
-                .is_none_or(|d| d.final_snapshot.as_deref() == Some(spec.name.as_str()))
-        };
         let node = match (
             r.doc::<NodeSpec>(&node_key)?,
             r.doc::<NodeIntent>(&node_key)?,
         ) {
-            (Some(s), Some(i)) if usable(&s) => Some((s, i)),
+            (Some(s), Some(i)) if usable_for(&spec, &s) => Some((s, i)),
             _ => None,
         };
         Ok(Some((spec, observed, node)))
@@ -200,6 +204,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
         return finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()));
+    }
+    if !spec.shards.is_empty() {
+        return shards::save(&ctx, &key, &spec, observed, temp, final_dir).await;
     }
     let Some((node_spec, node_intent)) = node else {
         let _ = remove_dir(temp).await;
@@ -272,6 +279,14 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()))
 }
 
+/// Whether node `node` may still be saved for snapshot `spec`: a node being deleted is gone for
+/// a snapshot, unless this is its final snapshot.
+fn usable_for(spec: &SnapshotSpec, node: &NodeSpec) -> bool {
+    node.deletion
+        .as_ref()
+        .is_none_or(|d| d.final_snapshot.as_deref() == Some(spec.name.as_str()))
+}
+
 /// The manifest of a snapshot whose file is not copied yet (sizes and digests filled in by
 /// [`write_snapshot`]).
 fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
@@ -296,6 +311,8 @@ fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
             size_bytes: 0,
             sha256: String::new(),
             key_count: observed.key_count,
+            slots: Vec::new(),
+            digest: None,
         }],
         created_at: chrono::Utc::now(),
         sealed_with: None,
@@ -360,11 +377,11 @@ fn finish(
     Ok(Next::Done)
 }
 
-/// Uploads export number `index` of the snapshot (`<target>-0001.rdb`, then
-/// `<target>-manifest.json` with the target's name) and records the outcome — an event either
-/// way, and the export counted done — unless the snapshot changed meanwhile. A failure leaves
-/// the snapshot itself `available` and untouched. A crash mid-upload uploads again (a `PUT`
-/// replaces the object whole).
+/// Uploads export number `index` of the snapshot (`<target>-<node group>.rdb` for each RDB
+/// file, then `<target>-manifest.json` with the target's name) and records the outcome — an
+/// event either way, and the export counted done — unless the snapshot changed meanwhile. A
+/// failure leaves the snapshot itself `available` and untouched. A crash mid-upload uploads
+/// again (a `PUT` replaces the object whole).
 async fn export(
     ctx: &Context,
     key: &str,
@@ -373,18 +390,11 @@ async fn export(
     final_dir: &Path,
 ) -> Result<Next, ReconcileError> {
     let job = &spec.exports[index];
-    let object_key = snapshot_model::export_object_key(&job.target_name, &spec.node_group_id());
     let outcome = match ctx.objects.as_deref() {
         None => Err("this Ferrocache has no object store (--s3-endpoint)".to_string()),
-        Some(objects) => upload(
-            objects,
-            final_dir,
-            &job.bucket,
-            &job.target_name,
-            &object_key,
-        )
-        .await
-        .map_err(|e| e.to_string()),
+        Some(objects) => upload(objects, final_dir, &job.bucket, &job.target_name)
+            .await
+            .map_err(|e| e.to_string()),
     };
     update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
         let Some(current) = w.doc::<SnapshotSpec>(key)? else {
@@ -397,7 +407,9 @@ async fn export(
         observed.exports_done = index + 1;
         w.put_doc(key, &observed)?;
         let message = match &outcome {
-            Ok(()) => text::export_succeeded(&spec.name, &job.bucket, &object_key),
+            Ok(object_keys) => {
+                text::export_succeeded(&spec.name, &job.bucket, &object_keys.join(", "))
+            }
             Err(reason) => {
                 tracing::warn!(snapshot = %key, bucket = %job.bucket, %reason, "export failed");
                 text::export_failed(&spec.name, &job.bucket, reason)
@@ -415,31 +427,37 @@ async fn export(
     Ok(Next::Done)
 }
 
-/// Uploads a snapshot's RDB file as `object_key` and its manifest (renamed `target`) beside it.
+/// Uploads each of a snapshot's RDB files as `<target>-<node group>.rdb` and its manifest
+/// (renamed `target`, naming the uploaded objects) beside them; answers the RDB objects' keys.
 async fn upload(
     objects: &dyn crate::object_store::ObjectStore,
     dir: &Path,
     bucket: &str,
     target: &str,
-    object_key: &str,
-) -> Result<(), crate::object_store::ObjectError> {
+) -> Result<Vec<String>, crate::object_store::ObjectError> {
     let mut manifest = read_manifest(dir).ok_or_else(|| {
         io::Error::new(io::ErrorKind::NotFound, "the snapshot's files are missing")
     })?;
-    let file = manifest.files.first().cloned().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, "the snapshot lists no RDB file")
-    })?;
-    objects
-        .put_file(bucket, object_key, &dir.join(&file.name))
-        .await?;
-    manifest.snapshot_name = target.to_string();
-    for f in &mut manifest.files {
-        f.name = object_key.to_string();
+    if manifest.files.is_empty() {
+        return Err(
+            io::Error::new(io::ErrorKind::InvalidData, "the snapshot lists no RDB file").into(),
+        );
     }
+    let mut object_keys = Vec::new();
+    for file in &mut manifest.files {
+        let object_key = snapshot_model::export_object_key(target, &file.node_group_id);
+        objects
+            .put_file(bucket, &object_key, &dir.join(&file.name))
+            .await?;
+        file.name = object_key.clone();
+        object_keys.push(object_key);
+    }
+    manifest.snapshot_name = target.to_string();
     let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
     objects
         .put_bytes(bucket, &snapshot_model::export_manifest_key(target), json)
-        .await
+        .await?;
+    Ok(object_keys)
 }
 
 /// Removes a deleted snapshot's files, then its records.
@@ -640,6 +658,8 @@ mod tests {
                 size_bytes: 0,
                 sha256: String::new(),
                 key_count: 3,
+                slots: Vec::new(),
+                digest: None,
             }],
             created_at: chrono::Utc::now(),
             sealed_with: None,
