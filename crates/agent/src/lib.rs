@@ -15,6 +15,7 @@
 //! - [`watch`]: one watch per node process the agent starts or adopts, reporting
 //!   [`NodeEvent`]s (exit through a pidfd, stop and continue through SIGCHLD or a timer) as
 //!   they happen, so nobody has to poll every node.
+//! - [`slots`]: moving hash slots with their keys between primaries (online resharding).
 //! - [`at_rest`]: a node's data files under encryption at rest (sealing `dump.rdb` on a clean
 //!   stop, unsealing it before a start), through `ferrocache-encryption`.
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
@@ -35,6 +36,7 @@ pub mod at_rest;
 pub mod error;
 pub mod node;
 pub mod process;
+pub mod slots;
 pub mod watch;
 
 pub use error::AgentError;

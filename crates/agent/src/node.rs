@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ferrocache_engine::{
     check_node_id, render, AdminIdentity, ClusterFailoverMode, ClusterInfo, ClusterNode,
-    EngineError, Info, NodeAddress, NodeClient, NodeConfig,
+    EngineError, Info, NodeAddress, NodeClient, NodeConfig, SlotState,
 };
 use tracing::{debug, info, warn};
 
@@ -631,6 +631,77 @@ impl Agent {
     ) -> Result<(), EngineError> {
         let client = self.admin_client(addr, timeout).await?;
         client.cluster_forget(node_id).await
+    }
+
+    /// `CLUSTER SETSLOT <slot> <state>` on the node at `addr` (see
+    /// [`NodeClient::cluster_setslot`]); connecting and the call are each bounded by `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_setslot`].
+    pub async fn cluster_setslot(
+        &self,
+        addr: &NodeAddress,
+        slot: u16,
+        state: SlotState<'_>,
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_setslot(slot, state).await
+    }
+
+    /// Up to `count` keys of `slot` held by the node at `addr`, and how many it holds in all
+    /// (see [`NodeClient::cluster_keys_in_slot`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_keys_in_slot`].
+    pub async fn cluster_keys_in_slot(
+        &self,
+        addr: &NodeAddress,
+        slot: u16,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<Vec<Vec<u8>>, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_keys_in_slot(slot, count).await
+    }
+
+    /// How many keys of `slot` the node at `addr` holds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::cluster_count_keys_in_slot`].
+    pub async fn cluster_count_keys_in_slot(
+        &self,
+        addr: &NodeAddress,
+        slot: u16,
+        timeout: Duration,
+    ) -> Result<u64, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.cluster_count_keys_in_slot(slot).await
+    }
+
+    /// Moves `keys` from the node at `addr` to the node listening on `target` (see
+    /// [`NodeClient::migrate_keys`]), logging in there as the control plane's internal user
+    /// when the agent has an identity. `timeout` bounds connecting and the transfer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Agent::admin_client`] and [`NodeClient::migrate_keys`].
+    pub async fn migrate_keys(
+        &self,
+        addr: &NodeAddress,
+        target: std::net::SocketAddr,
+        keys: &[Vec<u8>],
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        let auth = self
+            .identity
+            .as_ref()
+            .map(|i| (i.user.as_str(), i.password.as_str()));
+        client.migrate_keys(target, keys, timeout, auth).await
     }
 
     /// `CLUSTER FAILOVER` in `mode` on the replica at `addr` (see

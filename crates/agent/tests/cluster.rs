@@ -9,9 +9,10 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use common::{data_connection, get, set, wait_for, Harness};
+use ferrocache_agent::slots::SlotOwner;
 use ferrocache_agent::Probe;
 use ferrocache_engine::{
-    AdminIdentity, ClusterConfig, ClusterFailoverMode, ClusterNode, NodeConfig,
+    AdminIdentity, ClusterConfig, ClusterFailoverMode, ClusterNode, NodeConfig, SlotState,
 };
 
 /// Bound on connecting and on each admin call.
@@ -238,4 +239,170 @@ async fn three_shards_with_a_replica_then_takeover() {
         Some("before-takeover")
     );
     set(&mut conn, &key, "after-takeover").await;
+}
+
+#[tokio::test]
+async fn a_slot_moves_with_its_keys() {
+    // Goal: the agent's slot-moving calls move one slot and its keys between two primaries as
+    // online resharding does: IMPORTING on the target, MIGRATING on the source, keys moved in
+    // batches with MIGRATE (under the control plane's secret name, logging in to the target as
+    // its internal user), then NODE on both; afterwards the target holds every key, the source
+    // none, and both see the target as the slot's owner. A MIGRATE of keys already moved is
+    // harmless (a crash between two batches repeats one).
+    // Method: two cluster-mode nodes with the control identity, slots split in halves, 120
+    // keys hash-tagged into one slot of the first, the steps above, counts and views checked.
+    let h = Harness::with_agent(|agent| agent.with_identity(AdminIdentity::generate()));
+    let cfgs: Vec<NodeConfig> = (1..=2)
+        .map(|n| cluster_config(&h, &format!("m{n}")))
+        .collect();
+    for cfg in &cfgs {
+        h.ensure_running(cfg).await;
+    }
+    let [source, target] = &cfgs[..] else {
+        unreachable!("two configs")
+    };
+    let mut ids = Vec::new();
+    for cfg in &cfgs {
+        ids.push(
+            h.agent
+                .cluster_myid(&cfg.address(), CALL_TIMEOUT)
+                .await
+                .unwrap(),
+        );
+    }
+    let t = target.cluster.as_ref().unwrap();
+    h.agent
+        .cluster_meet(
+            &source.address(),
+            t.announce_ip,
+            t.announce_port,
+            t.announce_bus_port,
+            CALL_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    for (cfg, range) in cfgs.iter().zip([(0, 8191), (8192, 16383)]) {
+        h.agent
+            .cluster_add_slots_range(&cfg.address(), &[range], CALL_TIMEOUT)
+            .await
+            .unwrap();
+    }
+    wait_at_most("both nodes to know each other", MEET_WAIT_MAX, || async {
+        let mut known = true;
+        for cfg in &cfgs {
+            known &= view(&h, cfg).await.iter().filter(|n| !n.handshake).count() == 2;
+        }
+        known
+    })
+    .await;
+    for cfg in &cfgs {
+        wait_for("cluster_state:ok on both nodes", || async {
+            h.agent
+                .cluster_info(&cfg.address(), CALL_TIMEOUT)
+                .await
+                .is_ok_and(|info| info.state_ok)
+        })
+        .await;
+    }
+
+    let tag = key_in_slots(source, (0, 8191)).await;
+    let mut conn = data_connection(source).await;
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(&tag)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..120 {
+        set(&mut conn, &format!("{{{tag}}}:{i}"), &i.to_string()).await;
+    }
+
+    let agent = &h.agent;
+    agent
+        .cluster_setslot(
+            &target.address(),
+            slot,
+            SlotState::Importing(&ids[0]),
+            CALL_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    agent
+        .cluster_setslot(
+            &source.address(),
+            slot,
+            SlotState::Migrating(&ids[1]),
+            CALL_TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let to = std::net::SocketAddr::new(target.bind, target.port);
+    loop {
+        let keys = agent
+            .cluster_keys_in_slot(&source.address(), slot, 50, CALL_TIMEOUT)
+            .await
+            .unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        agent
+            .migrate_keys(&source.address(), to, &keys, CALL_TIMEOUT)
+            .await
+            .unwrap();
+        // The same batch again: every key is gone from the source, so nothing happens.
+        agent
+            .migrate_keys(&source.address(), to, &keys, CALL_TIMEOUT)
+            .await
+            .unwrap();
+    }
+    for cfg in [target, source] {
+        agent
+            .cluster_setslot(&cfg.address(), slot, SlotState::Node(&ids[1]), CALL_TIMEOUT)
+            .await
+            .unwrap();
+    }
+    let count = |cfg: &NodeConfig| {
+        let addr = cfg.address();
+        let agent = &h.agent;
+        async move {
+            agent
+                .cluster_count_keys_in_slot(&addr, slot, CALL_TIMEOUT)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!((count(source).await, count(target).await), (0, 120));
+    for cfg in &cfgs {
+        let owner = view(&h, cfg)
+            .await
+            .into_iter()
+            .find(|n| n.slots.iter().any(|&(s, e)| s <= slot && slot <= e))
+            .map(|n| n.id);
+        assert_eq!(owner.as_deref(), Some(ids[1].as_str()));
+    }
+    let mut on_target = data_connection(target).await;
+    assert_eq!(
+        get(&mut on_target, &format!("{{{tag}}}:7"))
+            .await
+            .as_deref(),
+        Some("7")
+    );
+
+    // And back with `move_slots`, which does all of the above for a list of slots; a second
+    // call for the slot already moved only settles its owner again.
+    let owner = |cfg: &NodeConfig, id: &str| SlotOwner {
+        admin: cfg.address(),
+        node_id: id.to_string(),
+        data: std::net::SocketAddr::new(cfg.bind, cfg.port),
+    };
+    let (back_from, back_to) = (owner(target, &ids[1]), owner(source, &ids[0]));
+    let deadline = Instant::now() + MEET_WAIT_MAX;
+    for _ in 0..2 {
+        let moved = agent
+            .move_slots(&back_from, &back_to, &[], &[slot], deadline, CALL_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(moved, 1);
+    }
+    assert_eq!((count(source).await, count(target).await), (120, 0));
 }

@@ -76,6 +76,11 @@ pub static OPERATIONS: &[Operation] = &[
         handler: replication_group::increase_replica_count,
     },
     Operation {
+        action: "ModifyReplicationGroupShardConfiguration",
+        required: &["ReplicationGroupId", "NodeGroupCount", "ApplyImmediately"],
+        handler: replication_group::modify_replication_group_shard_configuration,
+    },
+    Operation {
         action: "DecreaseReplicaCount",
         required: &["ReplicationGroupId", "ApplyImmediately"],
         handler: replication_group::decrease_replica_count,
@@ -405,6 +410,10 @@ mod tests {
         (
             "DecreaseReplicaCount",
             &["ReplicationGroupId", "ApplyImmediately"],
+        ),
+        (
+            "ModifyReplicationGroupShardConfiguration",
+            &["ReplicationGroupId", "NodeGroupCount", "ApplyImmediately"],
         ),
         ("CreateCacheCluster", &["CacheClusterId"]),
         ("DescribeCacheClusters", &[]),

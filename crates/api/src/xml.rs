@@ -61,6 +61,11 @@ impl Xml {
         self.text(name, &value.to_string());
     }
 
+    /// A floating-point element (`ProgressPercentage`), with one decimal.
+    pub fn double(&mut self, name: &str, value: f64) {
+        self.text(name, &format!("{value:.1}"));
+    }
+
     /// A timestamp element in AWS's form, `2019-11-26T01:22:52.396Z`.
     pub fn timestamp(&mut self, name: &str, value: &Timestamp) {
         self.text(name, &timestamp(value));

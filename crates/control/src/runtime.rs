@@ -8,8 +8,9 @@
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use ferrocache_agent::slots::SlotOwner;
 use ferrocache_agent::{Agent, AgentError, Liveness, NodeEvent, NodeProcess, Probe};
 use ferrocache_engine::{
     ClusterFailoverMode, ClusterInfo, ClusterNode, EngineError, Info, NodeAddress, NodeClient,
@@ -198,6 +199,19 @@ pub trait NodeRuntime: Send + Sync + 'static {
         _node_id: &'a str,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
+    /// Moves `slots` with their keys from `from` to `to` until done or `deadline` (see
+    /// [`Agent::move_slots`]); answers how many moved.
+    fn move_slots<'a>(
+        &'a self,
+        _from: &'a SlotOwner,
+        _to: &'a SlotOwner,
+        _others: &'a [NodeAddress],
+        _slots: &'a [u16],
+        _deadline: Instant,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<usize, RuntimeError>> {
         Box::pin(async { Err(no_cluster_mode()) })
     }
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`.
@@ -395,6 +409,20 @@ impl NodeRuntime for Agent {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move { Ok(Agent::cluster_forget(self, addr, node_id, timeout).await?) })
+    }
+
+    fn move_slots<'a>(
+        &'a self,
+        from: &'a SlotOwner,
+        to: &'a SlotOwner,
+        others: &'a [NodeAddress],
+        slots: &'a [u16],
+        deadline: Instant,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<usize, RuntimeError>> {
+        Box::pin(async move {
+            Ok(Agent::move_slots(self, from, to, others, slots, deadline, timeout).await?)
+        })
     }
 
     fn cluster_failover<'a>(

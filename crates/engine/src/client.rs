@@ -81,6 +81,9 @@ pub struct CommandNames {
     /// refuses it unless enabled, and nodes started before the control plane had a name for it
     /// have it disabled.
     pub debug: String,
+    /// `MIGRATE` (moving a slot's keys to another shard); empty when the node cannot run it
+    /// (started before the control plane had a name for it).
+    pub migrate: String,
 }
 
 impl Default for CommandNames {
@@ -99,6 +102,7 @@ impl Default for CommandNames {
             // Redis 7 refuses DEBUG unless `enable-debug-command` allows it, which nodes get
             // only with a control-plane identity (and then under a secret name).
             debug: String::new(),
+            migrate: "MIGRATE".to_string(),
         }
     }
 }
@@ -145,6 +149,19 @@ pub enum RoleReply {
         /// Replication offset received so far; -1 before the first sync.
         offset: i64,
     },
+}
+
+/// A step of moving a slot ([`NodeClient::cluster_setslot`]), naming nodes by cluster id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState<'a> {
+    /// `IMPORTING <source>`, on the target: it accepts `ASKING` clients for the slot.
+    Importing(&'a str),
+    /// `MIGRATING <target>`, on the source: keys it no longer holds are redirected by `ASK`.
+    Migrating(&'a str),
+    /// `NODE <owner>`: the slot belongs to `owner` (clears the migrating/importing state).
+    Node(&'a str),
+    /// `STABLE`: clears the migrating/importing state, the owner unchanged.
+    Stable,
 }
 
 /// How a replica takes over from its primary ([`NodeClient::cluster_failover`]).
@@ -733,6 +750,116 @@ impl NodeClient {
         cmd.arg("FORGET").arg(node_id);
         self.call::<()>(&format!("CLUSTER FORGET {node_id}"), cmd, self.call_timeout)
             .await
+    }
+
+    /// `CLUSTER SETSLOT <slot> …`: one step of moving a slot between primaries (see
+    /// [`SlotState`]).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when Redis refuses the step (an unknown node id, a slot this
+    /// node does not own for `MIGRATING`, one it owns for `IMPORTING`, a `NODE` step on the
+    /// source while it still holds keys of the slot); otherwise as for any call.
+    pub async fn cluster_setslot(
+        &self,
+        slot: u16,
+        state: SlotState<'_>,
+    ) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SETSLOT").arg(slot);
+        match state {
+            SlotState::Importing(from) => cmd.arg("IMPORTING").arg(from),
+            SlotState::Migrating(to) => cmd.arg("MIGRATING").arg(to),
+            SlotState::Node(owner) => cmd.arg("NODE").arg(owner),
+            SlotState::Stable => cmd.arg("STABLE"),
+        };
+        self.call::<()>(&format!("CLUSTER SETSLOT {slot}"), cmd, self.call_timeout)
+            .await
+    }
+
+    /// `CLUSTER GETKEYSINSLOT <slot> <count>`: up to `count` keys of `slot` held here.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn cluster_keys_in_slot(
+        &self,
+        slot: u16,
+        count: u32,
+    ) -> Result<Vec<Vec<u8>>, EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("GETKEYSINSLOT").arg(slot).arg(count);
+        self.call(
+            &format!("CLUSTER GETKEYSINSLOT {slot}"),
+            cmd,
+            self.call_timeout,
+        )
+        .await
+    }
+
+    /// `CLUSTER COUNTKEYSINSLOT <slot>`.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn cluster_count_keys_in_slot(&self, slot: u16) -> Result<u64, EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("COUNTKEYSINSLOT").arg(slot);
+        self.call(
+            &format!("CLUSTER COUNTKEYSINSLOT {slot}"),
+            cmd,
+            self.call_timeout,
+        )
+        .await
+    }
+
+    /// `MIGRATE <target> "" 0 <timeout> REPLACE [AUTH2 user password] KEYS …`: this node
+    /// sends `keys` to the node at `target` (which restores them) and deletes them here, key by
+    /// key atomically. `REPLACE` because the source's copy is the one that counts while its
+    /// slot migrates (a copy already on the target is an earlier, interrupted move). Keys that
+    /// no longer exist here are skipped (Redis answers `NOKEY`, taken as success).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] when the target refuses or cannot be reached (`IOERR`), or when
+    /// this node cannot run `MIGRATE` (it has no name for it); otherwise as for any call.
+    pub async fn migrate_keys(
+        &self,
+        target: SocketAddr,
+        keys: &[Vec<u8>],
+        timeout: Duration,
+        auth: Option<(&str, &str)>,
+    ) -> Result<(), EngineError> {
+        if self.names.migrate.is_empty() {
+            return Err(EngineError::Reply {
+                addr: self.addr.to_string(),
+                command: "MIGRATE".to_string(),
+                message: "this node was started without a name for MIGRATE; restart it".into(),
+            });
+        }
+        let mut cmd = redis::cmd(&self.names.migrate);
+        cmd.arg(target.ip().to_string())
+            .arg(target.port())
+            .arg("")
+            .arg(0)
+            .arg(timeout.as_millis() as u64)
+            .arg("REPLACE");
+        if let Some((user, password)) = auth {
+            cmd.arg("AUTH2").arg(user).arg(password);
+        }
+        cmd.arg("KEYS");
+        for key in keys {
+            cmd.arg(key.as_slice());
+        }
+        let label = format!("MIGRATE {} keys to {target}", keys.len());
+        match self
+            .call::<redis::Value>(&label, cmd, timeout + self.call_timeout)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(EngineError::Reply { message, .. }) if message.contains("NOKEY") => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`, sent to a replica: promote it in place of its

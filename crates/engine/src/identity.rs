@@ -3,7 +3,8 @@
 //!
 //! Every node is started with `rename-command` for the whole commands the control plane owns
 //! (`CONFIG`, `REPLICAOF`, `SHUTDOWN`, `SAVE`, `BGSAVE`) to secret names, and with the ones it
-//! never sends (`SLAVEOF`, `DEBUG`, `BGREWRITEAOF`, `MIGRATE`) renamed to nothing, so a client
+//! never sends (`SLAVEOF`, `BGREWRITEAOF`) renamed to nothing; `DEBUG` and `MIGRATE`, which it
+//! sends rarely, get secret names too, so a client
 //! gets Redis's own `ERR unknown command` for all of them. Subcommands (`ACL SETUSER`,
 //! `CLUSTER MEET`, ...) cannot be renamed, and `SYNC`/`PSYNC` must keep their names because a
 //! replica sends them to its primary by name; those are taken away from every client-facing
@@ -26,9 +27,10 @@ use crate::client::CommandNames;
 pub const IDENTITY_FILE_NAME: &str = "control-identity";
 
 /// Whole commands renamed to nothing: neither clients nor the control plane send them.
-/// (`DEBUG` is renamed to a secret name instead, for `DEBUG DIGEST`; nodes of an identity
-/// written before it had one keep it disabled.)
-pub const DISABLED_COMMANDS: &[&str] = &["SLAVEOF", "BGREWRITEAOF", "MIGRATE"];
+/// (`DEBUG` is renamed to a secret name instead, for `DEBUG DIGEST`, and `MIGRATE`, for moving
+/// slots between shards; nodes of an identity written before either had a name keep it
+/// disabled until they restart.)
+pub const DISABLED_COMMANDS: &[&str] = &["SLAVEOF", "BGREWRITEAOF"];
 
 /// ACL rules appended to every client-facing user, after its own access string, so they win:
 /// the restricted subcommands (which `rename-command` cannot reach) and `SYNC`/`PSYNC` (which
@@ -109,6 +111,7 @@ impl AdminIdentity {
                 save: renamed("SAVE"),
                 bgsave: renamed("BGSAVE"),
                 debug: renamed("DEBUG"),
+                migrate: renamed("MIGRATE"),
                 ..CommandNames::default()
             },
         }
@@ -122,12 +125,20 @@ impl AdminIdentity {
     /// Any I/O error, or [`io::ErrorKind::InvalidData`] when the file exists but is not an
     /// identity (it is never overwritten: nodes may be running with it).
     pub fn load_or_create(path: &Path) -> io::Result<AdminIdentity> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => return Self::parse(&text),
+        let identity = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let mut identity = Self::parse(&text)?;
+                if !identity.names.migrate.is_empty() {
+                    return Ok(identity);
+                }
+                // Written before `MIGRATE` had a name: give it one (every other secret stays,
+                // so running nodes still answer to them).
+                identity.names.migrate = Self::generate().names.migrate;
+                identity
+            }
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            Err(_) => {}
-        }
-        let identity = Self::generate();
+            Err(_) => Self::generate(),
+        };
         let tmp = path.with_extension("tmp");
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -149,7 +160,7 @@ impl AdminIdentity {
         let n = &self.names;
         format!(
             "# Ferrocache control-plane identity: secret, never edit while nodes run.\n\
-             user {}\npassword {}\nconfig {}\nreplicaof {}\nshutdown {}\nsave {}\nbgsave {}\n{}",
+             user {}\npassword {}\nconfig {}\nreplicaof {}\nshutdown {}\nsave {}\nbgsave {}\n{}{}",
             self.user,
             self.password,
             n.config,
@@ -161,6 +172,11 @@ impl AdminIdentity {
                 String::new()
             } else {
                 format!("debug {}\n", n.debug)
+            },
+            if n.migrate.is_empty() {
+                String::new()
+            } else {
+                format!("migrate {}\n", n.migrate)
             }
         )
     }
@@ -169,8 +185,11 @@ impl AdminIdentity {
         let mut identity = AdminIdentity {
             user: String::new(),
             password: String::new(),
-            // A file written before `DEBUG` had a name keeps it disabled (the default).
-            names: CommandNames::default(),
+            // A file written before `DEBUG` or `MIGRATE` had a name keeps it disabled.
+            names: CommandNames {
+                migrate: String::new(),
+                ..CommandNames::default()
+            },
         };
         for line in text
             .lines()
@@ -186,6 +205,7 @@ impl AdminIdentity {
                 "save" => &mut identity.names.save,
                 "bgsave" => &mut identity.names.bgsave,
                 "debug" => &mut identity.names.debug,
+                "migrate" => &mut identity.names.migrate,
                 _ => continue,
             };
             *slot = value.to_string();
@@ -208,12 +228,10 @@ impl AdminIdentity {
         if !all_safe {
             return Err(bad("identity file holds a malformed value"));
         }
-        if !identity
-            .names
-            .debug
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
+        let optional_safe = [&identity.names.debug, &identity.names.migrate]
+            .iter()
+            .all(|v| v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !optional_safe {
             return Err(bad("identity file holds a malformed value"));
         }
         Ok(identity)
@@ -231,6 +249,8 @@ impl AdminIdentity {
             ("BGSAVE", n.bgsave.clone()),
             // Empty (disabled) for an identity written before `DEBUG` had a name.
             ("DEBUG", n.debug.clone()),
+            // Empty (disabled) for an identity written before `MIGRATE` had a name.
+            ("MIGRATE", n.migrate.clone()),
         ];
         renames.extend(DISABLED_COMMANDS.iter().map(|c| (*c, String::new())));
         renames

@@ -102,6 +102,19 @@ pub struct GroupSpec {
     /// (the nodes run `cluster-enabled yes`), as its parameter group decided at creation.
     #[serde(default)]
     pub cluster_mode: ClusterMode,
+    /// The latest online resharding asked for (`ModifyReplicationGroupShardConfiguration`);
+    /// carried out once [`GroupObserved::resharded`] reaches its generation.
+    #[serde(default)]
+    pub resharding: Option<Resharding>,
+}
+
+/// An online resharding: the shards' new slots are in their specs; this records the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resharding {
+    /// The group generation that asked for it.
+    pub generation: u64,
+    /// How many slots change shard in all (`ProgressPercentage` counts against it).
+    pub slots_to_move: u32,
 }
 
 /// `ClusterMode` of a replication group.
@@ -176,6 +189,20 @@ pub struct GroupObserved {
     /// `restore-failed` rather than `create-failed`).
     #[serde(default)]
     pub restore_failed: bool,
+    /// The generation of the last resharding carried out (see [`GroupSpec::resharding`]).
+    #[serde(default)]
+    pub resharded: u64,
+    /// Slots of the resharding under way moved so far.
+    #[serde(default)]
+    pub slots_moved: u32,
+}
+
+impl GroupSpec {
+    /// The resharding asked for and not carried out yet, given the group's facts.
+    pub fn resharding_pending(&self, observed: Option<&GroupObserved>) -> Option<&Resharding> {
+        let done = observed.map_or(0, |o| o.resharded);
+        self.resharding.as_ref().filter(|r| r.generation > done)
+    }
 }
 
 /// `ReplicationGroup.Status`.
@@ -736,6 +763,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             user_group_ids,
             at_rest_encryption,
             cluster_mode,
+            resharding: None,
         },
         shards: layout
             .shards

@@ -28,6 +28,7 @@
 //! - [`tag`]: tags and their limits.
 //! - [`paging`]: `MaxRecords`/`Marker` rules.
 //! - [`parameter`]: cache parameter groups (`redis7`), the parameter table and its rules.
+//! - [`reshard`]: online resharding's plan: which slots move between which shards.
 //! - [`snapshot`]: snapshots (spec, observed, status), their name rules and event texts.
 //! - [`route`]: the endpoints the data path serves, as the control plane publishes them.
 //! - [`modify`]: the rules of `ModifyReplicationGroup` / `ModifyCacheCluster` (what changes
@@ -58,6 +59,7 @@ pub mod node_type;
 pub mod paging;
 pub mod parameter;
 pub mod redis_commands;
+pub mod reshard;
 pub mod route;
 pub mod shard;
 pub mod snapshot;

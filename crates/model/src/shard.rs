@@ -176,6 +176,10 @@ pub struct ShardSpec {
     /// The member the latest promotion request names.
     #[serde(default)]
     pub promotion_target: Option<String>,
+    /// `NodeGroupsToRemove`: the shard's slots move to the others, then its members go and
+    /// the shard with them.
+    #[serde(default)]
+    pub removing: bool,
 }
 
 impl ShardSpec {
@@ -189,6 +193,7 @@ impl ShardSpec {
             failover_requests: 0,
             promotion_requests: 0,
             promotion_target: None,
+            removing: false,
         }
     }
 }

@@ -1,12 +1,15 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
-//! `IncreaseReplicaCount`, `DecreaseReplicaCount`, and the `ReplicationGroup` element.
+//! `IncreaseReplicaCount`, `DecreaseReplicaCount`, `ModifyReplicationGroupShardConfiguration`,
+//! and the `ReplicationGroup` element.
 //!
 //! One `NodeGroup` per shard, whose members are the shard's cache clusters, each with
 //! `CacheNodeId` `0001` and its zone. A cluster-mode-disabled group has one shard (`0001`)
 //! with primary and reader endpoints, and each member its `ReadEndpoint` and `CurrentRole`; a
 //! cluster-mode group has a `ConfigurationEndpoint` and each shard its `Slots`.
 
-use ferrocache_control::service::replication_group::{ReplicaCountRequest, ShardReplicaRequest};
+use ferrocache_control::service::replication_group::{
+    ReplicaCountRequest, ShardConfigurationRequest, ShardReplicaRequest,
+};
 use ferrocache_control::service::view::{GroupView, NodeView, ShardView};
 use ferrocache_model::group::{CreateGroupRequest, NetworkRequest, NodeGroupRequest};
 use ferrocache_model::ids::CACHE_NODE_ID;
@@ -153,6 +156,38 @@ pub fn decrease_replica_count(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiErr
     Ok(())
 }
 
+/// `ModifyReplicationGroupShardConfiguration` → `<ReplicationGroup>` reading `modifying`.
+///
+/// # Errors
+/// Decoding errors, the service's faults.
+pub fn modify_replication_group_shard_configuration(
+    call: &Call<'_>,
+    x: &mut Xml,
+) -> Result<(), ApiError> {
+    let p = call.params;
+    let req = ShardConfigurationRequest {
+        replication_group_id: p.string("ReplicationGroupId"),
+        node_group_count: p.integer("NodeGroupCount")?,
+        apply_immediately: p.boolean("ApplyImmediately")?,
+        resharding_configuration: struct_list(
+            p,
+            "ReshardingConfiguration",
+            "ReshardingConfiguration",
+            |e| {
+                Ok((
+                    e.string("NodeGroupId"),
+                    e.list("PreferredAvailabilityZones.AvailabilityZone.")?,
+                ))
+            },
+        )?,
+        node_groups_to_remove: p.list("NodeGroupsToRemove", "NodeGroupToRemove")?,
+        node_groups_to_retain: p.list("NodeGroupsToRetain", "NodeGroupToRetain")?,
+    };
+    let group = call.service.modify_shard_configuration(call.region, &req)?;
+    x.element("ReplicationGroup", |x| replication_group(x, &group));
+    Ok(())
+}
+
 /// One entry of a list of structures (`<list>.<member>.<n>.*`), read field by field; errors
 /// name the field by its full path.
 struct StructEntry<'a> {
@@ -265,6 +300,18 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         x.text_opt("PrimaryClusterId", group.pending_promotion());
         let done = group.observed.as_ref().map_or(0, |o| o.generation);
         x.text_opt("AuthTokenStatus", spec.auth.pending_status(done));
+        if let Some(resharding) = spec.resharding_pending(group.observed.as_ref()) {
+            let moved = group.observed.as_ref().map_or(0, |o| o.slots_moved);
+            let percent = match resharding.slots_to_move {
+                0 => 0.0,
+                total => f64::from(moved.min(total)) * 100.0 / f64::from(total),
+            };
+            x.element("Resharding", |x| {
+                x.element("SlotMigration", |x| {
+                    x.double("ProgressPercentage", percent);
+                });
+            });
+        }
     });
     x.text_list(
         "MemberClusters",

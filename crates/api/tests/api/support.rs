@@ -300,6 +300,7 @@ impl Harness {
                             node_type: Some(group.node_type.clone()),
                             node_type_refused: None,
                             restore_failed: false,
+                            ..GroupObserved::default()
                         },
                     )?;
                 }

@@ -265,6 +265,11 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     if facts.group.deletion.is_some() {
         return Ok(Next::Done);
     }
+    // A shard removed by resharding, emptied and going: nothing to fail over to or from.
+    let going = |m: &Member| m.spec.deletion.is_some();
+    if facts.spec.removing && !facts.members.is_empty() && facts.members.iter().all(going) {
+        return Ok(Next::Done);
+    }
     let Some(intent) = facts.intent.clone() else {
         return place(&ctx, &facts);
     };

@@ -110,7 +110,12 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         for (shard_key, _) in shards(w, &spec.region, &spec.id)? {
             placed &= w.doc::<ShardIntent>(&shard_key)?.is_some();
         }
+        // A resharding is part of the generation that asked for it.
+        let resharded = spec
+            .resharding_pending(w.doc::<GroupObserved>(&key)?.as_ref())
+            .is_none();
         let settled = placed
+            && resharded
             && !members.is_empty()
             && members.iter().all(|m| {
                 m.spec.deletion.is_none()

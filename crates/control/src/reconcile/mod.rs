@@ -22,6 +22,7 @@
 //! - [`routes`]: the endpoints of a group or standalone node, written as route documents.
 //! - [`snapshot`]: a snapshot's `BGSAVE` on its node and the atomic copy of the RDB.
 //! - [`automatic`]: the automatic snapshots of one group or standalone node.
+//! - [`reshard`]: a cluster-mode group's online resharding: slots moved with their keys.
 //! - [`queue`]: the work queue; [`triggers`]: which work a change queues.
 
 pub mod automatic;
@@ -29,6 +30,7 @@ pub mod failover;
 pub mod group;
 pub mod node;
 pub mod queue;
+pub mod reshard;
 pub mod routes;
 pub mod snapshot;
 pub mod triggers;
@@ -286,6 +288,7 @@ async fn run_work(ctx: Arc<Context>, work: &Work) -> Result<Next, ReconcileError
         Kind::Routes => routes::reconcile(ctx, key).await,
         Kind::Snapshot => snapshot::reconcile(ctx, key).await,
         Kind::Automatic => automatic::reconcile(ctx, key).await,
+        Kind::Reshard => reshard::reconcile(ctx, key).await,
     }
 }
 

@@ -41,6 +41,8 @@ pub enum Kind {
     Snapshot,
     /// The automatic snapshots of a group or standalone cache cluster (`<region>/<id>`).
     Automatic,
+    /// The online resharding of a cluster-mode group (`<region>/<group>`).
+    Reshard,
 }
 
 /// One resource to reconcile.

@@ -55,7 +55,7 @@ fn node_spec_works(spec: &NodeSpec, out: &mut BTreeSet<Work>) {
                 ));
             }
             out.insert(Work::new(Kind::Routes, group_key.clone()));
-            out.insert(Work::new(Kind::Group, group_key));
+            group_works(group_key, out);
         }
         (None, _) => {
             let key = tables::key(&spec.region, &spec.id);
@@ -74,6 +74,12 @@ fn shard_members(
         out.insert(Work::new(Kind::Node, key));
     }
     Ok(())
+}
+
+/// A group's own reconcilers: its status and events, and its resharding.
+fn group_works(key: String, out: &mut BTreeSet<Work>) {
+    out.insert(Work::new(Kind::Reshard, key.clone()));
+    out.insert(Work::new(Kind::Group, key));
 }
 
 /// The group key of a shard key (`<region>/<group>/<shard>` → `<region>/<group>`).
@@ -126,17 +132,17 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
         }
         ShardSpec::TABLE | ShardObserved::TABLE => {
             out.insert(Work::new(Kind::Shard, c.key.clone()));
-            out.insert(Work::new(Kind::Group, group_of_shard(&c.key).to_string()));
+            group_works(group_of_shard(&c.key).to_string(), out);
         }
         ShardIntent::TABLE => {
             let group = group_of_shard(&c.key).to_string();
             out.insert(Work::new(Kind::Shard, c.key.clone()));
             shard_members(r, &c.key, out)?;
             out.insert(Work::new(Kind::Routes, group.clone()));
-            out.insert(Work::new(Kind::Group, group));
+            group_works(group, out);
         }
         GroupSpec::TABLE => {
-            out.insert(Work::new(Kind::Group, c.key.clone()));
+            group_works(c.key.clone(), out);
             out.insert(Work::new(Kind::Routes, c.key.clone()));
             out.insert(Work::new(Kind::Automatic, c.key.clone()));
             for (shard_key, _) in r.docs::<ShardSpec>(&format!("{}/", c.key))? {
@@ -147,6 +153,8 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
             out.insert(Work::new(Kind::Routes, c.key.clone()));
         }
         GroupObserved::TABLE => {
+            // A resharding carried out lets the group read `available` again.
+            out.insert(Work::new(Kind::Group, c.key.clone()));
             // A group that just became created lets its shards fail over.
             for (shard_key, _) in r.docs::<ShardSpec>(&format!("{}/", c.key))? {
                 out.insert(Work::new(Kind::Shard, shard_key));
@@ -211,7 +219,7 @@ pub(crate) fn relist(r: &dyn Reader) -> Result<BTreeSet<Work>, StoreError> {
         out.insert(Work::new(Kind::Shard, key));
     }
     for (key, _) in r.docs::<GroupSpec>("")? {
-        out.insert(Work::new(Kind::Group, key.clone()));
+        group_works(key.clone(), &mut out);
         out.insert(Work::new(Kind::Routes, key.clone()));
         out.insert(Work::new(Kind::Automatic, key));
     }

@@ -1,10 +1,14 @@
 //! `CreateReplicationGroup`, `DescribeReplicationGroups`, `DeleteReplicationGroup`,
-//! `IncreaseReplicaCount`, `DecreaseReplicaCount`.
+//! `IncreaseReplicaCount`, `DecreaseReplicaCount`, `ModifyReplicationGroupShardConfiguration`.
 
 use ferrocache_model::group::{
     self, ClusterMode, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
+    Resharding,
 };
 use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
+pub use ferrocache_model::reshard::ShardConfigurationRequest;
+use ferrocache_model::reshard::{self, CurrentShard};
+use ferrocache_model::shard::ShardSpec;
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
 
@@ -547,6 +551,76 @@ impl Service {
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             for (shard, zones) in &additions {
                 add_members(w, &spec, shard, zones, now, None)?;
+            }
+            load_group(w, region, &spec.id, &account)
+        })
+    }
+
+    /// `ModifyReplicationGroupShardConfiguration`: online resharding of a cluster-mode group.
+    /// Records the shards' new slots (an even spread moving as few slots as it can), creates
+    /// the shards added, marks the shards removed, and bumps the group's generation (status
+    /// `modifying`); the resharding reconciler then creates the new members, moves the slots
+    /// with their keys while clients keep working, and removes the emptied shards.
+    ///
+    /// # Errors
+    /// `ReplicationGroupNotFoundFault`, `InvalidReplicationGroupState` (not available, or
+    /// nothing to do), `InvalidParameterValue`, `InvalidParameterCombination` (cluster mode
+    /// disabled, removal lists), `NodeGroupNotFoundFault`,
+    /// `NodeGroupsPerReplicationGroupQuotaExceeded`.
+    pub fn modify_shard_configuration(
+        &self,
+        region: &str,
+        req: &ShardConfigurationRequest,
+    ) -> Result<GroupView, ServiceError> {
+        let id = required(&req.replication_group_id, "ReplicationGroupId")?;
+        check_apply_immediately(req.apply_immediately)?;
+        let account = self.account_id().to_string();
+        let now = chrono::Utc::now();
+        update(self.store(), |w| -> Result<GroupView, ServiceError> {
+            let current = load_group(w, region, &id, &account)?;
+            if !current.spec.cluster_mode.enabled() {
+                return Err(Fault::combination(format!(
+                    "Replication group {} has cluster mode disabled: ModifyReplicationGroupShardConfiguration needs cluster mode enabled.",
+                    current.spec.id
+                ))
+                .into());
+            }
+            current.require_available()?;
+            let shards: Vec<CurrentShard> = current
+                .shards
+                .iter()
+                .map(|s| CurrentShard {
+                    id: s.spec.id.clone(),
+                    slots: s.spec.slots.clone(),
+                    replicas: current
+                        .members_of(&s.spec.id)
+                        .filter(|m| m.spec.deletion.is_none())
+                        .count()
+                        .saturating_sub(1) as u32,
+                })
+                .collect();
+            let plan = reshard::plan_request(&current.spec.id, &shards, req)?;
+            let mut spec = current.spec.clone();
+            spec.generation += 1;
+            spec.resharding = Some(Resharding {
+                generation: spec.generation,
+                slots_to_move: plan.slots_to_move,
+            });
+            w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            for shard in &current.shards {
+                let mut shard_spec = shard.spec.clone();
+                shard_spec.removing = plan.removed.contains(&shard_spec.id);
+                shard_spec.slots = plan.slots.get(&shard_spec.id).cloned().unwrap_or_default();
+                w.put_doc(
+                    &tables::shard_key(region, &spec.id, &shard_spec.id),
+                    &shard_spec,
+                )?;
+            }
+            for (shard_id, zones) in &plan.new_shards {
+                let slots = plan.slots.get(shard_id).cloned().unwrap_or_default();
+                let shard_spec = ShardSpec::new(region, &spec.id, shard_id.clone(), slots);
+                w.put_doc(&tables::shard_key(region, &spec.id, shard_id), &shard_spec)?;
+                add_members(w, &spec, shard_id, zones, now, None)?;
             }
             load_group(w, region, &spec.id, &account)
         })

@@ -9,8 +9,11 @@
 //!   and its bus);
 //! - ordered **primary**: a node still running as a replica takes over with
 //!   `CLUSTER FAILOVER TAKEOVER` (the shard's failover state machine chose it, with the shard's
-//!   epoch; the engine's own failover is off); a primary that serves no slot adds its shard's
-//!   slots unless another primary in its view serves any of them (a node fresh from creation);
+//!   epoch; the engine's own failover is off); a primary adds the slots of its shard it does
+//!   not serve unless another primary in its view serves any of them (a node fresh from
+//!   creation, or restored from a snapshot) — never while the group is resharded: then every
+//!   slot has an owner already, the resharding moves them with their keys, and a node whose
+//!   view is not whole yet would otherwise claim slots (and the old owner drop their keys);
 //! - ordered **replica**: `CLUSTER REPLICATE <primary's id>` once the node knows its primary
 //!   and serves no slot itself (a demoted primary that still serves slots is turned into a
 //!   replica by the cluster itself, once it learns the newer epoch);
@@ -24,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ferrocache_engine::info::Role as EngineRole;
 use ferrocache_engine::{ClusterFailoverMode, ClusterNode, Info, NodeAddress};
-use ferrocache_model::group::cluster_bus_port;
+use ferrocache_model::group::{cluster_bus_port, GroupObserved, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::shard::{ShardIntent, ShardSpec, SlotRange};
 use ferrocache_store::{tables, view, ReadExt, Reader, StoreError};
@@ -58,6 +61,9 @@ pub(crate) struct ClusterFacts {
     pub(crate) peers: Vec<ClusterPeer>,
     /// The cluster id of the shard's primary, once it ran.
     pub(crate) primary_node_id: Option<String>,
+    /// The group is being resharded: every slot has an owner, and only the resharding moves
+    /// slots (a node must never claim one a view not yet whole shows free).
+    pub(crate) resharding: bool,
 }
 
 impl ClusterFacts {
@@ -104,10 +110,18 @@ impl ClusterFacts {
                 healthy: observed.healthy,
             });
         }
+        let group_key = tables::key(&spec.region, group);
+        let resharding = match r.doc::<GroupSpec>(&group_key)? {
+            Some(g) => g
+                .resharding_pending(r.doc::<GroupObserved>(&group_key)?.as_ref())
+                .is_some(),
+            None => false,
+        };
         Ok(Some(Self {
             slots,
             peers,
             primary_node_id,
+            resharding,
         }))
     }
 }
@@ -180,7 +194,7 @@ pub(crate) async fn apply(
             // Slots first, then meet: every ping carries the sender's slots, so peers met after
             // learn them in the handshake, where slots added later would only spread with the
             // next regular ping (up to seconds).
-            if !missing.is_empty() && !served_elsewhere {
+            if !missing.is_empty() && !served_elsewhere && !cluster.resharding {
                 agent
                     .cluster_add_slots_range(address, &ranges(&missing), NODE_CALL_TIMEOUT)
                     .await?;
