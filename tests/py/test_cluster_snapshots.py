@@ -103,17 +103,79 @@ def test_snapshot_and_restore_cluster_group(fc, ec):
     for shard in ("0001", "0002", "0003"):
         assert f"Restore from snapshot succeeded for node group {shard}" in messages, messages
 
-    with pytest.raises(ec.exceptions.ClientError) as err:
+    # Into fewer and more shards: the snapshot's shards are restored, then resharded; every
+    # key ends in the shard that owns its slot.
+    for group_id, count in (("snap-two", 2), ("snap-four", 4)):
         ec.create_replication_group(
-            ReplicationGroupId="snap-two", ReplicationGroupDescription="resized",
-            SnapshotName="shards-1", NumNodeGroups=2, AutomaticFailoverEnabled=True)
-    assert error_code(err)[0] == "InvalidParameterValue"
-    assert "not supported by this Ferrocache release yet" in str(err.value)
+            ReplicationGroupId=group_id, ReplicationGroupDescription="resized",
+            SnapshotName="shards-1", NumNodeGroups=count, ReplicasPerNodeGroup=0,
+            AutomaticFailoverEnabled=True)
+    for group_id, count in (("snap-two", 2), ("snap-four", 4)):
+        resized = wait_group_available(ec, group_id, timeout=300)
+        assert len(resized["NodeGroups"]) == count
+        assert "Resharding" not in resized.get("PendingModifiedValues", {})
+        assert_keys_in_owning_shards(ec, resized, KEYS)
+        client = cluster_client(resized)
+        values = [client.get(f"key:{i}") for i in range(KEYS)]
+        client.close()
+        assert values == [f"value:{i}".encode() for i in range(KEYS)], group_id
 
     # One member alone is not a snapshot of a cluster-mode group.
     with pytest.raises(ec.exceptions.ClientError) as err:
         ec.create_snapshot(CacheClusterId="snap-src-0001-001", SnapshotName="one-shard")
     assert error_code(err) == ("InvalidParameterCombination", 400)
+
+
+def assert_keys_in_owning_shards(ec, group, total):
+    """Each shard's primary holds keys of its own slots only (its keys counted slot by slot over
+    its slots equal its key count), and all of them together `total`."""
+    import redis
+    held = 0
+    for shard in group["NodeGroups"]:
+        ranges = [tuple(int(x) for x in r.split("-")) for r in shard["Slots"].split(",")]
+        for member in shard["NodeGroupMembers"]:
+            node = ec.describe_cache_clusters(
+                CacheClusterId=member["CacheClusterId"],
+                ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
+            conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
+            if conn.execute_command("ROLE")[0] in (b"master", "master"):
+                pipe = conn.pipeline(transaction=False)
+                for a, b in ranges:
+                    for slot in range(a, b + 1):
+                        pipe.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+                in_own_slots = sum(pipe.execute())
+                size = conn.dbsize()
+                assert in_own_slots == size, (shard["NodeGroupId"], in_own_slots, size)
+                held += size
+            conn.close()
+    assert held == total
+
+
+# Goal: a snapshot of a group without cluster mode restores into a cluster-mode group of three
+# shards: the one RDB seeds one shard, and resharding spreads its keys over all three.
+# Method: a 1-node group with 500 keys, CreateSnapshot, CreateReplicationGroup NumNodeGroups=3
+# from it, every key read through the configuration endpoint, keys counted per primary.
+def test_plain_snapshot_into_three_shards(ec):
+    ec.create_replication_group(ReplicationGroupId="plain", ReplicationGroupDescription="d",
+                                NumCacheClusters=1)
+    plain = wait_group_available(ec, "plain")
+    import redis
+    endpoint = plain["NodeGroups"][0]["PrimaryEndpoint"]
+    conn = redis.Redis(host=endpoint["Address"], port=endpoint["Port"])
+    conn.mset({f"p:{i}": i for i in range(500)})
+    conn.close()
+    ec.create_snapshot(ReplicationGroupId="plain", SnapshotName="plain-1")
+    wait_snapshot_available(ec, "plain-1")
+    ec.create_replication_group(ReplicationGroupId="sharded", ReplicationGroupDescription="d",
+                                SnapshotName="plain-1", NumNodeGroups=3,
+                                ReplicasPerNodeGroup=0, AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "sharded", timeout=300)
+    assert group["ClusterEnabled"] is True and len(group["NodeGroups"]) == 3
+    assert [s["Slots"] for s in group["NodeGroups"]] == ["0-5461", "5462-10922", "10923-16383"]
+    assert_keys_in_owning_shards(ec, group, 500)
+    client = cluster_client(group)
+    assert [client.get(f"p:{i}") for i in range(500)] == [str(i).encode() for i in range(500)]
+    client.close()
 
 
 # Goal: deleting a cluster-mode group with FinalSnapshotIdentifier keeps every shard's data:

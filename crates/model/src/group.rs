@@ -115,6 +115,10 @@ pub struct Resharding {
     pub generation: u64,
     /// How many slots change shard in all (`ProgressPercentage` counts against it).
     pub slots_to_move: u32,
+    /// Each shard's slots before the resharding: what a group restored into another layout
+    /// forms its cluster with, before the slots move.
+    #[serde(default)]
+    pub before: Vec<(String, Vec<crate::shard::SlotRange>)>,
 }
 
 /// `ClusterMode` of a replication group.

@@ -238,6 +238,22 @@ impl SnapshotSpec {
             .chain(self.shards.iter().map(|s| s.node_id.as_str()))
     }
 
+    /// The shards the snapshot holds, as a cluster-mode restore lays them out: a cluster-mode
+    /// group's, or the one shard (every slot) of any other source.
+    pub fn layout(&self) -> Vec<SnapshotShard> {
+        if !self.shards.is_empty() {
+            return self.shards.clone();
+        }
+        vec![SnapshotShard {
+            shard_id: self.node_group_id(),
+            node_id: self.node_id.clone(),
+            slots: SlotRange::even_split(1),
+            zone: self.zone.clone(),
+            node_created_at: self.node_created_at,
+            replica_count: self.replica_count,
+        }]
+    }
+
     /// `NumNodeGroups`: how many shards (RDB files) the snapshot holds.
     pub fn num_node_groups(&self) -> u32 {
         (self.shards.len() as u32).max(1)

@@ -9,6 +9,7 @@ use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
 pub use ferrocache_model::reshard::ShardConfigurationRequest;
 use ferrocache_model::reshard::{self, CurrentShard};
 use ferrocache_model::shard::ShardSpec;
+use ferrocache_model::snapshot::SnapshotSpec;
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
 
@@ -272,6 +273,51 @@ pub(crate) fn members_of(
     Ok(out)
 }
 
+/// Records a resharding of group `spec` (whose shards are `shards`) as `plan` lays it out: the
+/// group's new generation (when `bump`; a restore reshards in its creating generation) and
+/// [`Resharding`], each shard's new slots (removed ones marked), the new shards and their
+/// members.
+fn write_resharding(
+    w: &mut dyn Writer,
+    spec: &mut GroupSpec,
+    shards: &[ShardSpec],
+    plan: &reshard::ReshardPlan,
+    now: ferrocache_model::Timestamp,
+    bump: bool,
+) -> Result<(), ServiceError> {
+    if bump {
+        spec.generation += 1;
+    }
+    spec.resharding = Some(Resharding {
+        generation: spec.generation,
+        slots_to_move: plan.slots_to_move,
+        before: shards
+            .iter()
+            .map(|s| (s.id.clone(), s.slots.clone()))
+            .collect(),
+    });
+    w.put_doc(&tables::key(&spec.region, &spec.id), &*spec)?;
+    for shard in shards {
+        let mut shard_spec = shard.clone();
+        shard_spec.removing = plan.removed.contains(&shard_spec.id);
+        shard_spec.slots = plan.slots.get(&shard_spec.id).cloned().unwrap_or_default();
+        w.put_doc(
+            &tables::shard_key(&spec.region, &spec.id, &shard_spec.id),
+            &shard_spec,
+        )?;
+    }
+    for (shard_id, zones) in &plan.new_shards {
+        let slots = plan.slots.get(shard_id).cloned().unwrap_or_default();
+        let shard_spec = ShardSpec::new(&spec.region, &spec.id, shard_id.clone(), slots);
+        w.put_doc(
+            &tables::shard_key(&spec.region, &spec.id, shard_id),
+            &shard_spec,
+        )?;
+        add_members(w, spec, shard_id, zones, now, None)?;
+    }
+    Ok(())
+}
+
 /// Adds new members (one per entry of `zones`) to shard `shard_id` of `spec` (specs only; the
 /// reconcilers start them), each seeded from snapshot `restore_from` when given (members
 /// created with a restored group).
@@ -331,20 +377,40 @@ impl Service {
             now,
             parameter_group_cluster_enabled,
         };
-        // A cluster-mode snapshot lends its shard layout to a create that gives none.
-        let snapshot_shards = match &req.snapshot_name {
+        let snapshot = match &req.snapshot_name {
             Some(name) => view(self.store(), |r| {
-                r.doc::<ferrocache_model::snapshot::SnapshotSpec>(&tables::key(
-                    region,
-                    &name.to_ascii_lowercase(),
-                ))
-            })?
-            .map(|s| s.shards)
-            .unwrap_or_default(),
-            None => Vec::new(),
+                r.doc::<SnapshotSpec>(&tables::key(region, &name.to_ascii_lowercase()))
+            })?,
+            None => None,
         };
-        let req = &group::with_snapshot_layout(req, &snapshot_shards);
-        let plan = group::plan_create(req, &ctx)?;
+        // A cluster-mode snapshot lends its shard layout to a create that gives none.
+        let snapshot_shards = snapshot
+            .as_ref()
+            .map(|s| s.shards.clone())
+            .unwrap_or_default();
+        let mut plan =
+            group::plan_create(&group::with_snapshot_layout(req, &snapshot_shards), &ctx)?;
+        // A cluster-mode restore into other shards than the snapshot's (another NumNodeGroups):
+        // the snapshot's shards are restored as they were, then resharded to the count asked.
+        let mut reshard_to = None;
+        if let (Some(snapshot), true, true) = (
+            &snapshot,
+            plan.spec.cluster_mode.enabled(),
+            req.node_group_configuration.is_empty(),
+        ) {
+            let layout = snapshot.layout();
+            let saved: Vec<_> = layout.iter().map(|s| s.slots.clone()).collect();
+            let requested: Vec<_> = plan.shards.iter().map(|s| s.slots.clone()).collect();
+            if saved != requested {
+                let as_saved = CreateGroupRequest {
+                    num_node_groups: Some(layout.len() as i64),
+                    cluster_mode: Some("enabled".to_string()),
+                    ..req.clone()
+                };
+                reshard_to = Some(plan.shards.len());
+                plan = group::plan_create(&group::with_snapshot_layout(&as_saved, &layout), &ctx)?;
+            }
+        }
         let first_shard = plan.shards[0].id.clone();
         let account = self.account_id().to_string();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
@@ -403,6 +469,32 @@ impl Service {
                     now,
                     spec.restore_from.as_deref(),
                 )?;
+            }
+            if let Some(count) = reshard_to {
+                let current: Vec<CurrentShard> = plan
+                    .shards
+                    .iter()
+                    .zip(&plan.new_member_zones)
+                    .map(|(s, zones)| CurrentShard {
+                        id: s.id.clone(),
+                        slots: s.slots.clone(),
+                        replicas: zones.len().saturating_sub(1) as u32,
+                    })
+                    .collect();
+                // Fewer shards: the highest ids go, as Terraform asks when it shrinks a group.
+                let mut remove: Vec<String> = current.iter().map(|s| s.id.clone()).collect();
+                remove.sort();
+                let remove = remove.split_off(count.min(remove.len()));
+                let resize = ShardConfigurationRequest {
+                    replication_group_id: Some(spec.id.clone()),
+                    node_group_count: Some(count as i64),
+                    apply_immediately: Some(true),
+                    node_groups_to_remove: remove,
+                    ..Default::default()
+                };
+                let resharding = reshard::plan_request(&spec.id, &current, &resize)?;
+                let mut spec = spec.clone();
+                write_resharding(w, &mut spec, &plan.shards, &resharding, now, false)?;
             }
             load_group(w, region, &plan.spec.id, &account)
         })
@@ -601,27 +693,9 @@ impl Service {
                 .collect();
             let plan = reshard::plan_request(&current.spec.id, &shards, req)?;
             let mut spec = current.spec.clone();
-            spec.generation += 1;
-            spec.resharding = Some(Resharding {
-                generation: spec.generation,
-                slots_to_move: plan.slots_to_move,
-            });
-            w.put_doc(&tables::key(region, &spec.id), &spec)?;
-            for shard in &current.shards {
-                let mut shard_spec = shard.spec.clone();
-                shard_spec.removing = plan.removed.contains(&shard_spec.id);
-                shard_spec.slots = plan.slots.get(&shard_spec.id).cloned().unwrap_or_default();
-                w.put_doc(
-                    &tables::shard_key(region, &spec.id, &shard_spec.id),
-                    &shard_spec,
-                )?;
-            }
-            for (shard_id, zones) in &plan.new_shards {
-                let slots = plan.slots.get(shard_id).cloned().unwrap_or_default();
-                let shard_spec = ShardSpec::new(region, &spec.id, shard_id.clone(), slots);
-                w.put_doc(&tables::shard_key(region, &spec.id, shard_id), &shard_spec)?;
-                add_members(w, &spec, shard_id, zones, now, None)?;
-            }
+            let shard_specs: Vec<ShardSpec> =
+                current.shards.iter().map(|s| s.spec.clone()).collect();
+            write_resharding(w, &mut spec, &shard_specs, &plan, now, true)?;
             load_group(w, region, &spec.id, &account)
         })
     }

@@ -409,7 +409,9 @@ impl Service {
     ///
     /// A snapshot fits when it has as many shards as the new resource (AWS's rule without
     /// cluster mode) and, in cluster mode, each shard keeps the slots it had: each shard's RDB
-    /// seeds the shard's primary as it is. Moving keys between shards on restore is not done yet.
+    /// seeds the shard's primary as it is. (A create asking for another shard count is
+    /// restored in the snapshot's layout and resharded; only `Slots` of one's own that differ
+    /// from the snapshot's are refused here.)
     ///
     /// # Errors
     /// `SnapshotNotFoundFault` for a missing, deleting or not yet `available` snapshot;

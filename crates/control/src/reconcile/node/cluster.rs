@@ -11,9 +11,10 @@
 //!   `CLUSTER FAILOVER TAKEOVER` (the shard's failover state machine chose it, with the shard's
 //!   epoch; the engine's own failover is off); a primary adds the slots of its shard it does
 //!   not serve unless another primary in its view serves any of them (a node fresh from
-//!   creation, or restored from a snapshot) — never while the group is resharded: then every
-//!   slot has an owner already, the resharding moves them with their keys, and a node whose
-//!   view is not whole yet would otherwise claim slots (and the old owner drop their keys);
+//!   creation, or restored from a snapshot) — never while a created group is resharded: then
+//!   every slot has an owner already, the resharding moves them with their keys, and a node
+//!   whose view is not whole yet would otherwise claim slots (and the old owner drop their
+//!   keys); a group restored into another layout forms with the snapshot's slots first;
 //! - ordered **replica**: `CLUSTER REPLICATE <primary's id>` once the node knows its primary
 //!   and serves no slot itself (a demoted primary that still serves slots is turned into a
 //!   replica by the cluster itself, once it learns the newer epoch);
@@ -55,15 +56,15 @@ pub(crate) struct ClusterPeer {
 /// What a cluster-mode member needs to know of its group.
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterFacts {
-    /// The slots of the node's shard.
+    /// The slots the node's shard claims when the cluster forms: its spec's, or while the
+    /// group is resharded, the ones it had before (none once the group was created: every slot
+    /// has an owner then, only the resharding moves slots, and a node whose view is not whole
+    /// yet must never claim one — the owner would drop that slot's keys).
     pub(crate) slots: Vec<SlotRange>,
     /// Every other member of the group (placed ones only).
     pub(crate) peers: Vec<ClusterPeer>,
     /// The cluster id of the shard's primary, once it ran.
     pub(crate) primary_node_id: Option<String>,
-    /// The group is being resharded: every slot has an owner, and only the resharding moves
-    /// slots (a node must never claim one a view not yet whole shows free).
-    pub(crate) resharding: bool,
 }
 
 impl ClusterFacts {
@@ -83,10 +84,24 @@ impl ClusterFacts {
         else {
             return Ok(None);
         };
-        let slots = r
-            .doc::<ShardSpec>(&tables::shard_key(&spec.region, group, shard_id))?
-            .map(|s| s.slots)
-            .unwrap_or_default();
+        let group_key = tables::key(&spec.region, group);
+        let group_observed = r.doc::<GroupObserved>(&group_key)?;
+        let resharding = r
+            .doc::<GroupSpec>(&group_key)?
+            .and_then(|g| g.resharding_pending(group_observed.as_ref()).cloned());
+        let slots = match resharding {
+            Some(_) if group_observed.is_some_and(|o| o.created) => Vec::new(),
+            Some(r) => r
+                .before
+                .into_iter()
+                .find(|(id, _)| id == shard_id)
+                .map(|(_, slots)| slots)
+                .unwrap_or_default(),
+            None => r
+                .doc::<ShardSpec>(&tables::shard_key(&spec.region, group, shard_id))?
+                .map(|s| s.slots)
+                .unwrap_or_default(),
+        };
         let mut peers = Vec::new();
         let mut primary_node_id = None;
         for key in r.lookup(tables::NODES_BY_SHARD, &tables::key(&spec.region, group))? {
@@ -110,18 +125,10 @@ impl ClusterFacts {
                 healthy: observed.healthy,
             });
         }
-        let group_key = tables::key(&spec.region, group);
-        let resharding = match r.doc::<GroupSpec>(&group_key)? {
-            Some(g) => g
-                .resharding_pending(r.doc::<GroupObserved>(&group_key)?.as_ref())
-                .is_some(),
-            None => false,
-        };
         Ok(Some(Self {
             slots,
             peers,
             primary_node_id,
-            resharding,
         }))
     }
 }
@@ -194,7 +201,7 @@ pub(crate) async fn apply(
             // Slots first, then meet: every ping carries the sender's slots, so peers met after
             // learn them in the handshake, where slots added later would only spread with the
             // next regular ping (up to seconds).
-            if !missing.is_empty() && !served_elsewhere && !cluster.resharding {
+            if !missing.is_empty() && !served_elsewhere {
                 agent
                     .cluster_add_slots_range(address, &ranges(&missing), NODE_CALL_TIMEOUT)
                     .await?;
