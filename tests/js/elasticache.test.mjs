@@ -433,3 +433,62 @@ test('cluster mode: JS SDK create and ioredis Cluster', async () => {
   assert.equal(run.status, 0, run.stderr);
   assert.equal(run.stdout.trim(), '100');
 });
+
+// Goal: the Terraform module's production cluster (encryption in transit and an AUTH token)
+// serves ioredis `Cluster` through its configuration endpoint, as ElastiCache's documentation
+// configures it (`tls`, `password`, and `dnsLookup` passing the announced name through, since
+// CLUSTER SLOTS names endpoints); a client without the token is refused. Method: create 2 shards
+// with TransitEncryptionEnabled and AuthToken, a child node process trusting the CA writes and
+// reads 100 keys across the shards; the same without the password must fail.
+test('cluster mode with TLS and AUTH: ioredis Cluster', async () => {
+  const token = 'js-cluster-token-0123456789';
+  await client.send(new CreateReplicationGroupCommand({
+    ReplicationGroupId: 'js-cluster-tls',
+    ReplicationGroupDescription: 'cluster mode, tls, auth',
+    CacheNodeType: 'cache.t3.micro',
+    NumNodeGroups: 2,
+    ReplicasPerNodeGroup: 1,
+    AutomaticFailoverEnabled: true,
+    TransitEncryptionEnabled: true,
+    AuthToken: token,
+  }));
+  let group;
+  const deadline = Date.now() + GROUP_WAIT_MS;
+  for (;;) {
+    const out = await client.send(new DescribeReplicationGroupsCommand({ ReplicationGroupId: 'js-cluster-tls' }));
+    group = out.ReplicationGroups[0];
+    if (group.Status === 'available') break;
+    assert.ok(Date.now() < deadline, `group still ${group.Status}`);
+    await sleep(100);
+  }
+  assert.equal(group.ClusterEnabled, true);
+  assert.equal(group.AuthTokenEnabled, true);
+  const host = group.ConfigurationEndpoint.Address;
+  const caPath = spawnSync(binaryPath(), ['ca', 'path', '--data-dir', fc.dataDir], { encoding: 'utf8' })
+    .stdout.trim().split('\n').pop();
+  const script = (password) => `
+    const { Cluster } = require('ioredis');
+    const cluster = new Cluster([{ host: ${JSON.stringify(host)}, port: 6379 }], {
+      dnsLookup: (address, callback) => callback(null, address),
+      clusterRetryStrategy: () => null,
+      redisOptions: { tls: {}, password: ${JSON.stringify(password)}, maxRetriesPerRequest: 2 },
+    });
+    (async () => {
+      for (let n = 0; n < 100; n++) await cluster.set('tls:' + n, String(n));
+      let ok = 0;
+      for (let n = 0; n < 100; n++) if ((await cluster.get('tls:' + n)) === String(n)) ok++;
+      console.log(ok);
+      cluster.disconnect();
+    })().catch((e) => { console.error(e.message); cluster.disconnect(); process.exit(1); });`;
+  const run = (password) => spawnSync(process.execPath, ['-e', script(password)], {
+    encoding: 'utf8',
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: caPath },
+    cwd: path.dirname(fileURLToPath(import.meta.url)),
+    timeout: 30_000,
+  });
+  const good = run(token);
+  assert.equal(good.status, 0, good.stderr);
+  assert.equal(good.stdout.trim(), '100');
+  const bad = run('not-the-token-0123456789');
+  assert.notEqual(bad.status, 0);
+});
