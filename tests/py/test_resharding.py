@@ -225,3 +225,30 @@ def test_reshard_survives_a_controller_crash(fc, ec):
     fc.start()
     group, _ = wait_resharded(ec, "rc", 4)
     check_every_key(ec, group, expected)
+
+
+# Goal: the shard-count changes Terraform makes work through the aws CLI as written: growing
+# sends only NodeGroupCount, shrinking also NodeGroupsToRemove with the highest ids, and the
+# CLI's replication-group-available waiter returns once the resharding is done.
+# Method: a 2-shard group; modify-replication-group-shard-configuration to 3, wait, then back
+# to 2 removing 0003, wait; the shard ids and the slot split read back each time.
+def test_reshard_with_the_cli_as_terraform_does(fc, ec):
+    import json
+
+    create_cluster_group(ec, "tfr", shards=2, replicas=0)
+    wait_group_available(ec, "tfr", timeout=180)
+    fc.aws("elasticache", "modify-replication-group-shard-configuration",
+           "--replication-group-id", "tfr", "--node-group-count", "3", "--apply-immediately")
+    fc.aws("elasticache", "wait", "replication-group-available", "--replication-group-id", "tfr")
+    group = json.loads(fc.aws("elasticache", "describe-replication-groups",
+                              "--replication-group-id", "tfr").stdout)["ReplicationGroups"][0]
+    assert group["Status"] == "available"
+    assert [g["NodeGroupId"] for g in group["NodeGroups"]] == ["0001", "0002", "0003"]
+    fc.aws("elasticache", "modify-replication-group-shard-configuration",
+           "--replication-group-id", "tfr", "--node-group-count", "2",
+           "--node-groups-to-remove", "0003", "--apply-immediately")
+    fc.aws("elasticache", "wait", "replication-group-available", "--replication-group-id", "tfr")
+    group = json.loads(fc.aws("elasticache", "describe-replication-groups",
+                              "--replication-group-id", "tfr").stdout)["ReplicationGroups"][0]
+    assert [g["NodeGroupId"] for g in group["NodeGroups"]] == ["0001", "0002"]
+    assert [g["Slots"] for g in group["NodeGroups"]] == ["0-8191", "8192-16383"]
