@@ -185,6 +185,24 @@ pub struct NodeObserved {
     /// replicate from it by this id.
     #[serde(default)]
     pub cluster_node_id: Option<String>,
+    /// Memory the node's data used (`used_memory`), as last recorded: refreshed when it moved
+    /// by more than [`USED_MEMORY_RECORD_STEP`] (or a tenth), so an idle node writes nothing.
+    #[serde(default)]
+    pub used_memory_bytes: u64,
+}
+
+/// The smallest change of `used_memory` worth recording (see
+/// [`NodeObserved::used_memory_bytes`]).
+pub const USED_MEMORY_RECORD_STEP: u64 = 1 << 20;
+
+impl NodeObserved {
+    /// Records `used` as the node's memory in use if it moved enough to matter.
+    pub fn record_used_memory(&mut self, used: u64) {
+        let step = USED_MEMORY_RECORD_STEP.max(self.used_memory_bytes / 10);
+        if used.abs_diff(self.used_memory_bytes) >= step {
+            self.used_memory_bytes = used;
+        }
+    }
 }
 
 /// `CacheCluster.CacheClusterStatus`.

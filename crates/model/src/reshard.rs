@@ -187,6 +187,25 @@ pub fn plan_request(
     })
 }
 
+/// Checks that the data fits in the shards left after a removal, as AWS checks before it
+/// removes shards: `used` bytes (the primaries' memory in use, as last recorded) against
+/// `kept` shards of `maxmemory` bytes each (0: a node type without a known size, not checked).
+///
+/// # Errors
+/// `InvalidParameterValue` (Ferrocache's wording: AWS's is not published) when it does not.
+pub fn check_fits(group_id: &str, used: u64, kept: usize, maxmemory: u64) -> Result<(), Fault> {
+    let capacity = maxmemory.saturating_mul(kept as u64);
+    if maxmemory == 0 || used <= capacity {
+        return Ok(());
+    }
+    let mb = |b: u64| b.div_ceil(1 << 20);
+    Err(Fault::value(format!(
+        "The data in replication group {group_id} ({} MB in use) does not fit in the {kept} node groups that would remain ({} MB of memory). Remove fewer node groups or scale up the node type first.",
+        mb(used),
+        mb(capacity)
+    )))
+}
+
 /// The shards a growing request adds: the ids `ReshardingConfiguration` names for them (else
 /// the next free ids), each with as many replicas as the smallest current shard.
 fn new_shards(
@@ -467,6 +486,19 @@ mod tests {
                 vec![Some("us-east-1b".to_string()), None]
             )]
         );
+    }
+
+    // Goal: a removal is refused when the data in use exceeds what the remaining shards hold,
+    // and allowed up to exactly that; an unknown node size is not checked. Method: check_fits.
+    #[test]
+    fn removal_must_fit() {
+        let gb = 1u64 << 30;
+        assert!(check_fits("g", 2 * gb, 2, gb).is_ok());
+        assert!(matches!(
+            check_fits("g", 2 * gb + 1, 2, gb),
+            Err(Fault::InvalidParameterValue(m)) if m.contains("does not fit in the 2 node groups")
+        ));
+        assert!(check_fits("g", 100 * gb, 1, 0).is_ok());
     }
 
     // Goal: 3 → 4 shards moves only what the new shard needs (4096 slots), every shard ends

@@ -360,6 +360,7 @@ impl Harness {
                         epoch: 1,
                         stream_check: None,
                         cluster_node_id: None,
+                        used_memory_bytes: 0,
                     };
                     w.put_doc(key, &observed)?;
                 }

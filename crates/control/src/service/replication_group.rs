@@ -692,6 +692,21 @@ impl Service {
                 })
                 .collect();
             let plan = reshard::plan_request(&current.spec.id, &shards, req)?;
+            if !plan.removed.is_empty() {
+                let used: u64 = current
+                    .live_members()
+                    .filter(|m| current.is_primary(&m.spec.id))
+                    .filter_map(|m| m.observed.as_ref().map(|o| o.used_memory_bytes))
+                    .sum();
+                let maxmemory = ferrocache_model::node_type::lookup(&current.spec.node_type)
+                    .map(|t| {
+                        t.maxmemory_bytes(
+                            ferrocache_model::node_type::RESERVED_MEMORY_PERCENT_DEFAULT,
+                        )
+                    })
+                    .unwrap_or(0);
+                reshard::check_fits(&current.spec.id, used, plan.slots.len(), maxmemory)?;
+            }
             let mut spec = current.spec.clone();
             let shard_specs: Vec<ShardSpec> =
                 current.shards.iter().map(|s| s.spec.clone()).collect();

@@ -312,6 +312,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     observed.pid = Some(process.pid);
     observed.healthy = true;
     observed.down_since = None;
+    observed.record_used_memory(info.used_memory);
     // A process we believed running (a pid recorded, not cleared by a clean shutdown) had to
     // be started anew, and not for a reboot: the node died and is being recovered.
     if observed.created && !rebooted && !process.adopted && facts.observed.pid.is_some() {
