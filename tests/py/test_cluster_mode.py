@@ -2,7 +2,6 @@
 with boto3, served to cluster clients through the configuration endpoint, and described as
 AWS does; every address a client learns from the cluster is a Ferrocache endpoint."""
 
-import ipaddress
 import subprocess
 
 import pytest
@@ -23,6 +22,12 @@ def create_cluster_group(ec, group_id, shards=3, replicas=2, **extra):
         AutomaticFailoverEnabled=True,
         **extra,
     )["ReplicationGroup"]
+
+
+def cluster_client(group):
+    """A redis-py RedisCluster client through the group's configuration endpoint."""
+    endpoint = group["ConfigurationEndpoint"]
+    return RedisCluster(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=5)
 
 
 def endpoints_of(ec, group):

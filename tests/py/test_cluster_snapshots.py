@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from redis.cluster import RedisCluster
 
 from harness import error_code, wait_group_available, wait_until
-from test_cluster_mode import create_cluster_group
+from test_cluster_mode import cluster_client, create_cluster_group
 
 REGION = "us-east-1"
 KEYS = 600
@@ -22,10 +21,6 @@ def wait_snapshot_available(ec, name, timeout=120):
         return snap if snap["SnapshotStatus"] == "available" else None
     return wait_until(check, timeout=timeout, what=f"snapshot {name} available")
 
-
-def cluster_client(group):
-    endpoint = group["ConfigurationEndpoint"]
-    return RedisCluster(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=5)
 
 
 def shard_key_counts(ec, group):

@@ -7,17 +7,12 @@ import time
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
 
 from harness import error_code, wait_group_available, wait_until
-from test_cluster_mode import create_cluster_group
+from test_cluster_mode import cluster_client, create_cluster_group
 
 KEYS = 3000
 
-
-def cluster_client(group):
-    endpoint = group["ConfigurationEndpoint"]
-    return RedisCluster(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=5)
 
 
 def primaries(ec, group):

@@ -290,32 +290,47 @@ fn usable_for(spec: &SnapshotSpec, node: &NodeSpec) -> bool {
 /// The manifest of a snapshot whose file is not copied yet (sizes and digests filled in by
 /// [`write_snapshot`]).
 fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
-    Manifest {
-        format: MANIFEST_FORMAT,
-        snapshot_name: spec.name.clone(),
-        region: spec.region.clone(),
-        replication_group_id: spec.group_id.clone(),
-        cache_cluster_id: spec.cache_cluster_id.clone(),
-        engine: spec.engine.clone(),
-        engine_version: spec.engine_version.clone(),
-        node_type: spec.node_type.clone(),
-        parameter_group: spec.parameter_group.clone(),
-        num_node_groups: 1,
-        key_count: observed.key_count,
-        digest: observed.digest.clone(),
+    let file = ManifestFile {
+        name: SNAPSHOT_RDB_FILE.to_string(),
+        cache_cluster_id: spec.node_id.clone(),
+        node_group_id: spec.node_group_id(),
         size_bytes: 0,
-        files: vec![ManifestFile {
-            name: SNAPSHOT_RDB_FILE.to_string(),
-            cache_cluster_id: spec.node_id.clone(),
-            node_group_id: spec.node_group_id(),
-            size_bytes: 0,
-            sha256: String::new(),
-            key_count: observed.key_count,
-            slots: Vec::new(),
-            digest: None,
-        }],
-        created_at: chrono::Utc::now(),
-        sealed_with: None,
+        sha256: String::new(),
+        key_count: observed.key_count,
+        slots: Vec::new(),
+        digest: None,
+    };
+    Manifest::of(spec, vec![file], observed.digest.clone(), None)
+}
+
+impl Manifest {
+    /// The manifest of snapshot `spec` holding `files`: its key count and size are theirs
+    /// summed; `digest` covers the whole dataset (one file), `sealed_with` names the key the
+    /// files are sealed with.
+    fn of(
+        spec: &SnapshotSpec,
+        files: Vec<ManifestFile>,
+        digest: Option<String>,
+        sealed_with: Option<String>,
+    ) -> Manifest {
+        Manifest {
+            format: MANIFEST_FORMAT,
+            snapshot_name: spec.name.clone(),
+            region: spec.region.clone(),
+            replication_group_id: spec.group_id.clone(),
+            cache_cluster_id: spec.cache_cluster_id.clone(),
+            engine: spec.engine.clone(),
+            engine_version: spec.engine_version.clone(),
+            node_type: spec.node_type.clone(),
+            parameter_group: spec.parameter_group.clone(),
+            num_node_groups: spec.num_node_groups(),
+            key_count: files.iter().map(|f| f.key_count).sum(),
+            digest,
+            size_bytes: files.iter().map(|f| f.size_bytes).sum(),
+            files,
+            created_at: chrono::Utc::now(),
+            sealed_with,
+        }
     }
 }
 

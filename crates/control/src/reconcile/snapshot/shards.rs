@@ -22,7 +22,7 @@ use ferrocache_store::{update, view, ReadExt, StoreError, WriteExt};
 use super::super::{node, Context, Next, ReconcileError};
 use super::{
     commit, copy_hashed, finish, hash_file, Manifest, ManifestFile, DIGEST_KEYS_MAX,
-    MANIFEST_FORMAT, NODE_CALL_TIMEOUT, RETRY_LATER, SAVE_POLL,
+    NODE_CALL_TIMEOUT, RETRY_LATER, SAVE_POLL,
 };
 
 /// One pass over the shards of snapshot `key`: asks for the saves not asked yet, copies the
@@ -222,22 +222,6 @@ fn manifest_of(spec: &SnapshotSpec, observed: &SnapshotObserved) -> Manifest {
             }
         })
         .collect();
-    Manifest {
-        format: MANIFEST_FORMAT,
-        snapshot_name: spec.name.clone(),
-        region: spec.region.clone(),
-        replication_group_id: spec.group_id.clone(),
-        cache_cluster_id: spec.cache_cluster_id.clone(),
-        engine: spec.engine.clone(),
-        engine_version: spec.engine_version.clone(),
-        node_type: spec.node_type.clone(),
-        parameter_group: spec.parameter_group.clone(),
-        num_node_groups: spec.num_node_groups(),
-        key_count: files.iter().map(|f| f.key_count).sum(),
-        digest: None,
-        size_bytes: files.iter().map(|f| f.size_bytes).sum(),
-        files,
-        created_at: chrono::Utc::now(),
-        sealed_with: observed.shards.iter().find_map(|s| s.sealed_with.clone()),
-    }
+    let sealed_with = observed.shards.iter().find_map(|s| s.sealed_with.clone());
+    Manifest::of(spec, files, None, sealed_with)
 }
