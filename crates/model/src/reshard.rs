@@ -111,7 +111,7 @@ pub fn plan_request(
             "NodeGroupsToRemove and NodeGroupsToRetain can be specified only when NodeGroupCount is less than the current number of node groups.",
         ));
     }
-    if count <= current.len() && !req.resharding_configuration.is_empty() && count < current.len() {
+    if count < current.len() && !req.resharding_configuration.is_empty() {
         return Err(Fault::combination(
             "ReshardingConfiguration can be specified only when adding node groups or rebalancing.",
         ));
