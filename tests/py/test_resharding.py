@@ -247,3 +247,48 @@ def test_reshard_with_the_cli_as_terraform_does(fc, ec):
                               "--replication-group-id", "tfr").stdout)["ReplicationGroups"][0]
     assert [g["NodeGroupId"] for g in group["NodeGroups"]] == ["0001", "0002"]
     assert [g["Slots"] for g in group["NodeGroups"]] == ["0-8191", "8192-16383"]
+
+
+# Goal: a source shard's primary dying in the middle of a resharding loses no key: its replica
+# takes over (with the keys not yet moved), the resharding goes on from the new primary, and
+# every key ends in the shard owning its slot. Method: 3 shards x 1 replica, 20000 keys,
+# NodeGroupCount=4; once slots are moving, SIGKILL the primary of shard 0001; wait for the group
+# to read `available` with 4 shards, check every key.
+def test_reshard_survives_a_source_primary_failure(fc, ec):
+    import os
+    import signal
+
+    from harness import node_pids
+
+    create_cluster_group(ec, "rf", replicas=1)
+    group = wait_group_available(ec, "rf", timeout=180)
+    client = cluster_client(group)
+    expected = {f"f:{i}": str(i) for i in range(20000)}
+    names = sorted(expected)
+    for start in range(0, len(names), 1000):
+        client.mset_nonatomic({k: expected[k] for k in names[start:start + 1000]})
+    client.close()
+    primary_id = None
+    for member in group["NodeGroups"][0]["NodeGroupMembers"]:
+        node = ec.describe_cache_clusters(
+            CacheClusterId=member["CacheClusterId"],
+            ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
+        conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
+        if conn.execute_command("ROLE")[0] in (b"master", "master"):
+            primary_id = member["CacheClusterId"]
+        conn.close()
+    assert primary_id
+
+    ec.modify_replication_group_shard_configuration(
+        ReplicationGroupId="rf", NodeGroupCount=4, ApplyImmediately=True)
+
+    def moving():
+        g = ec.describe_replication_groups(ReplicationGroupId="rf")["ReplicationGroups"][0]
+        if g["Status"] == "available":
+            raise AssertionError("the resharding finished before the failure could be injected")
+        pending = g.get("PendingModifiedValues", {}).get("Resharding")
+        return pending and pending["SlotMigration"]["ProgressPercentage"] > 0
+    wait_until(moving, timeout=180, poll=0.02, what="slots moving")
+    os.kill(node_pids(fc.data_dir)[primary_id], signal.SIGKILL)
+    group, _ = wait_resharded(ec, "rf", 4, timeout=300)
+    check_every_key(ec, group, expected)

@@ -108,7 +108,21 @@ async fn move_slot(
         if keys.is_empty() {
             break;
         }
-        source.migrate_keys(to.data, &keys, timeout, auth).await?;
+        match source.migrate_keys(to.data, &keys, timeout, auth).await {
+            Ok(()) => {}
+            // The target lost track of the slot's owner: the source it was importing from
+            // failed and was forgotten (a replica took over; a node ignores a new owner's
+            // claim on a slot it imports). Name the owner again, then import anew.
+            Err(EngineError::Reply { message, .. }) if message.contains("not served") => {
+                target
+                    .cluster_setslot(slot, SlotState::Node(&from.node_id))
+                    .await?;
+                target
+                    .cluster_setslot(slot, SlotState::Importing(&from.node_id))
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
     }
     settle(source, target, to, slot).await
 }

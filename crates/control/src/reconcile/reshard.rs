@@ -65,9 +65,8 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     let Some(loaded) = view(ctx.store.as_ref(), |r| load(r, &ctx, &key))? else {
         return Ok(Next::Done);
     };
-    let live: Vec<&Shard> = loaded.shards.iter().collect();
     let mut owners: Vec<(&Shard, &SlotOwner)> = Vec::new();
-    for shard in &live {
+    for shard in &loaded.shards {
         match &shard.primary {
             Some(p) => owners.push((shard, p)),
             // A removed shard whose members are already going has given all its slots away.
