@@ -30,6 +30,35 @@ def cluster_client(group):
     return RedisCluster(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=5)
 
 
+def shard_primaries(ec, group):
+    """[(NodeGroupId, connection to that shard's primary, its slot ranges)], found by asking
+    each member its role through its node endpoint; the caller closes the connections."""
+    out = []
+    for shard in group["NodeGroups"]:
+        ranges = [tuple(int(x) for x in r.split("-")) for r in shard["Slots"].split(",")]
+        for member in shard["NodeGroupMembers"]:
+            node = ec.describe_cache_clusters(
+                CacheClusterId=member["CacheClusterId"],
+                ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
+            conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
+            if conn.execute_command("ROLE")[0] in (b"master", "master"):
+                out.append((shard["NodeGroupId"], conn, ranges))
+                break
+            conn.close()
+    return out
+
+
+def load_keys(group, expected, batch=1000):
+    """Writes `expected` ({key: value}) through the configuration endpoint, `batch` at a time."""
+    client = cluster_client(group)
+    try:
+        names = sorted(expected)
+        for start in range(0, len(names), batch):
+            client.mset_nonatomic({k: expected[k] for k in names[start:start + batch]})
+    finally:
+        client.close()
+
+
 def endpoints_of(ec, group):
     """Every endpoint address a client may be given: the configuration endpoint and each
     member's node endpoint."""

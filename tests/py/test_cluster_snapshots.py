@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import error_code, wait_group_available, wait_until
-from test_cluster_mode import cluster_client, create_cluster_group
+from test_cluster_mode import cluster_client, create_cluster_group, shard_primaries
 
 REGION = "us-east-1"
 KEYS = 600
@@ -25,18 +25,10 @@ def wait_snapshot_available(ec, name, timeout=120):
 
 def shard_key_counts(ec, group):
     """Keys held by each shard's primary, read from the primaries themselves."""
-    import redis
     counts = {}
-    for shard in group["NodeGroups"]:
-        for member in shard["NodeGroupMembers"]:
-            node = ec.describe_cache_clusters(
-                CacheClusterId=member["CacheClusterId"],
-                ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
-            conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
-            role = conn.execute_command("ROLE")[0]
-            if role in (b"master", "master"):
-                counts[shard["NodeGroupId"]] = conn.dbsize()
-            conn.close()
+    for shard_id, conn, _ in shard_primaries(ec, group):
+        counts[shard_id] = conn.dbsize()
+        conn.close()
     return counts
 
 
@@ -124,25 +116,17 @@ def test_snapshot_and_restore_cluster_group(fc, ec):
 def assert_keys_in_owning_shards(ec, group, total):
     """Each shard's primary holds keys of its own slots only (its keys counted slot by slot over
     its slots equal its key count), and all of them together `total`."""
-    import redis
     held = 0
-    for shard in group["NodeGroups"]:
-        ranges = [tuple(int(x) for x in r.split("-")) for r in shard["Slots"].split(",")]
-        for member in shard["NodeGroupMembers"]:
-            node = ec.describe_cache_clusters(
-                CacheClusterId=member["CacheClusterId"],
-                ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
-            conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
-            if conn.execute_command("ROLE")[0] in (b"master", "master"):
-                pipe = conn.pipeline(transaction=False)
-                for a, b in ranges:
-                    for slot in range(a, b + 1):
-                        pipe.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
-                in_own_slots = sum(pipe.execute())
-                size = conn.dbsize()
-                assert in_own_slots == size, (shard["NodeGroupId"], in_own_slots, size)
-                held += size
-            conn.close()
+    for shard_id, conn, ranges in shard_primaries(ec, group):
+        pipe = conn.pipeline(transaction=False)
+        for a, b in ranges:
+            for slot in range(a, b + 1):
+                pipe.execute_command("CLUSTER", "COUNTKEYSINSLOT", slot)
+        in_own_slots = sum(pipe.execute())
+        size = conn.dbsize()
+        conn.close()
+        assert in_own_slots == size, (shard_id, in_own_slots, size)
+        held += size
     assert held == total
 
 

@@ -6,36 +6,21 @@ import threading
 import time
 
 import pytest
-import redis
 
 from harness import error_code, wait_group_available, wait_until
-from test_cluster_mode import cluster_client, create_cluster_group
+from test_cluster_mode import cluster_client, create_cluster_group, load_keys, shard_primaries
 
 KEYS = 3000
 
 
 
-def primaries(ec, group):
-    """(NodeGroupId, redis connection to its primary, slot ranges) for each shard."""
-    out = []
-    for shard in group["NodeGroups"]:
-        for member in shard["NodeGroupMembers"]:
-            node = ec.describe_cache_clusters(
-                CacheClusterId=member["CacheClusterId"],
-                ShowCacheNodeInfo=True)["CacheClusters"][0]["CacheNodes"][0]["Endpoint"]
-            conn = redis.Redis(host=node["Address"], port=node["Port"], socket_timeout=5)
-            if conn.execute_command("ROLE")[0] in (b"master", "master"):
-                ranges = [tuple(int(x) for x in r.split("-")) for r in shard["Slots"].split(",")]
-                out.append((shard["NodeGroupId"], conn, ranges))
-                break
-            conn.close()
-    return out
 
 
 def check_every_key(ec, group, expected):
     """Every key reads back through the cluster client, and each lives on the primary of the
     shard whose slots hold it (and nowhere else)."""
     client = cluster_client(group)
+    shards = []
     try:
         names = sorted(expected)
         for start in range(0, len(names), 500):
@@ -43,7 +28,7 @@ def check_every_key(ec, group, expected):
             values = client.mget_nonatomic(batch)
             wrong = [k for k, v in zip(batch, values) if v != expected[k].encode()]
             assert not wrong, f"{len(wrong)} keys wrong or lost, e.g. {wrong[:5]}"
-        shards = primaries(ec, group)
+        shards = shard_primaries(ec, group)
         assert len(shards) == len(group["NodeGroups"])
         total = 0
         for _, conn, ranges in shards:
@@ -60,7 +45,7 @@ def check_every_key(ec, group, expected):
             assert holder == owners, (name, slot, holder, owners)
     finally:
         client.close()
-        for _, conn, _ in primaries(ec, group):
+        for _, conn, _ in shards:
             conn.close()
 
 
@@ -127,12 +112,8 @@ def wait_resharded(ec, group_id, shards, timeout=300):
 def test_reshard_3_to_4_to_2_under_load(ec):
     create_cluster_group(ec, "rs", replicas=1)
     group = wait_group_available(ec, "rs", timeout=180)
-    client = cluster_client(group)
     expected = {f"key:{i}": f"value:{i}" for i in range(KEYS)}
-    names = sorted(expected)
-    for start in range(0, KEYS, 500):
-        client.mset_nonatomic({k: expected[k] for k in names[start:start + 500]})
-    client.close()
+    load_keys(group, expected, batch=500)
 
     with Load(group, expected) as load:
         answer = ec.modify_replication_group_shard_configuration(
@@ -199,12 +180,8 @@ def test_reshard_refusals(ec):
 def test_reshard_survives_a_controller_crash(fc, ec):
     create_cluster_group(ec, "rc", replicas=0)
     group = wait_group_available(ec, "rc", timeout=180)
-    client = cluster_client(group)
     expected = {f"k:{i}": str(i) for i in range(20000)}
-    names = sorted(expected)
-    for start in range(0, len(names), 1000):
-        client.mset_nonatomic({k: expected[k] for k in names[start:start + 1000]})
-    client.close()
+    load_keys(group, expected)
 
     ec.modify_replication_group_shard_configuration(
         ReplicationGroupId="rc", NodeGroupCount=4, ApplyImmediately=True)
@@ -264,12 +241,8 @@ def test_reshard_survives_a_primary_failure(fc, ec, victim_shard):
 
     create_cluster_group(ec, "rf", replicas=1)
     group = wait_group_available(ec, "rf", timeout=180)
-    client = cluster_client(group)
     expected = {f"f:{i}": str(i) for i in range(20000)}
-    names = sorted(expected)
-    for start in range(0, len(names), 1000):
-        client.mset_nonatomic({k: expected[k] for k in names[start:start + 1000]})
-    client.close()
+    load_keys(group, expected)
     ec.modify_replication_group_shard_configuration(
         ReplicationGroupId="rf", NodeGroupCount=4, ApplyImmediately=True)
 
