@@ -13,6 +13,14 @@ pub const FAMILY_REDIS7: &str = "redis7";
 pub const DEFAULT_PARAMETER_GROUP: &str = "default.redis7";
 /// The default parameter group of cluster-mode-enabled Redis 7 groups.
 pub const DEFAULT_PARAMETER_GROUP_CLUSTER_ON: &str = "default.redis7.cluster.on";
+/// The default parameter group of a group whose nodes run `cluster-enabled` `yes` or `no`.
+pub fn default_parameter_group(cluster_enabled: bool) -> &'static str {
+    match cluster_enabled {
+        true => DEFAULT_PARAMETER_GROUP_CLUSTER_ON,
+        false => DEFAULT_PARAMETER_GROUP,
+    }
+}
+
 /// The engine version line we run; requests may say `7.0` or the full patch version.
 pub const ENGINE_VERSION_LINE: &str = "7.0";
 

@@ -161,6 +161,21 @@ pub mod text {
     pub fn node_type_applied(node_type: &str) -> String {
         format!("Succeeded applying modification to cache node type to {node_type}.")
     }
+    /// A `ClusterMode` change was accepted (Ferrocache's wording: AWS's was not found).
+    pub fn cluster_mode_changing(group_id: &str, mode: &str) -> String {
+        format!("Modifying cluster mode of replication group {group_id} to {mode}")
+    }
+    /// Every member of the group runs in the new cluster mode (Ferrocache's wording).
+    pub fn cluster_mode_changed(group_id: &str, mode: &str) -> String {
+        format!("Cluster mode of replication group {group_id} is now {mode}")
+    }
+    /// A change into `compatible` found keys outside database 0 on the primary and was
+    /// given up, the group left as it was (Ferrocache's wording).
+    pub fn cluster_mode_refused_keys_outside_db0(group_id: &str, databases: &str) -> String {
+        format!(
+            "Failed to modify cluster mode of replication group {group_id}: keys are stored in databases other than 0 ({databases}); cluster mode keeps only database 0. The cluster mode is still disabled."
+        )
+    }
     /// A node type change could not be carried out.
     pub fn node_type_failed(node_type: &str) -> String {
         format!("Failed applying modification to cache node type to {node_type}.")

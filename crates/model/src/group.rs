@@ -106,6 +106,10 @@ pub struct GroupSpec {
     /// carried out once [`GroupObserved::resharded`] reaches its generation.
     #[serde(default)]
     pub resharding: Option<Resharding>,
+    /// The parameter group the group used before `ClusterMode` moved from `disabled` to
+    /// `compatible`: what it returns to if the move is given up (keys outside database 0).
+    #[serde(default)]
+    pub parameter_group_before_cluster_mode: Option<String>,
 }
 
 /// An online resharding: the shards' new slots are in their specs; this records the request.
@@ -130,6 +134,10 @@ pub enum ClusterMode {
     Disabled,
     /// `enabled`: shards own hash slots; cluster clients use the configuration endpoint.
     Enabled,
+    /// `compatible`: the one step between `disabled` and `enabled` on a live group. Its one
+    /// shard runs as a cluster that owns every slot, so cluster clients (configuration
+    /// endpoint) and plain ones (primary and reader endpoints) both reach it.
+    Compatible,
 }
 
 impl ClusterMode {
@@ -138,12 +146,20 @@ impl ClusterMode {
         match self {
             ClusterMode::Disabled => "disabled",
             ClusterMode::Enabled => "enabled",
+            ClusterMode::Compatible => "compatible",
         }
     }
 
-    /// `ClusterEnabled`.
+    /// Whether the group is sharded by hash slot as far as the API goes: shards with `Slots`,
+    /// no primary or reader endpoint, resharding.
     pub fn enabled(self) -> bool {
         self == ClusterMode::Enabled
+    }
+
+    /// Whether the nodes run `cluster-enabled yes` (`enabled`, and `compatible` on the way
+    /// there): they form a cluster, and a configuration endpoint reaches it.
+    pub fn runs_cluster(self) -> bool {
+        matches!(self, ClusterMode::Enabled | ClusterMode::Compatible)
     }
 }
 
@@ -199,6 +215,10 @@ pub struct GroupObserved {
     /// Slots of the resharding under way moved so far.
     #[serde(default)]
     pub slots_moved: u32,
+    /// The `ClusterMode` every member was last found running in (`None` before any was
+    /// recorded, and for a group that never ran in cluster mode).
+    #[serde(default)]
+    pub cluster_mode: Option<ClusterMode>,
 }
 
 impl GroupSpec {
@@ -697,9 +717,10 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     let cluster_mode = cluster_mode_of(req, ctx)?;
     let automatic_failover = req.automatic_failover_enabled.unwrap_or(false);
     let multi_az = req.multi_az_enabled.unwrap_or(false);
-    let layout = match cluster_mode {
-        ClusterMode::Enabled => cluster_layout(req, ctx, automatic_failover)?,
-        ClusterMode::Disabled => single_shard_layout(req, ctx, automatic_failover)?,
+    // A group is created `enabled` or `disabled`; `compatible` is only reached by a modify.
+    let layout = match cluster_mode.enabled() {
+        true => cluster_layout(req, ctx, automatic_failover)?,
+        false => single_shard_layout(req, ctx, automatic_failover)?,
     };
 
     let node_type = req
@@ -714,11 +735,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
         .cache_parameter_group_name
         .clone()
         .unwrap_or_else(|| {
-            match cluster_mode {
-                ClusterMode::Enabled => engine::DEFAULT_PARAMETER_GROUP_CLUSTER_ON,
-                ClusterMode::Disabled => engine::DEFAULT_PARAMETER_GROUP,
-            }
-            .to_string()
+            engine::default_parameter_group(cluster_mode.runs_cluster()).to_string()
         })
         .to_ascii_lowercase();
     let subnet_group = req
@@ -768,6 +785,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             at_rest_encryption,
             cluster_mode,
             resharding: None,
+            parameter_group_before_cluster_mode: None,
         },
         shards: layout
             .shards
@@ -801,7 +819,11 @@ fn cluster_mode_of(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Clus
         None => None,
         Some("enabled") => Some(true),
         Some("disabled") => Some(false),
-        Some("compatible") => return Err(not_yet("ClusterMode compatible")),
+        Some("compatible") => {
+            return Err(Fault::value(
+                "ClusterMode compatible can only be set by ModifyReplicationGroup, on a replication group whose cluster mode is disabled.",
+            ))
+        }
         Some(m) => return Err(Fault::value(format!("Invalid value {m} for ClusterMode."))),
     };
     let from_parameter_group = match &req.cache_parameter_group_name {

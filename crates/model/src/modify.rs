@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::group::{self, not_yet, GroupSpec, DESCRIPTION_LEN_MAX};
+use crate::group::{self, not_yet, ClusterMode, GroupSpec, DESCRIPTION_LEN_MAX};
 use crate::node::NodeSpec;
 use crate::{engine, ids, node_type, Fault, Timestamp};
 
@@ -119,6 +119,9 @@ pub struct GroupModification {
     pub user_groups_changed: bool,
     /// `PrimaryClusterId`: the member to promote (a request counted on its shard).
     pub promotion: Option<MemberFacts>,
+    /// `ClusterMode` moved on (`disabled` → `compatible` → `enabled`); nothing else changed but
+    /// perhaps the parameter group.
+    pub cluster_mode_changed: bool,
 }
 
 /// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
@@ -162,12 +165,113 @@ fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
     if req.remove_user_groups == Some(true) {
         return Err(not_yet("RemoveUserGroups (use UserGroupIdsToRemove)"));
     }
+    Ok(())
+}
+
+/// The `ClusterMode` a request names.
+fn requested_cluster_mode(req: &ModifyGroupRequest) -> Result<Option<ClusterMode>, Fault> {
     match req.cluster_mode.as_deref() {
-        None | Some("disabled") => {}
-        Some(m @ ("enabled" | "compatible")) => {
-            return Err(not_yet(&format!("ClusterMode {m} (cluster mode)")))
+        None => Ok(None),
+        Some("disabled") => Ok(Some(ClusterMode::Disabled)),
+        Some("compatible") => Ok(Some(ClusterMode::Compatible)),
+        Some("enabled") => Ok(Some(ClusterMode::Enabled)),
+        Some(m) => Err(Fault::value(format!("Invalid value {m} for ClusterMode."))),
+    }
+}
+
+/// A change of `ClusterMode` on a live group, by AWS's rules: only `disabled` → `compatible`
+/// → `enabled`, never back; nothing else in the same request but the parameter group; into
+/// `compatible` only with automatic failover and a replica. The parameter group must have
+/// `cluster-enabled yes` (the caller checks it); a group on `default.redis7` moves to
+/// `default.redis7.cluster.on` by itself. (That the keys are all in database 0 is checked on
+/// the primary when the change starts.) `None` when the request keeps the current mode.
+///
+/// Wording: AWS's messages for these refusals were not found; these are Ferrocache's.
+fn plan_cluster_mode_change(
+    current: &GroupSpec,
+    members: &[MemberFacts],
+    req: &ModifyGroupRequest,
+) -> Result<Option<GroupModification>, Fault> {
+    let Some(wanted) = requested_cluster_mode(req)? else {
+        return Ok(None);
+    };
+    if wanted == current.cluster_mode {
+        return Ok(None);
+    }
+    match (current.cluster_mode, wanted) {
+        (ClusterMode::Disabled, ClusterMode::Compatible)
+        | (ClusterMode::Compatible, ClusterMode::Enabled) => {}
+        (ClusterMode::Disabled, ClusterMode::Enabled) => {
+            return Err(Fault::combination(
+                "Cluster mode can only be changed from disabled to compatible first, then to enabled.",
+            ))
         }
-        Some(m) => return Err(Fault::value(format!("Invalid value {m} for ClusterMode."))),
+        (from, to) => {
+            return Err(Fault::combination(format!(
+                "Cluster mode cannot be changed from {} to {}: it only moves from disabled to compatible to enabled.",
+                from.as_str(),
+                to.as_str()
+            )))
+        }
+    }
+    let only_cluster_mode = ModifyGroupRequest {
+        replication_group_id: req.replication_group_id.clone(),
+        cluster_mode: req.cluster_mode.clone(),
+        cache_parameter_group_name: req.cache_parameter_group_name.clone(),
+        apply_immediately: req.apply_immediately,
+        ..ModifyGroupRequest::default()
+    };
+    if *req != only_cluster_mode {
+        return Err(Fault::combination(
+            "No other parameter can be modified together with ClusterMode, except CacheParameterGroupName.",
+        ));
+    }
+    if wanted == ClusterMode::Compatible && (!current.automatic_failover || members.len() < 2) {
+        return Err(Fault::combination(
+            "Changing the cluster mode requires automatic failover enabled and at least 1 replica.",
+        ));
+    }
+    let mut spec = current.clone();
+    spec.cluster_mode = wanted;
+    if wanted == ClusterMode::Compatible {
+        spec.parameter_group_before_cluster_mode = Some(current.parameter_group.clone());
+    }
+    spec.parameter_group = match &req.cache_parameter_group_name {
+        Some(pg) => pg.to_ascii_lowercase(),
+        None if current.parameter_group == engine::DEFAULT_PARAMETER_GROUP => {
+            engine::default_parameter_group(true).to_string()
+        }
+        None => current.parameter_group.clone(),
+    };
+    spec.generation += 1;
+    Ok(Some(GroupModification {
+        parameter_group_changed: spec.parameter_group != current.parameter_group,
+        spec,
+        needs_reconcile: true,
+        node_type: None,
+        security_groups_changed: false,
+        automatic_failover_enabled_now: false,
+        auth_changed: false,
+        user_groups_changed: false,
+        promotion: None,
+        cluster_mode_changed: true,
+    }))
+}
+
+/// While a group is `compatible`, AWS allows no other modification than its parameter group
+/// (and moving on to `enabled`).
+fn refuse_while_compatible(req: &ModifyGroupRequest) -> Result<(), Fault> {
+    let parameter_group_only = ModifyGroupRequest {
+        replication_group_id: req.replication_group_id.clone(),
+        cluster_mode: req.cluster_mode.clone(),
+        cache_parameter_group_name: req.cache_parameter_group_name.clone(),
+        apply_immediately: req.apply_immediately,
+        ..ModifyGroupRequest::default()
+    };
+    if *req != parameter_group_only {
+        return Err(Fault::combination(
+            "A replication group in compatible cluster mode can only have its parameter group modified, or its cluster mode set to enabled.",
+        ));
     }
     Ok(())
 }
@@ -248,6 +352,12 @@ pub fn plan_group_modification_at(
     now: crate::Timestamp,
 ) -> Result<GroupModification, Fault> {
     refuse_not_yet(req)?;
+    if let Some(change) = plan_cluster_mode_change(current, members, req)? {
+        return Ok(change);
+    }
+    if current.cluster_mode == ClusterMode::Compatible {
+        refuse_while_compatible(req)?;
+    }
     if current.cluster_mode.enabled() {
         refuse_in_cluster_mode(req)?;
     }
@@ -437,6 +547,7 @@ pub fn plan_group_modification_at(
         parameter_group_changed,
         automatic_failover_enabled_now,
         promotion,
+        cluster_mode_changed: false,
     })
 }
 

@@ -185,6 +185,16 @@ pub struct NodeObserved {
     /// replicate from it by this id.
     #[serde(default)]
     pub cluster_node_id: Option<String>,
+    /// The running process was started with `cluster-enabled yes`. A node whose spec asks for
+    /// cluster mode while this is false is moving into it (`ClusterMode` `compatible`), and
+    /// its data on disk is from before: a replica's copy is set aside, never loaded into the
+    /// cluster (it would claim the slots of its keys).
+    #[serde(default)]
+    pub cluster_engine: bool,
+    /// The last run found the node in its ordered role: a replica streaming from its primary,
+    /// and in cluster mode a cluster whose view is whole (state `ok`, every slot served).
+    #[serde(default)]
+    pub in_role: bool,
     /// Memory the node's data used (`used_memory`), as last recorded: refreshed when it moved
     /// by more than [`USED_MEMORY_RECORD_STEP`] (or a tenth), so an idle node writes nothing.
     #[serde(default)]

@@ -332,7 +332,8 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         i64::from(spec.snapshot_retention_limit),
     );
     x.text("SnapshotWindow", &spec.snapshot_window);
-    x.boolean("ClusterEnabled", spec.cluster_mode.enabled());
+    // `compatible` runs the cluster too (its parameter group has `cluster-enabled yes`).
+    x.boolean("ClusterEnabled", spec.cluster_mode.runs_cluster());
     x.text("CacheNodeType", group.node_type());
     x.boolean("AuthTokenEnabled", spec.auth.enabled());
     if let Some(at) = &spec.auth.last_modified {

@@ -360,6 +360,8 @@ impl Harness {
                         epoch: 1,
                         stream_check: None,
                         cluster_node_id: None,
+                        cluster_engine: node.cluster_mode.runs_cluster(),
+                        in_role: true,
                         used_memory_bytes: 0,
                     };
                     w.put_doc(key, &observed)?;

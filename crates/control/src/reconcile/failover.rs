@@ -17,7 +17,7 @@
 //! | Unplaced | Placed | Steady | endpoint addresses; first primary: the adopted `PrimaryClusterId`, else the lowest-numbered member; epoch 1 |
 //! | Steady | PrimaryLost | Promoting | automatic failover, a live replica, an eligible one: the best becomes primary at epoch + 1 |
 //! | Steady | PrimaryLost | Waiting | automatic failover and a live replica, but none eligible: "Failover from primary node … is waiting" once |
-//! | Steady | PrimaryLost | Restarting | no automatic failover, or no live replica: the primary restarts in place |
+//! | Steady | PrimaryLost | Restarting | no automatic failover, or no live replica (in the primary's cluster mode, while a group moves into it): the primary restarts in place |
 //! | Steady | Requested | Switching | a `TestFailover` or a promotion, and a candidate: it becomes primary at epoch + 1 and first catches up |
 //! | Steady | Requested | Steady | a promotion of the member that is primary already: counted, nothing moves |
 //! | Waiting | Candidate | Promoting | a replica became eligible: it becomes primary at epoch + 1 |
@@ -36,7 +36,8 @@
 //! synced, is never promoted, nor one whose link to the primary has been down more than
 //! `REPLICA_LINK_DOWN_MAX` longer than the primary itself has been known down (it missed
 //! writes). Among eligible candidates the highest replication offset wins, then (Multi-AZ) one
-//! outside the old primary's zone, then the lowest id. A former primary still running as one
+//! outside the old primary's zone, then the lowest id. Only a replica running in the same cluster
+//! mode as the primary is a candidate (a group moving into cluster mode has both for a moment). A former primary still running as one
 //! because a switch away from it never finished is a candidate too (it is fenced, and may hold
 //! the most data).
 //!
@@ -338,10 +339,20 @@ fn first_primary(facts: &Facts) -> Option<String> {
 fn standby(ctx: &Context, facts: &Facts, primary: &str) -> bool {
     facts.members.iter().any(|m| {
         m.spec.id != primary
+            && same_engine_mode(facts, m, primary)
             && m.observed.created
             && m.observed.role == Some(Role::Replica)
             && !matches!(ctx.agent.liveness(&m.spec.id), Liveness::Gone)
     })
+}
+
+/// Whether `member` runs in the same cluster mode as `other`: while a group moves into cluster
+/// mode (primary first), a replica still outside the cluster cannot take over from a primary
+/// inside it, nor the other way round (a cluster node cannot follow a plain one).
+fn same_engine_mode(facts: &Facts, member: &Member, other: &str) -> bool {
+    facts
+        .member(other)
+        .is_none_or(|o| o.observed.cluster_engine == member.observed.cluster_engine)
 }
 
 /// How long the member has been known down (zero when it is up).
@@ -373,6 +384,7 @@ async fn pick(
             || only.is_some_and(|o| o != m.spec.id)
             || !m.observed.healthy
             || m.observed.role.is_none()
+            || !same_engine_mode(facts, m, lost)
         {
             continue;
         }

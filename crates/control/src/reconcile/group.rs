@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
-use ferrocache_model::node::{NodeObserved, NodeSpec};
+use ferrocache_model::group::{ClusterMode, GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::node::{NodeObserved, NodeSpec, Role};
 use ferrocache_model::shard::{ShardIntent, ShardObserved, ShardSpec};
 use ferrocache_store::{tables, update, ReadExt, Reader, WriteExt, Writer};
 
@@ -96,7 +96,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             )?;
             return Ok(Next::Done);
         }
-        if spec.cluster_mode.enabled() && w.doc::<GroupIntent>(&key)?.is_none() {
+        if spec.cluster_mode.runs_cluster() && w.doc::<GroupIntent>(&key)?.is_none() {
             let intent = GroupIntent {
                 configuration_endpoint: addresses::allocate(w, ctx.config.cidr, Pool::Endpoint)?,
             };
@@ -104,6 +104,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         let mut observed = w.doc::<GroupObserved>(&key)?.unwrap_or_default();
         let before = observed.clone();
+        let mode_reached = cluster_mode_reached(w, &spec, &members, &mut observed, now)?;
         // A group is usable once every shard is placed (its endpoints and primary exist) and
         // every member runs: an adopted `PrimaryClusterId` runs before its shard is placed.
         let mut placed = true;
@@ -116,12 +117,18 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             .is_none();
         let settled = placed
             && resharded
+            && mode_reached
             && !members.is_empty()
             && members.iter().all(|m| {
+                // A member moving into cluster mode (`reconcile::cluster_mode`) is not done
+                // until its process runs in the group's mode.
                 m.spec.deletion.is_none()
-                    && m.observed
-                        .as_ref()
-                        .is_some_and(|o| o.created && o.generation >= m.spec.generation)
+                    && m.spec.cluster_mode == spec.cluster_mode
+                    && m.observed.as_ref().is_some_and(|o| {
+                        o.created
+                            && o.generation >= m.spec.generation
+                            && o.cluster_engine == spec.cluster_mode.runs_cluster()
+                    })
             });
         let failure = members.iter().find_map(|m| {
             m.observed
@@ -161,6 +168,53 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         }
         Ok(Next::Done)
     })
+}
+
+/// Whether every member runs in the group's cluster mode. Reaching a mode that runs the cluster
+/// takes every member in its shard's role in the cluster (a primary serving, a replica whose
+/// link is up), once: it is recorded in `observed`, with an event when the mode moved on a
+/// live group (`disabled` → `compatible` → `enabled`); a group created in cluster mode reaches
+/// it silently.
+fn cluster_mode_reached(
+    w: &mut dyn Writer,
+    spec: &GroupSpec,
+    members: &[Member],
+    observed: &mut GroupObserved,
+    now: ferrocache_model::Timestamp,
+) -> Result<bool, ReconcileError> {
+    let mode = spec.cluster_mode;
+    if !mode.runs_cluster() || observed.cluster_mode == Some(mode) {
+        return Ok(true);
+    }
+    let mut primaries = Vec::new();
+    for (shard_key, _) in shards(w, &spec.region, &spec.id)? {
+        if let Some(intent) = w.doc::<ShardIntent>(&shard_key)? {
+            primaries.push(intent.primary);
+        }
+    }
+    let in_role = |m: &Member| {
+        let Some(o) = &m.observed else { return false };
+        let role_held = if primaries.contains(&m.spec.id) {
+            o.role == Some(Role::Primary)
+        } else {
+            o.role == Some(Role::Replica) && o.link_up
+        };
+        m.spec.cluster_mode == mode && o.cluster_engine && o.healthy && o.in_role && role_held
+    };
+    let live: Vec<&Member> = members.iter().filter(|m| m.spec.deletion.is_none()).collect();
+    if live.is_empty() || !live.iter().all(|m| in_role(m)) {
+        return Ok(false);
+    }
+    let moved = matches!(
+        (observed.cluster_mode, mode),
+        (None | Some(ClusterMode::Disabled), ClusterMode::Compatible)
+            | (Some(ClusterMode::Compatible), ClusterMode::Enabled)
+    );
+    observed.cluster_mode = Some(mode);
+    if moved {
+        record(w, spec, text::cluster_mode_changed(&spec.id, mode.as_str()), now)?;
+    }
+    Ok(true)
 }
 
 /// Reports a node type change once every member runs the new type (AWS's event on the group),

@@ -23,9 +23,12 @@
 //! - [`snapshot`]: a snapshot's `BGSAVE` on its node and the atomic copy of the RDB.
 //! - [`automatic`]: the automatic snapshots of one group or standalone node.
 //! - [`reshard`]: a cluster-mode group's online resharding: slots moved with their keys.
+//! - [`cluster_mode`]: a live group's members carried into cluster mode (`ClusterMode`
+//!   `compatible`), primary first.
 //! - [`queue`]: the work queue; [`triggers`]: which work a change queues.
 
 pub mod automatic;
+pub mod cluster_mode;
 pub mod failover;
 pub mod group;
 pub mod node;
@@ -289,6 +292,7 @@ async fn run_work(ctx: Arc<Context>, work: &Work) -> Result<Next, ReconcileError
         Kind::Snapshot => snapshot::reconcile(ctx, key).await,
         Kind::Automatic => automatic::reconcile(ctx, key).await,
         Kind::Reshard => reshard::reconcile(ctx, key).await,
+        Kind::ClusterMode => cluster_mode::reconcile(ctx, key).await,
     }
 }
 

@@ -43,6 +43,8 @@ pub enum Kind {
     Automatic,
     /// The online resharding of a cluster-mode group (`<region>/<group>`).
     Reshard,
+    /// A group's members carried into cluster mode (`<region>/<group>`).
+    ClusterMode,
 }
 
 /// One resource to reconcile.

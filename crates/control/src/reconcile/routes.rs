@@ -192,14 +192,17 @@ fn group_routes(
             shards.push((shard.id, intent));
         }
     }
-    let cluster = group.cluster_mode.enabled();
+    // `compatible` runs the cluster (configuration endpoint, bus) and still serves the
+    // primary and reader endpoints; `enabled` serves the cluster alone.
+    let cluster = group.cluster_mode.runs_cluster();
+    let sharded = group.cluster_mode.enabled();
     let configuration = match cluster {
         true => r.doc::<GroupIntent>(owner)?,
         false => None,
     };
     // A cluster-mode group shows no primary or reader endpoint per shard (clients follow the
     // cluster's slot map instead), so it serves none.
-    let mut addresses: Vec<Ipv4Addr> = match cluster {
+    let mut addresses: Vec<Ipv4Addr> = match sharded {
         true => Vec::new(),
         false => shards
             .iter()
@@ -260,6 +263,8 @@ fn group_routes(
             configuration,
             &route,
         ));
+    }
+    if sharded {
         return Ok(routes);
     }
     for (shard_id, intent) in &shards {
@@ -304,10 +309,14 @@ fn group_routes(
             intent.epoch,
             format!("{name} primary"),
         ));
+        // In `compatible` the replicas are cluster replicas: a plain client's read there is
+        // answered `MOVED` (only a cluster client's `READONLY` connection reads a replica), so
+        // the reader endpoint reaches the primary until the group is `enabled`.
+        let replicas_serve_plain_reads = !cluster;
         routes.push(route(
             intent.reader_endpoint,
             RouteKind::Reader,
-            if replicas.is_empty() {
+            if replicas.is_empty() || !replicas_serve_plain_reads {
                 primary
             } else {
                 replicas
@@ -332,7 +341,10 @@ fn cluster_routes(
     route: &dyn Fn(Ipv4Addr, RouteKind, Vec<RouteBackend>, u64, String) -> Route,
 ) -> Vec<Route> {
     let mut routes = Vec::new();
-    for p in placed {
+    // While a group moves into cluster mode, members still outside the cluster have no bus,
+    // and answer no cluster client.
+    let in_cluster = |p: &&Placed| p.spec.cluster_mode.runs_cluster();
+    for p in placed.iter().filter(in_cluster) {
         let bus = cluster_bus_port(p.spec.port);
         routes.push(Route {
             listen: SocketAddr::V4(SocketAddrV4::new(p.intent.endpoint, bus)),
@@ -351,7 +363,13 @@ fn cluster_routes(
     if let Some(configuration) = configuration {
         let healthy = placed
             .iter()
-            .filter(|p| p.spec.deletion.is_none() && p.observed.healthy && p.observed.created)
+            .filter(in_cluster)
+            .filter(|p| {
+                p.spec.deletion.is_none()
+                    && p.observed.healthy
+                    && p.observed.created
+                    && p.observed.cluster_engine
+            })
             .map(|p| backend(ctx, &p.spec, &p.intent))
             .collect();
         routes.push(route(

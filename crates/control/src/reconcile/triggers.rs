@@ -76,9 +76,10 @@ fn shard_members(
     Ok(())
 }
 
-/// A group's own reconcilers: its status and events, and its resharding.
+/// A group's own reconcilers: its status and events, its resharding, its cluster mode.
 fn group_works(key: String, out: &mut BTreeSet<Work>) {
     out.insert(Work::new(Kind::Reshard, key.clone()));
+    out.insert(Work::new(Kind::ClusterMode, key.clone()));
     out.insert(Work::new(Kind::Group, key));
 }
 
@@ -96,7 +97,7 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
                 .flatten()
             {
                 node_spec_works(&spec, out);
-                if let (true, Some(group)) = (spec.cluster_mode.enabled(), &spec.group_id) {
+                if let (true, Some(group)) = (spec.cluster_mode.runs_cluster(), &spec.group_id) {
                     // In cluster mode the other members meet a new member and forget a
                     // removed one.
                     shard_members(r, &tables::key(&spec.region, group), out)?;
@@ -116,7 +117,7 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
                     // waits for the others to run before it meets them.
                     let cluster = r
                         .doc::<GroupSpec>(&group_key)?
-                        .is_some_and(|g| g.cluster_mode.enabled());
+                        .is_some_and(|g| g.cluster_mode.runs_cluster());
                     let scope = if cluster {
                         group_key
                     } else {

@@ -57,6 +57,7 @@ impl Service {
                 let group = GroupView::load(w, region, &group_id, &account)?
                     .ok_or_else(|| Fault::ReplicationGroupNotFound(group_id.clone()))?;
                 group.require_available()?;
+                group.refuse_if_compatible("CreateCacheCluster")?;
                 if group.spec.cluster_mode.enabled() {
                     return Err(Fault::combination(format!(
                         "Replication group {group_id} has cluster mode enabled: add replicas with IncreaseReplicaCount and shards with ModifyReplicationGroupShardConfiguration."
@@ -218,6 +219,7 @@ impl Service {
                     .into());
                 }
                 group.require_available()?;
+                group.refuse_if_compatible("DeleteCacheCluster")?;
                 let mut g = group.spec.clone();
                 g.generation += 1;
                 w.put_doc(&tables::key(region, group_id), &g)?;

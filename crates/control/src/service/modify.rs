@@ -7,7 +7,8 @@
 //! `PendingModifiedValues` meanwhile.
 
 use ferrocache_model::event::{text, SourceType};
-use ferrocache_model::group::ClusterMode;
+use ferrocache_model::group::{ClusterMode, GroupSpec};
+use ferrocache_model::shard::SlotRange;
 use ferrocache_model::modify::{
     self, ApplyAt, MemberFacts, ModifyClusterRequest, ModifyGroupRequest,
 };
@@ -52,6 +53,32 @@ fn check_references(
         super::subnet_group::network_for(w, account, region, subnet_group, security_group_ids)?
             .security_group_ids,
     )
+}
+
+/// Writes what a `ClusterMode` change means for the group's shard: in `compatible` its one
+/// shard serves every hash slot. Records the change on the group.
+fn start_cluster_mode_change(
+    w: &mut dyn Writer,
+    region: &str,
+    current: &GroupView,
+    spec: &GroupSpec,
+) -> Result<(), ServiceError> {
+    if spec.cluster_mode == ClusterMode::Compatible {
+        for shard in &current.shards {
+            let mut shard_spec = shard.spec.clone();
+            shard_spec.slots = SlotRange::even_split(1);
+            w.put_doc(&tables::shard_key(region, &spec.id, &shard_spec.id), &shard_spec)?;
+        }
+    }
+    crate::events::record(
+        w,
+        region,
+        &spec.id,
+        SourceType::ReplicationGroup,
+        text::cluster_mode_changing(&spec.id, spec.cluster_mode.as_str()),
+        chrono::Utc::now(),
+    )?;
+    Ok(())
 }
 
 /// Records "Applied change to security group" on each cache cluster.
@@ -126,6 +153,9 @@ impl Service {
                 spec.security_group_ids = security_groups;
             }
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
+            if plan.cluster_mode_changed {
+                start_cluster_mode_change(w, region, &current, &spec)?;
+            }
             // A promotion is a request to the member's shard, whose failover state machine
             // carries it out.
             if let Some(target) = &plan.promotion {
@@ -160,6 +190,13 @@ impl Service {
                     work = true;
                 }
                 work |= plan.user_groups_changed;
+                // Into `compatible`, the members move one by one, primary first (the group's
+                // reconciler, `reconcile::cluster_mode`); `enabled` changes only what the API
+                // and the endpoints show.
+                if plan.cluster_mode_changed && spec.cluster_mode.enabled() {
+                    node.cluster_mode = spec.cluster_mode;
+                    work = true;
+                }
                 node.maintenance_window = spec.maintenance_window.clone();
                 node.snapshot_retention_limit = spec.snapshot_retention_limit;
                 node.snapshot_window = spec.snapshot_window.clone();

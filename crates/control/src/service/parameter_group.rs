@@ -83,12 +83,15 @@ pub(crate) fn check_usable(
 ) -> Result<(), ServiceError> {
     let group = load(r, region, name)?
         .ok_or_else(|| Fault::CacheParameterGroupNotFound(name.to_string()))?;
-    match (parameter::cluster_mode_enabled(&group), cluster_mode) {
-        (true, ClusterMode::Disabled) => Err(Fault::combination(
+    match (
+        parameter::cluster_mode_enabled(&group),
+        cluster_mode.runs_cluster(),
+    ) {
+        (true, false) => Err(Fault::combination(
             "Cluster mode should be disabled in parameter group, but found it is enabled.",
         )
         .into()),
-        (false, ClusterMode::Enabled) => Err(Fault::combination(
+        (false, true) => Err(Fault::combination(
             "Cluster mode should be enabled in parameter group, but found it is disabled.",
         )
         .into()),

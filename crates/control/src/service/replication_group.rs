@@ -620,6 +620,7 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
+            current.refuse_if_compatible("IncreaseReplicaCount")?;
             let additions = if current.spec.cluster_mode.enabled() {
                 shard_increases(&current, req)?
             } else {
@@ -670,6 +671,7 @@ impl Service {
         let now = chrono::Utc::now();
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
+            current.refuse_if_compatible("ModifyReplicationGroupShardConfiguration")?;
             if !current.spec.cluster_mode.enabled() {
                 return Err(Fault::combination(format!(
                     "Replication group {} has cluster mode disabled: ModifyReplicationGroupShardConfiguration needs cluster mode enabled.",
@@ -732,6 +734,7 @@ impl Service {
         update(self.store(), |w| -> Result<GroupView, ServiceError> {
             let current = load_group(w, region, &id, &account)?;
             current.require_available()?;
+            current.refuse_if_compatible("DecreaseReplicaCount")?;
             let remove = if current.spec.cluster_mode.enabled() {
                 shard_decreases(&current, req)?
             } else {

@@ -417,7 +417,7 @@ impl GroupView {
             status = GroupStatus::Snapshotting;
         }
         let arn = arn::format(&spec.region, account, ArnType::ReplicationGroup, &spec.id);
-        let configuration_endpoint = match spec.cluster_mode.enabled() {
+        let configuration_endpoint = match spec.cluster_mode.runs_cluster() {
             true => r.doc::<GroupIntent>(&key)?.map(|i| Endpoint {
                 address: i.configuration_endpoint.to_string(),
                 port: spec.port,
@@ -464,6 +464,21 @@ impl GroupView {
             "Replication group {} is not in available state. Current status: {}.",
             self.spec.id,
             self.status.as_str()
+        )))
+    }
+
+    /// Refuses `operation` on a group in `compatible` cluster mode: AWS allows no change to
+    /// such a group but its parameter group and its move to `enabled`.
+    ///
+    /// # Errors
+    /// `InvalidReplicationGroupState` (Ferrocache's wording; AWS's was not found).
+    pub fn refuse_if_compatible(&self, operation: &str) -> Result<(), Fault> {
+        if self.spec.cluster_mode != ferrocache_model::group::ClusterMode::Compatible {
+            return Ok(());
+        }
+        Err(Fault::InvalidReplicationGroupState(format!(
+            "{operation} is not allowed while replication group {} is in compatible cluster mode; set its cluster mode to enabled first.",
+            self.spec.id
         )))
     }
 

@@ -80,7 +80,7 @@ impl ClusterFacts {
         shard: Option<&ShardIntent>,
     ) -> Result<Option<Self>, StoreError> {
         let (Some(group), Some(shard_id), true) =
-            (&spec.group_id, &spec.shard_id, spec.cluster_mode.enabled())
+            (&spec.group_id, &spec.shard_id, spec.cluster_mode.runs_cluster())
         else {
             return Ok(None);
         };
@@ -113,7 +113,10 @@ impl ClusterFacts {
             if shard.is_some_and(|s| s.primary == peer.id) {
                 primary_node_id = observed.cluster_node_id.clone();
             }
-            if peer.id == spec.id || peer.deletion.is_some() {
+            // A member still outside the cluster (a group moving into cluster mode converts
+            // its replicas after its primary) is no peer yet.
+            if peer.id == spec.id || peer.deletion.is_some() || !peer.cluster_mode.runs_cluster()
+            {
                 continue;
             }
             peers.push(ClusterPeer {

@@ -95,7 +95,7 @@ pub fn node_config(
     );
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
     cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
-    if spec.cluster_mode.enabled() {
+    if spec.cluster_mode.runs_cluster() {
         // The node announces its endpoint, which the router forwards (client port and bus),
         // so every address a client learns from the cluster is an endpoint. Replication is
         // set up through the cluster (`CLUSTER REPLICATE`), never `replicaof`.
@@ -290,6 +290,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             process::Running::Yes(process) => process,
             process::Running::No(next) => return Ok(next),
         };
+    observed.cluster_engine = cfg.cluster.is_some();
     let mut new_events = Vec::new();
     let rebooted = observed.created && observed.reboots < spec.reboots;
     if rebooted {
@@ -331,6 +332,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     )
     .await?;
     let ready = role::ready(&ctx, &facts, &target, &address, &mut observed).await;
+    observed.in_role = ready;
     if !ready {
         tracing::debug!(node = %spec.id, ?target, role = ?observed.role, link_up = observed.link_up, "not ready yet");
     }
@@ -385,6 +387,7 @@ fn resync_interval(key: &str) -> Duration {
 /// links against it).
 pub(crate) fn mark_down(observed: &mut NodeObserved) {
     observed.healthy = false;
+    observed.in_role = false;
     observed.down_since.get_or_insert_with(chrono::Utc::now);
 }
 

@@ -119,7 +119,7 @@ pub(crate) async fn run(
     // In cluster mode only the shard's primary is seeded: a node that starts with keys claims
     // their slots, and a replica must start empty to follow its primary.
     let primary = matches!(target, Target::Primary { .. });
-    let seeded = primary || !spec.cluster_mode.enabled();
+    let seeded = primary || !spec.cluster_mode.runs_cluster();
     if let (Some(name), false, Liveness::Gone, true) =
         (&spec.restore_from, observed.created, liveness, seeded)
     {
@@ -132,6 +132,15 @@ pub(crate) async fn run(
     if rebooting {
         record(ctx, spec, text::cache_node_shutdown(ids::CACHE_NODE_ID))?;
         ctx.agent.stop(&spec.id, &cfg.address(), true).await?;
+    }
+    // A member moving into cluster mode (`ClusterMode` `compatible`) that is not its shard's
+    // primary starts empty and copies the primary through the cluster: its data file is from
+    // before, and a cluster node that loads keys claims their slots.
+    let starting = !running || rebooting;
+    if starting && cfg.cluster.is_some() && observed.created && !observed.cluster_engine && !primary
+    {
+        let aside = ctx.agent.set_aside_data(&spec.id).await?;
+        tracing::info!(node = %spec.id, ?aside, "moving into cluster mode as a replica: starts empty");
     }
     // A process seen running is only adopted, never started: it may have died since, and what
     // to do with a dead node is decided by the next run from fresh facts (its process event
