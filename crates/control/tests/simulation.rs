@@ -16,9 +16,20 @@
 //! replaced). The process events the agent would send are sent for every kill, freeze and
 //! continue. Invariants (1)–(3) are checked at every route change and every promotion; (4) at
 //! the end. A failure prints `reproduce with SEED=<n>`; `SEEDS=<n>` runs more seeds.
+//!
+//! The same run is made with a cluster-mode group of two shards of three nodes, whose roles
+//! go through the cluster: the simulated nodes keep a cluster state as `nodes.conf` does
+//! (across restarts), answer `CLUSTER MYID`/`NODES`/`INFO`/`MEET`/`ADDSLOTSRANGE`/
+//! `REPLICATE`/`FORGET`/`FAILOVER TAKEOVER` as Redis 7.0 does, and talk over a simulated bus
+//! each step (they learn each other and the highest epoch; the higher config epoch wins a
+//! slot; a primary that lost its last slot follows the winner; equal config epochs are told
+//! apart as Redis does). Invariant (5), checked after every slot claim and every step: **no
+//! slot is ever claimed by two primaries in one config epoch**; (4) becomes: each shard has one
+//! primary serving slots, the other members follow it through the cluster, and the shards'
+//! primaries serve every slot exactly once.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +38,9 @@ use ferrocache_agent::{AgentError, Liveness, NodeEvent, NodeProcess, Probe, Proc
 use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::runtime::{BoxFuture, NodeRuntime, RuntimeError};
 use ferrocache_control::{Service, ServiceConfig};
-use ferrocache_engine::{Info, NodeAddress, NodeConfig, Role};
+use ferrocache_engine::{
+    ClusterFailoverMode, ClusterInfo, ClusterNode, Info, NodeAddress, NodeConfig, Role,
+};
 use ferrocache_model::group::{CreateGroupRequest, GroupSpec};
 use ferrocache_model::node::NodeSpec;
 use ferrocache_model::route::{Route, RouteBackend, RouteKind};
@@ -57,6 +70,77 @@ struct SimNode {
     private: SocketAddr,
 }
 
+/// A set of hash slots, as a bitmap: the simulation copies and compares slot sets every step.
+#[derive(Clone, PartialEq, Eq)]
+struct SlotSet([u64; 256]);
+
+impl SlotSet {
+    fn new() -> Self {
+        SlotSet([0; 256])
+    }
+    fn insert(&mut self, slot: u16) {
+        self.0[usize::from(slot / 64)] |= 1 << (slot % 64);
+    }
+    fn contains(&self, slot: u16) -> bool {
+        self.0[usize::from(slot / 64)] & (1 << (slot % 64)) != 0
+    }
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|w| *w == 0)
+    }
+    fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+    /// The lowest slot in both sets.
+    fn first_common(&self, other: &SlotSet) -> Option<u16> {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .enumerate()
+            .find(|(_, (a, b))| **a & **b != 0)
+            .map(|(i, (a, b))| i as u16 * 64 + (a & b).trailing_zeros() as u16)
+    }
+    /// Removes every slot of `other`.
+    fn remove_all(&mut self, other: &SlotSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a &= !b;
+        }
+    }
+    /// Adds every slot of `other`.
+    fn add_all(&mut self, other: &SlotSet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..ferrocache_engine::CLUSTER_SLOTS).filter(|s| self.contains(*s))
+    }
+}
+
+impl std::fmt::Debug for SlotSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", slot_ranges(self))
+    }
+}
+
+/// A cluster-mode node's cluster state, as its `nodes.conf` keeps it across restarts.
+#[derive(Debug, Clone)]
+struct SimCluster {
+    /// Its cluster id.
+    id: String,
+    /// The address it announces (its endpoint).
+    announce: SocketAddr,
+    /// The epoch of its slot claims.
+    config_epoch: u64,
+    /// The highest epoch it has seen.
+    current_epoch: u64,
+    /// The slots it claims (a primary).
+    slots: SlotSet,
+    /// The cluster id of its primary (a replica).
+    primary_of: Option<String>,
+    /// The cluster ids of the nodes it knows.
+    known: BTreeSet<String>,
+}
+
 #[derive(Default)]
 struct World {
     nodes: BTreeMap<String, SimNode>,
@@ -65,6 +149,156 @@ struct World {
     /// Nodes whose data keeps them from starting, with the starts left to fail (cleared when
     /// the data is set aside).
     poisoned: BTreeMap<String, u32>,
+    /// The cluster state of each cluster-mode node, by node id (kept while it is down, as
+    /// `nodes.conf` is; gone when the node is removed).
+    cluster: BTreeMap<String, SimCluster>,
+    next_cluster_id: u64,
+    /// `CLUSTER FAILOVER TAKEOVER`s carried out.
+    takeovers: u64,
+}
+
+impl World {
+    /// Whether the node serves as a shard's primary: it answers, as a primary, and in cluster
+    /// mode it claims slots (a fresh cluster node is a primary without any).
+    fn serves_as_primary(&self, node_id: &str) -> bool {
+        self.answers(node_id)
+            && self.nodes[node_id].master
+            && self
+                .cluster
+                .get(node_id)
+                .is_none_or(|c| !c.slots.is_empty())
+    }
+
+    /// Whether the node answers (its process lives and is not frozen).
+    fn answers(&self, node_id: &str) -> bool {
+        self.nodes.get(node_id).is_some_and(|n| n.alive && !n.stopped)
+    }
+
+    /// The node id of the cluster node `cluster_id`.
+    fn node_of(&self, cluster_id: &str) -> Option<String> {
+        self.cluster
+            .iter()
+            .find(|(_, c)| c.id == cluster_id)
+            .map(|(id, _)| id.clone())
+    }
+
+    /// Invariant 5: no slot is claimed by two primaries in one config epoch (dead ones
+    /// included: their claims live on in their peers' views until a higher epoch wins).
+    fn check_slot_owners(&mut self, when: &str) {
+        let primaries: Vec<(&String, &SimCluster)> = self
+            .cluster
+            .iter()
+            .filter(|(_, c)| c.primary_of.is_none() && !c.slots.is_empty())
+            .collect();
+        let mut found = Vec::new();
+        for (i, (a, ca)) in primaries.iter().enumerate() {
+            for (b, cb) in &primaries[i + 1..] {
+                if ca.config_epoch != cb.config_epoch {
+                    continue;
+                }
+                if let Some(slot) = ca.slots.first_common(&cb.slots) {
+                    found.push(format!(
+                        "{when}: slot {slot} owned by {a} and {b} in epoch {}",
+                        ca.config_epoch
+                    ));
+                }
+            }
+        }
+        self.violations.extend(found);
+    }
+
+    /// One round of the cluster bus between the nodes that answer: they learn each other and
+    /// the highest epoch; a primary whose slots a peer claims with a higher epoch loses them,
+    /// and one that lost its last slot follows the node that took it (as Redis does); equal
+    /// config epochs are told apart by the smaller id taking a new one (Redis's collision
+    /// handling).
+    fn gossip(&mut self) {
+        let live: Vec<String> = self
+            .cluster
+            .keys()
+            .filter(|id| self.answers(id))
+            .cloned()
+            .collect();
+        let ids: BTreeMap<String, String> = live
+            .iter()
+            .map(|n| (self.cluster[n].id.clone(), n.clone()))
+            .collect();
+        // Who knows whom spreads between nodes that talk.
+        for a in &live {
+            let known: Vec<String> = self.cluster[a].known.iter().cloned().collect();
+            for peer in known {
+                let Some(b) = ids.get(&peer) else { continue };
+                let (a_id, a_known) = (self.cluster[a].id.clone(), self.cluster[a].known.clone());
+                let b_state = self.cluster.get_mut(b).expect("live node");
+                b_state.known.insert(a_id);
+                b_state.known.extend(a_known);
+                let b_id = b_state.id.clone();
+                b_state.known.remove(&b_id);
+                let b_known = b_state.known.clone();
+                let a_state = self.cluster.get_mut(a).expect("live node");
+                a_state.known.extend(b_known);
+                let a_id = a_state.id.clone();
+                a_state.known.remove(&a_id);
+            }
+        }
+        let max_epoch = live
+            .iter()
+            .map(|n| self.cluster[n].current_epoch.max(self.cluster[n].config_epoch))
+            .max()
+            .unwrap_or(0);
+        for n in &live {
+            self.cluster.get_mut(n).expect("live node").current_epoch = max_epoch;
+        }
+        // Slot claims: the higher config epoch wins among nodes that talk.
+        for a in &live {
+            let me = self.cluster[a].clone();
+            if me.primary_of.is_some() || me.slots.is_empty() {
+                continue;
+            }
+            let mut lost_to = None;
+            let mut slots = me.slots.clone();
+            for b in &live {
+                let other = &self.cluster[b];
+                if b == a || other.primary_of.is_some() || !me.known.contains(&other.id) {
+                    continue;
+                }
+                if other.config_epoch > me.config_epoch
+                    && slots.first_common(&other.slots).is_some()
+                {
+                    slots.remove_all(&other.slots);
+                    lost_to = Some((other.id.clone(), b.clone()));
+                }
+            }
+            let state = self.cluster.get_mut(a).expect("live node");
+            state.slots = slots;
+            if let (true, Some((winner, winner_node))) = (state.slots.is_empty(), lost_to) {
+                state.primary_of = Some(winner);
+                let private = self.nodes[&winner_node].private;
+                let node = self.nodes.get_mut(a).expect("live node");
+                node.master = false;
+                node.follows = Some(private);
+            }
+        }
+        // Config epoch collisions between primaries.
+        let mut next = max_epoch;
+        for (i, a) in live.iter().enumerate() {
+            for b in &live[i + 1..] {
+                let (ca, cb) = (&self.cluster[a], &self.cluster[b]);
+                if ca.primary_of.is_some()
+                    || cb.primary_of.is_some()
+                    || ca.config_epoch != cb.config_epoch
+                    || !ca.known.contains(&cb.id)
+                {
+                    continue;
+                }
+                let smaller = if ca.id < cb.id { a.clone() } else { b.clone() };
+                next += 1;
+                let state = self.cluster.get_mut(&smaller).expect("live node");
+                state.config_epoch = next;
+                state.current_epoch = next;
+            }
+        }
+    }
 }
 
 struct SimRuntime {
@@ -185,13 +419,35 @@ impl NodeRuntime for SimRuntime {
             world.next_pid += 1;
             let pid = world.next_pid;
             // A started node comes up empty: as a replica of its configured primary, or as a
-            // primary with nothing in it.
+            // primary with nothing in it. A cluster node takes the role its `nodes.conf` says
+            // (a fresh one is a primary without slots).
+            let (mut master, mut follows) = (cfg.replica_of.is_none(), cfg.replica_of);
+            if let Some(cluster) = &cfg.cluster {
+                if !world.cluster.contains_key(&cfg.node_id) {
+                    world.next_cluster_id += 1;
+                    let state = SimCluster {
+                        id: format!("{:040x}", world.next_cluster_id),
+                        announce: SocketAddr::new(cluster.announce_ip, cluster.announce_port),
+                        config_epoch: 0,
+                        current_epoch: 0,
+                        slots: SlotSet::new(),
+                        primary_of: None,
+                        known: BTreeSet::new(),
+                    };
+                    world.cluster.insert(cfg.node_id.clone(), state);
+                }
+                let primary_of = world.cluster[&cfg.node_id].primary_of.clone();
+                master = primary_of.is_none();
+                follows = primary_of
+                    .and_then(|p| world.node_of(&p))
+                    .and_then(|n| world.nodes.get(&n).map(|n| n.private));
+            }
             let node = SimNode {
                 alive: true,
                 stopped: false,
                 pid,
-                master: cfg.replica_of.is_none(),
-                follows: cfg.replica_of,
+                master,
+                follows,
                 offset: 0,
                 private,
             };
@@ -253,7 +509,11 @@ impl NodeRuntime for SimRuntime {
         _addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {
-            let removed = self.world.lock().unwrap().nodes.remove(node_id);
+            let removed = {
+                let mut world = self.world.lock().unwrap();
+                world.cluster.remove(node_id);
+                world.nodes.remove(node_id)
+            };
             if let Some(n) = removed.filter(|n| n.alive) {
                 self.send(node_id, n.pid, ProcessEvent::Exited);
             }
@@ -295,29 +555,7 @@ impl NodeRuntime for SimRuntime {
             let (offset, follows_before) = (node.offset, node.follows);
             match primary {
                 None => {
-                    // Invariant 3: the promoted replica has the most of the stream among the
-                    // healthy replicas that followed the same primary.
-                    if let Some(best) = world
-                        .nodes
-                        .iter()
-                        .filter(|(other, n)| {
-                            **other != id
-                                && n.alive
-                                && !n.stopped
-                                && !n.master
-                                && n.follows == follows_before
-                        })
-                        .map(|(other, n)| (n.offset, other.clone()))
-                        .max()
-                    {
-                        if best.0 > offset {
-                            let message = format!(
-                                "promoted {id} at offset {offset} while {} had {}",
-                                best.1, best.0
-                            );
-                            world.violations.push(message);
-                        }
-                    }
+                    check_promotion(&mut world, &id, offset, follows_before);
                     let n = world.nodes.get_mut(&id).expect("serving node exists");
                     n.master = true;
                     n.follows = None;
@@ -425,6 +663,295 @@ impl NodeRuntime for SimRuntime {
             let world = self.world.lock().unwrap();
             self.serving(&world, addr).map(|_| ())
         })
+    }
+
+    fn cluster_myid<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            Ok(cluster_of(&world, &id)?.id.clone())
+        })
+    }
+
+    fn cluster_nodes<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ClusterNode>, RuntimeError>> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            let me = cluster_of(&world, &id)?;
+            let mut out = Vec::new();
+            for (node_id, c) in &world.cluster {
+                let myself = *node_id == id;
+                if !myself && !me.known.contains(&c.id) {
+                    continue;
+                }
+                let answers = world.answers(node_id);
+                out.push(ClusterNode {
+                    id: c.id.clone(),
+                    ip: Some(c.announce.ip()),
+                    port: c.announce.port(),
+                    bus_port: c.announce.port() + 10000,
+                    hostname: None,
+                    myself,
+                    primary: c.primary_of.is_none(),
+                    replica: c.primary_of.is_some(),
+                    failed: !answers,
+                    possibly_failed: !answers,
+                    handshake: false,
+                    no_address: false,
+                    primary_id: c.primary_of.clone(),
+                    config_epoch: c.config_epoch,
+                    connected: answers,
+                    slots: slot_ranges(&c.slots),
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn cluster_info<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<ClusterInfo, RuntimeError>> {
+        Box::pin(async move {
+            let world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            let me = cluster_of(&world, &id)?;
+            let mut assigned = SlotSet::new();
+            let mut served = SlotSet::new();
+            let mut size = 0;
+            for (node_id, c) in &world.cluster {
+                if (*node_id != id && !me.known.contains(&c.id)) || c.primary_of.is_some() {
+                    continue;
+                }
+                size += u32::from(!c.slots.is_empty());
+                assigned.add_all(&c.slots);
+                if world.answers(node_id) {
+                    served.add_all(&c.slots);
+                }
+            }
+            let my_epoch = match &me.primary_of {
+                Some(p) => world
+                    .cluster
+                    .values()
+                    .find(|c| &c.id == p)
+                    .map_or(0, |c| c.config_epoch),
+                None => me.config_epoch,
+            };
+            Ok(ClusterInfo {
+                state_ok: served.len() == usize::from(ferrocache_engine::CLUSTER_SLOTS),
+                slots_assigned: assigned.len() as u32,
+                slots_ok: served.len() as u32,
+                known_nodes: me.known.len() as u32 + 1,
+                size,
+                current_epoch: me.current_epoch,
+                my_epoch,
+            })
+        })
+    }
+
+    fn cluster_meet<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        ip: IpAddr,
+        port: u16,
+        _bus_port: u16,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // A handshake completes at once with a node that answers, and never with one that
+        // does not.
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            cluster_of(&world, &id)?;
+            let target = SocketAddr::new(ip, port);
+            let Some(other) = world
+                .cluster
+                .iter()
+                .find(|(n, c)| c.announce == target && world.answers(n))
+                .map(|(n, _)| n.clone())
+            else {
+                return Ok(());
+            };
+            if other == id {
+                return Ok(());
+            }
+            let (my_id, other_id) = (world.cluster[&id].id.clone(), world.cluster[&other].id.clone());
+            world.cluster.get_mut(&id).expect("met").known.insert(other_id);
+            world.cluster.get_mut(&other).expect("met").known.insert(my_id);
+            Ok(())
+        })
+    }
+
+    fn cluster_add_slots_range<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        ranges: &'a [(u16, u16)],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            let me = cluster_of(&world, &id)?.clone();
+            let slots: Vec<u16> = ranges.iter().flat_map(|&(s, e)| s..=e).collect();
+            for (node_id, c) in &world.cluster {
+                if *node_id != id && !me.known.contains(&c.id) {
+                    continue;
+                }
+                if let Some(busy) = slots.iter().find(|s| c.slots.contains(**s)) {
+                    return Err(RuntimeError::Simulated(format!(
+                        "ERR Slot {busy} is already busy"
+                    )));
+                }
+            }
+            world
+                .cluster
+                .get_mut(&id)
+                .expect("serving")
+                .slots
+                .add_all(&slots.iter().fold(SlotSet::new(), |mut set, s| {
+                    set.insert(*s);
+                    set
+                }));
+            world.check_slot_owners("ADDSLOTSRANGE");
+            Ok(())
+        })
+    }
+
+    fn cluster_replicate<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        primary: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            let me = cluster_of(&world, &id)?.clone();
+            if !me.slots.is_empty() {
+                return Err(RuntimeError::Simulated(
+                    "ERR To set a master the node must be empty and without assigned slots."
+                        .into(),
+                ));
+            }
+            let Some(primary_node) = world.node_of(primary).filter(|_| me.known.contains(primary))
+            else {
+                return Err(RuntimeError::Simulated(format!("ERR Unknown node {primary}")));
+            };
+            let private = world.nodes.get(&primary_node).map(|n| n.private);
+            world.cluster.get_mut(&id).expect("serving").primary_of = Some(primary.to_string());
+            let node = world.nodes.get_mut(&id).expect("serving");
+            node.master = false;
+            node.follows = private;
+            Ok(())
+        })
+    }
+
+    fn cluster_forget<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        node_id: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move {
+            let mut world = self.world.lock().unwrap();
+            let (id, _) = self.serving(&world, addr)?;
+            cluster_of(&world, &id)?;
+            world.cluster.get_mut(&id).expect("serving").known.remove(node_id);
+            Ok(())
+        })
+    }
+
+    fn cluster_failover<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        mode: ClusterFailoverMode,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // TAKEOVER, the one mode the control plane uses: no election; the replica takes a new
+        // config epoch, one past the highest it has seen, and claims its primary's slots.
+        Box::pin(async move {
+            if mode != ClusterFailoverMode::Takeover {
+                return Err(RuntimeError::Simulated(format!("{mode:?} is not simulated")));
+            }
+            let mut world = self.world.lock().unwrap();
+            let (id, node) = self.serving(&world, addr)?;
+            let (offset, follows_before) = (node.offset, node.follows);
+            let me = cluster_of(&world, &id)?.clone();
+            let Some(primary) = me.primary_of.clone() else {
+                return Err(RuntimeError::Simulated(
+                    "ERR You should send CLUSTER FAILOVER to a replica".into(),
+                ));
+            };
+            check_promotion(&mut world, &id, offset, follows_before);
+            let taken = world
+                .cluster
+                .values()
+                .find(|c| c.id == primary)
+                .map(|c| c.slots.clone())
+                .unwrap_or_else(SlotSet::new);
+            let epoch = me.current_epoch.max(me.config_epoch) + 1;
+            let state = world.cluster.get_mut(&id).expect("serving");
+            state.current_epoch = epoch;
+            state.config_epoch = epoch;
+            state.slots = taken;
+            state.primary_of = None;
+            let node = world.nodes.get_mut(&id).expect("serving");
+            node.master = true;
+            node.follows = None;
+            world.takeovers += 1;
+            world.check_slot_owners("TAKEOVER");
+            Ok(())
+        })
+    }
+}
+
+/// The cluster state of a cluster-mode node; an error (as Redis answers) for any other.
+fn cluster_of<'a>(world: &'a World, node_id: &str) -> Result<&'a SimCluster, RuntimeError> {
+    world.cluster.get(node_id).ok_or_else(|| {
+        RuntimeError::Simulated("ERR This instance has cluster support disabled".into())
+    })
+}
+
+/// Slots as the inclusive ranges `CLUSTER NODES` lists.
+fn slot_ranges(slots: &SlotSet) -> Vec<(u16, u16)> {
+    let mut out: Vec<(u16, u16)> = Vec::new();
+    for slot in slots.iter() {
+        match out.last_mut() {
+            Some(last) if last.1 + 1 == slot => last.1 = slot,
+            _ => out.push((slot, slot)),
+        }
+    }
+    out
+}
+
+/// Invariant 3: the promoted replica has the most of the stream among the healthy replicas
+/// that followed the same primary.
+fn check_promotion(world: &mut World, id: &str, offset: i64, follows_before: Option<SocketAddr>) {
+    if let Some(best) = world
+        .nodes
+        .iter()
+        .filter(|(other, n)| {
+            *other != id && n.alive && !n.stopped && !n.master && n.follows == follows_before
+        })
+        .map(|(other, n)| (n.offset, other.clone()))
+        .max()
+    {
+        if best.0 > offset {
+            let message = format!(
+                "promoted {id} at offset {offset} while {} had {}",
+                best.1, best.0
+            );
+            world.violations.push(message);
+        }
     }
 }
 
@@ -595,9 +1122,20 @@ fn add_second_shard(store: &dyn Store) {
     .unwrap();
 }
 
-/// Runs one seed; returns the highest epoch, how many times Ferrocache crashed and restarted,
-/// and how many nodes were replaced.
-async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
+/// The kind of group a seed runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Two shards without cluster mode: roles by `REPLICAOF`, clients on primary endpoints.
+    Plain,
+    /// A cluster-mode group of two shards: roles through the cluster (`CLUSTER REPLICATE`,
+    /// `CLUSTER FAILOVER TAKEOVER`), slots claimed with config epochs, clients on the slot map.
+    Cluster,
+}
+
+/// Runs one seed; returns how many failovers happened (the highest epoch of a primary
+/// endpoint, or the number of takeovers in cluster mode), how many times Ferrocache crashed
+/// and restarted, and how many nodes were replaced.
+async fn run_seed(seed: u64, mode: Mode) -> Result<(u64, u32, usize), String> {
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     let store: Arc<dyn ferrocache_store::Store> =
@@ -647,19 +1185,32 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         (*controller, *stop_tx, *run) = start_controller();
     };
 
+    let request = match mode {
+        Mode::Plain => CreateGroupRequest {
+            num_cache_clusters: Some(3),
+            ..Default::default()
+        },
+        Mode::Cluster => CreateGroupRequest {
+            num_node_groups: Some(2),
+            replicas_per_node_group: Some(2),
+            cluster_mode: Some("enabled".into()),
+            ..Default::default()
+        },
+    };
     service
         .create_replication_group(
             "us-east-1",
             &CreateGroupRequest {
                 replication_group_id: Some("sim".into()),
                 description: Some("simulation".into()),
-                num_cache_clusters: Some(3),
                 automatic_failover_enabled: Some(true),
-                ..Default::default()
+                ..request
             },
         )
         .unwrap();
-    add_second_shard(store.as_ref());
+    if mode == Mode::Plain {
+        add_second_shard(store.as_ref());
+    }
     let available = |service: &Service| {
         service
             .describe_replication_groups("us-east-1", Some("sim"), None, None)
@@ -675,7 +1226,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         }
         tokio::time::sleep(STEP).await;
         routes.follow(&mut violations);
-        replicate(&mut runtime.world.lock().unwrap(), &mut rng);
+        tick(&mut runtime.world.lock().unwrap(), &mut rng);
         // Crashes during creation too.
         if rng.random_range(0..100) == 0 {
             crash(&mut controller, &mut stop_tx, &mut run);
@@ -696,32 +1247,28 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         tokio::time::sleep(STEP).await;
         routes.follow(&mut violations);
         let mut world = runtime.world.lock().unwrap();
-        // A client write through every primary endpoint.
-        for route in routes.primaries() {
-            if let Some(id) = route
-                .backends
-                .first()
-                .and_then(|b| backend_node(&world, &nodes_dir, b))
-            {
-                if let Some(n) = world.nodes.get_mut(&id) {
-                    if n.alive && !n.stopped && n.master {
-                        n.offset += 1;
-                    }
-                }
+        // A client write through every primary endpoint, or in cluster mode to every primary
+        // that serves slots (a cluster client follows the slot map).
+        let written: Vec<String> = match mode {
+            Mode::Plain => routes
+                .primaries()
+                .filter_map(|r| r.backends.first())
+                .filter_map(|b| backend_node(&world, &nodes_dir, b))
+                .collect(),
+            Mode::Cluster => world.cluster.keys().cloned().collect(),
+        };
+        for id in written {
+            if world.serves_as_primary(&id) {
+                world.nodes.get_mut(&id).expect("serving").offset += 1;
             }
         }
-        replicate(&mut world, &mut rng);
+        tick(&mut world, &mut rng);
         let roll = rng.random_range(0..1000);
         let shard = if rng.random_bool(0.5) { "0001" } else { "0002" };
         let members = &shards[shard];
         let primary = members
             .iter()
-            .find(|id| {
-                world
-                    .nodes
-                    .get(*id)
-                    .is_some_and(|n| n.alive && !n.stopped && n.master)
-            })
+            .find(|id| world.serves_as_primary(id))
             .cloned();
         let mut events: Vec<(String, u32, ProcessEvent)> = Vec::new();
         match roll {
@@ -799,6 +1346,9 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         }
     }
     let settled = |world: &World, routes: &Routes| -> Result<(), String> {
+        if mode == Mode::Cluster {
+            return cluster_settled(world, &shards);
+        }
         for (shard, members) in &shards {
             let masters: Vec<&String> = members
                 .iter()
@@ -844,7 +1394,7 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         tokio::time::sleep(STEP).await;
         routes.follow(&mut violations);
         let mut world = runtime.world.lock().unwrap();
-        replicate(&mut world, &mut rng);
+        tick(&mut world, &mut rng);
         violations.append(&mut world.violations);
         outcome = settled(&world, &routes);
         if outcome.is_ok() {
@@ -854,7 +1404,9 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
     stop_tx.send(true).unwrap();
     run.await.unwrap();
     if !violations.is_empty() {
-        return Err(format!("invariants broken: {violations:?}"));
+        let count = violations.len();
+        violations.truncate(20);
+        return Err(format!("{count} invariant breaks, the first: {violations:?}"));
     }
     if let Err(e) = &outcome {
         if std::env::var("SIM_DEBUG").is_ok() {
@@ -883,15 +1435,63 @@ async fn run_seed(seed: u64) -> Result<(u64, u32, usize), String> {
         }
     }
     outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
-    Ok((
-        routes.last.values().copied().max().unwrap_or(0),
-        restarts,
-        replaced,
-    ))
+    let failovers = match mode {
+        Mode::Plain => routes.last.values().copied().max().unwrap_or(1) - 1,
+        Mode::Cluster => runtime.world.lock().unwrap().takeovers,
+    };
+    Ok((failovers, restarts, replaced))
 }
 
-#[test]
-fn failover_keeps_its_invariants_under_random_faults() {
+/// One step of the nodes: replication, and in cluster mode a round of the cluster bus, with
+/// the slot-ownership invariant checked before the bus settles anything.
+fn tick(world: &mut World, rng: &mut StdRng) {
+    replicate(world, rng);
+    world.check_slot_owners("tick");
+    world.gossip();
+}
+
+/// Invariant 4 in cluster mode: each shard has one primary serving slots, every other member
+/// follows it through the cluster, and the shards' primaries cover every slot exactly once.
+fn cluster_settled(world: &World, shards: &BTreeMap<String, Vec<String>>) -> Result<(), String> {
+    let mut covered = BTreeSet::new();
+    for (shard, members) in shards {
+        let primaries: Vec<&String> = members
+            .iter()
+            .filter(|id| world.serves_as_primary(id))
+            .collect();
+        if primaries.len() != 1 {
+            return Err(format!("shard {shard} primaries: {primaries:?}"));
+        }
+        let primary = &world.cluster[primaries[0]];
+        for slot in primary.slots.iter() {
+            if !covered.insert(slot) {
+                return Err(format!("slot {slot} served by two shards"));
+            }
+        }
+        let private = world.nodes[primaries[0]].private;
+        for id in members.iter().filter(|id| *id != primaries[0]) {
+            let follows = world.answers(id)
+                && world.nodes[id].follows == Some(private)
+                && world.cluster.get(id).and_then(|c| c.primary_of.as_ref()) == Some(&primary.id);
+            if !follows {
+                return Err(format!(
+                    "{id} does not follow {}: {:?} {:?}",
+                    primaries[0],
+                    world.nodes.get(id),
+                    world.cluster.get(id)
+                ));
+            }
+        }
+    }
+    if covered.len() != usize::from(ferrocache_engine::CLUSTER_SLOTS) {
+        return Err(format!("{} slots served", covered.len()));
+    }
+    Ok(())
+}
+
+/// Runs the seeds of `SEED`, `SEEDS` or the default range in `mode`, and checks that the
+/// faults really drove failovers, crashes and replacements.
+fn run_seeds(mode: Mode) {
     let seeds: Vec<u64> = match std::env::var("SEED") {
         Ok(s) => vec![s.parse().expect("SEED is a number")],
         Err(_) => {
@@ -911,14 +1511,14 @@ fn failover_keeps_its_invariants_under_random_faults() {
             .start_paused(true)
             .build()
             .unwrap();
-        match runtime.block_on(run_seed(*seed)) {
-            Ok((epoch, restarts, replaced)) => {
-                eprintln!("seed {seed}: converged at epoch {epoch} after {restarts} restarts of Ferrocache and {replaced} replaced nodes");
-                failovers += epoch.saturating_sub(1);
+        match runtime.block_on(run_seed(*seed, mode)) {
+            Ok((moved, restarts, replaced)) => {
+                eprintln!("{mode:?} seed {seed}: converged after {moved} failovers, {restarts} restarts of Ferrocache and {replaced} replaced nodes");
+                failovers += moved;
                 crashes += restarts;
                 replacements += replaced;
             }
-            Err(e) => panic!("seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
+            Err(e) => panic!("{mode:?} seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
         }
     }
     // The faults must actually have driven failovers, or the invariants were never tested.
@@ -934,4 +1534,14 @@ fn failover_keeps_its_invariants_under_random_faults() {
         seeds.len() < SEEDS_DEFAULT as usize || replacements > 0,
         "no node was replaced: the replacement path was not tested"
     );
+}
+
+#[test]
+fn failover_keeps_its_invariants_under_random_faults() {
+    run_seeds(Mode::Plain);
+}
+
+#[test]
+fn cluster_failover_keeps_slot_ownership_under_random_faults() {
+    run_seeds(Mode::Cluster);
 }
