@@ -112,7 +112,15 @@ impl SlotSet {
         }
     }
     fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        (0..ferrocache_engine::CLUSTER_SLOTS).filter(|s| self.contains(*s))
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w != 0)
+            .flat_map(|(i, w)| {
+                (0..64u16)
+                    .filter(move |b| w & (1 << b) != 0)
+                    .map(move |b| i as u16 * 64 + b)
+            })
     }
 }
 
