@@ -9,7 +9,10 @@
 //!   and its bus);
 //! - ordered **primary**: a node still running as a replica takes over with
 //!   `CLUSTER FAILOVER TAKEOVER` (the shard's failover state machine chose it, with the shard's
-//!   epoch; the engine's own failover is off); a primary adds the slots of its shard it does
+//!   epoch; the engine's own failover is off) — but not while its view gives its old primary a
+//!   slot that a live primary of another shard serves (a slot move it has not heard of yet: the
+//!   takeover would claim the slot with a newer epoch and the real owner drop its keys); those
+//!   owners announce their slots first; a primary adds the slots of its shard it does
 //!   not serve unless another primary in its view serves any of them (a node fresh from
 //!   creation, or restored from a snapshot) — never while a created group is resharded: then
 //!   every slot has an owner already, the resharding moves them with their keys, and a node
@@ -187,11 +190,21 @@ pub(crate) async fn apply(
     let mut changed = false;
     match target {
         Target::Primary { .. } if info.role != EngineRole::Master => {
-            tracing::info!(node = %facts.spec.id, epoch = facts.epoch(), "taking over its shard's slots");
-            agent
-                .cluster_failover(address, ClusterFailoverMode::Takeover, NODE_CALL_TIMEOUT)
-                .await?;
-            changed = true;
+            let behind = behind_a_slot_move(ctx, cluster, &nodes, me).await;
+            if behind.is_empty() {
+                tracing::info!(node = %facts.spec.id, epoch = facts.epoch(), "taking over its shard's slots");
+                agent
+                    .cluster_failover(address, ClusterFailoverMode::Takeover, NODE_CALL_TIMEOUT)
+                    .await?;
+                changed = true;
+            } else {
+                // Not now: the owners announce their slots first, and the next run (soon: the
+                // node is not in its role yet) takes over from an up-to-date view.
+                tracing::warn!(node = %facts.spec.id, owners = ?behind.iter().map(|p| &p.id).collect::<Vec<_>>(), "the view is behind a slot move; the owners announce their slots before the takeover");
+                for peer in behind {
+                    greet(ctx, facts, peer).await;
+                }
+            }
             meet(ctx, facts, cluster, address, &nodes).await?;
         }
         Target::Primary { .. } => {
@@ -281,6 +294,82 @@ async fn forget_removed(
     Ok(())
 }
 
+/// How long the peers' own views are waited for before a takeover.
+const PEER_VIEW_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// The live primaries of other shards that serve slots this replica's view still gives its own
+/// primary. Redis learns a slot's new owner from the owner's own packets, so right after a slot
+/// moved (online resharding) the replicas of the old owner can be behind for a moment; a
+/// takeover then would claim the moved slots with a newer epoch, and their real owner would drop
+/// their keys. Each primary is asked for its own claims (at once, bounded); one that does not
+/// answer is not waited for.
+async fn behind_a_slot_move<'a>(
+    ctx: &Context,
+    cluster: &'a ClusterFacts,
+    nodes: &[ClusterNode],
+    me: Option<&ClusterNode>,
+) -> Vec<&'a ClusterPeer> {
+    let Some(primary_id) = me.and_then(|m| m.primary_id.as_ref()) else {
+        return Vec::new();
+    };
+    let Some(primary) = nodes.iter().find(|n| &n.id == primary_id) else {
+        return Vec::new();
+    };
+    let owners: Vec<&ClusterPeer> = cluster
+        .peers
+        .iter()
+        .filter(|p| {
+            p.healthy
+                && p.node_id.as_ref().is_some_and(|id| {
+                    id != primary_id && nodes.iter().any(|n| &n.id == id && n.primary && !n.failed)
+                })
+        })
+        .collect();
+    let views = futures_util::future::join_all(
+        owners
+            .iter()
+            .map(|p| ctx.agent.cluster_nodes(&p.admin, PEER_VIEW_TIMEOUT)),
+    )
+    .await;
+    owners
+        .into_iter()
+        .zip(views)
+        .filter(|(_, view)| {
+            view.as_ref().is_ok_and(|v| {
+                v.iter()
+                    .any(|n| n.myself && n.primary && ranges_overlap(&n.slots, &primary.slots))
+            })
+        })
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Whether two lists of inclusive slot ranges share a slot.
+fn ranges_overlap(a: &[(u16, u16)], b: &[(u16, u16)]) -> bool {
+    a.iter()
+        .any(|&(s, e)| b.iter().any(|&(bs, be)| s <= be && bs <= e))
+}
+
+/// Has `peer` greet this node: a `CLUSTER MEET` from a node that knows it already carries the
+/// peer's slots at once (see [`announce_slots`]). Best effort.
+async fn greet(ctx: &Context, facts: &Facts, peer: &ClusterPeer) {
+    let Some(intent) = &facts.intent else { return };
+    let port = facts.spec.port;
+    let greeted = ctx
+        .agent
+        .cluster_meet(
+            &peer.admin,
+            IpAddr::V4(intent.endpoint),
+            port,
+            cluster_bus_port(port),
+            NODE_CALL_TIMEOUT,
+        )
+        .await;
+    if let Err(error) = greeted {
+        tracing::debug!(node = %facts.spec.id, peer = %peer.id, %error, "cannot ask a primary to announce its slots");
+    }
+}
+
 /// Has every primary this node knows only as a primary without slots greet it again.
 ///
 /// Redis learns a peer's slots from the header of the peer's packets, but not from the pong
@@ -295,8 +384,6 @@ async fn announce_slots(
     cluster: &ClusterFacts,
     nodes: &[ClusterNode],
 ) {
-    let Some(intent) = &facts.intent else { return };
-    let port = facts.spec.port;
     for peer in cluster.peers.iter().filter(|p| p.healthy) {
         let Some(node_id) = &peer.node_id else {
             continue;
@@ -304,21 +391,8 @@ async fn announce_slots(
         let slotless_primary = nodes
             .iter()
             .any(|n| &n.id == node_id && n.primary && !n.myself && n.slots.is_empty());
-        if !slotless_primary {
-            continue;
-        }
-        let greeted = ctx
-            .agent
-            .cluster_meet(
-                &peer.admin,
-                IpAddr::V4(intent.endpoint),
-                port,
-                cluster_bus_port(port),
-                NODE_CALL_TIMEOUT,
-            )
-            .await;
-        if let Err(error) = greeted {
-            tracing::debug!(node = %facts.spec.id, peer = %peer.id, %error, "cannot ask a primary to announce its slots");
+        if slotless_primary {
+            greet(ctx, facts, peer).await;
         }
     }
 }
@@ -380,6 +454,16 @@ pub(crate) async fn ready(ctx: &Context, cluster: &ClusterFacts, address: &NodeA
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: the check before a takeover finds a shared slot, and only one. Method: ranges that
+    // touch at one end, that nest, and that only neighbour each other.
+    #[test]
+    fn overlapping_ranges() {
+        assert!(ranges_overlap(&[(0, 10)], &[(10, 20)]));
+        assert!(ranges_overlap(&[(0, 100)], &[(5, 6)]));
+        assert!(!ranges_overlap(&[(0, 9), (21, 30)], &[(10, 20)]));
+        assert!(!ranges_overlap(&[], &[(0, 16383)]));
+    }
 
     // Goal: a restored primary adds exactly the slots of its shard it does not claim yet.
     #[test]
