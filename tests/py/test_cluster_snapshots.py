@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness import error_code, wait_group_available, wait_until
+from test_snapshot_export import store  # noqa: F401 (the moto_server fixture)
 from test_cluster_mode import cluster_client, create_cluster_group, shard_primaries
 
 REGION = "us-east-1"
@@ -155,6 +156,106 @@ def test_plain_snapshot_into_three_shards(ec):
     client = cluster_client(group)
     assert [client.get(f"p:{i}") for i in range(500)] == [str(i).encode() for i in range(500)]
     client.close()
+
+
+# The ksqlDB module's slot ranges.
+KSQLDB_SLOTS = ["0-5460", "5461-10921", "10922-16383"]
+
+
+def ksqldb_layout(replicas=0):
+    return [{"NodeGroupId": f"000{i + 1}", "Slots": slots, "ReplicaCount": replicas}
+            for i, slots in enumerate(KSQLDB_SLOTS)]
+
+
+# Goal: a restore may lay out its shards with its own Slots (the ksqlDB module's ranges), not
+# only the snapshot's or AWS's even split: every key lands in the shard that owns its slot.
+# Method: a 1-node group with 500 keys, a snapshot, CreateReplicationGroup from it with three
+# NodeGroupConfiguration entries; Slots read back, keys counted per primary and read through
+# the configuration endpoint.
+def test_snapshot_into_custom_slots(ec):
+    import redis
+    ec.create_replication_group(ReplicationGroupId="src", ReplicationGroupDescription="d",
+                                NumCacheClusters=1)
+    source = wait_group_available(ec, "src")
+    endpoint = source["NodeGroups"][0]["PrimaryEndpoint"]
+    conn = redis.Redis(host=endpoint["Address"], port=endpoint["Port"])
+    conn.mset({f"c:{i}": i for i in range(500)})
+    conn.close()
+    ec.create_snapshot(ReplicationGroupId="src", SnapshotName="src-1")
+    wait_snapshot_available(ec, "src-1")
+    ec.create_replication_group(ReplicationGroupId="custom", ReplicationGroupDescription="d",
+                                SnapshotName="src-1", NumNodeGroups=3,
+                                NodeGroupConfiguration=ksqldb_layout(replicas=1),
+                                AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "custom", timeout=300)
+    assert [s["Slots"] for s in group["NodeGroups"]] == KSQLDB_SLOTS
+    assert [len(s["NodeGroupMembers"]) for s in group["NodeGroups"]] == [2, 2, 2]
+    assert_keys_in_owning_shards(ec, group, 500)
+    client = cluster_client(group)
+    assert [client.get(f"c:{i}") for i in range(500)] == [str(i).encode() for i in range(500)]
+    client.close()
+
+
+# Goal: an RDB object written by a plain redis-server (`redis-cli --rdb`) seeds a cluster-mode
+# group through SnapshotArns, as AWS allows with Slots given per node group: every key lands in
+# the shard that owns its slot; without Slots AWS's refusal; several objects are not offered.
+# Method: a redis-server we start on a free port, 2000 keys, --rdb, uploaded to moto_server,
+# CreateReplicationGroup with the ksqlDB module's ranges and SnapshotArns.
+def test_rdb_object_into_cluster_mode(store, monkeypatch, request, tmp_path):
+    import subprocess
+
+    import redis
+    from harness import free_port
+    from test_snapshot_export import BUCKET, s3, started
+
+    fc = started(monkeypatch, request, "--s3-endpoint", store)
+    ec = fc.client()
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    request.addfinalizer(lambda: (server.kill(), server.wait()))
+    plain = redis.Redis(host="127.0.0.1", port=port)
+    wait_until(lambda: _pings(plain), timeout=30, poll=0.05, what="redis-server up")
+    plain.mset({f"m:{i}": f"v{i}" for i in range(2000)})
+    rdb = tmp_path / "plain.rdb"
+    dumped = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "--rdb", str(rdb)],
+                            capture_output=True, text=True, timeout=30)
+    assert dumped.returncode == 0, dumped.stderr
+    client = s3(store)
+    client.create_bucket(Bucket=BUCKET)
+    client.upload_file(str(rdb), BUCKET, "migrate/plain.rdb")
+    arn = f"arn:aws:s3:::{BUCKET}/migrate/plain.rdb"
+
+    common = dict(ReplicationGroupDescription="imported", NumNodeGroups=3,
+                  AutomaticFailoverEnabled=True, CacheNodeType="cache.t3.micro")
+    with pytest.raises(ec.exceptions.ClientError) as err:
+        ec.create_replication_group(ReplicationGroupId="noslots", SnapshotArns=[arn], **common)
+    assert error_code(err) == ("InvalidParameterCombination", 400)
+    assert err.value.response["Error"]["Message"] == \
+        "Slots must be provided when restoring from snapshot ARNs with cluster mode enabled"
+    with pytest.raises(ec.exceptions.ClientError) as err:
+        ec.create_replication_group(ReplicationGroupId="twoobjects", SnapshotArns=[arn, arn],
+                                    NodeGroupConfiguration=ksqldb_layout(), **common)
+    assert error_code(err) == ("InvalidParameterValue", 400)
+
+    ec.create_replication_group(ReplicationGroupId="imported", SnapshotArns=[arn],
+                                NodeGroupConfiguration=ksqldb_layout(replicas=1), **common)
+    group = wait_group_available(ec, "imported", timeout=300)
+    assert group["ClusterEnabled"] is True
+    assert [s["Slots"] for s in group["NodeGroups"]] == KSQLDB_SLOTS
+    assert_keys_in_owning_shards(ec, group, 2000)
+    cluster = cluster_client(group)
+    keys = [f"m:{i}" for i in range(2000)]
+    assert cluster.mget_nonatomic(keys) == [f"v{i}".encode() for i in range(2000)]
+    cluster.close()
+
+
+def _pings(conn):
+    try:
+        return conn.ping()
+    except Exception:
+        return False
 
 
 # Goal: deleting a cluster-mode group with FinalSnapshotIdentifier keeps every shard's data:

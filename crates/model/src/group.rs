@@ -480,17 +480,29 @@ pub fn restore_source(name: Option<&str>, arns: &[String]) -> Result<Option<Stri
             )));
         }
     }
-    if arns.len() > 1 {
-        return Err(Fault::value(format!(
-            "SnapshotArns names {} RDB objects, but a group without cluster mode has one node group: name one object.",
-            arns.len()
-        )));
-    }
     if let Some(arn) = arns.first() {
         return Ok(Some(arn.clone()));
     }
     name.map(crate::snapshot::existing_snapshot_name)
         .transpose()
+}
+
+/// Checks that `SnapshotArns` names at most one RDB object: a group without cluster mode has one
+/// node group, and a cluster-mode group is seeded from one object (its keys spread over the
+/// shards by slot); several objects into cluster mode are not offered yet.
+///
+/// # Errors
+/// `InvalidParameterValue`.
+pub fn one_rdb_object(arns: &[String], cluster_mode: bool) -> Result<(), Fault> {
+    match (arns.len(), cluster_mode) {
+        (0 | 1, _) => Ok(()),
+        (n, false) => Err(Fault::value(format!(
+            "SnapshotArns names {n} RDB objects, but a group without cluster mode has one node group: name one object."
+        ))),
+        (_, true) => Err(not_yet(
+            "Restoring several RDB objects into a cluster-mode replication group (SnapshotArns)",
+        )),
+    }
 }
 
 /// A create restoring a cluster-mode snapshot (`shards`, one per RDB file) that does not lay
@@ -854,6 +866,7 @@ fn single_shard_layout(
     ctx: &CreateContext,
     automatic_failover: bool,
 ) -> Result<Layout, Fault> {
+    one_rdb_object(&req.snapshot_arns, false)?;
     if req.node_group_configuration.len() == 1 {
         // One entry may place the shard's members; slots mean nothing without cluster mode.
         let entry = &req.node_group_configuration[0];
@@ -952,11 +965,7 @@ fn cluster_layout(
             "PrimaryClusterId cannot be specified for replication groups with cluster mode enabled.",
         ));
     }
-    if !req.snapshot_arns.is_empty() {
-        return Err(not_yet(
-            "Restoring RDB objects into a cluster-mode replication group (SnapshotArns)",
-        ));
-    }
+    one_rdb_object(&req.snapshot_arns, true)?;
     if req.num_cache_clusters.is_some() || !req.preferred_cache_cluster_azs.is_empty() {
         return Err(Fault::combination(
             "NumCacheClusters and PreferredCacheClusterAZs are for replication groups with cluster mode disabled; use NumNodeGroups, ReplicasPerNodeGroup and NodeGroupConfiguration.",
@@ -989,6 +998,11 @@ fn cluster_layout(
         None => 0,
     };
     let given_slots = entries.iter().filter(|e| e.slots.is_some()).count();
+    if !req.snapshot_arns.is_empty() && (given_slots == 0 || given_slots != count) {
+        return Err(Fault::combination(
+            "Slots must be provided when restoring from snapshot ARNs with cluster mode enabled",
+        ));
+    }
     if given_slots != 0 && given_slots != count {
         return Err(Fault::combination(
             "Slots must be specified for every node group in NodeGroupConfiguration, or for none.",

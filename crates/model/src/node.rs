@@ -382,6 +382,7 @@ pub fn plan_standalone(
         ctx.now,
     )?;
     let restore_from = group::restore_source(req.snapshot_name.as_deref(), &req.snapshot_arns)?;
+    group::one_rdb_object(&req.snapshot_arns, false)?;
     let engine = engine::engine(req.engine.as_deref())?;
     if let Some(n) = req.num_cache_nodes {
         if n != 1 {

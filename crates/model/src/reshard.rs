@@ -187,6 +187,56 @@ pub fn plan_request(
     })
 }
 
+/// A shard of an exact layout: its `NodeGroupId`, its slots, and the zone asked for each of its
+/// members (primary first; `None`: the subnet group's choice), used when it must be created.
+pub type TargetShard = (String, Vec<SlotRange>, Vec<Option<String>>);
+
+/// Plans the move from the shards `current` to exactly the shards `target` (each with its slots,
+/// and for one to create the zone asked for each member): shards only in `target` are created,
+/// shards only in `current` removed, every slot goes where `target` puts it. A restore into
+/// another layout than its source's is formed as the source was, then moved with this.
+pub fn plan_layout(
+    current: &[(String, Vec<SlotRange>)],
+    target: &[TargetShard],
+) -> ReshardPlan {
+    let owner_in = |shards: &mut dyn Iterator<Item = (&String, &Vec<SlotRange>)>| {
+        let mut owners: Vec<Option<String>> = vec![None; usize::from(SLOTS)];
+        for (id, slots) in shards {
+            for range in slots {
+                for slot in range.start..=range.end {
+                    owners[usize::from(slot)] = Some(id.clone());
+                }
+            }
+        }
+        owners
+    };
+    let before = owner_in(&mut current.iter().map(|(id, slots)| (id, slots)));
+    let after = owner_in(&mut target.iter().map(|(id, slots, _)| (id, slots)));
+    let slots_to_move = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| a.is_some() && b != a)
+        .count() as u32;
+    let is_current = |id: &str| current.iter().any(|(c, _)| c == id);
+    ReshardPlan {
+        slots: target
+            .iter()
+            .map(|(id, slots, _)| (id.clone(), slots.clone()))
+            .collect(),
+        new_shards: target
+            .iter()
+            .filter(|(id, _, _)| !is_current(id))
+            .map(|(id, _, zones)| (id.clone(), zones.clone()))
+            .collect(),
+        removed: current
+            .iter()
+            .filter(|(id, _)| !target.iter().any(|(t, _, _)| t == id))
+            .map(|(id, _)| id.clone())
+            .collect(),
+        slots_to_move,
+    }
+}
+
 /// Checks that the data fits in the shards left after a removal, as AWS checks before it
 /// removes shards: `used` bytes (the primaries' memory in use, as last recorded) against
 /// `kept` shards of `maxmemory` bytes each (0: a node type without a known size, not checked).
@@ -389,6 +439,37 @@ mod tests {
 
     fn moved(moves: &[SlotMove]) -> u32 {
         moves.iter().map(|m| m.range.len()).sum()
+    }
+
+    // Goal: a restore into another layout moves exactly the slots that change shard, creates
+    // the shards only the target has and removes those only the source has. Method: one shard
+    // holding everything into the ksqlDB module's three ranges under custom ids, and three
+    // even shards into two.
+    #[test]
+    fn plans_a_move_to_an_exact_layout() {
+        let r = |start, end| SlotRange { start, end };
+        let one = vec![("0001".to_string(), vec![r(0, 16383)])];
+        let target = vec![
+            ("0001".to_string(), vec![r(0, 5460)], vec![None, None]),
+            ("0002".to_string(), vec![r(5461, 10921)], vec![None, None]),
+            ("0003".to_string(), vec![r(10922, 16383)], vec![Some("us-east-1c".into())]),
+        ];
+        let plan = plan_layout(&one, &target);
+        assert_eq!(plan.slots_to_move, 16384 - 5461);
+        assert_eq!(plan.new_shards.len(), 2);
+        assert_eq!(plan.new_shards[1], ("0003".to_string(), vec![Some("us-east-1c".to_string())]));
+        assert!(plan.removed.is_empty());
+        assert_eq!(plan.slots["0002"], [r(5461, 10921)]);
+
+        let two = vec![
+            ("0001".to_string(), vec![r(0, 8191)], vec![None]),
+            ("0002".to_string(), vec![r(8192, 16383)], vec![None]),
+        ];
+        let plan = plan_layout(&even(3), &two);
+        assert_eq!(plan.removed, ["0003"]);
+        assert!(plan.new_shards.is_empty());
+        // 0001 gains 5462-8191 from 0002; 0002 gains 10923-16383 from 0003.
+        assert_eq!(plan.slots_to_move, (8191 - 5462 + 1) + (16383 - 10923 + 1));
     }
 
     fn sizes(layout: &BTreeMap<String, Vec<SlotRange>>) -> Vec<u32> {

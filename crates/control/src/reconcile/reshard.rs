@@ -117,6 +117,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         return finish(&ctx, &key, &loaded);
     }
     let pending: usize = pairs.values().map(Vec::len).sum();
+    let pairs = without_chains(pairs);
     let deadline = Instant::now() + MOVE_RUN;
     let moves = pairs.iter().map(|(&(from, to), slots)| {
         let others: Vec<NodeAddress> = owners
@@ -149,6 +150,26 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         return Ok(Next::After(RETRY_LATER));
     }
     Ok(Next::After(Duration::ZERO))
+}
+
+/// The moves to run now: a shard never gives and receives slots at once (a restore into another
+/// layout can ask for chains, A → B → C), so a move into a shard that still gives slots away
+/// waits until it has; the moves into shards that only receive run first. (Were every pending
+/// move part of a cycle, all run.)
+fn without_chains(
+    pairs: BTreeMap<(usize, usize), Vec<u16>>,
+) -> BTreeMap<(usize, usize), Vec<u16>> {
+    let gives = |shard: usize| pairs.keys().any(|&(from, _)| from == shard);
+    let now: BTreeMap<(usize, usize), Vec<u16>> = pairs
+        .iter()
+        .filter(|((_, to), _)| !gives(*to))
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
+    if now.is_empty() {
+        pairs
+    } else {
+        now
+    }
 }
 
 /// Reads the group's resharding, if one is pending, with its shards and their primaries.
@@ -278,4 +299,22 @@ fn finish(ctx: &Context, key: &str, loaded: &Loaded) -> Result<Next, ReconcileEr
         Ok(Next::Done)
     })
     .map_err(ReconcileError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: in a chain of moves no shard gives and receives at once; a cycle still moves.
+    // Method: A → B → C (only B → C runs), then A → B alone, then A ⇄ B.
+    #[test]
+    fn chains_run_from_their_end() {
+        let pairs = |list: &[(usize, usize)]| -> BTreeMap<(usize, usize), Vec<u16>> {
+            list.iter().map(|&p| (p, vec![1])).collect()
+        };
+        let keys = |m: BTreeMap<(usize, usize), Vec<u16>>| m.into_keys().collect::<Vec<_>>();
+        assert_eq!(keys(without_chains(pairs(&[(0, 1), (1, 2)]))), [(1, 2)]);
+        assert_eq!(keys(without_chains(pairs(&[(0, 1)]))), [(0, 1)]);
+        assert_eq!(keys(without_chains(pairs(&[(0, 1), (1, 0)]))), [(0, 1), (1, 0)]);
+    }
 }

@@ -3,12 +3,12 @@
 
 use ferrocache_model::group::{
     self, ClusterMode, CreateContext, CreateGroupRequest, GroupDeletion, GroupSpec, GroupStatus,
-    Resharding,
+    NodeGroupRequest, Resharding,
 };
 use ferrocache_model::node::{self, NodeDeletion, NodeSpec};
 pub use ferrocache_model::reshard::ShardConfigurationRequest;
 use ferrocache_model::reshard::{self, CurrentShard};
-use ferrocache_model::shard::ShardSpec;
+use ferrocache_model::shard::{ShardSpec, SlotRange};
 use ferrocache_model::snapshot::SnapshotSpec;
 use ferrocache_model::{ids, paging, Fault};
 use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
@@ -318,6 +318,73 @@ fn write_resharding(
     Ok(())
 }
 
+/// Whether a cluster-mode restore (`plan`, laid out as asked) must first be formed as its source
+/// was — a snapshot's shards, or for an RDB object (`SnapshotArns`) one shard holding every
+/// slot — and what to form: the source's shards and the create request that lays them out
+/// (each keeps the replica count the layout asked gives a shard of its id, others none: they
+/// are emptied and removed once the slots moved). `None` when the layout asked is the source's.
+fn restore_formation(
+    req: &CreateGroupRequest,
+    plan: &group::GroupPlan,
+    snapshot: Option<&SnapshotSpec>,
+) -> Option<Formation> {
+    if !plan.spec.cluster_mode.enabled() {
+        return None;
+    }
+    let formation: Vec<(String, Vec<SlotRange>)> = match (snapshot, &plan.spec.restore_from) {
+        (Some(snapshot), _) => snapshot
+            .layout()
+            .into_iter()
+            .map(|s| (s.shard_id, s.slots))
+            .collect(),
+        (None, Some(_)) => vec![(plan.shards.first()?.id.clone(), SlotRange::even_split(1))],
+        (None, None) => return None,
+    };
+    let wanted: Vec<(String, Vec<SlotRange>)> = plan
+        .shards
+        .iter()
+        .map(|s| (s.id.clone(), s.slots.clone()))
+        .collect();
+    if formation == wanted {
+        return None;
+    }
+    let replicas_of = |id: &str| {
+        plan.shards
+            .iter()
+            .zip(&plan.new_member_zones)
+            .find(|(s, _)| s.id == id)
+            .map_or(0, |(_, zones)| zones.len().saturating_sub(1) as i64)
+    };
+    let request = CreateGroupRequest {
+        num_node_groups: Some(formation.len() as i64),
+        replicas_per_node_group: None,
+        node_group_configuration: formation
+            .iter()
+            .map(|(id, slots)| NodeGroupRequest {
+                node_group_id: Some(id.clone()),
+                slots: Some(SlotRange::format_list(slots)),
+                replica_count: Some(replicas_of(id)),
+                primary_availability_zone: None,
+                replica_availability_zones: Vec::new(),
+            })
+            .collect(),
+        cluster_mode: Some("enabled".to_string()),
+        ..req.clone()
+    };
+    Some(Formation {
+        shards: formation,
+        request,
+    })
+}
+
+/// How a restore into another layout is formed first (see [`restore_formation`]).
+struct Formation {
+    /// The source's shards and their slots.
+    shards: Vec<(String, Vec<SlotRange>)>,
+    /// The create request that lays them out.
+    request: CreateGroupRequest,
+}
+
 /// Adds new members (one per entry of `zones`) to shard `shard_id` of `spec` (specs only; the
 /// reconcilers start them), each seeded from snapshot `restore_from` when given (members
 /// created with a restored group).
@@ -390,26 +457,19 @@ impl Service {
             .unwrap_or_default();
         let mut plan =
             group::plan_create(&group::with_snapshot_layout(req, &snapshot_shards), &ctx)?;
-        // A cluster-mode restore into other shards than the snapshot's (another NumNodeGroups):
-        // the snapshot's shards are restored as they were, then resharded to the count asked.
-        let mut reshard_to = None;
-        if let (Some(snapshot), true, true) = (
-            &snapshot,
-            plan.spec.cluster_mode.enabled(),
-            req.node_group_configuration.is_empty(),
-        ) {
-            let layout = snapshot.layout();
-            let saved: Vec<_> = layout.iter().map(|s| s.slots.clone()).collect();
-            let requested: Vec<_> = plan.shards.iter().map(|s| s.slots.clone()).collect();
-            if saved != requested {
-                let as_saved = CreateGroupRequest {
-                    num_node_groups: Some(layout.len() as i64),
-                    cluster_mode: Some("enabled".to_string()),
-                    ..req.clone()
-                };
-                reshard_to = Some(plan.shards.len());
-                plan = group::plan_create(&group::with_snapshot_layout(&as_saved, &layout), &ctx)?;
-            }
+        // A cluster-mode restore into other shards than its source's (another NumNodeGroups,
+        // other Slots, or an RDB object, which holds every slot): the group is formed as the
+        // source was, then resharded to the layout asked for while it reads `creating`.
+        let mut reshard = None;
+        if let Some(formation) = restore_formation(req, &plan, snapshot.as_ref()) {
+            let target: Vec<_> = plan
+                .shards
+                .iter()
+                .zip(&plan.new_member_zones)
+                .map(|(s, zones)| (s.id.clone(), s.slots.clone(), zones.clone()))
+                .collect();
+            reshard = Some(reshard::plan_layout(&formation.shards, &target));
+            plan = group::plan_create(&formation.request, &ctx)?;
         }
         let first_shard = plan.shards[0].id.clone();
         let account = self.account_id().to_string();
@@ -470,31 +530,9 @@ impl Service {
                     spec.restore_from.as_deref(),
                 )?;
             }
-            if let Some(count) = reshard_to {
-                let current: Vec<CurrentShard> = plan
-                    .shards
-                    .iter()
-                    .zip(&plan.new_member_zones)
-                    .map(|(s, zones)| CurrentShard {
-                        id: s.id.clone(),
-                        slots: s.slots.clone(),
-                        replicas: zones.len().saturating_sub(1) as u32,
-                    })
-                    .collect();
-                // Fewer shards: the highest ids go, as Terraform asks when it shrinks a group.
-                let mut remove: Vec<String> = current.iter().map(|s| s.id.clone()).collect();
-                remove.sort();
-                let remove = remove.split_off(count.min(remove.len()));
-                let resize = ShardConfigurationRequest {
-                    replication_group_id: Some(spec.id.clone()),
-                    node_group_count: Some(count as i64),
-                    apply_immediately: Some(true),
-                    node_groups_to_remove: remove,
-                    ..Default::default()
-                };
-                let resharding = reshard::plan_request(&spec.id, &current, &resize)?;
+            if let Some(resharding) = &reshard {
                 let mut spec = spec.clone();
-                write_resharding(w, &mut spec, &plan.shards, &resharding, now, false)?;
+                write_resharding(w, &mut spec, &plan.shards, resharding, now, false)?;
             }
             load_group(w, region, &plan.spec.id, &account)
         })
