@@ -179,7 +179,9 @@ impl World {
 
     /// Whether the node answers (its process lives and is not frozen).
     fn answers(&self, node_id: &str) -> bool {
-        self.nodes.get(node_id).is_some_and(|n| n.alive && !n.stopped)
+        self.nodes
+            .get(node_id)
+            .is_some_and(|n| n.alive && !n.stopped)
     }
 
     /// The node id of the cluster node `cluster_id`.
@@ -251,7 +253,11 @@ impl World {
         }
         let max_epoch = live
             .iter()
-            .map(|n| self.cluster[n].current_epoch.max(self.cluster[n].config_epoch))
+            .map(|n| {
+                self.cluster[n]
+                    .current_epoch
+                    .max(self.cluster[n].config_epoch)
+            })
             .max()
             .unwrap_or(0);
         for n in &live {
@@ -792,9 +798,22 @@ impl NodeRuntime for SimRuntime {
             if other == id {
                 return Ok(());
             }
-            let (my_id, other_id) = (world.cluster[&id].id.clone(), world.cluster[&other].id.clone());
-            world.cluster.get_mut(&id).expect("met").known.insert(other_id);
-            world.cluster.get_mut(&other).expect("met").known.insert(my_id);
+            let (my_id, other_id) = (
+                world.cluster[&id].id.clone(),
+                world.cluster[&other].id.clone(),
+            );
+            world
+                .cluster
+                .get_mut(&id)
+                .expect("met")
+                .known
+                .insert(other_id);
+            world
+                .cluster
+                .get_mut(&other)
+                .expect("met")
+                .known
+                .insert(my_id);
             Ok(())
         })
     }
@@ -846,13 +865,16 @@ impl NodeRuntime for SimRuntime {
             let me = cluster_of(&world, &id)?.clone();
             if !me.slots.is_empty() {
                 return Err(RuntimeError::Simulated(
-                    "ERR To set a master the node must be empty and without assigned slots."
-                        .into(),
+                    "ERR To set a master the node must be empty and without assigned slots.".into(),
                 ));
             }
-            let Some(primary_node) = world.node_of(primary).filter(|_| me.known.contains(primary))
+            let Some(primary_node) = world
+                .node_of(primary)
+                .filter(|_| me.known.contains(primary))
             else {
-                return Err(RuntimeError::Simulated(format!("ERR Unknown node {primary}")));
+                return Err(RuntimeError::Simulated(format!(
+                    "ERR Unknown node {primary}"
+                )));
             };
             let private = world.nodes.get(&primary_node).map(|n| n.private);
             world.cluster.get_mut(&id).expect("serving").primary_of = Some(primary.to_string());
@@ -873,7 +895,12 @@ impl NodeRuntime for SimRuntime {
             let mut world = self.world.lock().unwrap();
             let (id, _) = self.serving(&world, addr)?;
             cluster_of(&world, &id)?;
-            world.cluster.get_mut(&id).expect("serving").known.remove(node_id);
+            world
+                .cluster
+                .get_mut(&id)
+                .expect("serving")
+                .known
+                .remove(node_id);
             Ok(())
         })
     }
@@ -888,7 +915,9 @@ impl NodeRuntime for SimRuntime {
         // config epoch, one past the highest it has seen, and claims its primary's slots.
         Box::pin(async move {
             if mode != ClusterFailoverMode::Takeover {
-                return Err(RuntimeError::Simulated(format!("{mode:?} is not simulated")));
+                return Err(RuntimeError::Simulated(format!(
+                    "{mode:?} is not simulated"
+                )));
             }
             let mut world = self.world.lock().unwrap();
             let (id, node) = self.serving(&world, addr)?;
@@ -1414,7 +1443,9 @@ async fn run_seed(seed: u64, mode: Mode) -> Result<(u64, u32, usize), String> {
     if !violations.is_empty() {
         let count = violations.len();
         violations.truncate(20);
-        return Err(format!("{count} invariant breaks, the first: {violations:?}"));
+        return Err(format!(
+            "{count} invariant breaks, the first: {violations:?}"
+        ));
     }
     if let Err(e) = &outcome {
         if std::env::var("SIM_DEBUG").is_ok() {

@@ -746,9 +746,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
     let parameter_group = req
         .cache_parameter_group_name
         .clone()
-        .unwrap_or_else(|| {
-            engine::default_parameter_group(cluster_mode.runs_cluster()).to_string()
-        })
+        .unwrap_or_else(|| engine::default_parameter_group(cluster_mode.runs_cluster()).to_string())
         .to_ascii_lowercase();
     let subnet_group = req
         .cache_subnet_group_name

@@ -195,10 +195,7 @@ pub type TargetShard = (String, Vec<SlotRange>, Vec<Option<String>>);
 /// and for one to create the zone asked for each member): shards only in `target` are created,
 /// shards only in `current` removed, every slot goes where `target` puts it. A restore into
 /// another layout than its source's is formed as the source was, then moved with this.
-pub fn plan_layout(
-    current: &[(String, Vec<SlotRange>)],
-    target: &[TargetShard],
-) -> ReshardPlan {
+pub fn plan_layout(current: &[(String, Vec<SlotRange>)], target: &[TargetShard]) -> ReshardPlan {
     let owner_in = |shards: &mut dyn Iterator<Item = (&String, &Vec<SlotRange>)>| {
         let mut owners: Vec<Option<String>> = vec![None; usize::from(SLOTS)];
         for (id, slots) in shards {
@@ -452,12 +449,19 @@ mod tests {
         let target = vec![
             ("0001".to_string(), vec![r(0, 5460)], vec![None, None]),
             ("0002".to_string(), vec![r(5461, 10921)], vec![None, None]),
-            ("0003".to_string(), vec![r(10922, 16383)], vec![Some("us-east-1c".into())]),
+            (
+                "0003".to_string(),
+                vec![r(10922, 16383)],
+                vec![Some("us-east-1c".into())],
+            ),
         ];
         let plan = plan_layout(&one, &target);
         assert_eq!(plan.slots_to_move, 16384 - 5461);
         assert_eq!(plan.new_shards.len(), 2);
-        assert_eq!(plan.new_shards[1], ("0003".to_string(), vec![Some("us-east-1c".to_string())]));
+        assert_eq!(
+            plan.new_shards[1],
+            ("0003".to_string(), vec![Some("us-east-1c".to_string())])
+        );
         assert!(plan.removed.is_empty());
         assert_eq!(plan.slots["0002"], [r(5461, 10921)]);
 

@@ -195,12 +195,7 @@ fn convert(
 
 /// Gives the change into `compatible` up before any member restarted: the group is
 /// `disabled` again, on its former parameter group, with an event saying why.
-fn give_up(
-    ctx: &Context,
-    key: &str,
-    facts: &Facts,
-    databases: &str,
-) -> Result<(), ReconcileError> {
+fn give_up(ctx: &Context, key: &str, facts: &Facts, databases: &str) -> Result<(), ReconcileError> {
     tracing::warn!(group = %facts.spec.id, databases, "keys outside database 0: cluster mode change given up");
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
         let Some(mut spec) = w.doc::<GroupSpec>(key)? else {

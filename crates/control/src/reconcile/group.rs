@@ -201,7 +201,10 @@ fn cluster_mode_reached(
         };
         m.spec.cluster_mode == mode && o.cluster_engine && o.healthy && o.in_role && role_held
     };
-    let live: Vec<&Member> = members.iter().filter(|m| m.spec.deletion.is_none()).collect();
+    let live: Vec<&Member> = members
+        .iter()
+        .filter(|m| m.spec.deletion.is_none())
+        .collect();
     if live.is_empty() || !live.iter().all(|m| in_role(m)) {
         return Ok(false);
     }
@@ -212,7 +215,12 @@ fn cluster_mode_reached(
     );
     observed.cluster_mode = Some(mode);
     if moved {
-        record(w, spec, text::cluster_mode_changed(&spec.id, mode.as_str()), now)?;
+        record(
+            w,
+            spec,
+            text::cluster_mode_changed(&spec.id, mode.as_str()),
+            now,
+        )?;
     }
     Ok(true)
 }

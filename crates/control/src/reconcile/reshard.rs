@@ -156,9 +156,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
 /// layout can ask for chains, A → B → C), so a move into a shard that still gives slots away
 /// waits until it has; the moves into shards that only receive run first. (Were every pending
 /// move part of a cycle, all run.)
-fn without_chains(
-    pairs: BTreeMap<(usize, usize), Vec<u16>>,
-) -> BTreeMap<(usize, usize), Vec<u16>> {
+fn without_chains(pairs: BTreeMap<(usize, usize), Vec<u16>>) -> BTreeMap<(usize, usize), Vec<u16>> {
     let gives = |shard: usize| pairs.keys().any(|&(from, _)| from == shard);
     let now: BTreeMap<(usize, usize), Vec<u16>> = pairs
         .iter()
@@ -315,6 +313,9 @@ mod tests {
         let keys = |m: BTreeMap<(usize, usize), Vec<u16>>| m.into_keys().collect::<Vec<_>>();
         assert_eq!(keys(without_chains(pairs(&[(0, 1), (1, 2)]))), [(1, 2)]);
         assert_eq!(keys(without_chains(pairs(&[(0, 1)]))), [(0, 1)]);
-        assert_eq!(keys(without_chains(pairs(&[(0, 1), (1, 0)]))), [(0, 1), (1, 0)]);
+        assert_eq!(
+            keys(without_chains(pairs(&[(0, 1), (1, 0)]))),
+            [(0, 1), (1, 0)]
+        );
     }
 }

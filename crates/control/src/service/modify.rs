@@ -8,11 +8,11 @@
 
 use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::group::{ClusterMode, GroupSpec};
-use ferrocache_model::shard::SlotRange;
 use ferrocache_model::modify::{
     self, ApplyAt, MemberFacts, ModifyClusterRequest, ModifyGroupRequest,
 };
 use ferrocache_model::node::{ClusterStatus, NodeSpec};
+use ferrocache_model::shard::SlotRange;
 use ferrocache_model::Fault;
 use ferrocache_store::{tables, update, view, WriteExt, Writer};
 
@@ -67,7 +67,10 @@ fn start_cluster_mode_change(
         for shard in &current.shards {
             let mut shard_spec = shard.spec.clone();
             shard_spec.slots = SlotRange::even_split(1);
-            w.put_doc(&tables::shard_key(region, &spec.id, &shard_spec.id), &shard_spec)?;
+            w.put_doc(
+                &tables::shard_key(region, &spec.id, &shard_spec.id),
+                &shard_spec,
+            )?;
         }
     }
     crate::events::record(

@@ -82,9 +82,11 @@ impl ClusterFacts {
         spec: &NodeSpec,
         shard: Option<&ShardIntent>,
     ) -> Result<Option<Self>, StoreError> {
-        let (Some(group), Some(shard_id), true) =
-            (&spec.group_id, &spec.shard_id, spec.cluster_mode.runs_cluster())
-        else {
+        let (Some(group), Some(shard_id), true) = (
+            &spec.group_id,
+            &spec.shard_id,
+            spec.cluster_mode.runs_cluster(),
+        ) else {
             return Ok(None);
         };
         let group_key = tables::key(&spec.region, group);
@@ -118,8 +120,7 @@ impl ClusterFacts {
             }
             // A member still outside the cluster (a group moving into cluster mode converts
             // its replicas after its primary) is no peer yet.
-            if peer.id == spec.id || peer.deletion.is_some() || !peer.cluster_mode.runs_cluster()
-            {
+            if peer.id == spec.id || peer.deletion.is_some() || !peer.cluster_mode.runs_cluster() {
                 continue;
             }
             peers.push(ClusterPeer {
