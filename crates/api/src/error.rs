@@ -282,6 +282,17 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Fault(fault) => fault.into(),
+            ref full if full.no_space().is_some() => {
+                tracing::warn!(error = %full, "a change could not be recorded: the disk is full");
+                let path = full.no_space().unwrap_or_default();
+                Self::new(
+                    "ServiceUnavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Ferrocache cannot record this change: no space left on the file system of its data directory (store {path}). Reads keep working; free space there and retry."
+                    ),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed inside the service");
                 Self::internal()

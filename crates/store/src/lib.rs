@@ -19,6 +19,8 @@
 //!
 //! # Layout
 //! - [`redb_store`]: [`RedbStore`], the embedded default backend.
+//! - [`reserve`]: headroom beside the store file, given back when the disk is full so the
+//!   control plane's own writes still fit.
 //! - [`tables`]: table names, keys and indexes of the model's documents.
 //! - typed helpers in this file: [`Doc`], [`ReadExt`], [`WriteExt`], [`update`], [`view`];
 //!   the change feed types [`Commit`] and [`Change`].
@@ -28,6 +30,7 @@
 //! router.
 
 pub mod redb_store;
+pub mod reserve;
 pub mod tables;
 
 use std::sync::Arc;
@@ -44,6 +47,15 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, …).
     #[error("store backend: {0}")]
     Backend(String),
+    /// The store's file system is full (or over quota): nothing can be written until space is
+    /// freed. Reads keep working; the store recovers by itself once a write fits again.
+    #[error("no space left for the store at {path}: {message}")]
+    NoSpace {
+        /// The store file.
+        path: String,
+        /// The error as the system gave it.
+        message: String,
+    },
     /// A document could not be encoded or decoded.
     #[error("store document {table}/{key}: {message}")]
     Codec {

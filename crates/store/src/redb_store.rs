@@ -4,16 +4,45 @@
 //! exactly the [`Store`] contract; every commit is durable before `update` returns.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
 use tokio::sync::{broadcast, watch};
 
+use crate::reserve::Reserve;
 use crate::{Change, Commit, Reader, Store, StoreError, Writer, CHANGE_FEED_CAPACITY};
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// What a failed redb call means for the store.
+enum Failure {
+    /// The call failed on I/O: redb refuses every later transaction of this `Database`
+    /// ("Previous I/O error occurred"), so it must be opened again. `no_space` when the file
+    /// system was full.
+    Io { no_space: bool, message: String },
+    /// Anything else (a missing table, a value too large, corruption).
+    Other(String),
+}
+
+fn classify(e: impl Into<redb::Error>) -> Failure {
+    let e: redb::Error = e.into();
+    match &e {
+        redb::Error::Io(io) => Failure::Io {
+            no_space: matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            message: e.to_string(),
+        },
+        redb::Error::PreviousIo => Failure::Io {
+            no_space: false,
+            message: e.to_string(),
+        },
+        _ => Failure::Other(e.to_string()),
+    }
 }
 
 fn table(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
@@ -21,9 +50,17 @@ fn table(name: &str) -> TableDefinition<'_, &'static str, &'static [u8]> {
 }
 
 /// The embedded store: one redb file.
+///
+/// An I/O error (a full disk, a failed write) poisons a redb `Database`: it refuses every later
+/// transaction. The store then closes it and opens the file again (redb repairs it to the last
+/// commit), at once or, if that fails too, on the next call — so a failed write never leaves
+/// the control plane wedged, and once space is back everything resumes by itself.
 pub struct RedbStore {
-    /// The database file.
-    db: Database,
+    /// The store file.
+    path: PathBuf,
+    /// The open database; `None` while it could not be opened again after an I/O error. Every
+    /// transaction holds the read side; reopening takes the write side (no transaction runs).
+    db: RwLock<Option<Database>>,
     /// Publishes the revision after each commit; the receiver side is handed out by `subscribe`.
     revision: watch::Sender<u64>,
     /// Publishes every commit with its changes; receivers are handed out by `watch`.
@@ -32,6 +69,8 @@ pub struct RedbStore {
     /// reach the feed in the order they were made (redb serializes writers too; this only
     /// extends that to the publication).
     writer: std::sync::Mutex<()>,
+    /// Headroom given back when a commit finds the disk full.
+    reserve: Reserve,
 }
 
 impl std::fmt::Debug for RedbStore {
@@ -74,7 +113,9 @@ impl RedbStore {
             }
         };
         Ok(Self {
-            db,
+            reserve: Reserve::beside(path),
+            path: path.to_path_buf(),
+            db: RwLock::new(Some(db)),
             revision: watch::Sender::new(0),
             feed: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
             writer: std::sync::Mutex::new(()),
@@ -266,12 +307,78 @@ impl Writer for WriteSide<'_> {
     }
 }
 
+impl RedbStore {
+    /// The open database (opened again first if an I/O error closed it).
+    fn database(&self) -> Result<RwLockReadGuard<'_, Option<Database>>, StoreError> {
+        {
+            let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+            if guard.is_some() {
+                return Ok(guard);
+            }
+        }
+        self.reopen();
+        let guard = self.db.read().unwrap_or_else(|p| p.into_inner());
+        match guard.is_some() {
+            true => Ok(guard),
+            false => Err(StoreError::Backend(format!(
+                "{} cannot be opened again after an I/O error",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Closes the database and opens its file again (redb recovers the last commit); leaves it
+    /// closed when that fails, for the next call to try again.
+    fn reopen(&self) {
+        let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+        *slot = None;
+        match Database::create(&self.path) {
+            Ok(db) => {
+                tracing::warn!(path = %self.path.display(), "store reopened after an I/O error");
+                *slot = Some(db);
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "store cannot be reopened yet");
+            }
+        }
+    }
+
+    /// The error a failed redb call is, reopening the database when it failed on I/O. Call with
+    /// no transaction open (the guard dropped).
+    fn failed(&self, failure: Failure) -> StoreError {
+        match failure {
+            Failure::Io { no_space, message } => {
+                tracing::warn!(path = %self.path.display(), %message, "store write failed");
+                self.reopen();
+                if no_space {
+                    StoreError::NoSpace {
+                        path: self.path.display().to_string(),
+                        message,
+                    }
+                } else {
+                    StoreError::Backend(message)
+                }
+            }
+            Failure::Other(message) => StoreError::Backend(message),
+        }
+    }
+}
+
 impl Store for RedbStore {
     fn view(
         &self,
         f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(backend)?;
+        let guard = self.database()?;
+        let db = guard.as_ref().expect("database() returns an open database");
+        let txn = match db.begin_read() {
+            Ok(txn) => txn,
+            Err(e) => {
+                let failure = classify(e);
+                drop(guard);
+                return Err(self.failed(failure));
+            }
+        };
         f(&ReadSide { txn: &txn })
     }
 
@@ -282,7 +389,43 @@ impl Store for RedbStore {
         // A poisoned lock only means a closure panicked mid-transaction (which redb rolled
         // back): nothing it guards is inconsistent.
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let txn = self.db.begin_write().map_err(backend)?;
+        match self.attempt(f) {
+            // The disk is full: the reserve makes room once, and the transaction runs again.
+            Err(StoreError::NoSpace { .. }) if self.reserve.release() => self.attempt(f),
+            Ok(revision) => {
+                self.reserve.restore();
+                Ok(revision)
+            }
+            other => other,
+        }
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Arc<Commit>> {
+        self.feed.subscribe()
+    }
+}
+
+impl RedbStore {
+    /// One write transaction running `f`, committed (and published) when it changed anything.
+    /// The caller holds the writer lock.
+    fn attempt(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let guard = self.database()?;
+        let db = guard.as_ref().expect("database() returns an open database");
+        let txn = match db.begin_write() {
+            Ok(txn) => txn,
+            Err(e) => {
+                let failure = classify(e);
+                drop(guard);
+                return Err(self.failed(failure));
+            }
+        };
         let mut side = WriteSide {
             txn: &txn,
             changes: Vec::new(),
@@ -300,7 +443,11 @@ impl Store for RedbStore {
                 Ok(*self.revision.borrow())
             }
             Ok(()) => {
-                txn.commit().map_err(backend)?;
+                if let Err(e) = txn.commit() {
+                    let failure = classify(e);
+                    drop(guard);
+                    return Err(self.failed(failure));
+                }
                 // Still under the writer lock: feed subscribers see commits in commit order.
                 let mut next = 0;
                 self.revision.send_modify(|r| {
@@ -318,14 +465,6 @@ impl Store for RedbStore {
                 Err(e)
             }
         }
-    }
-
-    fn subscribe(&self) -> watch::Receiver<u64> {
-        self.revision.subscribe()
-    }
-
-    fn watch(&self) -> broadcast::Receiver<Arc<Commit>> {
-        self.feed.subscribe()
     }
 }
 

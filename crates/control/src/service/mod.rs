@@ -42,6 +42,17 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+impl ServiceError {
+    /// When the store could not write because its file system is full: where (the store
+    /// file), so the answer can name the cause.
+    pub fn no_space(&self) -> Option<&str> {
+        match self {
+            ServiceError::Store(StoreError::NoSpace { path, .. }) => Some(path),
+            _ => None,
+        }
+    }
+}
+
 /// One page of a Describe operation.
 #[derive(Debug, Clone)]
 pub struct Page<T> {
