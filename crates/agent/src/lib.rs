@@ -20,6 +20,8 @@
 //!   stop, unsealing it before a start), through `ferrocache-encryption`.
 //! - [`process`]: PID-level facts (pidfiles, liveness that treats zombies as dead, identity
 //!   across PID reuse, signals, log tails).
+//! - [`clean_stop`]: evidence of a clean stop beside the node's data file (a restart loads a
+//!   data file it vouches for, whatever the control plane's store could record).
 //! - [`error`]: [`AgentError`], the one error type of this crate.
 //!
 //! # Dependency rules
@@ -33,6 +35,7 @@
 //! the control plane.
 
 pub mod at_rest;
+pub mod clean_stop;
 pub mod error;
 pub mod node;
 pub mod process;

@@ -307,6 +307,15 @@ impl Agent {
         self.wait_ready(cfg, &addr, process, Some(&mut child))
             .await?;
         crate::at_rest::after_start(node_id, dir, cfg.at_rest_key_id.as_deref())?;
+        // It runs again: from now on its data file is only as new as its last save.
+        crate::clean_stop::withdraw(dir).map_err(|e| {
+            io_error(
+                node_id,
+                "remove",
+                &dir.join(crate::clean_stop::CLEAN_STOP_FILE_NAME),
+                e,
+            )
+        })?;
         // Dropping the child neither kills nor waits for it (`kill_on_drop` is off); tokio
         // reaps it in the background once it exits.
         drop(child);
@@ -400,7 +409,7 @@ impl Agent {
     ) -> Result<(), AgentError> {
         check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
         let _lock = self.lock(node_id).await;
-        self.stop_locked(node_id, addr, save).await?;
+        let saved = self.stop_locked(node_id, addr, save).await?;
         self.blocking(node_id, {
             let (keys, node, dir) = (
                 self.keys.clone(),
@@ -409,7 +418,20 @@ impl Agent {
             );
             move || crate::at_rest::seal_after_stop(keys.as_ref(), &node, &dir)
         })
-        .await
+        .await?;
+        if saved {
+            if let Err(e) = crate::clean_stop::record(&self.node_dir(node_id)) {
+                warn!(node_id, error = %e, "cannot record the clean stop beside the data file");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the node's data file is the one its last clean stop saved (`SHUTDOWN SAVE`
+    /// through [`Agent::stop`], the file unchanged since): it holds everything the node
+    /// acknowledged, so a restart loads it. Read from the node's directory, not from any store.
+    pub fn stopped_cleanly(&self, node_id: &str) -> bool {
+        check_node_id(node_id).is_ok() && crate::clean_stop::vouches(&self.node_dir(node_id))
     }
 
     /// Runs file work (sealing, unsealing) off the async threads.
@@ -960,7 +982,7 @@ impl Agent {
         node_id: &str,
         addr: &NodeAddress,
         save: bool,
-    ) -> Result<(), AgentError> {
+    ) -> Result<bool, AgentError> {
         let pid_path = self
             .node_dir(node_id)
             .join(ferrocache_engine::PID_FILE_NAME);
@@ -968,7 +990,7 @@ impl Agent {
         let Some(process) = process else {
             // Already stopped; a pidfile left by a crash would only mislead later.
             remove_if_exists(&pid_path).map_err(|e| io_error(node_id, "remove", &pid_path, e))?;
-            return Ok(());
+            return Ok(false);
         };
         let pid = process.pid;
 
@@ -976,7 +998,8 @@ impl Agent {
             Ok(()) => {
                 if process.wait_exit(SHUTDOWN_EXIT_TIMEOUT).await {
                     info!(node_id, pid, save, "node stopped by SHUTDOWN");
-                    return self.forget_pidfile(node_id, &pid_path, pid);
+                    self.forget_pidfile(node_id, &pid_path, pid)?;
+                    return Ok(save);
                 }
                 warn!(
                     node_id,
@@ -1004,12 +1027,14 @@ impl Agent {
         process.signal(Signal::Cont).map_err(signal_error)?;
         if process.wait_exit(TERM_EXIT_TIMEOUT).await {
             info!(node_id, pid, "node stopped by SIGTERM");
-            return self.forget_pidfile(node_id, &pid_path, pid);
+            self.forget_pidfile(node_id, &pid_path, pid)?;
+            return Ok(false);
         }
         warn!(node_id, pid, "node ignored SIGTERM; sending SIGKILL");
         process.signal(Signal::Kill).map_err(signal_error)?;
         if process.wait_exit(KILL_EXIT_TIMEOUT).await {
-            return self.forget_pidfile(node_id, &pid_path, pid);
+            self.forget_pidfile(node_id, &pid_path, pid)?;
+            return Ok(false);
         }
         Err(AgentError::StillRunning {
             node_id: node_id.to_string(),

@@ -130,10 +130,12 @@ async fn primary_and_replicas_sync() {
 
 #[tokio::test]
 async fn stop_with_save_then_start_brings_the_data_back() {
-    // Goal: stop(save) writes the RDB and ends the process; the next ensure_running starts a
-    // new process that loads it. Stop and remove are idempotent, and remove deletes the node.
-    // Method: write keys, stop with save, check the process and pidfile are gone and the RDB
-    // is there, start again and read the keys; then stop twice and remove twice.
+    // Goal: stop(save) writes the RDB and ends the process, with evidence of the clean stop
+    // beside the RDB; the next ensure_running starts a new process that loads it and withdraws
+    // the evidence; a stop without save leaves none. Stop and remove are idempotent, and remove
+    // deletes the node. Method: write keys, stop with save, check the process and pidfile are
+    // gone, the RDB there and vouched for, start again and read the keys; then stop twice and
+    // remove twice.
     let h = Harness::new();
     let cfg = h.config("n1");
     let first = h.ensure_running(&cfg).await;
@@ -146,12 +148,17 @@ async fn stop_with_save_then_start_brings_the_data_back() {
     assert_eq!(h.agent.pid("n1"), None);
     assert!(!cfg.pid_path().exists());
     assert!(cfg.rdb_path().exists());
+    assert!(h.agent.stopped_cleanly("n1"));
     assert!(matches!(
         h.agent.probe(&cfg.address(), PROBE_TIMEOUT).await,
         Probe::Down(_)
     ));
 
     let second = h.ensure_running(&cfg).await;
+    assert!(
+        !h.agent.stopped_cleanly("n1"),
+        "a running node's data file vouches for nothing"
+    );
     assert!(!second.adopted);
     assert_ne!(second.pid, first.pid);
     let mut conn = data_connection(&cfg).await;
@@ -162,6 +169,10 @@ async fn stop_with_save_then_start_brings_the_data_back() {
     assert_eq!(client.dbsize().await.unwrap(), 100);
 
     h.agent.stop("n1", &cfg.address(), false).await.unwrap();
+    assert!(
+        !h.agent.stopped_cleanly("n1"),
+        "a stop without save proves nothing"
+    );
     h.agent.stop("n1", &cfg.address(), false).await.unwrap();
     h.agent.remove("n1", &cfg.address()).await.unwrap();
     assert!(!cfg.dir.exists());

@@ -85,6 +85,11 @@ pub trait NodeRuntime: Send + Sync + 'static {
         &'a self,
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>>;
+    /// Whether the node's data file is the one its last clean stop saved; see
+    /// [`Agent::stopped_cleanly`]. (A runtime without data files has no such evidence.)
+    fn stopped_cleanly(&self, _node_id: &str) -> bool {
+        false
+    }
     /// Places `source` as a stopped node's data file, checking its SHA-256 first; see
     /// [`Agent::seed_data`].
     fn seed_data<'a>(
@@ -293,6 +298,10 @@ impl NodeRuntime for Agent {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
         Box::pin(async move { Ok(Agent::set_aside_data(self, node_id).await?) })
+    }
+
+    fn stopped_cleanly(&self, node_id: &str) -> bool {
+        Agent::stopped_cleanly(self, node_id)
     }
 
     fn seed_data<'a>(

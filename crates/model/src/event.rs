@@ -161,6 +161,13 @@ pub mod text {
     pub fn node_type_applied(node_type: &str) -> String {
         format!("Succeeded applying modification to cache node type to {node_type}.")
     }
+    /// A primary that stopped without saving restarts empty: its data file, older than what it
+    /// acknowledged, was set aside (Ferrocache's wording).
+    pub fn data_set_aside(node_id: &str, path: &str) -> String {
+        format!(
+            "Cache node {node_id} stopped without saving its data; its data file, older than what it had acknowledged, was set aside to {path} and the node restarts empty"
+        )
+    }
     /// A `ClusterMode` change was accepted (Ferrocache's wording: AWS's was not found).
     pub fn cluster_mode_changing(group_id: &str, mode: &str) -> String {
         format!("Modifying cluster mode of replication group {group_id} to {mode}")

@@ -11,8 +11,11 @@
 //!
 //! A primary restarted in place after it vanished (`Liveness::Gone`) comes back empty, as a
 //! replaced ElastiCache node does without Multi-AZ: the RDB on disk is from its last full sync
-//! or clean stop, and serving it would bring back stale data that its replicas would then copy
-//! over their newer one. The file is kept aside, not deleted.
+//! or save, and serving it would bring back stale data that its replicas would then copy over
+//! their newer one. The file is kept aside, not deleted, with an event. Unless the agent holds
+//! evidence that the node's last stop was a clean one that saved this very file
+//! ([`ferrocache_agent::clean_stop`]): then the file holds everything the node acknowledged and
+//! is loaded — also when the store could not record that stop (a full disk).
 
 use ferrocache_agent::{AgentError, Liveness, NodeProcess};
 use ferrocache_engine::config::NodeConfig;
@@ -107,8 +110,17 @@ pub(crate) async fn run(
             restart_in_place: true,
         } if believed_running && !running => {
             tracing::warn!(node = %spec.id, ?liveness, "primary is down and nothing takes over; restarting it in place");
-            if matches!(liveness, Liveness::Gone) {
-                ctx.agent.set_aside_data(&spec.id).await?;
+            // A data file its last clean stop saved holds everything it acknowledged (whatever
+            // the store could record of that stop); any other is older than that, and is set
+            // aside, with an event saying so.
+            if matches!(liveness, Liveness::Gone) && !ctx.agent.stopped_cleanly(&spec.id) {
+                if let Some(aside) = ctx.agent.set_aside_data(&spec.id).await? {
+                    record(
+                        ctx,
+                        spec,
+                        text::data_set_aside(ids::CACHE_NODE_ID, &aside.display().to_string()),
+                    )?;
+                }
             }
         }
         _ => {}
