@@ -202,26 +202,11 @@ def test_snapshot_into_custom_slots(ec):
 # Method: a redis-server we start on a free port, 2000 keys, --rdb, uploaded to moto_server,
 # CreateReplicationGroup with the ksqlDB module's ranges and SnapshotArns.
 def test_rdb_object_into_cluster_mode(store, monkeypatch, request, tmp_path):
-    import subprocess
-
-    import redis
-    from harness import free_port
-    from test_snapshot_export import BUCKET, s3, started
+    from test_snapshot_export import BUCKET, plain_redis_rdb, s3, started
 
     fc = started(monkeypatch, request, "--s3-endpoint", store)
     ec = fc.client()
-    port = free_port()
-    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    request.addfinalizer(lambda: (server.kill(), server.wait()))
-    plain = redis.Redis(host="127.0.0.1", port=port)
-    wait_until(lambda: _pings(plain), timeout=30, poll=0.05, what="redis-server up")
-    plain.mset({f"m:{i}": f"v{i}" for i in range(2000)})
-    rdb = tmp_path / "plain.rdb"
-    dumped = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "--rdb", str(rdb)],
-                            capture_output=True, text=True, timeout=30)
-    assert dumped.returncode == 0, dumped.stderr
+    rdb = plain_redis_rdb(request, tmp_path, {f"m:{i}": f"v{i}" for i in range(2000)})
     client = s3(store)
     client.create_bucket(Bucket=BUCKET)
     client.upload_file(str(rdb), BUCKET, "migrate/plain.rdb")
@@ -249,13 +234,6 @@ def test_rdb_object_into_cluster_mode(store, monkeypatch, request, tmp_path):
     keys = [f"m:{i}" for i in range(2000)]
     assert cluster.mget_nonatomic(keys) == [f"v{i}".encode() for i in range(2000)]
     cluster.close()
-
-
-def _pings(conn):
-    try:
-        return conn.ping()
-    except Exception:
-        return False
 
 
 # Goal: deleting a cluster-mode group with FinalSnapshotIdentifier keeps every shard's data:

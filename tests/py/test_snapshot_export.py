@@ -192,8 +192,9 @@ def test_export_then_import_round_trip(store, monkeypatch, request):
 # no RDB fails its group with `restore-failed` and AWS's event, never an empty `available` one;
 # a missing object fails the same way. Method: a redis-server we start on a free port, 30 keys,
 # --rdb to a file, upload with boto3, create-cache-cluster --snapshot-arns; then junk bytes.
-def test_plain_redis_rdb_and_bad_objects(store, monkeypatch, request, tmp_path):
-    fc = started(monkeypatch, request, "--s3-endpoint", store)
+def plain_redis_rdb(request, tmp_path, data) -> Path:
+    """An RDB file holding `data`, written by a plain redis-server we start on a free port (and
+    stop) with `redis-cli --rdb`."""
     port = free_port()
     server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
@@ -201,13 +202,21 @@ def test_plain_redis_rdb_and_bad_objects(store, monkeypatch, request, tmp_path):
     request.addfinalizer(lambda: (server.kill(), server.wait()))
     wait_until(lambda: redis_cli("127.0.0.1", "PING", port=port).stdout.strip() == "PONG",
                timeout=30, poll=0.05, what="redis-server up")
-    data = {f"plain:{i}": f"v{i}" for i in range(30)}
-    for k, v in data.items():
-        assert redis_cli("127.0.0.1", "SET", k, v, port=port).stdout.strip() == "OK"
+    load = "".join(f"SET {k} {v}\n" for k, v in data.items())
+    loaded = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port)], input=load,
+                            capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.split() == ["OK"] * len(data), loaded.stdout[:200]
     rdb = tmp_path / "plain.rdb"
     dumped = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port), "--rdb", str(rdb)],
                             capture_output=True, text=True, timeout=30)
     assert dumped.returncode == 0, dumped.stderr
+    return rdb
+
+
+def test_plain_redis_rdb_and_bad_objects(store, monkeypatch, request, tmp_path):
+    fc = started(monkeypatch, request, "--s3-endpoint", store)
+    data = {f"plain:{i}": f"v{i}" for i in range(30)}
+    rdb = plain_redis_rdb(request, tmp_path, data)
     client = s3(store)
     client.create_bucket(Bucket=BUCKET)
     client.upload_file(str(rdb), BUCKET, "migrate/plain.rdb")

@@ -214,14 +214,7 @@ fn plan_cluster_mode_change(
             )))
         }
     }
-    let only_cluster_mode = ModifyGroupRequest {
-        replication_group_id: req.replication_group_id.clone(),
-        cluster_mode: req.cluster_mode.clone(),
-        cache_parameter_group_name: req.cache_parameter_group_name.clone(),
-        apply_immediately: req.apply_immediately,
-        ..ModifyGroupRequest::default()
-    };
-    if *req != only_cluster_mode {
+    if !only_cluster_mode_and_parameter_group(req) {
         return Err(Fault::combination(
             "No other parameter can be modified together with ClusterMode, except CacheParameterGroupName.",
         ));
@@ -258,17 +251,22 @@ fn plan_cluster_mode_change(
     }))
 }
 
-/// While a group is `compatible`, AWS allows no other modification than its parameter group
-/// (and moving on to `enabled`).
-fn refuse_while_compatible(req: &ModifyGroupRequest) -> Result<(), Fault> {
-    let parameter_group_only = ModifyGroupRequest {
+/// Whether the request names nothing but the group, `ClusterMode`, `CacheParameterGroupName`
+/// and `ApplyImmediately`.
+fn only_cluster_mode_and_parameter_group(req: &ModifyGroupRequest) -> bool {
+    *req == ModifyGroupRequest {
         replication_group_id: req.replication_group_id.clone(),
         cluster_mode: req.cluster_mode.clone(),
         cache_parameter_group_name: req.cache_parameter_group_name.clone(),
         apply_immediately: req.apply_immediately,
         ..ModifyGroupRequest::default()
-    };
-    if *req != parameter_group_only {
+    }
+}
+
+/// While a group is `compatible`, AWS allows no other modification than its parameter group
+/// (and moving on to `enabled`).
+fn refuse_while_compatible(req: &ModifyGroupRequest) -> Result<(), Fault> {
+    if !only_cluster_mode_and_parameter_group(req) {
         return Err(Fault::combination(
             "A replication group in compatible cluster mode can only have its parameter group modified, or its cluster mode set to enabled.",
         ));
