@@ -31,7 +31,7 @@ use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::group::{ClusterMode, GroupObserved, GroupSpec};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec, Role};
 use ferrocache_model::shard::{ShardIntent, ShardSpec};
-use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt, Writer};
+use ferrocache_store::{tables, update, view, ReadExt, Reader, WriteExt};
 
 use super::node::{admin_address, NODE_CALL_TIMEOUT, WAIT_RECHECK};
 use super::{Context, Next, ReconcileError};
@@ -201,12 +201,16 @@ fn give_up(ctx: &Context, key: &str, facts: &Facts, databases: &str) -> Result<(
         let Some(mut spec) = w.doc::<GroupSpec>(key)? else {
             return Ok(());
         };
-        if spec.cluster_mode != ClusterMode::Compatible
-            || w.lookup(tables::NODES_BY_SHARD, key)?
-                .iter()
-                .any(|k| is_converted(w, k))
-        {
+        if spec.cluster_mode != ClusterMode::Compatible {
             return Ok(());
+        }
+        for node_key in w.lookup(tables::NODES_BY_SHARD, key)? {
+            // A member already moved: too late to give the change up.
+            if w.doc::<NodeSpec>(&node_key)?
+                .is_some_and(|n| n.cluster_mode.runs_cluster())
+            {
+                return Ok(());
+            }
         }
         spec.cluster_mode = ClusterMode::Disabled;
         let before = spec.parameter_group_before_cluster_mode.take();
@@ -237,13 +241,6 @@ fn give_up(ctx: &Context, key: &str, facts: &Facts, databases: &str) -> Result<(
         )?;
         Ok(())
     })
-}
-
-fn is_converted(w: &mut dyn Writer, key: &str) -> bool {
-    w.doc::<NodeSpec>(key)
-        .ok()
-        .flatten()
-        .is_some_and(|n| n.cluster_mode.runs_cluster())
 }
 
 #[cfg(test)]

@@ -442,20 +442,13 @@ impl Service {
         if snapshot::status(&spec, observed.as_ref()) != SnapshotStatus::Available {
             return Err(Fault::SnapshotNotFound(source.to_string()).into());
         }
-        let saved: Vec<Vec<SlotRange>> = match spec.shards.as_slice() {
-            [] => vec![SlotRange::even_split(1)],
-            shards => shards.iter().map(|s| s.slots.clone()).collect(),
-        };
+        // A cluster-mode restore into another layout is formed as the snapshot was, then
+        // resharded (see `CreateReplicationGroup`): any layout fits.
         if !cluster_mode {
             ferrocache_model::group::check_restore_shape(
                 spec.num_node_groups(),
                 requested.len() as u32,
             )?;
-        } else if saved != requested {
-            return Err(ferrocache_model::group::not_yet(
-                "Restoring a snapshot into another shard layout (NumNodeGroups or Slots that differ from the snapshot's)",
-            )
-            .into());
         }
         Ok(())
     }
