@@ -44,10 +44,9 @@ def check_files(fc, name):
     assert not list(snap_dir.parent.glob(f".{name}*")), "a temporary directory was left"
 
 
-# Goal: a crash while the node saves leaves a snapshot that completes after the restart, with
-# its file matching the manifest and every key restorable. Method: freeze the save's child,
-# SIGKILL Ferrocache, let the child go, start Ferrocache, wait, restore, count keys.
-def test_crash_during_a_snapshot(fc, ec):
+def slowly_saving_source(fc, ec):
+    """Cache cluster `src` holding KEYS keys, its saves slowed to 10 ms a key; answers its
+    address and its process id."""
     ec.create_cache_cluster(CacheClusterId="src", CacheNodeType="cache.t3.micro",
                             Engine="redis", NumCacheNodes=1)
     wait_until(lambda: ec.describe_cache_clusters(CacheClusterId="src")["CacheClusters"][0][
@@ -56,7 +55,14 @@ def test_crash_during_a_snapshot(fc, ec):
         "CacheClusters"][0]["CacheNodes"][0]["Endpoint"]["Address"]
     fill(address)
     fc.admin_command(address, "CONFIG", "SET", "rdb-key-save-delay", "10000")
-    node_pid = fc.node_pids()["src"]
+    return address, fc.node_pids()["src"]
+
+
+# Goal: a crash while the node saves leaves a snapshot that completes after the restart, with
+# its file matching the manifest and every key restorable. Method: freeze the save's child,
+# SIGKILL Ferrocache, let the child go, start Ferrocache, wait, restore, count keys.
+def test_crash_during_a_snapshot(fc, ec):
+    address, node_pid = slowly_saving_source(fc, ec)
     ec.create_snapshot(CacheClusterId="src", SnapshotName="mid-save")
     child = wait_until(lambda: saving_child(node_pid), timeout=60, poll=0.005,
                        what="the saving child")
@@ -81,6 +87,30 @@ def test_crash_during_a_snapshot(fc, ec):
     restored = redis.Redis(host=group["NodeGroups"][0]["PrimaryEndpoint"]["Address"])
     assert restored.dbsize() == KEYS
     assert restored.get("key:7") == b"value-7"
+
+
+# Goal: a snapshot whose node restarts before its save is copied — here a clean restart of
+# Ferrocache, which stops every node with a save of its own — ends `failed` with its cause,
+# never completed later from the restarted node's data (saved at another moment), and the node
+# keeps every key. Method: slow the save (rdb-key-save-delay), wait for the saving child,
+# SIGTERM and start Ferrocache, wait for the snapshot to settle, read the events and DBSIZE.
+def test_clean_restart_during_a_snapshot_fails_it(fc, ec):
+    address, node_pid = slowly_saving_source(fc, ec)
+    ec.create_snapshot(CacheClusterId="src", SnapshotName="restarted")
+    wait_until(lambda: saving_child(node_pid), timeout=60, poll=0.005, what="the saving child")
+    fc.restart()
+    wait_until(lambda: snapshot_status(ec, "restarted") in ("available", "failed"), timeout=120,
+               what="the snapshot settled")
+    assert snapshot_status(ec, "restarted") == "failed"
+    assert fc.node_pids()["src"] != node_pid, "the node was meant to restart"
+    messages = [e["Message"] for e in ec.describe_events(
+        SourceType="cache-cluster", SourceIdentifier="src", Duration=60)["Events"]]
+    assert ("Snapshot failed for snapshot with ID 'restarted' of cache cluster with ID 'src'"
+            in messages), messages
+    assert any(m.startswith("Snapshot with ID 'restarted' failed: cache cluster src restarted")
+               for m in messages), messages
+    assert not list((Path(fc.data_dir) / "snapshots").rglob("*restarted*"))
+    assert redis.Redis(host=address, socket_timeout=10).dbsize() == KEYS
 
 
 # Goal: a crash right after a restore was accepted, and another while it runs, still end in an

@@ -515,10 +515,11 @@ impl Agent {
     /// Places `source` as the node's data file (`dump.rdb`) before its first start, so it
     /// starts with that data (a restore from a snapshot).
     ///
-    /// The file is copied to a temporary name in the node's directory while its SHA-256 is
-    /// computed; only a copy whose digest equals `expected_sha256` is synced and renamed over
-    /// `dump.rdb` (and the directory synced), so a crash or a corrupt source never leaves a
-    /// partial data file for redis-server to load. Calling it again simply copies again.
+    /// The file is linked (or, across file systems, copied) to a temporary name in the node's
+    /// directory and its SHA-256 computed; only a file whose digest equals `expected_sha256` is
+    /// synced and renamed over `dump.rdb` (and the directory synced), so a crash or a corrupt
+    /// source never leaves a partial data file for redis-server to load, and a failed attempt
+    /// leaves no file at all. Calling it again simply places it again.
     ///
     /// # Errors
     ///
@@ -1166,18 +1167,60 @@ fn seed_file(
     expected: &str,
     keys: Option<&ferrocache_encryption::KeyRing>,
 ) -> Result<(), AgentError> {
-    use sha2::{Digest, Sha256};
-    use std::io::{Read, Write};
     std::fs::create_dir_all(dir).map_err(|e| io_error(node_id, "create", dir, e))?;
     let target = dir.join(ferrocache_engine::config::RDB_FILE_NAME);
     let temp = dir.join(format!(
         ".{}.seed.tmp",
         ferrocache_engine::config::RDB_FILE_NAME
     ));
-    let mut input =
-        std::fs::File::open(source).map_err(|e| io_error(node_id, "open", source, e))?;
-    let mut output =
-        std::fs::File::create(&temp).map_err(|e| io_error(node_id, "create", &temp, e))?;
+    // A leftover goes unopened: it may be a link to a snapshot file, which writing would change.
+    remove_if_exists(&temp).map_err(|e| io_error(node_id, "remove", &temp, e))?;
+    let placed = link_or_copy(node_id, source, &temp).and_then(|actual| {
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(AgentError::DigestMismatch {
+                node_id: node_id.to_string(),
+                source_path: source.to_path_buf(),
+                expected: expected.to_string(),
+                actual,
+            })
+        }
+    });
+    if let Err(e) = placed {
+        // No partial file stays behind (on a full disk, its room is what is missing).
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
+    }
+    // A sealed snapshot file (encryption at rest) is unsealed on the way.
+    crate::at_rest::place_seed(keys, node_id, &temp, &target)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(node_id, "sync", dir, e))?;
+    info!(node_id, from = %source.display(), "placed the node's data file");
+    Ok(())
+}
+
+/// Puts `source` at the new name `target` — a hard link where the file system allows it (data
+/// files are only ever replaced by a rename, never written in place, so sharing the bytes with
+/// the snapshot is safe and takes no room), a copy otherwise — synced; answers its SHA-256.
+fn link_or_copy(node_id: &str, source: &Path, target: &Path) -> Result<String, AgentError> {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Write};
+    let linked = std::fs::hard_link(source, target).is_ok();
+    let mut input = std::fs::File::open(if linked { target } else { source })
+        .map_err(|e| io_error(node_id, "open", source, e))?;
+    let mut output = if linked {
+        None
+    } else {
+        Some(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(target)
+                .map_err(|e| io_error(node_id, "create", target, e))?,
+        )
+    };
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; SEED_COPY_BUFFER_BYTES];
     loop {
@@ -1188,35 +1231,22 @@ fn seed_file(
             break;
         }
         hasher.update(&buffer[..n]);
-        output
-            .write_all(&buffer[..n])
-            .map_err(|e| io_error(node_id, "write", &temp, e))?;
+        if let Some(output) = output.as_mut() {
+            output
+                .write_all(&buffer[..n])
+                .map_err(|e| io_error(node_id, "write", target, e))?;
+        }
     }
-    let actual: String = hasher
+    let synced = match output {
+        Some(output) => output.sync_all(),
+        None => input.sync_all(),
+    };
+    synced.map_err(|e| io_error(node_id, "sync", target, e))?;
+    Ok(hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    if actual != expected {
-        drop(output);
-        let _ = std::fs::remove_file(&temp);
-        return Err(AgentError::DigestMismatch {
-            node_id: node_id.to_string(),
-            source_path: source.to_path_buf(),
-            expected: expected.to_string(),
-            actual,
-        });
-    }
-    output
-        .sync_all()
-        .map_err(|e| io_error(node_id, "sync", &temp, e))?;
-    // A sealed snapshot file (encryption at rest) is unsealed on the way.
-    crate::at_rest::place_seed(keys, node_id, &temp, &target)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(node_id, "sync", dir, e))?;
-    info!(node_id, from = %source.display(), "placed the node's data file");
-    Ok(())
+        .collect())
 }
 
 /// Writes the config through a temporary file and a rename, so a crash mid-write never

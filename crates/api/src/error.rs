@@ -293,6 +293,16 @@ impl From<ServiceError> for ApiError {
                     ),
                 )
             }
+            ServiceError::NoRoom { .. } => {
+                tracing::warn!(error = %error, "refused: no room in the data directory");
+                Self::new(
+                    "ServiceUnavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "Ferrocache cannot do this now: {error} on the file system of its data directory. Nothing was changed; free space there and retry."
+                    ),
+                )
+            }
             other => {
                 tracing::error!(error = %other, "request failed inside the service");
                 Self::internal()

@@ -24,6 +24,7 @@
 //! - [`routes`]: the data path's side of routes: the stored routes served by the router.
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
+//! - [`disk`]: free space where the nodes keep their data (the low-space event).
 //! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
 //! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
 //!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.
@@ -38,6 +39,7 @@
 
 pub mod addresses;
 pub mod clock;
+pub mod disk;
 pub mod events;
 pub mod migrate;
 pub mod object_store;

@@ -106,6 +106,7 @@ async fn final_snapshot_survives_a_restart_then_the_group_goes() {
         ServiceConfig {
             account_id: "123456789012".into(),
             engine_version_running: "7.0.15".into(),
+            nodes_dir: None,
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));

@@ -33,6 +33,7 @@ async fn create_use_and_delete_a_three_node_group() {
         ServiceConfig {
             account_id: "123456789012".into(),
             engine_version_running: "7.0.15".into(),
+            nodes_dir: None,
         },
     );
     // A CIDR of its own, so parallel test binaries never collide.

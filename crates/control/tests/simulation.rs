@@ -1187,6 +1187,7 @@ async fn run_seed(seed: u64, mode: Mode) -> Result<(u64, u32, usize), String> {
         ServiceConfig {
             account_id: "123456789012".into(),
             engine_version_running: "7.0.15".into(),
+            nodes_dir: None,
         },
     );
     let start_controller = || {

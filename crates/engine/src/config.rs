@@ -285,6 +285,10 @@ pub fn render(cfg: &NodeConfig) -> Result<String, EngineError> {
     push("daemonize", &["no"])?;
     push("save", &[""])?;
     push("appendonly", &["no"])?;
+    // The only saves are the service's (snapshots, disk-based full syncs, the save at a clean
+    // stop); one that fails, say on a full disk, fails that operation — it must not make the
+    // primary refuse every write with `MISCONF` (Redis's default), as no ElastiCache backup does.
+    push("stop-writes-on-bgsave-error", &["no"])?;
     push("maxmemory", &[&cfg.maxmemory_bytes.to_string()])?;
     push("maxmemory-policy", &[&cfg.maxmemory_policy])?;
     // Encrypted nodes accept diskless sync's slower start of streaming (see above) so that no
@@ -603,6 +607,7 @@ logfile /var/lib/ferrocache/nodes/cache-0001/redis.log
 daemonize no
 save \"\"
 appendonly no
+stop-writes-on-bgsave-error no
 maxmemory 0
 maxmemory-policy volatile-lru
 repl-diskless-sync no

@@ -110,6 +110,26 @@ fn main() {
     }
 }
 
+/// Refuses to start on a data directory it cannot write (a read-only mount, wrong owner):
+/// every change of state, node data and snapshot is written there, so running on would fail
+/// every call and lose the first failover's epoch. Nothing is changed before the refusal;
+/// nodes still running from an earlier start keep running with their data, and are adopted by
+/// the next start on a writable directory.
+fn ensure_writable(data_dir: &std::path::Path) -> Result<()> {
+    let probe = data_dir.join(".write-probe");
+    let written = std::fs::write(&probe, b"ferrocache\n")
+        .and_then(|()| std::fs::File::open(&probe)?.sync_all())
+        .and_then(|()| std::fs::remove_file(&probe));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&probe);
+        anyhow::anyhow!(
+            "the data directory {} is not writable ({e}); Ferrocache keeps its state, node data \
+             and snapshots there and does not start without it; nothing was changed",
+            data_dir.display()
+        )
+    })
+}
+
 fn run() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -225,6 +245,7 @@ async fn up(args: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
+    ensure_writable(&data_dir)?;
     let nodes_dir = data_dir.join("nodes");
     std::fs::create_dir_all(&nodes_dir)?;
 
@@ -262,6 +283,7 @@ async fn up(args: UpArgs) -> Result<()> {
         ServiceConfig {
             account_id: args.account_id.clone(),
             engine_version_running: engine_version.clone(),
+            nodes_dir: Some(nodes_dir.clone()),
         },
     )
     .with_object_store(objects.clone());

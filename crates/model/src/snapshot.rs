@@ -327,10 +327,14 @@ pub enum SnapshotPhase {
 pub struct SnapshotObserved {
     /// See [`SnapshotPhase`].
     pub phase: SnapshotPhase,
-    /// `run_id` of the node process our `BGSAVE` was accepted by; `None` until then. A
-    /// different run id later means the process restarted and the save must be asked again.
+    /// `run_id` of the node process our `BGSAVE` was accepted by; `None` until then.
     #[serde(default)]
     pub bgsave_run_id: Option<String>,
+    /// `run_id` of the node process the snapshot is taken from, recorded before any save is
+    /// asked: a different process later (the node restarted, with data saved at another
+    /// moment) fails the snapshot rather than taking it from other data (see [`save_source`]).
+    #[serde(default)]
+    pub source_run_id: Option<String>,
     /// Keys the node held when its save began (sum over databases).
     #[serde(default)]
     pub key_count: u64,
@@ -363,6 +367,10 @@ pub struct ShardSave {
     /// `run_id` of the node process our `BGSAVE` was accepted by (see
     /// [`SnapshotObserved::bgsave_run_id`]).
     pub bgsave_run_id: Option<String>,
+    /// `run_id` of the process the shard's file is taken from (see
+    /// [`SnapshotObserved::source_run_id`]).
+    #[serde(default)]
+    pub source_run_id: Option<String>,
     /// Keys the node held when its save began.
     pub key_count: u64,
     /// `DEBUG DIGEST` of the saved data, when taken.
@@ -372,6 +380,28 @@ pub struct ShardSave {
     /// The key the copy is sealed with (encryption at rest).
     #[serde(default)]
     pub sealed_with: Option<String>,
+}
+
+/// Whether a snapshot's save still comes from the node process it began with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveSource {
+    /// No process recorded yet: record this one before asking for a save.
+    Unrecorded,
+    /// The process the snapshot began with.
+    Same,
+    /// Another process: the node restarted since, its data is from another moment.
+    Restarted,
+}
+
+/// Compares the process a snapshot began with (`recorded`; a record from before
+/// `source_run_id` existed names it by the accepted save's `legacy` run id) with the one the
+/// node runs now.
+pub fn save_source(recorded: Option<&str>, legacy: Option<&str>, current: &str) -> SaveSource {
+    match recorded.or(legacy) {
+        None => SaveSource::Unrecorded,
+        Some(id) if id == current => SaveSource::Same,
+        Some(_) => SaveSource::Restarted,
+    }
 }
 
 /// `Snapshot.SnapshotStatus`.
@@ -504,6 +534,17 @@ pub mod text {
     pub fn snapshot_failed_group(name: &str, group_id: &str) -> String {
         format!("Snapshot failed for snapshot with ID '{name}' of replication group with ID '{group_id}'")
     }
+    /// Why a snapshot failed: recorded beside AWS's own text (which names no cause).
+    pub fn snapshot_failed_because(name: &str, reason: &str) -> String {
+        format!("Snapshot with ID '{name}' failed: {reason}")
+    }
+    /// The cause of a snapshot whose node restarted before its save was copied.
+    pub fn source_restarted(cache_cluster_id: &str) -> String {
+        format!(
+            "cache cluster {cache_cluster_id} restarted before its save was copied; a snapshot \
+             is never taken from data of another moment"
+        )
+    }
     /// A node group's primary is being seeded from a snapshot (the restoration guide's wording;
     /// recorded on the group and on its primary cache cluster).
     pub fn restore_in_progress(node_group_id: &str) -> String {
@@ -558,6 +599,18 @@ pub mod text {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: a snapshot's save is taken only from the process it began with, also for records
+    // written before the process was recorded on its own. Method: every combination.
+    #[test]
+    fn save_source_follows_the_first_process() {
+        assert_eq!(save_source(None, None, "a"), SaveSource::Unrecorded);
+        assert_eq!(save_source(Some("a"), None, "a"), SaveSource::Same);
+        assert_eq!(save_source(Some("a"), Some("b"), "a"), SaveSource::Same);
+        assert_eq!(save_source(Some("a"), None, "b"), SaveSource::Restarted);
+        assert_eq!(save_source(None, Some("a"), "a"), SaveSource::Same);
+        assert_eq!(save_source(None, Some("a"), "b"), SaveSource::Restarted);
+    }
 
     fn spec() -> SnapshotSpec {
         SnapshotSpec {

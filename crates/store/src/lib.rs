@@ -39,6 +39,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{broadcast, watch};
 
 pub use redb_store::RedbStore;
+pub use reserve::{free_bytes, space, Space};
 
 /// A storage failure.
 #[non_exhaustive]
@@ -200,6 +201,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every commit from now on, with the documents it changed (see [`Commit`]). Subscribe
     /// before reading what the feed is meant to keep current, so nothing falls in between.
     fn watch(&self) -> broadcast::Receiver<Arc<Commit>>;
+    /// Whether the store's headroom for a full disk is in place (written again first if it is
+    /// missing and there is room for it now). `false` means the disk filled up since, or has
+    /// never had room for it. Stores without such headroom answer `true`.
+    fn headroom_in_place(&self) -> bool {
+        true
+    }
 }
 
 /// A JSON document kind with its table.

@@ -104,9 +104,15 @@ impl RedbStore {
                 {
                     std::thread::sleep(STORE_LOCK_POLL);
                 }
-                Err(e) => {
+                Err(e @ redb::DatabaseError::DatabaseAlreadyOpen) => {
                     return Err(StoreError::Backend(format!(
                         "cannot open {}: {e} (is another ferrocache using this --data-dir?)",
+                        path.display()
+                    )))
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open {}: {e}",
                         path.display()
                     )))
                 }
@@ -406,6 +412,15 @@ impl Store for RedbStore {
 
     fn watch(&self) -> broadcast::Receiver<Arc<Commit>> {
         self.feed.subscribe()
+    }
+
+    fn headroom_in_place(&self) -> bool {
+        if !self.reserve.in_place() {
+            // Under the writer's lock: a commit may be giving the reserve back right now.
+            let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            self.reserve.restore();
+        }
+        self.reserve.in_place()
     }
 }
 

@@ -45,6 +45,11 @@ impl Reserve {
         }
     }
 
+    /// Whether the reserve is (believed) in place.
+    pub fn in_place(&self) -> bool {
+        !self.missing.load(Ordering::Relaxed)
+    }
+
     /// Writes the reserve again if it is missing and the file system has room for it twice
     /// over. Cheap when the reserve is in place (one atomic load).
     pub fn restore(&self) {
@@ -70,8 +75,19 @@ impl Reserve {
     }
 }
 
-/// Bytes an unprivileged writer may still use on the file system of `dir`.
-fn free_bytes(dir: &Path) -> Option<u64> {
+/// Room on one file system, as an unprivileged writer sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
+    /// Bytes that may still be written (`statvfs`'s available blocks).
+    pub free: u64,
+    /// Size of the file system in bytes.
+    pub total: u64,
+}
+
+/// The room on the file system of `dir`; `None` when it cannot be asked. The one measure of
+/// space for the whole data directory: the store's reserve, the checks before snapshots, the
+/// low-space event.
+pub fn space(dir: &Path) -> Option<Space> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -79,7 +95,15 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut stat) } != 0 {
         return None;
     }
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
+    Some(Space {
+        free: stat.f_bavail.saturating_mul(stat.f_frsize),
+        total: stat.f_blocks.saturating_mul(stat.f_frsize),
+    })
+}
+
+/// Bytes that may still be written on the file system of `dir` (see [`space`]).
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    space(dir).map(|s| s.free)
 }
 
 fn write_zeros(path: &Path, len: u64) -> std::io::Result<()> {

@@ -196,6 +196,7 @@ impl Harness {
             ServiceConfig {
                 account_id: "123456789012".into(),
                 engine_version_running: "7.0.15".into(),
+                nodes_dir: None,
             },
         );
         Self {

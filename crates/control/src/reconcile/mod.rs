@@ -186,6 +186,12 @@ impl Controller {
             let mut tasks = self.ctx.tasks.lock().expect("tasks lock");
             tasks.spawn(follow_store(self.ctx.clone(), feed));
             tasks.spawn(follow_processes(self.ctx.clone(), events));
+            let nodes_dir = &self.ctx.config.nodes_dir;
+            let data_dir = nodes_dir.parent().unwrap_or(nodes_dir).to_path_buf();
+            tasks.spawn(crate::disk::watch_free_space(
+                self.ctx.store.clone(),
+                data_dir,
+            ));
         }
         loop {
             let ctx = self.ctx.clone();

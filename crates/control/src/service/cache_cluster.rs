@@ -119,6 +119,8 @@ impl Service {
                     &[ferrocache_model::shard::SlotRange::even_split(1)],
                     false,
                 )?;
+                let sealed = spec.at_rest_encryption.is_some();
+                self.check_room_to_restore(w, region, name, 0, sealed)?;
             }
             w.put_doc(&key, &spec)?;
             load_node(w, region, &spec.id, &account)

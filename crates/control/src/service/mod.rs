@@ -28,6 +28,9 @@ pub struct ServiceConfig {
     pub account_id: String,
     /// Version of the engine Ferrocache runs (from `redis-server --version`).
     pub engine_version_running: String,
+    /// Where node data lives (`<data-dir>/nodes`): operations that need room there check it
+    /// up front. `None`: not checked (tests without nodes).
+    pub nodes_dir: Option<std::path::PathBuf>,
 }
 
 /// Why an operation failed.
@@ -40,6 +43,19 @@ pub enum ServiceError {
     /// The store failed; logged, and answered with a generic server error.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The operation needs more room on the file system of the data directory than is free;
+    /// refused before anything was written.
+    #[error("{operation} needs about {} in {}, and {} are free", crate::disk::megabytes(*needed), dir.display(), crate::disk::megabytes(*free))]
+    NoRoom {
+        /// What was asked, in words ("Restoring snapshot s1 with 2 replicas").
+        operation: String,
+        /// Bytes it needs, as estimated from the sizes involved.
+        needed: u64,
+        /// Bytes free there.
+        free: u64,
+        /// The directory whose file system is short of room.
+        dir: std::path::PathBuf,
+    },
 }
 
 impl ServiceError {

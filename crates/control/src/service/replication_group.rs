@@ -497,6 +497,14 @@ impl Service {
                 let requested: Vec<_> = plan.shards.iter().map(|s| s.slots.clone()).collect();
                 let cluster = plan.spec.cluster_mode.enabled();
                 self.check_restorable(w, region, name, &requested, cluster)?;
+                let replicas = plan
+                    .new_member_zones
+                    .iter()
+                    .map(|members| members.len().saturating_sub(1))
+                    .max()
+                    .unwrap_or(0);
+                let sealed = plan.spec.at_rest_encryption.is_some();
+                self.check_room_to_restore(w, region, name, replicas, sealed)?;
             }
             if let Some(primary_id) = &plan.adopt_primary {
                 let primary = super::view::NodeView::load(w, region, primary_id, &account)?

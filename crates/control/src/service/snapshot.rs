@@ -453,6 +453,57 @@ impl Service {
         Ok(())
     }
 
+    /// Refuses up front a restore of snapshot `source` whose data cannot fit where the nodes
+    /// live. The seed itself takes no room (the primary's data file is linked to the
+    /// snapshot's), but unsealing one for encryption at rest writes it whole, and without
+    /// encryption at rest each replica's first sync writes it twice more (the primary's save,
+    /// the replica's copy): about the snapshot's size for each. An S3 object's size is not
+    /// known before it is read; it is not checked.
+    ///
+    /// # Errors
+    /// [`ServiceError::NoRoom`] when that is more than is free.
+    pub(crate) fn check_room_to_restore(
+        &self,
+        r: &dyn Reader,
+        region: &str,
+        source: &str,
+        replicas: usize,
+        encrypted_at_rest: bool,
+    ) -> Result<(), ServiceError> {
+        let Some(dir) = self.config.nodes_dir.as_deref() else {
+            return Ok(());
+        };
+        if snapshot::s3_object(source).is_some() {
+            return Ok(());
+        }
+        let size = r
+            .doc::<SnapshotObserved>(&tables::key(region, source))?
+            .map_or(0, |o| o.size_bytes);
+        let copies = if encrypted_at_rest {
+            1
+        } else if replicas > 0 {
+            1 + replicas as u64
+        } else {
+            0
+        };
+        let needed = size.saturating_mul(copies);
+        let Some(free) = ferrocache_store::free_bytes(dir) else {
+            return Ok(());
+        };
+        if needed > free {
+            return Err(ServiceError::NoRoom {
+                operation: format!(
+                    "Restoring snapshot {source} ({}, with {replicas} replica(s) per shard)",
+                    crate::disk::megabytes(size)
+                ),
+                needed,
+                free,
+                dir: dir.to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
     /// `CopySnapshot` with `TargetBucket`: exports an `available` snapshot to the object store
     /// as `<target>-0001.rdb` (plus `<target>-manifest.json`). The bucket is checked now — a
     /// missing one, one that refuses us, an unreachable store or a name already taken in it is

@@ -26,11 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocache_encryption::KeyRing;
+use ferrocache_engine::info::Info;
 use ferrocache_model::event::SourceType;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
 use ferrocache_model::shard::SlotRange;
 use ferrocache_model::snapshot::{
-    self as snapshot_model, text, SnapshotObserved, SnapshotPhase, SnapshotSpec,
+    self as snapshot_model, text, SaveSource, SnapshotObserved, SnapshotPhase, SnapshotSpec,
 };
 use ferrocache_model::Timestamp;
 use ferrocache_store::{tables, update, view, ReadExt, StoreError, WriteExt};
@@ -198,12 +199,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     if let Some(source) = &spec.copied_from {
         let source_dir = snapshot_dir(dirs, &spec.region, source);
         let name = spec.name.clone();
-        let copied = tokio::task::spawn_blocking(move || {
-            copy_snapshot(&source_dir, &temp, &final_dir, &name)
+        let copied = tokio::task::spawn_blocking({
+            let temp = temp.clone();
+            move || copy_snapshot(&source_dir, &temp, &final_dir, &name)
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
-        return finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()));
+        return finish_written(&ctx, &key, &spec, copied, temp).await;
     }
     if !spec.shards.is_empty() {
         return shards::save(&ctx, &key, &spec, observed, temp, final_dir).await;
@@ -227,6 +229,28 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
             return Ok(Next::After(RETRY_LATER));
         }
     };
+    match snapshot_model::save_source(
+        observed.source_run_id.as_deref(),
+        observed.bgsave_run_id.as_deref(),
+        &info.run_id,
+    ) {
+        SaveSource::Restarted => {
+            let _ = remove_dir(temp).await;
+            return finish(
+                &ctx,
+                &key,
+                &spec,
+                Err(text::source_restarted(&spec.node_id)),
+            );
+        }
+        SaveSource::Unrecorded => {
+            // Recorded before any save is asked: a restart after this point is always seen.
+            observed.source_run_id = Some(info.run_id.clone());
+            record_progress(&ctx, &key, &observed)?;
+            return Ok(Next::After(Duration::ZERO));
+        }
+        SaveSource::Same => {}
+    }
     let asked = observed.bgsave_run_id.as_deref() == Some(info.run_id.as_str());
     if !asked {
         // `DEBUG DIGEST` blocks the node for the whole walk: only small datasets get one.
@@ -237,13 +261,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         observed.bgsave_run_id = Some(info.run_id.clone());
         observed.key_count = started.keys;
         observed.digest = started.digest;
-        update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
-            let current = w.doc::<SnapshotSpec>(&key)?;
-            if current.is_some_and(|s| !s.deleting) {
-                w.put_doc(&key, &observed)?;
-            }
-            Ok(())
-        })?;
+        record_progress(&ctx, &key, &observed)?;
         return Ok(Next::After(SAVE_POLL));
     }
     if info.rdb_bgsave_in_progress {
@@ -251,12 +269,8 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     }
     if !info.rdb_last_bgsave_ok {
         let _ = remove_dir(temp).await;
-        return finish(
-            &ctx,
-            &key,
-            &spec,
-            Err("the node's background save failed".into()),
-        );
+        let reason = save_failure(&spec.node_id, &info, &cfg.log_path()).await;
+        return finish(&ctx, &key, &spec, Err(reason));
     }
     let manifest = manifest_of(&spec, &observed);
     let rdb = cfg.rdb_path();
@@ -266,17 +280,125 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         .at_rest_key_id
         .clone()
         .map(|key_id| (ctx.config.keys.clone(), key_id));
-    let copied = tokio::task::spawn_blocking(move || {
-        let sealed = seal.is_some();
-        let written = write_snapshot(&rdb, &temp, &final_dir, manifest, seal);
-        if sealed {
-            let _ = fs::remove_file(&rdb);
+    let copied = tokio::task::spawn_blocking({
+        let temp = temp.clone();
+        move || {
+            let sealed = seal.is_some();
+            let written = write_snapshot(&rdb, &temp, &final_dir, manifest, seal);
+            if sealed {
+                let _ = fs::remove_file(&rdb);
+            }
+            written
         }
-        written
     })
     .await
     .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
-    finish(&ctx, &key, &spec, copied.map_err(|e| e.to_string()))
+    finish_written(&ctx, &key, &spec, copied, temp).await
+}
+
+/// Records the progress of a save (unless the snapshot is being deleted): what is recorded
+/// here is what a restarted controller goes on from.
+fn record_progress(
+    ctx: &Context,
+    key: &str,
+    observed: &SnapshotObserved,
+) -> Result<(), ReconcileError> {
+    update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
+        let current = w.doc::<SnapshotSpec>(key)?;
+        if current.is_some_and(|s| !s.deleting) {
+            w.put_doc(key, observed)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// [`finish`] for files written into `temp`: on failure the partial files go first, and the
+/// cause is named (a full disk as such).
+pub(super) async fn finish_written(
+    ctx: &Context,
+    key: &str,
+    spec: &SnapshotSpec,
+    written: io::Result<Manifest>,
+    temp: PathBuf,
+) -> Result<Next, ReconcileError> {
+    let outcome = match written {
+        Ok(manifest) => Ok(manifest),
+        Err(e) => {
+            let reason = write_failure(&e, &ctx.config.snapshots_dir);
+            if let Err(e) = remove_dir(temp).await {
+                tracing::warn!(snapshot = %key, error = %e, "cannot remove a failed snapshot's partial files");
+            }
+            Err(reason)
+        }
+    };
+    finish(ctx, key, spec, outcome)
+}
+
+/// Why writing into `dir` failed, in words for an event.
+pub(super) fn write_failure(error: &io::Error, dir: &Path) -> String {
+    if error.kind() == io::ErrorKind::StorageFull {
+        format!(
+            "no space left on the file system of the snapshots directory ({})",
+            dir.display()
+        )
+    } else {
+        format!("writing into {} failed: {error}", dir.display())
+    }
+}
+
+/// Why node `node_id`'s background save failed: the cause redis-server logged (such as "No
+/// space left on device"). On a full disk the node cannot write that line into its log, which
+/// lives on the same file system; then a file system with less room than the dataset takes in
+/// memory is named as the likely cause (a save rarely takes more; the failed save's temporary
+/// file is gone by now, so the room it filled is free again).
+pub(super) async fn save_failure(node_id: &str, info: &Info, log: &Path) -> String {
+    let log = log.to_path_buf();
+    let (cause, free) = tokio::task::spawn_blocking(move || {
+        let free = log.parent().and_then(ferrocache_store::free_bytes);
+        (last_save_error(&log), free)
+    })
+    .await
+    .unwrap_or_default();
+    let dataset = info
+        .raw
+        .get("used_memory_dataset")
+        .and_then(|v| v.parse::<u64>().ok());
+    match (cause, free, dataset) {
+        (Some(cause), _, _) => {
+            format!("the background save of cache cluster {node_id} failed: {cause}")
+        }
+        (None, Some(free), Some(dataset)) if free < dataset => format!(
+            "the background save of cache cluster {node_id} failed: no space left on device, \
+             most likely: {} free on the file system of its data, for a dataset of {} in memory",
+            crate::disk::megabytes(free),
+            crate::disk::megabytes(dataset)
+        ),
+        _ => format!("the background save of cache cluster {node_id} failed"),
+    }
+}
+
+/// How much of a node's log is searched for the cause of a failed save.
+const LOG_TAIL_BYTES: u64 = 64 << 10;
+
+/// The error of the last failed save in a redis-server log: the text after "for saving: " or
+/// "saving DB on disk: " (the two lines Redis 7.0 writes with `strerror`).
+fn last_save_error(log: &Path) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(log).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(LOG_TAIL_BYTES)))
+        .ok()?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    let tail = String::from_utf8_lossy(&tail);
+    tail.lines().rev().find_map(|line| {
+        ["for saving: ", "saving DB on disk: "]
+            .iter()
+            .find_map(|marker| line.split_once(marker))
+            .map(|(_, cause)| cause.trim().to_string())
+            .filter(|cause| !cause.is_empty())
+    })
 }
 
 /// Whether node `node` may still be saved for snapshot `spec`: a node being deleted is gone for
@@ -375,19 +497,29 @@ fn finish(
             }
         };
         w.put_doc(key, &observed)?;
-        if spec.copied_from.is_some() {
-            // No node took a copy, and AWS documents no event for one.
-            return Ok(());
+        // AWS records snapshot events on the cache cluster that took the snapshot. AWS
+        // documents none for a copy; a failed one still gets its cause.
+        if spec.copied_from.is_none() {
+            events::record(
+                w,
+                &spec.region,
+                &spec.node_id,
+                SourceType::CacheCluster,
+                message,
+                now,
+            )?;
         }
-        // AWS records snapshot events on the cache cluster that took the snapshot.
-        events::record(
-            w,
-            &spec.region,
-            &spec.node_id,
-            SourceType::CacheCluster,
-            message,
-            now,
-        )
+        if let Err(reason) = &outcome {
+            events::record(
+                w,
+                &spec.region,
+                &spec.node_id,
+                SourceType::CacheCluster,
+                text::snapshot_failed_because(&spec.name, reason),
+                now,
+            )?;
+        }
+        Ok(())
     })?;
     Ok(Next::Done)
 }
@@ -529,7 +661,7 @@ fn write_snapshot(
     fs::create_dir_all(temp)?;
     let target = temp.join(SNAPSHOT_RDB_FILE);
     let (size, sha256) = match seal {
-        None => copy_hashed(rdb, &target)?,
+        None => link_or_copy_hashed(rdb, &target)?,
         Some((keys, key_id)) => {
             let keys = keys.ok_or_else(|| {
                 io::Error::other(format!("the encryption key {key_id} is not available"))
@@ -578,7 +710,8 @@ fn copy_snapshot(
                 format!("the source manifest names an invalid file {:?}", file.name),
             ));
         }
-        let (size, sha256) = copy_hashed(&source_dir.join(&file.name), &temp.join(&file.name))?;
+        let (size, sha256) =
+            link_or_copy_hashed(&source_dir.join(&file.name), &temp.join(&file.name))?;
         if size != file.size_bytes || sha256 != file.sha256 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -599,13 +732,44 @@ fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     hash_through(&mut File::open(path)?, &mut io::sink())
 }
 
-/// Copies `source` to a new file `target` and syncs it; returns the size and SHA-256.
+/// Puts the complete file `source` under the new name `target` and syncs it; returns the size
+/// and SHA-256.
+///
+/// A hard link where the file system allows one, a copy otherwise. An RDB file is never written
+/// in place once complete — Redis and Ferrocache replace data files by a rename, snapshot files
+/// are never rewritten — so a snapshot may share the saved bytes instead of taking their room a
+/// second time: a snapshot (or its copy, or a restore) of a 40 MB dataset then needs no 40 MB
+/// more. Whatever was at `target` goes first, unopened: writing into a leftover that is itself
+/// a link would change the file it shares.
+pub(super) fn link_or_copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
+    match fs::remove_file(target) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    match fs::hard_link(source, target) {
+        Ok(()) => {
+            let hashed = hash_file(target)?;
+            File::open(target)?.sync_all()?;
+            Ok(hashed)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(e),
+        // Another file system, or one without links: a copy.
+        Err(_) => copy_hashed(source, target),
+    }
+}
+
+/// Copies `source` to the new file `target` (which must not exist) and syncs it; returns the
+/// size and SHA-256.
 ///
 /// The source is opened once and read to its end: Redis replaces `dump.rdb` by a rename, so the
 /// file opened is a complete save even if a newer one lands under the name meanwhile.
 fn copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
-    let mut copy = File::create(target)?;
-    let hashed = hash_through(&mut File::open(source)?, &mut copy)?;
+    let mut input = File::open(source)?;
+    let mut copy = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(target)?;
+    let hashed = hash_through(&mut input, &mut copy)?;
     copy.sync_all()?;
     Ok(hashed)
 }
@@ -753,6 +917,57 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not available"), "{e}");
+    }
+
+    // Goal: a snapshot file shares the saved bytes (a hard link: no second copy on disk), and
+    // a leftover at the target that is itself a link to another file is replaced, never
+    // written through. Method: a leftover linked to a "victim" file, then link_or_copy_hashed.
+    #[test]
+    fn links_without_writing_through_leftovers() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("dump.rdb");
+        fs::write(&source, b"abc").unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep me").unwrap();
+        let target = dir.path().join("copy.rdb");
+        fs::hard_link(&victim, &target).unwrap();
+        let (size, sha256) = link_or_copy_hashed(&source, &target).unwrap();
+        assert_eq!(size, 3);
+        assert_eq!(sha256, hash_file(&source).unwrap().1);
+        assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+        assert_eq!(
+            fs::metadata(&target).unwrap().ino(),
+            fs::metadata(&source).unwrap().ino(),
+            "one file on disk, two names"
+        );
+        let missing = link_or_copy_hashed(&dir.path().join("gone"), &target).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    // Goal: the cause of a failed save is read from the node's own log — the last failure's
+    // errno text — and a log without one gives none. Method: logs written by hand with Redis
+    // 7.0's two failure lines.
+    #[test]
+    fn reads_the_cause_of_a_failed_save_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("redis.log");
+        assert_eq!(last_save_error(&log), None);
+        fs::write(
+            &log,
+            "1:M 06 Dec 2026 10:00:00.000 * Background saving started by pid 7\n\
+             7:C 06 Dec 2026 10:00:00.100 # Failed opening the temp RDB file temp-7.rdb (in \
+             server root dir /d) for saving: Permission denied\n\
+             8:C 06 Dec 2026 10:00:01.100 # Write error saving DB on disk: No space left on device\n\
+             1:M 06 Dec 2026 10:00:01.200 # Background saving error\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_save_error(&log).as_deref(),
+            Some("No space left on device")
+        );
+        fs::write(&log, "1:M * Ready to accept connections\n").unwrap();
+        assert_eq!(last_save_error(&log), None);
     }
 
     // Goal: a copy holds the same bytes and manifest under the new name, and a source file

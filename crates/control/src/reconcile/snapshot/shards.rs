@@ -15,14 +15,17 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ferrocache_model::node::{NodeIntent, NodeSpec};
+use std::time::Duration;
+
+use ferrocache_model::snapshot::{save_source, text, SaveSource};
 use ferrocache_model::snapshot::{shard_file_name, ShardSave, SnapshotObserved, SnapshotPhase};
 use ferrocache_model::snapshot::{SnapshotShard, SnapshotSpec};
 use ferrocache_store::{update, view, ReadExt, StoreError, WriteExt};
 
 use super::super::{node, Context, Next, ReconcileError};
 use super::{
-    commit, copy_hashed, finish, hash_file, Manifest, ManifestFile, DIGEST_KEYS_MAX,
-    NODE_CALL_TIMEOUT, RETRY_LATER, SAVE_POLL,
+    commit, finish, finish_written, hash_file, link_or_copy_hashed, save_failure, write_failure,
+    Manifest, ManifestFile, DIGEST_KEYS_MAX, NODE_CALL_TIMEOUT, RETRY_LATER, SAVE_POLL,
 };
 
 /// One pass over the shards of snapshot `key`: asks for the saves not asked yet, copies the
@@ -83,12 +86,13 @@ pub(super) async fn save(
         return Ok(next);
     }
     let manifest = manifest_of(spec, &observed);
-    let committed = tokio::task::spawn_blocking(move || {
-        commit(&temp, &final_dir, &manifest).map(|()| manifest)
+    let committed = tokio::task::spawn_blocking({
+        let temp = temp.clone();
+        move || commit(&temp, &final_dir, &manifest).map(|()| manifest)
     })
     .await
     .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
-    finish(ctx, key, spec, committed.map_err(|e| e.to_string()))
+    finish_written(ctx, key, spec, committed, temp).await
 }
 
 /// Forgets copies recorded before a crash whose file is no longer what was recorded.
@@ -136,6 +140,19 @@ async fn step(
         // The node reconciler restarts a dead node; try again until the deadline.
         return Ok(Next::After(RETRY_LATER));
     };
+    match save_source(
+        save.source_run_id.as_deref(),
+        save.bgsave_run_id.as_deref(),
+        &info.run_id,
+    ) {
+        SaveSource::Restarted => return Err(text::source_restarted(&part.node_id)),
+        SaveSource::Unrecorded => {
+            // Recorded (after this pass) before any save is asked.
+            save.source_run_id = Some(info.run_id.clone());
+            return Ok(Next::After(Duration::ZERO));
+        }
+        SaveSource::Same => {}
+    }
     if save.bgsave_run_id.as_deref() != Some(info.run_id.as_str()) {
         let digest = info.keys_total <= DIGEST_KEYS_MAX;
         if let Some(started) = ctx
@@ -146,6 +163,7 @@ async fn step(
         {
             *save = ShardSave {
                 bgsave_run_id: Some(info.run_id.clone()),
+                source_run_id: save.source_run_id.take(),
                 key_count: started.keys,
                 digest: started.digest,
                 copied: None,
@@ -158,10 +176,7 @@ async fn step(
         return Ok(Next::After(SAVE_POLL));
     }
     if !info.rdb_last_bgsave_ok {
-        return Err(format!(
-            "the background save of cache cluster {} failed",
-            part.node_id
-        ));
+        return Err(save_failure(&part.node_id, &info, &cfg.log_path()).await);
     }
     let rdb = cfg.rdb_path();
     let target = temp.join(shard_file_name(&part.shard_id));
@@ -174,7 +189,7 @@ async fn step(
     let copied = tokio::task::spawn_blocking(move || -> io::Result<(u64, String)> {
         fs::create_dir_all(&temp)?;
         let done = match seal {
-            None => copy_hashed(&rdb, &target),
+            None => link_or_copy_hashed(&rdb, &target),
             Some((keys, key_id)) => {
                 let result = keys
                     .ok_or_else(|| {
@@ -196,7 +211,7 @@ async fn step(
     })
     .await
     .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| write_failure(&e, &ctx.config.snapshots_dir))?;
     save.copied = Some(copied);
     save.sealed_with = sealed_with;
     Ok(Next::Done)
