@@ -103,7 +103,7 @@ def create_groups_until(ec, prefix, done, limit=3000):
 # refusing everything (redb refuses all transactions after an I/O error until it is opened
 # again). Method: a 48 MB tmpfs as --data-dir, a filler file until ENOSPC, parameter groups
 # created until the reserve is gone (none refused), the filler grown to ENOSPC again, groups
-# created until one is refused, a Describe, the filler removed, a create.
+# created until one is refused, a Describe, the filler removed, a create, a restart.
 def test_store_survives_a_full_disk(small_disk, fc_on_small_disk):
     fc = fc_on_small_disk
     ec = fc.client()
@@ -143,6 +143,11 @@ def test_store_survives_a_full_disk(small_disk, fc_on_small_disk):
     # The full disk's refusals were the only 5xx.
     assert all("503" in e or "ServiceUnavailable" in e for e in fc.server_errors), \
         fc.server_errors
+    # And a restart finds every change that was acknowledged, none that was refused.
+    fc.restart()
+    names = {g["CacheParameterGroupName"] for g in ec.describe_cache_parameter_groups(
+        MaxRecords=100)["CacheParameterGroups"]}
+    assert {"before", "after"} <= names and "still-full" not in names
 
 
 def fill_more(f):
@@ -160,7 +165,7 @@ def fill_more(f):
 # Method: a 2-node group with automatic failover on a 48 MB tmpfs, 100 keys, a filler file
 # until ENOSPC, SIGKILL of the primary; wait for AWS's "Failover … completed" event, then ROLE
 # through the primary endpoint and a key read back; the low-space warning on both cache
-# clusters, the filler removed, the all-clear.
+# clusters, the filler removed, the all-clear, a restart.
 def test_failover_while_the_disk_is_full(small_disk, fc_on_small_disk):
     fc = fc_on_small_disk
     ec = fc.client()
@@ -200,6 +205,13 @@ def test_failover_while_the_disk_is_full(small_disk, fc_on_small_disk):
     os.remove(filler)
     wait_until(lambda: event_on_each("Free space in Ferrocache's data directory"),
                timeout=30, what="the all-clear")
+    # A restart keeps the failover that happened on the full disk: same primary, same keys.
+    fc.restart()
+    group = wait_group_available(ec, "full")
+    assert [m["CacheClusterId"] for m in group["NodeGroups"][0]["NodeGroupMembers"]
+            if m["CurrentRole"] == "primary"] == [new]
+    after = redis.Redis(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=5)
+    wait_until(lambda: after.get("k:42") == b"42", timeout=30, what="the keys after a restart")
 
 
 def _role(conn):
