@@ -33,8 +33,9 @@
 //!   service, encode the result.
 //!
 //! # Dependency rules
-//! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults) and
-//! `ferrocache-control` (the `Service` facade), plus axum/tokio for HTTP: never directly
+//! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults),
+//! `ferrocache-control` (the `Service` facade) and `ferrocache-metrics` (the `/metrics` page
+//! and the request counts), plus axum/tokio for HTTP: never directly
 //! `store`, `engine`, `agent`, `router` or `s3` (tests use `store` to build a `Service`), nor
 //! `redis` or `redb` (Redis and storage are reached only through `control`).
 //! The api holds no business logic: every rule and every default lives in `model`/`control`;
@@ -71,6 +72,8 @@ pub struct ApiConfig {
     /// When set, every request must carry a valid SigV4 signature by one of these keys;
     /// when `None`, any key is accepted.
     pub credentials: Option<std::sync::Arc<signature::Credentials>>,
+    /// What `GET /metrics` renders, and where API requests are counted; `None`: no page.
+    pub metrics: Option<std::sync::Arc<ferrocache_metrics::Exposition>>,
 }
 
 impl Default for ApiConfig {
@@ -79,6 +82,7 @@ impl Default for ApiConfig {
             default_region: DEFAULT_REGION.to_string(),
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             credentials: None,
+            metrics: None,
         }
     }
 }

@@ -43,7 +43,8 @@ struct Edge {
     handlers: Arc<tokio::sync::Semaphore>,
 }
 
-/// The axum application: awsQuery on `/`, an XML 404 everywhere else.
+/// The axum application: awsQuery on `/`, Prometheus's page on `/metrics` (when the config has
+/// one), an XML 404 everywhere else.
 pub fn router(service: Service, config: ApiConfig) -> axum::Router {
     let handlers = Arc::new(tokio::sync::Semaphore::new(HANDLERS_IN_FLIGHT_MAX));
     let edge = Arc::new(Edge {
@@ -53,6 +54,7 @@ pub fn router(service: Service, config: ApiConfig) -> axum::Router {
     });
     axum::Router::new()
         .route("/", any(handle))
+        .route("/metrics", axum::routing::get(metrics_page))
         .fallback(unknown_path)
         .with_state(edge)
 }
@@ -71,6 +73,25 @@ pub async fn serve(
         .await
 }
 
+/// `GET /metrics`: every node's latest figures and Ferrocache's own, in OpenMetrics text. Like
+/// redis_exporter's, the page is not signed: scrapers do not speak SigV4.
+async fn metrics_page(State(edge): State<Arc<Edge>>) -> Response {
+    let Some(exposition) = edge.config.metrics.clone() else {
+        return unknown_path().await;
+    };
+    match tokio::task::spawn_blocking(move || exposition.render()).await {
+        Ok(page) => Response::builder()
+            .status(StatusCode::OK)
+            .header(
+                header::CONTENT_TYPE,
+                ferrocache_metrics::exposition::CONTENT_TYPE,
+            )
+            .body(Body::from(page))
+            .unwrap_or_else(|_| ApiError::internal().to_response(&new_request_id())),
+        Err(_) => ApiError::internal().to_response(&new_request_id()),
+    }
+}
+
 async fn unknown_path() -> Response {
     let request_id = new_request_id();
     ApiError::unknown_path().to_response(&request_id)
@@ -84,8 +105,17 @@ async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
     let request_id = new_request_id();
     // Which dialect errors are written in: ElastiCache's until the request is known to be EC2's.
     let mut ec2 = false;
-    match answer(&edge, request, &request_id, &mut ec2).await {
-        Ok((action, body)) => {
+    let mut action = "unknown";
+    let answered = answer(&edge, request, &request_id, &mut ec2, &mut action).await;
+    if let Some(metrics) = &edge.config.metrics {
+        let code = match &answered {
+            Ok(_) => "200",
+            Err(error) => error.code(),
+        };
+        metrics.own().api_request(action, code);
+    }
+    match answered {
+        Ok(body) => {
             tracing::debug!(%request_id, action, "answered");
             xml_response(StatusCode::OK, body, &request_id)
         }
@@ -108,14 +138,16 @@ async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
     }
 }
 
-/// Everything between the request and the success body (with the action's name for logs).
-/// Sets `ec2` once the request is known to be for the EC2 subset (its own table and envelope).
+/// Everything between the request and the success body. Sets `ec2` once the request is known
+/// to be for the EC2 subset (its own table and envelope), and `action` once the operation is
+/// known (for logs and metrics).
 async fn answer(
     edge: &Arc<Edge>,
     request: Request,
     request_id: &str,
     ec2: &mut bool,
-) -> Result<(&'static str, String), ApiError> {
+    action: &mut &'static str,
+) -> Result<String, ApiError> {
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST && parts.method != Method::GET {
         return Err(ApiError::method_not_allowed(parts.method.as_str()));
@@ -134,6 +166,7 @@ async fn answer(
     } else {
         operation::select(&params)?
     };
+    *action = op.action;
 
     let slot = Arc::clone(&edge.handlers)
         .acquire_owned()
@@ -157,7 +190,7 @@ async fn answer(
     })
     .await;
     match result {
-        Ok(reply) => reply.map(|body| (op.action, body)),
+        Ok(reply) => reply,
         Err(join) => {
             tracing::error!(action = op.action, error = %join, "handler panicked");
             Err(ApiError::internal())

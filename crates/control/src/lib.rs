@@ -25,6 +25,7 @@
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
 //! - [`disk`]: free space where the nodes keep their data (the low-space event).
+//! - [`sampling`]: every node's engine figures, sampled on a timer for `GET /metrics`.
 //! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
 //! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
 //!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.
@@ -33,7 +34,7 @@
 //!
 //! # Dependency rules
 //! Its Ferrocache dependencies are exactly `model`, `store`, `engine`, `agent`, `encryption`,
-//! `pki` and `router` (the route *types*). It must not speak HTTP or XML: `axum`, `hyper`,
+//! `pki`, `router` (the route *types*) and `metrics` (where samples and counts go). It must not speak HTTP or XML: `axum`, `hyper`,
 //! `http`, `quick-xml` and `xmlparser` never appear in its dependency tree, nor does
 //! `aws-sdk-s3` (the S3 client is `ferrocache-s3`'s, behind [`object_store::ObjectStore`]).
 
@@ -46,6 +47,7 @@ pub mod object_store;
 pub mod reconcile;
 pub mod routes;
 pub mod runtime;
+pub mod sampling;
 pub mod service;
 
 pub use service::{Page, Service, ServiceConfig, ServiceError};

@@ -73,6 +73,14 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>>;
+    /// The node's `INFO` for metrics (with `commandstats`); by default the plain `INFO`.
+    fn info_for_metrics<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
+        self.info(addr, timeout)
+    }
     /// `REPLICAOF <primary>`, or `REPLICAOF NO ONE` for `None`.
     fn replicaof<'a>(
         &'a self,
@@ -249,6 +257,21 @@ async fn admin_client(
     agent.admin_client(addr, timeout).await
 }
 
+/// `INFO` of the node at `addr` over an admin connection; with `commandstats` for metrics.
+async fn info_of(
+    agent: &Agent,
+    addr: &NodeAddress,
+    timeout: Duration,
+    for_metrics: bool,
+) -> Result<Info, RuntimeError> {
+    let client = admin_client(agent, addr, timeout).await?;
+    Ok(if for_metrics {
+        client.info_for_metrics().await?
+    } else {
+        client.info().await?
+    })
+}
+
 impl NodeRuntime for Agent {
     fn liveness(&self, node_id: &str) -> Liveness {
         Agent::liveness(self, node_id)
@@ -318,10 +341,15 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
-        Box::pin(async move {
-            let client = admin_client(self, addr, timeout).await?;
-            Ok(client.info().await?)
-        })
+        Box::pin(info_of(self, addr, timeout, false))
+    }
+
+    fn info_for_metrics<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
+        Box::pin(info_of(self, addr, timeout, true))
     }
 
     fn replicaof<'a>(

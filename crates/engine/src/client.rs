@@ -365,6 +365,19 @@ impl NodeClient {
         Info::parse(&text)
     }
 
+    /// `INFO default commandstats`, parsed: what metrics are made of (the default sections
+    /// plus each command's calls and time).
+    ///
+    /// # Errors
+    ///
+    /// As for any call, or [`EngineError::InfoMalformed`].
+    pub async fn info_for_metrics(&self) -> Result<Info, EngineError> {
+        let mut cmd = redis::cmd(&self.names.info);
+        cmd.arg("default").arg("commandstats");
+        let text: String = self.call("INFO", cmd, self.call_timeout).await?;
+        Info::parse(&text)
+    }
+
     /// `REPLICAOF <ip> <port>`: make the node a replica of `primary`. Redis answers at once
     /// and syncs in the background; watch [`Info::master_link_status_up`] for the result.
     ///

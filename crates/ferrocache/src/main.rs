@@ -278,6 +278,9 @@ async fn up(args: UpArgs) -> Result<()> {
             .with_key_ring(keys.clone())
             .with_identity(identity),
     );
+    // Every node's latest figures and Ferrocache's own, for `GET /metrics`.
+    let samples = Arc::new(ferrocache_metrics::Samples::default());
+    let own = Arc::new(ferrocache_metrics::Own::default());
     let service = Service::new(
         store.clone(),
         ServiceConfig {
@@ -297,7 +300,8 @@ async fn up(args: UpArgs) -> Result<()> {
             keys: Some(keys),
         },
     )
-    .with_object_store(objects);
+    .with_object_store(objects)
+    .with_metrics(samples.clone(), own.clone());
     let authority =
         ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
             .context("the certificate authority (TLS)")?;
@@ -329,11 +333,26 @@ async fn up(args: UpArgs) -> Result<()> {
                 args.listen
             )
         })?;
+    let exposition = {
+        let (controller, router) = (controller.clone(), router.clone());
+        ferrocache_metrics::Exposition::new(samples, own, move || {
+            ferrocache_metrics::exposition::Live {
+                queue_depth: controller.pending() as u64,
+                endpoints: router
+                    .stats()
+                    .endpoints
+                    .iter()
+                    .map(endpoint_figures)
+                    .collect(),
+            }
+        })
+    };
     let app = ferrocache_api::router(
         service,
         ferrocache_api::ApiConfig {
             default_region: args.default_region.clone(),
             credentials: credentials.clone(),
+            metrics: Some(Arc::new(exposition)),
             ..Default::default()
         },
     );
@@ -352,6 +371,7 @@ async fn up(args: UpArgs) -> Result<()> {
         ),
     }
     println!("export AWS_DEFAULT_REGION={}", args.default_region);
+    println!("Prometheus metrics: http://{}/metrics", args.listen);
     println!(
         "Engine: redis-server {engine_version}; data in {}; endpoints in {}",
         data_dir.display(),
@@ -377,6 +397,28 @@ async fn up(args: UpArgs) -> Result<()> {
     router.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// An endpoint's counters as the metrics page shows them.
+fn endpoint_figures(e: &ferrocache_router::EndpointStats) -> ferrocache_metrics::EndpointFigures {
+    ferrocache_metrics::EndpointFigures {
+        listen: e.listen.to_string(),
+        label: e.label.clone(),
+        kind: match e.kind {
+            ferrocache_router::EndpointKind::Node => "node",
+            ferrocache_router::EndpointKind::Primary => "primary",
+            ferrocache_router::EndpointKind::Reader => "reader",
+        }
+        .to_string(),
+        accepted: e.accepted,
+        active: e.active,
+        refused: e.refused,
+        denied: e.denied,
+        plaintext_refused: e.plaintext_refused,
+        fenced: e.fenced,
+        bytes_in: e.bytes_in,
+        bytes_out: e.bytes_out,
+    }
 }
 
 /// Installs the SIGTERM and SIGINT handlers now; the future completes on the first signal.

@@ -766,12 +766,14 @@ fn commit(
         "failover transition {from:?} --{:?}--> {to:?} is not in the table",
         step.trigger
     );
+    let mut applied = false;
     update(
         ctx.store.as_ref(),
         |w: &mut dyn Writer| -> Result<(), ReconcileError> {
             if w.doc::<ShardIntent>(&facts.key)?.as_ref() != Some(planned) {
                 return Ok(());
             }
+            applied = true;
             if step.intent != *planned {
                 w.put_doc(&facts.key, &step.intent)?;
             }
@@ -786,7 +788,27 @@ fn commit(
         },
     )?;
     tracing::debug!(shard = %facts.key, ?from, trigger = ?step.trigger, ?to, epoch = step.intent.epoch, "failover transition");
+    if applied && step.trigger == Trigger::WinnerPromoted {
+        count_failover(ctx, facts, planned);
+    }
     Ok(())
+}
+
+/// Counts a completed failover in the metrics, with its duration from the old primary's loss
+/// when that was seen (a planned switch has none).
+fn count_failover(ctx: &Context, facts: &Facts, planned: &ShardIntent) {
+    let (Some(own), Some(from)) = (&ctx.own, planned.phase.switching_from()) else {
+        return;
+    };
+    if from == planned.primary {
+        return;
+    }
+    let seconds = facts
+        .member(from)
+        .and_then(|m| m.observed.down_since)
+        .and_then(|since| (chrono::Utc::now() - since).to_std().ok())
+        .map(|d| d.as_secs_f64());
+    own.failover_completed(&facts.group.id, &facts.spec.id, seconds);
 }
 
 #[cfg(test)]

@@ -117,6 +117,10 @@ pub(crate) struct Context {
     pub(crate) objects: Option<Arc<dyn crate::object_store::ObjectStore>>,
     /// The clock of the automatic-snapshot windows (see [`crate::clock`]).
     pub(crate) clock: crate::clock::Clock,
+    /// Where node samples go for `GET /metrics`; `None`: nodes are not sampled.
+    samples: Option<Arc<ferrocache_metrics::Samples>>,
+    /// Ferrocache's own figures (reconcile runs, failovers, snapshots); `None`: not counted.
+    pub(crate) own: Option<Arc<ferrocache_metrics::Own>>,
 }
 
 /// The control loop.
@@ -151,6 +155,8 @@ impl Controller {
             node_keys: Mutex::new(HashMap::new()),
             objects: None,
             clock: crate::clock::Clock::from_env(),
+            samples: None,
+            own: None,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -166,6 +172,23 @@ impl Controller {
         Arc::get_mut(&mut self.ctx)
             .expect("with_object_store is called before the controller is shared")
             .objects = objects;
+        self
+    }
+
+    /// The same controller sampling every node into `samples` (see [`crate::sampling`]) and
+    /// counting its work into `own`.
+    ///
+    /// # Panics
+    /// When called after the controller was cloned or started (it is a constructor step).
+    pub fn with_metrics(
+        mut self,
+        samples: Arc<ferrocache_metrics::Samples>,
+        own: Arc<ferrocache_metrics::Own>,
+    ) -> Self {
+        let ctx = Arc::get_mut(&mut self.ctx)
+            .expect("with_metrics is called before the controller is shared");
+        ctx.samples = Some(samples);
+        ctx.own = Some(own);
         self
     }
 
@@ -188,6 +211,12 @@ impl Controller {
             tasks.spawn(follow_processes(self.ctx.clone(), events));
             let nodes_dir = &self.ctx.config.nodes_dir;
             let data_dir = nodes_dir.parent().unwrap_or(nodes_dir).to_path_buf();
+            if let Some(samples) = &self.ctx.samples {
+                tasks.spawn(crate::sampling::sample_nodes(
+                    self.ctx.clone(),
+                    samples.clone(),
+                ));
+            }
             tasks.spawn(crate::disk::watch_free_space(
                 self.ctx.store.clone(),
                 data_dir,
@@ -214,7 +243,12 @@ impl Controller {
             // Reap finished tasks so the set holds only running ones.
             while tasks.try_join_next().is_some() {}
             tasks.spawn(async move {
-                let outcome = match run_work(ctx.clone(), &work).await {
+                let started = std::time::Instant::now();
+                let ran = run_work(ctx.clone(), &work).await;
+                if let Some(own) = &ctx.own {
+                    own.reconciled(work.kind.as_str(), started.elapsed().as_secs_f64());
+                }
+                let outcome = match ran {
                     Ok(next) => Outcome::Ran(next),
                     Err(e) => {
                         tracing::warn!(%work, error = %e, "reconcile step failed; will retry");

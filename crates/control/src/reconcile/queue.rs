@@ -47,6 +47,22 @@ pub enum Kind {
     ClusterMode,
 }
 
+impl Kind {
+    /// Its name in metrics and logs (`node`, `shard`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Node => "node",
+            Kind::Shard => "shard",
+            Kind::Group => "group",
+            Kind::Routes => "routes",
+            Kind::Snapshot => "snapshot",
+            Kind::Automatic => "automatic",
+            Kind::Reshard => "reshard",
+            Kind::ClusterMode => "cluster_mode",
+        }
+    }
+}
+
 /// One resource to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Work {

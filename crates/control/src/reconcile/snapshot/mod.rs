@@ -521,6 +521,11 @@ fn finish(
         }
         Ok(())
     })?;
+    if let (Some(own), Ok(manifest)) = (&ctx.own, &outcome) {
+        if let Ok(took) = (manifest.created_at - spec.created_at).to_std() {
+            own.snapshot_completed(took.as_secs_f64());
+        }
+    }
     Ok(Next::Done)
 }
 

@@ -1,0 +1,68 @@
+//! The latest sample of each node.
+//!
+//! One entry per cache cluster, replaced by every sample and dropped when the node goes: the
+//! memory is bounded by the number of nodes, whatever the uptime.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+/// The labels that name a node's series, as redis_exporter users expect them, plus
+/// ElastiCache's names for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLabels {
+    /// The node's endpoint, `ip:port` (redis_exporter's `instance`).
+    pub instance: String,
+    /// The replication group it belongs to; for a standalone cache cluster, its own id. Also
+    /// rendered as `namespace`, the label dashboard 763 selects instances by.
+    pub replication_group: String,
+    /// `CacheClusterId` (`rg-001`).
+    pub cache_cluster: String,
+    /// `CacheNodeId` (`0001`).
+    pub node: String,
+}
+
+/// What one look at a node found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSample {
+    /// Which node.
+    pub labels: NodeLabels,
+    /// Whether it answered.
+    pub up: bool,
+    /// Every `INFO` field it answered with (empty when down), `commandstats` included.
+    pub info: BTreeMap<String, String>,
+    /// When it was taken.
+    pub taken_at: SystemTime,
+}
+
+/// The latest sample of every node, by cache cluster id.
+#[derive(Debug, Default)]
+pub struct Samples {
+    nodes: RwLock<BTreeMap<String, NodeSample>>,
+}
+
+impl Samples {
+    /// Keeps `sample` as its node's latest.
+    pub fn record(&self, sample: NodeSample) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        nodes.insert(sample.labels.cache_cluster.clone(), sample);
+    }
+
+    /// Drops the node `cache_cluster` (deleted).
+    pub fn forget(&self, cache_cluster: &str) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        nodes.remove(cache_cluster);
+    }
+
+    /// Every node's latest sample, ordered by cache cluster id.
+    pub fn latest(&self) -> Vec<NodeSample> {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes.values().cloned().collect()
+    }
+
+    /// The cache cluster ids sampled.
+    pub fn nodes(&self) -> Vec<String> {
+        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
+        nodes.keys().cloned().collect()
+    }
+}
