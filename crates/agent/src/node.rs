@@ -110,6 +110,8 @@ pub struct Agent {
     /// continues to [`Agent::process_events`] (see [`crate::watch`]); dropped with the agent,
     /// which ends them.
     watches: Watches,
+    /// One kept connection per node for sampling (see [`Agent::sample_info`]).
+    sampling: Mutex<HashMap<NodeAddress, NodeClient>>,
 }
 
 /// What the pidfile's process turned out to be.
@@ -137,6 +139,7 @@ impl Agent {
             identity: None,
             keys: None,
             watches: Watches::new(),
+            sampling: Mutex::new(HashMap::new()),
         }
     }
 
@@ -178,6 +181,43 @@ impl Agent {
             None => NodeClient::connect(addr, timeout).await?,
         };
         Ok(client.with_call_timeout(timeout))
+    }
+
+    /// `INFO default commandstats` of the node at `addr`, for metrics, over a connection kept
+    /// for sampling: a connection per sample would cost a handshake and an `AUTH` each time
+    /// and show in the node's own connection figures. The connection is dropped after any
+    /// error (the node restarted, froze or went) and opened again on the next sample.
+    ///
+    /// # Errors
+    /// As for [`Agent::admin_client`] and the call.
+    pub async fn sample_info(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<Info, EngineError> {
+        let kept = self.sampling_clients().get(addr).cloned();
+        let client = match kept {
+            Some(client) => client,
+            None => {
+                let client = self.admin_client(addr, timeout).await?;
+                self.sampling_clients().insert(addr.clone(), client.clone());
+                client
+            }
+        };
+        let answer = client.info_for_metrics().await;
+        if answer.is_err() {
+            self.forget_sampling(addr);
+        }
+        answer
+    }
+
+    /// Drops the sampling connection to `addr` (its node is gone).
+    pub fn forget_sampling(&self, addr: &NodeAddress) {
+        self.sampling_clients().remove(addr);
+    }
+
+    fn sampling_clients(&self) -> std::sync::MutexGuard<'_, HashMap<NodeAddress, NodeClient>> {
+        self.sampling.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sets how long [`ensure_running`](Self::ensure_running) waits for a node to be ready.

@@ -73,7 +73,8 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>>;
-    /// The node's `INFO` for metrics (with `commandstats`); by default the plain `INFO`.
+    /// The node's `INFO` for metrics (with `commandstats`, over a connection kept for
+    /// sampling); by default the plain `INFO`.
     fn info_for_metrics<'a>(
         &'a self,
         addr: &'a NodeAddress,
@@ -81,6 +82,8 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
         self.info(addr, timeout)
     }
+    /// Lets go of what sampling kept for the node at `addr` (it is gone).
+    fn forget_metrics_connection(&self, _addr: &NodeAddress) {}
     /// `REPLICAOF <primary>`, or `REPLICAOF NO ONE` for `None`.
     fn replicaof<'a>(
         &'a self,
@@ -257,21 +260,6 @@ async fn admin_client(
     agent.admin_client(addr, timeout).await
 }
 
-/// `INFO` of the node at `addr` over an admin connection; with `commandstats` for metrics.
-async fn info_of(
-    agent: &Agent,
-    addr: &NodeAddress,
-    timeout: Duration,
-    for_metrics: bool,
-) -> Result<Info, RuntimeError> {
-    let client = admin_client(agent, addr, timeout).await?;
-    Ok(if for_metrics {
-        client.info_for_metrics().await?
-    } else {
-        client.info().await?
-    })
-}
-
 impl NodeRuntime for Agent {
     fn liveness(&self, node_id: &str) -> Liveness {
         Agent::liveness(self, node_id)
@@ -341,7 +329,10 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
-        Box::pin(info_of(self, addr, timeout, false))
+        Box::pin(async move {
+            let client = admin_client(self, addr, timeout).await?;
+            Ok(client.info().await?)
+        })
     }
 
     fn info_for_metrics<'a>(
@@ -349,7 +340,11 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
-        Box::pin(info_of(self, addr, timeout, true))
+        Box::pin(async move { Ok(self.sample_info(addr, timeout).await?) })
+    }
+
+    fn forget_metrics_connection(&self, addr: &NodeAddress) {
+        self.forget_sampling(addr);
     }
 
     fn replicaof<'a>(

@@ -1,5 +1,6 @@
 //! Samples every node's engine figures for the metrics: `INFO default commandstats` on each
-//! node every [`SAMPLE_EVERY`], kept as the node's latest sample in
+//! node every [`SAMPLE_EVERY`] (over a connection kept per node), kept as the node's latest
+//! sample in
 //! [`ferrocache_metrics::Samples`] (what `GET /metrics` renders).
 //!
 //! The nodes to sample follow the store's change feed, as the data path follows its routes: all
@@ -118,6 +119,7 @@ fn refresh(ctx: &Context, samples: &Samples, targets: &mut HashMap<String, Targe
         Ok(None) => {
             if let Some(gone) = targets.remove(key) {
                 samples.forget(&gone.labels.cache_cluster);
+                ctx.agent.forget_metrics_connection(&gone.addr);
             }
         }
         Err(e) => tracing::warn!(node = %key, error = %e, "cannot read a node to sample"),
