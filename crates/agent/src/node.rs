@@ -183,7 +183,7 @@ impl Agent {
         Ok(client.with_call_timeout(timeout))
     }
 
-    /// `INFO default commandstats` of the node at `addr`, for metrics, over a connection kept
+    /// `INFO default commandstats` of the node at `addr` (its text), for metrics, over a connection kept
     /// for sampling: a connection per sample would cost a handshake and an `AUTH` each time
     /// and show in the node's own connection figures. The connection is dropped after any
     /// error (the node restarted, froze or went) and opened again on the next sample.
@@ -194,7 +194,7 @@ impl Agent {
         &self,
         addr: &NodeAddress,
         timeout: Duration,
-    ) -> Result<Info, EngineError> {
+    ) -> Result<String, EngineError> {
         let kept = self.sampling_clients().get(addr).cloned();
         let client = match kept {
             Some(client) => client,

@@ -73,14 +73,21 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>>;
-    /// The node's `INFO` for metrics (with `commandstats`, over a connection kept for
-    /// sampling); by default the plain `INFO`.
+    /// The node's `INFO` text for metrics (with `commandstats`, over a connection kept for
+    /// sampling); by default the plain `INFO`'s fields written back as text.
     fn info_for_metrics<'a>(
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
-        self.info(addr, timeout)
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+        Box::pin(async move {
+            let info = self.info(addr, timeout).await?;
+            Ok(info
+                .raw
+                .iter()
+                .map(|(k, v)| format!("{k}:{v}\r\n"))
+                .collect())
+        })
     }
     /// Lets go of what sampling kept for the node at `addr` (it is gone).
     fn forget_metrics_connection(&self, _addr: &NodeAddress) {}
@@ -339,7 +346,7 @@ impl NodeRuntime for Agent {
         &'a self,
         addr: &'a NodeAddress,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Info, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
         Box::pin(async move { Ok(self.sample_info(addr, timeout).await?) })
     }
 

@@ -144,7 +144,7 @@ async fn sample_all(ctx: &Arc<Context>, samples: &Arc<Samples>, targets: &HashMa
             )
             .await;
             let info = match answer {
-                Ok(Ok(info)) => Some(info.raw),
+                Ok(Ok(text)) => Some(text),
                 _ => None,
             };
             samples.record(NodeSample {

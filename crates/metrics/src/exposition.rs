@@ -169,9 +169,8 @@ mod tests {
                 node: "0001".into(),
             },
             up,
-            info: info
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+            info: std::iter::once("# Server\r\n".to_string())
+                .chain(info.iter().map(|(k, v)| format!("{k}:{v}\r\n")))
                 .collect(),
             taken_at: std::time::SystemTime::now(),
         }

@@ -168,6 +168,13 @@ impl NodeFamilies {
     }
 }
 
+/// One node as a scrape reads it: its labels, whether it is up, its `INFO` fields.
+struct Parsed<'a> {
+    labels: &'a NodeLabels,
+    up: bool,
+    fields: std::collections::BTreeMap<&'a str, &'a str>,
+}
+
 /// The labels every per-node series carries.
 fn labels(node: &NodeLabels) -> Vec<(&'static str, String)> {
     vec![
@@ -217,10 +224,19 @@ fn family(
 
 impl Collector for NodeFamilies {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let up = self
+        // Each sample's text is parsed once per scrape, here.
+        let nodes: Vec<Parsed> = self
             .samples
             .iter()
-            .map(|s| (labels(&s.labels), if s.up { 1.0 } else { 0.0 }))
+            .map(|s| Parsed {
+                labels: &s.labels,
+                up: s.up,
+                fields: s.fields(),
+            })
+            .collect();
+        let up = nodes
+            .iter()
+            .map(|s| (labels(s.labels), if s.up { 1.0 } else { 0.0 }))
             .collect();
         family(
             &mut encoder,
@@ -230,19 +246,19 @@ impl Collector for NodeFamilies {
             up,
         )?;
 
-        let info = self
-            .samples
+        let info = nodes
             .iter()
             .filter(|s| s.up)
             .map(|s| {
-                let mut l = labels(&s.labels);
+                let mut l = labels(s.labels);
                 for (label, field) in [
                     ("role", "role"),
                     ("redis_version", "redis_version"),
                     ("redis_mode", "redis_mode"),
                     ("tcp_port", "tcp_port"),
                 ] {
-                    l.push((label, s.info.get(field).cloned().unwrap_or_default()));
+                    let value = s.fields.get(field).copied().unwrap_or_default();
+                    l.push((label, value.to_string()));
                 }
                 (l, 1.0)
             })
@@ -256,12 +272,11 @@ impl Collector for NodeFamilies {
         )?;
 
         for field in FIELDS {
-            let series = self
-                .samples
+            let series = nodes
                 .iter()
                 .filter_map(|s| {
-                    let value = number(s.info.get(field.info)?)?;
-                    Some((labels(&s.labels), value))
+                    let value = number(s.fields.get(field.info)?)?;
+                    Some((labels(s.labels), value))
                 })
                 .collect();
             let name = format!("redis_{}", field.name);
@@ -274,11 +289,11 @@ impl Collector for NodeFamilies {
         // `db0:keys=3,expires=1,avg_ttl=0`
         let mut keys = Vec::new();
         let mut expiring = Vec::new();
-        for s in &self.samples {
-            for (field, value) in &s.info {
+        for s in &nodes {
+            for (field, value) in &s.fields {
                 if let Some(cmd) = field.strip_prefix("cmdstat_") {
                     for (k, v) in pairs(value) {
-                        let mut l = labels(&s.labels);
+                        let mut l = labels(s.labels);
                         l.push(("cmd", cmd.to_string()));
                         match (k, number(v)) {
                             ("calls", Some(n)) => calls.push((l, n)),
@@ -291,8 +306,8 @@ impl Collector for NodeFamilies {
                     && field[2..].bytes().all(|b| b.is_ascii_digit())
                 {
                     for (k, v) in pairs(value) {
-                        let mut l = labels(&s.labels);
-                        l.push(("db", field.clone()));
+                        let mut l = labels(s.labels);
+                        l.push(("db", field.to_string()));
                         match (k, number(v)) {
                             ("keys", Some(n)) => keys.push((l, n)),
                             ("expires", Some(n)) => expiring.push((l, n)),

@@ -29,10 +29,22 @@ pub struct NodeSample {
     pub labels: NodeLabels,
     /// Whether it answered.
     pub up: bool,
-    /// Every `INFO` field it answered with (empty when down), `commandstats` included.
-    pub info: BTreeMap<String, String>,
+    /// Its `INFO` text as it answered (empty when down), `commandstats` included; parsed only
+    /// when read ([`NodeSample::fields`]), so sampling stays cheap.
+    pub info: String,
     /// When it was taken.
     pub taken_at: SystemTime,
+}
+
+impl NodeSample {
+    /// The `field:value` lines of its `INFO` (section headers and blank lines skipped).
+    pub fn fields(&self) -> BTreeMap<&str, &str> {
+        self.info
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.trim_end_matches('\r').split_once(':'))
+            .collect()
+    }
 }
 
 /// The latest sample of every node, by cache cluster id.
