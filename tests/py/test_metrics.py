@@ -2,6 +2,7 @@
 and Ferrocache's own, in OpenMetrics text that prometheus_client's own parser reads."""
 
 import os
+import shutil
 import signal
 import urllib.request
 
@@ -80,6 +81,9 @@ def test_nodes_and_ferrocache_figures(fc, ec):
     assert value(samples, "ferrocache_endpoint_received_bytes_total", label="prom primary") > 0
     assert value(samples, "ferrocache_endpoint_connections_total", label="prom primary") >= 1
     assert value(samples, "ferrocache_reconcile_duration_seconds_count", kind="node") >= 2
+    usage = shutil.disk_usage(fc.data_dir)
+    assert 0 < value(samples, "ferrocache_data_directory_free_bytes") <= usage.total
+    assert value(samples, "ferrocache_data_directory_size_bytes") == usage.total
 
     ec.create_snapshot(ReplicationGroupId="prom", SnapshotName="timed")
     wait_until(lambda: ec.describe_snapshots(SnapshotName="timed")["Snapshots"][0][

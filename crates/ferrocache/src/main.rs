@@ -334,7 +334,7 @@ async fn up(args: UpArgs) -> Result<()> {
             )
         })?;
     let exposition = {
-        let (controller, router) = (controller.clone(), router.clone());
+        let (controller, router, dir) = (controller.clone(), router.clone(), data_dir.clone());
         ferrocache_metrics::Exposition::new(samples, own, move || {
             ferrocache_metrics::exposition::Live {
                 queue_depth: controller.pending() as u64,
@@ -344,6 +344,7 @@ async fn up(args: UpArgs) -> Result<()> {
                     .iter()
                     .map(endpoint_figures)
                     .collect(),
+                data_directory: ferrocache_store::space(&dir).map(|s| (s.free, s.total)),
             }
         })
     };

@@ -23,6 +23,8 @@ pub struct Live {
     pub queue_depth: u64,
     /// Every endpoint's counters.
     pub endpoints: Vec<EndpointFigures>,
+    /// Room on the file system of the data directory: free and total bytes, when known.
+    pub data_directory: Option<(u64, u64)>,
 }
 
 /// Everything `GET /metrics` renders.
@@ -83,6 +85,28 @@ impl Collector for LiveFamilies {
             None,
             depth.metric_type(),
         )?)?;
+        if let Some((free, total)) = self.0.data_directory {
+            for (name, help, bytes) in [
+                (
+                    "ferrocache_data_directory_free_bytes",
+                    "Bytes that may still be written on the file system of the data directory",
+                    free,
+                ),
+                (
+                    "ferrocache_data_directory_size_bytes",
+                    "Size of the file system of the data directory",
+                    total,
+                ),
+            ] {
+                let gauge = ConstGauge::new(bytes as i64);
+                gauge.encode(encoder.encode_descriptor(
+                    name,
+                    help,
+                    None,
+                    gauge.metric_type(),
+                )?)?;
+            }
+        }
         type Pick = fn(&EndpointFigures) -> u64;
         let counters: [(&str, &str, Pick); 8] = [
             (
@@ -210,6 +234,7 @@ mod tests {
                 active: 1,
                 ..Default::default()
             }],
+            data_directory: Some((5, 10)),
         })
         .render();
         let labels = |id: &str| {
@@ -230,6 +255,7 @@ mod tests {
             format!("redis_db_keys_expiring{{{},db=\"db0\"}} 2.0", labels("rg-001")),
             "ferrocache_api_requests_total{operation=\"DescribeReplicationGroups\",code=\"200\"} 1".to_string(),
             "ferrocache_reconcile_queue_depth 4".to_string(),
+            "ferrocache_data_directory_free_bytes 5".to_string(),
             "ferrocache_endpoint_received_bytes_total{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\"} 9".to_string(),
             "ferrocache_endpoint_active_connections{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\"} 1".to_string(),
         ] {
