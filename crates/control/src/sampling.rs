@@ -68,15 +68,28 @@ fn target(
     r: &dyn ferrocache_store::Reader,
     key: &str,
 ) -> Result<Option<Target>, StoreError> {
-    let (Some(spec), Some(intent)) = (r.doc::<NodeSpec>(key)?, r.doc::<NodeIntent>(key)?) else {
+    let Some(spec) = r.doc::<NodeSpec>(key)? else {
+        return Ok(None);
+    };
+    target_of(ctx, r, key, spec)
+}
+
+/// The target of node `spec` (at `key`), once it is placed.
+fn target_of(
+    ctx: &Context,
+    r: &dyn ferrocache_store::Reader,
+    key: &str,
+    spec: NodeSpec,
+) -> Result<Option<Target>, StoreError> {
+    let Some(intent) = r.doc::<NodeIntent>(key)? else {
         return Ok(None);
     };
     let addr = crate::reconcile::node::node_config(&ctx.config, &spec, &intent, None).address();
     Ok(Some(Target {
         labels: NodeLabels {
             instance: format!("{}:{}", intent.endpoint, spec.port),
-            replication_group: spec.group_id.clone().unwrap_or_else(|| spec.id.clone()),
-            cache_cluster: spec.id.clone(),
+            replication_group: spec.group_id.unwrap_or_else(|| spec.id.clone()),
+            cache_cluster: spec.id,
             node: ids::CACHE_NODE_ID.to_string(),
         },
         addr,
@@ -87,8 +100,8 @@ fn target(
 fn relist(ctx: &Context, samples: &Samples) -> HashMap<String, Target> {
     let read = view(ctx.store.as_ref(), |r| -> Result<_, StoreError> {
         let mut out = HashMap::new();
-        for (key, _) in r.docs::<NodeSpec>("")? {
-            if let Some(t) = target(ctx, r, &key)? {
+        for (key, spec) in r.docs::<NodeSpec>("")? {
+            if let Some(t) = target_of(ctx, r, &key, spec)? {
                 out.insert(key, t);
             }
         }
