@@ -123,6 +123,8 @@ DEPENDENCY_RULES=(
   "ferrocache-engine     ours=  never=axum,hyper"
   "ferrocache-agent      ours=ferrocache-engine,ferrocache-encryption  never=ferrocache-store,ferrocache-control,axum,hyper  not-direct=redis"
   "ferrocache-metrics    ours=  never=tokio,axum,hyper,redis,redb"
+  "ferrocache-timeseries ours=  never=tokio,axum,hyper,redis,redb"
+  "ferrocache-cloudwatch ours=ferrocache-timeseries  never=axum,hyper,redis,redb"
   "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router,ferrocache-metrics  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
   "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
   "ferrocache-pki        ours=  never=tokio,axum,hyper"

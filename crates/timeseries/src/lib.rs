@@ -1,0 +1,1 @@
+//! Ferrocache's time-series store (being written).
