@@ -77,6 +77,31 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Makes `owner` claim `slots` that no primary serves any more (their owner failed after
+    /// taking them, and its replica's takeover did not know them yet): `SETSLOT … NODE` naming
+    /// itself for each, then `BUMPEPOCH`, so the claim wins over the failed owner's older one
+    /// once gossip carries it (and the failed owner, back as a replica, lets them go).
+    ///
+    /// # Errors
+    ///
+    /// `owner` cannot be reached or refuses; claims made before stay made.
+    pub async fn claim_slots(
+        &self,
+        owner: &SlotOwner,
+        slots: &[u16],
+        timeout: Duration,
+    ) -> Result<(), EngineError> {
+        let client = self.admin_client(&owner.admin, timeout).await?;
+        for &slot in slots {
+            client
+                .cluster_setslot(slot, SlotState::Node(&owner.node_id))
+                .await?;
+        }
+        client.cluster_bump_epoch().await
+    }
+}
+
 /// Moves one slot and its keys from `source` to `target`.
 async fn move_slot(
     source: &NodeClient,

@@ -237,6 +237,15 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<usize, RuntimeError>> {
         Box::pin(async { Err(no_cluster_mode()) })
     }
+    /// Makes `owner` claim `slots` no primary serves (see [`Agent::claim_slots`]).
+    fn claim_slots<'a>(
+        &'a self,
+        _owner: &'a SlotOwner,
+        _slots: &'a [u16],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async { Err(no_cluster_mode()) })
+    }
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]`.
     fn cluster_failover<'a>(
         &'a self,
@@ -462,6 +471,15 @@ impl NodeRuntime for Agent {
         Box::pin(async move {
             Ok(Agent::move_slots(self, from, to, others, slots, deadline, timeout).await?)
         })
+    }
+
+    fn claim_slots<'a>(
+        &'a self,
+        owner: &'a SlotOwner,
+        slots: &'a [u16],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(async move { Ok(Agent::claim_slots(self, owner, slots, timeout).await?) })
     }
 
     fn cluster_failover<'a>(

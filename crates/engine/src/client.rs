@@ -790,6 +790,21 @@ impl NodeClient {
             .await
     }
 
+    /// `CLUSTER BUMPEPOCH`: gives this node a config epoch above every other it knows, unless
+    /// it has the greatest already, so its slot claims win over older ones.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn cluster_bump_epoch(&self) -> Result<(), EngineError> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("BUMPEPOCH");
+        // The reply is a status (`BUMPED <epoch>` or `STILL <epoch>`), either is success.
+        self.call::<String>("CLUSTER BUMPEPOCH", cmd, self.call_timeout)
+            .await
+            .map(drop)
+    }
+
     /// `CLUSTER GETKEYSINSLOT <slot> <count>`: up to `count` keys of `slot` held here.
     ///
     /// # Errors

@@ -6,7 +6,8 @@
 //!
 //! | state | what is true | next |
 //! |---|---|---|
-//! | waiting | a shard has no running primary known to the cluster yet (new members are still being created, or a failover is under way), or a slot's owner is no shard's primary | look again soon (member facts wake this too) |
+//! | waiting | a shard has no running primary known to the cluster yet (new members are still being created, or a failover is under way), or a slot's owner is no member of any shard | look again soon (member facts wake this too) |
+//! | claiming | a slot is owned by a member that is no primary any more (it failed right after taking the slot, before its replica's takeover knew of it), or by no primary at all — and the claimant's own view agrees | its shard's primary (for no owner: the planned shard's) claims it and bumps its epoch; look again |
 //! | moving | some slot's owner, in the first primary's view, is not the primary of the shard its spec names | move slots source by target, every pair at once, for up to [`MOVE_RUN`]; record the progress; run again |
 //! | removing | every slot is where its spec puts it; a removed shard still has members | mark them for deletion (the node reconciler stops and removes them, the others forget them); once none is left, delete the shard |
 //! | done | nothing of the above | record the resharding carried out ([`GroupObserved::resharded`]); the group reconciler then reads `available` |
@@ -48,6 +49,8 @@ struct Shard {
     primary: Option<SlotOwner>,
     /// Keys of its members (all of them, for a shard being removed).
     members: Vec<String>,
+    /// The cluster ids of its members that joined the cluster (the primary's included).
+    member_ids: Vec<String>,
 }
 
 /// What a run needs of the group.
@@ -95,7 +98,14 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     }
     // Every slot whose owner is not its shard's primary, by (source, target).
     let index_of = |node_id: &str| owners.iter().position(|(_, o)| o.node_id == node_id);
+    // The shard (index into `owners`) a cluster node is a member of.
+    let shard_of_member = |node_id: &str| {
+        owners
+            .iter()
+            .position(|(s, _)| s.member_ids.iter().any(|m| m == node_id))
+    };
     let mut pairs: BTreeMap<(usize, usize), Vec<u16>> = BTreeMap::new();
+    let mut orphans: Vec<(usize, u16)> = Vec::new();
     for (to, (shard, primary)) in owners.iter().enumerate() {
         for range in &shard.spec.slots {
             for slot in range.start..=range.end {
@@ -103,15 +113,26 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
                 if owner == Some(primary.node_id.as_str()) {
                     continue;
                 }
-                match owner.and_then(index_of) {
-                    Some(from) => pairs.entry((from, to)).or_default().push(slot),
-                    None => {
+                match (owner, owner.and_then(index_of)) {
+                    (_, Some(from)) => pairs.entry((from, to)).or_default().push(slot),
+                    // Owned by a member that is no primary any more (it failed after taking the
+                    // slot, and its replica's takeover did not know the slot yet): its shard's
+                    // primary has the keys (replicated) and claims it.
+                    (Some(member), None) if shard_of_member(member).is_some() => {
+                        orphans.extend(shard_of_member(member).map(|k| (k, slot)));
+                    }
+                    // No primary at all: the shard the plan gives it to claims it.
+                    (None, None) => orphans.push((to, slot)),
+                    (Some(_), None) => {
                         tracing::debug!(group = %key, slot, ?owner, "slot owner is no shard's primary yet");
                         return Ok(Next::After(WAIT_RECHECK));
                     }
                 }
             }
         }
+    }
+    if !orphans.is_empty() {
+        return claim_orphans(&ctx, &key, &owners, orphans).await;
     }
     if pairs.is_empty() {
         return finish(&ctx, &key, &loaded);
@@ -150,6 +171,47 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         return Ok(Next::After(RETRY_LATER));
     }
     Ok(Next::After(Duration::ZERO))
+}
+
+/// Has each orphaned slot claimed by the primary of the shard found for it, once that primary's
+/// own view agrees no live shard primary owns the slot (the first primary's view may only lag
+/// behind a takeover), then looks again.
+async fn claim_orphans(
+    ctx: &Context,
+    key: &str,
+    owners: &[(&Shard, &SlotOwner)],
+    orphans: Vec<(usize, u16)>,
+) -> Result<Next, ReconcileError> {
+    let mut by_claimant: BTreeMap<usize, Vec<u16>> = BTreeMap::new();
+    for (claimant, slot) in orphans {
+        by_claimant.entry(claimant).or_default().push(slot);
+    }
+    for (claimant, slots) in by_claimant {
+        let owner = owners[claimant].1;
+        let view = ctx
+            .agent
+            .cluster_nodes(&owner.admin, NODE_CALL_TIMEOUT)
+            .await?;
+        // Served by a live node that is some shard's primary: then nothing is orphaned.
+        let served = |slot: u16| {
+            view.iter().any(|n| {
+                n.primary
+                    && !n.handshake
+                    && !n.failed
+                    && owners.iter().any(|(_, o)| o.node_id == n.id)
+                    && n.slots.iter().any(|&(s, e)| s <= slot && slot <= e)
+            })
+        };
+        let slots: Vec<u16> = slots.into_iter().filter(|&s| !served(s)).collect();
+        if slots.is_empty() {
+            continue;
+        }
+        tracing::warn!(group = %key, shard = %owners[claimant].0.spec.id, count = slots.len(), first = slots[0], "slots left without a primary owner; its shard's primary claims them");
+        ctx.agent
+            .claim_slots(owner, &slots, NODE_CALL_TIMEOUT)
+            .await?;
+    }
+    Ok(Next::After(WAIT_RECHECK))
 }
 
 /// The moves to run now: a shard never gives and receives slots at once (a restore into another
@@ -194,8 +256,19 @@ fn load(r: &dyn Reader, ctx: &Context, key: &str) -> Result<Option<Loaded>, Stor
             Some(intent) => primary_of(r, ctx, &spec.region, &intent.primary)?,
             None => None,
         };
+        let members = members.remove(&shard_spec.id).unwrap_or_default();
+        let mut member_ids = Vec::new();
+        for node_key in &members {
+            if let Some(id) = r
+                .doc::<NodeObserved>(node_key)?
+                .and_then(|o| o.cluster_node_id)
+            {
+                member_ids.push(id);
+            }
+        }
         shards.push(Shard {
-            members: members.remove(&shard_spec.id).unwrap_or_default(),
+            members,
+            member_ids,
             key: shard_key,
             spec: shard_spec,
             primary,
