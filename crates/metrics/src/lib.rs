@@ -13,11 +13,14 @@
 //! - [`redis`]: the per-node families, redis_exporter's names mapped from `INFO` fields.
 //! - [`own`]: Ferrocache's own figures ([`Own`]): API requests, failovers, reconciles, endpoints.
 //! - [`exposition`]: one scrape's page ([`Exposition`]).
+//! - [`elasticache`]: ElastiCache's metric set (`AWS/ElastiCache` names and units) from two
+//!   readings of a node, for CloudWatch.
 //!
 //! # Dependency rules
 //! No Ferrocache crate: this one knows labels and numbers, not nodes or stores.
 //! `prometheus-client` writes the format.
 
+pub mod elasticache;
 pub mod exposition;
 pub mod own;
 pub mod redis;

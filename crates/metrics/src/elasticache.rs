@@ -1,0 +1,522 @@
+//! ElastiCache's metric set (namespace `AWS/ElastiCache`), from a node's `INFO`.
+//!
+//! A [`Reading`] is what one `INFO default commandstats` (plus the host's figures) says at one
+//! moment; [`datapoints`] turns two readings of the same node into the metrics over the time
+//! between them, under ElastiCache's names and units: counters (`CacheHits`, `NetworkBytesIn`,
+//! `GetTypeCmds`, …) as what happened in the interval, rates (`CPUUtilization`,
+//! `EngineCPUUtilization`, `CacheHitRate`) over the interval, gauges (`CurrConnections`,
+//! `BytesUsedForCache`, …) as the later reading says. The same function serves the 1-second
+//! high-resolution points (two readings a second apart) and the 60-second ones (the readings at
+//! two minute boundaries), so a minute's `CacheHitRate` is the minute's own hits over its own
+//! lookups, not an average of per-second ratios.
+//!
+//! The per-command-type counts (`GetTypeCmds`, `StringBasedCmds`, …) follow ElastiCache's
+//! definitions through Redis's own ACL categories (`@read`, `@write`, `@string`, …): which
+//! command is in which category is asked of the engine (`ACL CAT <category>`) and given as
+//! [`CommandTypes`], not kept in a table here.
+//!
+//! Host-level figures: `CPUUtilization` is the node process's CPU (user and system, all its
+//! threads) — on ElastiCache the host runs only that node; `FreeableMemory` is the machine's
+//! available memory and `NetworkPacketsIn/Out` the machine's packet counts, shared by every node
+//! on it; `NetworkBytesIn/Out` are the node's own (clients and replication); `SwapUsage` is the
+//! process's swapped-out memory.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// ElastiCache's command types, each with the Redis ACL category that defines it (`None`: a
+/// definition that is not one category, computed in [`datapoints`]).
+pub const COMMAND_TYPES: &[(&str, &str)] = &[
+    ("EvalBasedCmds", "scripting"),
+    ("GeoSpatialBasedCmds", "geo"),
+    ("GetTypeCmds", "read"),
+    ("HashBasedCmds", "hash"),
+    ("HyperLogLogBasedCmds", "hyperloglog"),
+    ("KeyBasedCmds", "keyspace"),
+    ("ListBasedCmds", "list"),
+    ("PubSubBasedCmds", "pubsub"),
+    ("SetBasedCmds", "set"),
+    ("SetTypeCmds", "write"),
+    ("SortedSetBasedCmds", "sortedset"),
+    ("StringBasedCmds", "string"),
+    ("StreamBasedCmds", "stream"),
+];
+
+/// Which commands (`get`, `client|list`, …) are in each ACL category of [`COMMAND_TYPES`], as
+/// the engine answers `ACL CAT <category>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommandTypes {
+    /// Category → commands in it (lower case, `command|subcommand` for subcommands).
+    pub by_category: HashMap<String, Vec<String>>,
+}
+
+impl CommandTypes {
+    /// The categories of [`COMMAND_TYPES`] a command is in.
+    fn types_of<'a>(&'a self, command: &'a str) -> impl Iterator<Item = &'static str> + 'a {
+        // A subcommand's stats are its own (`cmdstat_client|list`); `ACL CAT` lists container
+        // commands with their subcommands too, so both forms are looked up as given.
+        COMMAND_TYPES.iter().filter_map(move |(metric, category)| {
+            self.by_category
+                .get(*category)
+                .is_some_and(|commands| commands.iter().any(|c| c == command))
+                .then_some(*metric)
+        })
+    }
+}
+
+/// The machine's figures at the moment of a reading (shared by every node on it).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HostFigures {
+    /// Available memory (`MemAvailable`), bytes.
+    pub available_memory: f64,
+    /// Packets received on every interface since boot.
+    pub packets_in: f64,
+    /// Packets sent on every interface since boot.
+    pub packets_out: f64,
+    /// The node process's swapped-out memory (`VmSwap`), bytes.
+    pub process_swap: f64,
+}
+
+/// One node's figures at one moment.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// When it was taken, unix milliseconds.
+    pub at_ms: i64,
+    /// The `INFO` fields used, by name.
+    fields: HashMap<String, f64>,
+    /// `role:master`.
+    primary: bool,
+    /// Keys and keys with a TTL in all databases, and db0's average TTL (ms).
+    keys: f64,
+    volatile_keys: f64,
+    db0_avg_ttl: Option<f64>,
+    /// Per command: calls and microseconds spent.
+    commands: BTreeMap<String, (f64, f64)>,
+    host: HostFigures,
+}
+
+/// The `INFO` fields read, by the name Redis 7.0 gives them.
+const FIELDS: &[&str] = &[
+    "used_cpu_sys",
+    "used_cpu_user",
+    "used_cpu_sys_main_thread",
+    "used_cpu_user_main_thread",
+    "total_net_input_bytes",
+    "total_net_output_bytes",
+    "total_net_repl_input_bytes",
+    "total_net_repl_output_bytes",
+    "active_defrag_hits",
+    "acl_access_denied_auth",
+    "acl_access_denied_cmd",
+    "acl_access_denied_key",
+    "acl_access_denied_channel",
+    "used_memory",
+    "maxmemory",
+    "total_system_memory",
+    "keyspace_hits",
+    "keyspace_misses",
+    "connected_clients",
+    "evicted_keys",
+    "expired_keys",
+    "mem_fragmentation_ratio",
+    "total_connections_received",
+    "master_repl_offset",
+    "master_last_io_seconds_ago",
+    "rdb_bgsave_in_progress",
+    "connected_slaves",
+];
+
+impl Reading {
+    /// Reads `info` (the text of `INFO default commandstats`) taken at `at_ms`, with the host's
+    /// figures of the same moment.
+    pub fn parse(info: &str, at_ms: i64, host: HostFigures) -> Self {
+        let mut reading = Reading {
+            at_ms,
+            host,
+            ..Reading::default()
+        };
+        for line in info.lines() {
+            let line = line.trim_end_matches('\r');
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            if let Some(command) = name.strip_prefix("cmdstat_") {
+                let calls = stat(value, "calls");
+                let usec = stat(value, "usec");
+                if let (Some(calls), Some(usec)) = (calls, usec) {
+                    reading.commands.insert(command.to_string(), (calls, usec));
+                }
+            } else if let Some(db) = name.strip_prefix("db") {
+                if db.parse::<u32>().is_err() {
+                    continue;
+                }
+                reading.keys += stat(value, "keys").unwrap_or(0.0);
+                reading.volatile_keys += stat(value, "expires").unwrap_or(0.0);
+                if db == "0" {
+                    reading.db0_avg_ttl = stat(value, "avg_ttl");
+                }
+            } else if name == "role" {
+                reading.primary = value == "master";
+            } else if FIELDS.contains(&name) {
+                if let Ok(number) = value.parse::<f64>() {
+                    reading.fields.insert(name.to_string(), number);
+                }
+            }
+        }
+        reading
+    }
+
+    fn field(&self, name: &str) -> f64 {
+        self.fields.get(name).copied().unwrap_or(0.0)
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
+    /// Whether the node answered as a primary.
+    pub fn is_primary(&self) -> bool {
+        self.primary
+    }
+}
+
+/// `name=value` out of an `INFO` value like `calls=3,usec=12,usec_per_call=4.00`.
+fn stat(value: &str, name: &str) -> Option<f64> {
+    value
+        .split(',')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// One figure under its ElastiCache name and CloudWatch unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Datapoint {
+    /// The metric's name (`CacheHits`).
+    pub metric: &'static str,
+    /// Its CloudWatch unit (`Count`, `Percent`, `Bytes`, `Seconds`, `Microseconds`,
+    /// `Milliseconds`, `None`).
+    pub unit: &'static str,
+    /// The value.
+    pub value: f64,
+}
+
+/// What a counter grew by from `before` to `now`. A counter that went down was reset (the
+/// process restarted): what it counts now all happened since.
+fn growth(before: f64, now: f64) -> f64 {
+    if now >= before {
+        now - before
+    } else {
+        now
+    }
+}
+
+/// The metrics of one node over the interval from `before` to `now` (see the module doc).
+/// Nothing when the interval is empty or runs backwards.
+pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<Datapoint> {
+    let seconds = (now.at_ms - before.at_ms) as f64 / 1000.0;
+    if seconds <= 0.0 {
+        return Vec::new();
+    }
+    let grew = |name: &str| growth(before.field(name), now.field(name));
+    let mut out = Vec::with_capacity(48);
+    let mut push = |metric: &'static str, unit: &'static str, value: f64| {
+        if value.is_finite() {
+            out.push(Datapoint {
+                metric,
+                unit,
+                value,
+            });
+        }
+    };
+    let percent_of_interval = |cpu_seconds: f64| (cpu_seconds / seconds * 100.0).max(0.0);
+
+    // Host level.
+    push(
+        "CPUUtilization",
+        "Percent",
+        percent_of_interval(grew("used_cpu_sys") + grew("used_cpu_user")),
+    );
+    push("FreeableMemory", "Bytes", now.host.available_memory);
+    push(
+        "NetworkBytesIn",
+        "Bytes",
+        grew("total_net_input_bytes") + grew("total_net_repl_input_bytes"),
+    );
+    push(
+        "NetworkBytesOut",
+        "Bytes",
+        grew("total_net_output_bytes") + grew("total_net_repl_output_bytes"),
+    );
+    push(
+        "NetworkPacketsIn",
+        "Count",
+        growth(before.host.packets_in, now.host.packets_in),
+    );
+    push(
+        "NetworkPacketsOut",
+        "Count",
+        growth(before.host.packets_out, now.host.packets_out),
+    );
+    push("SwapUsage", "Bytes", now.host.process_swap);
+
+    // Engine.
+    push("ActiveDefragHits", "Count", grew("active_defrag_hits"));
+    push(
+        "AuthenticationFailures",
+        "Count",
+        grew("acl_access_denied_auth"),
+    );
+    push(
+        "CommandAuthorizationFailures",
+        "Count",
+        grew("acl_access_denied_cmd"),
+    );
+    push(
+        "KeyAuthorizationFailures",
+        "Count",
+        grew("acl_access_denied_key") + grew("acl_access_denied_channel"),
+    );
+    push("BytesUsedForCache", "Bytes", now.field("used_memory"));
+    let (hits, misses) = (grew("keyspace_hits"), grew("keyspace_misses"));
+    push("CacheHits", "Count", hits);
+    push("CacheMisses", "Count", misses);
+    let lookups = hits + misses;
+    push(
+        "CacheHitRate",
+        "Percent",
+        if lookups > 0.0 {
+            hits / lookups * 100.0
+        } else {
+            0.0
+        },
+    );
+    push("CurrConnections", "Count", now.field("connected_clients"));
+    push("CurrItems", "Count", now.keys);
+    push("CurrVolatileItems", "Count", now.volatile_keys);
+    let limit = match now.field("maxmemory") {
+        m if m > 0.0 => m,
+        _ => now.field("total_system_memory"),
+    };
+    if limit > 0.0 {
+        push(
+            "DatabaseMemoryUsagePercentage",
+            "Percent",
+            now.field("used_memory") / limit * 100.0,
+        );
+    }
+    push("DB0AverageTTL", "Milliseconds", now.db0_avg_ttl.unwrap_or(0.0));
+    push(
+        "EngineCPUUtilization",
+        "Percent",
+        percent_of_interval(grew("used_cpu_sys_main_thread") + grew("used_cpu_user_main_thread")),
+    );
+    push("Evictions", "Count", grew("evicted_keys"));
+    push("IsPrimary", "Count", if now.primary { 1.0 } else { 0.0 });
+    if now.has("mem_fragmentation_ratio") {
+        push(
+            "MemoryFragmentationRatio",
+            "None",
+            now.field("mem_fragmentation_ratio"),
+        );
+    }
+    push("NewConnections", "Count", grew("total_connections_received"));
+    push("Reclaimed", "Count", grew("expired_keys"));
+    if now.primary {
+        // What the primary produced for its replicas to apply in the interval.
+        if now.field("connected_slaves") > 0.0 {
+            push("ReplicationBytes", "Bytes", grew("master_repl_offset"));
+        } else {
+            push("ReplicationBytes", "Bytes", 0.0);
+        }
+    } else if now.has("master_last_io_seconds_ago") {
+        // Redis reports -1 while the link is down; ElastiCache then has no datapoint.
+        let lag = now.field("master_last_io_seconds_ago");
+        if lag >= 0.0 {
+            push("ReplicationLag", "Seconds", lag);
+        }
+    }
+    push("SaveInProgress", "Count", now.field("rdb_bgsave_in_progress"));
+
+    // Per command type: calls in the interval and their mean latency.
+    let mut calls: BTreeMap<&'static str, (f64, f64)> = COMMAND_TYPES
+        .iter()
+        .map(|(metric, _)| (*metric, (0.0, 0.0)))
+        .collect();
+    let mut non_key = (0.0, 0.0);
+    let mut cluster = (0.0, 0.0);
+    for (command, &(now_calls, now_usec)) in &now.commands {
+        let (before_calls, before_usec) = before.commands.get(command).copied().unwrap_or((0.0, 0.0));
+        let (c, u) = (growth(before_calls, now_calls), growth(before_usec, now_usec));
+        if c == 0.0 {
+            continue;
+        }
+        let mut key_based = false;
+        for metric in types.types_of(command) {
+            key_based |= metric == "KeyBasedCmds";
+            if let Some(entry) = calls.get_mut(metric) {
+                entry.0 += c;
+                entry.1 += u;
+            }
+        }
+        if !key_based {
+            non_key.0 += c;
+            non_key.1 += u;
+        }
+        if command == "cluster" || command.starts_with("cluster|") {
+            cluster.0 += c;
+            cluster.1 += u;
+        }
+    }
+    let mut typed = |name: &'static str, latency: &'static str, (c, u): (f64, f64)| {
+        push(name, "Count", c);
+        if c > 0.0 {
+            push(latency, "Microseconds", u / c);
+        }
+    };
+    for (metric, figures) in calls {
+        typed(metric, latency_name(metric), figures);
+    }
+    typed("NonKeyTypeCmds", "NonKeyTypeCmdsLatency", non_key);
+    typed("ClusterBasedCmds", "ClusterBasedCmdsLatency", cluster);
+    out
+}
+
+/// The latency metric of a command-type count (`GetTypeCmds` → `GetTypeCmdsLatency`).
+fn latency_name(metric: &str) -> &'static str {
+    match metric {
+        "EvalBasedCmds" => "EvalBasedCmdsLatency",
+        "GeoSpatialBasedCmds" => "GeoSpatialBasedCmdsLatency",
+        "GetTypeCmds" => "GetTypeCmdsLatency",
+        "HashBasedCmds" => "HashBasedCmdsLatency",
+        "HyperLogLogBasedCmds" => "HyperLogLogBasedCmdsLatency",
+        "KeyBasedCmds" => "KeyBasedCmdsLatency",
+        "ListBasedCmds" => "ListBasedCmdsLatency",
+        "PubSubBasedCmds" => "PubSubBasedCmdsLatency",
+        "SetBasedCmds" => "SetBasedCmdsLatency",
+        "SetTypeCmds" => "SetTypeCmdsLatency",
+        "SortedSetBasedCmds" => "SortedSetBasedCmdsLatency",
+        "StringBasedCmds" => "StringBasedCmdsLatency",
+        _ => "StreamBasedCmdsLatency",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "# Server\r\nprocess_id:42\r\n# Clients\r\nconnected_clients:3\r\n\
+# Memory\r\nused_memory:1000\r\nmaxmemory:4000\r\nmem_fragmentation_ratio:1.50\r\n\
+# Stats\r\ntotal_connections_received:10\r\nkeyspace_hits:100\r\nkeyspace_misses:50\r\n\
+total_net_input_bytes:1000\r\ntotal_net_output_bytes:2000\r\nevicted_keys:0\r\nexpired_keys:1\r\n\
+# Replication\r\nrole:master\r\nconnected_slaves:1\r\nmaster_repl_offset:500\r\n\
+# CPU\r\nused_cpu_sys:1.0\r\nused_cpu_user:1.0\r\nused_cpu_sys_main_thread:0.5\r\nused_cpu_user_main_thread:0.5\r\n\
+# Commandstats\r\ncmdstat_get:calls=10,usec=100,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_set:calls=5,usec=50,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n\
+# Keyspace\r\ndb0:keys=7,expires=2,avg_ttl=3000\r\n";
+
+    const NOW: &str = "# Clients\r\nconnected_clients:4\r\n\
+# Memory\r\nused_memory:2000\r\nmaxmemory:4000\r\nmem_fragmentation_ratio:1.20\r\n\
+# Stats\r\ntotal_connections_received:12\r\nkeyspace_hits:130\r\nkeyspace_misses:60\r\n\
+total_net_input_bytes:1500\r\ntotal_net_output_bytes:2600\r\nevicted_keys:4\r\nexpired_keys:3\r\n\
+# Replication\r\nrole:master\r\nconnected_slaves:1\r\nmaster_repl_offset:800\r\n\
+# CPU\r\nused_cpu_sys:1.5\r\nused_cpu_user:1.5\r\nused_cpu_sys_main_thread:0.7\r\nused_cpu_user_main_thread:0.7\r\n\
+# Commandstats\r\ncmdstat_get:calls=40,usec=400,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_set:calls=15,usec=250,usec_per_call=16.67,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r\n\
+# Keyspace\r\ndb0:keys=9,expires=3,avg_ttl=2500\r\ndb1:keys=1,expires=0,avg_ttl=0\r\n";
+
+    fn types() -> CommandTypes {
+        let mut by_category = HashMap::new();
+        for (category, commands) in [
+            ("read", vec!["get"]),
+            ("write", vec!["set"]),
+            ("string", vec!["get", "set"]),
+            ("keyspace", vec!["del"]),
+        ] {
+            by_category.insert(
+                category.to_string(),
+                commands.into_iter().map(String::from).collect(),
+            );
+        }
+        CommandTypes { by_category }
+    }
+
+    fn value(points: &[Datapoint], metric: &str) -> Option<f64> {
+        points.iter().find(|p| p.metric == metric).map(|p| p.value)
+    }
+
+    #[test]
+    fn two_readings_give_elasticache_figures_over_the_interval() {
+        let host = HostFigures {
+            available_memory: 9e9,
+            packets_in: 10.0,
+            packets_out: 20.0,
+            process_swap: 0.0,
+        };
+        let before = Reading::parse(BEFORE, 0, host);
+        let later = HostFigures {
+            packets_in: 15.0,
+            packets_out: 29.0,
+            ..host
+        };
+        let now = Reading::parse(NOW, 2000, later);
+        let p = datapoints(&before, &now, &types());
+        // 1 CPU second of 2 wall seconds.
+        assert_eq!(value(&p, "CPUUtilization"), Some(50.0));
+        assert!((value(&p, "EngineCPUUtilization").unwrap() - 20.0).abs() < 1e-9);
+        assert_eq!(value(&p, "CacheHits"), Some(30.0));
+        assert_eq!(value(&p, "CacheMisses"), Some(10.0));
+        assert_eq!(value(&p, "CacheHitRate"), Some(75.0));
+        assert_eq!(value(&p, "CurrConnections"), Some(4.0));
+        assert_eq!(value(&p, "CurrItems"), Some(10.0));
+        assert_eq!(value(&p, "CurrVolatileItems"), Some(3.0));
+        assert_eq!(value(&p, "DB0AverageTTL"), Some(2500.0));
+        assert_eq!(value(&p, "DatabaseMemoryUsagePercentage"), Some(50.0));
+        assert_eq!(value(&p, "BytesUsedForCache"), Some(2000.0));
+        assert_eq!(value(&p, "NetworkBytesIn"), Some(500.0));
+        assert_eq!(value(&p, "NetworkBytesOut"), Some(600.0));
+        assert_eq!(value(&p, "NetworkPacketsIn"), Some(5.0));
+        assert_eq!(value(&p, "NetworkPacketsOut"), Some(9.0));
+        assert_eq!(value(&p, "Evictions"), Some(4.0));
+        assert_eq!(value(&p, "Reclaimed"), Some(2.0));
+        assert_eq!(value(&p, "NewConnections"), Some(2.0));
+        assert_eq!(value(&p, "IsPrimary"), Some(1.0));
+        assert_eq!(value(&p, "ReplicationBytes"), Some(300.0));
+        assert_eq!(value(&p, "ReplicationLag"), None);
+        assert_eq!(value(&p, "MemoryFragmentationRatio"), Some(1.2));
+        assert_eq!(value(&p, "GetTypeCmds"), Some(30.0));
+        assert_eq!(value(&p, "GetTypeCmdsLatency"), Some(10.0));
+        assert_eq!(value(&p, "SetTypeCmds"), Some(10.0));
+        assert_eq!(value(&p, "SetTypeCmdsLatency"), Some(20.0));
+        assert_eq!(value(&p, "StringBasedCmds"), Some(40.0));
+        assert_eq!(value(&p, "KeyBasedCmds"), Some(0.0));
+        assert_eq!(value(&p, "KeyBasedCmdsLatency"), None);
+        // get, set and ping: none of them in @keyspace here.
+        assert_eq!(value(&p, "NonKeyTypeCmds"), Some(42.0));
+    }
+
+    #[test]
+    fn a_replica_reports_its_lag_and_a_restart_resets_counters() {
+        let replica_before = "role:slave\r\nkeyspace_hits:500\r\nmaster_last_io_seconds_ago:0\r\n";
+        let replica_now = "role:slave\r\nkeyspace_hits:20\r\nmaster_last_io_seconds_ago:3\r\n";
+        let host = HostFigures::default();
+        let p = datapoints(
+            &Reading::parse(replica_before, 0, host),
+            &Reading::parse(replica_now, 1000, host),
+            &CommandTypes::default(),
+        );
+        assert_eq!(value(&p, "ReplicationLag"), Some(3.0));
+        assert_eq!(value(&p, "IsPrimary"), Some(0.0));
+        assert_eq!(value(&p, "ReplicationBytes"), None);
+        // The counter went down: the node restarted and served 20 hits since.
+        assert_eq!(value(&p, "CacheHits"), Some(20.0));
+    }
+
+    #[test]
+    fn an_empty_or_backward_interval_gives_nothing() {
+        let r = Reading::parse(NOW, 1000, HostFigures::default());
+        assert!(datapoints(&r, &r, &types()).is_empty());
+        let earlier = Reading::parse(BEFORE, 0, HostFigures::default());
+        assert!(datapoints(&r, &earlier, &types()).is_empty());
+    }
+}
