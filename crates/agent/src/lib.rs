@@ -22,6 +22,8 @@
 //!   across PID reuse, signals, log tails).
 //! - [`clean_stop`]: evidence of a clean stop beside the node's data file (a restart loads a
 //!   data file it vouches for, whatever the control plane's store could record).
+//! - [`host`]: the host's own figures for host-level metrics (available memory, packets, a
+//!   process's swap), from `/proc`.
 //! - [`error`]: [`AgentError`], the one error type of this crate.
 //!
 //! # Dependency rules
@@ -37,6 +39,7 @@
 pub mod at_rest;
 pub mod clean_stop;
 pub mod error;
+pub mod host;
 pub mod node;
 pub mod process;
 pub mod slots;

@@ -211,6 +211,25 @@ impl Agent {
         answer
     }
 
+    /// The commands in each of `categories` (`ACL CAT`), as the node at `addr` knows them:
+    /// what the metrics' per-command-type counts are defined by.
+    ///
+    /// # Errors
+    /// As for [`Agent::admin_client`] and [`NodeClient::acl_cat`].
+    pub async fn command_categories(
+        &self,
+        addr: &NodeAddress,
+        categories: &[&str],
+        timeout: Duration,
+    ) -> Result<HashMap<String, Vec<String>>, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        let mut out = HashMap::new();
+        for category in categories {
+            out.insert(category.to_string(), client.acl_cat(category).await?);
+        }
+        Ok(out)
+    }
+
     /// Drops the sampling connection to `addr` (its node is gone).
     pub fn forget_sampling(&self, addr: &NodeAddress) {
         self.sampling_clients().remove(addr);

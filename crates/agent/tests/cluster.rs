@@ -405,4 +405,36 @@ async fn a_slot_moves_with_its_keys() {
         assert_eq!(moved, 1);
     }
     assert_eq!((count(source).await, count(target).await), (120, 0));
+
+    // The slot's owner fails before anyone else took over its claim (as when a target dies
+    // right after `NODE`, and its replica's takeover did not know the slot yet): the other
+    // primary claims it, and once the failed owner is back, its older claim gives way.
+    h.crash("m1").await;
+    wait_at_most(
+        "the survivor to see its peer failed",
+        MEET_WAIT_MAX * 3,
+        || async {
+            view(&h, target)
+                .await
+                .iter()
+                .any(|n| n.id == ids[0] && (n.failed || n.possibly_failed))
+        },
+    )
+    .await;
+    let claimant = owner(target, &ids[1]);
+    h.agent
+        .claim_slots(&claimant, &[slot], CALL_TIMEOUT)
+        .await
+        .unwrap();
+    h.ensure_running(source).await;
+    for cfg in &cfgs {
+        wait_at_most("every node to see the claim win", MEET_WAIT_MAX, || async {
+            view(&h, cfg)
+                .await
+                .into_iter()
+                .find(|n| n.primary && n.slots.iter().any(|&(s, e)| s <= slot && slot <= e))
+                .is_some_and(|n| n.id == ids[1])
+        })
+        .await;
+    }
 }

@@ -5,11 +5,13 @@
 //! nodes, a simulated clock and injected faults (see `tests/simulation.rs`). Keeping the seam
 //! this narrow is what makes that simulation cheap.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use ferrocache_agent::host::HostFigures;
 use ferrocache_agent::slots::SlotOwner;
 use ferrocache_agent::{Agent, AgentError, Liveness, NodeEvent, NodeProcess, Probe};
 use ferrocache_engine::{
@@ -73,6 +75,24 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<Info, RuntimeError>>;
+    /// The commands in each ACL category of `categories`, as the node at `addr` knows them
+    /// (what the per-command-type metrics are defined by); by default none are known.
+    fn command_categories<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _categories: &'a [&'a str],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<HashMap<String, Vec<String>>, RuntimeError>> {
+        Box::pin(async { Ok(HashMap::new()) })
+    }
+    /// The host's figures for host-level metrics; by default none are known.
+    fn host_figures(&self) -> HostFigures {
+        HostFigures::default()
+    }
+    /// The swapped-out memory of node process `pid` on this host, bytes; by default unknown.
+    fn process_swap(&self, _pid: u32) -> Option<u64> {
+        None
+    }
     /// The node's `INFO` text for metrics (with `commandstats`, over a connection kept for
     /// sampling); by default the plain `INFO`'s fields written back as text.
     fn info_for_metrics<'a>(
@@ -361,6 +381,25 @@ impl NodeRuntime for Agent {
 
     fn forget_metrics_connection(&self, addr: &NodeAddress) {
         self.forget_sampling(addr);
+    }
+
+    fn command_categories<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        categories: &'a [&'a str],
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<HashMap<String, Vec<String>>, RuntimeError>> {
+        Box::pin(
+            async move { Ok(Agent::command_categories(self, addr, categories, timeout).await?) },
+        )
+    }
+
+    fn host_figures(&self) -> HostFigures {
+        ferrocache_agent::host::host_figures()
+    }
+
+    fn process_swap(&self, pid: u32) -> Option<u64> {
+        ferrocache_agent::host::process_swap(pid)
     }
 
     fn replicaof<'a>(

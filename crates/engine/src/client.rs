@@ -378,6 +378,18 @@ impl NodeClient {
         self.call("INFO", cmd, self.call_timeout).await
     }
 
+    /// `ACL CAT <category>`: the commands (and `command|subcommand`s) in an ACL category.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::Reply`] for a category Redis does not know; otherwise as for any call.
+    pub async fn acl_cat(&self, category: &str) -> Result<Vec<String>, EngineError> {
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("CAT").arg(category);
+        self.call(&format!("ACL CAT {category}"), cmd, self.call_timeout)
+            .await
+    }
+
     /// `REPLICAOF <ip> <port>`: make the node a replica of `primary`. Redis answers at once
     /// and syncs in the background; watch [`Info::master_link_status_up`] for the result.
     ///
