@@ -304,7 +304,11 @@ pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<
             now.field("used_memory") / limit * 100.0,
         );
     }
-    push("DB0AverageTTL", "Milliseconds", now.db0_avg_ttl.unwrap_or(0.0));
+    push(
+        "DB0AverageTTL",
+        "Milliseconds",
+        now.db0_avg_ttl.unwrap_or(0.0),
+    );
     push(
         "EngineCPUUtilization",
         "Percent",
@@ -319,7 +323,11 @@ pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<
             now.field("mem_fragmentation_ratio"),
         );
     }
-    push("NewConnections", "Count", grew("total_connections_received"));
+    push(
+        "NewConnections",
+        "Count",
+        grew("total_connections_received"),
+    );
     push("Reclaimed", "Count", grew("expired_keys"));
     if now.primary {
         // What the primary produced for its replicas to apply in the interval.
@@ -335,7 +343,11 @@ pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<
             push("ReplicationLag", "Seconds", lag);
         }
     }
-    push("SaveInProgress", "Count", now.field("rdb_bgsave_in_progress"));
+    push(
+        "SaveInProgress",
+        "Count",
+        now.field("rdb_bgsave_in_progress"),
+    );
 
     // Per command type: calls in the interval and their mean latency.
     let mut calls: BTreeMap<&'static str, (f64, f64)> = COMMAND_TYPES
@@ -345,8 +357,12 @@ pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<
     let mut non_key = (0.0, 0.0);
     let mut cluster = (0.0, 0.0);
     for (command, &(now_calls, now_usec)) in &now.commands {
-        let (before_calls, before_usec) = before.commands.get(command).copied().unwrap_or((0.0, 0.0));
-        let (c, u) = (growth(before_calls, now_calls), growth(before_usec, now_usec));
+        let (before_calls, before_usec) =
+            before.commands.get(command).copied().unwrap_or((0.0, 0.0));
+        let (c, u) = (
+            growth(before_calls, now_calls),
+            growth(before_usec, now_usec),
+        );
         if c == 0.0 {
             continue;
         }
