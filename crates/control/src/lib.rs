@@ -25,7 +25,8 @@
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
 //! - [`disk`]: free space where the nodes keep their data (the low-space event).
-//! - [`sampling`]: every node's engine figures, sampled on a timer for `GET /metrics`.
+//! - [`sampling`]: every node's engine figures, sampled every second for `GET /metrics` and,
+//!   as ElastiCache's metrics, for CloudWatch (through a [`sampling::MetricPublisher`]).
 //! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
 //! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
 //!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.

@@ -1,19 +1,24 @@
-//! Samples every node's engine figures for the metrics: `INFO default commandstats` on each
-//! node every [`SAMPLE_EVERY`] (over a connection kept per node), kept as the node's latest
-//! sample in
-//! [`ferrocache_metrics::Samples`] (what `GET /metrics` renders).
+//! Samples every node's engine figures: `INFO default commandstats` on each node every
+//! [`SAMPLE_EVERY`] (over a connection kept per node). Each sample is kept as the node's latest
+//! in [`ferrocache_metrics::Samples`] (what `GET /metrics` renders) and, when a
+//! [`MetricPublisher`] is given, turned into ElastiCache's metrics
+//! ([`ferrocache_metrics::elasticache`]) for CloudWatch: a high-resolution point for every
+//! second, from two consecutive samples, and a standard point for every minute, from the
+//! samples at two minute boundaries (so a minute's rates are the minute's own).
 //!
 //! The nodes to sample follow the store's change feed, as the data path follows its routes: all
 //! of them once at start (and after the feed fell behind), then only the nodes a commit
 //! changed. Sampling is the one periodic pass over every node — metrics are a time series —
 //! and it is bounded: at most [`SAMPLES_IN_FLIGHT_MAX`] nodes asked at once, each within
-//! [`SAMPLE_TIMEOUT`], a node that does not answer recorded as down (`redis_up 0`).
+//! [`SAMPLE_TIMEOUT`], a node that does not answer recorded as down (`redis_up 0`, and no
+//! datapoint: CloudWatch shows a gap).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ferrocache_engine::NodeAddress;
+use ferrocache_metrics::elasticache::{self, CommandTypes, Datapoint, HostFigures, Reading};
 use ferrocache_metrics::{NodeLabels, NodeSample, Samples};
 use ferrocache_model::ids;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
@@ -22,24 +27,71 @@ use tokio::sync::broadcast;
 
 use crate::reconcile::Context;
 
-/// How often each node is sampled.
-pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
+/// How often each node is sampled: CloudWatch's high resolution.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Bound on one node's answer.
 pub const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most nodes asked at once.
 pub const SAMPLES_IN_FLIGHT_MAX: usize = 64;
+/// A standard datapoint covers this long.
+const MINUTE_MS: i64 = 60_000;
+
+/// Where ElastiCache's datapoints go (CloudWatch; the binary wires it).
+pub trait MetricPublisher: Send + Sync {
+    /// Records `points` of `node` for the interval starting at `at_ms` (unix ms): one second
+    /// when `high_resolution`, else one minute.
+    fn publish(
+        &self,
+        node: &PublishedNode,
+        at_ms: i64,
+        points: &[Datapoint],
+        high_resolution: bool,
+    );
+}
+
+/// The names a node's datapoints are published under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedNode {
+    /// The node's region.
+    pub region: String,
+    /// `CacheClusterId`.
+    pub cache_cluster: String,
+    /// `CacheNodeId`.
+    pub cache_node: String,
+}
+
+/// Where the sampler's findings go.
+#[derive(Clone, Default)]
+pub(crate) struct Sinks {
+    /// `GET /metrics`.
+    pub(crate) samples: Option<Arc<Samples>>,
+    /// CloudWatch.
+    pub(crate) publisher: Option<Arc<dyn MetricPublisher>>,
+}
 
 /// One node to sample.
 #[derive(Debug, Clone)]
 struct Target {
     labels: NodeLabels,
     addr: NodeAddress,
+    region: String,
 }
 
-/// Samples the nodes into `samples` until the store's feed closes.
-pub(crate) async fn sample_nodes(ctx: Arc<Context>, samples: Arc<Samples>) {
+/// The earlier readings of one node that its next datapoints are counted from.
+#[derive(Debug, Clone)]
+struct History {
+    /// The last reading (the start of the next second's interval).
+    last: Reading,
+    /// The first reading of the current minute (the start of the minute's interval).
+    minute: Reading,
+}
+
+/// Samples the nodes into `sinks` until the store's feed closes.
+pub(crate) async fn sample_nodes(ctx: Arc<Context>, sinks: Sinks) {
     let mut feed = ctx.store.watch();
-    let mut targets = relist(&ctx, &samples);
+    let mut targets = relist(&ctx, &sinks);
+    let mut histories: HashMap<String, History> = HashMap::new();
+    let mut types: Option<CommandTypes> = None;
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -48,18 +100,137 @@ pub(crate) async fn sample_nodes(ctx: Arc<Context>, samples: Arc<Samples>) {
                 Ok(commit) => {
                     for change in &commit.changes {
                         if change.table == NodeSpec::TABLE || change.table == NodeIntent::TABLE {
-                            refresh(&ctx, &samples, &mut targets, &change.key);
+                            refresh(&ctx, &sinks, &mut targets, &mut histories, &change.key);
                         }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    targets = relist(&ctx, &samples);
+                    targets = relist(&ctx, &sinks);
+                    histories.retain(|key, _| targets.contains_key(key));
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            _ = ticks.tick() => sample_all(&ctx, &samples, &targets).await,
+            _ = ticks.tick() => {
+                let answers = sample_all(&ctx, &targets).await;
+                if sinks.publisher.is_some() && types.is_none() {
+                    types = command_types(&ctx, &answers, &targets).await;
+                }
+                record(&ctx, &sinks, &targets, &mut histories, types.as_ref(), answers);
+            }
         }
     }
+}
+
+/// What one node answered in a round: its key, its `INFO` text (none: no answer), and when.
+type Answer = (String, Option<String>, SystemTime);
+
+/// The commands of each ACL category ElastiCache's command types are defined by, asked of the
+/// first node that answered; `None` until one does.
+async fn command_types(
+    ctx: &Context,
+    answers: &[Answer],
+    targets: &HashMap<String, Target>,
+) -> Option<CommandTypes> {
+    let (key, _, _) = answers.iter().find(|(_, info, _)| info.is_some())?;
+    let target = targets.get(key)?;
+    let categories: Vec<&str> = elasticache::COMMAND_TYPES.iter().map(|(_, c)| *c).collect();
+    match ctx
+        .agent
+        .command_categories(&target.addr, &categories, SAMPLE_TIMEOUT)
+        .await
+    {
+        Ok(by_category) => Some(CommandTypes { by_category }),
+        Err(error) => {
+            tracing::debug!(%error, "cannot read the engine's command categories yet");
+            None
+        }
+    }
+}
+
+/// Keeps every answer as its node's latest sample, and publishes the datapoints it completes.
+fn record(
+    ctx: &Context,
+    sinks: &Sinks,
+    targets: &HashMap<String, Target>,
+    histories: &mut HashMap<String, History>,
+    types: Option<&CommandTypes>,
+    answers: Vec<Answer>,
+) {
+    let host = sinks.publisher.as_ref().map(|_| ctx.agent.host_figures());
+    for (key, info, taken_at) in answers {
+        let Some(target) = targets.get(&key) else {
+            continue;
+        };
+        if let (Some(publisher), Some(host), Some(text), Some(types)) =
+            (&sinks.publisher, host, &info, types)
+        {
+            let at_ms = taken_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let mut figures = HostFigures {
+                available_memory: host.available_memory.unwrap_or(0) as f64,
+                packets_in: host.packets_in.unwrap_or(0) as f64,
+                packets_out: host.packets_out.unwrap_or(0) as f64,
+                process_swap: 0.0,
+            };
+            let reading = Reading::parse(text, at_ms, figures);
+            if let Some(pid) = reading.process_id() {
+                figures.process_swap = ctx.agent.process_swap(pid).unwrap_or(0) as f64;
+            }
+            let reading = reading.with_host(figures);
+            publish(publisher.as_ref(), target, histories, &key, reading, types);
+        }
+        if let Some(samples) = &sinks.samples {
+            samples.record(NodeSample {
+                labels: target.labels.clone(),
+                up: info.is_some(),
+                info: info.unwrap_or_default(),
+                taken_at,
+            });
+        }
+    }
+}
+
+/// Publishes the second (and, at a minute boundary, the minute) that `reading` completes.
+fn publish(
+    publisher: &dyn MetricPublisher,
+    target: &Target,
+    histories: &mut HashMap<String, History>,
+    key: &str,
+    reading: Reading,
+    types: &CommandTypes,
+) {
+    let node = || PublishedNode {
+        region: target.region.clone(),
+        cache_cluster: target.labels.cache_cluster.clone(),
+        cache_node: target.labels.node.clone(),
+    };
+    let Some(history) = histories.get_mut(key) else {
+        histories.insert(
+            key.to_string(),
+            History {
+                last: reading.clone(),
+                minute: reading,
+            },
+        );
+        return;
+    };
+    let (name, second) = (
+        node(),
+        elasticache::datapoints(&history.last, &reading, types),
+    );
+    if !second.is_empty() {
+        publisher.publish(&name, history.last.at_ms, &second, true);
+    }
+    if reading.at_ms.div_euclid(MINUTE_MS) > history.minute.at_ms.div_euclid(MINUTE_MS) {
+        let minute = elasticache::datapoints(&history.minute, &reading, types);
+        let start = history.minute.at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+        if !minute.is_empty() {
+            publisher.publish(&name, start, &minute, false);
+        }
+        history.minute = reading.clone();
+    }
+    history.last = reading;
 }
 
 /// The target of the node at `key`, if it exists and is placed.
@@ -86,6 +257,7 @@ fn target_of(
     };
     let addr = crate::reconcile::node::node_config(&ctx.config, &spec, &intent, None).address();
     Ok(Some(Target {
+        region: spec.region.clone(),
         labels: NodeLabels {
             instance: format!("{}:{}", intent.endpoint, spec.port),
             replication_group: spec.group_id.unwrap_or_else(|| spec.id.clone()),
@@ -97,7 +269,7 @@ fn target_of(
 }
 
 /// Every node, read afresh; samples of nodes that are gone are dropped.
-fn relist(ctx: &Context, samples: &Samples) -> HashMap<String, Target> {
+fn relist(ctx: &Context, sinks: &Sinks) -> HashMap<String, Target> {
     let read = view(ctx.store.as_ref(), |r| -> Result<_, StoreError> {
         let mut out = HashMap::new();
         for (key, spec) in r.docs::<NodeSpec>("")? {
@@ -115,23 +287,34 @@ fn relist(ctx: &Context, samples: &Samples) -> HashMap<String, Target> {
         .values()
         .map(|t| t.labels.cache_cluster.as_str())
         .collect();
-    for id in samples.nodes() {
-        if !kept.contains(id.as_str()) {
-            samples.forget(&id);
+    if let Some(samples) = &sinks.samples {
+        for id in samples.nodes() {
+            if !kept.contains(id.as_str()) {
+                samples.forget(&id);
+            }
         }
     }
     targets
 }
 
 /// Reads the node at `key` again after a commit changed it.
-fn refresh(ctx: &Context, samples: &Samples, targets: &mut HashMap<String, Target>, key: &str) {
+fn refresh(
+    ctx: &Context,
+    sinks: &Sinks,
+    targets: &mut HashMap<String, Target>,
+    histories: &mut HashMap<String, History>,
+    key: &str,
+) {
     match view(ctx.store.as_ref(), |r| target(ctx, r, key)) {
         Ok(Some(t)) => {
             targets.insert(key.to_string(), t);
         }
         Ok(None) => {
+            histories.remove(key);
             if let Some(gone) = targets.remove(key) {
-                samples.forget(&gone.labels.cache_cluster);
+                if let Some(samples) = &sinks.samples {
+                    samples.forget(&gone.labels.cache_cluster);
+                }
                 ctx.agent.forget_metrics_connection(&gone.addr);
             }
         }
@@ -139,34 +322,36 @@ fn refresh(ctx: &Context, samples: &Samples, targets: &mut HashMap<String, Targe
     }
 }
 
-/// Asks every target, at most [`SAMPLES_IN_FLIGHT_MAX`] at once, and records what each said.
-/// The feed is read again only after this returns, so a node deleted meanwhile is forgotten
-/// after its last sample, never before.
-async fn sample_all(ctx: &Arc<Context>, samples: &Arc<Samples>, targets: &HashMap<String, Target>) {
+/// Asks every target, at most [`SAMPLES_IN_FLIGHT_MAX`] at once, and answers what each said.
+/// The feed is read again only after the answers are recorded, so a node deleted meanwhile is
+/// forgotten after its last sample, never before.
+async fn sample_all(ctx: &Arc<Context>, targets: &HashMap<String, Target>) -> Vec<Answer> {
     let slots = Arc::new(tokio::sync::Semaphore::new(SAMPLES_IN_FLIGHT_MAX));
     let mut asks = tokio::task::JoinSet::new();
-    for target in targets.values().cloned() {
-        let (ctx, samples, slots) = (ctx.clone(), samples.clone(), slots.clone());
+    for (key, target) in targets {
+        let (ctx, slots, key, addr) =
+            (ctx.clone(), slots.clone(), key.clone(), target.addr.clone());
         asks.spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {
-                return;
+                return (key, None, SystemTime::now());
             };
             let answer = tokio::time::timeout(
                 SAMPLE_TIMEOUT,
-                ctx.agent.info_for_metrics(&target.addr, SAMPLE_TIMEOUT),
+                ctx.agent.info_for_metrics(&addr, SAMPLE_TIMEOUT),
             )
             .await;
-            let info = match answer {
-                Ok(Ok(text)) => Some(text),
-                _ => None,
-            };
-            samples.record(NodeSample {
-                labels: target.labels,
-                up: info.is_some(),
-                info: info.unwrap_or_default(),
-                taken_at: SystemTime::now(),
-            });
+            let taken_at = SystemTime::now();
+            match answer {
+                Ok(Ok(text)) => (key, Some(text), taken_at),
+                _ => (key, None, taken_at),
+            }
         });
     }
-    while asks.join_next().await.is_some() {}
+    let mut answers = Vec::with_capacity(targets.len());
+    while let Some(joined) = asks.join_next().await {
+        if let Ok(answer) = joined {
+            answers.push(answer);
+        }
+    }
+    answers
 }

@@ -85,6 +85,8 @@ pub struct Reading {
     fields: HashMap<String, f64>,
     /// `role:master`.
     primary: bool,
+    /// `process_id`.
+    process_id: Option<u32>,
     /// Keys and keys with a TTL in all databases, and db0's average TTL (ms).
     keys: f64,
     volatile_keys: f64,
@@ -154,6 +156,8 @@ impl Reading {
                 if db == "0" {
                     reading.db0_avg_ttl = stat(value, "avg_ttl");
                 }
+            } else if name == "process_id" {
+                reading.process_id = value.parse().ok();
             } else if name == "role" {
                 reading.primary = value == "master";
             } else if FIELDS.contains(&name) {
@@ -171,6 +175,17 @@ impl Reading {
 
     fn has(&self, name: &str) -> bool {
         self.fields.contains_key(name)
+    }
+
+    /// The node's process id, as it said.
+    pub fn process_id(&self) -> Option<u32> {
+        self.process_id
+    }
+
+    /// The same reading with the host's figures `host` (read once the process id is known).
+    pub fn with_host(mut self, host: HostFigures) -> Self {
+        self.host = host;
+        self
     }
 
     /// Whether the node answered as a primary.

@@ -121,6 +121,8 @@ pub(crate) struct Context {
     samples: Option<Arc<ferrocache_metrics::Samples>>,
     /// Ferrocache's own figures (reconcile runs, failovers, snapshots); `None`: not counted.
     pub(crate) own: Option<Arc<ferrocache_metrics::Own>>,
+    /// Where ElastiCache's datapoints go (CloudWatch); `None`: not published.
+    publisher: Option<Arc<dyn crate::sampling::MetricPublisher>>,
 }
 
 /// The control loop.
@@ -157,6 +159,7 @@ impl Controller {
             clock: crate::clock::Clock::from_env(),
             samples: None,
             own: None,
+            publisher: None,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -192,6 +195,18 @@ impl Controller {
         self
     }
 
+    /// The same controller publishing every node's ElastiCache metrics to `publisher` (see
+    /// [`crate::sampling`]).
+    ///
+    /// # Panics
+    /// When called after the controller was cloned or started (it is a constructor step).
+    pub fn with_publisher(mut self, publisher: Arc<dyn crate::sampling::MetricPublisher>) -> Self {
+        Arc::get_mut(&mut self.ctx)
+            .expect("with_publisher is called before the controller is shared")
+            .publisher = Some(publisher);
+        self
+    }
+
     /// Work that is ready, running or timed (diagnostics and tests).
     pub fn pending(&self) -> usize {
         self.ctx.queue.pending()
@@ -211,11 +226,12 @@ impl Controller {
             tasks.spawn(follow_processes(self.ctx.clone(), events));
             let nodes_dir = &self.ctx.config.nodes_dir;
             let data_dir = nodes_dir.parent().unwrap_or(nodes_dir).to_path_buf();
-            if let Some(samples) = &self.ctx.samples {
-                tasks.spawn(crate::sampling::sample_nodes(
-                    self.ctx.clone(),
-                    samples.clone(),
-                ));
+            let sinks = crate::sampling::Sinks {
+                samples: self.ctx.samples.clone(),
+                publisher: self.ctx.publisher.clone(),
+            };
+            if sinks.samples.is_some() || sinks.publisher.is_some() {
+                tasks.spawn(crate::sampling::sample_nodes(self.ctx.clone(), sinks));
             }
             tasks.spawn(crate::disk::watch_free_space(
                 self.ctx.store.clone(),
