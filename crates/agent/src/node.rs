@@ -230,6 +230,21 @@ impl Agent {
         Ok(out)
     }
 
+    /// The newest `count` entries of the slow log of the node at `addr`, newest first, over
+    /// the connection kept for sampling.
+    ///
+    /// # Errors
+    /// As for [`Agent::admin_client`] and [`NodeClient::slowlog_get`].
+    pub async fn slowlog(
+        &self,
+        addr: &NodeAddress,
+        count: u32,
+        timeout: Duration,
+    ) -> Result<Vec<ferrocache_engine::SlowlogEntry>, EngineError> {
+        let client = self.admin_client(addr, timeout).await?;
+        client.slowlog_get(count).await
+    }
+
     /// Drops the sampling connection to `addr` (its node is gone).
     pub fn forget_sampling(&self, addr: &NodeAddress) {
         self.sampling_clients().remove(addr);

@@ -299,3 +299,67 @@ mod tests {
         assert!(log_tail(&dir.path().join("missing")).is_empty());
     }
 }
+
+/// What [`read_from`] found: the bytes after the offset asked for, and where the next read
+/// starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    /// Whole lines read (a line still being written is left for the next read).
+    pub bytes: Vec<u8>,
+    /// The offset after them.
+    pub next: u64,
+    /// The file was shorter than the offset asked for (truncated or replaced): the read
+    /// started again at 0.
+    pub restarted: bool,
+}
+
+/// Reads at most `max` bytes of whole lines of the file at `path` from `offset` — a log being
+/// followed. A file shorter than `offset` was truncated or replaced, and is read from 0.
+///
+/// # Errors
+/// The file cannot be opened or read.
+pub fn read_from(path: &Path, offset: u64, max: usize) -> io::Result<LogChunk> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let (start, restarted) = if len < offset {
+        (0, true)
+    } else {
+        (offset, false)
+    };
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::with_capacity(max.min((len - start) as usize));
+    file.take(max as u64).read_to_end(&mut bytes)?;
+    // Only whole lines: the rest is read next time, once its newline is written.
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    bytes.truncate(whole);
+    Ok(LogChunk {
+        next: start + whole as u64,
+        bytes,
+        restarted,
+    })
+}
+
+#[cfg(test)]
+mod read_from_tests {
+    use super::*;
+
+    #[test]
+    fn a_followed_log_is_read_in_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("redis.log");
+        std::fs::write(&path, "one\ntwo\nthr").unwrap();
+        let first = read_from(&path, 0, 1024).unwrap();
+        assert_eq!(
+            (first.bytes.as_slice(), first.next),
+            (&b"one\ntwo\n"[..], 8)
+        );
+        std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+        let second = read_from(&path, first.next, 1024).unwrap();
+        assert_eq!(second.bytes, b"three\n");
+        // Replaced by a shorter file: read from the start.
+        std::fs::write(&path, "new\n").unwrap();
+        let third = read_from(&path, second.next, 1024).unwrap();
+        assert!(third.restarted);
+        assert_eq!(third.bytes, b"new\n");
+    }
+}

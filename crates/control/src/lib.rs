@@ -27,6 +27,9 @@
 //! - [`disk`]: free space where the nodes keep their data (the low-space event).
 //! - [`sampling`]: every node's engine figures, sampled every second for `GET /metrics` and,
 //!   as ElastiCache's metrics, for CloudWatch (through a [`sampling::MetricPublisher`]).
+//! - [`log_delivery`]: the nodes' slow logs and engine logs delivered to CloudWatch Logs (through
+//!   a [`log_delivery::LogSink`]) in ElastiCache's formats (`format`), with the delivery facts
+//!   the status is derived from.
 //! - [`clock`]: the clock of automatic-snapshot windows (shiftable in tests).
 //! - [`object_store`]: the [`object_store::ObjectStore`] trait behind `--s3-endpoint` (snapshot
 //!   export and seeding from `SnapshotArns`); `ferrocache-s3` implements it.
@@ -43,6 +46,7 @@ pub mod addresses;
 pub mod clock;
 pub mod disk;
 pub mod events;
+pub mod log_delivery;
 pub mod migrate;
 pub mod object_store;
 pub mod reconcile;

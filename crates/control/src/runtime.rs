@@ -85,6 +85,29 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<HashMap<String, Vec<String>>, RuntimeError>> {
         Box::pin(async { Ok(HashMap::new()) })
     }
+    /// The newest `count` slow log entries of the node at `addr`; by default none.
+    fn slowlog<'a>(
+        &'a self,
+        _addr: &'a NodeAddress,
+        _count: u32,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ferrocache_engine::SlowlogEntry>, RuntimeError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Whole lines of the node's own log file at `path` from `offset`, at most `max` bytes
+    /// (see [`ferrocache_agent::process::read_from`]); by default the file has nothing.
+    fn read_log(
+        &self,
+        _path: &std::path::Path,
+        offset: u64,
+        _max: usize,
+    ) -> std::io::Result<ferrocache_agent::process::LogChunk> {
+        Ok(ferrocache_agent::process::LogChunk {
+            bytes: Vec::new(),
+            next: offset,
+            restarted: false,
+        })
+    }
     /// The host's figures for host-level metrics; by default none are known.
     fn host_figures(&self) -> HostFigures {
         HostFigures::default()
@@ -396,6 +419,24 @@ impl NodeRuntime for Agent {
 
     fn host_figures(&self) -> HostFigures {
         ferrocache_agent::host::host_figures()
+    }
+
+    fn slowlog<'a>(
+        &'a self,
+        addr: &'a NodeAddress,
+        count: u32,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Vec<ferrocache_engine::SlowlogEntry>, RuntimeError>> {
+        Box::pin(async move { Ok(Agent::slowlog(self, addr, count, timeout).await?) })
+    }
+
+    fn read_log(
+        &self,
+        path: &std::path::Path,
+        offset: u64,
+        max: usize,
+    ) -> std::io::Result<ferrocache_agent::process::LogChunk> {
+        ferrocache_agent::process::read_from(path, offset, max)
     }
 
     fn process_swap(&self, pid: u32) -> Option<u64> {

@@ -151,6 +151,27 @@ pub enum RoleReply {
     },
 }
 
+/// An entry of `SLOWLOG GET` as Redis answers it: id, unix time, microseconds, arguments,
+/// client address, client name.
+type SlowlogRow = (u64, i64, u64, Vec<Vec<u8>>, String, String);
+
+/// One entry of the slow log (`SLOWLOG GET`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlowlogEntry {
+    /// Its unique, increasing id (restarts at 0 with the process).
+    pub id: u64,
+    /// When the command ran, unix seconds.
+    pub timestamp: i64,
+    /// How long it ran, microseconds.
+    pub duration_us: u64,
+    /// The command and its arguments (Redis shortens long ones and elides past 32).
+    pub args: Vec<String>,
+    /// The client's `ip:port`.
+    pub client_address: String,
+    /// The client's name (`CLIENT SETNAME`), or empty.
+    pub client_name: String,
+}
+
 /// A step of moving a slot ([`NodeClient::cluster_setslot`]), naming nodes by cluster id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotState<'a> {
@@ -376,6 +397,33 @@ impl NodeClient {
         let mut cmd = redis::cmd(&self.names.info);
         cmd.arg("default").arg("commandstats");
         self.call("INFO", cmd, self.call_timeout).await
+    }
+
+    /// `SLOWLOG GET <count>`: the newest `count` entries of the slow log, newest first.
+    ///
+    /// # Errors
+    ///
+    /// As for any call.
+    pub async fn slowlog_get(&self, count: u32) -> Result<Vec<SlowlogEntry>, EngineError> {
+        let mut cmd = redis::cmd("SLOWLOG");
+        cmd.arg("GET").arg(count);
+        let rows: Vec<SlowlogRow> = self.call("SLOWLOG GET", cmd, self.call_timeout).await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, timestamp, duration_us, args, client_address, client_name)| SlowlogEntry {
+                    id,
+                    timestamp,
+                    duration_us,
+                    args: args
+                        .into_iter()
+                        .map(|a| String::from_utf8_lossy(&a).into_owned())
+                        .collect(),
+                    client_address,
+                    client_name,
+                },
+            )
+            .collect())
     }
 
     /// `ACL CAT <category>`: the commands (and `command|subcommand`s) in an ACL category.

@@ -39,7 +39,7 @@ pub mod version;
 
 pub use client::{
     ClusterFailoverMode, CommandNames, NodeAddress, NodeClient, ReplicaLink, RoleReply, SaveStart,
-    SlotState, BLOCKING_CALL_TIMEOUT_DEFAULT, CALL_TIMEOUT_DEFAULT,
+    SlotState, SlowlogEntry, BLOCKING_CALL_TIMEOUT_DEFAULT, CALL_TIMEOUT_DEFAULT,
 };
 pub use cluster::{ClusterInfo, ClusterNode, CLUSTER_NODE_ID_LEN, CLUSTER_SLOTS};
 pub use config::{

@@ -91,6 +91,9 @@ pub struct GroupSpec {
     /// AUTH tokens of the `default` user (none: AUTH off). Members carry a copy.
     #[serde(default)]
     pub auth: crate::auth::AuthTokens,
+    /// `LogDeliveryConfigurations`: one per log type. Members carry a copy.
+    #[serde(default)]
+    pub log_delivery: Vec<crate::log_delivery::LogDelivery>,
     /// `UserGroupIds` (RBAC): the users of these groups are the nodes' ACL users.
     #[serde(default)]
     pub user_group_ids: Vec<String>,
@@ -318,6 +321,8 @@ pub struct CreateGroupRequest {
     pub security_group_ids: Vec<String>,
     /// `Tags`
     pub tags: Vec<Tag>,
+    /// `LogDeliveryConfigurations`
+    pub log_deliveries: Vec<crate::log_delivery::LogDeliveryRequest>,
     /// `SnapshotArns`
     pub snapshot_arns: Vec<String>,
     /// `SnapshotName`
@@ -786,6 +791,7 @@ pub fn plan_create(req: &CreateGroupRequest, ctx: &CreateContext) -> Result<Grou
             created_at: ctx.now,
             generation: 1,
             deletion: None,
+            log_delivery: crate::log_delivery::apply(&[], &req.log_deliveries)?,
             test_failover_calls: Vec::new(),
             snapshotting_cluster: None,
             restore_from,

@@ -38,6 +38,8 @@
 //!   they become on the nodes; [`redis_commands`]: Redis 7.0's command names and ACL
 //!   categories that access strings are checked against.
 //! - [`at_rest`]: encryption at rest (`AtRestEncryptionEnabled`, `KmsKeyId`).
+//! - [`log_delivery`]: `LogDeliveryConfigurations` (slow log and engine log to CloudWatch
+//!   Logs): their rules, the nodes' delivery facts and the status derived from them.
 //! - [`transit`]: encryption in transit (TLS endpoints, and plaintext while clients migrate).
 //!
 //! # Dependency rules
@@ -52,6 +54,7 @@ pub mod error;
 pub mod event;
 pub mod group;
 pub mod ids;
+pub mod log_delivery;
 pub mod modify;
 pub mod network;
 pub mod node;

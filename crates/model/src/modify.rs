@@ -75,8 +75,8 @@ pub struct ModifyGroupRequest {
     pub user_group_ids_to_remove: Vec<String>,
     /// `RemoveUserGroups`
     pub remove_user_groups: Option<bool>,
-    /// Number of `LogDeliveryConfigurations` entries.
-    pub log_delivery_configuration_count: usize,
+    /// `LogDeliveryConfigurations`
+    pub log_deliveries: Vec<crate::log_delivery::LogDeliveryRequest>,
     /// `IpDiscovery`
     pub ip_discovery: Option<String>,
     /// `TransitEncryptionEnabled`
@@ -124,11 +124,10 @@ pub struct GroupModification {
     pub cluster_mode_changed: bool,
 }
 
-/// What both modify operations refuse alike: an AUTH token change, log delivery and IPv6
-/// (later releases), and EC2-Classic cache security groups.
+/// What both modify operations refuse alike: an AUTH token change and IPv6 (later releases),
+/// and EC2-Classic cache security groups.
 fn refuse_shared(
     auth_token_change: bool,
-    log_delivery_configuration_count: usize,
     ip_discovery: Option<&str>,
     cache_security_group_names: &[String],
 ) -> Result<(), Fault> {
@@ -136,9 +135,6 @@ fn refuse_shared(
         return Err(not_yet(
             "Changing the AUTH token (AuthToken, AuthTokenUpdateStrategy)",
         ));
-    }
-    if log_delivery_configuration_count > 0 {
-        return Err(not_yet("Log delivery (LogDeliveryConfigurations)"));
     }
     match ip_discovery {
         None | Some("ipv4") => {}
@@ -153,12 +149,11 @@ fn refuse_shared(
     Ok(())
 }
 
-/// Requests of later releases (RBAC, log delivery, IPv6, cluster mode), refused.
+/// Requests of later releases (IPv6, `RemoveUserGroups`), refused.
 fn refuse_not_yet(req: &ModifyGroupRequest) -> Result<(), Fault> {
     refuse_shared(
         // Supported on groups (see `plan_group_modification_at`).
         false,
-        req.log_delivery_configuration_count,
         req.ip_discovery.as_deref(),
         &req.cache_security_group_names,
     )?;
@@ -375,6 +370,8 @@ pub fn plan_group_modification_at(
     let mut spec = current.clone();
     let mut needs_reconcile = false;
     let mut promotion = None;
+    crate::log_delivery::require_apply_immediately(&req.log_deliveries, req.apply_immediately)?;
+    spec.log_delivery = crate::log_delivery::apply(&current.log_delivery, &req.log_deliveries)?;
 
     if let Some(d) = &req.description {
         if d.chars().count() > DESCRIPTION_LEN_MAX {
@@ -592,8 +589,8 @@ pub struct ModifyClusterRequest {
     pub auth_token: Option<String>,
     /// `AuthTokenUpdateStrategy`
     pub auth_token_update_strategy: Option<String>,
-    /// Number of `LogDeliveryConfigurations` entries.
-    pub log_delivery_configuration_count: usize,
+    /// `LogDeliveryConfigurations`
+    pub log_deliveries: Vec<crate::log_delivery::LogDeliveryRequest>,
     /// `IpDiscovery`
     pub ip_discovery: Option<String>,
 }
@@ -623,7 +620,6 @@ pub fn plan_cluster_modification(
 ) -> Result<ClusterModification, Fault> {
     refuse_shared(
         req.auth_token.is_some() || req.auth_token_update_strategy.is_some(),
-        req.log_delivery_configuration_count,
         req.ip_discovery.as_deref(),
         &req.cache_security_group_names,
     )?;
@@ -659,6 +655,7 @@ pub fn plan_cluster_modification(
     )?;
     if let Some(group_id) = &current.group_id {
         let shared = req.security_group_ids.is_some()
+            || !req.log_deliveries.is_empty()
             || req.cache_parameter_group_name.is_some()
             || req.cache_node_type.is_some()
             || req.snapshot_retention_limit.is_some()
@@ -672,6 +669,8 @@ pub fn plan_cluster_modification(
     }
     let mut spec = current.clone();
     let mut needs_reconcile = false;
+    crate::log_delivery::require_apply_immediately(&req.log_deliveries, req.apply_immediately)?;
+    spec.log_delivery = crate::log_delivery::apply(&current.log_delivery, &req.log_deliveries)?;
     if let Some(n) = req.snapshot_retention_limit {
         spec.snapshot_retention_limit = group::snapshot_retention(Some(n))?;
     }

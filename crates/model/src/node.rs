@@ -72,6 +72,9 @@ pub struct NodeSpec {
     /// AUTH tokens of the node's `default` user; a member's copy of its group's.
     #[serde(default)]
     pub auth: crate::auth::AuthTokens,
+    /// `LogDeliveryConfigurations` (its group's copy for a member).
+    #[serde(default)]
+    pub log_delivery: Vec<crate::log_delivery::LogDelivery>,
     /// Encryption at rest of the node's data files (`None`: off); a member's copy of its
     /// group's setting (standalone cache clusters have none, as on AWS).
     #[serde(default)]
@@ -340,6 +343,8 @@ pub struct CreateNodeRequest {
     pub security_group_ids: Vec<String>,
     /// `Tags`
     pub tags: Vec<Tag>,
+    /// `LogDeliveryConfigurations`
+    pub log_deliveries: Vec<crate::log_delivery::LogDeliveryRequest>,
     /// `SnapshotArns`
     pub snapshot_arns: Vec<String>,
     /// `SnapshotName`
@@ -452,6 +457,7 @@ pub fn plan_standalone(
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from,
+        log_delivery: crate::log_delivery::apply(&[], &req.log_deliveries)?,
         transit_encryption,
         auth,
         at_rest_encryption: None,
@@ -555,6 +561,7 @@ pub fn member_spec(
         deletion: None,
         node_type_apply: crate::modify::ApplyAt::Now,
         restore_from: None,
+        log_delivery: group.log_delivery.clone(),
         transit_encryption: group.transit_encryption,
         auth: group.auth.clone(),
         at_rest_encryption: group.at_rest_encryption.clone(),

@@ -23,6 +23,7 @@ use std::net::Ipv4Addr;
 
 use ferrocache_model::event::Event;
 use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::log_delivery::NodeLogDelivery;
 use ferrocache_model::network::{SecurityGroup, Subnet, SubnetGroupSpec, Vpc};
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
@@ -168,6 +169,9 @@ impl Doc for Route {
 }
 impl Doc for NodeObserved {
     const TABLE: &'static str = "node_observed";
+}
+impl Doc for NodeLogDelivery {
+    const TABLE: &'static str = "node_log_delivery";
 }
 impl Doc for Event {
     const TABLE: &'static str = "event";

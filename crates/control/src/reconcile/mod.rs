@@ -123,6 +123,8 @@ pub(crate) struct Context {
     pub(crate) own: Option<Arc<ferrocache_metrics::Own>>,
     /// Where ElastiCache's datapoints go (CloudWatch); `None`: not published.
     publisher: Option<Arc<dyn crate::sampling::MetricPublisher>>,
+    /// Where delivered logs go (CloudWatch Logs); `None`: logs are not delivered.
+    log_sink: Option<Arc<dyn crate::log_delivery::LogSink>>,
 }
 
 /// The control loop.
@@ -160,6 +162,7 @@ impl Controller {
             samples: None,
             own: None,
             publisher: None,
+            log_sink: None,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -207,6 +210,18 @@ impl Controller {
         self
     }
 
+    /// The same controller delivering the nodes' logs to `sink` (see
+    /// [`crate::log_delivery`]).
+    ///
+    /// # Panics
+    /// When called after the controller was cloned or started (it is a constructor step).
+    pub fn with_log_sink(mut self, sink: Arc<dyn crate::log_delivery::LogSink>) -> Self {
+        Arc::get_mut(&mut self.ctx)
+            .expect("with_log_sink is called before the controller is shared")
+            .log_sink = Some(sink);
+        self
+    }
+
     /// Work that is ready, running or timed (diagnostics and tests).
     pub fn pending(&self) -> usize {
         self.ctx.queue.pending()
@@ -232,6 +247,12 @@ impl Controller {
             };
             if sinks.samples.is_some() || sinks.publisher.is_some() {
                 tasks.spawn(crate::sampling::sample_nodes(self.ctx.clone(), sinks));
+            }
+            if let Some(sink) = &self.ctx.log_sink {
+                tasks.spawn(crate::log_delivery::ship_logs(
+                    self.ctx.clone(),
+                    sink.clone(),
+                ));
             }
             tasks.spawn(crate::disk::watch_free_space(
                 self.ctx.store.clone(),

@@ -205,6 +205,7 @@ impl Service {
                 node.snapshot_window = spec.snapshot_window.clone();
                 node.auto_minor_version_upgrade = spec.auto_minor_version_upgrade;
                 node.transit_encryption = spec.transit_encryption;
+                node.log_delivery = spec.log_delivery.clone();
                 if work {
                     node.generation += 1;
                 }

@@ -102,9 +102,19 @@ pub struct NodeView {
     /// `CacheParameterGroup.ParameterApplyStatus` (`in-sync` unless [`NodeView::load`] or
     /// [`GroupView::load`] found a change in flight).
     pub parameter_status: ferrocache_model::parameter::ApplyStatus,
+    /// What its log deliveries carried out (filled by the loaders).
+    pub log_facts: ferrocache_model::log_delivery::NodeLogDelivery,
 }
 
 impl NodeView {
+    /// `LogDeliveryConfigurations` with their status.
+    pub fn log_deliveries(&self) -> Vec<ferrocache_model::log_delivery::LogDeliveryView> {
+        ferrocache_model::log_delivery::describe(
+            &self.spec.log_delivery,
+            std::slice::from_ref(&self.log_facts),
+        )
+    }
+
     /// Reads the node `id` of `region`.
     ///
     /// # Errors
@@ -159,6 +169,7 @@ impl NodeView {
             _ => None,
         };
         let mut view = Self::new(spec, intent, observed, role, account);
+        view.log_facts = r.doc(&key)?.unwrap_or_default();
         view.parameter_status = shared.apply_status(r, &view.spec, view.observed.as_ref())?;
         view.mark_snapshotting(&shared.snapshots_in_progress);
         Ok(view)
@@ -184,6 +195,7 @@ impl NodeView {
             role,
             arn,
             parameter_status: ferrocache_model::parameter::ApplyStatus::InSync,
+            log_facts: Default::default(),
         }
     }
 
@@ -332,6 +344,17 @@ pub struct GroupView {
 }
 
 impl GroupView {
+    /// `LogDeliveryConfigurations` with their status over every live member.
+    pub fn log_deliveries(&self) -> Vec<ferrocache_model::log_delivery::LogDeliveryView> {
+        let facts: Vec<_> = self
+            .members
+            .iter()
+            .filter(|m| m.spec.deletion.is_none())
+            .map(|m| m.log_facts.clone())
+            .collect();
+        ferrocache_model::log_delivery::describe(&self.spec.log_delivery, &facts)
+    }
+
     /// Reads the group `id` of `region` with its shards and members.
     ///
     /// # Errors
@@ -399,6 +422,7 @@ impl GroupView {
             let node_intent = r.doc::<NodeIntent>(&node_key)?;
             let node_observed = r.doc::<NodeObserved>(&node_key)?;
             let mut member = NodeView::new(node_spec, node_intent, node_observed, role, account);
+            member.log_facts = r.doc(&node_key)?.unwrap_or_default();
             member.parameter_status =
                 shared.apply_status(r, &member.spec, member.observed.as_ref())?;
             member.mark_snapshotting(&shared.snapshots_in_progress);
