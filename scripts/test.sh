@@ -125,6 +125,7 @@ DEPENDENCY_RULES=(
   "ferrocache-metrics    ours=  never=tokio,axum,hyper,redis,redb"
   "ferrocache-timeseries ours=  never=tokio,axum,hyper,redis,redb"
   "ferrocache-cloudwatch ours=ferrocache-timeseries  never=axum,hyper,redis,redb"
+  "ferrocache-logs       ours=  never=axum,hyper,redis,redb"
   "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router,ferrocache-metrics  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
   "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
   "ferrocache-pki        ours=  never=tokio,axum,hyper"
