@@ -3,7 +3,7 @@
 # Rust installed (and on a developer's machine, where it installs only what is missing):
 #
 #   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
-#      (awscli, boto3, redis, pytest, pytest-xdist, moto, prometheus-client) with pip, the JS SDK with npm;
+#      (awscli, boto3, redis, pytest, pytest-xdist, moto, prometheus-client, cbor2) with pip, the JS SDK with npm;
 #   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules (every workspace
 #      member, as its docs state them), every crate's `# Layout` doc naming its modules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
@@ -57,10 +57,10 @@ install_apt_packages() {
   fi
 }
 
-PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist "moto[server]" prometheus-client)
+PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist "moto[server]" prometheus-client cbor2)
 
 python_ready() {
-  python3 -c 'import boto3, botocore, redis, pytest, xdist, moto, prometheus_client' 2>/dev/null && command -v aws >/dev/null && command -v moto_server >/dev/null
+  python3 -c 'import boto3, botocore, redis, pytest, xdist, moto, prometheus_client, cbor2' 2>/dev/null && command -v aws >/dev/null && command -v moto_server >/dev/null
 }
 
 install_python_packages() {
@@ -129,9 +129,9 @@ DEPENDENCY_RULES=(
   "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router,ferrocache-metrics  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
   "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
   "ferrocache-pki        ours=  never=tokio,axum,hyper"
-  "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics  not-direct=redis,redb"
+  "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs  not-direct=redis,redb"
   "ferrocache-s3         ours=ferrocache-control  never=axum"
-  "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3,ferrocache-metrics"
+  "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs"
   "ferrocache-testkit    ours="
   "ferrocache-tests      ours=ferrocache-testkit  edges=normal,dev"
 )

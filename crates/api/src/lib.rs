@@ -1,11 +1,15 @@
-//! The HTTP edge of Ferrocache: the ElastiCache API (awsQuery, `Version=2015-02-02`) on one
-//! axum router.
+//! The HTTP edge of Ferrocache: the ElastiCache API (awsQuery, `Version=2015-02-02`), the EC2
+//! subset it needs, CloudWatch (`monitoring`, `2010-08-01`, in its JSON, RPC v2 CBOR and
+//! query protocols) and CloudWatch Logs (`logs`, JSON 1.1) on one axum router.
 //!
 //! A request is `POST /` with a form body (or the same parameters in the query string). The
 //! edge decodes the form by the AWS model's shape rules, reads the caller's region from the
 //! SigV4 credential scope, picks the operation from one table, calls the control plane's
 //! [`ferrocache_control::Service`], and writes the AWS model's XML with the exact element names,
-//! or the `ErrorResponse` envelope with the exact wire code and HTTP status.
+//! or the `ErrorResponse` envelope with the exact wire code and HTTP status. CloudWatch's
+//! requests (a form signed for `monitoring`, a JSON body with its `X-Amz-Target`, or CBOR on
+//! `/service/…/operation/…`) take the same path to one protocol-neutral call of
+//! `ferrocache_cloudwatch` and are answered in the caller's protocol ([`cloudwatch`]).
 //!
 //! ```no_run
 //! # async fn run(service: ferrocache_control::Service) -> std::io::Result<()> {
@@ -27,23 +31,34 @@
 //! - [`ec2`]: the EC2 subset on the same port: its own operation table, envelope and error
 //!   document; `decode` (EC2's flattened lists, filters), `vpc` (VPCs and subnets),
 //!   `security_group`.
+//! - [`cloudwatch`]: CloudWatch's three wire protocols over one protocol-neutral value for
+//!   `ferrocache_cloudwatch`: `shapes` (the model's operations and shapes, by hand), `json`
+//!   (AWS JSON 1.0, `X-Amz-Target`), `cbor` (Smithy RPC v2 CBOR, `/service/…/operation/…`),
+//!   `query` (form in, XML out), `error` (one refusal written three ways, with
+//!   `x-amzn-query-error`), `tests` (the three protocols through the router).
+//! - [`logs`]: CloudWatch Logs' JSON 1.1 (`X-Amz-Target: Logs_20140328.*`) to and from
+//!   `ferrocache_logs`, and its error document.
 //! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `modify`
 //!   (the two Modify operations), `event`, `tag`, `engine_version`, `parameter_group`,
-//!   `subnet_group`, `snapshot`, `user` (users and user groups)): decode a request, call the
+//!   `subnet_group`, `snapshot`, `user` (users and user groups), `log_delivery` (the
+//!   `LogDeliveryConfigurations` of groups and cache clusters)): decode a request, call the
 //!   service, encode the result.
 //!
 //! # Dependency rules
 //! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults),
-//! `ferrocache-control` (the `Service` facade) and `ferrocache-metrics` (the `/metrics` page
-//! and the request counts), plus axum/tokio for HTTP: never directly
+//! `ferrocache-control` (the `Service` facade), `ferrocache-metrics` (the `/metrics` page
+//! and the request counts), `ferrocache-cloudwatch` (CloudWatch's `call`, re-exported as
+//! [`CloudWatch`] for the binary) and `ferrocache-logs` (CloudWatch Logs' `call`), plus axum/tokio for HTTP and minicbor for CBOR: never directly
 //! `store`, `engine`, `agent`, `router` or `s3` (tests use `store` to build a `Service`), nor
 //! `redis` or `redb` (Redis and storage are reached only through `control`).
-//! The api holds no business logic: every rule and every default lives in `model`/`control`;
-//! the edge decodes shapes, maps errors once, and encodes views.
+//! The api holds no business logic: every rule and every default lives in `model`/`control`
+//! (CloudWatch's in `cloudwatch`); the edge decodes shapes, maps errors once, and encodes views.
 
+pub mod cloudwatch;
 pub mod ec2;
 pub mod elasticache;
 pub mod error;
+pub mod logs;
 pub mod operation;
 pub mod query;
 pub mod server;
@@ -52,6 +67,7 @@ pub mod sigv4;
 pub mod xml;
 
 pub use error::ApiError;
+pub use ferrocache_cloudwatch::CloudWatch;
 pub use server::{router, serve};
 
 /// Largest request body the edge reads by default: 1 MiB. The largest real ElastiCache request
@@ -74,6 +90,12 @@ pub struct ApiConfig {
     pub credentials: Option<std::sync::Arc<signature::Credentials>>,
     /// What `GET /metrics` renders, and where API requests are counted; `None`: no page.
     pub metrics: Option<std::sync::Arc<ferrocache_metrics::Exposition>>,
+    /// The CloudWatch service behind the `monitoring` API; `None`: every CloudWatch operation
+    /// is answered as unknown, in the caller's protocol.
+    pub cloudwatch: Option<std::sync::Arc<CloudWatch>>,
+    /// The CloudWatch Logs service behind the `logs` API; `None`: its operations are answered
+    /// as unknown.
+    pub logs: Option<std::sync::Arc<ferrocache_logs::Logs>>,
 }
 
 impl Default for ApiConfig {
@@ -83,6 +105,8 @@ impl Default for ApiConfig {
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             credentials: None,
             metrics: None,
+            cloudwatch: None,
+            logs: None,
         }
     }
 }

@@ -92,6 +92,7 @@ pub(crate) async fn sample_nodes(ctx: Arc<Context>, sinks: Sinks) {
     let mut targets = relist(&ctx, &sinks);
     let mut histories: HashMap<String, History> = HashMap::new();
     let mut types: Option<CommandTypes> = None;
+    let started_ms = unix_ms(SystemTime::now());
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -115,7 +116,7 @@ pub(crate) async fn sample_nodes(ctx: Arc<Context>, sinks: Sinks) {
                 if sinks.publisher.is_some() && types.is_none() {
                     types = command_types(&ctx, &answers, &targets).await;
                 }
-                record(&ctx, &sinks, &targets, &mut histories, types.as_ref(), answers);
+                record(&ctx, &sinks, started_ms, &targets, &mut histories, types.as_ref(), answers);
             }
         }
     }
@@ -147,10 +148,16 @@ async fn command_types(
     }
 }
 
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Keeps every answer as its node's latest sample, and publishes the datapoints it completes.
 fn record(
     ctx: &Context,
     sinks: &Sinks,
+    started_ms: i64,
     targets: &HashMap<String, Target>,
     histories: &mut HashMap<String, History>,
     types: Option<&CommandTypes>,
@@ -161,12 +168,8 @@ fn record(
         let Some(target) = targets.get(&key) else {
             continue;
         };
-        if let (Some(publisher), Some(host), Some(text), Some(types)) =
-            (&sinks.publisher, host, &info, types)
-        {
-            let at_ms = taken_at
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+        if let (Some(publisher), Some(host), Some(text)) = (&sinks.publisher, host, &info) {
+            let at_ms = unix_ms(taken_at);
             let mut figures = HostFigures {
                 available_memory: host.available_memory.unwrap_or(0) as f64,
                 packets_in: host.packets_in.unwrap_or(0) as f64,
@@ -178,7 +181,15 @@ fn record(
                 figures.process_swap = ctx.agent.process_swap(pid).unwrap_or(0) as f64;
             }
             let reading = reading.with_host(figures);
-            publish(publisher.as_ref(), target, histories, &key, reading, types);
+            publish(
+                publisher.as_ref(),
+                started_ms,
+                target,
+                histories,
+                &key,
+                reading,
+                types,
+            );
         }
         if let Some(samples) = &sinks.samples {
             samples.record(NodeSample {
@@ -194,11 +205,12 @@ fn record(
 /// Publishes the second (and, at a minute boundary, the minute) that `reading` completes.
 fn publish(
     publisher: &dyn MetricPublisher,
+    started_ms: i64,
     target: &Target,
     histories: &mut HashMap<String, History>,
     key: &str,
     reading: Reading,
-    types: &CommandTypes,
+    types: Option<&CommandTypes>,
 ) {
     let node = || PublishedNode {
         region: target.region.clone(),
@@ -206,27 +218,45 @@ fn publish(
         cache_node: target.labels.node.clone(),
     };
     let Some(history) = histories.get_mut(key) else {
-        histories.insert(
-            key.to_string(),
-            History {
-                last: reading.clone(),
-                minute: reading,
-            },
-        );
+        // A node whose process started after the sampler did has had nothing published yet:
+        // its first interval runs from its start. Another (adopted at start-up) was counted
+        // before, so it starts here.
+        let baseline = reading
+            .at_process_start()
+            .filter(|start| start.at_ms >= started_ms)
+            .unwrap_or_else(|| reading.clone());
+        let mut history = History {
+            last: baseline.clone(),
+            minute: baseline,
+        };
+        if history.last.at_ms == reading.at_ms {
+            histories.insert(key.to_string(), history);
+            return;
+        }
+        publish_interval(publisher, &node(), &mut history, reading, types);
+        histories.insert(key.to_string(), history);
         return;
     };
-    let (name, second) = (
-        node(),
-        elasticache::datapoints(&history.last, &reading, types),
-    );
+    publish_interval(publisher, &node(), history, reading, types);
+}
+
+/// Publishes the second (and, at a minute boundary, the minute) from `history` to `reading`.
+fn publish_interval(
+    publisher: &dyn MetricPublisher,
+    name: &PublishedNode,
+    history: &mut History,
+    reading: Reading,
+    types: Option<&CommandTypes>,
+) {
+    let second = elasticache::datapoints(&history.last, &reading, types);
     if !second.is_empty() {
-        publisher.publish(&name, history.last.at_ms, &second, true);
+        publisher.publish(name, history.last.at_ms, &second, true);
     }
     if reading.at_ms.div_euclid(MINUTE_MS) > history.minute.at_ms.div_euclid(MINUTE_MS) {
         let minute = elasticache::datapoints(&history.minute, &reading, types);
         let start = history.minute.at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
         if !minute.is_empty() {
-            publisher.publish(&name, start, &minute, false);
+            publisher.publish(name, start, &minute, false);
         }
         history.minute = reading.clone();
     }

@@ -5,10 +5,15 @@
 //! endpoint. This file only wires the crates together and handles start-up and shutdown; see
 //! `docs/architecture.md` for the parts.
 //!
+//! # Layout
+//! - `main.rs`: the command line, start-up and shutdown.
+//! - [`observability`]: the control plane's metric and log hooks wired to CloudWatch and
+//!   CloudWatch Logs, the alarm evaluation and the metrics' flush.
+//!
 //! # Dependency rules
 //! The binary depends directly on exactly the library crates it wires: `model`, `store`,
-//! `encryption`, `engine`, `agent`, `control`, `router`, `pki`, `api` and `s3`; never on the
-//! dev-only `ferrocache-testkit`.
+//! `encryption`, `engine`, `agent`, `control`, `router`, `pki`, `api`, `s3`, `metrics`,
+//! `cloudwatch` and `logs`; never on the dev-only `ferrocache-testkit`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,15 +22,19 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use ferrocache_agent::Agent;
+use ferrocache_cloudwatch::CloudWatch;
 use ferrocache_control::object_store::ObjectStore;
 use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
+use ferrocache_logs::Logs;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
+
+mod observability;
 
 /// Self-hosted Amazon ElastiCache for Redis.
 #[derive(Debug, Parser)]
@@ -290,6 +299,23 @@ async fn up(args: UpArgs) -> Result<()> {
         },
     )
     .with_object_store(objects.clone());
+    // CloudWatch's metrics and alarms, and CloudWatch Logs, live beside the control plane's
+    // state in their own directories.
+    let cloudwatch_dir = data_dir.join("cloudwatch");
+    std::fs::create_dir_all(&cloudwatch_dir)
+        .with_context(|| format!("creating {}", cloudwatch_dir.display()))?;
+    let cloudwatch = Arc::new(
+        CloudWatch::open(&cloudwatch_dir, &args.account_id)
+            .with_context(|| format!("opening CloudWatch in {}", cloudwatch_dir.display()))?,
+    );
+    let logs_dir = data_dir.join("logs");
+    std::fs::create_dir_all(&logs_dir)
+        .with_context(|| format!("creating {}", logs_dir.display()))?;
+    let logs = Arc::new(
+        Logs::open(&logs_dir, &args.account_id)
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))
+            .with_context(|| format!("opening CloudWatch Logs in {}", logs_dir.display()))?,
+    );
     let controller = Controller::new(
         store.clone(),
         agent,
@@ -301,7 +327,11 @@ async fn up(args: UpArgs) -> Result<()> {
         },
     )
     .with_object_store(objects)
-    .with_metrics(samples.clone(), own.clone());
+    .with_metrics(samples.clone(), own.clone())
+    .with_publisher(Arc::new(observability::CloudWatchPublisher::new(
+        cloudwatch.clone(),
+    )))
+    .with_log_sink(Arc::new(observability::LogsSink::new(logs.clone())));
     let authority =
         ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
             .context("the certificate authority (TLS)")?;
@@ -354,9 +384,19 @@ async fn up(args: UpArgs) -> Result<()> {
             default_region: args.default_region.clone(),
             credentials: credentials.clone(),
             metrics: Some(Arc::new(exposition)),
+            cloudwatch: Some(cloudwatch.clone()),
+            logs: Some(logs.clone()),
             ..Default::default()
         },
     );
+    let alarms_task = tokio::spawn(observability::run_alarms(
+        cloudwatch.clone(),
+        shutdown_rx.clone(),
+    ));
+    let flush_task = tokio::spawn(observability::flush_metrics(
+        cloudwatch.clone(),
+        shutdown_rx.clone(),
+    ));
     let mut api_shutdown = shutdown_rx.clone();
     let api_task = tokio::spawn(ferrocache_api::serve(listener, app, async move {
         let _ = api_shutdown.changed().await;
@@ -393,6 +433,9 @@ async fn up(args: UpArgs) -> Result<()> {
     let _ = shutdown_tx.send(true);
     let _ = api_task.await;
     let _ = control_task.await;
+    let _ = alarms_task.await;
+    // After the control loop stopped sampling: the last datapoints reach the disk.
+    let _ = flush_task.await;
     controller.stop_nodes().await;
     let _ = route_task.await;
     router.shutdown().await;

@@ -125,6 +125,30 @@ const FIELDS: &[&str] = &[
     "master_last_io_seconds_ago",
     "rdb_bgsave_in_progress",
     "connected_slaves",
+    "uptime_in_seconds",
+];
+
+/// The fields of [`FIELDS`] that count from the process's start.
+const COUNTERS: &[&str] = &[
+    "used_cpu_sys",
+    "used_cpu_user",
+    "used_cpu_sys_main_thread",
+    "used_cpu_user_main_thread",
+    "total_net_input_bytes",
+    "total_net_output_bytes",
+    "total_net_repl_input_bytes",
+    "total_net_repl_output_bytes",
+    "active_defrag_hits",
+    "acl_access_denied_auth",
+    "acl_access_denied_cmd",
+    "acl_access_denied_key",
+    "acl_access_denied_channel",
+    "keyspace_hits",
+    "keyspace_misses",
+    "evicted_keys",
+    "expired_keys",
+    "total_connections_received",
+    "master_repl_offset",
 ];
 
 impl Reading {
@@ -188,6 +212,32 @@ impl Reading {
         self
     }
 
+    /// When the node's process started (unix ms), as its uptime says.
+    pub fn process_started_ms(&self) -> Option<i64> {
+        self.fields
+            .get("uptime_in_seconds")
+            .map(|up| self.at_ms - (*up * 1000.0) as i64)
+    }
+
+    /// The reading the node's process had when it started: every counter zero, the gauges and
+    /// the host's figures as now (the host's counters are the machine's, not the process's).
+    /// The first datapoints of a node started while it is watched count from there, so what it
+    /// did before its first sample is not lost.
+    pub fn at_process_start(&self) -> Option<Reading> {
+        let started = self.process_started_ms()?;
+        Some(Reading {
+            at_ms: started,
+            fields: self
+                .fields
+                .iter()
+                .filter(|(name, _)| !COUNTERS.contains(&name.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            commands: BTreeMap::new(),
+            ..self.clone()
+        })
+    }
+
     /// Whether the node answered as a primary.
     pub fn is_primary(&self) -> bool {
         self.primary
@@ -225,9 +275,10 @@ fn growth(before: f64, now: f64) -> f64 {
     }
 }
 
-/// The metrics of one node over the interval from `before` to `now` (see the module doc).
-/// Nothing when the interval is empty or runs backwards.
-pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<Datapoint> {
+/// The metrics of one node over the interval from `before` to `now` (see the module doc);
+/// the per-command-type counts only once `types` are known. Nothing when the interval is
+/// empty or runs backwards.
+pub fn datapoints(before: &Reading, now: &Reading, types: Option<&CommandTypes>) -> Vec<Datapoint> {
     let seconds = (now.at_ms - before.at_ms) as f64 / 1000.0;
     if seconds <= 0.0 {
         return Vec::new();
@@ -365,6 +416,9 @@ pub fn datapoints(before: &Reading, now: &Reading, types: &CommandTypes) -> Vec<
     );
 
     // Per command type: calls in the interval and their mean latency.
+    let Some(types) = types else {
+        return out;
+    };
     let mut calls: BTreeMap<&'static str, (f64, f64)> = COMMAND_TYPES
         .iter()
         .map(|(metric, _)| (*metric, (0.0, 0.0)))
@@ -491,7 +545,7 @@ cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r
             ..host
         };
         let now = Reading::parse(NOW, 2000, later);
-        let p = datapoints(&before, &now, &types());
+        let p = datapoints(&before, &now, Some(&types()));
         // 1 CPU second of 2 wall seconds.
         assert_eq!(value(&p, "CPUUtilization"), Some(50.0));
         assert!((value(&p, "EngineCPUUtilization").unwrap() - 20.0).abs() < 1e-9);
@@ -534,7 +588,7 @@ cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r
         let p = datapoints(
             &Reading::parse(replica_before, 0, host),
             &Reading::parse(replica_now, 1000, host),
-            &CommandTypes::default(),
+            Some(&CommandTypes::default()),
         );
         assert_eq!(value(&p, "ReplicationLag"), Some(3.0));
         assert_eq!(value(&p, "IsPrimary"), Some(0.0));
@@ -544,10 +598,22 @@ cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r
     }
 
     #[test]
+    fn a_node_started_while_watched_counts_from_its_start() {
+        let info =
+            "uptime_in_seconds:3\r\nkeyspace_hits:50\r\nconnected_clients:2\r\nrole:master\r\n";
+        let now = Reading::parse(info, 10_000, HostFigures::default());
+        let start = now.at_process_start().unwrap();
+        assert_eq!(start.at_ms, 7_000);
+        let p = datapoints(&start, &now, None);
+        assert_eq!(value(&p, "CacheHits"), Some(50.0));
+        assert_eq!(value(&p, "CurrConnections"), Some(2.0));
+    }
+
+    #[test]
     fn an_empty_or_backward_interval_gives_nothing() {
         let r = Reading::parse(NOW, 1000, HostFigures::default());
-        assert!(datapoints(&r, &r, &types()).is_empty());
+        assert!(datapoints(&r, &r, Some(&types())).is_empty());
         let earlier = Reading::parse(BEFORE, 0, HostFigures::default());
-        assert!(datapoints(&r, &earlier, &types()).is_empty());
+        assert!(datapoints(&r, &earlier, Some(&types())).is_empty());
     }
 }

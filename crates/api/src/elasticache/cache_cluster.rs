@@ -47,6 +47,7 @@ pub fn create_cache_cluster(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError
         cache_security_group_names: p.list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
         security_group_ids: p.list("SecurityGroupIds", "SecurityGroupId")?,
         tags: tag::decode_tags(p)?,
+        log_deliveries: super::log_delivery::requests(p)?,
         snapshot_arns: p.list("SnapshotArns", "SnapshotArn")?,
         snapshot_name: p.string("SnapshotName"),
         preferred_maintenance_window: p.string("PreferredMaintenanceWindow"),
@@ -64,10 +65,6 @@ pub fn create_cache_cluster(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError
     };
     // Members the model's request does not carry yet are still checked for their shape.
     p.list("PreferredOutpostArns", "PreferredOutpostArn")?;
-    p.structures(
-        "LogDeliveryConfigurations",
-        "LogDeliveryConfigurationRequest",
-    )?;
     let node = call.service.create_cache_cluster(call.region, &req)?;
     x.element("CacheCluster", |x| cache_cluster(x, &node, false));
     Ok(())
@@ -184,8 +181,11 @@ pub fn cache_cluster(x: &mut Xml, node: &NodeView, show_nodes: bool) {
     );
     x.boolean("AtRestEncryptionEnabled", spec.at_rest_encryption.is_some());
     x.text("ARN", &node.arn);
-    x.boolean("ReplicationGroupLogDeliveryEnabled", false);
-    x.empty("LogDeliveryConfigurations");
+    x.boolean(
+        "ReplicationGroupLogDeliveryEnabled",
+        spec.group_id.is_some() && !spec.log_delivery.is_empty(),
+    );
+    super::log_delivery::write(x, &node.log_deliveries());
     x.text("NetworkType", "ipv4");
     x.text("IpDiscovery", "ipv4");
     x.text_opt(

@@ -4,13 +4,14 @@
 //! elements, in model order (`shared/reference/elasticache-api.md` §4.2).
 //!
 //! Fields the views do not carry because Ferrocache does not offer the feature yet
-//! (encryption, cluster mode, IPv6, log delivery) are written with the value that is true of
+//! (IPv6, data tiering, global datastores) are written with the value that is true of
 //! every resource here (`false`, `disabled`, `ipv4`, empty lists), so strict SDKs see the full
 //! shape.
 
 pub mod cache_cluster;
 pub mod engine_version;
 pub mod event;
+pub mod log_delivery;
 pub mod modify;
 pub mod parameter_group;
 pub mod replication_group;

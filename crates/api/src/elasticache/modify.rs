@@ -50,12 +50,7 @@ pub fn modify_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
         user_group_ids_to_add: p.list("UserGroupIdsToAdd", "member")?,
         user_group_ids_to_remove: p.list("UserGroupIdsToRemove", "member")?,
         remove_user_groups: p.boolean("RemoveUserGroups")?,
-        log_delivery_configuration_count: p
-            .structures(
-                "LogDeliveryConfigurations",
-                "LogDeliveryConfigurationRequest",
-            )?
-            .len(),
+        log_deliveries: super::log_delivery::requests(p)?,
         ip_discovery: p.string("IpDiscovery"),
         transit_encryption_enabled: p.boolean("TransitEncryptionEnabled")?,
         transit_encryption_mode: p.string("TransitEncryptionMode"),
@@ -93,12 +88,7 @@ pub fn modify_cache_cluster(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiError
         cache_node_type: p.string("CacheNodeType"),
         auth_token: p.string("AuthToken"),
         auth_token_update_strategy: p.string("AuthTokenUpdateStrategy"),
-        log_delivery_configuration_count: p
-            .structures(
-                "LogDeliveryConfigurations",
-                "LogDeliveryConfigurationRequest",
-            )?
-            .len(),
+        log_deliveries: super::log_delivery::requests(p)?,
         ip_discovery: p.string("IpDiscovery"),
     };
     let node = call.service.modify_cache_cluster(call.region, &req)?;

@@ -46,6 +46,7 @@ pub fn create_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
         cache_security_group_names: p.list("CacheSecurityGroupNames", "CacheSecurityGroupName")?,
         security_group_ids: p.list("SecurityGroupIds", "SecurityGroupId")?,
         tags: tag::decode_tags(p)?,
+        log_deliveries: super::log_delivery::requests(p)?,
         snapshot_arns: p.list("SnapshotArns", "SnapshotArn")?,
         snapshot_name: p.string("SnapshotName"),
         preferred_maintenance_window: p.string("PreferredMaintenanceWindow"),
@@ -68,12 +69,6 @@ pub fn create_replication_group(call: &Call<'_>, x: &mut Xml) -> Result<(), ApiE
             transit_encryption_mode: p.string("TransitEncryptionMode"),
         },
     };
-    // Members the model's request does not carry yet are still checked for their shape, so a
-    // malformed list is a 400 here as it would be on AWS.
-    p.structures(
-        "LogDeliveryConfigurations",
-        "LogDeliveryConfigurationRequest",
-    )?;
     let group = call.service.create_replication_group(call.region, &req)?;
     x.element("ReplicationGroup", |x| replication_group(x, &group));
     Ok(())
@@ -356,7 +351,7 @@ pub fn replication_group(x: &mut Xml, group: &GroupView) {
         "member",
         spec.user_group_ids.iter().map(String::as_str),
     );
-    x.empty("LogDeliveryConfigurations");
+    super::log_delivery::write(x, &group.log_deliveries());
     x.timestamp("ReplicationGroupCreateTime", &spec.created_at);
     x.text("DataTiering", "disabled");
     x.boolean("AutoMinorVersionUpgrade", spec.auto_minor_version_upgrade);

@@ -1,0 +1,196 @@
+//! The control plane's observability hooks, wired to Ferrocache's own CloudWatch and
+//! CloudWatch Logs: ElastiCache's node metrics into `AWS/ElastiCache`, the nodes' delivered
+//! logs into log groups, and the tasks that evaluate alarms and flush metrics to disk.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferrocache_cloudwatch::{AlarmTransition, CloudWatch, SeriesId};
+use ferrocache_control::log_delivery::LogSink;
+use ferrocache_control::sampling::{MetricPublisher, PublishedNode};
+use ferrocache_logs::Logs;
+use ferrocache_metrics::elasticache::Datapoint;
+use tokio::sync::watch;
+
+/// ElastiCache's namespace.
+pub const NAMESPACE: &str = "AWS/ElastiCache";
+/// How often metrics are written to disk (a crash loses at most this much).
+pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
+/// How often alarms are looked at (each is evaluated on its own period; this only finds the
+/// ones due).
+pub const EVALUATE_EVERY: Duration = Duration::from_secs(1);
+
+/// The two series a node's metric is published under: with `CacheClusterId` and
+/// `CacheNodeId` (the node's), and with `CacheClusterId` alone (the cache cluster's, which for
+/// Redis is the same one node).
+#[derive(Debug, Clone, Copy)]
+struct NodeSeries {
+    node: SeriesId,
+    cluster: SeriesId,
+}
+
+/// Publishes the sampler's datapoints to CloudWatch.
+pub struct CloudWatchPublisher {
+    cloudwatch: Arc<CloudWatch>,
+    /// Interned series by (region, cache cluster, metric): looked up once per node and metric.
+    series: Mutex<HashMap<(String, String, &'static str), NodeSeries>>,
+}
+
+impl CloudWatchPublisher {
+    /// A publisher into `cloudwatch`.
+    pub fn new(cloudwatch: Arc<CloudWatch>) -> Self {
+        Self {
+            cloudwatch,
+            series: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn series_of(&self, node: &PublishedNode, point: &Datapoint) -> NodeSeries {
+        let key = (
+            node.region.clone(),
+            node.cache_cluster.clone(),
+            point.metric,
+        );
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        *series.entry(key).or_insert_with(|| {
+            let cw = &self.cloudwatch;
+            let cluster = [("CacheClusterId", node.cache_cluster.as_str())];
+            let both = [
+                ("CacheClusterId", node.cache_cluster.as_str()),
+                ("CacheNodeId", node.cache_node.as_str()),
+            ];
+            NodeSeries {
+                node: cw.series(&node.region, NAMESPACE, point.metric, &both, point.unit),
+                cluster: cw.series(&node.region, NAMESPACE, point.metric, &cluster, point.unit),
+            }
+        })
+    }
+}
+
+impl MetricPublisher for CloudWatchPublisher {
+    fn publish(
+        &self,
+        node: &PublishedNode,
+        at_ms: i64,
+        points: &[Datapoint],
+        high_resolution: bool,
+    ) {
+        for point in points {
+            let series = self.series_of(node, point);
+            for id in [series.node, series.cluster] {
+                let recorded = if high_resolution {
+                    self.cloudwatch.record_fine(id, at_ms, point.value)
+                } else {
+                    self.cloudwatch.record_point(id, at_ms, point.value, false)
+                };
+                if let Err(error) = recorded {
+                    tracing::debug!(metric = point.metric, %error, "a datapoint was not kept");
+                }
+            }
+        }
+    }
+}
+
+/// Delivers the nodes' logs into Ferrocache's CloudWatch Logs.
+pub struct LogsSink {
+    logs: Arc<Logs>,
+}
+
+impl LogsSink {
+    /// A sink into `logs`.
+    pub fn new(logs: Arc<Logs>) -> Self {
+        Self { logs }
+    }
+}
+
+impl LogSink for LogsSink {
+    fn deliver(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+        events: &[(i64, String)],
+    ) -> Result<(), String> {
+        self.logs
+            .deliver(region, group, stream, events)
+            .map_err(|e| e.message().to_string())
+    }
+}
+
+/// Evaluates the alarms every [`EVALUATE_EVERY`] and carries out their actions, until
+/// `shutdown` turns true.
+pub async fn run_alarms(cloudwatch: Arc<CloudWatch>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(EVALUATE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let cw = cloudwatch.clone();
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let transitions = cw.evaluate(now_ms);
+            for transition in &transitions {
+                act(&cw, transition);
+            }
+        })
+        .await;
+        if let Err(error) = evaluated {
+            tracing::error!(%error, "alarm evaluation panicked");
+        }
+    }
+}
+
+/// Records a transition and carries out its actions: an SNS topic's notification is logged
+/// (Ferrocache has no SNS to publish to) and recorded in the alarm's history as executed, as
+/// AWS records a publish; any other kind of action cannot run here and is recorded as failed.
+fn act(cloudwatch: &CloudWatch, transition: &AlarmTransition) {
+    tracing::info!(
+        region = %transition.region,
+        alarm = %transition.alarm_name,
+        from = transition.old_state.as_str(),
+        to = transition.new_state.as_str(),
+        reason = %transition.reason,
+        "alarm state changed"
+    );
+    if !transition.actions_enabled {
+        return;
+    }
+    for action in &transition.actions {
+        if action.starts_with("arn:aws:sns:") {
+            tracing::info!(alarm = %transition.alarm_name, topic = %action, notification = %transition.notification, "alarm notification");
+            cloudwatch.record_action(transition, action, None);
+        } else {
+            cloudwatch.record_action(
+                transition,
+                action,
+                Some("Only SNS topic actions are carried out by Ferrocache."),
+            );
+        }
+    }
+}
+
+/// Writes CloudWatch's metrics to disk every [`FLUSH_EVERY`], and once more when `shutdown`
+/// turns true.
+pub async fn flush_metrics(cloudwatch: Arc<CloudWatch>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(FLUSH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = shutdown.changed() => true,
+        };
+        let cw = cloudwatch.clone();
+        let flushed = tokio::task::spawn_blocking(move || cw.flush()).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "metrics not written to disk; retried"),
+            Err(error) => tracing::error!(%error, "flushing metrics panicked"),
+        }
+        if last {
+            return;
+        }
+    }
+}
