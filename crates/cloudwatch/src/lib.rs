@@ -252,6 +252,14 @@ impl CloudWatch {
             .record(series, at_ms, Stats::single(value), high_resolution)
     }
 
+    /// Makes every metric of `namespace` that carries dimension `name` = `value` known
+    /// without it too, in queries and in `ListMetrics`: ElastiCache's metrics are published per
+    /// node (`CacheClusterId` + `CacheNodeId` `0001`) and read per cache cluster
+    /// (`CacheClusterId` alone), which for Redis is the same one node — stored once.
+    pub fn imply_dimension(&self, namespace: &str, name: &str, value: &str) {
+        self.metrics.imply_dimension(namespace, name, value);
+    }
+
     /// Records one value of a series at one-second resolution only (kept three hours): the
     /// control plane's per-second samples, whose minutes it records on their own with
     /// [`CloudWatch::record_point`] (a minute's datapoint is then one value, as on ElastiCache,

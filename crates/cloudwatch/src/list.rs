@@ -143,6 +143,56 @@ mod tests {
     }
 
     #[test]
+    fn an_implied_dimension_makes_a_node_metric_the_cache_clusters_too() {
+        // Stored once per node (CacheClusterId + CacheNodeId 0001): listed and read per cache
+        // cluster as well; a dimension filter the short form lacks keeps it out.
+        let h = Harness::new();
+        h.cw.imply_dimension("AWS/ElastiCache", "CacheNodeId", "0001");
+        let node = [("CacheClusterId", "c1"), ("CacheNodeId", "0001")];
+        h.cw.record(
+            "us-east-1",
+            "AWS/ElastiCache",
+            "CurrConnections",
+            &node,
+            "Count",
+            T0 - 2 * MIN,
+            3.0,
+            false,
+        )
+        .unwrap();
+        let all = h.ok("ListMetrics", json!({"Namespace": "AWS/ElastiCache"}));
+        assert_eq!(
+            names(&all),
+            vec![
+                "AWS/ElastiCache/CurrConnections[CacheClusterId=c1]",
+                "AWS/ElastiCache/CurrConnections[CacheClusterId=c1,CacheNodeId=0001]",
+            ]
+        );
+        let by_node = h.ok(
+            "ListMetrics",
+            json!({"Namespace": "AWS/ElastiCache", "Dimensions": [{"Name": "CacheNodeId"}]}),
+        );
+        assert_eq!(names(&by_node).len(), 1);
+        let out = h.ok(
+            "GetMetricStatistics",
+            json!({"Namespace": "AWS/ElastiCache", "MetricName": "CurrConnections",
+                   "Dimensions": [{"Name": "CacheClusterId", "Value": "c1"}],
+                   "StartTime": secs(T0 - 10 * MIN), "EndTime": secs(T0), "Period": 60,
+                   "Statistics": ["Maximum"]}),
+        );
+        assert_eq!(out["Datapoints"][0]["Maximum"], json!(3.0));
+        // Another namespace is not affected.
+        let other = h.ok(
+            "GetMetricStatistics",
+            json!({"Namespace": "Custom", "MetricName": "CurrConnections",
+                   "Dimensions": [{"Name": "CacheClusterId", "Value": "c1"}],
+                   "StartTime": secs(T0 - 10 * MIN), "EndTime": secs(T0), "Period": 60,
+                   "Statistics": ["Maximum"]}),
+        );
+        assert_eq!(other["Datapoints"], json!([]));
+    }
+
+    #[test]
     fn filters() {
         let h = Harness::new();
         put(

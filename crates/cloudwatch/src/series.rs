@@ -133,10 +133,62 @@ pub(crate) struct UnitChoice {
     pub units_with_data: Vec<String>,
 }
 
+/// A dimension every metric of a namespace carries with one value, which a query may leave
+/// out: the metric is then also known without it (see [`Metrics::imply_dimension`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ImpliedDimension {
+    namespace: String,
+    name: String,
+    value: String,
+}
+
+impl ImpliedDimension {
+    /// `key` with the dimension added, when `key` is of the namespace and lacks it.
+    fn completed(&self, key: &MetricKey) -> Option<MetricKey> {
+        if key.namespace != self.namespace || key.dims.iter().any(|(n, _)| *n == self.name) {
+            return None;
+        }
+        let mut dims = key.dims.clone();
+        dims.push((self.name.clone(), self.value.clone()));
+        Some(MetricKey::new(
+            &key.region,
+            &key.namespace,
+            &key.metric,
+            dims,
+        ))
+    }
+
+    /// `key` without the dimension, when `key` is of the namespace and carries it with its
+    /// value.
+    fn shortened(&self, key: &MetricKey) -> Option<MetricKey> {
+        if key.namespace != self.namespace
+            || !key
+                .dims
+                .iter()
+                .any(|(n, v)| *n == self.name && *v == self.value)
+        {
+            return None;
+        }
+        let dims = key
+            .dims
+            .iter()
+            .filter(|(n, _)| *n != self.name)
+            .cloned()
+            .collect();
+        Some(MetricKey::new(
+            &key.region,
+            &key.namespace,
+            &key.metric,
+            dims,
+        ))
+    }
+}
+
 /// The store with CloudWatch's index over it.
 pub(crate) struct Metrics {
     store: Store,
     index: RwLock<HashMap<MetricKey, Vec<(String, SeriesId)>>>,
+    implied: RwLock<Vec<ImpliedDimension>>,
 }
 
 impl Metrics {
@@ -154,6 +206,7 @@ impl Metrics {
         Metrics {
             store,
             index: RwLock::new(index),
+            implied: RwLock::new(Vec::new()),
         }
     }
 
@@ -180,15 +233,37 @@ impl Metrics {
         id
     }
 
-    /// Every unit `key` has data in, with its series (none for a metric never published).
+    /// Makes every metric of `namespace` carrying dimension `name` = `value` known without it
+    /// too (queried and listed): how a Redis cache cluster's metrics, published per node
+    /// (`CacheClusterId` + `CacheNodeId` `0001`), are also the cache cluster's
+    /// (`CacheClusterId` alone) without being stored twice.
+    pub(crate) fn imply_dimension(&self, namespace: &str, name: &str, value: &str) {
+        let rule = ImpliedDimension {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            value: value.to_string(),
+        };
+        let mut implied = self.implied.write().expect("implied lock");
+        if !implied.contains(&rule) {
+            implied.push(rule);
+        }
+    }
+
+    /// Every unit `key` has data in, with its series (none for a metric never published); a
+    /// key without an implied dimension reads the series that carries it.
     pub(crate) fn units(&self, key: &MetricKey) -> Vec<(String, SeriesId)> {
-        let mut units = self
-            .index
-            .read()
-            .expect("index lock")
-            .get(key)
-            .cloned()
-            .unwrap_or_default();
+        let index = self.index.read().expect("index lock");
+        let mut units = index.get(key).cloned().unwrap_or_default();
+        if units.is_empty() {
+            for rule in self.implied.read().expect("implied lock").iter() {
+                if let Some(full) = rule.completed(key) {
+                    units = index.get(&full).cloned().unwrap_or_default();
+                    if !units.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
         units.sort();
         units
     }
@@ -280,10 +355,23 @@ impl Metrics {
         let mut dims: Vec<(String, Option<String>)> = filters.to_vec();
         dims.push((REGION_DIMENSION.to_string(), Some(region.to_string())));
         let mut out: Vec<(MetricKey, i64)> = Vec::new();
+        let implied = self.implied.read().expect("implied lock").clone();
+        let matches = |key: &MetricKey| {
+            filters.iter().all(|(name, value)| {
+                key.dims
+                    .iter()
+                    .any(|(n, v)| n == name && value.as_ref().is_none_or(|want| want == v))
+            })
+        };
         for listed in self.store.list(namespace, metric, &dims, active_since_ms) {
             let Some((key, _unit)) = MetricKey::of_store_key(&listed.key) else {
                 continue;
             };
+            for rule in &implied {
+                if let Some(short) = rule.shortened(&key).filter(|k| matches(k)) {
+                    out.push((short, listed.last_ms));
+                }
+            }
             out.push((key, listed.last_ms));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

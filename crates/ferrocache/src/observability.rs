@@ -21,32 +21,31 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// ones due).
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(1);
 
-/// The two series a node's metric is published under: with `CacheClusterId` and
-/// `CacheNodeId` (the node's), and with `CacheClusterId` alone (the cache cluster's, which for
-/// Redis is the same one node).
-#[derive(Debug, Clone, Copy)]
-struct NodeSeries {
-    node: SeriesId,
-    cluster: SeriesId,
-}
-
-/// Publishes the sampler's datapoints to CloudWatch.
+/// Publishes the sampler's datapoints to CloudWatch, under the node's dimensions
+/// (`CacheClusterId` + `CacheNodeId`); the cache cluster's (`CacheClusterId` alone, for Redis
+/// the same one node) read the same series (see [`CloudWatchPublisher::new`]).
 pub struct CloudWatchPublisher {
     cloudwatch: Arc<CloudWatch>,
     /// Interned series by (region, cache cluster, metric): looked up once per node and metric.
-    series: Mutex<HashMap<(String, String, &'static str), NodeSeries>>,
+    series: Mutex<HashMap<(String, String, &'static str), SeriesId>>,
 }
 
 impl CloudWatchPublisher {
-    /// A publisher into `cloudwatch`.
+    /// A publisher into `cloudwatch`, which from now on also answers for every node metric
+    /// under its cache cluster's dimension alone.
     pub fn new(cloudwatch: Arc<CloudWatch>) -> Self {
+        cloudwatch.imply_dimension(
+            NAMESPACE,
+            "CacheNodeId",
+            ferrocache_model::ids::CACHE_NODE_ID,
+        );
         Self {
             cloudwatch,
             series: Mutex::new(HashMap::new()),
         }
     }
 
-    fn series_of(&self, node: &PublishedNode, point: &Datapoint) -> NodeSeries {
+    fn series_of(&self, node: &PublishedNode, point: &Datapoint) -> SeriesId {
         let key = (
             node.region.clone(),
             node.cache_cluster.clone(),
@@ -54,16 +53,17 @@ impl CloudWatchPublisher {
         );
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         *series.entry(key).or_insert_with(|| {
-            let cw = &self.cloudwatch;
-            let cluster = [("CacheClusterId", node.cache_cluster.as_str())];
-            let both = [
+            let dimensions = [
                 ("CacheClusterId", node.cache_cluster.as_str()),
                 ("CacheNodeId", node.cache_node.as_str()),
             ];
-            NodeSeries {
-                node: cw.series(&node.region, NAMESPACE, point.metric, &both, point.unit),
-                cluster: cw.series(&node.region, NAMESPACE, point.metric, &cluster, point.unit),
-            }
+            self.cloudwatch.series(
+                &node.region,
+                NAMESPACE,
+                point.metric,
+                &dimensions,
+                point.unit,
+            )
         })
     }
 }
@@ -77,16 +77,14 @@ impl MetricPublisher for CloudWatchPublisher {
         high_resolution: bool,
     ) {
         for point in points {
-            let series = self.series_of(node, point);
-            for id in [series.node, series.cluster] {
-                let recorded = if high_resolution {
-                    self.cloudwatch.record_fine(id, at_ms, point.value)
-                } else {
-                    self.cloudwatch.record_point(id, at_ms, point.value, false)
-                };
-                if let Err(error) = recorded {
-                    tracing::debug!(metric = point.metric, %error, "a datapoint was not kept");
-                }
+            let id = self.series_of(node, point);
+            let recorded = if high_resolution {
+                self.cloudwatch.record_fine(id, at_ms, point.value)
+            } else {
+                self.cloudwatch.record_point(id, at_ms, point.value, false)
+            };
+            if let Err(error) = recorded {
+                tracing::debug!(metric = point.metric, %error, "a datapoint was not kept");
             }
         }
     }
