@@ -21,13 +21,18 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(5);
 /// ones due).
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(1);
 
+/// A region's interned series: by cache cluster, then metric.
+type ClustersSeries = HashMap<String, HashMap<&'static str, SeriesId>>;
+
 /// Publishes the sampler's datapoints to CloudWatch, under the node's dimensions
 /// (`CacheClusterId` + `CacheNodeId`); the cache cluster's (`CacheClusterId` alone, for Redis
 /// the same one node) read the same series (see [`CloudWatchPublisher::new`]).
 pub struct CloudWatchPublisher {
     cloudwatch: Arc<CloudWatch>,
-    /// Interned series by (region, cache cluster, metric): looked up once per node and metric.
-    series: Mutex<HashMap<(String, String, &'static str), SeriesId>>,
+    /// Interned series by region, cache cluster and metric: found without allocating once a
+    /// node's metric was seen. (Entries of deleted nodes stay until a restart: a few dozen
+    /// ids per node ever created.)
+    series: Mutex<HashMap<String, ClustersSeries>>,
 }
 
 impl CloudWatchPublisher {
@@ -45,26 +50,35 @@ impl CloudWatchPublisher {
         }
     }
 
-    fn series_of(&self, node: &PublishedNode, point: &Datapoint) -> SeriesId {
-        let key = (
-            node.region.clone(),
-            node.cache_cluster.clone(),
-            point.metric,
-        );
+    /// The series of each of `points` for `node`, interned on first use.
+    fn series_of(&self, node: &PublishedNode, points: &[Datapoint]) -> Vec<SeriesId> {
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        *series.entry(key).or_insert_with(|| {
-            let dimensions = [
-                ("CacheClusterId", node.cache_cluster.as_str()),
-                ("CacheNodeId", node.cache_node.as_str()),
-            ];
-            self.cloudwatch.series(
-                &node.region,
-                NAMESPACE,
-                point.metric,
-                &dimensions,
-                point.unit,
-            )
-        })
+        if !series.contains_key(&node.region) {
+            series.insert(node.region.clone(), HashMap::new());
+        }
+        let region = series.get_mut(&node.region).expect("inserted above");
+        if !region.contains_key(&node.cache_cluster) {
+            region.insert(node.cache_cluster.clone(), HashMap::new());
+        }
+        let metrics = region.get_mut(&node.cache_cluster).expect("inserted above");
+        points
+            .iter()
+            .map(|point| {
+                *metrics.entry(point.metric).or_insert_with(|| {
+                    let dimensions = [
+                        ("CacheClusterId", node.cache_cluster.as_str()),
+                        ("CacheNodeId", node.cache_node.as_str()),
+                    ];
+                    self.cloudwatch.series(
+                        &node.region,
+                        NAMESPACE,
+                        point.metric,
+                        &dimensions,
+                        point.unit,
+                    )
+                })
+            })
+            .collect()
     }
 }
 
@@ -76,8 +90,8 @@ impl MetricPublisher for CloudWatchPublisher {
         points: &[Datapoint],
         high_resolution: bool,
     ) {
-        for point in points {
-            let id = self.series_of(node, point);
+        let ids = self.series_of(node, points);
+        for (point, id) in points.iter().zip(ids) {
             let recorded = if high_resolution {
                 self.cloudwatch.record_fine(id, at_ms, point.value)
             } else {

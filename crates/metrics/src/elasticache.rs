@@ -82,7 +82,7 @@ pub struct Reading {
     /// When it was taken, unix milliseconds.
     pub at_ms: i64,
     /// The `INFO` fields used, by name.
-    fields: HashMap<String, f64>,
+    fields: HashMap<&'static str, f64>,
     /// `role:master`.
     primary: bool,
     /// `process_id`.
@@ -184,9 +184,9 @@ impl Reading {
                 reading.process_id = value.parse().ok();
             } else if name == "role" {
                 reading.primary = value == "master";
-            } else if FIELDS.contains(&name) {
+            } else if let Some(field) = FIELDS.iter().find(|f| **f == name) {
                 if let Ok(number) = value.parse::<f64>() {
-                    reading.fields.insert(name.to_string(), number);
+                    reading.fields.insert(field, number);
                 }
             }
         }
@@ -230,8 +230,8 @@ impl Reading {
             fields: self
                 .fields
                 .iter()
-                .filter(|(name, _)| !COUNTERS.contains(&name.as_str()))
-                .map(|(k, v)| (k.clone(), *v))
+                .filter(|(name, _)| !COUNTERS.contains(name))
+                .map(|(k, v)| (*k, *v))
                 .collect(),
             commands: BTreeMap::new(),
             ..self.clone()
