@@ -14,7 +14,7 @@ import boto3
 import redis
 from botocore.config import Config
 
-from harness import REGION, wait_cluster_available, wait_until
+from harness import REGION, wait_cluster_available, wait_group_available, wait_until
 
 NS = "AWS/ElastiCache"
 
@@ -160,3 +160,93 @@ def test_an_alarm_on_a_node_metric_fires_and_notifies(fc, ec):
     runbook = cw.describe_alarms(AlarmNames=["redis-cpu-high"])["MetricAlarms"][0]
     assert runbook["StateValue"] == "INSUFFICIENT_DATA"
     assert runbook["AlarmDescription"] == "Alert when CPU > 75%"
+
+
+def test_an_alarm_on_connections_goes_ok_alarm_ok(fc, ec):
+    cw = cloudwatch(fc)
+    ec.create_cache_cluster(CacheClusterId="cwc", CacheNodeType="cache.t3.micro",
+                            Engine="redis")
+    cluster = wait_cluster_available(ec, "cwc", timeout=120)
+    endpoint = cluster["CacheNodes"][0]["Endpoint"]
+    base = wait_until(
+        lambda: stats(cw, "CurrConnections", node_dims("cwc"), 1, "Maximum", minutes=2),
+        timeout=30, what="CurrConnections")
+    threshold = max(p["Maximum"] for p in base) + 5
+    cw.put_metric_alarm(
+        AlarmName="cwc-many", Namespace=NS, MetricName="CurrConnections",
+        Dimensions=[{"Name": "CacheClusterId", "Value": "cwc"}], Statistic="Maximum",
+        Period=10, EvaluationPeriods=1, Threshold=threshold,
+        ComparisonOperator="GreaterThanThreshold")
+
+    def state(want):
+        def check():
+            a = cw.describe_alarms(AlarmNames=["cwc-many"])["MetricAlarms"][0]
+            return a["StateValue"] == want and a
+        return check
+    wait_until(state("OK"), timeout=90, what="the alarm OK")
+    clients = [redis.Redis(host=endpoint["Address"], port=endpoint["Port"], socket_timeout=10)
+               for _ in range(10)]
+    for c in clients:
+        c.ping()
+    try:
+        wait_until(state("ALARM"), timeout=90, what="the alarm in ALARM with 10 more clients")
+    finally:
+        for c in clients:
+            c.close()
+    ok = wait_until(state("OK"), timeout=90, what="the alarm OK again")
+    assert "was not greater than the threshold" in ok["StateReason"]
+    updates = cw.describe_alarm_history(AlarmName="cwc-many",
+                                        HistoryItemType="StateUpdate")["AlarmHistoryItems"]
+    summaries = [h["HistorySummary"] for h in updates]
+    assert any("from OK to ALARM" in s for s in summaries), summaries
+    assert any("from ALARM to OK" in s for s in summaries), summaries
+
+
+def test_a_failover_shows_in_the_metrics_as_in_the_events(fc, ec):
+    cw = cloudwatch(fc)
+    ec.create_replication_group(ReplicationGroupId="cwf", ReplicationGroupDescription="f",
+                                NumCacheClusters=2, AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "cwf", timeout=120)
+    members = group["NodeGroups"][0]["NodeGroupMembers"]
+    old = next(m["CacheClusterId"] for m in members if m["CurrentRole"] == "primary")
+    new = next(m["CacheClusterId"] for m in members if m["CurrentRole"] == "replica")
+
+    def role_points(member):
+        return stats(cw, "IsPrimary", node_dims(member), 1, "Maximum", minutes=5)
+    wait_until(lambda: role_points(old) and role_points(new), timeout=60,
+               what="IsPrimary of both members")
+    lag = wait_until(lambda: stats(cw, "ReplicationLag", node_dims(new), 1, "Maximum",
+                                   minutes=5), timeout=60, what="the replica's ReplicationLag")
+    assert lag[0]["Unit"] == "Seconds"
+
+    called = now()
+    ec.test_failover(ReplicationGroupId="cwf", NodeGroupId="0001")
+
+    def promoted():
+        g = ec.describe_replication_groups(ReplicationGroupId="cwf")["ReplicationGroups"][0]
+        roles = {m["CacheClusterId"]: m["CurrentRole"]
+                 for m in g["NodeGroups"][0]["NodeGroupMembers"]}
+        return g["Status"] == "available" and roles.get(new) == "primary"
+    wait_until(promoted, timeout=120, what=f"{new} primary")
+    done = now()
+
+    def flipped():
+        new_up = [p for p in role_points(new)
+                  if p["Maximum"] == 1 and p["Timestamp"] >= called - dt.timedelta(seconds=1)]
+        old_down = [p for p in role_points(old)
+                    if p["Maximum"] == 0 and p["Timestamp"] >= called - dt.timedelta(seconds=1)]
+        return new_up and old_down and (min(p["Timestamp"] for p in new_up),
+                                        min(p["Timestamp"] for p in old_down))
+    new_up_at, old_down_at = wait_until(flipped, timeout=60, what="IsPrimary flipped")
+    # The metrics and the events tell the same story: the flip happened between the call and
+    # the group's return to available, as did the failover's event.
+    assert called - dt.timedelta(seconds=1) <= new_up_at <= done
+    assert called - dt.timedelta(seconds=1) <= old_down_at <= done
+    events = ec.describe_events(SourceIdentifier="cwf", SourceType="replication-group",
+                                Duration=60)["Events"]
+    failover = [e for e in events if f"to replica node {new} completed" in e["Message"]]
+    assert failover, [e["Message"] for e in events]
+    assert called - dt.timedelta(seconds=1) <= failover[0]["Date"] <= done
+    # The old primary, now a replica, reports its resync.
+    wait_until(lambda: stats(cw, "ReplicationLag", node_dims(old), 1, "Maximum", minutes=2),
+               timeout=60, what="the old primary's ReplicationLag as a replica")
