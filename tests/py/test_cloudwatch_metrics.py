@@ -228,7 +228,6 @@ def test_a_failover_shows_in_the_metrics_as_in_the_events(fc, ec):
                  for m in g["NodeGroups"][0]["NodeGroupMembers"]}
         return g["Status"] == "available" and roles.get(new) == "primary"
     wait_until(promoted, timeout=120, what=f"{new} primary")
-    done = now()
 
     def flipped():
         new_up = [p for p in role_points(new)
@@ -238,12 +237,13 @@ def test_a_failover_shows_in_the_metrics_as_in_the_events(fc, ec):
         return new_up and old_down and (min(p["Timestamp"] for p in new_up),
                                         min(p["Timestamp"] for p in old_down))
     new_up_at, old_down_at = wait_until(flipped, timeout=60, what="IsPrimary flipped")
-    # The metrics and the events tell the same story: the flip happened between the call and
-    # the group's return to available, as did the failover's event.
-    assert called - dt.timedelta(seconds=1) <= new_up_at <= done
-    assert called - dt.timedelta(seconds=1) <= old_down_at <= done
     events = ec.describe_events(SourceIdentifier="cwf", SourceType="replication-group",
                                 Duration=60)["Events"]
+    done = now()
+    # The metrics and the events tell the same story: the flip happened after the call, as did
+    # the failover's event (and both were there once looked for).
+    assert called - dt.timedelta(seconds=1) <= new_up_at <= done
+    assert called - dt.timedelta(seconds=1) <= old_down_at <= done
     failover = [e for e in events if f"to replica node {new} completed" in e["Message"]]
     assert failover, [e["Message"] for e in events]
     assert called - dt.timedelta(seconds=1) <= failover[0]["Date"] <= done
