@@ -96,7 +96,7 @@ pub struct Reading {
     host: HostFigures,
 }
 
-/// The `INFO` fields read, by the name Redis 7.0 gives them.
+/// The `INFO` fields read: counters (they count from the process's start) first, then gauges.
 const FIELDS: &[&str] = &[
     "used_cpu_sys",
     "used_cpu_user",
@@ -111,45 +111,31 @@ const FIELDS: &[&str] = &[
     "acl_access_denied_cmd",
     "acl_access_denied_key",
     "acl_access_denied_channel",
+    "keyspace_hits",
+    "keyspace_misses",
+    "evicted_keys",
+    "expired_keys",
+    "total_connections_received",
+    "master_repl_offset",
+    // Gauges.
     "used_memory",
     "maxmemory",
     "total_system_memory",
-    "keyspace_hits",
-    "keyspace_misses",
     "connected_clients",
-    "evicted_keys",
-    "expired_keys",
     "mem_fragmentation_ratio",
-    "total_connections_received",
-    "master_repl_offset",
     "master_last_io_seconds_ago",
     "rdb_bgsave_in_progress",
     "connected_slaves",
     "uptime_in_seconds",
 ];
 
-/// The fields of [`FIELDS`] that count from the process's start.
-const COUNTERS: &[&str] = &[
-    "used_cpu_sys",
-    "used_cpu_user",
-    "used_cpu_sys_main_thread",
-    "used_cpu_user_main_thread",
-    "total_net_input_bytes",
-    "total_net_output_bytes",
-    "total_net_repl_input_bytes",
-    "total_net_repl_output_bytes",
-    "active_defrag_hits",
-    "acl_access_denied_auth",
-    "acl_access_denied_cmd",
-    "acl_access_denied_key",
-    "acl_access_denied_channel",
-    "keyspace_hits",
-    "keyspace_misses",
-    "evicted_keys",
-    "expired_keys",
-    "total_connections_received",
-    "master_repl_offset",
-];
+/// How many of [`FIELDS`], from the first, are counters.
+const COUNTER_COUNT: usize = 19;
+
+/// The counters of [`FIELDS`].
+fn is_counter(field: &str) -> bool {
+    FIELDS[..COUNTER_COUNT].contains(&field)
+}
 
 impl Reading {
     /// Reads `info` (the text of `INFO default commandstats`) taken at `at_ms`, with the host's
@@ -230,7 +216,7 @@ impl Reading {
             fields: self
                 .fields
                 .iter()
-                .filter(|(name, _)| !COUNTERS.contains(name))
+                .filter(|(name, _)| !is_counter(name))
                 .map(|(k, v)| (*k, *v))
                 .collect(),
             commands: BTreeMap::new(),
@@ -607,6 +593,12 @@ cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r
         let p = datapoints(&start, &now, None);
         assert_eq!(value(&p, "CacheHits"), Some(50.0));
         assert_eq!(value(&p, "CurrConnections"), Some(2.0));
+    }
+
+    #[test]
+    fn counters_are_the_fields_that_count_from_the_start() {
+        assert!(is_counter("master_repl_offset") && is_counter("used_cpu_sys"));
+        assert!(!is_counter("used_memory") && !is_counter("uptime_in_seconds"));
     }
 
     #[test]
