@@ -125,7 +125,7 @@ def measure(binary: str, cidr: str) -> dict:
         elapsed = time.monotonic() - t0
         cpu1, rss1, disk1 = cpu_seconds(pid), rss_mb(pid), tree_bytes(cw_dir)
         latencies = []
-        now = dt.datetime.now(dt.timezone.utc).timestamp()
+        now = int(time.time()) // 60 * 60
         for i in range(QUERY_CALLS):
             status, took = signed_post(fc, "GraniteServiceVersion20100801.GetMetricStatistics", {
                 "Namespace": "AWS/ElastiCache", "MetricName": "CPUUtilization",

@@ -1,8 +1,6 @@
 //! The host's own figures, for the metrics ElastiCache calls host-level: the memory available
-//! to processes, the packets through every interface, and a node process's swapped-out memory.
+//! to processes, the swap in use and the packets through every interface.
 //! Read from `/proc` (Linux); a figure that cannot be read is `None`, not zero.
-
-use std::path::Path;
 
 /// The machine's figures at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -13,13 +11,21 @@ pub struct HostFigures {
     pub packets_in: Option<u64>,
     /// Packets sent on every interface since boot.
     pub packets_out: Option<u64>,
+    /// Swap in use (`SwapTotal` − `SwapFree`), bytes.
+    pub swap_used: Option<u64>,
 }
 
 /// Reads the machine's figures now.
 pub fn host_figures() -> HostFigures {
-    let available_memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| kib_field(&text, "MemAvailable:"));
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let available_memory = kib_field(&meminfo, "MemAvailable:");
+    let swap_used = match (
+        kib_field(&meminfo, "SwapTotal:"),
+        kib_field(&meminfo, "SwapFree:"),
+    ) {
+        (Some(total), Some(free)) => Some(total.saturating_sub(free)),
+        _ => None,
+    };
     let (packets_in, packets_out) = match std::fs::read_to_string("/proc/net/dev") {
         Ok(text) => {
             let (i, o) = packets(&text);
@@ -31,15 +37,8 @@ pub fn host_figures() -> HostFigures {
         available_memory,
         packets_in,
         packets_out,
+        swap_used,
     }
-}
-
-/// The swapped-out memory of process `pid` (`VmSwap`), bytes; `None` when it cannot be read
-/// (the process is gone, or the kernel does not say).
-pub fn process_swap(pid: u32) -> Option<u64> {
-    let text =
-        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    kib_field(&text, "VmSwap:")
 }
 
 /// `Name:   123 kB` → bytes.
@@ -77,9 +76,9 @@ mod tests {
     fn proc_texts_are_read() {
         let dev = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n  eth0: 5000 7 0 0 0 0 0 0 9000 3 0 0 0 0 0 0\n";
         assert_eq!(packets(dev), (17, 13));
-        let status = "Name:\tredis-server\nVmSwap:\t      12 kB\n";
-        assert_eq!(kib_field(status, "VmSwap:"), Some(12 * 1024));
-        assert_eq!(kib_field(status, "VmRSS:"), None);
+        let meminfo = "MemTotal: 100 kB\nSwapTotal:      12 kB\nSwapFree: 2 kB\n";
+        assert_eq!(kib_field(meminfo, "SwapTotal:"), Some(12 * 1024));
+        assert_eq!(kib_field(meminfo, "MemAvailable:"), None);
     }
 
     #[test]
@@ -87,6 +86,6 @@ mod tests {
         let figures = host_figures();
         assert!(figures.available_memory.is_some_and(|m| m > 0));
         assert!(figures.packets_in.is_some());
-        assert!(process_swap(std::process::id()).is_some());
+        assert!(figures.swap_used.is_some());
     }
 }

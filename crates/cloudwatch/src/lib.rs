@@ -252,6 +252,22 @@ impl CloudWatch {
             .record(series, at_ms, Stats::single(value), high_resolution)
     }
 
+    /// [`CloudWatch::record_fine`] of several series' values of one instant, in one go.
+    ///
+    /// # Errors
+    /// As [`CloudWatch::record_fine`]: the first refusal met (the other values are kept).
+    pub fn record_fine_many(
+        &self,
+        at_ms: i64,
+        values: &[(SeriesId, f64)],
+    ) -> Result<(), TimeseriesError> {
+        let points: Vec<(SeriesId, Stats)> = values
+            .iter()
+            .map(|(id, v)| (*id, Stats::single(*v)))
+            .collect();
+        self.metrics.store().record_fine_many(at_ms, &points)
+    }
+
     /// Makes every metric of `namespace` that carries dimension `name` = `value` known
     /// without it too, in queries and in `ListMetrics`: ElastiCache's metrics are published per
     /// node (`CacheClusterId` + `CacheNodeId` `0001`) and read per cache cluster

@@ -112,10 +112,6 @@ pub trait NodeRuntime: Send + Sync + 'static {
     fn host_figures(&self) -> HostFigures {
         HostFigures::default()
     }
-    /// The swapped-out memory of node process `pid` on this host, bytes; by default unknown.
-    fn process_swap(&self, _pid: u32) -> Option<u64> {
-        None
-    }
     /// The node's `INFO` text for metrics (with `commandstats`, over a connection kept for
     /// sampling); by default the plain `INFO`'s fields written back as text.
     fn info_for_metrics<'a>(
@@ -437,10 +433,6 @@ impl NodeRuntime for Agent {
         max: usize,
     ) -> std::io::Result<ferrocache_agent::process::LogChunk> {
         ferrocache_agent::process::read_from(path, offset, max)
-    }
-
-    fn process_swap(&self, pid: u32) -> Option<u64> {
-        ferrocache_agent::host::process_swap(pid)
     }
 
     fn replicaof<'a>(

@@ -163,24 +163,22 @@ fn record(
     types: Option<&CommandTypes>,
     answers: Vec<Answer>,
 ) {
-    let host = sinks.publisher.as_ref().map(|_| ctx.agent.host_figures());
+    // The machine's figures, read once a round: every node of it shares them.
+    let host = sinks.publisher.as_ref().map(|_| {
+        let host = ctx.agent.host_figures();
+        HostFigures {
+            available_memory: host.available_memory.unwrap_or(0) as f64,
+            packets_in: host.packets_in.unwrap_or(0) as f64,
+            packets_out: host.packets_out.unwrap_or(0) as f64,
+            swap_used: host.swap_used.unwrap_or(0) as f64,
+        }
+    });
     for (key, info, taken_at) in answers {
         let Some(target) = targets.get(&key) else {
             continue;
         };
         if let (Some(publisher), Some(host), Some(text)) = (&sinks.publisher, host, &info) {
-            let at_ms = unix_ms(taken_at);
-            let mut figures = HostFigures {
-                available_memory: host.available_memory.unwrap_or(0) as f64,
-                packets_in: host.packets_in.unwrap_or(0) as f64,
-                packets_out: host.packets_out.unwrap_or(0) as f64,
-                process_swap: 0.0,
-            };
-            let reading = Reading::parse(text, at_ms, figures);
-            if let Some(pid) = reading.process_id() {
-                figures.process_swap = ctx.agent.process_swap(pid).unwrap_or(0) as f64;
-            }
-            let reading = reading.with_host(figures);
+            let reading = Reading::parse(text, unix_ms(taken_at), host);
             publish(
                 publisher.as_ref(),
                 started_ms,

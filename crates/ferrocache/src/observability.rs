@@ -91,15 +91,25 @@ impl MetricPublisher for CloudWatchPublisher {
         high_resolution: bool,
     ) {
         let ids = self.series_of(node, points);
-        for (point, id) in points.iter().zip(ids) {
-            let recorded = if high_resolution {
-                self.cloudwatch.record_fine(id, at_ms, point.value)
-            } else {
-                self.cloudwatch.record_point(id, at_ms, point.value, false)
-            };
-            if let Err(error) = recorded {
-                tracing::debug!(metric = point.metric, %error, "a datapoint was not kept");
+        let recorded = if high_resolution {
+            let values: Vec<(SeriesId, f64)> = ids
+                .into_iter()
+                .zip(points.iter().map(|p| p.value))
+                .collect();
+            self.cloudwatch.record_fine_many(at_ms, &values)
+        } else {
+            // Every point is recorded; the first refusal is reported.
+            let mut first = Ok(());
+            for (id, point) in ids.into_iter().zip(points) {
+                let recorded = self.cloudwatch.record_point(id, at_ms, point.value, false);
+                if first.is_ok() {
+                    first = recorded;
+                }
             }
+            first
+        };
+        if let Err(error) = recorded {
+            tracing::debug!(cache_cluster = %node.cache_cluster, %error, "datapoints were not kept");
         }
     }
 }

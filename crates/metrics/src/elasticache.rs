@@ -17,9 +17,9 @@
 //!
 //! Host-level figures: `CPUUtilization` is the node process's CPU (user and system, all its
 //! threads) — on ElastiCache the host runs only that node; `FreeableMemory` is the machine's
-//! available memory and `NetworkPacketsIn/Out` the machine's packet counts, shared by every node
-//! on it; `NetworkBytesIn/Out` are the node's own (clients and replication); `SwapUsage` is the
-//! process's swapped-out memory.
+//! available memory, `SwapUsage` the machine's swap in use and `NetworkPacketsIn/Out` the
+//! machine's packet counts, shared by every node on it (as the host's, which on ElastiCache
+//! runs the one node); `NetworkBytesIn/Out` are the node's own (clients and replication).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -72,8 +72,8 @@ pub struct HostFigures {
     pub packets_in: f64,
     /// Packets sent on every interface since boot.
     pub packets_out: f64,
-    /// The node process's swapped-out memory (`VmSwap`), bytes.
-    pub process_swap: f64,
+    /// Swap in use on the machine, bytes.
+    pub swap_used: f64,
 }
 
 /// One node's figures at one moment.
@@ -129,6 +129,13 @@ const FIELDS: &[&str] = &[
     "uptime_in_seconds",
 ];
 
+/// [`FIELDS`] by name: `INFO` has some 200 lines, and each is looked up once per sample.
+fn field_names() -> &'static HashMap<&'static str, &'static str> {
+    static NAMES: std::sync::OnceLock<HashMap<&'static str, &'static str>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(|| FIELDS.iter().map(|f| (*f, *f)).collect())
+}
+
 /// How many of [`FIELDS`], from the first, are counters.
 const COUNTER_COUNT: usize = 19;
 
@@ -170,7 +177,7 @@ impl Reading {
                 reading.process_id = value.parse().ok();
             } else if name == "role" {
                 reading.primary = value == "master";
-            } else if let Some(field) = FIELDS.iter().find(|f| **f == name) {
+            } else if let Some(&field) = field_names().get(name) {
                 if let Ok(number) = value.parse::<f64>() {
                     reading.fields.insert(field, number);
                 }
@@ -190,12 +197,6 @@ impl Reading {
     /// The node's process id, as it said.
     pub fn process_id(&self) -> Option<u32> {
         self.process_id
-    }
-
-    /// The same reading with the host's figures `host` (read once the process id is known).
-    pub fn with_host(mut self, host: HostFigures) -> Self {
-        self.host = host;
-        self
     }
 
     /// When the node's process started (unix ms), as its uptime says.
@@ -309,7 +310,7 @@ pub fn datapoints(before: &Reading, now: &Reading, types: Option<&CommandTypes>)
         "Count",
         growth(before.host.packets_out, now.host.packets_out),
     );
-    push("SwapUsage", "Bytes", now.host.process_swap);
+    push("SwapUsage", "Bytes", now.host.swap_used);
 
     // Engine.
     push("ActiveDefragHits", "Count", grew("active_defrag_hits"));
@@ -522,7 +523,7 @@ cmdstat_ping:calls=2,usec=2,usec_per_call=1.00,rejected_calls=0,failed_calls=0\r
             available_memory: 9e9,
             packets_in: 10.0,
             packets_out: 20.0,
-            process_swap: 0.0,
+            swap_used: 0.0,
         };
         let before = Reading::parse(BEFORE, 0, host);
         let later = HostFigures {

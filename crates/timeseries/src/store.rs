@@ -365,8 +365,23 @@ impl Store {
         at_ms: i64,
         value: Stats,
     ) -> Result<(), TimeseriesError> {
-        let inner = &self.inner;
         check_value(&value)?;
+        self.record_fine_many(at_ms, &[(id, value)])
+    }
+
+    /// [`Store::record_fine`] of several series' points of one instant: one look at the clock
+    /// and at the series table for all of them (a node's sample is some fifty metrics). A point
+    /// that is not a number, or of a series this store did not hand out, is left out; the
+    /// others are kept.
+    ///
+    /// # Errors
+    /// As [`Store::record_fine`]: the first refusal met.
+    pub fn record_fine_many(
+        &self,
+        at_ms: i64,
+        points: &[(SeriesId, Stats)],
+    ) -> Result<(), TimeseriesError> {
+        let inner = &self.inner;
         let now = inner.clock.now_ms();
         let oldest_ms = Tier::Fine.cutoff_ms(&inner.retention, now);
         if at_ms < oldest_ms {
@@ -376,12 +391,24 @@ impl Store {
         if at_ms > newest_ms {
             return Err(TimeseriesError::TooNew { at_ms, newest_ms });
         }
-        inner
-            .with_series(id, |series| {
-                series.head.lock().add(Tier::Fine, at_ms, &value);
-                series.last_ms.fetch_max(at_ms, Ordering::Relaxed);
-            })
-            .ok_or(TimeseriesError::UnknownSeries(id))
+        let mut refused = None;
+        let table = inner.series.read();
+        for (id, value) in points {
+            if let Err(e) = check_value(value) {
+                refused.get_or_insert(e);
+                continue;
+            }
+            match table.get(id.index()).and_then(Option::as_ref) {
+                Some(series) => {
+                    series.head.lock().add(Tier::Fine, at_ms, value);
+                    series.last_ms.fetch_max(at_ms, Ordering::Relaxed);
+                }
+                None => {
+                    refused.get_or_insert(TimeseriesError::UnknownSeries(*id));
+                }
+            }
+        }
+        refused.map_or(Ok(()), Err)
     }
 
     /// The datapoints of `id` in `[start_ms, end_ms)` in buckets of `period_s` seconds, the
