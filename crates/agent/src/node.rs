@@ -195,20 +195,26 @@ impl Agent {
         addr: &NodeAddress,
         timeout: Duration,
     ) -> Result<String, EngineError> {
-        let kept = self.sampling_clients().get(addr).cloned();
-        let client = match kept {
-            Some(client) => client,
-            None => {
-                let client = self.admin_client(addr, timeout).await?;
-                self.sampling_clients().insert(addr.clone(), client.clone());
-                client
-            }
-        };
+        let client = self.kept_client(addr, timeout).await?;
         let answer = client.info_for_metrics().await;
         if answer.is_err() {
             self.forget_sampling(addr);
         }
         answer
+    }
+
+    /// The connection kept to `addr` for sampling and log delivery, opened if there is none.
+    async fn kept_client(
+        &self,
+        addr: &NodeAddress,
+        timeout: Duration,
+    ) -> Result<NodeClient, EngineError> {
+        if let Some(client) = self.sampling_clients().get(addr).cloned() {
+            return Ok(client);
+        }
+        let client = self.admin_client(addr, timeout).await?;
+        self.sampling_clients().insert(addr.clone(), client.clone());
+        Ok(client)
     }
 
     /// The commands in each of `categories` (`ACL CAT`), as the node at `addr` knows them:
@@ -230,19 +236,31 @@ impl Agent {
         Ok(out)
     }
 
-    /// The newest `count` entries of the slow log of the node at `addr`, newest first, over
-    /// the connection kept for sampling.
+    /// The node's `run_id` (slow log ids start again with each process) and the newest
+    /// `count` entries of its slow log, newest first, over the connection kept for sampling:
+    /// read every few seconds, a connection each time would show in the node's own
+    /// connection figures.
     ///
     /// # Errors
-    /// As for [`Agent::admin_client`] and [`NodeClient::slowlog_get`].
+    /// As for [`Agent::admin_client`], [`NodeClient::info`] and [`NodeClient::slowlog_get`].
     pub async fn slowlog(
         &self,
         addr: &NodeAddress,
         count: u32,
         timeout: Duration,
-    ) -> Result<Vec<ferrocache_engine::SlowlogEntry>, EngineError> {
-        let client = self.admin_client(addr, timeout).await?;
-        client.slowlog_get(count).await
+    ) -> Result<(String, Vec<ferrocache_engine::SlowlogEntry>), EngineError> {
+        let client = self.kept_client(addr, timeout).await?;
+        let answer = match client.info().await {
+            Ok(info) => client
+                .slowlog_get(count)
+                .await
+                .map(|entries| (info.run_id, entries)),
+            Err(e) => Err(e),
+        };
+        if answer.is_err() {
+            self.forget_sampling(addr);
+        }
+        answer
     }
 
     /// Drops the sampling connection to `addr` (its node is gone).

@@ -85,14 +85,14 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<HashMap<String, Vec<String>>, RuntimeError>> {
         Box::pin(async { Ok(HashMap::new()) })
     }
-    /// The newest `count` slow log entries of the node at `addr`; by default none.
+    /// The node's `run_id` and its newest `count` slow log entries; by default none.
     fn slowlog<'a>(
         &'a self,
         _addr: &'a NodeAddress,
         _count: u32,
         _timeout: Duration,
-    ) -> BoxFuture<'a, Result<Vec<ferrocache_engine::SlowlogEntry>, RuntimeError>> {
-        Box::pin(async { Ok(Vec::new()) })
+    ) -> BoxFuture<'a, Result<(String, Vec<ferrocache_engine::SlowlogEntry>), RuntimeError>> {
+        Box::pin(async { Ok((String::new(), Vec::new())) })
     }
     /// Whole lines of the node's own log file at `path` from `offset`, at most `max` bytes
     /// (see [`ferrocache_agent::process::read_from`]); by default the file has nothing.
@@ -422,7 +422,7 @@ impl NodeRuntime for Agent {
         addr: &'a NodeAddress,
         count: u32,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<Vec<ferrocache_engine::SlowlogEntry>, RuntimeError>> {
+    ) -> BoxFuture<'a, Result<(String, Vec<ferrocache_engine::SlowlogEntry>), RuntimeError>> {
         Box::pin(async move { Ok(Agent::slowlog(self, addr, count, timeout).await?) })
     }
 

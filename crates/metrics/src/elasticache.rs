@@ -85,8 +85,6 @@ pub struct Reading {
     fields: HashMap<&'static str, f64>,
     /// `role:master`.
     primary: bool,
-    /// `process_id`.
-    process_id: Option<u32>,
     /// Keys and keys with a TTL in all databases, and db0's average TTL (ms).
     keys: f64,
     volatile_keys: f64,
@@ -173,8 +171,6 @@ impl Reading {
                 if db == "0" {
                     reading.db0_avg_ttl = stat(value, "avg_ttl");
                 }
-            } else if name == "process_id" {
-                reading.process_id = value.parse().ok();
             } else if name == "role" {
                 reading.primary = value == "master";
             } else if let Some(&field) = field_names().get(name) {
@@ -192,11 +188,6 @@ impl Reading {
 
     fn has(&self, name: &str) -> bool {
         self.fields.contains_key(name)
-    }
-
-    /// The node's process id, as it said.
-    pub fn process_id(&self) -> Option<u32> {
-        self.process_id
     }
 
     /// When the node's process started (unix ms), as its uptime says.

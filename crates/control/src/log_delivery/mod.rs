@@ -320,10 +320,7 @@ async fn ship_slow_log(
     facts: &mut NodeLogDelivery,
     deliver: impl Fn(&[(i64, String)]) -> Result<(), String>,
 ) -> Result<Option<()>, String> {
-    let Ok(info) = ctx.agent.info(&target.addr, CALL_TIMEOUT).await else {
-        return Ok(None);
-    };
-    let Ok(mut entries) = ctx
+    let Ok((run_id, mut entries)) = ctx
         .agent
         .slowlog(&target.addr, SLOW_LOG_BATCH, CALL_TIMEOUT)
         .await
@@ -331,7 +328,7 @@ async fn ship_slow_log(
         return Ok(None);
     };
     let after = match &facts.slow_log_cursor {
-        Some((run_id, id)) if *run_id == info.run_id => Some(*id),
+        Some((cursor_run, id)) if *cursor_run == run_id => Some(*id),
         // A new process numbers its entries from 0 again.
         _ => None,
     };
@@ -343,7 +340,7 @@ async fn ship_slow_log(
         .collect();
     deliver(&events)?;
     if let Some(newest) = entries.last() {
-        facts.slow_log_cursor = Some((info.run_id.clone(), newest.id));
+        facts.slow_log_cursor = Some((run_id, newest.id));
     }
     Ok(Some(()))
 }
