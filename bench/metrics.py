@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,10 @@ IDLE_S = float(os.environ.get("IDLE_S", "600"))
 SETTLE_S = float(os.environ.get("SETTLE_S", "10"))
 QUERY_CALLS = int(os.environ.get("QUERY_CALLS", "200"))
 AVAILABLE_TIMEOUT_S = float(os.environ.get("AVAILABLE_TIMEOUT_S", "1800"))
+# When set, `perf record -g` samples Ferrocache for the first PERF_S seconds (default 30) of the
+# idle window into <PERF_OUT>.<binary's file name> (for `perf report -i`).
+PERF_OUT = os.environ.get("PERF_OUT")
+PERF_S = float(os.environ.get("PERF_S", "30"))
 CIDRS = ["127.240.0.0/20", "127.241.0.0/20", "127.242.0.0/20"]
 REGION = "us-east-1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -118,6 +123,11 @@ def measure(binary: str, cidr: str) -> dict:
         cw_dir = Path(fc.data_dir) / "cloudwatch"
         cpu0, rss0, disk0, t0 = cpu_seconds(pid), rss_mb(pid), tree_bytes(cw_dir), time.monotonic()
         rss_mid = None
+        if PERF_OUT:
+            subprocess.run(["perf", "record", "-q", "-F", os.environ.get("PERF_HZ", "999"), "-g", "-p", str(pid),
+                            "-o", f"{PERF_OUT}.{Path(binary).name}", "--",
+                            "sleep", str(min(PERF_S, IDLE_S))],
+                           check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while time.monotonic() - t0 < IDLE_S:
             time.sleep(min(10.0, IDLE_S))
             if rss_mid is None and time.monotonic() - t0 >= IDLE_S / 2:

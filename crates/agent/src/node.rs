@@ -12,11 +12,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use ferrocache_engine::sampling::exchange;
 use ferrocache_engine::{
     check_node_id, render, AdminIdentity, ClusterFailoverMode, ClusterInfo, ClusterNode,
-    EngineError, Info, NodeAddress, NodeClient, NodeConfig, SlotState,
+    EngineError, Info, NodeAddress, NodeClient, NodeConfig, SamplingConnection, SlotState,
 };
 use tracing::{debug, info, warn};
 
@@ -110,9 +111,13 @@ pub struct Agent {
     /// continues to [`Agent::process_events`] (see [`crate::watch`]); dropped with the agent,
     /// which ends them.
     watches: Watches,
-    /// One kept connection per node for sampling (see [`Agent::sample_info`]).
-    sampling: Mutex<HashMap<NodeAddress, NodeClient>>,
+    /// One kept connection per node for sampling (see [`Agent::sample_infos`]), each behind
+    /// its own lock so the slow log reader and the sampler take turns on it.
+    sampling: Mutex<HashMap<NodeAddress, SamplingSlot>>,
 }
+
+/// The connection kept to one node for sampling, if one is open; taken out while in use.
+type SamplingSlot = Arc<tokio::sync::Mutex<Option<SamplingConnection>>>;
 
 /// What the pidfile's process turned out to be.
 enum Found {
@@ -183,38 +188,84 @@ impl Agent {
         Ok(client.with_call_timeout(timeout))
     }
 
-    /// `INFO default commandstats` of the node at `addr` (its text), for metrics, over a connection kept
-    /// for sampling: a connection per sample would cost a handshake and an `AUTH` each time
-    /// and show in the node's own connection figures. The connection is dropped after any
-    /// error (the node restarted, froze or went) and opened again on the next sample.
-    ///
-    /// # Errors
-    /// As for [`Agent::admin_client`] and the call.
-    pub async fn sample_info(
+    /// `INFO default commandstats` of each node of `addrs` (its text), for metrics, and when
+    /// each answer was read, in the order of `addrs`: all asked at once over the connection
+    /// kept for each ([`SamplingConnection`], which says why not a [`NodeClient`]; a
+    /// connection per sample would also cost a handshake and an `AUTH` each time and show in
+    /// the node's own connection figures), the missing ones opened first, everything within
+    /// `timeout`. A connection is dropped after any error (the node restarted, froze or went)
+    /// and opened again on the next sample.
+    pub async fn sample_infos(
         &self,
-        addr: &NodeAddress,
+        addrs: &[NodeAddress],
         timeout: Duration,
-    ) -> Result<String, EngineError> {
-        let client = self.kept_client(addr, timeout).await?;
-        let answer = client.info_for_metrics().await;
-        if answer.is_err() {
-            self.forget_sampling(addr);
+    ) -> Vec<(Result<String, EngineError>, SystemTime)> {
+        let started = Instant::now();
+        let slots: Vec<SamplingSlot> = {
+            let mut kept = self.sampling_slots();
+            addrs
+                .iter()
+                .map(|addr| kept.entry(addr.clone()).or_default().clone())
+                .collect()
+        };
+        // Each node's connection is held for the round; a slow log read waits its turn.
+        let mut held = Vec::with_capacity(slots.len());
+        for slot in slots {
+            held.push(slot.lock_owned().await);
         }
-        answer
-    }
-
-    /// The connection kept to `addr` for sampling and log delivery, opened if there is none.
-    async fn kept_client(
-        &self,
-        addr: &NodeAddress,
-        timeout: Duration,
-    ) -> Result<NodeClient, EngineError> {
-        if let Some(client) = self.sampling_clients().get(addr).cloned() {
-            return Ok(client);
+        // Taken out of their slots for the exchange: if this future is dropped half-way, a
+        // connection that may hold half a reply goes with it.
+        let mut taken: Vec<Option<SamplingConnection>> =
+            held.iter_mut().map(|slot| slot.take()).collect();
+        let missing: Vec<usize> = (0..taken.len()).filter(|&at| taken[at].is_none()).collect();
+        let opening = missing
+            .iter()
+            .map(|&at| SamplingConnection::open(&addrs[at], timeout, self.identity.as_ref()));
+        let opened = futures_util::future::join_all(opening).await;
+        let mut answers: Vec<Option<Result<String, EngineError>>> =
+            addrs.iter().map(|_| None).collect();
+        for (at, opened) in missing.into_iter().zip(opened) {
+            match opened {
+                Ok(connection) => taken[at] = Some(connection),
+                Err(e) => answers[at] = Some(Err(e)),
+            }
         }
-        let client = self.admin_client(addr, timeout).await?;
-        self.sampling_clients().insert(addr.clone(), client.clone());
-        Ok(client)
+        let (positions, mut connections): (Vec<usize>, Vec<&mut SamplingConnection>) = taken
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(at, connection)| connection.as_mut().map(|c| (at, c)))
+            .unzip();
+        for connection in &mut connections {
+            connection.start_info_for_metrics();
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        let exchanged = exchange(&mut connections, left).await;
+        let taken_at = SystemTime::now();
+        for ((at, connection), exchanged) in positions.into_iter().zip(connections).zip(exchanged) {
+            answers[at] = Some(exchanged.and_then(|()| connection.take_text("INFO")));
+        }
+        let answers: Vec<Result<String, EngineError>> = answers
+            .into_iter()
+            .zip(addrs)
+            .map(|(answer, addr)| {
+                answer.unwrap_or_else(|| {
+                    Err(EngineError::Timeout {
+                        addr: addr.to_string(),
+                        command: "INFO".to_string(),
+                        timeout,
+                    })
+                })
+            })
+            .collect();
+        for ((slot, connection), answer) in held.iter_mut().zip(taken).zip(&answers) {
+            if answer.is_ok() {
+                **slot = connection;
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| (answer, taken_at))
+            .collect()
     }
 
     /// The commands in each of `categories` (`ACL CAT`), as the node at `addr` knows them:
@@ -242,33 +293,46 @@ impl Agent {
     /// connection figures.
     ///
     /// # Errors
-    /// As for [`Agent::admin_client`], [`NodeClient::info`] and [`NodeClient::slowlog_get`].
+    /// As for [`SamplingConnection::open`] and
+    /// [`SamplingConnection::take_run_id_and_slowlog`], or [`EngineError::Timeout`] after
+    /// `timeout`.
     pub async fn slowlog(
         &self,
         addr: &NodeAddress,
         count: u32,
         timeout: Duration,
     ) -> Result<(String, Vec<ferrocache_engine::SlowlogEntry>), EngineError> {
-        let client = self.kept_client(addr, timeout).await?;
-        let answer = match client.info().await {
-            Ok(info) => client
-                .slowlog_get(count)
-                .await
-                .map(|entries| (info.run_id, entries)),
-            Err(e) => Err(e),
+        let started = Instant::now();
+        let slot = self
+            .sampling_slots()
+            .entry(addr.clone())
+            .or_default()
+            .clone();
+        let mut held = slot.lock().await;
+        let mut connection = match held.take() {
+            Some(connection) => connection,
+            None => SamplingConnection::open(addr, timeout, self.identity.as_ref()).await?,
         };
-        if answer.is_err() {
-            self.forget_sampling(addr);
+        connection.start_run_id_and_slowlog(count);
+        let left = timeout.saturating_sub(started.elapsed());
+        let exchanged = exchange(&mut [&mut connection], left).await.pop();
+        let answer = match exchanged {
+            Some(Ok(())) => connection.take_run_id_and_slowlog(),
+            Some(Err(e)) => Err(e),
+            None => unreachable!("one connection, one result"),
+        };
+        if answer.is_ok() {
+            *held = Some(connection);
         }
         answer
     }
 
     /// Drops the sampling connection to `addr` (its node is gone).
     pub fn forget_sampling(&self, addr: &NodeAddress) {
-        self.sampling_clients().remove(addr);
+        self.sampling_slots().remove(addr);
     }
 
-    fn sampling_clients(&self) -> std::sync::MutexGuard<'_, HashMap<NodeAddress, NodeClient>> {
+    fn sampling_slots(&self) -> std::sync::MutexGuard<'_, HashMap<NodeAddress, SamplingSlot>> {
         self.sampling.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -112,20 +112,25 @@ pub trait NodeRuntime: Send + Sync + 'static {
     fn host_figures(&self) -> HostFigures {
         HostFigures::default()
     }
-    /// The node's `INFO` text for metrics (with `commandstats`, over a connection kept for
-    /// sampling); by default the plain `INFO`'s fields written back as text.
-    fn info_for_metrics<'a>(
+    /// The `INFO` text for metrics (with `commandstats`) of each node of `addrs`, and when
+    /// each answer came, in the order of `addrs`, each bounded by `timeout`; by default each
+    /// node's plain `INFO` fields written back as text.
+    fn sample_infos<'a>(
         &'a self,
-        addr: &'a NodeAddress,
+        addrs: &'a [NodeAddress],
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
+    ) -> BoxFuture<'a, Vec<(Result<String, RuntimeError>, std::time::SystemTime)>> {
         Box::pin(async move {
-            let info = self.info(addr, timeout).await?;
-            Ok(info
-                .raw
-                .iter()
-                .map(|(k, v)| format!("{k}:{v}\r\n"))
-                .collect())
+            let asks = addrs.iter().map(|addr| async move {
+                let info = self.info(addr, timeout).await.map(|info| {
+                    info.raw
+                        .iter()
+                        .map(|(k, v)| format!("{k}:{v}\r\n"))
+                        .collect()
+                });
+                (info, std::time::SystemTime::now())
+            });
+            futures_util::future::join_all(asks).await
         })
     }
     /// Lets go of what sampling kept for the node at `addr` (it is gone).
@@ -390,12 +395,18 @@ impl NodeRuntime for Agent {
         })
     }
 
-    fn info_for_metrics<'a>(
+    fn sample_infos<'a>(
         &'a self,
-        addr: &'a NodeAddress,
+        addrs: &'a [NodeAddress],
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<String, RuntimeError>> {
-        Box::pin(async move { Ok(self.sample_info(addr, timeout).await?) })
+    ) -> BoxFuture<'a, Vec<(Result<String, RuntimeError>, std::time::SystemTime)>> {
+        Box::pin(async move {
+            Agent::sample_infos(self, addrs, timeout)
+                .await
+                .into_iter()
+                .map(|(answer, at)| (answer.map_err(RuntimeError::from), at))
+                .collect()
+        })
     }
 
     fn forget_metrics_connection(&self, addr: &NodeAddress) {

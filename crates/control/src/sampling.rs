@@ -9,9 +9,10 @@
 //! The nodes to sample follow the store's change feed, as the data path follows its routes: all
 //! of them once at start (and after the feed fell behind), then only the nodes a commit
 //! changed. Sampling is the one periodic pass over every node — metrics are a time series —
-//! and it is bounded: at most [`SAMPLES_IN_FLIGHT_MAX`] nodes asked at once, each within
-//! [`SAMPLE_TIMEOUT`], a node that does not answer recorded as down (`redis_up 0`, and no
-//! datapoint: CloudWatch shows a gap).
+//! and it is bounded: every node is asked at once from this one task (over a plain socket kept
+//! per node, [`ferrocache_engine::SamplingConnection`]: a write and a read each, no task per
+//! node), each within [`SAMPLE_TIMEOUT`], a node that does not answer recorded as down
+//! (`redis_up 0`, and no datapoint: CloudWatch shows a gap).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use ferrocache_engine::NodeAddress;
 use ferrocache_metrics::elasticache::{self, CommandTypes, Datapoint, HostFigures, Reading};
-use ferrocache_metrics::{NodeLabels, NodeSample, Samples};
+use ferrocache_metrics::{NodeLabels, Samples};
 use ferrocache_model::ids;
 use ferrocache_model::node::{NodeIntent, NodeSpec};
 use ferrocache_store::{view, Doc, ReadExt, StoreError};
@@ -31,8 +32,6 @@ use crate::reconcile::Context;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Bound on one node's answer.
 pub const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Most nodes asked at once.
-pub const SAMPLES_IN_FLIGHT_MAX: usize = 64;
 /// A standard datapoint covers this long.
 const MINUTE_MS: i64 = 60_000;
 
@@ -42,7 +41,7 @@ pub trait MetricPublisher: Send + Sync {
     /// when `high_resolution`, else one minute.
     fn publish(
         &self,
-        node: &PublishedNode,
+        node: &PublishedNode<'_>,
         at_ms: i64,
         points: &[Datapoint],
         high_resolution: bool,
@@ -50,14 +49,14 @@ pub trait MetricPublisher: Send + Sync {
 }
 
 /// The names a node's datapoints are published under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedNode {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishedNode<'a> {
     /// The node's region.
-    pub region: String,
+    pub region: &'a str,
     /// `CacheClusterId`.
-    pub cache_cluster: String,
+    pub cache_cluster: &'a str,
     /// `CacheNodeId`.
-    pub cache_node: String,
+    pub cache_node: &'a str,
 }
 
 /// Where the sampler's findings go.
@@ -78,19 +77,28 @@ struct Target {
 }
 
 /// The earlier readings of one node that its next datapoints are counted from.
+///
+/// Two clocks: a reading's own moment (the node's `server_time_usec`) measures the interval a
+/// rate is over, to the microsecond; the round's (when the sampler asked, every
+/// [`SAMPLE_EVERY`] on the dot) names the second or minute a datapoint is published under, so
+/// consecutive rounds fill consecutive seconds even when the node's answers are a few
+/// milliseconds late or early across a second's edge.
 #[derive(Debug, Clone)]
 struct History {
-    /// The last reading (the start of the next second's interval).
+    /// The last reading (the start of the next second's interval), and its round.
     last: Reading,
-    /// The first reading of the current minute (the start of the minute's interval).
+    last_round_ms: i64,
+    /// The first reading of the current minute (the start of the minute's interval), and its
+    /// round.
     minute: Reading,
+    minute_round_ms: i64,
 }
 
 /// Samples the nodes into `sinks` until the store's feed closes.
 pub(crate) async fn sample_nodes(ctx: Arc<Context>, sinks: Sinks) {
     let mut feed = ctx.store.watch();
     let mut targets = relist(&ctx, &sinks);
-    let mut histories: HashMap<String, History> = HashMap::new();
+    let mut histories: Histories = Histories::default();
     let mut types: Option<CommandTypes> = None;
     let started_ms = unix_ms(SystemTime::now());
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
@@ -112,35 +120,46 @@ pub(crate) async fn sample_nodes(ctx: Arc<Context>, sinks: Sinks) {
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = ticks.tick() => {
+                let round_ms = unix_ms(SystemTime::now());
                 let answers = sample_all(&ctx, &targets).await;
                 if sinks.publisher.is_some() && types.is_none() {
-                    types = command_types(&ctx, &answers, &targets).await;
+                    types = command_types(&ctx, &answers).await;
                 }
-                record(&ctx, &sinks, started_ms, &targets, &mut histories, types.as_ref(), answers);
+                let round = Round { started_ms, round_ms, types: types.as_ref() };
+                record(&ctx, &sinks, &round, &mut histories, answers);
             }
         }
     }
 }
 
-/// What one node answered in a round: its key, its `INFO` text (none: no answer), and when.
-type Answer = (String, Option<String>, SystemTime);
+/// What one node answered in a round: its key and target, its `INFO` text (none: no answer),
+/// and when it was read.
+type Answer<'a> = (&'a str, &'a Target, Option<String>, SystemTime);
+
+/// The nodes' histories by node key (looked up for every node every second: a fast hash).
+type Histories = HashMap<String, History, foldhash::fast::RandomState>;
+
+/// What every node's datapoints of one round share.
+struct Round<'a> {
+    /// When the sampler started (unix ms): nodes started later count from their start.
+    started_ms: i64,
+    /// When this round asked (unix ms).
+    round_ms: i64,
+    /// The command types, once known.
+    types: Option<&'a CommandTypes>,
+}
 
 /// The commands of each ACL category ElastiCache's command types are defined by, asked of the
 /// first node that answered; `None` until one does.
-async fn command_types(
-    ctx: &Context,
-    answers: &[Answer],
-    targets: &HashMap<String, Target>,
-) -> Option<CommandTypes> {
-    let (key, _, _) = answers.iter().find(|(_, info, _)| info.is_some())?;
-    let target = targets.get(key)?;
+async fn command_types(ctx: &Context, answers: &[Answer<'_>]) -> Option<CommandTypes> {
+    let (_, target, _, _) = answers.iter().find(|(_, _, info, _)| info.is_some())?;
     let categories: Vec<&str> = elasticache::COMMAND_TYPES.iter().map(|(_, c)| *c).collect();
     match ctx
         .agent
         .command_categories(&target.addr, &categories, SAMPLE_TIMEOUT)
         .await
     {
-        Ok(by_category) => Some(CommandTypes { by_category }),
+        Ok(by_category) => Some(CommandTypes::new(&by_category)),
         Err(error) => {
             tracing::debug!(%error, "cannot read the engine's command categories yet");
             None
@@ -157,11 +176,9 @@ fn unix_ms(at: SystemTime) -> i64 {
 fn record(
     ctx: &Context,
     sinks: &Sinks,
-    started_ms: i64,
-    targets: &HashMap<String, Target>,
-    histories: &mut HashMap<String, History>,
-    types: Option<&CommandTypes>,
-    answers: Vec<Answer>,
+    round: &Round<'_>,
+    histories: &mut Histories,
+    answers: Vec<Answer<'_>>,
 ) {
     // The machine's figures, read once a round: every node of it shares them.
     let host = sinks.publisher.as_ref().map(|_| {
@@ -173,29 +190,13 @@ fn record(
             swap_used: host.swap_used.unwrap_or(0) as f64,
         }
     });
-    for (key, info, taken_at) in answers {
-        let Some(target) = targets.get(&key) else {
-            continue;
-        };
+    for (key, target, info, taken_at) in answers {
         if let (Some(publisher), Some(host), Some(text)) = (&sinks.publisher, host, &info) {
             let reading = Reading::parse(text, unix_ms(taken_at), host);
-            publish(
-                publisher.as_ref(),
-                started_ms,
-                target,
-                histories,
-                &key,
-                reading,
-                types,
-            );
+            publish(publisher.as_ref(), round, target, histories, key, reading);
         }
         if let Some(samples) = &sinks.samples {
-            samples.record(NodeSample {
-                labels: target.labels.clone(),
-                up: info.is_some(),
-                info: info.unwrap_or_default(),
-                taken_at,
-            });
+            samples.update(&target.labels, info, taken_at);
         }
     }
 }
@@ -203,17 +204,16 @@ fn record(
 /// Publishes the second (and, at a minute boundary, the minute) that `reading` completes.
 fn publish(
     publisher: &dyn MetricPublisher,
-    started_ms: i64,
+    round: &Round<'_>,
     target: &Target,
-    histories: &mut HashMap<String, History>,
+    histories: &mut Histories,
     key: &str,
     reading: Reading,
-    types: Option<&CommandTypes>,
 ) {
-    let node = || PublishedNode {
-        region: target.region.clone(),
-        cache_cluster: target.labels.cache_cluster.clone(),
-        cache_node: target.labels.node.clone(),
+    let node = PublishedNode {
+        region: &target.region,
+        cache_cluster: &target.labels.cache_cluster,
+        cache_node: &target.labels.node,
     };
     let Some(history) = histories.get_mut(key) else {
         // A node whose process started after the sampler did has had nothing published yet:
@@ -221,44 +221,53 @@ fn publish(
         // before, so it starts here.
         let baseline = reading
             .at_process_start()
-            .filter(|start| start.at_ms >= started_ms)
+            .filter(|start| start.at_ms >= round.started_ms)
             .unwrap_or_else(|| reading.clone());
+        let baseline_round_ms = if baseline.at_ms == reading.at_ms {
+            round.round_ms
+        } else {
+            baseline.at_ms
+        };
         let mut history = History {
             last: baseline.clone(),
+            last_round_ms: baseline_round_ms,
             minute: baseline,
+            minute_round_ms: baseline_round_ms,
         };
         if history.last.at_ms == reading.at_ms {
             histories.insert(key.to_string(), history);
             return;
         }
-        publish_interval(publisher, &node(), &mut history, reading, types);
+        publish_interval(publisher, &node, round, &mut history, reading);
         histories.insert(key.to_string(), history);
         return;
     };
-    publish_interval(publisher, &node(), history, reading, types);
+    publish_interval(publisher, &node, round, history, reading);
 }
 
 /// Publishes the second (and, at a minute boundary, the minute) from `history` to `reading`.
 fn publish_interval(
     publisher: &dyn MetricPublisher,
-    name: &PublishedNode,
+    name: &PublishedNode<'_>,
+    round: &Round<'_>,
     history: &mut History,
     reading: Reading,
-    types: Option<&CommandTypes>,
 ) {
-    let second = elasticache::datapoints(&history.last, &reading, types);
+    let second = elasticache::datapoints(&history.last, &reading, round.types);
     if !second.is_empty() {
-        publisher.publish(name, history.last.at_ms, &second, true);
+        publisher.publish(name, history.last_round_ms, &second, true);
     }
-    if reading.at_ms.div_euclid(MINUTE_MS) > history.minute.at_ms.div_euclid(MINUTE_MS) {
-        let minute = elasticache::datapoints(&history.minute, &reading, types);
-        let start = history.minute.at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+    if round.round_ms.div_euclid(MINUTE_MS) > history.minute_round_ms.div_euclid(MINUTE_MS) {
+        let minute = elasticache::datapoints(&history.minute, &reading, round.types);
+        let start = history.minute_round_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
         if !minute.is_empty() {
             publisher.publish(name, start, &minute, false);
         }
         history.minute = reading.clone();
+        history.minute_round_ms = round.round_ms;
     }
     history.last = reading;
+    history.last_round_ms = round.round_ms;
 }
 
 /// The target of the node at `key`, if it exists and is placed.
@@ -330,7 +339,7 @@ fn refresh(
     ctx: &Context,
     sinks: &Sinks,
     targets: &mut HashMap<String, Target>,
-    histories: &mut HashMap<String, History>,
+    histories: &mut Histories,
     key: &str,
 ) {
     match view(ctx.store.as_ref(), |r| target(ctx, r, key)) {
@@ -350,36 +359,18 @@ fn refresh(
     }
 }
 
-/// Asks every target, at most [`SAMPLES_IN_FLIGHT_MAX`] at once, and answers what each said.
-/// The feed is read again only after the answers are recorded, so a node deleted meanwhile is
-/// forgotten after its last sample, never before.
-async fn sample_all(ctx: &Arc<Context>, targets: &HashMap<String, Target>) -> Vec<Answer> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(SAMPLES_IN_FLIGHT_MAX));
-    let mut asks = tokio::task::JoinSet::new();
-    for (key, target) in targets {
-        let (ctx, slots, key, addr) =
-            (ctx.clone(), slots.clone(), key.clone(), target.addr.clone());
-        asks.spawn(async move {
-            let Ok(_slot) = slots.acquire_owned().await else {
-                return (key, None, SystemTime::now());
-            };
-            let answer = tokio::time::timeout(
-                SAMPLE_TIMEOUT,
-                ctx.agent.info_for_metrics(&addr, SAMPLE_TIMEOUT),
-            )
-            .await;
-            let taken_at = SystemTime::now();
-            match answer {
-                Ok(Ok(text)) => (key, Some(text), taken_at),
-                _ => (key, None, taken_at),
-            }
-        });
-    }
-    let mut answers = Vec::with_capacity(targets.len());
-    while let Some(joined) = asks.join_next().await {
-        if let Ok(answer) = joined {
-            answers.push(answer);
-        }
-    }
-    answers
+/// Asks every target at once and answers what each said. The feed is read again only after
+/// the answers are recorded, so a node deleted meanwhile is forgotten after its last sample,
+/// never before.
+async fn sample_all<'a>(
+    ctx: &Arc<Context>,
+    targets: &'a HashMap<String, Target>,
+) -> Vec<Answer<'a>> {
+    let addrs: Vec<NodeAddress> = targets.values().map(|t| t.addr.clone()).collect();
+    let answers = ctx.agent.sample_infos(&addrs, SAMPLE_TIMEOUT).await;
+    targets
+        .iter()
+        .zip(answers)
+        .map(|((key, target), (answer, taken_at))| (key.as_str(), target, answer.ok(), taken_at))
+        .collect()
 }

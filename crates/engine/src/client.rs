@@ -153,7 +153,7 @@ pub enum RoleReply {
 
 /// An entry of `SLOWLOG GET` as Redis answers it: id, unix time, microseconds, arguments,
 /// client address, client name.
-type SlowlogRow = (u64, i64, u64, Vec<Vec<u8>>, String, String);
+pub(crate) type SlowlogRow = (u64, i64, u64, Vec<Vec<u8>>, String, String);
 
 /// One entry of the slow log (`SLOWLOG GET`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +170,22 @@ pub struct SlowlogEntry {
     pub client_address: String,
     /// The client's name (`CLIENT SETNAME`), or empty.
     pub client_name: String,
+}
+
+impl From<SlowlogRow> for SlowlogEntry {
+    fn from((id, timestamp, duration_us, args, client_address, client_name): SlowlogRow) -> Self {
+        SlowlogEntry {
+            id,
+            timestamp,
+            duration_us,
+            args: args
+                .into_iter()
+                .map(|a| String::from_utf8_lossy(&a).into_owned())
+                .collect(),
+            client_address,
+            client_name,
+        }
+    }
 }
 
 /// A step of moving a slot ([`NodeClient::cluster_setslot`]), naming nodes by cluster id.
@@ -384,46 +400,6 @@ impl NodeClient {
             .call("INFO", redis::cmd(&self.names.info), self.call_timeout)
             .await?;
         Info::parse(&text)
-    }
-
-    /// `INFO default commandstats` as the node wrote it: what metrics are made of (the default
-    /// sections plus each command's calls and time). Left unparsed: a sampler keeps it as is
-    /// and only a reader of the figures pays for the parsing.
-    ///
-    /// # Errors
-    ///
-    /// As for any call.
-    pub async fn info_for_metrics(&self) -> Result<String, EngineError> {
-        let mut cmd = redis::cmd(&self.names.info);
-        cmd.arg("default").arg("commandstats");
-        self.call("INFO", cmd, self.call_timeout).await
-    }
-
-    /// `SLOWLOG GET <count>`: the newest `count` entries of the slow log, newest first.
-    ///
-    /// # Errors
-    ///
-    /// As for any call.
-    pub async fn slowlog_get(&self, count: u32) -> Result<Vec<SlowlogEntry>, EngineError> {
-        let mut cmd = redis::cmd("SLOWLOG");
-        cmd.arg("GET").arg(count);
-        let rows: Vec<SlowlogRow> = self.call("SLOWLOG GET", cmd, self.call_timeout).await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, timestamp, duration_us, args, client_address, client_name)| SlowlogEntry {
-                    id,
-                    timestamp,
-                    duration_us,
-                    args: args
-                        .into_iter()
-                        .map(|a| String::from_utf8_lossy(&a).into_owned())
-                        .collect(),
-                    client_address,
-                    client_name,
-                },
-            )
-            .collect())
     }
 
     /// `ACL CAT <category>`: the commands (and `command|subcommand`s) in an ACL category.

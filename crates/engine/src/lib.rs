@@ -17,6 +17,9 @@
 //!   `CLUSTER NODES`, parsed without ever panicking.
 //! - [`client`]: [`NodeClient`], an async admin client with per-call timeouts, addressed by
 //!   [`NodeAddress`], with command names kept in [`CommandNames`] so they can be renamed.
+//! - [`sampling`]: [`SamplingConnection`], a plain socket kept per node for the figures
+//!   sampled every second (`INFO`, `SLOWLOG`), polled from the asker's own task so a thousand
+//!   nodes are asked at once without a task each.
 //! - [`version`]: [`check_redis_server`], the start-up check of the `redis-server` binary.
 //! - [`identity`]: [`AdminIdentity`], the control plane's renamed commands and internal ACL
 //!   user, which keep the restricted commands from clients.
@@ -35,6 +38,7 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod info;
+pub mod sampling;
 pub mod version;
 
 pub use client::{
@@ -49,4 +53,5 @@ pub use config::{
 pub use error::EngineError;
 pub use identity::{AdminIdentity, DEFAULT_USER_RULES, IDENTITY_FILE_NAME, RESTRICTED_ACL_RULES};
 pub use info::{Info, ReplicaEntry, Role};
+pub use sampling::SamplingConnection;
 pub use version::{check_redis_server, REQUIRED_MAJOR_VERSION};

@@ -60,6 +60,34 @@ impl Samples {
         nodes.insert(sample.labels.cache_cluster.clone(), sample);
     }
 
+    /// Keeps `info` (none: the node did not answer) taken at `taken_at` as the latest sample
+    /// of the node named by `labels`, in place: every second for every node, so the labels
+    /// are copied only when they are new or changed.
+    pub fn update(&self, labels: &NodeLabels, info: Option<String>, taken_at: SystemTime) {
+        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
+        let up = info.is_some();
+        let info = info.unwrap_or_default();
+        match nodes.get_mut(labels.cache_cluster.as_str()) {
+            Some(kept) => {
+                if kept.labels != *labels {
+                    kept.labels = labels.clone();
+                }
+                kept.up = up;
+                kept.info = info;
+                kept.taken_at = taken_at;
+            }
+            None => {
+                let sample = NodeSample {
+                    labels: labels.clone(),
+                    up,
+                    info,
+                    taken_at,
+                };
+                nodes.insert(labels.cache_cluster.clone(), sample);
+            }
+        }
+    }
+
     /// Drops the node `cache_cluster` (deleted).
     pub fn forget(&self, cache_cluster: &str) {
         let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{ColumnsReader, ColumnsWriter, LEVEL_FLUSH};
+use crate::codec::{ColumnsReader, ColumnsWriter, Effort};
 use crate::error::TimeseriesError;
 use crate::frame;
 use crate::key::SeriesKey;
@@ -115,7 +115,7 @@ impl SeriesLog {
 pub(crate) fn write_last_seen(dir: &Path, seen: &[(u32, i64)]) -> Result<u64, TimeseriesError> {
     let path = dir.join(LAST_SEEN_NAME);
     let tmp = dir.join(format!("{LAST_SEEN_NAME}.tmp"));
-    let mut columns = ColumnsWriter::new(LEVEL_FLUSH);
+    let mut columns = ColumnsWriter::new(Effort::Quick);
     columns.put(&seen.iter().map(|s| s.0).collect::<Vec<_>>())?;
     columns.put(&seen.iter().map(|s| s.1).collect::<Vec<_>>())?;
     let mut payload = (seen.len() as u32).to_le_bytes().to_vec();

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::codec::LEVEL_MERGED;
+use crate::codec::Effort;
 use crate::error::TimeseriesError;
 use crate::files::MergePlan;
 use crate::head::{normalize, Point};
-use crate::segment::{Group, Segment, SegmentHeader, SegmentWriter};
+use crate::segment::{Group, Segment, SegmentHeader, SegmentWriter, FINAL_LEVEL};
 
 /// Where a walk over one input is.
 struct Cursor {
@@ -71,7 +71,13 @@ pub(crate) fn merge(dir: &Path, plan: &MergePlan, seq: u64) -> Result<Segment, T
         seq,
         replaces: plan.inputs.iter().map(|s| s.seq()).collect(),
     };
-    let mut writer = SegmentWriter::create(dir, header, LEVEL_MERGED)?;
+    // Only a partition's final file is kept; the merges before it are rewritten soon.
+    let effort = if plan.level == FINAL_LEVEL {
+        Effort::Thorough
+    } else {
+        Effort::Quick
+    };
+    let mut writer = SegmentWriter::create(dir, header, effort)?;
     let mut cursors: Vec<Cursor> = plan.inputs.iter().cloned().map(Cursor::new).collect();
     let mut points = Vec::new();
     while let Some(id) = cursors.iter().filter_map(Cursor::current).min() {

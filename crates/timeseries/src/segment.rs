@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{ColumnsReader, ColumnsWriter};
+use crate::codec::{ColumnsReader, ColumnsWriter, Effort};
 use crate::error::TimeseriesError;
 use crate::frame::{self, FRAME_OVERHEAD};
 use crate::head::Point;
@@ -181,17 +181,17 @@ impl Group {
         }
     }
 
-    fn encode(&self, level: usize) -> Result<Vec<u8>, TimeseriesError> {
+    fn encode(&self, effort: Effort) -> Result<Vec<u8>, TimeseriesError> {
         let singles = self.stats.iter().all(Stats::is_single);
         let counts: Vec<u32> = self
             .starts
             .windows(2)
             .map(|w| (w[1] - w[0]) as u32)
             .collect();
-        let mut columns = ColumnsWriter::new(level);
-        columns.put(&self.ids)?;
+        let mut columns = ColumnsWriter::new(effort);
+        columns.put_ascending(&self.ids)?;
         columns.put(&counts)?;
-        columns.put(&self.t)?;
+        columns.put_ascending(&self.t)?;
         let column = |f: fn(&Stats) -> f64| self.stats.iter().map(f).collect::<Vec<f64>>();
         if singles {
             columns.put(&column(|s| s.sum))?;
@@ -480,7 +480,7 @@ fn scan_groups(file: &File, bytes: u64, header_end: u64) -> (Vec<GroupEntry>, Op
 }
 
 fn encode_index(groups: &[GroupEntry]) -> Result<Vec<u8>, TimeseriesError> {
-    let mut columns = ColumnsWriter::new(crate::codec::LEVEL_FLUSH);
+    let mut columns = ColumnsWriter::new(Effort::Quick);
     columns.put(&groups.iter().map(|g| g.first_id).collect::<Vec<_>>())?;
     columns.put(&groups.iter().map(|g| g.last_id).collect::<Vec<_>>())?;
     columns.put(&groups.iter().map(|g| g.min_t).collect::<Vec<_>>())?;
@@ -530,15 +530,15 @@ pub(crate) struct SegmentWriter {
     offset: u64,
     groups: Vec<GroupEntry>,
     group: Group,
-    level: usize,
+    effort: Effort,
 }
 
 impl SegmentWriter {
-    /// Starts the file for `header` in `dir`, compressing at pco `level`.
+    /// Starts the file for `header` in `dir`, compressed with `effort`.
     pub(crate) fn create(
         dir: &Path,
         header: SegmentHeader,
-        level: usize,
+        effort: Effort,
     ) -> Result<SegmentWriter, TimeseriesError> {
         let path = dir.join(file_name(header.seq));
         let tmp = path.with_extension("seg.tmp");
@@ -558,7 +558,7 @@ impl SegmentWriter {
             offset,
             groups: Vec::new(),
             group: Group::default(),
-            level,
+            effort,
         })
     }
 
@@ -586,7 +586,7 @@ impl SegmentWriter {
         if self.group.ids.is_empty() {
             return Ok(());
         }
-        let payload = self.group.encode(self.level)?;
+        let payload = self.group.encode(self.effort)?;
         let len = frame::write_frame(&mut self.out, &payload)
             .map_err(|e| TimeseriesError::io("writing", &self.tmp, e))?;
         self.groups.push(self.group.entry(self.offset, len as u32));
@@ -685,7 +685,7 @@ mod tests {
     #[test]
     fn a_segment_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(dir.path(), header(1), 4).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), header(1), Effort::Thorough).unwrap();
         for id in 0..10u32 {
             w.push(id * 2, &points(2000, f64::from(id))).unwrap();
         }
@@ -705,7 +705,7 @@ mod tests {
     #[test]
     fn a_torn_tail_keeps_the_groups_before_it() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::create(dir.path(), header(2), 4).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), header(2), Effort::Quick).unwrap();
         for id in 0..10u32 {
             w.push(id, &points(5000, 1.0)).unwrap();
         }

@@ -12,7 +12,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::catalog::{self, SeriesLog, SeriesRecord};
 use crate::clock::{Clock, SystemClock};
-use crate::codec::LEVEL_FLUSH;
+use crate::codec::Effort;
 use crate::compact;
 use crate::error::TimeseriesError;
 use crate::files::Files;
@@ -753,7 +753,7 @@ impl Inner {
                                 replaces: Vec::new(),
                             };
                             let dir = self.dir.join(tier.dir_name());
-                            v.insert(SegmentWriter::create(&dir, header, LEVEL_FLUSH)?)
+                            v.insert(SegmentWriter::create(&dir, header, Effort::Quick)?)
                         }
                     };
                     writer.push(*id, run)?;
