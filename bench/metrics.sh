@@ -8,7 +8,8 @@
 #
 # Usage: bench/metrics.sh [N] [REFERENCE_BINARY ...]   (default N=1000)
 # Knobs: FERROCACHE_BIN (default: this checkout's release build), IDLE_S=600 (the window),
-#        SETTLE_S=10, QUERY_CALLS=200, AVAILABLE_TIMEOUT_S=1800.
+#        SETTLE_S=10, QUERY_CALLS=200, AVAILABLE_TIMEOUT_S=1800; PERF_OUT=<path> records a
+#        profile (perf record -g, PERF_HZ=999) over the first PERF_S=30 s of the window.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 N=${1:-1000}
