@@ -3,12 +3,15 @@
 # Rust installed (and on a developer's machine, where it installs only what is missing):
 #
 #   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
-#      (awscli, boto3, redis, pytest, pytest-xdist, moto, prometheus-client, cbor2) with pip, the JS SDK with npm;
+#      (awscli, boto3, redis, pytest, pytest-xdist, moto, prometheus-client, cbor2, playwright)
+#      with pip, chromium with apt (the console's browser tests), the JS SDK and the console's
+#      front-end packages with npm;
 #   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules (every workspace
 #      member, as its docs state them), every crate's `# Layout` doc naming its modules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
 #   4. the Python end-to-end suite (pytest -n 2: every test runs its own ferrocache);
-#   5. the JS SDK round trips (node --test).
+#   5. the JS SDK round trips (node --test), and the console's committed dist/ checked
+#      against a fresh build of its sources (crates/console/web/build.sh).
 #
 # Every stage runs even when an earlier test stage failed (a failing build skips what needs
 # it); the summary at the end lists what failed and the exit code is non-zero if anything did.
@@ -50,6 +53,8 @@ install_apt_packages() {
   # The restoration guide's scripts (tests/py/runbooks) pipe the aws CLI into jq; the dependency
   # rules read `cargo metadata` with it.
   command -v jq >/dev/null || missing+=(jq)
+  # The web console's browser tests (tests/py/test_console.py) drive Debian's Chromium.
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ "${#missing[@]}" -gt 0 ]; then
     step "apt-get install ${missing[*]}"
     as_root apt-get update -qq
@@ -57,10 +62,10 @@ install_apt_packages() {
   fi
 }
 
-PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist "moto[server]" prometheus-client cbor2)
+PY_PACKAGES=(awscli boto3 redis pytest pytest-xdist "moto[server]" prometheus-client cbor2 playwright)
 
 python_ready() {
-  python3 -c 'import boto3, botocore, redis, pytest, xdist, moto, prometheus_client, cbor2' 2>/dev/null && command -v aws >/dev/null && command -v moto_server >/dev/null
+  python3 -c 'import boto3, botocore, redis, pytest, xdist, moto, prometheus_client, cbor2, playwright' 2>/dev/null && command -v aws >/dev/null && command -v moto_server >/dev/null
 }
 
 install_python_packages() {
@@ -89,13 +94,20 @@ install_python_packages() {
 }
 
 install_js_packages() {
-  local dir="$ROOT/tests/js"
+  npm_ci "$ROOT/tests/js" "@aws-sdk/client-elasticache"
+  npm_ci "$ROOT/crates/console/web" "esbuild"
+}
+
+# npm_ci DIR PACKAGE: `npm ci` in DIR unless its node_modules is newer than the lockfile and
+# holds PACKAGE.
+npm_ci() {
+  local dir=$1 package=$2
   if [ -f "$dir/node_modules/.package-lock.json" ] \
     && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ] \
-    && [ -d "$dir/node_modules/@aws-sdk/client-elasticache" ]; then
+    && [ -d "$dir/node_modules/$package" ]; then
     return 0
   fi
-  step "npm ci (tests/js)"
+  step "npm ci (${dir#"$ROOT"/})"
   if [ -f "$dir/package-lock.json" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   else
@@ -126,10 +138,11 @@ DEPENDENCY_RULES=(
   "ferrocache-timeseries ours=  never=tokio,axum,hyper,redis,redb"
   "ferrocache-cloudwatch ours=ferrocache-timeseries  never=axum,hyper,redis,redb"
   "ferrocache-logs       ours=  never=axum,hyper,redis,redb"
+  "ferrocache-console    ours=  never=tokio,axum,hyper,http"
   "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router,ferrocache-metrics  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
   "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
   "ferrocache-pki        ours=  never=tokio,axum,hyper"
-  "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs  not-direct=redis,redb"
+  "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs,ferrocache-console  not-direct=redis,redb"
   "ferrocache-s3         ours=ferrocache-control  never=axum"
   "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs"
   "ferrocache-testkit    ours="
@@ -218,6 +231,24 @@ rust_tests() {
   fi
 }
 
+# The console's dist/ (embedded in the binary, committed so cargo never needs npm) must be
+# exactly what its sources build to: esbuild's output is deterministic.
+console_dist_is_built() {
+  local fresh
+  fresh=$(mktemp -d)
+  if ! "$ROOT/crates/console/web/build.sh" "$fresh"; then
+    rm -rf "$fresh"
+    return 1
+  fi
+  if ! diff -r "$fresh" "$ROOT/crates/console/dist" >/dev/null; then
+    echo "crates/console/dist differs from a fresh build: run crates/console/web/build.sh"
+    diff -rq "$fresh" "$ROOT/crates/console/dist" || true
+    rm -rf "$fresh"
+    return 1
+  fi
+  rm -rf "$fresh"
+}
+
 if stage "cargo build --workspace" cargo build --workspace --quiet; then
   export FERROCACHE_BIN="${FERROCACHE_BIN:-$ROOT/target/debug/ferrocache}"
   stage "Rust tests" rust_tests || true
@@ -232,6 +263,7 @@ if stage "cargo build --workspace" cargo build --workspace --quiet; then
 else
   echo "build failed: skipping the test stages"
 fi
+stage "console dist/ is its sources' build" console_dist_is_built || true
 
 # ---- summary --------------------------------------------------------------------------------
 step "done"

@@ -36,6 +36,9 @@
 //!   (AWS JSON 1.0, `X-Amz-Target`), `cbor` (Smithy RPC v2 CBOR, `/service/…/operation/…`),
 //!   `query` (form in, XML out), `error` (one refusal written three ways, with
 //!   `x-amzn-query-error`), `tests` (the three protocols through the router).
+//! - [`console`]: the web console under `/console/` (files from `ferrocache_console`, with
+//!   their headers), the browser's redirect from `GET /`, and the cross-site refusal of API
+//!   requests a browser sends from another origin.
 //! - [`logs`]: CloudWatch Logs' JSON 1.1 (`X-Amz-Target: Logs_20140328.*`) to and from
 //!   `ferrocache_logs`, and its error document.
 //! - [`elasticache`]: one module per resource (`replication_group`, `cache_cluster`, `modify`
@@ -48,13 +51,15 @@
 //! Its Ferrocache dependencies are exactly `ferrocache-model` (request types, faults),
 //! `ferrocache-control` (the `Service` facade), `ferrocache-metrics` (the `/metrics` page
 //! and the request counts), `ferrocache-cloudwatch` (CloudWatch's `call`, re-exported as
-//! [`CloudWatch`] for the binary) and `ferrocache-logs` (CloudWatch Logs' `call`), plus axum/tokio for HTTP and minicbor for CBOR: never directly
+//! [`CloudWatch`] for the binary) and `ferrocache-logs` (CloudWatch Logs' `call`) and `ferrocache-console` (the web UI's embedded
+//! files, served by [`console`]), plus axum/tokio for HTTP and minicbor for CBOR: never directly
 //! `store`, `engine`, `agent`, `router` or `s3` (tests use `store` to build a `Service`), nor
 //! `redis` or `redb` (Redis and storage are reached only through `control`).
 //! The api holds no business logic: every rule and every default lives in `model`/`control`
 //! (CloudWatch's in `cloudwatch`); the edge decodes shapes, maps errors once, and encodes views.
 
 pub mod cloudwatch;
+pub mod console;
 pub mod ec2;
 pub mod elasticache;
 pub mod error;

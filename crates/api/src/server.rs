@@ -46,7 +46,8 @@ struct Edge {
     handlers: Arc<tokio::sync::Semaphore>,
 }
 
-/// The axum application: awsQuery and CloudWatch's JSON on `/`, CloudWatch's RPC v2 CBOR on
+/// The axum application: awsQuery and CloudWatch's JSON on `/` (a browser's plain `GET /` is
+/// sent to the console), the web console on `/console/`, CloudWatch's RPC v2 CBOR on
 /// `/service/…/operation/…`, Prometheus's page on `/metrics` (when the config has one), an
 /// XML 404 everywhere else.
 pub fn router(service: Service, config: ApiConfig) -> axum::Router {
@@ -57,7 +58,10 @@ pub fn router(service: Service, config: ApiConfig) -> axum::Router {
         handlers,
     });
     axum::Router::new()
-        .route("/", any(handle))
+        .route("/", any(root))
+        .route("/console", any(crate::console::serve))
+        .route("/console/", any(crate::console::serve))
+        .route("/console/{*file}", any(crate::console::serve))
         .route("/metrics", axum::routing::get(metrics_page))
         .fallback(fallback)
         .with_state(edge)
@@ -185,6 +189,15 @@ impl Refusal {
     }
 }
 
+/// `/`: a person's browser opening the address goes to the console; everything else is an API
+/// request.
+async fn root(State(edge): State<Arc<Edge>>, request: Request) -> Response {
+    if crate::console::wants_console(&request) {
+        return crate::console::redirect(ferrocache_console::BASE_PATH);
+    }
+    handle(State(edge), request).await
+}
+
 async fn handle(State(edge): State<Arc<Edge>>, request: Request) -> Response {
     let request_id = new_request_id();
     // CloudWatch's JSON and CBOR requests show themselves in their path and headers; the
@@ -274,6 +287,9 @@ async fn answer(
     action: &mut &'static str,
 ) -> Result<Reply, Refusal> {
     let (parts, body) = request.into_parts();
+    if let Some(refusal) = crate::console::cross_site_refusal(&parts.headers) {
+        return Err(refusal.into());
+    }
     let rpc = matches!(
         dialect,
         Dialect::CloudWatch(cloudwatch::Protocol::Json | cloudwatch::Protocol::Cbor)

@@ -413,6 +413,7 @@ async fn up(args: UpArgs) -> Result<()> {
     }
     println!("export AWS_DEFAULT_REGION={}", args.default_region);
     println!("Prometheus metrics: http://{}/metrics", args.listen);
+    println!("Console: http://{}/console/", args.listen);
     println!(
         "Engine: redis-server {engine_version}; data in {}; endpoints in {}",
         data_dir.display(),

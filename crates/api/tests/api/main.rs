@@ -5,6 +5,7 @@
 mod support;
 
 mod cache_cluster;
+mod console;
 mod edge;
 mod errors;
 mod event;
