@@ -109,8 +109,13 @@ function SignIn({ onSignedIn, reason }) {
 
 function App() {
   const [route, setRoute] = useState(parseHash());
-  // "checking" → "ready" (keys accepted) or "signin" (keys needed).
-  const [mode, setMode] = useState("checking");
+  // "ready" at once, with the keys this tab has (or the test pair), so the page's own calls
+  // start without waiting for the probe below; "signin" once the probe shows keys are needed
+  // (until then every call a page makes is refused by the API like any unsigned one).
+  const [mode, setMode] = useState(() => {
+    adoptKeys(storedKeys() || TEST_KEYS, false);
+    return "ready";
+  });
   const [reason, setReason] = useState(null);
   const [regionName, setRegionName] = useState(region());
 
@@ -122,24 +127,17 @@ function App() {
 
   useEffect(() => {
     const keys = storedKeys() || TEST_KEYS;
-    tryKeys(keys).then((built) => {
-      adoptKeys(keys, keys !== TEST_KEYS, built);
-      setMode("ready");
-    }).catch((err) => {
+    tryKeys(keys).catch((err) => {
+      // Anything but a refusal of the keys (the API down, say) leaves the console as it is,
+      // with the error on its pages rather than a sign-in form that cannot help.
       if (isAuthError(err)) {
         if (keys !== TEST_KEYS) signOut();
         setReason(keys !== TEST_KEYS ? errorText(err) : null);
         setMode("signin");
-      } else {
-        // The API answered something else (or not at all): show the console with the error
-        // on its pages rather than a sign-in form that cannot help.
-        adoptKeys(keys, false);
-        setMode("ready");
       }
     });
   }, []);
 
-  if (mode === "checking") return <p class="loading">Connecting…</p>;
   if (mode === "signin") return <SignIn reason={reason} onSignedIn={() => setMode("ready")} />;
 
   const active = route.path;
