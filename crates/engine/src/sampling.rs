@@ -171,11 +171,6 @@ impl SamplingConnection {
         Ok(connection)
     }
 
-    /// The address this connection reaches.
-    pub fn address(&self) -> &NodeAddress {
-        &self.addr
-    }
-
     /// Starts `INFO default commandstats` (what metrics are made of); after a successful
     /// [`exchange`], [`SamplingConnection::take_text`] gives its text.
     pub fn start_info_for_metrics(&mut self) {

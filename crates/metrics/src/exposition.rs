@@ -184,6 +184,12 @@ mod tests {
     use super::*;
     use crate::samples::{NodeLabels, NodeSample};
 
+    /// Keeps `sample` as its node's latest, as the sampler does.
+    fn record(samples: &Samples, sample: NodeSample) {
+        let info = sample.up.then_some(sample.info);
+        samples.update(&sample.labels, info, sample.taken_at);
+    }
+
     fn sample(id: &str, up: bool, info: &[(&str, &str)]) -> NodeSample {
         NodeSample {
             labels: NodeLabels {
@@ -207,21 +213,24 @@ mod tests {
     #[test]
     fn renders_redis_exporter_names() {
         let samples = Arc::new(Samples::default());
-        samples.record(sample(
-            "rg-001",
-            true,
-            &[
-                ("role", "master"),
-                ("redis_version", "7.0.15"),
-                ("connected_clients", "3"),
-                ("total_commands_processed", "42"),
-                ("keyspace_hits", "7"),
-                ("cmdstat_get", "calls=5,usec=250,usec_per_call=50.00"),
-                ("db0", "keys=10,expires=2,avg_ttl=0"),
-                ("used_memory", "not a number"),
-            ],
-        ));
-        samples.record(sample("rg-002", false, &[]));
+        record(
+            &samples,
+            sample(
+                "rg-001",
+                true,
+                &[
+                    ("role", "master"),
+                    ("redis_version", "7.0.15"),
+                    ("connected_clients", "3"),
+                    ("total_commands_processed", "42"),
+                    ("keyspace_hits", "7"),
+                    ("cmdstat_get", "calls=5,usec=250,usec_per_call=50.00"),
+                    ("db0", "keys=10,expires=2,avg_ttl=0"),
+                    ("used_memory", "not a number"),
+                ],
+            ),
+        );
+        record(&samples, sample("rg-002", false, &[]));
         let own = Arc::new(Own::default());
         own.api_request("DescribeReplicationGroups", "200");
         let page = Exposition::new(samples, own, || Live {

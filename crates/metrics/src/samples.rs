@@ -54,12 +54,6 @@ pub struct Samples {
 }
 
 impl Samples {
-    /// Keeps `sample` as its node's latest.
-    pub fn record(&self, sample: NodeSample) {
-        let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
-        nodes.insert(sample.labels.cache_cluster.clone(), sample);
-    }
-
     /// Keeps `info` (none: the node did not answer) taken at `taken_at` as the latest sample
     /// of the node named by `labels`, in place: every second for every node, so the labels
     /// are copied only when they are new or changed.
