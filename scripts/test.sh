@@ -55,6 +55,11 @@ install_apt_packages() {
   command -v jq >/dev/null || missing+=(jq)
   # The web console's browser tests (tests/py/test_console.py) drive Debian's Chromium.
   command -v chromium >/dev/null || missing+=(chromium)
+  # The kernel data path's BPF object is rebuilt and compared with the committed one
+  # (crates/redirect/bpf/build.sh): clang, llvm-strip and libbpf's headers.
+  command -v clang >/dev/null || missing+=(clang)
+  command -v llvm-strip >/dev/null || missing+=(llvm)
+  [ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
   if [ "${#missing[@]}" -gt 0 ]; then
     step "apt-get install ${missing[*]}"
     as_root apt-get update -qq
@@ -140,7 +145,8 @@ DEPENDENCY_RULES=(
   "ferrocache-logs       ours=  never=axum,hyper,redis,redb"
   "ferrocache-console    ours=  never=tokio,axum,hyper,http"
   "ferrocache-control    ours=ferrocache-model,ferrocache-store,ferrocache-engine,ferrocache-agent,ferrocache-encryption,ferrocache-pki,ferrocache-router,ferrocache-metrics  never=axum,hyper,http,quick-xml,xmlparser,aws-sdk-s3"
-  "ferrocache-router     ours=  never=quick-xml,axum,hyper,redis"
+  "ferrocache-router     ours=ferrocache-redirect  never=quick-xml,axum,hyper,redis"
+  "ferrocache-redirect   ours=  never=tokio,axum,hyper,redis,redb"
   "ferrocache-pki        ours=  never=tokio,axum,hyper"
   "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs,ferrocache-console  not-direct=redis,redb"
   "ferrocache-s3         ours=ferrocache-control  never=axum"
@@ -249,6 +255,28 @@ console_dist_is_built() {
   rm -rf "$fresh"
 }
 
+# The kernel data path's BPF object (embedded, committed so cargo never needs clang) must be
+# exactly what its C source builds to with Debian 12's clang.
+bpf_object_is_built() {
+  local fresh
+  fresh=$(mktemp)
+  if ! "$ROOT/crates/redirect/bpf/build.sh" "$fresh"; then
+    rm -f "$fresh"
+    return 1
+  fi
+  if ! cmp -s "$fresh" "$ROOT/crates/redirect/bpf/redirect.bpf.o"; then
+    echo "crates/redirect/bpf/redirect.bpf.o differs from a fresh build: run crates/redirect/bpf/build.sh"
+    rm -f "$fresh"
+    return 1
+  fi
+  rm -f "$fresh"
+}
+
+# The suites whose tests depend on how bytes reach the nodes: run again on the router path
+# (the first run uses `auto`: the kernel path where it can load, i.e. as root).
+DATA_PATH_SUITES=(test_failover.py test_failover_lab.py test_security_groups.py test_tls.py
+  test_router_data.py test_faults.py test_networking.py test_metrics.py test_auth.py)
+
 if stage "cargo build --workspace" cargo build --workspace --quiet; then
   export FERROCACHE_BIN="${FERROCACHE_BIN:-$ROOT/target/debug/ferrocache}"
   stage "Rust tests" rust_tests || true
@@ -257,6 +285,10 @@ if stage "cargo build --workspace" cargo build --workspace --quiet; then
   # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
   stage "pytest -n 2 tests/py" \
     timeout --kill-after=30 1800 python3 -m pytest -n 2 -q tests/py ${PYTEST_ARGS:-} || true
+  # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
+  stage "pytest -n 2 (router data path) ${DATA_PATH_SUITES[*]}" \
+    env FERROCACHE_DATA_PATH=router timeout --kill-after=30 900 \
+    python3 -m pytest -n 2 -q "${DATA_PATH_SUITES[@]/#/tests/py/}" ${PYTEST_ARGS:-} || true
 
   # ---- 5. JS SDK round trips --------------------------------------------------------------
   stage "node --test tests/js" timeout --kill-after=30 600 node --test tests/js || true
@@ -264,6 +296,7 @@ else
   echo "build failed: skipping the test stages"
 fi
 stage "console dist/ is its sources' build" console_dist_is_built || true
+stage "BPF object is its source's build" bpf_object_is_built || true
 
 # ---- summary --------------------------------------------------------------------------------
 step "done"

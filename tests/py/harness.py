@@ -175,6 +175,12 @@ def wait_until(fn, timeout: float = 60.0, poll: float = 0.05, what: str = "condi
         time.sleep(poll)
 
 
+# The data path every instance is started with (`--data-path`): `auto` (the kernel path where
+# it can run: root), or `router`/`kernel` to run a suite on one path (scripts/test.sh runs the
+# data-path-sensitive suites again with FERROCACHE_DATA_PATH=router).
+DATA_PATH = os.environ.get("FERROCACHE_DATA_PATH", "auto")
+
+
 class Ferrocache:
     """One `ferrocache up` on private resources. Use as a context manager or call close()."""
 
@@ -221,6 +227,8 @@ class Ferrocache:
                 "--endpoint-cidr", self.cidr]
         if self.redis_server:
             args += ["--redis-server", self.redis_server]
+        if not any(a.startswith("--data-path") for a in self.extra_args):
+            args += ["--data-path", DATA_PATH]
         args += self.extra_args
         stderr = open(self.stderr_path(), "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -243,6 +251,14 @@ class Ferrocache:
                 raise RuntimeError(f"ferrocache not Ready within {self.ready_timeout}s\n"
                                    + self.log_tail())
         return self
+
+    @property
+    def data_path(self) -> str:
+        """`kernel` or `router`: the data path the banner says plaintext endpoints use."""
+        for line in reversed(self.lines):
+            if line.startswith("Data path: "):
+                return line.split()[2]
+        raise RuntimeError("no 'Data path:' line in the banner")
 
     def _read_stdout(self, proc: subprocess.Popen, ready: threading.Event):
         for raw in proc.stdout:

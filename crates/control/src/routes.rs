@@ -85,6 +85,7 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
                 RouteBackend::Unix(p) => Backend::Unix(p.clone()),
             })
             .collect(),
+        direct: route.direct.clone(),
         epoch: route.epoch,
         label: route.label.clone(),
         security: Security { admission, tls },

@@ -108,6 +108,23 @@ struct UpArgs {
     /// are refused.
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
+    /// How clients reach the nodes behind plaintext endpoints. `kernel`: eBPF connect-time
+    /// redirection connects them straight to the node (needs root); `router`: every byte passes
+    /// through Ferrocache's router; `auto`: the kernel where it can run, else the router.
+    /// TLS endpoints always go through the router.
+    #[arg(long, value_enum, default_value_t = DataPathChoice::Auto)]
+    data_path: DataPathChoice,
+}
+
+/// `--data-path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DataPathChoice {
+    /// The kernel path where it can run, else the router.
+    Auto,
+    /// The kernel path; refuse to start without it.
+    Kernel,
+    /// The router only.
+    Router,
 }
 
 fn main() {
@@ -337,7 +354,8 @@ async fn up(args: UpArgs) -> Result<()> {
             .context("the certificate authority (TLS)")?;
     let ca_path = authority.cert_path();
     let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
-    let router = Arc::new(Router::new(RouterLimits::default()));
+    let (router, data_path) = data_path(args.data_path, &data_dir)?;
+    let router = Arc::new(router);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
@@ -419,6 +437,7 @@ async fn up(args: UpArgs) -> Result<()> {
         data_dir.display(),
         args.endpoint_cidr
     );
+    println!("Data path: {data_path}");
     println!(
         "TLS: endpoints' certificates are issued by the CA in {} (trust it: ferrocache ca trust --data-dir {})",
         ca_path.display(),
@@ -444,6 +463,44 @@ async fn up(args: UpArgs) -> Result<()> {
     Ok(())
 }
 
+/// The router, with the kernel path when `choice` asks for it and it loads, and the banner's
+/// line saying which data path endpoints use.
+///
+/// # Errors
+/// `--data-path kernel` where the kernel path cannot run.
+fn data_path(choice: DataPathChoice, data_dir: &std::path::Path) -> Result<(Router, String)> {
+    let limits = RouterLimits::default();
+    if choice == DataPathChoice::Router {
+        return Ok((
+            Router::new(limits),
+            "router (--data-path router): every connection passes through Ferrocache".into(),
+        ));
+    }
+    // The scratch mount point only exists for an instant (see ferrocache_redirect).
+    let scratch = data_dir.join("run").join("cgroup2");
+    match ferrocache_router::Redirector::load(&scratch) {
+        Ok(redirector) => {
+            let line = format!(
+                "kernel (eBPF connect-time redirection on the {}): clients of plaintext \
+                 endpoints are connected straight to their node; TLS endpoints, refused sources \
+                 and failovers in progress go through the router",
+                redirector.describe()
+            );
+            Ok((Router::with_kernel(limits, redirector), line))
+        }
+        Err(e) if choice == DataPathChoice::Kernel => {
+            Err(anyhow::anyhow!("--data-path kernel cannot run here: {e}"))
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "kernel data path unavailable; the router serves every endpoint");
+            Ok((
+                Router::new(limits),
+                format!("router (the kernel path cannot run here: {e})"),
+            ))
+        }
+    }
+}
+
 /// An endpoint's counters as the metrics page shows them.
 fn endpoint_figures(e: &ferrocache_router::EndpointStats) -> ferrocache_metrics::EndpointFigures {
     ferrocache_metrics::EndpointFigures {
@@ -455,7 +512,9 @@ fn endpoint_figures(e: &ferrocache_router::EndpointStats) -> ferrocache_metrics:
             ferrocache_router::EndpointKind::Reader => "reader",
         }
         .to_string(),
-        accepted: e.accepted,
+        data_path: e.data_path.to_string(),
+        accepted: e.accepted + e.redirected,
+        redirected: e.redirected,
         active: e.active,
         refused: e.refused,
         denied: e.denied,

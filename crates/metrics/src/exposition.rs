@@ -108,11 +108,16 @@ impl Collector for LiveFamilies {
             }
         }
         type Pick = fn(&EndpointFigures) -> u64;
-        let counters: [(&str, &str, Pick); 8] = [
+        let counters: [(&str, &str, Pick); 9] = [
             (
                 "ferrocache_endpoint_connections",
-                "Connections accepted by each endpoint",
+                "Connections accepted by each endpoint (by the router or the kernel)",
                 |e| e.accepted,
+            ),
+            (
+                "ferrocache_endpoint_redirected_connections",
+                "Connections the kernel connected straight to the node",
+                |e| e.redirected,
             ),
             (
                 "ferrocache_endpoint_refused_connections",
@@ -136,17 +141,17 @@ impl Collector for LiveFamilies {
             ),
             (
                 "ferrocache_endpoint_received_bytes",
-                "Bytes from clients to the node",
+                "Bytes from clients to the node through the router",
                 |e| e.bytes_in,
             ),
             (
                 "ferrocache_endpoint_sent_bytes",
-                "Bytes from the node to clients",
+                "Bytes from the node to clients through the router",
                 |e| e.bytes_out,
             ),
             (
                 "ferrocache_endpoint_active_connections",
-                "Connections open now",
+                "Connections open now through the router",
                 |e| e.active,
             ),
         ];
@@ -166,6 +171,7 @@ impl Collector for LiveFamilies {
                     ("endpoint", endpoint.listen.clone()),
                     ("label", endpoint.label.clone()),
                     ("kind", endpoint.kind.clone()),
+                    ("data_path", endpoint.data_path.clone()),
                 ];
                 let one = metric.encode_family(&labels)?;
                 if active {
@@ -239,6 +245,7 @@ mod tests {
                 listen: "127.0.1.1:6379".into(),
                 label: "rg primary".into(),
                 kind: "primary".into(),
+                data_path: "router".into(),
                 bytes_in: 9,
                 active: 1,
                 ..Default::default()
@@ -265,8 +272,8 @@ mod tests {
             "ferrocache_api_requests_total{operation=\"DescribeReplicationGroups\",code=\"200\"} 1".to_string(),
             "ferrocache_reconcile_queue_depth 4".to_string(),
             "ferrocache_data_directory_free_bytes 5".to_string(),
-            "ferrocache_endpoint_received_bytes_total{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\"} 9".to_string(),
-            "ferrocache_endpoint_active_connections{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\"} 1".to_string(),
+            "ferrocache_endpoint_received_bytes_total{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\",data_path=\"router\"} 9".to_string(),
+            "ferrocache_endpoint_active_connections{endpoint=\"127.0.1.1:6379\",label=\"rg primary\",kind=\"primary\",data_path=\"router\"} 1".to_string(),
         ] {
             assert!(page.lines().any(|l| l == line), "missing {line:?} in\n{page}");
         }

@@ -48,8 +48,13 @@ pub struct EndpointFigures {
     pub label: String,
     /// Its kind (`node`, `primary`, `reader`).
     pub kind: String,
-    /// Connections accepted since it started.
+    /// The data path serving it (`kernel`, `router`).
+    pub data_path: String,
+    /// Connections accepted since it started, by the router or the kernel.
     pub accepted: u64,
+    /// Of those, connections the kernel connected straight to the node (they pass no byte
+    /// through Ferrocache, so they are not in the byte counts or `active`).
+    pub redirected: u64,
     /// Connections open now.
     pub active: u64,
     /// Connections refused at the connection limit.

@@ -72,6 +72,11 @@ pub struct Route {
     pub kind: RouteKind,
     /// Where connections go (`Node`/`Primary`: at most one; none while a failover switches).
     pub backends: Vec<RouteBackend>,
+    /// The same nodes' own TCP addresses, in the order of `backends`: a data path that
+    /// connects clients straight to the node (the kernel path) uses these. Empty in records
+    /// written before it existed (the route reconciler fills it in).
+    #[serde(default)]
+    pub direct: Vec<SocketAddr>,
     /// The shard's epoch (0 for node endpoints): the data path refuses a lower one and fences
     /// connections of an older one.
     pub epoch: u64,

@@ -2,9 +2,14 @@
 //! the command line until SIGINT/SIGTERM, then prints its counters to stderr.
 //!
 //! ```text
-//! router_bench [--workers N] [--pki-dir DIR] --endpoint LISTEN=tcp:HOST:PORT \
-//!     --endpoint LISTEN=unix:PATH --tls-endpoint LISTEN=tcp:HOST:PORT ...
+//! router_bench [--workers N] [--kernel] [--pki-dir DIR] --endpoint LISTEN=tcp:HOST:PORT \
+//!     --endpoint LISTEN=unix:PATH --tls-endpoint LISTEN=tcp:HOST:PORT \
+//!     --endpoint reader/LISTEN=tcp:HOST:PORT,tcp:HOST:PORT ...
 //! ```
+//! An endpoint is a `primary` (the default), `reader` or `node` endpoint (`KIND/LISTEN=…`), with
+//! one backend or, for a reader, several (comma-separated).
+//! `--kernel` loads the kernel data path (root only): every plaintext endpoint with TCP backends
+//! then has its clients connected straight to the backend; the others stay on the router.
 //! A `--tls-endpoint` requires TLS (mode `required`) with a certificate for its listen address,
 //! issued by the Ferrocache CA of `--pki-dir` (created there if missing; clients verify with
 //! `DIR/ca.pem`).
@@ -18,8 +23,8 @@ use std::path::PathBuf;
 
 use ferrocache_pki::{Authority, Certificates, ServerNames};
 use ferrocache_router::{
-    Admission, Backend, EndpointKind, EndpointRoute, RouteTable, Router, RouterLimits, Security,
-    Tls, TlsMode,
+    Admission, Backend, EndpointKind, EndpointRoute, Redirector, RouteTable, Router, RouterLimits,
+    Security, Tls, TlsMode,
 };
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -29,13 +34,15 @@ const WORKERS_DEFAULT: usize = 1;
 struct Args {
     workers: usize,
     pki_dir: Option<PathBuf>,
-    /// Listen address, backend, and whether the endpoint requires TLS.
-    endpoints: Vec<(SocketAddr, Backend, bool)>,
+    kernel: bool,
+    /// Kind, listen address, backends, and whether the endpoint requires TLS.
+    endpoints: Vec<(EndpointKind, SocketAddr, Vec<Backend>, bool)>,
 }
 
 fn usage() -> String {
-    "usage: router_bench [--workers N] [--pki-dir DIR] \
-     (--endpoint|--tls-endpoint) LISTEN=tcp:HOST:PORT|LISTEN=unix:PATH ..."
+    "usage: router_bench [--workers N] [--kernel] [--pki-dir DIR] \
+     (--endpoint|--tls-endpoint) [primary/|reader/|node/]LISTEN=BACKEND[,BACKEND...] ... \
+     where BACKEND is tcp:HOST:PORT or unix:PATH"
         .into()
 }
 
@@ -43,30 +50,46 @@ fn parse_args() -> Result<Args, Box<dyn Error>> {
     let mut args = Args {
         workers: WORKERS_DEFAULT,
         pki_dir: None,
+        kernel: false,
         endpoints: Vec::new(),
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
+        if flag == "--kernel" {
+            args.kernel = true;
+            continue;
+        }
         let value = argv.next().ok_or_else(usage)?;
         match flag.as_str() {
             "--workers" => args.workers = value.parse()?,
             "--pki-dir" => args.pki_dir = Some(PathBuf::from(value)),
             "--endpoint" | "--tls-endpoint" => {
-                let (listen, backend) = value.split_once('=').ok_or_else(usage)?;
-                let backend = if let Some(addr) = backend.strip_prefix("tcp:") {
-                    Backend::Tcp(addr.parse()?)
-                } else if let Some(path) = backend.strip_prefix("unix:") {
-                    Backend::Unix(PathBuf::from(path))
-                } else {
-                    return Err(usage().into());
+                let (listen, backends) = value.split_once('=').ok_or_else(usage)?;
+                let (kind, listen) = match listen.split_once('/') {
+                    None | Some(("primary", _)) => {
+                        (EndpointKind::Primary, listen.trim_start_matches("primary/"))
+                    }
+                    Some(("reader", l)) => (EndpointKind::Reader, l),
+                    Some(("node", l)) => (EndpointKind::Node, l),
+                    Some(_) => return Err(usage().into()),
                 };
+                let mut parsed = Vec::new();
+                for backend in backends.split(',') {
+                    parsed.push(if let Some(addr) = backend.strip_prefix("tcp:") {
+                        Backend::Tcp(addr.parse()?)
+                    } else if let Some(path) = backend.strip_prefix("unix:") {
+                        Backend::Unix(PathBuf::from(path))
+                    } else {
+                        return Err(usage().into());
+                    });
+                }
                 args.endpoints
-                    .push((listen.parse()?, backend, flag == "--tls-endpoint"));
+                    .push((kind, listen.parse()?, parsed, flag == "--tls-endpoint"));
             }
             _ => return Err(usage().into()),
         }
     }
-    if args.endpoints.is_empty() || (args.endpoints.iter().any(|e| e.2) && args.pki_dir.is_none()) {
+    if args.endpoints.is_empty() || (args.endpoints.iter().any(|e| e.3) && args.pki_dir.is_none()) {
         return Err(usage().into());
     }
     Ok(args)
@@ -88,13 +111,19 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn Error>> {
-    let router = Router::new(RouterLimits::default());
+    let router = if args.kernel {
+        let scratch =
+            std::env::temp_dir().join(format!("router-bench-cgroup-{}", std::process::id()));
+        Router::with_kernel(RouterLimits::default(), Redirector::load(&scratch)?)
+    } else {
+        Router::new(RouterLimits::default())
+    };
     let certificates = match &args.pki_dir {
         Some(dir) => Some(Certificates::new(Authority::load_or_create(dir)?)),
         None => None,
     };
     let mut endpoints = Vec::new();
-    for (listen, backend, tls) in args.endpoints {
+    for (kind, listen, backends, tls) in args.endpoints {
         let tls = match (&certificates, tls) {
             (Some(certs), true) => {
                 let names = ServerNames::new([listen.ip()], []);
@@ -107,11 +136,23 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             }
             _ => None,
         };
+        let direct = backends
+            .iter()
+            .filter_map(|b| match b {
+                Backend::Tcp(addr) => Some(*addr),
+                Backend::Unix(_) => None,
+            })
+            .collect();
         endpoints.push(EndpointRoute {
             listen,
-            kind: EndpointKind::Primary,
-            label: format!("bench {backend}{}", if tls.is_some() { " tls" } else { "" }),
-            backends: vec![backend],
+            kind,
+            label: format!(
+                "bench {kind} {}{}",
+                backends[0],
+                if tls.is_some() { " tls" } else { "" }
+            ),
+            backends,
+            direct,
             epoch: 1,
             security: Security {
                 admission: Admission::Any,
@@ -131,8 +172,10 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     }
     for e in router.stats().endpoints {
         eprintln!(
-            "{} accepted={} refused={} connect_failed={} tls_handshakes={} tls_failed={} bytes_in={} bytes_out={}",
+            "{} path={} redirected={} accepted={} refused={} connect_failed={} tls_handshakes={} tls_failed={} bytes_in={} bytes_out={}",
             e.label,
+            e.data_path,
+            e.redirected,
             e.accepted,
             e.refused,
             e.connect_failed,

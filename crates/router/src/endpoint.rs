@@ -246,18 +246,7 @@ impl Shared {
         if current.route == route {
             return Ok(Vec::new());
         }
-        if route.epoch < current.route.epoch {
-            return Err(RouterError::StaleEpoch {
-                listen: self.listen,
-                running: current.route.epoch,
-                offered: route.epoch,
-            });
-        }
-        let fence = if needs_fence(&current.route, &route) {
-            current.fence + 1
-        } else {
-            current.fence
-        };
+        let fence = self.next_fence(&route)?;
         let backends_changed = current.route.backends != route.backends;
         let transport_changed = current.route.security.tls != route.security.tls;
         let next = Arc::new(Snapshot { route, fence });
@@ -287,6 +276,26 @@ impl Shared {
             .fenced
             .fetch_add(tasks.len() as u64, Ordering::Relaxed);
         Ok(tasks)
+    }
+
+    /// The fence `route` would run under if it replaced the current route now (see
+    /// [`needs_fence`]); the kernel path is told it before the route is stored.
+    ///
+    /// # Errors
+    /// [`RouterError::StaleEpoch`] if `route.epoch` is lower than the running epoch.
+    pub(crate) fn next_fence(&self, route: &EndpointRoute) -> Result<u64, RouterError> {
+        let current = self.route.load();
+        if route.epoch < current.route.epoch {
+            return Err(RouterError::StaleEpoch {
+                listen: self.listen,
+                running: current.route.epoch,
+                offered: route.epoch,
+            });
+        }
+        Ok(match needs_fence(&current.route, route) {
+            true => current.fence + 1,
+            false => current.fence,
+        })
     }
 
     /// Removes every connection from the registry and returns their tasks to abort.
@@ -476,6 +485,7 @@ mod tests {
                 .iter()
                 .map(|b| Backend::Unix(PathBuf::from(b)))
                 .collect(),
+            direct: Vec::new(),
             epoch,
             label: "test".into(),
             security: Default::default(),

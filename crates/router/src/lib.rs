@@ -13,6 +13,16 @@
 //! backend changes, every live connection spliced under the old route is closed before
 //! `apply` returns, so an old-epoch connection can never keep writing to a demoted node.
 //!
+//! # The kernel path
+//! A router made with [`Router::with_kernel`] hands each endpoint it can to the kernel
+//! ([`ferrocache_redirect`]): a plaintext endpoint whose backends have TCP addresses
+//! ([`EndpointRoute::direct`]) gets its admitted clients connected straight to the node by eBPF
+//! at `connect()`, with no user-space hop; the listener still takes what the kernel leaves
+//! (refused sources, a failover's wait, TLS). The router keeps the route snapshot and decides
+//! the fence; the kernel is told the route before it is stored, and the redirected connections
+//! the new route does not keep are closed at once, then swept once more (`kernel`).
+//! [`Router::data_path`] and [`EndpointStats::data_path`] say which path serves an endpoint.
+//!
 //! The hot path follows the engineering guide: the accept loop reads an immutable route
 //! snapshot swapped atomically ([`arc_swap`]), a connection copies through two fixed-size
 //! buffers allocated once, counters are relaxed atomics, and no lock is held while copying.
@@ -28,10 +38,13 @@
 //! - `connection`: one client connection: TLS or plaintext (first byte), wait for a backend,
 //!   connect, register, splice.
 //! - `splice`: the two-direction copy loop.
+//! - `kernel`: [`DataPath`]; which endpoints the kernel serves, and the sweeps that fence the
+//!   connections it made.
 //!
 //! # Dependency rules
-//! The router reads route tables only: it depends on no Ferrocache crate (not `store`, `model`
-//! or `control`), and on nothing that speaks XML or HTTP: `quick-xml`, `axum` and `hyper` never
+//! The router reads route tables only: it depends on no Ferrocache crate but
+//! `ferrocache-redirect` (the kernel path, which knows only addresses) — not `store`, `model`
+//! or `control` — and on nothing that speaks XML or HTTP: `quick-xml`, `axum` and `hyper` never
 //! appear in its dependency tree. It never parses Redis commands on the hot path, so `redis`
 //! does not appear either.
 //!
@@ -46,6 +59,7 @@
 mod connection;
 mod endpoint;
 pub mod error;
+mod kernel;
 pub mod limits;
 pub mod route;
 mod router;
@@ -53,6 +67,8 @@ mod splice;
 pub mod stats;
 
 pub use error::RouterError;
+pub use ferrocache_redirect::{RedirectError, Redirector};
+pub use kernel::DataPath;
 pub use limits::RouterLimits;
 pub use route::{
     Admission, Backend, EndpointKind, EndpointRoute, RouteTable, Security, Tls, TlsMode,

@@ -29,6 +29,10 @@ pub struct EndpointRoute {
     /// Where connections go. `Node`/`Primary`: zero or one entry (zero while a failover is
     /// switching). `Reader`: the healthy replicas, or the primary when there are none.
     pub backends: Vec<Backend>,
+    /// The same backends' own TCP addresses, in the same order, for the kernel path (which
+    /// connects clients straight to them); empty when they are not known, and then only the
+    /// router serves the endpoint.
+    pub direct: Vec<SocketAddr>,
     /// The group's epoch; it grows on every primary change. A table that offers a lower epoch
     /// than the one running is stale and refused for that endpoint.
     pub epoch: u64,

@@ -8,11 +8,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use ferrocache_redirect::Redirector;
 
 use crate::endpoint::{close_connections, Endpoint, Shared};
 use crate::error::RouterError;
+use crate::kernel::{DataPath, Judge, Kernel};
 use crate::limits::RouterLimits;
 use crate::route::{EndpointRoute, RouteTable};
 use crate::stats::RouterStats;
@@ -29,6 +32,8 @@ pub struct Router {
     apply_lock: tokio::sync::Mutex<bool>,
     /// Running endpoints by listen address.
     endpoints: Mutex<HashMap<SocketAddr, Endpoint>>,
+    /// The kernel path, when loaded: serves what it can of each endpoint.
+    kernel: Option<Kernel>,
 }
 
 impl std::fmt::Debug for Router {
@@ -52,6 +57,32 @@ impl Router {
             limits,
             apply_lock: tokio::sync::Mutex::new(false),
             endpoints: Mutex::new(HashMap::new()),
+            kernel: None,
+        }
+    }
+
+    /// A router whose endpoints the kernel serves where it can (see [`DataPath`]): plaintext
+    /// endpoints whose backends have TCP addresses get their admitted clients connected
+    /// straight to the node; the router's listeners take the rest.
+    ///
+    /// # Panics
+    /// As [`Router::new`].
+    pub fn with_kernel(limits: RouterLimits, redirector: Redirector) -> Self {
+        let mut router = Self::new(limits);
+        router.kernel = Some(Kernel::new(redirector));
+        router
+    }
+
+    /// Where the kernel path's programs are attached; `None` without the kernel path.
+    pub fn kernel_path(&self) -> Option<String> {
+        self.kernel.as_ref().map(Kernel::describe)
+    }
+
+    /// Which data path serves `listen` now.
+    pub fn data_path(&self, listen: SocketAddr) -> DataPath {
+        match &self.kernel {
+            Some(kernel) => kernel.path_of(listen),
+            None => DataPath::Router,
         }
     }
 
@@ -148,36 +179,97 @@ impl Router {
                 .collect();
             (removed, running)
         };
+        // The kernel's judgement of each endpoint before and after, for the sweep below.
+        let mut changed: HashMap<SocketAddrV4, Option<Judge>> = HashMap::new();
         for endpoint in removed {
+            if let (Some(kernel), SocketAddr::V4(listen)) = (&self.kernel, endpoint.shared.listen) {
+                kernel.withdraw(endpoint.shared.listen);
+                let closed = kernel.sweep_once(&HashMap::from([(listen, None)]));
+                if closed > 0 {
+                    tracing::info!(%listen, connections = closed, "endpoint removed; closed its kernel connections");
+                }
+                changed.insert(listen, None);
+            }
             endpoint.stop().await;
         }
 
         for route in upserts {
             let listen = route.listen;
-            match running.get(&listen) {
-                Some(shared) => self.update(shared, route, &mut errors).await,
+            let shared = match running.get(&listen) {
+                Some(shared) => {
+                    self.update(shared, route, &mut changed, &mut errors).await;
+                    continue;
+                }
                 None => match Endpoint::start(route, self.limits) {
                     Ok(endpoint) => {
+                        let shared = Arc::clone(&endpoint.shared);
                         self.endpoint_map().insert(listen, endpoint);
+                        shared
                     }
                     Err(e) => {
                         tracing::warn!(%listen, error = %e, "cannot bind endpoint");
                         errors.push((listen, e));
+                        continue;
                     }
                 },
+            };
+            if let Some(kernel) = &self.kernel {
+                let snapshot = shared.snapshot();
+                let path = kernel.apply(&snapshot.route, snapshot.fence);
+                tracing::info!(%listen, label = %snapshot.route.label, data_path = %path,
+                    "endpoint data path");
+            }
+        }
+        if let (Some(kernel), false) = (&self.kernel, changed.is_empty()) {
+            let closed = kernel.sweep_again(&changed).await;
+            if closed > 0 {
+                tracing::info!(
+                    connections = closed,
+                    "route changed; closed fenced kernel connections (second sweep)"
+                );
             }
         }
         errors
     }
 
-    /// Gives a running endpoint its new route and closes the connections it fences.
+    /// Gives a running endpoint its new route: first to the kernel path, whose connections the
+    /// new route does not keep are closed at once (so that no client sees the new route while
+    /// an old connection still works), then to the router, which closes the spliced connections
+    /// it fences. Notes in `changed` an endpoint whose kernel connections are to be swept again
+    /// (see [`Kernel::sweep`]).
     async fn update(
         &self,
         shared: &Shared,
         route: EndpointRoute,
+        changed: &mut HashMap<SocketAddrV4, Option<Judge>>,
         errors: &mut Vec<(SocketAddr, io::Error)>,
     ) {
         let (label, epoch) = (route.label.clone(), route.epoch);
+        if let Some(kernel) = &self.kernel {
+            let before = shared.snapshot();
+            // A stale route is refused below, with the same error.
+            if let Ok(fence) = shared.next_fence(&route) {
+                let path_before = kernel.path_of(shared.listen);
+                let path = kernel.apply(&route, fence);
+                if path != path_before {
+                    tracing::info!(listen = %shared.listen, %label, data_path = %path,
+                        "endpoint data path changed");
+                }
+                let judge = Judge::of(&route, fence);
+                if let (true, SocketAddr::V4(listen)) = (
+                    Judge::of(&before.route, before.fence) != judge,
+                    shared.listen,
+                ) {
+                    let once = HashMap::from([(listen, Some(judge.clone()))]);
+                    let closed = kernel.sweep_once(&once);
+                    if closed > 0 {
+                        tracing::info!(%listen, %label, epoch, connections = closed,
+                            "route changed; closed fenced kernel connections");
+                    }
+                    changed.insert(listen, Some(judge));
+                }
+            }
+        }
         match shared.update(route) {
             Ok(fenced) => {
                 if !fenced.is_empty() {
@@ -223,6 +315,12 @@ impl Router {
                 )
             })
             .collect();
+        if let Some(kernel) = &self.kernel {
+            for e in &mut endpoints {
+                e.data_path = kernel.path_of(e.listen);
+                e.redirected = kernel.redirected(e.listen);
+            }
+        }
         endpoints.sort_by_key(|e| e.listen);
         RouterStats { endpoints }
     }

@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::kernel::DataPath;
 use crate::route::EndpointKind;
 
 /// The counters of one endpoint at one moment.
@@ -18,6 +19,11 @@ pub struct EndpointStats {
     pub label: String,
     /// The endpoint's kind from its route.
     pub kind: EndpointKind,
+    /// Which data path serves it now.
+    pub data_path: DataPath,
+    /// Connections the kernel connected straight to a node (kernel path); they are not in
+    /// `accepted`, `active` or the byte counts, which count what the router carries.
+    pub redirected: u64,
     /// Connections accepted since the endpoint started (including refused ones).
     pub accepted: u64,
     /// Connections open now (waiting for a backend or spliced).
@@ -93,6 +99,8 @@ impl Counters {
             listen,
             label,
             kind,
+            data_path: DataPath::Router,
+            redirected: 0,
             accepted: load(&self.accepted),
             active: load(&self.active),
             refused: load(&self.refused),

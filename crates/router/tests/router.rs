@@ -22,6 +22,7 @@ fn route(
         listen,
         kind,
         backends,
+        direct: Vec::new(),
         epoch,
         label: format!("test {kind}"),
         security: Security::default(),

@@ -24,6 +24,7 @@ fn route(listen: SocketAddr, server: &RedisProcess, security: Security) -> Route
             listen,
             kind: EndpointKind::Primary,
             backends: vec![Backend::Tcp(server.addr)],
+            direct: Vec::new(),
             epoch: 1,
             label: "secured".into(),
             security,

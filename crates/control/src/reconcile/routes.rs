@@ -121,11 +121,28 @@ fn tls(
     })
 }
 
-fn backend(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent) -> RouteBackend {
-    match socket_path(&ctx.config.nodes_dir, &spec.id) {
-        Some(path) => RouteBackend::Unix(path),
-        None => RouteBackend::Tcp(SocketAddr::V4(SocketAddrV4::new(intent.private, spec.port))),
+/// A node as a route reaches it: the backend the router splices to (its Unix socket when
+/// usable) and its own TCP address (where the kernel path connects clients).
+#[derive(Clone)]
+struct Target {
+    backend: RouteBackend,
+    direct: SocketAddr,
+}
+
+fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent) -> Target {
+    let direct = SocketAddr::V4(SocketAddrV4::new(intent.private, spec.port));
+    Target {
+        backend: match socket_path(&ctx.config.nodes_dir, &spec.id) {
+            Some(path) => RouteBackend::Unix(path),
+            None => RouteBackend::Tcp(direct),
+        },
+        direct,
     }
+}
+
+/// The route fields of `targets`: backends and their direct addresses, in the same order.
+fn split(targets: Vec<Target>) -> (Vec<RouteBackend>, Vec<SocketAddr>) {
+    targets.into_iter().map(|t| (t.backend, t.direct)).unzip()
 }
 
 struct Placed {
@@ -150,11 +167,13 @@ fn desired(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Vec<Route>, Rec
         return Ok(Vec::new());
     };
     let groups = security_groups(r, &spec.region, &spec.security_group_ids)?;
+    let (backends, direct) = split(vec![target(ctx, &spec, &intent)]);
     Ok(vec![Route {
         listen: SocketAddr::V4(SocketAddrV4::new(intent.endpoint, spec.port)),
         owner: owner.to_string(),
         kind: RouteKind::Node,
-        backends: vec![backend(ctx, &spec, &intent)],
+        backends,
+        direct,
         epoch: 0,
         label: format!("{} node", spec.id),
         admission: admission(&groups, &spec.security_group_ids, spec.port),
@@ -231,15 +250,19 @@ fn group_routes(
         // TLS ends at the endpoint; the hop to the node is local either way).
         tls.plaintext_peers = vec![ctx.config.cidr.to_string()];
     }
-    let route = |listen: Ipv4Addr, kind, backends, epoch, label| Route {
-        listen: SocketAddr::V4(SocketAddrV4::new(listen, group.port)),
-        owner: owner.to_string(),
-        kind,
-        backends,
-        epoch,
-        label,
-        admission: admission.clone(),
-        tls: tls.clone(),
+    let route = |listen: Ipv4Addr, kind, targets: Vec<Target>, epoch, label| {
+        let (backends, direct) = split(targets);
+        Route {
+            listen: SocketAddr::V4(SocketAddrV4::new(listen, group.port)),
+            owner: owner.to_string(),
+            kind,
+            backends,
+            direct,
+            epoch,
+            label,
+            admission: admission.clone(),
+            tls: tls.clone(),
+        }
     };
     let mut routes = Vec::new();
     for p in &placed {
@@ -248,7 +271,7 @@ fn group_routes(
             ..route(
                 p.intent.endpoint,
                 RouteKind::Node,
-                vec![backend(ctx, &p.spec, &p.intent)],
+                vec![target(ctx, &p.spec, &p.intent)],
                 0,
                 format!("{} node", p.spec.id),
             )
@@ -275,7 +298,7 @@ fn group_routes(
         // Only a primary that runs as one at this epoch takes connections; while a failover
         // switches, the endpoint has no backend and the data path holds new connections
         // (bounded) for the new one.
-        let primary: Vec<RouteBackend> = members
+        let primary: Vec<Target> = members
             .iter()
             .filter(|p| {
                 p.spec.id == intent.primary
@@ -283,9 +306,9 @@ fn group_routes(
                     && p.observed.role == Some(Role::Primary)
                     && p.observed.epoch == intent.epoch
             })
-            .map(|p| backend(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent))
             .collect();
-        let replicas: Vec<RouteBackend> = members
+        let replicas: Vec<Target> = members
             .iter()
             .filter(|p| {
                 p.spec.id != intent.primary
@@ -294,7 +317,7 @@ fn group_routes(
                     && p.observed.link_up
                     && p.observed.role == Some(Role::Replica)
             })
-            .map(|p| backend(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent))
             .collect();
         // The labels name the group alone while it has one shard (as before shards existed).
         let name = if shards.len() == 1 {
@@ -338,7 +361,7 @@ fn cluster_routes(
     group: &GroupSpec,
     placed: &[Placed],
     configuration: Option<GroupIntent>,
-    route: &dyn Fn(Ipv4Addr, RouteKind, Vec<RouteBackend>, u64, String) -> Route,
+    route: &dyn Fn(Ipv4Addr, RouteKind, Vec<Target>, u64, String) -> Route,
 ) -> Vec<Route> {
     let mut routes = Vec::new();
     // While a group moves into cluster mode, members still outside the cluster have no bus,
@@ -346,14 +369,13 @@ fn cluster_routes(
     let in_cluster = |p: &&Placed| p.spec.cluster_mode.runs_cluster();
     for p in placed.iter().filter(in_cluster) {
         let bus = cluster_bus_port(p.spec.port);
+        let bus_address = SocketAddr::V4(SocketAddrV4::new(p.intent.private, bus));
         routes.push(Route {
             listen: SocketAddr::V4(SocketAddrV4::new(p.intent.endpoint, bus)),
             owner: owner.to_string(),
             kind: RouteKind::Node,
-            backends: vec![RouteBackend::Tcp(SocketAddr::V4(SocketAddrV4::new(
-                p.intent.private,
-                bus,
-            )))],
+            backends: vec![RouteBackend::Tcp(bus_address)],
+            direct: vec![bus_address],
             epoch: 0,
             label: format!("{} cluster bus", p.spec.id),
             admission: RouteAdmission::Sources(vec![ctx.config.cidr.to_string()]),
@@ -370,7 +392,7 @@ fn cluster_routes(
                     && p.observed.created
                     && p.observed.cluster_engine
             })
-            .map(|p| backend(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent))
             .collect();
         routes.push(route(
             configuration.configuration_endpoint,
