@@ -4,14 +4,17 @@
 #
 #   1. installs redis-server, redis-tools, jq, nodejs and npm with apt, the Python clients
 #      (awscli, boto3, redis, pytest, pytest-xdist, moto, prometheus-client, cbor2, playwright)
-#      with pip, chromium with apt (the console's browser tests), the JS SDK and the console's
-#      front-end packages with npm;
+#      with pip, chromium with apt (the console's browser tests), clang, llvm and libbpf-dev
+#      with apt (the kernel data path's BPF object is rebuilt and compared), the JS SDK and the
+#      console's front-end packages with npm;
 #   2. cargo fmt --check, clippy -D warnings, the crates' dependency rules (every workspace
 #      member, as its docs state them), every crate's `# Layout` doc naming its modules;
 #   3. cargo build, cargo test (nextest when installed, plus doc tests);
-#   4. the Python end-to-end suite (pytest -n 2: every test runs its own ferrocache);
-#   5. the JS SDK round trips (node --test), and the console's committed dist/ checked
-#      against a fresh build of its sources (crates/console/web/build.sh).
+#   4. the Python end-to-end suite (pytest -n 2: every test runs its own ferrocache; as root
+#      on the kernel data path), then the TLS suites again with --engine-tls and the
+#      data-path-sensitive suites again on the router path (FERROCACHE_DATA_PATH=router);
+#   5. the JS SDK round trips (node --test), the console's committed dist/ and the kernel data
+#      path's committed BPF object checked against fresh builds of their sources.
 #
 # Every stage runs even when an earlier test stage failed (a failing build skips what needs
 # it); the summary at the end lists what failed and the exit code is non-zero if anything did.
@@ -277,6 +280,11 @@ bpf_object_is_built() {
 DATA_PATH_SUITES=(test_failover.py test_failover_lab.py test_security_groups.py test_tls.py
   test_router_data.py test_faults.py test_networking.py test_metrics.py test_auth.py)
 
+# The suites with TLS groups: run again with the nodes serving TLS themselves (--engine-tls),
+# which the kernel path connects TLS clients of `required` endpoints to.
+ENGINE_TLS_SUITES=(test_tls.py test_auth.py test_rbac.py test_runbook_connections.py
+  test_cluster_mode.py)
+
 if stage "cargo build --workspace" cargo build --workspace --quiet; then
   export FERROCACHE_BIN="${FERROCACHE_BIN:-$ROOT/target/debug/ferrocache}"
   stage "Rust tests" rust_tests || true
@@ -285,6 +293,10 @@ if stage "cargo build --workspace" cargo build --workspace --quiet; then
   # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
   stage "pytest -n 2 tests/py" \
     timeout --kill-after=30 1800 python3 -m pytest -n 2 -q tests/py ${PYTEST_ARGS:-} || true
+  # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
+  stage "pytest -n 2 (--engine-tls) ${ENGINE_TLS_SUITES[*]}" \
+    env FERROCACHE_ENGINE_TLS=1 timeout --kill-after=30 900 \
+    python3 -m pytest -n 2 -q "${ENGINE_TLS_SUITES[@]/#/tests/py/}" ${PYTEST_ARGS:-} || true
   # shellcheck disable=SC2086 # PYTEST_ARGS is split on purpose
   stage "pytest -n 2 (router data path) ${DATA_PATH_SUITES[*]}" \
     env FERROCACHE_DATA_PATH=router timeout --kill-after=30 900 \

@@ -179,6 +179,9 @@ def wait_until(fn, timeout: float = 60.0, poll: float = 0.05, what: str = "condi
 # it can run: root), or `router`/`kernel` to run a suite on one path (scripts/test.sh runs the
 # data-path-sensitive suites again with FERROCACHE_DATA_PATH=router).
 DATA_PATH = os.environ.get("FERROCACHE_DATA_PATH", "auto")
+# FERROCACHE_ENGINE_TLS=1 starts every instance with `--engine-tls` (nodes serve TLS
+# themselves; the kernel path sends TLS clients of `required` endpoints straight to them).
+ENGINE_TLS = os.environ.get("FERROCACHE_ENGINE_TLS") == "1"
 
 
 class Ferrocache:
@@ -229,6 +232,8 @@ class Ferrocache:
             args += ["--redis-server", self.redis_server]
         if not any(a.startswith("--data-path") for a in self.extra_args):
             args += ["--data-path", DATA_PATH]
+        if ENGINE_TLS and "--engine-tls" not in self.extra_args:
+            args.append("--engine-tls")
         args += self.extra_args
         stderr = open(self.stderr_path(), "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -259,6 +264,14 @@ class Ferrocache:
             if line.startswith("Data path: "):
                 return line.split()[2]
         raise RuntimeError("no 'Data path:' line in the banner")
+
+    @property
+    def engine_tls(self) -> bool:
+        """Whether TLS-required endpoints reach the nodes' own TLS (kernel path, --engine-tls):
+        a plaintext client is then closed by the failed handshake, without the router's
+        `ERR SSL/TLS connection required`."""
+        return "--engine-tls" in (self.proc.args if self.proc else []) and \
+            self.data_path == "kernel"
 
     def _read_stdout(self, proc: subprocess.Popen, ready: threading.Event):
         for raw in proc.stdout:

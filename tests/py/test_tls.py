@@ -83,6 +83,15 @@ def plaintext_refused(host, payload: bytes) -> bool:
     return reply_until_closed(host, payload) == REFUSED_REPLY
 
 
+def plaintext_refused_by(fc, host, payload: bytes) -> bool:
+    """True when the endpoint refuses plaintext as its data path does: the router answers with
+    the runbook's error; the nodes' own TLS (kernel path with --engine-tls) closes the
+    connection after the failed handshake (at most a TLS alert), without a Redis reply."""
+    if fc.engine_tls:
+        return closed_with_tls_alert(host, payload)
+    return plaintext_refused(host, payload)
+
+
 def closed_with_tls_alert(host, payload: bytes) -> bool:
     """True when the server closes the connection after at most a TLS alert record (content
     type 21): a refused handshake, never a Redis reply."""
@@ -124,10 +133,11 @@ def test_runbook_forms_verify_every_endpoint(fc, ec):
 def test_required_closes_plaintext(fc, ec):
     group = create_tls_group(ec, "tls-only")
     primary, _, _ = endpoints(group)
-    assert plaintext_refused(primary, b"PING\r\n")
+    assert plaintext_refused_by(fc, primary, b"PING\r\n")
     out = redis_cli("-h", primary, "-p", "6379", "PING")
     assert out.stdout.strip() != "PONG"
-    assert "SSL/TLS connection required" in out.stdout + out.stderr, out
+    if not fc.engine_tls:
+        assert "SSL/TLS connection required" in out.stdout + out.stderr, out
     assert tls_client(primary, ca_path(fc)).ping()
 
 
@@ -305,7 +315,8 @@ def test_modify_migrates_preferred_then_required(fc, ec):
                                         TransitEncryptionMode="required",
                                         ApplyImmediately=True)["ReplicationGroup"]
     assert group["TransitEncryptionMode"] == "required"
-    wait_until(lambda: plaintext_refused(primary, b"PING\r\n"), what="plaintext refused")
+    wait_until(lambda: plaintext_refused_by(fc, primary, b"PING\r\n"),
+               what="plaintext refused")
     # Closed: by the router (EOF, or a reset once the PING arrives) or, on the kernel path,
     # by a reset the client may already have when it sends.
     try:
@@ -329,4 +340,42 @@ def test_standalone_cluster_tls(fc, ec):
     assert cluster["TransitEncryptionEnabled"] is True
     host = cluster["CacheNodes"][0]["Endpoint"]["Address"]
     assert tls_client(host, ca_path(fc)).ping()
-    assert plaintext_refused(host, b"PING\r\n")
+    assert plaintext_refused_by(fc, host, b"PING\r\n")
+
+
+# Goal: with --engine-tls on the kernel path, a TLS client of a `required` endpoint is
+# connected straight to the node's own TLS port: the node sees the client's own address, the
+# certificate (issued for the endpoints) verifies against the endpoint's address, and a
+# failover moves the primary endpoint to the new primary's TLS port. Method: redis-py with
+# ssl_cert_reqs='required' on the primary endpoint, CLIENT LIST, TestFailover, a new client.
+def test_engine_tls_connects_straight_to_the_node(fc, ec):
+    if not fc.engine_tls:
+        pytest.skip("needs --engine-tls on the kernel path (FERROCACHE_ENGINE_TLS=1, root)")
+    ec.create_replication_group(ReplicationGroupId="tls-engine",
+                                ReplicationGroupDescription="tls", NumCacheClusters=2,
+                                TransitEncryptionEnabled=True, AutomaticFailoverEnabled=True)
+    group = wait_group_available(ec, "tls-engine")
+    primary, _, _ = endpoints(group)
+    client = tls_client(primary, ca_path(fc))
+    wait_until(lambda: client.ping(), what="TLS through the primary endpoint")
+    connection = client.connection_pool.get_connection()
+    try:
+        own = "%s:%d" % connection._sock.getsockname()[:2]
+        assert connection._sock.getpeername()[:2] == (primary, REDIS_PORT)
+    finally:
+        client.connection_pool.release(connection)
+    listed = [c["addr"] for c in client.client_list()]
+    assert own in listed, (own, listed)
+    client.set("k", "v")
+    old = [m for m in group["NodeGroups"][0]["NodeGroupMembers"]
+           if m["CurrentRole"] == "primary"][0]["CacheClusterId"]
+    ec.test_failover(ReplicationGroupId="tls-engine", NodeGroupId="0001")
+    def moved():
+        g = ec.describe_replication_groups(ReplicationGroupId="tls-engine")["ReplicationGroups"][0]
+        members = g["NodeGroups"][0]["NodeGroupMembers"]
+        return any(m["CurrentRole"] == "primary" and m["CacheClusterId"] != old
+                   for m in members) and g["Status"] == "available"
+    wait_until(moved, timeout=60, what="the failover")
+    after = tls_client(primary, ca_path(fc))
+    wait_until(lambda: after.info("replication")["role"] == "master", what="the new primary")
+    assert after.get("k") == b"v"

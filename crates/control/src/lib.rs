@@ -16,10 +16,11 @@
 //!   encodes.
 //! - [`reconcile`]: the controller ([`reconcile::Controller`]), its work `queue` and
 //!   `triggers`, and one reconciler per resource: `node` (with `placement`, `process`, `seed`,
-//!   `role`, `cluster` (cluster-mode membership), `settings`), `failover` (a shard's state
-//!   machine), `group`, `routes`, `snapshot` (with `shards`: one RDB per shard of a
-//!   cluster-mode group), `automatic`, `reshard` (online resharding: slots moved with
-//!   their keys), `cluster_mode` (a live group's members carried into cluster mode).
+//!   `role`, `cluster` (cluster-mode membership), `settings`, `tls` (a node's own TLS port
+//!   and certificate)), `failover` (a shard's state machine), `group`, `routes`, `snapshot`
+//!   (with `shards`: one RDB per shard of a cluster-mode group), `automatic`, `reshard`
+//!   (online resharding: slots moved with their keys), `cluster_mode` (a live group's members
+//!   carried into cluster mode).
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
 //! - [`routes`]: the data path's side of routes: the stored routes served by the router.
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.

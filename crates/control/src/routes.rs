@@ -86,6 +86,7 @@ pub fn endpoint(route: &Route, certs: Option<&Certificates>) -> Option<EndpointR
             })
             .collect(),
         direct: route.direct.clone(),
+        direct_tls: route.direct_tls.clone(),
         epoch: route.epoch,
         label: route.label.clone(),
         security: Security { admission, tls },

@@ -47,8 +47,8 @@ pub use client::{
 };
 pub use cluster::{ClusterInfo, ClusterNode, CLUSTER_NODE_ID_LEN, CLUSTER_SLOTS};
 pub use config::{
-    check_cluster, check_node_id, render, ClusterConfig, NodeConfig, CLUSTER_CONFIG_FILE_NAME,
-    CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME, RDB_FILE_NAME,
+    check_cluster, check_node_id, render, ClusterConfig, EngineTls, NodeConfig,
+    CLUSTER_CONFIG_FILE_NAME, CONFIG_FILE_NAME, LOG_FILE_NAME, PID_FILE_NAME, RDB_FILE_NAME,
 };
 pub use error::EngineError;
 pub use identity::{AdminIdentity, DEFAULT_USER_RULES, IDENTITY_FILE_NAME, RESTRICTED_ACL_RULES};

@@ -114,6 +114,13 @@ struct UpArgs {
     /// TLS endpoints always go through the router.
     #[arg(long, value_enum, default_value_t = DataPathChoice::Auto)]
     data_path: DataPathChoice,
+    /// Nodes of groups with encryption in transit also serve TLS themselves (Redis's own
+    /// `tls-port`, certificates from Ferrocache's CA), and the kernel data path connects the
+    /// clients of `required` endpoints straight to it: TLS at the engine's cost. A plaintext
+    /// client of such an endpoint is then closed by the failed handshake instead of reading
+    /// `ERR SSL/TLS connection required` (the router's answer, and the runbooks').
+    #[arg(long)]
+    engine_tls: bool,
 }
 
 /// `--data-path`.
@@ -333,6 +340,17 @@ async fn up(args: UpArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.message()))
             .with_context(|| format!("opening CloudWatch Logs in {}", logs_dir.display()))?,
     );
+    let pki_dir = data_dir.join(ferrocache_pki::PKI_DIR);
+    let authority = ferrocache_pki::Authority::load_or_create(&pki_dir)
+        .context("the certificate authority (TLS)")?;
+    let ca_path = authority.cert_path();
+    let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
+    // The nodes' own TLS certificates come from the same CA (loaded again: the router's
+    // certificates own the first handle).
+    let node_authority = Arc::new(
+        ferrocache_pki::Authority::load_or_create(&pki_dir)
+            .context("the certificate authority (TLS)")?,
+    );
     let controller = Controller::new(
         store.clone(),
         agent,
@@ -349,12 +367,11 @@ async fn up(args: UpArgs) -> Result<()> {
         cloudwatch.clone(),
     )))
     .with_log_sink(Arc::new(observability::LogsSink::new(logs.clone())));
-    let authority =
-        ferrocache_pki::Authority::load_or_create(&data_dir.join(ferrocache_pki::PKI_DIR))
-            .context("the certificate authority (TLS)")?;
-    let ca_path = authority.cert_path();
-    let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
-    let (router, data_path) = data_path(args.data_path, &data_dir)?;
+    let controller = match args.engine_tls {
+        true => controller.with_tls_authority(node_authority),
+        false => controller,
+    };
+    let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;
     let router = Arc::new(router);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -468,7 +485,11 @@ async fn up(args: UpArgs) -> Result<()> {
 ///
 /// # Errors
 /// `--data-path kernel` where the kernel path cannot run.
-fn data_path(choice: DataPathChoice, data_dir: &std::path::Path) -> Result<(Router, String)> {
+fn data_path(
+    choice: DataPathChoice,
+    engine_tls: bool,
+    data_dir: &std::path::Path,
+) -> Result<(Router, String)> {
     let limits = RouterLimits::default();
     if choice == DataPathChoice::Router {
         return Ok((
@@ -481,10 +502,18 @@ fn data_path(choice: DataPathChoice, data_dir: &std::path::Path) -> Result<(Rout
     match ferrocache_router::Redirector::load(&scratch) {
         Ok(redirector) => {
             let line = format!(
-                "kernel (eBPF connect-time redirection on the {}): clients of plaintext \
-                 endpoints are connected straight to their node; TLS endpoints, refused sources \
-                 and failovers in progress go through the router",
-                redirector.describe()
+                "kernel (eBPF connect-time redirection on the {}): clients are connected \
+                 straight to their node{}; refused sources and failovers in progress go \
+                 through the router",
+                redirector.describe(),
+                match engine_tls {
+                    true =>
+                        " (TLS required: to the node's own TLS port; TLS preferred through \
+                             the router)",
+                    false =>
+                        " (TLS endpoints through the router; --engine-tls for the nodes' \
+                              own TLS)",
+                }
             );
             Ok((Router::with_kernel(limits, redirector), line))
         }

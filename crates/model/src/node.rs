@@ -202,6 +202,31 @@ pub struct NodeObserved {
     /// by more than [`USED_MEMORY_RECORD_STEP`] (or a tenth), so an idle node writes nothing.
     #[serde(default)]
     pub used_memory_bytes: u64,
+    /// The engine's own TLS, as the running process serves it (encryption in transit): the
+    /// kernel data path connects TLS clients straight to this port.
+    #[serde(default)]
+    pub tls: Option<ObservedTls>,
+}
+
+/// A node's own TLS port and the certificate it serves there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObservedTls {
+    /// `tls-port`.
+    pub port: u16,
+    /// The IP addresses the certificate names (the endpoints that lead to the node).
+    pub ips: Vec<Ipv4Addr>,
+    /// When the certificate stops being valid (seconds since the epoch).
+    pub not_after: i64,
+}
+
+/// The engine's TLS port of a node whose client port is `port`: on the node's own private
+/// address, so only its own ports can collide; the cluster bus takes `port + 10000`.
+pub fn engine_tls_port(port: u16) -> u16 {
+    if port <= u16::MAX - 20_000 {
+        port + 20_000
+    } else {
+        port - 20_000
+    }
 }
 
 /// The smallest change of `used_memory` worth recording (see

@@ -77,6 +77,10 @@ pub struct Route {
     /// written before it existed (the route reconciler fills it in).
     #[serde(default)]
     pub direct: Vec<SocketAddr>,
+    /// The same nodes' own TLS ports (encryption in transit served by the engine), in the
+    /// order of `backends`; empty unless every one of them serves TLS.
+    #[serde(default)]
+    pub direct_tls: Vec<SocketAddr>,
     /// The shard's epoch (0 for node endpoints): the data path refuses a lower one and fences
     /// connections of an older one.
     pub epoch: u64,

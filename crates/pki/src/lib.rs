@@ -143,6 +143,10 @@ pub struct ServerCert {
     pub key: PrivateKeyDer<'static>,
     /// When the certificate stops being valid.
     pub not_after: OffsetDateTime,
+    /// The chain in PEM, for servers that read files (`redis-server`'s `tls-cert-file`).
+    pub chain_pem: String,
+    /// The key in PEM (PKCS#8), for `tls-key-file`.
+    pub key_pem: String,
 }
 
 impl ServerCert {
@@ -274,6 +278,8 @@ impl Authority {
             chain: vec![cert.der().clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             not_after: params.not_after,
+            chain_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         })
     }
 }

@@ -153,6 +153,7 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             ),
             backends,
             direct,
+            direct_tls: Vec::new(),
             epoch: 1,
             security: Security {
                 admission: Admission::Any,

@@ -486,6 +486,7 @@ mod tests {
                 .map(|b| Backend::Unix(PathBuf::from(b)))
                 .collect(),
             direct: Vec::new(),
+            direct_tls: Vec::new(),
             epoch,
             label: "test".into(),
             security: Default::default(),

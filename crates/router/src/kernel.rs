@@ -45,33 +45,35 @@ pub(crate) struct Kernel {
     redirector: Mutex<Redirector>,
 }
 
-/// What a sweep keeps, per endpoint: the fence and backends connections may still have, and
-/// whether plaintext may stay.
+/// What a sweep keeps, per endpoint: connections made under its current fence to a node
+/// address it still leads to — a plaintext port while plaintext is allowed, an engine TLS port
+/// while TLS is on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Judge {
     fence: u32,
     backends: Vec<SocketAddrV4>,
-    plaintext_allowed: bool,
 }
 
 impl Judge {
     /// The judgement for an endpoint running `route` under `fence`.
     pub(crate) fn of(route: &EndpointRoute, fence: u64) -> Self {
+        let tls = route.security.tls.as_ref();
+        let plaintext_allowed = tls.is_none_or(|tls| tls.mode == TlsMode::Preferred);
+        let mut backends = Vec::new();
+        if plaintext_allowed {
+            backends.extend(v4_addresses(&route.direct).unwrap_or_default());
+        }
+        if tls.is_some() {
+            backends.extend(v4_addresses(&route.direct_tls).unwrap_or_default());
+        }
         Self {
             fence: fence as u32,
-            backends: v4_addresses(&route.direct).unwrap_or_default(),
-            plaintext_allowed: route
-                .security
-                .tls
-                .as_ref()
-                .is_none_or(|tls| tls.mode == TlsMode::Preferred),
+            backends,
         }
     }
 
     fn keeps(&self, connection: &Redirected) -> bool {
-        self.plaintext_allowed
-            && connection.fence == self.fence
-            && self.backends.contains(&connection.backend)
+        connection.fence == self.fence && self.backends.contains(&connection.backend)
     }
 }
 
@@ -170,17 +172,26 @@ impl Kernel {
     }
 }
 
-/// The kernel's form of `route`; `None` when the kernel cannot serve it: TLS (terminated by the
-/// router), or a backend without a TCP address, or more backends than an entry holds.
+/// The kernel's form of `route`; `None` when the kernel cannot serve it: TLS in `preferred`
+/// mode (one port for both, told apart by the router), TLS whose nodes do not all serve it
+/// themselves yet, TLS with plaintext peers (a cluster's replicas, which replicate through the
+/// endpoints in plaintext), a backend without a TCP address, more backends than an entry holds.
 fn kernel_endpoint(
     route: &EndpointRoute,
     listen: SocketAddrV4,
     fence: u64,
 ) -> Option<KernelEndpoint> {
-    if route.security.tls.is_some() || route.direct.len() != route.backends.len() {
+    let direct = match &route.security.tls {
+        None => &route.direct,
+        Some(tls) if tls.mode == TlsMode::Required && no_peers(&tls.plaintext_peers) => {
+            &route.direct_tls
+        }
+        Some(_) => return None,
+    };
+    if direct.len() != route.backends.len() {
         return None;
     }
-    let backends = v4_addresses(&route.direct)?;
+    let backends = v4_addresses(direct)?;
     if backends.len() > ferrocache_redirect::MAX_BACKENDS {
         return None;
     }
@@ -201,6 +212,10 @@ fn kernel_endpoint(
             ),
         },
     })
+}
+
+fn no_peers(peers: &Admission) -> bool {
+    matches!(peers, Admission::Sources(nets) if nets.is_empty())
 }
 
 /// The addresses, if every one is IPv4.

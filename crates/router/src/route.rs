@@ -33,6 +33,10 @@ pub struct EndpointRoute {
     /// connects clients straight to them); empty when they are not known, and then only the
     /// router serves the endpoint.
     pub direct: Vec<SocketAddr>,
+    /// The same backends' own TLS ports (the engine terminates TLS there), in the same order;
+    /// empty unless every backend serves TLS. With them, the kernel path serves an endpoint
+    /// that requires TLS: its clients' TLS goes straight to the engine.
+    pub direct_tls: Vec<SocketAddr>,
     /// The group's epoch; it grows on every primary change. A table that offers a lower epoch
     /// than the one running is stale and refused for that endpoint.
     pub epoch: u64,

@@ -20,6 +20,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::stats::Counters;
 
+/// Which side of one direction failed.
+enum Failed {
+    /// Reading from the near side.
+    Reading(io::Error),
+    /// Writing to the far side.
+    Writing(io::Error),
+}
+
 /// One direction of a splice: a buffer and how much of it is still to be written.
 struct Pump {
     /// Fixed-size buffer, reused for every read of this direction.
@@ -50,14 +58,15 @@ impl Pump {
     }
 
     /// Copies from `reader` to `writer` until `reader` is at end of stream and `writer` is
-    /// shut down (`Ready(Ok)`), an error occurs, or one side is not ready (`Pending`).
+    /// shut down (`Ready(Ok)`), an error occurs (and on which side), or one side is not ready
+    /// (`Pending`).
     fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         reader: &mut R,
         writer: &mut W,
         moved: &AtomicU64,
-    ) -> Poll<io::Result<()>>
+    ) -> Poll<Result<(), Failed>>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
@@ -65,25 +74,26 @@ impl Pump {
         loop {
             if self.start < self.end {
                 let n =
-                    ready!(Pin::new(&mut *writer).poll_write(cx, &self.buf[self.start..self.end]))?;
+                    ready!(Pin::new(&mut *writer).poll_write(cx, &self.buf[self.start..self.end]))
+                        .map_err(Failed::Writing)?;
                 if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    return Poll::Ready(Err(Failed::Writing(io::ErrorKind::WriteZero.into())));
                 }
                 self.start += n;
                 self.unflushed = true;
                 continue;
             }
             if self.unflushed {
-                ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(Failed::Writing)?;
                 self.unflushed = false;
             }
             if self.eof {
-                ready!(Pin::new(&mut *writer).poll_shutdown(cx))?;
+                ready!(Pin::new(&mut *writer).poll_shutdown(cx)).map_err(Failed::Writing)?;
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
             let mut read = ReadBuf::new(&mut self.buf);
-            ready!(Pin::new(&mut *reader).poll_read(cx, &mut read))?;
+            ready!(Pin::new(&mut *reader).poll_read(cx, &mut read)).map_err(Failed::Reading)?;
             let n = read.filled().len();
             if n == 0 {
                 self.eof = true;
@@ -120,17 +130,28 @@ where
 {
     let mut upstream = Pump::new(buffer_size);
     let mut downstream = Pump::new(buffer_size);
+    // Set when the backend refused the client's bytes: it has closed (Redis answers a
+    // protocol error, then closes while the client may still be sending), and what it wrote
+    // before closing must still reach the client, so the splice goes on downstream.
+    let mut refused: Option<io::Error> = None;
     poll_fn(|cx| {
         if !upstream.done {
-            if let Poll::Ready(Err(e)) =
-                upstream.poll_copy(cx, &mut *client, &mut *backend, &counters.bytes_in)
-            {
-                return Poll::Ready(Err(e));
+            match upstream.poll_copy(cx, &mut *client, &mut *backend, &counters.bytes_in) {
+                Poll::Ready(Err(Failed::Reading(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(Err(Failed::Writing(e))) => {
+                    upstream.done = true;
+                    refused = Some(e);
+                }
+                _ => {}
             }
         }
         // The backend closing ends the connection: Redis only closes when it is done with the
-        // client (QUIT, `CLIENT KILL`, shutdown), so there is nothing left to carry upstream.
-        downstream.poll_copy(cx, &mut *backend, &mut *client, &counters.bytes_out)
+        // client (QUIT, `CLIENT KILL`, a protocol error, shutdown), so there is nothing left to
+        // carry upstream.
+        match ready!(downstream.poll_copy(cx, &mut *backend, &mut *client, &counters.bytes_out)) {
+            Ok(()) => Poll::Ready(refused.take().map_or(Ok(()), Err)),
+            Err(Failed::Reading(e) | Failed::Writing(e)) => Poll::Ready(Err(e)),
+        }
     })
     .await
 }
@@ -172,6 +193,44 @@ mod tests {
         assert_eq!(client.await.unwrap(), b"PING\r\nPING\r\n");
         assert_eq!(counters.bytes_in.load(Ordering::Relaxed), 6);
         assert_eq!(counters.bytes_out.load(Ordering::Relaxed), 12);
+    }
+
+    // Goal: a reply the backend writes just before it closes reaches the client in full, even
+    // while the client is still sending (Redis answering `-ERR Protocol error` to a garbled
+    // stream, then closing). Method: the "backend" reads a little, replies, closes; the client
+    // keeps writing 1 MiB and reads to the end.
+    #[tokio::test]
+    async fn a_reply_before_the_backend_closes_reaches_the_client() {
+        let (client_far, mut client_near) = tokio::io::duplex(64);
+        let (mut backend_near, mut backend_far) = tokio::io::duplex(64);
+        let counters = Counters::default();
+        let backend = tokio::spawn(async move {
+            let mut first = [0u8; 16];
+            backend_far.read_exact(&mut first).await.unwrap();
+            backend_far
+                .write_all(b"-ERR Protocol error\r\n")
+                .await
+                .unwrap();
+        });
+        let (mut client_reads, mut client_writes) = tokio::io::split(client_far);
+        let writer = tokio::spawn(async move {
+            let junk = vec![b'x'; 1 << 20];
+            let _ = client_writes.write_all(&junk).await;
+        });
+        let reader = tokio::spawn(async move {
+            let mut reply = Vec::new();
+            let _ = client_reads.read_to_end(&mut reply).await;
+            reply
+        });
+        let spliced = splice(&mut client_near, &mut backend_near, 512, &counters).await;
+        assert!(
+            spliced.is_err(),
+            "the backend refused the rest: {spliced:?}"
+        );
+        drop(client_near);
+        backend.await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(reader.await.unwrap(), b"-ERR Protocol error\r\n");
     }
 
     // Goal: a payload larger than the buffer crosses intact. Method: push 1 MiB through a

@@ -52,6 +52,7 @@ fn route(
             .map(|s| Backend::Unix(s.unix.clone()))
             .collect(),
         direct: servers.iter().map(|s| s.addr).collect(),
+        direct_tls: Vec::new(),
         epoch,
         label: format!("kernel test {kind}"),
         security: Security::default(),
@@ -377,4 +378,65 @@ async fn what_the_kernel_cannot_serve_stays_on_the_router() {
     );
     assert!(TcpStream::connect_timeout(&removed, Duration::from_secs(5)).is_err());
     assert_eq!(ping(&mut spliced), b"+PONG\r\n");
+}
+
+// Goal: an endpoint that requires TLS is served by the kernel only towards the nodes' own TLS
+// ports (the engine terminates TLS), and one in `preferred` mode (plaintext and TLS on one
+// port, told apart by the router) stays on the router. Method: the data path of routes with
+// each mode, with and without TLS ports; a TLS handshake through the required one reaches a
+// TLS server standing in for the node's TLS port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_required_goes_to_the_nodes_own_tls_port() {
+    let Some(router) = kernel_router("tls") else {
+        return;
+    };
+    let server = RedisProcess::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = ferrocache_pki::Certificates::new(
+        ferrocache_pki::Authority::load_or_create(dir.path()).unwrap(),
+    );
+    let (required, preferred, no_tls_port) =
+        (listen_addr(7, 1), listen_addr(7, 2), listen_addr(7, 3));
+    let issued = certs
+        .server_tls("t", &ferrocache_pki::ServerNames::new([required.ip()], []))
+        .unwrap();
+    let secured = |mode| Security {
+        admission: Admission::Any,
+        tls: Some(ferrocache_router::Tls::new(
+            mode,
+            issued.config.clone(),
+            issued.fingerprint.clone(),
+        )),
+    };
+    // A stand-in for the node's TLS port: it only needs to accept.
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tls_address = tls_port.local_addr().unwrap();
+    let with_tls = |listen, mode| EndpointRoute {
+        direct_tls: vec![tls_address],
+        security: secured(mode),
+        ..route(listen, EndpointKind::Primary, 1, &[&server])
+    };
+    let mut without_port = with_tls(no_tls_port, ferrocache_router::TlsMode::Required);
+    without_port.direct_tls.clear();
+    router
+        .apply(RouteTable {
+            endpoints: vec![
+                with_tls(required, ferrocache_router::TlsMode::Required),
+                with_tls(preferred, ferrocache_router::TlsMode::Preferred),
+                without_port,
+            ],
+        })
+        .await;
+    assert_eq!(router.data_path(required), DataPath::Kernel);
+    assert_eq!(router.data_path(preferred), DataPath::Router);
+    assert_eq!(router.data_path(no_tls_port), DataPath::Router);
+    let client = TcpStream::connect(required).unwrap();
+    let (accepted, from) = tls_port.accept().unwrap();
+    assert_eq!(
+        from,
+        client.local_addr().unwrap(),
+        "straight to the TLS port"
+    );
+    assert_eq!(client.peer_addr().unwrap(), required);
+    drop(accepted);
 }

@@ -23,6 +23,7 @@ fn route(
         kind,
         backends,
         direct: Vec::new(),
+        direct_tls: Vec::new(),
         epoch,
         label: format!("test {kind}"),
         security: Security::default(),

@@ -25,6 +25,7 @@ fn route(listen: SocketAddr, server: &RedisProcess, security: Security) -> Route
             kind: EndpointKind::Primary,
             backends: vec![Backend::Tcp(server.addr)],
             direct: Vec::new(),
+            direct_tls: Vec::new(),
             epoch: 1,
             label: "secured".into(),
             security,

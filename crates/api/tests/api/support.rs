@@ -364,6 +364,7 @@ impl Harness {
                         cluster_engine: node.cluster_mode.runs_cluster(),
                         in_role: true,
                         used_memory_bytes: 0,
+                        tls: None,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -96,6 +96,9 @@ pub enum ReconcileError {
     /// A node operation failed.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    /// A node's own TLS certificate could not be issued or written.
+    #[error("the node's TLS certificate: {0}")]
+    NodeTls(String),
 }
 
 /// Shared by the loop and its tasks.
@@ -125,6 +128,9 @@ pub(crate) struct Context {
     publisher: Option<Arc<dyn crate::sampling::MetricPublisher>>,
     /// Where delivered logs go (CloudWatch Logs); `None`: logs are not delivered.
     log_sink: Option<Arc<dyn crate::log_delivery::LogSink>>,
+    /// The CA that issues the nodes' own TLS certificates (encryption in transit served by
+    /// the engine itself); `None`: nodes serve no TLS of their own.
+    pub(crate) tls_authority: Option<Arc<ferrocache_pki::Authority>>,
 }
 
 /// The control loop.
@@ -163,6 +169,7 @@ impl Controller {
             own: None,
             publisher: None,
             log_sink: None,
+            tls_authority: None,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -178,6 +185,18 @@ impl Controller {
         Arc::get_mut(&mut self.ctx)
             .expect("with_object_store is called before the controller is shared")
             .objects = objects;
+        self
+    }
+
+    /// The same controller giving every node of a group with encryption in transit its own
+    /// TLS port, with a certificate from `authority` (see `reconcile::node::tls`).
+    ///
+    /// # Panics
+    /// When called after the controller was cloned or started (it is a constructor step).
+    pub fn with_tls_authority(mut self, authority: Arc<ferrocache_pki::Authority>) -> Self {
+        Arc::get_mut(&mut self.ctx)
+            .expect("with_tls_authority is called before the controller is shared")
+            .tls_authority = Some(authority);
         self
     }
 

@@ -101,7 +101,7 @@ fn security_groups(
 /// The DNS names in a certificate of `owner` (a group or standalone cluster id) in `region`:
 /// `<owner>.<region>.ferrocache.internal` and every name below it (`master.…`, `replica.…`,
 /// `<member>.…`), for clients that map such names to the endpoints in `/etc/hosts`.
-fn dns_names(owner: &str, region: &str) -> Vec<String> {
+pub(crate) fn dns_names(owner: &str, region: &str) -> Vec<String> {
     let base = format!("{owner}.{region}.{DNS_SUFFIX}");
     vec![format!("*.{base}"), base]
 }
@@ -127,9 +127,11 @@ fn tls(
 struct Target {
     backend: RouteBackend,
     direct: SocketAddr,
+    /// The node's own TLS port, once its process serves it.
+    direct_tls: Option<SocketAddr>,
 }
 
-fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent) -> Target {
+fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent, observed: &NodeObserved) -> Target {
     let direct = SocketAddr::V4(SocketAddrV4::new(intent.private, spec.port));
     Target {
         backend: match socket_path(&ctx.config.nodes_dir, &spec.id) {
@@ -137,12 +139,23 @@ fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent) -> Target {
             None => RouteBackend::Tcp(direct),
         },
         direct,
+        direct_tls: observed
+            .tls
+            .as_ref()
+            .map(|t| SocketAddr::V4(SocketAddrV4::new(intent.private, t.port))),
     }
 }
 
-/// The route fields of `targets`: backends and their direct addresses, in the same order.
-fn split(targets: Vec<Target>) -> (Vec<RouteBackend>, Vec<SocketAddr>) {
-    targets.into_iter().map(|t| (t.backend, t.direct)).unzip()
+/// The route fields of `targets`, in the same order: backends, their direct addresses, and
+/// their TLS ports (empty unless every one serves TLS).
+fn split(targets: Vec<Target>) -> (Vec<RouteBackend>, Vec<SocketAddr>, Vec<SocketAddr>) {
+    let direct_tls = targets
+        .iter()
+        .map(|t| t.direct_tls)
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    let (backends, direct) = targets.into_iter().map(|t| (t.backend, t.direct)).unzip();
+    (backends, direct, direct_tls)
 }
 
 struct Placed {
@@ -167,13 +180,15 @@ fn desired(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Vec<Route>, Rec
         return Ok(Vec::new());
     };
     let groups = security_groups(r, &spec.region, &spec.security_group_ids)?;
-    let (backends, direct) = split(vec![target(ctx, &spec, &intent)]);
+    let observed = r.doc::<NodeObserved>(owner)?.unwrap_or_default();
+    let (backends, direct, direct_tls) = split(vec![target(ctx, &spec, &intent, &observed)]);
     Ok(vec![Route {
         listen: SocketAddr::V4(SocketAddrV4::new(intent.endpoint, spec.port)),
         owner: owner.to_string(),
         kind: RouteKind::Node,
         backends,
         direct,
+        direct_tls,
         epoch: 0,
         label: format!("{} node", spec.id),
         admission: admission(&groups, &spec.security_group_ids, spec.port),
@@ -251,13 +266,14 @@ fn group_routes(
         tls.plaintext_peers = vec![ctx.config.cidr.to_string()];
     }
     let route = |listen: Ipv4Addr, kind, targets: Vec<Target>, epoch, label| {
-        let (backends, direct) = split(targets);
+        let (backends, direct, direct_tls) = split(targets);
         Route {
             listen: SocketAddr::V4(SocketAddrV4::new(listen, group.port)),
             owner: owner.to_string(),
             kind,
             backends,
             direct,
+            direct_tls,
             epoch,
             label,
             admission: admission.clone(),
@@ -271,7 +287,7 @@ fn group_routes(
             ..route(
                 p.intent.endpoint,
                 RouteKind::Node,
-                vec![target(ctx, &p.spec, &p.intent)],
+                vec![target(ctx, &p.spec, &p.intent, &p.observed)],
                 0,
                 format!("{} node", p.spec.id),
             )
@@ -306,7 +322,7 @@ fn group_routes(
                     && p.observed.role == Some(Role::Primary)
                     && p.observed.epoch == intent.epoch
             })
-            .map(|p| target(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent, &p.observed))
             .collect();
         let replicas: Vec<Target> = members
             .iter()
@@ -317,7 +333,7 @@ fn group_routes(
                     && p.observed.link_up
                     && p.observed.role == Some(Role::Replica)
             })
-            .map(|p| target(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent, &p.observed))
             .collect();
         // The labels name the group alone while it has one shard (as before shards existed).
         let name = if shards.len() == 1 {
@@ -376,6 +392,7 @@ fn cluster_routes(
             kind: RouteKind::Node,
             backends: vec![RouteBackend::Tcp(bus_address)],
             direct: vec![bus_address],
+            direct_tls: Vec::new(),
             epoch: 0,
             label: format!("{} cluster bus", p.spec.id),
             admission: RouteAdmission::Sources(vec![ctx.config.cidr.to_string()]),
@@ -392,7 +409,7 @@ fn cluster_routes(
                     && p.observed.created
                     && p.observed.cluster_engine
             })
-            .map(|p| target(ctx, &p.spec, &p.intent))
+            .map(|p| target(ctx, &p.spec, &p.intent, &p.observed))
             .collect();
         routes.push(route(
             configuration.configuration_endpoint,

@@ -26,6 +26,7 @@ pub mod process;
 pub mod role;
 pub mod seed;
 pub mod settings;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -283,7 +284,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     };
     let mut observed = facts.observed.clone();
     let desired = settings::desired(&ctx, spec)?;
-    let cfg = settings::start_config(&ctx, spec, &intent, &target, &observed, &desired)?;
+    let tls = tls::prepare(&ctx, &facts, &intent, &observed)?;
+    let mut cfg = settings::start_config(&ctx, spec, &intent, &target, &observed, &desired)?;
+    cfg.tls = tls.as_ref().map(|t| t.engine.clone());
     let liveness = ctx.agent.liveness(&spec.id);
     let process =
         match process::run(&ctx, &key, &facts, &cfg, &target, liveness, &mut observed).await? {
@@ -329,6 +332,15 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         !process.adopted,
         &mut observed,
         &mut new_events,
+    )
+    .await?;
+    tls::apply(
+        &ctx,
+        spec,
+        &address,
+        tls.as_ref(),
+        !process.adopted,
+        &mut observed,
     )
     .await?;
     let ready = role::ready(&ctx, &facts, &target, &address, &mut observed).await;
