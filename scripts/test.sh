@@ -278,7 +278,8 @@ bpf_object_is_built() {
 # The suites whose tests depend on how bytes reach the nodes: run again on the router path
 # (the first run uses `auto`: the kernel path where it can load, i.e. as root).
 DATA_PATH_SUITES=(test_failover.py test_failover_lab.py test_security_groups.py test_tls.py
-  test_router_data.py test_faults.py test_networking.py test_metrics.py test_auth.py)
+  test_router_data.py test_faults.py test_networking.py test_metrics.py test_auth.py
+  test_data_path.py)
 
 # The suites with TLS groups: run again with the nodes serving TLS themselves (--engine-tls),
 # which the kernel path connects TLS clients of `required` endpoints to.
