@@ -90,6 +90,24 @@ struct {
 	__type(value, struct counters);
 } endpoint_counters SEC(".maps");
 
+// The network namespace whose endpoints these are (its cookie), set by user space before the
+// programs are attached: the hook sees the connects of every namespace on the host, and an
+// endpoint address means something only in Ferrocache's own.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} home_netns SEC(".maps");
+
+static __always_inline int at_home(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	__u64 *home = bpf_map_lookup_elem(&home_netns, &zero);
+
+	return home && *home == bpf_get_netns_cookie(ctx);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -125,7 +143,7 @@ int connect4(struct bpf_sock_addr *ctx)
 	key.ip = ctx->user_ip4;
 	key.port = (__u16)ctx->user_port;
 	ep = bpf_map_lookup_elem(&endpoints, &key);
-	if (!ep)
+	if (!ep || !at_home(ctx))
 		return 1;
 	count = ep->backend_count;
 	if (count == 0 || count > MAX_BACKENDS)

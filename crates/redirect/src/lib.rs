@@ -34,7 +34,9 @@
 //!
 //! # Requirements
 //! Root (`CAP_SYS_ADMIN`, `CAP_NET_ADMIN`, `CAP_BPF`), a kernel with `CONFIG_CGROUP_BPF`,
-//! BTF-enabled BPF maps (sk storage, 5.2+) and `CONFIG_INET_DIAG_DESTROY`. [`Redirector::load`]
+//! BTF-enabled BPF maps (sk storage, 5.2+), `SO_NETNS_COOKIE` (5.14) and
+//! `CONFIG_INET_DIAG_DESTROY`. The hook sees the connects of every network namespace on the
+//! host; only those made in Ferrocache's own namespace are redirected. [`Redirector::load`]
 //! says why it cannot run; Ferrocache then serves every endpoint with the router.
 //!
 //! # Layout
@@ -61,7 +63,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
-use aya::maps::{HashMap, Map, MapData, MapError};
+use aya::maps::{Array, HashMap, Map, MapData, MapError};
 use aya::programs::{CgroupAttachMode, CgroupSockAddr, ProgramError};
 use aya::{Ebpf, EbpfError, EbpfLoader};
 use ipnet::Ipv4Net;
@@ -87,6 +89,9 @@ pub enum RedirectError {
     /// The kernel refused a program, or attaching it.
     #[error("the kernel refused a BPF program: {0}")]
     Program(#[from] ProgramError),
+    /// This process's network namespace cannot be identified (`SO_NETNS_COOKIE`, 5.14+).
+    #[error("cannot read the network namespace's cookie: {0}")]
+    Netns(io::Error),
     /// A map of the object is missing or of another type (a build mismatch).
     #[error("the BPF object has no map {0} of the expected type")]
     MissingMap(&'static str),
@@ -215,6 +220,8 @@ impl Redirector {
             Map::Unsupported(data) => data,
             _ => return Err(RedirectError::MissingMap("redirects")),
         };
+        let mut home: Array<MapData, u64> = Array::try_from(take(&mut ebpf, "home_netns")?)?;
+        home.set(0, netns_cookie().map_err(RedirectError::Netns)?, 0)?;
         // Before attaching: without the sweep, a redirected connection could not be fenced.
         sock_diag::sockets(redirects.fd().as_fd()).map_err(RedirectError::SockDiag)?;
         for name in ["connect4", "getpeername4"] {
@@ -438,6 +445,30 @@ impl Redirector {
             }
         })
     }
+}
+
+/// The cookie of this process's network namespace (`SO_NETNS_COOKIE` of a fresh socket): the
+/// programs redirect only connects made in it.
+fn netns_cookie() -> io::Result<u64> {
+    /// `SO_NETNS_COOKIE` (Linux 5.14), not in every libc crate release.
+    const SO_NETNS_COOKIE: libc::c_int = 71;
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: a valid socket; `cookie` and `len` are locals of the sizes the call is told.
+    let result = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &raw mut len,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(cookie)
 }
 
 fn take(ebpf: &mut Ebpf, name: &'static str) -> Result<Map, RedirectError> {

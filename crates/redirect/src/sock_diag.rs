@@ -711,13 +711,19 @@ mod tests {
         Ok(())
     }
 
-    /// The object's `redirects` map: an sk_storage map with a 24-byte value.
-    fn load_redirects() -> aya::Ebpf {
+    /// The object, for its `redirects` map (an sk_storage map with a 24-byte value); `None`,
+    /// with a note, where the test cannot run (not root).
+    fn load_redirects() -> Option<aya::Ebpf> {
+        if !is_root() {
+            eprintln!("skipped: sock_diag with sk_storage and SOCK_DESTROY need root");
+            return None;
+        }
         // aya 0.13 knows no sk_storage map type: without this, it refuses to create the map.
-        aya::EbpfLoader::new()
+        let loaded = aya::EbpfLoader::new()
             .allow_unsupported_maps()
             .load(aya::include_bytes_aligned!("../bpf/redirect.bpf.o"))
-            .expect("load redirect.bpf.o")
+            .expect("load redirect.bpf.o");
+        Some(loaded)
     }
 
     fn map_fd(ebpf: &aya::Ebpf) -> BorrowedFd<'_> {
@@ -731,11 +737,9 @@ mod tests {
 
     #[test]
     fn finds_and_destroys_the_stored_socket() {
-        if !is_root() {
-            eprintln!("skipped: sock_diag with sk_storage and SOCK_DESTROY need root");
+        let Some(ebpf) = load_redirects() else {
             return;
-        }
-        let ebpf = load_redirects();
+        };
         let map = map_fd(&ebpf);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -776,11 +780,9 @@ mod tests {
 
     #[test]
     fn finds_and_destroys_a_connecting_socket() {
-        if !is_root() {
-            eprintln!("skipped: sock_diag with sk_storage and SOCK_DESTROY need root");
+        let Some(ebpf) = load_redirects() else {
             return;
-        }
-        let ebpf = load_redirects();
+        };
         let map = map_fd(&ebpf);
         // A listener whose accept queue is full drops SYNs: a second client stays in SYN_SENT.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

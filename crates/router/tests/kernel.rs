@@ -440,3 +440,49 @@ async fn tls_required_goes_to_the_nodes_own_tls_port() {
     assert_eq!(client.peer_addr().unwrap(), required);
     drop(accepted);
 }
+
+// Goal: the programs see the connects of every network namespace on the host, but redirect
+// only those made in Ferrocache's own: in another namespace an endpoint address means nothing
+// (there, the node's address could be anyone's). Method: a thread moves into a new network
+// namespace (loopback up, a listener on the node's port), connects to the endpoint: refused,
+// not redirected to its own listener; from the host's namespace the same connect works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_network_namespaces_are_not_redirected() {
+    let Some(router) = kernel_router("netns") else {
+        return;
+    };
+    let server = RedisProcess::start("a").await;
+    let node = listen_addr(8, 1);
+    router
+        .apply(RouteTable {
+            endpoints: vec![route(node, EndpointKind::Node, 0, &[&server])],
+        })
+        .await;
+    let node_port = server.addr.port();
+    let outcome = std::thread::spawn(move || {
+        // SAFETY: unshare affects only this thread's network namespace; the ioctl gets a
+        // zeroed ifreq naming "lo" on a socket of that namespace.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNET), 0, "unshare");
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            let mut request: libc::ifreq = std::mem::zeroed();
+            for (i, b) in b"lo".iter().enumerate() {
+                request.ifr_name[i] = *b as libc::c_char;
+            }
+            request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            assert_eq!(libc::ioctl(fd, libc::SIOCSIFFLAGS, &request), 0, "lo up");
+            libc::close(fd);
+        }
+        // Where a redirect would land in this namespace.
+        let decoy = std::net::TcpListener::bind(("127.0.0.1", node_port)).expect("decoy");
+        decoy.set_nonblocking(true).unwrap();
+        let connected = TcpStream::connect_timeout(&node, Duration::from_secs(5));
+        let decoy_got = decoy.accept().is_ok();
+        (connected.is_ok(), decoy_got)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(outcome, (false, false), "no redirect in another namespace");
+    let mut client = TcpStream::connect(node).unwrap();
+    assert_eq!(ping(&mut client), b"+PONG\r\n");
+}
