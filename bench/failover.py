@@ -7,6 +7,15 @@ sentinels for the master). The primary's redis-server is SIGKILLed; RTO is the t
 kill to the first acknowledged write after it, RPO the number of acknowledged writes missing
 afterwards. Each side runs TRIALS times; medians are printed with the ratio.
 
+Environment:
+  TRIALS           trials per side (default 5).
+  FERROCACHE_ARGS  extra arguments appended to `ferrocache up`, split on spaces, e.g.
+                   FERROCACHE_ARGS="--data-path kernel" or "--data-path router" (default: none,
+                   so `--data-path auto`: the kernel path as root). The banner's "Data path:"
+                   line is printed, so the output says which path the run measured.
+  FERROCACHE_LOG   file that keeps `ferrocache up`'s output (default: in the temporary work
+                   directory, removed at exit).
+
 Every process started here is stopped by PID at exit; every loop is bounded in count and time.
 Run through bench/failover.sh (it builds the release binary and checks the tools).
 """
@@ -31,6 +40,7 @@ WRITE_INTERVAL = 0.001
 TRIAL_SECONDS_MAX = 30.0
 SENTINEL_DOWN_AFTER_MS = 1000
 BIN = os.environ["FERROCACHE_BIN"]
+FERROCACHE_ARGS = os.environ.get("FERROCACHE_ARGS", "").split()
 STARTED: list[subprocess.Popen] = []
 
 
@@ -40,8 +50,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(args, **kw) -> subprocess.Popen:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+def spawn(args, log=None, **kw) -> subprocess.Popen:
+    out = subprocess.DEVNULL if log is None else log
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT if log else out, **kw)
     STARTED.append(proc)
     return proc
 
@@ -77,6 +88,7 @@ class Writer:
     def __init__(self, get_client):
         self.get_client = get_client
         self.acked: list[tuple[int, float]] = []
+        self.sent: list[float] = []  # when each acknowledged write was sent
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -86,7 +98,9 @@ class Writer:
         deadline = time.monotonic() + TRIAL_SECONDS_MAX
         while not self.stop.is_set() and time.monotonic() < deadline:
             try:
+                sent = time.monotonic()
                 client.set(f"seq:{n}", n)
+                self.sent.append(sent)
                 self.acked.append((n, time.monotonic()))
                 n += 1
             except (redis.exceptions.RedisError, OSError):
@@ -104,24 +118,56 @@ def trial(kill_primary, get_client, check_client) -> tuple[float, int]:
     killed_at = time.monotonic()
     kill_primary()
     wait_until(lambda: writer.acked[-1][1] > killed_at, TRIAL_SECONDS_MAX, "writes after the kill")
-    first_after = next(t for _, t in writer.acked if t > killed_at)
+    first, first_after = next((i, t) for i, (_, t) in enumerate(writer.acked) if t > killed_at)
+    if writer.sent[first] < killed_at:
+        # RTO stays "kill to first acknowledged write"; this says when that write was sent.
+        print(f"  note: the first write acknowledged after the kill was sent "
+              f"{(killed_at - writer.sent[first]) * 1000:.1f} ms before it", flush=True)
     time.sleep(0.3)
     writer.stop.set()
     writer.thread.join(TRIAL_SECONDS_MAX)
-    client = check_client()
-    pipe = client.pipeline(transaction=False)
-    for n, _ in writer.acked:
-        pipe.exists(f"seq:{n}")
-    missing = sum(1 for present in pipe.execute() if not present)
-    client.flushall()
+
+    def count_missing():
+        # Retried (bounded): a sentinel that has not yet seen the switch can still name the
+        # killed master for a moment after the writer found the new one.
+        client = check_client()
+        pipe = client.pipeline(transaction=False)
+        for n, _ in writer.acked:
+            pipe.exists(f"seq:{n}")
+        return (sum(1 for present in pipe.execute() if not present),)
+
+    (missing,) = wait_until(count_missing, 10, "the check of acknowledged writes")
+    wait_until(lambda: check_client().flushall(), 10, "FLUSHALL after the check")
     return first_after - killed_at, missing
 
 
-def ferrocache_trials(workdir) -> list[tuple[float, int]]:
+def banner_line(log_path, prefix):
+    """The first line of ferrocache's banner starting with `prefix` (None before it shows)."""
+    with open(log_path, errors="replace") as f:
+        return next((line.strip() for line in f if line.startswith(prefix)), None)
+
+
+def ferrocache_trials(workdir) -> tuple[list[tuple[float, int]], str]:
     port = free_port()
     cidr = "127.251.0.0/24"
-    spawn([BIN, "up", "--data-dir", f"{workdir}/fc", "--listen", f"127.0.0.1:{port}",
-           "--endpoint-cidr", cidr])
+    log_path = os.environ.get("FERROCACHE_LOG") or f"{workdir}/ferrocache.log"
+    args = [BIN, "up", "--data-dir", f"{workdir}/fc", "--listen", f"127.0.0.1:{port}",
+            "--endpoint-cidr", cidr, *FERROCACHE_ARGS]
+    print("ferrocache: " + " ".join(args[1:]) + f"  (output in {log_path})", flush=True)
+    with open(log_path, "w") as log:
+        proc = spawn(args, log=log)
+    try:
+        wait_until(lambda: proc.poll() is not None or banner_line(log_path, "Ready."), 30,
+                   "ferrocache's banner")
+    except SystemExit:
+        if proc.poll() is None:
+            raise
+    if proc.returncode is not None:
+        with open(log_path, errors="replace") as f:
+            tail = f.read()[-2000:]
+        raise SystemExit(f"ferrocache up exited ({proc.returncode}):\n{tail}")
+    data_path = banner_line(log_path, "Data path:") or "Data path: (not in the banner)"
+    print(f"ferrocache: {data_path}", flush=True)
     ec = boto3.client("elasticache", endpoint_url=f"http://127.0.0.1:{port}",
                       region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     wait_until(lambda: ec.describe_cache_engine_versions(), 30, "ferrocache API")
@@ -145,7 +191,9 @@ def ferrocache_trials(workdir) -> list[tuple[float, int]]:
                              lambda: redis.Redis(host=address, socket_timeout=1,
                                                  socket_connect_timeout=1),
                              lambda: redis.Redis(host=address)))
-    return results
+        rto, lost = results[-1]
+        print(f"ferrocache trial: RTO {rto * 1000:.0f} ms, lost {lost}", flush=True)
+    return results, data_path.removeprefix("Data path:").split()[0]
 
 
 def sentinel_trials(workdir) -> list[tuple[float, int]]:
@@ -191,6 +239,8 @@ def sentinel_trials(workdir) -> list[tuple[float, int]]:
         results.append(trial(kill,
                              lambda: sentinel.master_for("bench", socket_timeout=1),
                              lambda: sentinel.master_for("bench", socket_timeout=5)))
+        rto, lost = results[-1]
+        print(f"sentinel trial: RTO {rto * 1000:.0f} ms, lost {lost}", flush=True)
         victim.wait(10)
         # Bring the old master back (Sentinel reconfigures it as a replica), as Ferrocache does.
         port = master[1]
@@ -208,14 +258,15 @@ def report(name, results):
     rtos = [r for r, _ in results]
     lost = [m for _, m in results]
     print(f"{name:<24} RTO ms: " + " ".join(f"{r * 1000:7.0f}" for r in rtos)
-          + f"   median {statistics.median(rtos) * 1000:7.0f}   lost writes: {lost}")
+          + f"   median {statistics.median(rtos) * 1000:7.0f}"
+          f"   min {min(rtos) * 1000:.0f}   max {max(rtos) * 1000:.0f}   lost writes: {lost}")
     return statistics.median(rtos)
 
 
 def main():
     workdir = tempfile.mkdtemp(prefix="failover-bench-")
     try:
-        fc = ferrocache_trials(workdir)
+        fc, path = ferrocache_trials(workdir)
         stop_all()
         STARTED.clear()
         se = sentinel_trials(workdir)
@@ -225,7 +276,9 @@ def main():
     print(f"\nfailover bench: SIGKILL of the primary under a write every {WRITE_INTERVAL * 1000:.0f} ms,"
           f" {TRIALS} trials each; Sentinel: 3 sentinels, down-after-milliseconds "
           f"{SENTINEL_DOWN_AFTER_MS}")
-    a = report("ferrocache", fc)
+    if FERROCACHE_ARGS:
+        print(f"ferrocache up extra arguments (FERROCACHE_ARGS): {' '.join(FERROCACHE_ARGS)}")
+    a = report(f"ferrocache ({path})", fc)
     b = report("redis-sentinel", se)
     print(f"ratio sentinel / ferrocache (RTO median): {b / a:.1f}x")
 
