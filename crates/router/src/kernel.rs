@@ -3,10 +3,11 @@
 //!
 //! The router stays the owner of every endpoint: it binds the listener, keeps the route
 //! snapshot and decides the fence, exactly as without the kernel path. After each change it
-//! tells the redirector what to do with the endpoint — serve it (plaintext, IPv4, every
-//! backend with a TCP address) or leave it to the listener (TLS, a backend known only by its
-//! Unix socket) — and, when the change would have closed spliced connections, sweeps the
-//! redirected ones with the same judgement ([`Judge`]).
+//! tells the redirector what to do with the endpoint — serve it (plaintext, or TLS `required`
+//! towards the nodes' own TLS ports; IPv4; every backend with a TCP address) or leave it to
+//! the listener (TLS `preferred`, TLS the nodes do not serve themselves, a backend known only
+//! by its Unix socket) — and, when the change would have closed spliced connections, sweeps
+//! the redirected ones with the same judgement ([`Judge`]).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -70,6 +71,11 @@ impl Judge {
             fence: fence as u32,
             backends,
         }
+    }
+
+    /// Whether no connection can be kept (nor, hence, have been made) under this judgement.
+    pub(crate) fn leads_nowhere(&self) -> bool {
+        self.backends.is_empty()
     }
 
     fn keeps(&self, connection: &Redirected) -> bool {

@@ -256,10 +256,12 @@ impl Router {
                         "endpoint data path changed");
                 }
                 let judge = Judge::of(&route, fence);
-                if let (true, SocketAddr::V4(listen)) = (
-                    Judge::of(&before.route, before.fence) != judge,
-                    shared.listen,
-                ) {
+                let old = Judge::of(&before.route, before.fence);
+                // A route that led nowhere (a failover between two primaries) redirected no
+                // connection, and the sweeps of its own change closed everything older: the
+                // release of the new primary waits for no sweep.
+                let sweep = old != judge && !old.leads_nowhere();
+                if let (true, SocketAddr::V4(listen)) = (sweep, shared.listen) {
                     let once = HashMap::from([(listen, Some(judge.clone()))]);
                     let closed = kernel.sweep_once(&once);
                     if closed > 0 {
