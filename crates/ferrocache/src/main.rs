@@ -345,12 +345,6 @@ async fn up(args: UpArgs) -> Result<()> {
         .context("the certificate authority (TLS)")?;
     let ca_path = authority.cert_path();
     let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
-    // The nodes' own TLS certificates come from the same CA (loaded again: the router's
-    // certificates own the first handle).
-    let node_authority = Arc::new(
-        ferrocache_pki::Authority::load_or_create(&pki_dir)
-            .context("the certificate authority (TLS)")?,
-    );
     let controller = Controller::new(
         store.clone(),
         agent,
@@ -368,7 +362,7 @@ async fn up(args: UpArgs) -> Result<()> {
     )))
     .with_log_sink(Arc::new(observability::LogsSink::new(logs.clone())));
     let controller = match args.engine_tls {
-        true => controller.with_tls_authority(node_authority),
+        true => controller.with_node_tls(certificates.clone()),
         false => controller,
     };
     let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;

@@ -167,12 +167,6 @@ pub struct Redirected {
     pub client: SocketAddrV4,
 }
 
-/// What is installed for one endpoint (the map entries to replace or delete later).
-struct Installed {
-    entry: EndpointEntry,
-    networks: Vec<Ipv4Net>,
-}
-
 /// The loaded and attached programs and their maps. Dropping it detaches the programs (new
 /// connections reach the router again); connections already redirected stay connected.
 pub struct Redirector {
@@ -182,7 +176,9 @@ pub struct Redirector {
     admissions: LpmTrie<MapData, AdmissionSource, u8>,
     counters: HashMap<MapData, Address, Counters>,
     redirects: MapData,
-    installed: StdHashMap<SocketAddrV4, Installed>,
+    /// The installed endpoints, with their admission networks (the trie entries to replace or
+    /// delete later).
+    installed: StdHashMap<SocketAddrV4, Vec<Ipv4Net>>,
     /// The source address the kernel gives an unbound socket towards each destination.
     default_sources: StdHashMap<Ipv4Addr, Option<Ipv4Addr>>,
     /// Where the cgroup root was found, for [`Redirector::describe`].
@@ -319,11 +315,11 @@ impl Redirector {
         }
         self.endpoints.insert(key, entry, 0)?;
         if let Some(old) = old {
-            for net in old.networks.iter().filter(|n| !networks.contains(n)) {
+            for net in old.iter().filter(|n| !networks.contains(n)) {
                 let _ = self.admissions.remove(&trie_key(listen, *net));
             }
         }
-        self.installed.insert(listen, Installed { entry, networks });
+        self.installed.insert(listen, networks);
         Ok(())
     }
 
@@ -339,7 +335,7 @@ impl Redirector {
         let key = Address::from(listen);
         ignore_missing(self.endpoints.remove(&key))?;
         ignore_missing(self.counters.remove(&key))?;
-        for net in old.networks {
+        for net in old {
             ignore_missing(self.admissions.remove(&trie_key(listen, net)))?;
         }
         Ok(())
@@ -351,11 +347,6 @@ impl Redirector {
             .get(&Address::from(listen), 0)
             .map(|c| c.redirected)
             .unwrap_or(0)
-    }
-
-    /// The fence installed for `listen`, if it is installed.
-    pub fn fence(&self, listen: SocketAddrV4) -> Option<u32> {
-        self.installed.get(&listen).map(|i| i.entry.fence)
     }
 
     /// Lists every connection this redirector made that is still open in this network

@@ -47,7 +47,7 @@ impl From<Address> for SocketAddrV4 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct EndpointEntry {
-    pub(crate) fence: u32,
+    fence: u32,
     flags: u32,
     backend_count: u32,
     zero: u32,

@@ -106,20 +106,15 @@ impl Kernel {
         let SocketAddr::V4(listen) = route.listen else {
             return DataPath::Router;
         };
-        let mut redirector = self.redirector();
-        match kernel_endpoint(route, listen, fence) {
-            Some(endpoint) => match redirector.install(&endpoint) {
-                Ok(()) => DataPath::Kernel,
-                Err(e) => {
-                    tracing::warn!(listen = %route.listen, label = %route.label, error = %e,
-                        "kernel data path refused the endpoint; the router serves it");
-                    DataPath::Router
-                }
-            },
-            None => {
-                if let Err(e) = redirector.withdraw(listen) {
-                    tracing::warn!(listen = %route.listen, error = %e, "cannot withdraw a kernel endpoint");
-                }
+        let Some(endpoint) = kernel_endpoint(route, listen, fence) else {
+            self.withdraw(route.listen);
+            return DataPath::Router;
+        };
+        match self.redirector().install(&endpoint) {
+            Ok(()) => DataPath::Kernel,
+            Err(e) => {
+                tracing::warn!(listen = %route.listen, label = %route.label, error = %e,
+                    "kernel data path refused the endpoint; the router serves it");
                 DataPath::Router
             }
         }
@@ -181,7 +176,7 @@ impl Kernel {
 /// The kernel's form of `route`; `None` when the kernel cannot serve it: TLS in `preferred`
 /// mode (one port for both, told apart by the router), TLS whose nodes do not all serve it
 /// themselves yet, TLS with plaintext peers (a cluster's replicas, which replicate through the
-/// endpoints in plaintext), a backend without a TCP address, more backends than an entry holds.
+/// endpoints in plaintext), a backend without a TCP address.
 fn kernel_endpoint(
     route: &EndpointRoute,
     listen: SocketAddrV4,
@@ -197,13 +192,10 @@ fn kernel_endpoint(
     if direct.len() != route.backends.len() {
         return None;
     }
-    let backends = v4_addresses(direct)?;
-    if backends.len() > ferrocache_redirect::MAX_BACKENDS {
-        return None;
-    }
     Some(KernelEndpoint {
         listen,
-        backends,
+        // More than an entry holds is refused by the redirector, which says so.
+        backends: v4_addresses(direct)?,
         spread: route.kind == EndpointKind::Reader,
         fence: fence as u32,
         admission: match &route.security.admission {

@@ -128,9 +128,9 @@ pub(crate) struct Context {
     publisher: Option<Arc<dyn crate::sampling::MetricPublisher>>,
     /// Where delivered logs go (CloudWatch Logs); `None`: logs are not delivered.
     log_sink: Option<Arc<dyn crate::log_delivery::LogSink>>,
-    /// The CA that issues the nodes' own TLS certificates (encryption in transit served by
-    /// the engine itself); `None`: nodes serve no TLS of their own.
-    pub(crate) tls_authority: Option<Arc<ferrocache_pki::Authority>>,
+    /// The certificates whose CA issues the nodes' own TLS certificates (encryption in transit
+    /// served by the engine itself); `None`: nodes serve no TLS of their own.
+    pub(crate) tls_certificates: Option<Arc<ferrocache_pki::Certificates>>,
 }
 
 /// The control loop.
@@ -169,7 +169,7 @@ impl Controller {
             own: None,
             publisher: None,
             log_sink: None,
-            tls_authority: None,
+            tls_certificates: None,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -189,14 +189,15 @@ impl Controller {
     }
 
     /// The same controller giving every node of a group with encryption in transit its own
-    /// TLS port, with a certificate from `authority` (see `reconcile::node::tls`).
+    /// TLS port, with a certificate from the CA of `certificates` (the endpoints' own, see
+    /// `reconcile::node::tls`).
     ///
     /// # Panics
     /// When called after the controller was cloned or started (it is a constructor step).
-    pub fn with_tls_authority(mut self, authority: Arc<ferrocache_pki::Authority>) -> Self {
+    pub fn with_node_tls(mut self, certificates: Arc<ferrocache_pki::Certificates>) -> Self {
         Arc::get_mut(&mut self.ctx)
-            .expect("with_tls_authority is called before the controller is shared")
-            .tls_authority = Some(authority);
+            .expect("with_node_tls is called before the controller is shared")
+            .tls_certificates = Some(certificates);
         self
     }
 

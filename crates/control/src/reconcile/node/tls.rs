@@ -63,9 +63,10 @@ pub(crate) fn prepare(
     observed: &NodeObserved,
 ) -> Result<Option<Wanted>, ReconcileError> {
     let spec = &facts.spec;
-    let (Some(_), Some(authority)) = (&spec.transit_encryption, &ctx.tls_authority) else {
+    let (Some(_), Some(certificates)) = (&spec.transit_encryption, &ctx.tls_certificates) else {
         return Ok(None);
     };
+    let authority = certificates.authority();
     let dir = ctx.config.nodes_dir.join(&spec.id).join(TLS_DIR);
     let engine = EngineTls {
         port: engine_tls_port(spec.port),
