@@ -19,6 +19,7 @@
 //!
 //! # Layout
 //! - [`redb_store`]: [`RedbStore`], the embedded default backend.
+//! - [`etcd`]: [`EtcdStore`], the store in an etcd cluster (several hosts).
 //! - [`reserve`]: headroom beside the store file, given back when the disk is full so the
 //!   control plane's own writes still fit.
 //! - [`tables`]: table names, keys and indexes of the model's documents.
@@ -29,6 +30,7 @@
 //! Depends on `ferrocache-model` for document types; must not know about HTTP, Redis or the
 //! router.
 
+pub mod etcd;
 pub mod redb_store;
 pub mod reserve;
 pub mod tables;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{broadcast, watch};
 
+pub use etcd::{EtcdLocation, EtcdStore};
 pub use redb_store::RedbStore;
 pub use reserve::{free_bytes, space, Space};
 
@@ -67,6 +70,10 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// This process no longer leads the store (another took its leadership over): nothing
+    /// was written, and it must stop acting.
+    #[error("{0}")]
+    Fenced(String),
     /// The transaction's closure asked to roll back (used by [`update`] to carry domain errors).
     #[error("transaction aborted")]
     Aborted,

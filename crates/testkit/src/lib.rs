@@ -37,6 +37,7 @@
 //!
 //! # Layout
 //! - [`instance`]: [`Ferrocache`] and its [`Options`]: start, restart, stop, kill, teardown.
+//! - [`etcd`]: [`Etcd`], a real etcd member for the etcd-backed store's tests.
 //! - [`net`]: free API ports and per-instance endpoint CIDRs.
 //! - [`process`]: signals, liveness checks and the node pid files.
 //! - [`wait`]: [`wait_until`] and [`wait_until_async`], bounded polling.
@@ -48,12 +49,14 @@
 //! exactly as a user does.
 
 pub mod error;
+pub mod etcd;
 pub mod instance;
 pub mod net;
 pub mod process;
 pub mod wait;
 
 pub use error::Error;
+pub use etcd::Etcd;
 pub use instance::{Ferrocache, Options};
 pub use process::NodePid;
 pub use wait::{wait_until, wait_until_async};

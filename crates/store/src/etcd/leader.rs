@@ -1,0 +1,228 @@
+//! Leadership of a store in etcd: exactly one process acts on a store at a time.
+//!
+//! The leader holds the key `<prefix>/.leader`, created in a transaction that succeeds only if
+//! the key does not exist, and bound to a lease the leader keeps alive. Every store transaction
+//! of the leader also checks that the key still has the creation revision it had when the
+//! leader took it (the fence), so a process that lost the key can never commit again, whatever
+//! its clocks or its threads believe. And the leader stops acting on its own before its lease
+//! could have expired in etcd: it measures the lease from the moment it *sent* each renewal
+//! (etcd measures from when it received it, later), and calls its `on_lost` a margin before
+//! then; only after the lease expires can another process create the key.
+//!
+//! A process that finds the key held waits, trying again every so often, until the holder
+//! lets go or its lease runs out. A holder that names this very process (same `holder`
+//! string: the previous run of this host and data directory, killed before it could let go)
+//! is taken over at once by revoking its lease.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::gateway::{Compare, GatewayError, Op};
+use super::{backend, EtcdStore, Inner};
+use crate::StoreError;
+
+/// How often a process waiting for leadership looks again.
+const WAIT_POLL: Duration = Duration::from_millis(500);
+
+/// The key a leader holds, as every transaction of the leader checks it.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    /// `<prefix>/.leader`.
+    pub key: Vec<u8>,
+    /// Its creation revision when this process took it.
+    pub create_revision: i64,
+}
+
+/// What the leadership key says.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Holder {
+    holder: String,
+    lease: i64,
+}
+
+/// Leadership held by this process; let go (the lease revoked) when dropped.
+#[derive(Debug)]
+pub struct Leadership {
+    inner: Arc<Inner>,
+    lease: i64,
+    stop: Arc<AtomicBool>,
+    renewer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Leadership {
+    /// The lease the leadership lives by.
+    pub fn lease(&self) -> i64 {
+        self.lease
+    }
+}
+
+impl Drop for Leadership {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(renewer) = self.renewer.take() {
+            renewer.thread().unpark();
+            let _ = renewer.join();
+        }
+        depose(&self.inner);
+        if let Err(e) = self.inner.gateway.revoke(self.lease) {
+            tracing::warn!(error = %e, "could not let go of the store's leadership");
+        }
+    }
+}
+
+impl EtcdStore {
+    /// Takes the store's leadership for `holder` (a name that identifies this host and data
+    /// directory), waiting while another holds it, and keeps it with a lease of `ttl` seconds.
+    /// `on_lost` runs (once, from another thread) when it can no longer be sure it still
+    /// holds it: it must stop every action at once.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when etcd cannot be reached.
+    pub fn lead(
+        &self,
+        holder: &str,
+        ttl: i64,
+        on_lost: Box<dyn FnOnce(String) + Send>,
+    ) -> Result<Leadership, StoreError> {
+        let inner = &self.inner;
+        let key = format!("{}.leader", inner.key_prefix).into_bytes();
+        let mut waiting_for: Option<String> = None;
+        loop {
+            let current = inner.gateway.get(&key).map_err(backend)?;
+            if let Some(kv) = current.kvs.first() {
+                let held: Option<Holder> = serde_json::from_slice(&kv.value).ok();
+                match held {
+                    Some(held) if held.holder == holder => {
+                        tracing::info!(
+                            lease = held.lease,
+                            "taking over the store's leadership from this host's previous run"
+                        );
+                        inner.gateway.revoke(held.lease).or_else(ignore_gone)?;
+                    }
+                    other => {
+                        let name = other.map_or_else(|| "?".to_string(), |h| h.holder);
+                        if waiting_for.as_deref() != Some(&name) {
+                            tracing::warn!(leader = %name, "another process leads the store; waiting for it to let go");
+                            waiting_for = Some(name);
+                        }
+                        std::thread::sleep(WAIT_POLL);
+                    }
+                }
+                continue;
+            }
+            let sent = Instant::now();
+            let lease = inner.gateway.grant(ttl).map_err(backend)?;
+            let value = serde_json::to_vec(&Holder {
+                holder: holder.to_string(),
+                lease: lease.id,
+            })
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let taken = inner
+                .gateway
+                .txn(
+                    &[Compare::CreateRevision(key.clone(), 0)],
+                    &[Op::PutLeased(key.clone(), value, lease.id)],
+                )
+                .map_err(backend)?;
+            if !taken.succeeded {
+                inner.gateway.revoke(lease.id).or_else(ignore_gone)?;
+                continue;
+            }
+            let fence = Fence {
+                key: key.clone(),
+                create_revision: taken.header.revision,
+            };
+            *inner.fence.write().unwrap_or_else(|p| p.into_inner()) = Some(fence);
+            let stop = Arc::new(AtomicBool::new(false));
+            let renewer = {
+                let (inner, stop) = (Arc::clone(inner), Arc::clone(&stop));
+                let valid_until = sent + Duration::from_secs(lease.ttl.max(1).unsigned_abs());
+                std::thread::Builder::new()
+                    .name("etcd-lease".into())
+                    .spawn(move || renew(&inner, lease.id, ttl, valid_until, &stop, on_lost))
+                    .map_err(|e| {
+                        StoreError::Backend(format!("cannot start the lease renewer: {e}"))
+                    })?
+            };
+            tracing::info!(lease = lease.id, ttl, "leading the store");
+            return Ok(Leadership {
+                inner: Arc::clone(inner),
+                lease: lease.id,
+                stop,
+                renewer: Some(renewer),
+            });
+        }
+    }
+}
+
+/// From now on every transaction of this process fails with [`StoreError::Fenced`]: no key
+/// was ever created at revision -1.
+fn depose(inner: &Inner) {
+    if let Some(fence) = inner
+        .fence
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_mut()
+    {
+        fence.create_revision = -1;
+    }
+}
+
+fn ignore_gone(e: GatewayError) -> Result<(), StoreError> {
+    match e {
+        GatewayError::Refused { ref message, .. } if message.contains("lease not found") => Ok(()),
+        other => Err(backend(other)),
+    }
+}
+
+/// Renews the lease every third of its time to live; calls `on_lost` (and ends) a sixth of it
+/// before the lease could have run out in etcd without a renewal that got through.
+fn renew(
+    inner: &Inner,
+    lease: i64,
+    ttl: i64,
+    mut valid_until: Instant,
+    stop: &AtomicBool,
+    on_lost: Box<dyn FnOnce(String) + Send>,
+) {
+    let ttl = Duration::from_secs(ttl.max(1).unsigned_abs());
+    let every = ttl / 3;
+    let margin = ttl / 6;
+    let mut last_error = String::from("no renewal got through");
+    loop {
+        let stop_acting_at = valid_until - margin;
+        let next = (Instant::now() + every).min(stop_acting_at);
+        while Instant::now() < next {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if Instant::now() >= stop_acting_at {
+            depose(inner);
+            on_lost(format!(
+                "the store's leadership lease could not be renewed in time ({last_error})"
+            ));
+            return;
+        }
+        let sent = Instant::now();
+        match inner.gateway.keep_alive(lease) {
+            Ok(answer) if answer.ttl > 0 => {
+                valid_until = sent + Duration::from_secs(answer.ttl.unsigned_abs());
+            }
+            Ok(_) => {
+                depose(inner);
+                on_lost("the store's leadership lease has expired".into());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing the store's leadership lease failed");
+                last_error = e.to_string();
+            }
+        }
+    }
+}

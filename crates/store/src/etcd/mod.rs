@@ -1,0 +1,715 @@
+//! [`EtcdStore`]: the store kept in an etcd cluster, for control planes on several hosts.
+//!
+//! The shape is Kubernetes' watch cache: the store keeps a copy of every document in memory,
+//! loaded once with a listing and kept current by one etcd watch on its key prefix. Reads
+//! ([`Store::view`], and the reads inside a transaction) are served from that copy, so a
+//! reconcile step costs no network round trip per document. A write transaction is optimistic:
+//! its closure runs against the copy with its writes buffered, then one etcd transaction
+//! commits every write *if the store's commit key has not changed since the copy was made*
+//! (compare-and-swap on the key's `mod_revision`). Every transaction also rewrites that key, so
+//! two transactions that read the same state can never both commit: the second finds the key
+//! changed, waits for the watch to bring the copy up to date, and runs its closure again —
+//! serializable, with no lost update, whichever host wrote first. A transaction returns once
+//! the watch has applied its own commit, so a caller reads its writes and the change feed
+//! publishes commits in revision order, from this process and from every other one alike.
+//!
+//! Keys are `<prefix>/<table>/<key>`; the commit key is `<prefix>/.commit`. Revisions are etcd's
+//! (they grow with every write to the cluster, not by exactly one per commit).
+//!
+//! # Layout
+//! - [`gateway`]: the etcd v3 JSON client (range, transaction, lease, watch), and why it is ours.
+//! - [`leader`]: [`Leadership`](leader::Leadership): one process at a time acts on the store,
+//!   by a lease it keeps alive, and its transactions commit only while it holds it.
+//! - this file: [`EtcdStore`], its copy of the documents and the watch that keeps it current.
+
+pub mod gateway;
+pub mod leader;
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, watch};
+
+use crate::{Change, Commit, Reader, Store, StoreError, Writer, CHANGE_FEED_CAPACITY};
+use gateway::{prefix_end, Compare, Gateway, GatewayError, Op};
+
+/// How many keys one page of the initial listing holds.
+const LIST_PAGE: i64 = 1000;
+/// How long a transaction waits for the watch to bring the copy up to its own commit (or to
+/// another process's, after a conflict) before it gives up waiting.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(10);
+/// How often a transaction may find another process's commit in its way before it reports a
+/// failure instead of running again.
+const MAX_ATTEMPTS: usize = 64;
+/// How long the watch waits before connecting again after its stream broke.
+const WATCH_RETRY: Duration = Duration::from_millis(200);
+
+/// Where an `etcd://` store lives: its members and its key prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdLocation {
+    /// The members' client addresses (`host:port`).
+    pub members: Vec<String>,
+    /// The prefix of every key (`/ferrocache` unless the URL names another).
+    pub prefix: String,
+}
+
+impl std::str::FromStr for EtcdLocation {
+    type Err = String;
+
+    /// Parses `etcd://host:port[,host:port…][/prefix]`.
+    fn from_str(url: &str) -> Result<Self, String> {
+        let rest = url.strip_prefix("etcd://").ok_or_else(|| {
+            format!("{url}: an etcd store is given as etcd://host:port[,host:port…][/prefix]")
+        })?;
+        let (members, prefix) = match rest.find('/') {
+            Some(at) => (&rest[..at], rest[at..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let members: Vec<String> = members
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        if members.is_empty() {
+            return Err(format!("{url}: no etcd member given"));
+        }
+        for m in &members {
+            let port_ok = m
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(format!("{url}: {m} is not host:port"));
+            }
+        }
+        let prefix = if prefix.is_empty() {
+            "/ferrocache"
+        } else {
+            prefix
+        };
+        Ok(Self {
+            members,
+            prefix: prefix.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for EtcdLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "etcd://{}{}", self.members.join(","), self.prefix)
+    }
+}
+
+/// The documents as of one revision.
+#[derive(Debug, Default)]
+struct Copy {
+    /// The revision of the last change applied.
+    revision: i64,
+    /// The commit key's `mod_revision` (0: no transaction has committed yet).
+    commit_mod: i64,
+    /// Every document, by table and key.
+    tables: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+}
+
+impl Copy {
+    fn get(&self, table: &str, key: &str) -> Option<&Vec<u8>> {
+        self.tables.get(table).and_then(|t| t.get(key))
+    }
+
+    fn range<'a>(
+        &'a self,
+        table: &str,
+        start: &'a str,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Vec<u8>)> + 'a {
+        self.tables
+            .get(table)
+            .into_iter()
+            .flat_map(move |t| t.range::<str, _>((Bound::Included(start), Bound::Unbounded)))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a document; returns its value before.
+    fn set(&mut self, table: &str, key: &str, value: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        match value {
+            Some(v) => self
+                .tables
+                .entry(table.to_string())
+                .or_default()
+                .insert(key.to_string(), v),
+            None => {
+                let t = self.tables.get_mut(table)?;
+                let old = t.remove(key);
+                if t.is_empty() {
+                    self.tables.remove(table);
+                }
+                old
+            }
+        }
+    }
+}
+
+/// How far the copy has come, for transactions waiting on it.
+#[derive(Debug, Default)]
+struct Progress {
+    revision: i64,
+    commit_mod: i64,
+    /// Why the watch is not running, while it is not.
+    broken: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    gateway: Gateway,
+    location: EtcdLocation,
+    /// `<prefix>/`: every document key starts with it.
+    key_prefix: String,
+    /// `<prefix>/.commit`.
+    commit_key: String,
+    copy: RwLock<Copy>,
+    progress: Mutex<Progress>,
+    progressed: Condvar,
+    revision: watch::Sender<u64>,
+    feed: broadcast::Sender<Arc<Commit>>,
+    /// One transaction of this process at a time (others from other processes are kept out by
+    /// the commit key).
+    writer: Mutex<()>,
+    /// While this process leads: the leadership key it holds, which every transaction checks
+    /// (see [`leader`]).
+    fence: RwLock<Option<leader::Fence>>,
+}
+
+/// The store in etcd (see the module documentation).
+#[derive(Debug)]
+pub struct EtcdStore {
+    inner: Arc<Inner>,
+}
+
+fn backend(e: GatewayError) -> StoreError {
+    match e {
+        GatewayError::Refused { message, .. } if message.contains("database space exceeded") => {
+            StoreError::NoSpace {
+                path: "etcd".into(),
+                message,
+            }
+        }
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+impl EtcdStore {
+    /// Connects to the cluster at `location`, lists every document under its prefix and starts
+    /// the watch that keeps the copy current.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when no member answers.
+    pub fn open(location: &EtcdLocation) -> Result<Self, StoreError> {
+        let gateway = Gateway::new(&location.members);
+        let key_prefix = format!("{}/", location.prefix);
+        let inner = Arc::new(Inner {
+            commit_key: format!("{key_prefix}.commit"),
+            key_prefix,
+            location: location.clone(),
+            gateway,
+            copy: RwLock::new(Copy::default()),
+            progress: Mutex::new(Progress::default()),
+            progressed: Condvar::new(),
+            revision: watch::Sender::new(0),
+            feed: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
+            writer: Mutex::new(()),
+            fence: RwLock::new(None),
+        });
+        let listed = inner.list().map_err(|e| {
+            StoreError::Backend(format!("cannot reach the store at {location}: {e}"))
+        })?;
+        inner.install(listed);
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("etcd-watch".into())
+            .spawn(move || follow(&weak))
+            .map_err(|e| StoreError::Backend(format!("cannot start the etcd watch: {e}")))?;
+        Ok(Self { inner })
+    }
+
+    /// Where the store is.
+    pub fn location(&self) -> &EtcdLocation {
+        &self.inner.location
+    }
+}
+
+impl Inner {
+    /// Every document under the prefix as of one revision (paged, all pages at that revision).
+    fn list(&self) -> Result<Copy, GatewayError> {
+        let prefix = self.key_prefix.as_bytes();
+        let end = prefix_end(prefix);
+        let mut copy = Copy::default();
+        let mut from = prefix.to_vec();
+        let mut revision = 0;
+        loop {
+            let page = self.gateway.range(&from, &end, revision, LIST_PAGE)?;
+            if revision == 0 {
+                revision = page.header.revision;
+            }
+            let last = page.kvs.last().map(|kv| kv.key.clone());
+            for kv in page.kvs {
+                match self.document(&kv.key) {
+                    Some(Target::Commit) => copy.commit_mod = kv.mod_revision,
+                    Some(Target::Doc(table, key)) => {
+                        copy.set(&table, &key, Some(kv.value));
+                    }
+                    None => {}
+                }
+            }
+            match (page.more, last) {
+                (true, Some(mut last)) => {
+                    last.push(0);
+                    from = last;
+                }
+                _ => break,
+            }
+        }
+        copy.revision = revision;
+        Ok(copy)
+    }
+
+    /// Replaces the copy with a listing; publishes what differs as one commit (after the first
+    /// listing, only when the watch had to list again: its revisions were compacted away).
+    fn install(&self, listed: Copy) {
+        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut changes = Vec::new();
+        for (table, docs) in &copy.tables {
+            for (key, old) in docs {
+                let new = listed.get(table, key);
+                if new != Some(old) {
+                    changes.push(Change {
+                        table: table.clone(),
+                        key: key.clone(),
+                        old: Some(old.clone()),
+                        new: new.cloned(),
+                    });
+                }
+            }
+        }
+        for (table, docs) in &listed.tables {
+            for (key, new) in docs {
+                if copy.get(table, key).is_none() {
+                    changes.push(Change {
+                        table: table.clone(),
+                        key: key.clone(),
+                        old: None,
+                        new: Some(new.clone()),
+                    });
+                }
+            }
+        }
+        *copy = listed;
+        self.published(&copy, changes);
+    }
+
+    /// Tells subscribers and waiting transactions that the copy reached its revision.
+    /// Called with the copy write-locked, so commits are published in order.
+    fn published(&self, copy: &Copy, changes: Vec<Change>) {
+        let revision = u64::try_from(copy.revision).unwrap_or(0);
+        self.revision.send_replace(revision);
+        if !changes.is_empty() {
+            let _ = self.feed.send(Arc::new(Commit { revision, changes }));
+        }
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.revision = copy.revision;
+        progress.commit_mod = copy.commit_mod;
+        progress.broken = None;
+        self.progressed.notify_all();
+    }
+
+    /// What an etcd key is to the store.
+    fn document(&self, key: &[u8]) -> Option<Target> {
+        let key = std::str::from_utf8(key).ok()?;
+        if key == self.commit_key {
+            return Some(Target::Commit);
+        }
+        let (table, key) = key.strip_prefix(&self.key_prefix)?.split_once('/')?;
+        Some(Target::Doc(table.to_string(), key.to_string()))
+    }
+
+    fn etcd_key(&self, table: &str, key: &str) -> Vec<u8> {
+        format!("{}{table}/{key}", self.key_prefix).into_bytes()
+    }
+
+    /// Applies the events of one watch message, one commit per revision.
+    fn apply(&self, events: Vec<gateway::Event>) {
+        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut changes: Vec<Change> = Vec::new();
+        let mut at = None;
+        for event in events {
+            let revision = event.kv.mod_revision;
+            if at.is_some_and(|at| at != revision) {
+                self.published(&copy, std::mem::take(&mut changes));
+            }
+            at = Some(revision);
+            copy.revision = revision;
+            match self.document(&event.kv.key) {
+                Some(Target::Commit) => {
+                    copy.commit_mod = if event.is_delete() { 0 } else { revision };
+                }
+                Some(Target::Doc(table, key)) => {
+                    let new = (!event.is_delete()).then_some(event.kv.value);
+                    let old = copy.set(&table, &key, new.clone());
+                    if old != new {
+                        changes.push(Change {
+                            table,
+                            key,
+                            old,
+                            new,
+                        });
+                    }
+                }
+                None => {}
+            }
+        }
+        if at.is_some() {
+            self.published(&copy, changes);
+        }
+    }
+
+    fn broke(&self, why: String) {
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        progress.broken = Some(why);
+        self.progressed.notify_all();
+    }
+
+    /// Waits until `reached` holds of the copy's progress, for at most [`CATCH_UP_WAIT`].
+    fn wait_for(&self, reached: impl Fn(&Progress) -> bool) -> Result<(), StoreError> {
+        let deadline = Instant::now() + CATCH_UP_WAIT;
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        while !reached(&progress) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let why = progress
+                    .broken
+                    .clone()
+                    .unwrap_or_else(|| "no news from the etcd watch".into());
+                return Err(StoreError::Backend(format!(
+                    "the store's copy did not catch up with etcd in {CATCH_UP_WAIT:?}: {why}"
+                )));
+            }
+            progress = self
+                .progressed
+                .wait_timeout(progress, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    /// One optimistic attempt: runs `f` against the copy and commits its writes if no other
+    /// transaction committed meanwhile. `Ok(None)`: another did; run again.
+    fn attempt(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
+    ) -> Result<Option<i64>, StoreError> {
+        let (changes, commit_mod, revision) = {
+            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
+            let mut side = WriteSide {
+                copy: &copy,
+                pending: BTreeMap::new(),
+                order: Vec::new(),
+            };
+            f(&mut side)?;
+            (side.changes(), copy.commit_mod, copy.revision)
+        };
+        if changes.is_empty() {
+            return Ok(Some(revision));
+        }
+        let mut ops = Vec::with_capacity(changes.len() + 1);
+        ops.push(Op::Put(self.commit_key.clone().into_bytes(), Vec::new()));
+        for (table, key, value) in changes {
+            let key = self.etcd_key(&table, &key);
+            ops.push(match value {
+                Some(v) => Op::Put(key, v),
+                None => Op::Delete(key),
+            });
+        }
+        let mut guard = vec![Compare::ModRevision(
+            self.commit_key.clone().into_bytes(),
+            commit_mod,
+        )];
+        let fence = self.fence.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(fence) = &fence {
+            guard.push(Compare::CreateRevision(
+                fence.key.clone(),
+                fence.create_revision,
+            ));
+        }
+        let answer = self.gateway.txn(&guard, &ops).map_err(backend)?;
+        if answer.succeeded {
+            let committed = answer.header.revision;
+            self.wait_for(|p| p.revision >= committed)?;
+            return Ok(Some(committed));
+        }
+        if let Some(fence) = &fence {
+            let leader = self.gateway.get(&fence.key).map_err(backend)?;
+            let held = leader.kvs.first().map_or(0, |kv| kv.create_revision);
+            if held != fence.create_revision {
+                return Err(StoreError::Fenced(format!(
+                    "this process no longer leads the store at {} (its leadership key was \
+                     created at revision {}, and is now {})",
+                    self.location, fence.create_revision, held
+                )));
+            }
+        }
+        // Another transaction committed since the copy was made: wait until the copy has it.
+        let now = self
+            .gateway
+            .get(self.commit_key.as_bytes())
+            .map_err(backend)?;
+        let latest = now.kvs.first().map_or(0, |kv| kv.mod_revision);
+        self.wait_for(|p| p.commit_mod >= latest)?;
+        Ok(None)
+    }
+}
+
+enum Target {
+    Commit,
+    Doc(String, String),
+}
+
+/// Keeps the copy current: one watch from the revision after the copy's, opened again when it
+/// breaks (from wherever the copy got to), and a new listing when etcd compacted the revisions
+/// the watch would need. Ends when the store is dropped (at the next message or retry).
+fn follow(store: &Weak<Inner>) {
+    loop {
+        let Some(inner) = store.upgrade() else {
+            return;
+        };
+        let from = inner
+            .copy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .revision
+            + 1;
+        let prefix = inner.key_prefix.clone().into_bytes();
+        let stream = inner.gateway.watch(&prefix, from);
+        drop(inner);
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                if let Some(inner) = store.upgrade() {
+                    inner.broke(e.to_string());
+                }
+                std::thread::sleep(WATCH_RETRY);
+                continue;
+            }
+        };
+        loop {
+            let answer = stream.next_answer();
+            let Some(inner) = store.upgrade() else {
+                return;
+            };
+            match answer {
+                Ok(answer) if answer.compact_revision > 0 => {
+                    tracing::warn!(
+                        compacted = answer.compact_revision,
+                        "the store's watch fell behind etcd's compaction; listing again"
+                    );
+                    match inner.list() {
+                        Ok(listed) => inner.install(listed),
+                        Err(e) => inner.broke(e.to_string()),
+                    }
+                    break;
+                }
+                Ok(answer) if answer.canceled => {
+                    inner.broke(format!(
+                        "etcd cancelled the watch: {}",
+                        answer.cancel_reason
+                    ));
+                    break;
+                }
+                Ok(answer) => inner.apply(answer.events),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the store's etcd watch broke; connecting again");
+                    inner.broke(e.to_string());
+                    drop(inner);
+                    std::thread::sleep(WATCH_RETRY);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+struct ReadSide<'a> {
+    copy: &'a Copy,
+}
+
+impl Reader for ReadSide<'_> {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.copy.get(table, key).cloned())
+    }
+
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self
+            .copy
+            .range(table, prefix, prefix)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_from(
+        &self,
+        table: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        Ok(self
+            .copy
+            .range(table, start, prefix)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn count(&self, table: &str, prefix: &str) -> Result<usize, StoreError> {
+        Ok(self.copy.range(table, prefix, prefix).count())
+    }
+}
+
+/// A transaction's view: the copy with the transaction's own writes on top.
+struct WriteSide<'a> {
+    copy: &'a Copy,
+    /// Each document written: its value now (`None`: deleted).
+    pending: BTreeMap<(String, String), Option<Vec<u8>>>,
+    /// The documents written, in first-write order.
+    order: Vec<(String, String)>,
+}
+
+impl WriteSide<'_> {
+    /// The documents whose value differs from the copy's, in first-write order.
+    fn changes(self) -> Vec<(String, String, Option<Vec<u8>>)> {
+        let mut pending = self.pending;
+        self.order
+            .into_iter()
+            .filter_map(|(table, key)| {
+                let value = pending.remove(&(table.clone(), key.clone()))?;
+                (self.copy.get(&table, &key) != value.as_ref()).then_some((table, key, value))
+            })
+            .collect()
+    }
+
+    fn write(&mut self, table: &str, key: &str, value: Option<Vec<u8>>) {
+        let id = (table.to_string(), key.to_string());
+        if !self.pending.contains_key(&id) {
+            self.order.push(id.clone());
+        }
+        self.pending.insert(id, value);
+    }
+
+    /// The documents of `table` from `start` on whose key starts with `prefix`, merged with
+    /// the transaction's writes.
+    fn merged(
+        &self,
+        table: &str,
+        start: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Vec<(String, Vec<u8>)> {
+        let mut merged: BTreeMap<&str, &Vec<u8>> = BTreeMap::new();
+        for (k, v) in self.copy.range(table, start, prefix) {
+            merged.insert(k, v);
+        }
+        let from = (table.to_string(), start.to_string());
+        for ((t, k), v) in self.pending.range(from..) {
+            if t != table || !k.starts_with(prefix) {
+                break;
+            }
+            match v {
+                Some(v) => merged.insert(k, v),
+                None => merged.remove(k.as_str()),
+            };
+        }
+        merged
+            .into_iter()
+            .take(limit)
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+}
+
+impl Reader for WriteSide<'_> {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.pending.get(&(table.to_string(), key.to_string())) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.copy.get(table, key).cloned()),
+        }
+    }
+
+    fn scan(&self, table: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        Ok(self.merged(table, prefix, prefix, usize::MAX))
+    }
+
+    fn scan_from(
+        &self,
+        table: &str,
+        prefix: &str,
+        from: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = if from > prefix { from } else { prefix };
+        Ok(self.merged(table, start, prefix, limit))
+    }
+}
+
+impl Writer for WriteSide<'_> {
+    fn put(&mut self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if table.contains('/') {
+            return Err(StoreError::Backend(format!(
+                "table name {table} has a '/' (etcd keys are <prefix>/<table>/<key>)"
+            )));
+        }
+        self.write(table, key, Some(value.to_vec()));
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &str, key: &str) -> Result<bool, StoreError> {
+        let existed = self.get(table, key)?.is_some();
+        if existed {
+            self.write(table, key, None);
+        }
+        Ok(existed)
+    }
+}
+
+impl Store for EtcdStore {
+    fn view(
+        &self,
+        f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let copy = self.inner.copy.read().unwrap_or_else(|p| p.into_inner());
+        f(&ReadSide { copy: &copy })
+    }
+
+    fn update(
+        &self,
+        f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let _writer = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(revision) = self.inner.attempt(f)? {
+                return Ok(u64::try_from(revision).unwrap_or(0));
+            }
+        }
+        Err(StoreError::Backend(format!(
+            "{MAX_ATTEMPTS} attempts in a row found another commit in the way"
+        )))
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.revision.subscribe()
+    }
+
+    fn watch(&self) -> broadcast::Receiver<Arc<Commit>> {
+        self.inner.feed.subscribe()
+    }
+}
