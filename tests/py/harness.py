@@ -182,6 +182,64 @@ DATA_PATH = os.environ.get("FERROCACHE_DATA_PATH", "auto")
 # FERROCACHE_ENGINE_TLS=1 starts every instance with `--engine-tls` (nodes serve TLS
 # themselves; the kernel path sends TLS clients of `required` endpoints straight to them).
 ENGINE_TLS = os.environ.get("FERROCACHE_ENGINE_TLS") == "1"
+# FERROCACHE_STORE=etcd keeps every instance's state in etcd (`--store etcd://…/<prefix>`, a
+# prefix of its own on one etcd member this test process starts) instead of the embedded file.
+STORE = os.environ.get("FERROCACHE_STORE", "embedded")
+
+
+class EtcdMember:
+    """A real single-member etcd on free loopback ports, for the instances of this process;
+    stopped (by its pid) when the process exits."""
+
+    _shared: "EtcdMember | None" = None
+    _lock = threading.Lock()
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp(prefix="fcetcd")
+        self.client_port, peer_port = free_port(), free_port()
+        client = f"http://127.0.0.1:{self.client_port}"
+        peer = f"http://127.0.0.1:{peer_port}"
+        log = open(os.path.join(self.root, "etcd.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["etcd", "--name=test", f"--data-dir={self.root}/data",
+             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+             f"--initial-cluster=test={peer}", "--max-txn-ops=10000"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.client_port), 0.2).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("etcd did not start: "
+                                       + open(os.path.join(self.root, "etcd.log")).read()[-2000:])
+                time.sleep(0.05)
+
+    @classmethod
+    def shared(cls) -> "EtcdMember":
+        with cls._lock:
+            if cls._shared is None:
+                cls._shared = EtcdMember()
+                import atexit
+                atexit.register(cls._shared.stop)
+            return cls._shared
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def version() -> str:
+        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True).stdout
+        return out.split()[2] if out.startswith("etcd Version:") else "?"
+
+    def store_url(self, prefix: str) -> str:
+        return f"etcd://127.0.0.1:{self.client_port}/{prefix}"
 
 
 class Ferrocache:
@@ -208,6 +266,9 @@ class Ferrocache:
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self.runs = 0
+        # With FERROCACHE_STORE=etcd: this instance's store, kept across its restarts.
+        self.store_url = (EtcdMember.shared().store_url(os.path.basename(self.root))
+                          if STORE == "etcd" else None)
         # Every 5xx or HTML response a boto3 client of this instance saw (see client()).
         self.server_errors: list[str] = []
         self._ready = threading.Event()
@@ -234,6 +295,8 @@ class Ferrocache:
             args += ["--data-path", DATA_PATH]
         if ENGINE_TLS and "--engine-tls" not in self.extra_args:
             args.append("--engine-tls")
+        if self.store_url and not any(a.startswith("--store") for a in self.extra_args):
+            args += ["--store", self.store_url]
         args += self.extra_args
         stderr = open(self.stderr_path(), "wb")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -285,12 +285,35 @@ impl From<ServiceError> for ApiError {
             ref full if full.no_space().is_some() => {
                 tracing::warn!(error = %full, "a change could not be recorded: the disk is full");
                 let path = full.no_space().unwrap_or_default();
+                if path == "etcd" {
+                    return Self::new(
+                        "ServiceUnavailable",
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Ferrocache cannot record this change: its store (etcd) is over its space quota (database space exceeded). Reads keep working; compact and defragment etcd or raise its --quota-backend-bytes, then retry.".to_string(),
+                    );
+                }
                 Self::new(
                     "ServiceUnavailable",
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "Ferrocache cannot record this change: no space left on the file system of its data directory (store {path}). Reads keep working; free space there and retry."
                     ),
+                )
+            }
+            ref unavailable if unavailable.store_unavailable() => {
+                tracing::warn!(error = %unavailable, "a change could not be recorded: the store is unavailable");
+                Self::new(
+                    "ServiceUnavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Ferrocache cannot record changes now: its store (etcd) cannot be reached or has lost its quorum. Reads keep working; retry once it is back.".to_string(),
+                )
+            }
+            ref deposed if deposed.deposed() => {
+                tracing::error!(error = %deposed, "a change was refused: this process no longer leads the store");
+                Self::new(
+                    "ServiceUnavailable",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "This Ferrocache no longer leads its store; another one does. Nothing was changed; send the request to the leader.".to_string(),
                 )
             }
             ServiceError::NoRoom { .. } => {

@@ -30,7 +30,7 @@ use ferrocache_encryption::KeyRing;
 use ferrocache_logs::Logs;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
-use ferrocache_store::RedbStore;
+use ferrocache_store::{EtcdLocation, EtcdStore, RedbStore};
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
 
@@ -51,6 +51,27 @@ enum Command {
     /// The Ferrocache certificate authority that signs the endpoints' TLS certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Where the control plane's state lives.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy a data directory's embedded state (<data-dir>/state.redb) into an etcd store,
+    /// which must be empty, in one transaction. Stop the ferrocache using the data directory
+    /// first; then start it with `--store <URL>`.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// The data directory whose state is copied.
+    #[arg(long, default_value = "./.ferrocache")]
+    data_dir: PathBuf,
+    /// The etcd store it goes to: etcd://host:port[,host:port…][/prefix].
+    #[arg(long, value_name = "URL")]
+    to: EtcdLocation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,7 +142,20 @@ struct UpArgs {
     /// `ERR SSL/TLS connection required` (the router's answer, and the runbooks').
     #[arg(long)]
     engine_tls: bool,
+    /// Where the control plane keeps its state. Without it: <data-dir>/state.redb, embedded
+    /// (one host). `etcd://host:port[,host:port…][/prefix]`: an etcd cluster (v3 API, etcd
+    /// 3.4 or later, started with --max-txn-ops=10000), prefix /ferrocache by default. With
+    /// etcd, one ferrocache at a time leads a store: another started on it waits until the
+    /// leader stops or its lease runs out, and a leader that cannot renew its lease stops.
+    #[arg(long, value_name = "URL")]
+    store: Option<EtcdLocation>,
 }
+
+/// How long the store's leadership lease lasts without a renewal (seconds).
+const LEADERSHIP_TTL: i64 = 10;
+
+/// The exit status of a ferrocache that lost the store's leadership.
+const EXIT_LEADERSHIP_LOST: i32 = 75;
 
 /// `--data-path`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -163,6 +197,41 @@ fn ensure_writable(data_dir: &std::path::Path) -> Result<()> {
     })
 }
 
+/// How long start-up waits for another process's lock on the data directory to go (a node
+/// forked by a ferrocache that was just killed holds it until it `exec`s).
+const DATA_DIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Locks the data directory for this process (`<data-dir>/ferrocache.lock`, an exclusive
+/// `flock` held as long as the returned file is open): two ferrocaches on one data directory
+/// would run its nodes twice. With the embedded store, the store file's own lock says the
+/// same; with etcd it is the only guard, and what lets the next run of this data directory
+/// take the store's leadership over from its dead predecessor at once.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File> {
+    let path = data_dir.join("ferrocache.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let deadline = std::time::Instant::now() + DATA_DIR_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another ferrocache is using this --data-dir ({}); stop it first",
+                data_dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("locking {}", path.display()))
+            }
+        }
+    }
+}
+
 fn run() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -185,6 +254,7 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Ca(CaCommand::Trust(args)) => ca_trust(&args.data_dir),
+        Command::Store(StoreCommand::Migrate(args)) => migrate_store(&args),
     }
 }
 
@@ -225,6 +295,73 @@ fn ca_trust(data_dir: &std::path::Path) -> Result<()> {
     println!("trusted {}", target.display());
     println!("{}", authority.cert_path().display());
     Ok(())
+}
+
+/// `ferrocache store migrate`.
+fn migrate_store(args: &MigrateArgs) -> Result<()> {
+    let path = args.data_dir.join("state.redb");
+    if !path.is_file() {
+        anyhow::bail!("{} does not exist: nothing to migrate", path.display());
+    }
+    let documents = RedbStore::open(&path)?.documents()?;
+    let target = EtcdStore::open(&args.to)?;
+    let written = target.fill(&documents)?;
+    println!(
+        "copied {written} documents from {} into {}",
+        path.display(),
+        args.to
+    );
+    println!(
+        "start Ferrocache with: ferrocache up --data-dir {} --store {}",
+        args.data_dir.display(),
+        args.to
+    );
+    Ok(())
+}
+
+/// The store `ferrocache up` runs on, and its leadership when the store is shared.
+async fn open_store(
+    args: &UpArgs,
+    data_dir: &std::path::Path,
+) -> Result<(
+    Arc<dyn ferrocache_store::Store>,
+    Option<ferrocache_store::etcd::leader::Leadership>,
+    String,
+)> {
+    let Some(location) = args.store.clone() else {
+        let path = data_dir.join("state.redb");
+        let store = RedbStore::open(&path)?;
+        return Ok((Arc::new(store), None, path.display().to_string()));
+    };
+    // Whoever leads is named by host and data directory: the next run of this very one takes
+    // over at once instead of waiting out its own lease.
+    let holder = format!("{}:{}", host_name(), data_dir.display());
+    let (store, leadership) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let store = EtcdStore::open(&location)?;
+        let leadership = store.lead(
+            &holder,
+            LEADERSHIP_TTL,
+            Box::new(|why| {
+                eprintln!(
+                    "ferrocache: {why}; stopping at once so that another can lead the store safely"
+                );
+                std::process::exit(EXIT_LEADERSHIP_LOST);
+            }),
+        )?;
+        Ok((store, leadership))
+    })
+    .await??;
+    let described = format!("{} (leading)", store.location());
+    Ok((Arc::new(store), Some(leadership), described))
+}
+
+/// This machine's host name (`unknown` when it has none).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn resolve_binary(path: &PathBuf) -> PathBuf {
@@ -279,11 +416,12 @@ async fn up(args: UpArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)?;
     ensure_writable(&data_dir)?;
+    let _data_dir_lock = lock_data_dir(&data_dir)?;
     let nodes_dir = data_dir.join("nodes");
     std::fs::create_dir_all(&nodes_dir)?;
 
-    let store: Arc<dyn ferrocache_store::Store> =
-        Arc::new(RedbStore::open(&data_dir.join("state.redb"))?);
+    // Held until the end: dropping it lets another ferrocache lead the store.
+    let (store, _leadership, store_described) = open_store(&args, &data_dir).await?;
     // Data written by an older release is brought to this release's layout before anything
     // reads it.
     ferrocache_control::migrate::run(store.as_ref()).context("migrating the stored state")?;
@@ -448,6 +586,7 @@ async fn up(args: UpArgs) -> Result<()> {
         data_dir.display(),
         args.endpoint_cidr
     );
+    println!("Store: {store_described}");
     println!("Data path: {data_path}");
     println!(
         "TLS: endpoints' certificates are issued by the CA in {} (trust it: ferrocache ca trust --data-dir {})",

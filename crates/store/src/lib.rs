@@ -1,4 +1,5 @@
-//! Where Ferrocache keeps its state: the [`Store`] trait and its embedded `redb` backend.
+//! Where Ferrocache keeps its state: the [`Store`] trait, its embedded `redb` backend (one
+//! host) and its etcd backend (a store shared by several processes or hosts).
 //!
 //! Everything the control plane knows — each resource's spec, intent and observed facts, the
 //! address book, the routes, events — lives in a store as JSON documents under `(table, key)`.
@@ -19,7 +20,9 @@
 //!
 //! # Layout
 //! - [`redb_store`]: [`RedbStore`], the embedded default backend.
-//! - [`etcd`]: [`EtcdStore`], the store in an etcd cluster (several hosts).
+//! - [`etcd`]: [`EtcdStore`], the store in an etcd cluster (several hosts): a copy of the
+//!   documents kept current by a watch, optimistic transactions; `etcd::gateway` speaks etcd's
+//!   JSON API, `etcd::leader` keeps one process at a time acting on a store.
 //! - [`reserve`]: headroom beside the store file, given back when the disk is full so the
 //!   control plane's own writes still fit.
 //! - [`tables`]: table names, keys and indexes of the model's documents.
@@ -70,6 +73,10 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+    /// The store cannot be reached now (every etcd member down or unreachable, or the cluster
+    /// without a quorum): nothing can be written until it is back. Reads keep working.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// This process no longer leads the store (another took its leadership over): nothing
     /// was written, and it must stop acting.
     #[error("{0}")]

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableError, TableHandle};
 use tokio::sync::{broadcast, watch};
 
 use crate::reserve::Reserve;
@@ -126,6 +126,29 @@ impl RedbStore {
             feed: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
             writer: std::sync::Mutex::new(()),
         })
+    }
+}
+
+impl RedbStore {
+    /// Every document of every table, as `(table, key, value)`: the whole state, to copy it
+    /// into another store.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub fn documents(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let guard = self.database()?;
+        let db = guard.as_ref().expect("database() returns an open database");
+        let txn = db.begin_read().map_err(backend)?;
+        let mut out = Vec::new();
+        for handle in txn.list_tables().map_err(backend)? {
+            let name = handle.name().to_string();
+            let t = txn.open_table(table(&name)).map_err(backend)?;
+            for entry in t.iter().map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                out.push((name.clone(), k.value().to_string(), v.value().to_vec()));
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -263,7 +263,7 @@ fn etcd_going_away_fails_writes_clearly_and_recovers() {
         w.put_doc("k", &Counter(2))
     });
     match failed {
-        Err(StoreError::Backend(message)) => {
+        Err(StoreError::Unavailable(message)) => {
             assert!(message.contains("etcd unreachable"), "{message}");
         }
         other => panic!("a write without etcd must fail: {other:?}"),
@@ -417,7 +417,9 @@ fn a_leader_cut_off_from_etcd_stops_before_its_lease_expires() {
             w.put_doc("k", &Counter(1))
         }) {
             Err(StoreError::Fenced(_)) => break,
-            Err(StoreError::Backend(e)) if Instant::now() < deadline => {
+            Err(e @ (StoreError::Backend(_) | StoreError::Unavailable(_)))
+                if Instant::now() < deadline =>
+            {
                 eprintln!("not yet: {e}");
                 std::thread::sleep(Duration::from_millis(100));
             }

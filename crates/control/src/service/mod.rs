@@ -67,6 +67,17 @@ impl ServiceError {
             _ => None,
         }
     }
+
+    /// Whether the store could not be reached (etcd down or without a quorum): nothing can be
+    /// recorded until it is back.
+    pub fn store_unavailable(&self) -> bool {
+        matches!(self, ServiceError::Store(StoreError::Unavailable(_)))
+    }
+
+    /// Whether this process no longer leads the store (another one does).
+    pub fn deposed(&self) -> bool {
+        matches!(self, ServiceError::Store(StoreError::Fenced(_)))
+    }
 }
 
 /// One page of a Describe operation.

@@ -187,6 +187,7 @@ pub struct EtcdStore {
 }
 
 fn backend(e: GatewayError) -> StoreError {
+    let described = e.to_string();
     match e {
         GatewayError::Refused { message, .. } if message.contains("database space exceeded") => {
             StoreError::NoSpace {
@@ -194,7 +195,21 @@ fn backend(e: GatewayError) -> StoreError {
                 message,
             }
         }
-        other => StoreError::Backend(other.to_string()),
+        GatewayError::Refused { message, .. } if message.contains("too many operations") => {
+            StoreError::Backend(format!(
+                "{message} (a transaction wrote more keys than etcd allows: start etcd with \
+                 --max-txn-ops=10000)"
+            ))
+        }
+        GatewayError::Refused { message, .. } if message.contains("request is too large") => {
+            StoreError::Backend(format!(
+                "{message} (start etcd with a larger --max-request-bytes, e.g. 33554432)"
+            ))
+        }
+        GatewayError::Unreachable(_) => StoreError::Unavailable(described),
+        // gRPC "unavailable" and "deadline exceeded": no leader, no quorum, a timed-out commit.
+        GatewayError::Refused { code: 4 | 14, .. } => StoreError::Unavailable(described),
+        _ => StoreError::Backend(described),
     }
 }
 
@@ -235,6 +250,34 @@ impl EtcdStore {
     /// Where the store is.
     pub fn location(&self) -> &EtcdLocation {
         &self.inner.location
+    }
+
+    /// Writes `documents` (`(table, key, value)`) into this store in one transaction, if
+    /// none of their tables holds a document yet; returns how many were written.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when a table is not empty (nothing is written) or etcd refuses
+    /// the transaction (too many operations: raise etcd's `--max-txn-ops`).
+    pub fn fill(&self, documents: &[(String, String, Vec<u8>)]) -> Result<usize, StoreError> {
+        let tables: std::collections::BTreeSet<&str> =
+            documents.iter().map(|(t, _, _)| t.as_str()).collect();
+        self.update(&mut |w| {
+            for table in &tables {
+                let held = w.count(table, "")?;
+                if held > 0 {
+                    return Err(StoreError::Backend(format!(
+                        "the store at {} already holds {held} documents in {table}; \
+                         it must be empty",
+                        self.inner.location
+                    )));
+                }
+            }
+            for (table, key, value) in documents {
+                w.put(table, key, value)?;
+            }
+            Ok(())
+        })?;
+        Ok(documents.len())
     }
 }
 
