@@ -196,27 +196,37 @@ class EtcdMember:
 
     def __init__(self):
         self.root = tempfile.mkdtemp(prefix="fcetcd")
-        self.client_port, peer_port = free_port(), free_port()
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    def start(self):
+        """Start the member (again: same ports and data)."""
         client = f"http://127.0.0.1:{self.client_port}"
-        peer = f"http://127.0.0.1:{peer_port}"
-        log = open(os.path.join(self.root, "etcd.log"), "wb")
-        self.proc = subprocess.Popen(
-            ["etcd", "--name=test", f"--data-dir={self.root}/data",
-             f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-             f"--initial-cluster=test={peer}", "--max-txn-ops=10000"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        log_path = os.path.join(self.root, "etcd.log")
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                ["etcd", "--name=test", f"--data-dir={self.root}/data",
+                 f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
+                 f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
+                 f"--initial-cluster=test={peer}", "--max-txn-ops=10000"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.client_port), 0.2).close()
-                break
+                return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("etcd did not start: "
-                                       + open(os.path.join(self.root, "etcd.log")).read()[-2000:])
+                    raise RuntimeError("etcd did not start: " + open(log_path).read()[-2000:])
                 time.sleep(0.05)
+
+    def kill(self):
+        """SIGKILL the member (its data stays, for start())."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     @classmethod
     def shared(cls) -> "EtcdMember":
@@ -228,9 +238,8 @@ class EtcdMember:
             return cls._shared
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        """Kill the member and remove its data."""
+        self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
     @staticmethod

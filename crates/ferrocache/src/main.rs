@@ -30,6 +30,7 @@ use ferrocache_encryption::KeyRing;
 use ferrocache_logs::Logs;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
+use ferrocache_store::etcd::leader::Leadership;
 use ferrocache_store::{EtcdLocation, EtcdStore, RedbStore};
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
@@ -146,7 +147,9 @@ struct UpArgs {
     /// (one host). `etcd://host:port[,host:port…][/prefix]`: an etcd cluster (v3 API, etcd
     /// 3.4 or later, started with --max-txn-ops=10000), prefix /ferrocache by default. With
     /// etcd, one ferrocache at a time leads a store: another started on it waits until the
-    /// leader stops or its lease runs out, and a leader that cannot renew its lease stops.
+    /// leader stops or its lease runs out. A leader that cannot renew its lease (etcd out of
+    /// reach, or without a quorum) refuses every change (503 ServiceUnavailable) while its
+    /// endpoints keep serving, and leads again once etcd answers.
     #[arg(long, value_name = "URL")]
     store: Option<EtcdLocation>,
 }
@@ -154,8 +157,8 @@ struct UpArgs {
 /// How long the store's leadership lease lasts without a renewal (seconds).
 const LEADERSHIP_TTL: i64 = 10;
 
-/// The exit status of a ferrocache that lost the store's leadership.
-const EXIT_LEADERSHIP_LOST: i32 = 75;
+/// How long to wait before trying again to take a lost leadership back.
+const LEAD_AGAIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `--data-path`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -319,40 +322,127 @@ fn migrate_store(args: &MigrateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The store `ferrocache up` runs on, and its leadership when the store is shared.
-async fn open_store(
-    args: &UpArgs,
-    data_dir: &std::path::Path,
-) -> Result<(
-    Arc<dyn ferrocache_store::Store>,
-    Option<ferrocache_store::etcd::leader::Leadership>,
-    String,
-)> {
+/// The store `ferrocache up` runs on.
+struct OpenedStore {
+    store: Arc<dyn ferrocache_store::Store>,
+    /// The same store when it is in etcd, with its leadership.
+    etcd: Option<SharedStore>,
+    /// For the banner.
+    described: String,
+}
+
+/// A store in etcd, led by this process.
+struct SharedStore {
+    store: Arc<EtcdStore>,
+    /// Who leads: this host and data directory.
+    holder: String,
+    /// The leadership held now (`None` while it is lost).
+    leadership: Arc<std::sync::Mutex<Option<Leadership>>>,
+    /// Where the leadership's renewer says it was lost.
+    lost: tokio::sync::mpsc::UnboundedReceiver<String>,
+    lost_sender: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl SharedStore {
+    /// Takes the leadership (waiting while another process holds it), reporting its loss to
+    /// `lost`.
+    fn lead(
+        store: &EtcdStore,
+        holder: &str,
+        lost: &tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Leadership, ferrocache_store::StoreError> {
+        let lost = lost.clone();
+        store.lead(
+            holder,
+            LEADERSHIP_TTL,
+            Box::new(move |why| {
+                let _ = lost.send(why);
+            }),
+        )
+    }
+
+    /// Keeps leading: when the leadership is lost (etcd out of reach longer than the lease
+    /// allows), every transaction of this process is already refused (fenced) while the
+    /// endpoints keep serving; the leadership is taken again as soon as etcd answers, and the
+    /// controller reads every resource again.
+    async fn keep_leading(mut self, controller: Controller) {
+        while let Some(why) = self.lost.recv().await {
+            self.leadership
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            tracing::error!(
+                %why,
+                "lost the store's leadership: changes are refused until it is taken again; endpoints keep serving"
+            );
+            loop {
+                let (store, holder, sender) = (
+                    self.store.clone(),
+                    self.holder.clone(),
+                    self.lost_sender.clone(),
+                );
+                let taken =
+                    tokio::task::spawn_blocking(move || Self::lead(&store, &holder, &sender)).await;
+                match taken {
+                    Ok(Ok(leadership)) => {
+                        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(leadership);
+                        tracing::warn!("leading the store again");
+                        if let Err(e) = controller.resync() {
+                            tracing::error!(error = %e, "cannot read the resources again");
+                        }
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot take the store's leadership yet");
+                        tokio::time::sleep(LEAD_AGAIN_RETRY).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "taking the leadership failed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Opens the store `ferrocache up` runs on, and takes its leadership when it is shared.
+async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedStore> {
     let Some(location) = args.store.clone() else {
         let path = data_dir.join("state.redb");
         let store = RedbStore::open(&path)?;
-        return Ok((Arc::new(store), None, path.display().to_string()));
+        return Ok(OpenedStore {
+            store: Arc::new(store),
+            etcd: None,
+            described: path.display().to_string(),
+        });
     };
-    // Whoever leads is named by host and data directory: the next run of this very one takes
-    // over at once instead of waiting out its own lease.
+    // Whoever leads is named by host and data directory (locked by this process): the next
+    // run of this very one takes over at once instead of waiting out its own lease.
     let holder = format!("{}:{}", host_name(), data_dir.display());
-    let (store, leadership) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let store = EtcdStore::open(&location)?;
-        let leadership = store.lead(
-            &holder,
-            LEADERSHIP_TTL,
-            Box::new(|why| {
-                eprintln!(
-                    "ferrocache: {why}; stopping at once so that another can lead the store safely"
-                );
-                std::process::exit(EXIT_LEADERSHIP_LOST);
-            }),
-        )?;
-        Ok((store, leadership))
-    })
-    .await??;
+    let (lost_sender, lost) = tokio::sync::mpsc::unbounded_channel();
+    let (store, leadership) = {
+        let (holder, lost_sender) = (holder.clone(), lost_sender.clone());
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let store = EtcdStore::open(&location)?;
+            let leadership = SharedStore::lead(&store, &holder, &lost_sender)?;
+            Ok((Arc::new(store), leadership))
+        })
+        .await??
+    };
     let described = format!("{} (leading)", store.location());
-    Ok((Arc::new(store), Some(leadership), described))
+    Ok(OpenedStore {
+        store: store.clone(),
+        etcd: Some(SharedStore {
+            store,
+            holder,
+            leadership: Arc::new(std::sync::Mutex::new(Some(leadership))),
+            lost,
+            lost_sender,
+        }),
+        described,
+    })
 }
 
 /// This machine's host name (`unknown` when it has none).
@@ -421,7 +511,11 @@ async fn up(args: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&nodes_dir)?;
 
     // Held until the end: dropping it lets another ferrocache lead the store.
-    let (store, _leadership, store_described) = open_store(&args, &data_dir).await?;
+    let OpenedStore {
+        store,
+        etcd: shared_store,
+        described: store_described,
+    } = open_store(&args, &data_dir).await?;
     // Data written by an older release is brought to this release's layout before anything
     // reads it.
     ferrocache_control::migrate::run(store.as_ref()).context("migrating the stored state")?;
@@ -521,6 +615,11 @@ async fn up(args: UpArgs) -> Result<()> {
         let rx = shutdown_rx.clone();
         tokio::spawn(async move { controller.run(rx).await })
     };
+    // Let go of the store's leadership only after the nodes stopped (the end of `up`).
+    let leadership = shared_store.as_ref().map(|s| s.leadership.clone());
+    if let Some(shared) = shared_store {
+        tokio::spawn(shared.keep_leading(controller.clone()));
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -607,6 +706,9 @@ async fn up(args: UpArgs) -> Result<()> {
     // After the control loop stopped sampling: the last datapoints reach the disk.
     let _ = flush_task.await;
     controller.stop_nodes().await;
+    if let Some(leadership) = leadership {
+        leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
     let _ = route_task.await;
     router.shutdown().await;
     tracing::info!("stopped");

@@ -322,6 +322,16 @@ impl Controller {
         self.halt();
     }
 
+    /// Reads every resource again and queues its reconcilers, as at start-up: after this
+    /// process took the store's leadership back, whatever another leader or a refused
+    /// transaction left is picked up.
+    ///
+    /// # Errors
+    /// The store's, when it cannot be read.
+    pub fn resync(&self) -> Result<(), StoreError> {
+        relist(&self.ctx)
+    }
+
     /// Stops every task of this controller at once, wherever each is, as a crash of the process
     /// would; the caller aborts [`Controller::run`] itself. A new controller over the same store
     /// must then finish whatever was left half done (the simulation tests do exactly that).
