@@ -25,6 +25,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The largest answer read from a unary call (a page of a listing).
 const ANSWER_LIMIT: u64 = 256 << 20;
+/// How long a call keeps trying the members round while none can take it (down, cut off, or
+/// electing a leader: etcd elects one in about a second).
+const RETRY_WINDOW: Duration = Duration::from_secs(3);
+/// The pause between two rounds of the members.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// gRPC's status code "unavailable", etcd's answer when it cannot take a request now.
+pub const UNAVAILABLE: i64 = 14;
 
 /// What a call to etcd ended with, when not with an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,55 +287,66 @@ impl Gateway {
         &self.members
     }
 
-    /// Sends `body` to `path` on the first member that answers, starting with the last one that
-    /// did; returns the answer's body when etcd accepted the request.
+    /// Sends `body` to `path` on the first member that takes it, starting with the last one
+    /// that did, going round the members again for up to [`RETRY_WINDOW`] while none can (down,
+    /// cut off, or without a leader); returns the answer's body when etcd accepted the
+    /// request. A request may thus reach etcd twice (its first answer lost): callers make
+    /// their writes recognisable (see the store's commit key).
     fn send(
         &self,
         agent: &ureq::Agent,
         path: &str,
         body: &Value,
     ) -> Result<ureq::Body, GatewayError> {
-        let start = self.current.load(Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + RETRY_WINDOW;
         let mut last = String::from("no etcd member given");
-        for i in 0..self.members.len() {
-            let at = (start + i) % self.members.len();
-            let url = format!("{}{path}", self.members[at]);
-            match agent.post(&url).send_json(body) {
-                Ok(answer) => {
-                    self.current.store(at, Ordering::Relaxed);
-                    let status = answer.status();
-                    let mut body = answer.into_body();
-                    if status.is_success() {
-                        return Ok(body);
-                    }
-                    let text = body
-                        .with_config()
-                        .limit(1 << 20)
-                        .read_to_string()
-                        .unwrap_or_default();
-                    let refused = serde_json::from_str::<ErrorAnswer>(&text).map_err(|_| {
-                        GatewayError::Garbled(format!("HTTP {status} from {url}: {text}"))
-                    })?;
-                    // A member that lost its quorum or is still starting sends the request on
-                    // nowhere: another member may well answer it.
-                    let message = if refused.message.is_empty() {
-                        refused.error
-                    } else {
-                        refused.message
-                    };
-                    if refused.code == 14 && i + 1 < self.members.len() {
-                        last = format!("{url}: {message}");
+        loop {
+            let start = self.current.load(Ordering::Relaxed);
+            for i in 0..self.members.len() {
+                let at = (start + i) % self.members.len();
+                let url = format!("{}{path}", self.members[at]);
+                let answer = match agent.post(&url).send_json(body) {
+                    Ok(answer) => answer,
+                    Err(e) => {
+                        last = format!("{url}: {e}");
                         continue;
                     }
-                    return Err(GatewayError::Refused {
-                        code: refused.code,
-                        message,
-                    });
+                };
+                self.current.store(at, Ordering::Relaxed);
+                let status = answer.status();
+                let mut body = answer.into_body();
+                if status.is_success() {
+                    return Ok(body);
                 }
-                Err(e) => last = format!("{url}: {e}"),
+                let text = body
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_string()
+                    .unwrap_or_default();
+                let refused = serde_json::from_str::<ErrorAnswer>(&text).map_err(|_| {
+                    GatewayError::Garbled(format!("HTTP {status} from {url}: {text}"))
+                })?;
+                let message = if refused.message.is_empty() {
+                    refused.error
+                } else {
+                    refused.message
+                };
+                // gRPC "unavailable": no leader, no quorum, a leader change. Another member,
+                // or the same one a moment later, may well take it.
+                if refused.code == UNAVAILABLE {
+                    last = format!("{url}: {message}");
+                    continue;
+                }
+                return Err(GatewayError::Refused {
+                    code: refused.code,
+                    message,
+                });
             }
+            if std::time::Instant::now() + RETRY_PAUSE >= deadline {
+                return Err(GatewayError::Unreachable(last));
+            }
+            std::thread::sleep(RETRY_PAUSE);
         }
-        Err(GatewayError::Unreachable(last))
     }
 
     fn call<T: for<'de> Deserialize<'de>>(

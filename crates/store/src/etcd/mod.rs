@@ -9,9 +9,10 @@
 //! (compare-and-swap on the key's `mod_revision`). Every transaction also rewrites that key, so
 //! two transactions that read the same state can never both commit: the second finds the key
 //! changed, waits for the watch to bring the copy up to date, and runs its closure again —
-//! serializable, with no lost update, whichever host wrote first. A transaction returns once
-//! the watch has applied its own commit, so a caller reads its writes and the change feed
-//! publishes commits in revision order, from this process and from every other one alike.
+//! serializable, with no lost update, whichever host wrote first. A committed transaction is
+//! applied to the copy (and published) by the thread that made it, before it returns, so a
+//! caller reads its writes; the watch brings every other process's commits, and skips the ones
+//! the copy has already. Either way the change feed publishes commits in revision order.
 //!
 //! Keys are `<prefix>/<table>/<key>`; the commit key is `<prefix>/.commit`. Revisions are etcd's
 //! (they grow with every write to the cluster, not by exactly one per commit).
@@ -178,6 +179,10 @@ struct Inner {
     /// While this process leads: the leadership key it holds, which every transaction checks
     /// (see [`leader`]).
     fence: RwLock<Option<leader::Fence>>,
+    /// Names this store instance among every process's: pid and opening time.
+    instance: String,
+    /// Transactions sent so far (with `instance`, a commit's id).
+    commits: std::sync::atomic::AtomicU64,
 }
 
 /// The store in etcd (see the module documentation).
@@ -207,8 +212,11 @@ fn backend(e: GatewayError) -> StoreError {
             ))
         }
         GatewayError::Unreachable(_) => StoreError::Unavailable(described),
-        // gRPC "unavailable" and "deadline exceeded": no leader, no quorum, a timed-out commit.
-        GatewayError::Refused { code: 4 | 14, .. } => StoreError::Unavailable(described),
+        // gRPC "deadline exceeded" and "unavailable": no leader, no quorum, a timed-out commit.
+        GatewayError::Refused {
+            code: 4 | gateway::UNAVAILABLE,
+            ..
+        } => StoreError::Unavailable(described),
         _ => StoreError::Backend(described),
     }
 }
@@ -234,6 +242,14 @@ impl EtcdStore {
             feed: broadcast::Sender::new(CHANGE_FEED_CAPACITY),
             writer: Mutex::new(()),
             fence: RwLock::new(None),
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+            commits: std::sync::atomic::AtomicU64::new(0),
         });
         let listed = inner.list().map_err(|e| {
             StoreError::Backend(format!("cannot reach the store at {location}: {e}"))
@@ -379,13 +395,43 @@ impl Inner {
         format!("{}{table}/{key}", self.key_prefix).into_bytes()
     }
 
-    /// Applies the events of one watch message, one commit per revision.
+    /// Applies this process's own commit at `revision` to the copy and publishes it, unless
+    /// the watch did already. Nothing else under the store's tables changed since the copy
+    /// the transaction ran against (the commit key says so), so the copy is exact.
+    fn apply_own(&self, revision: i64, writes: Vec<(String, String, Option<Vec<u8>>)>) {
+        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        if copy.revision >= revision {
+            return;
+        }
+        let mut changes = Vec::with_capacity(writes.len());
+        for (table, key, new) in writes {
+            let old = copy.set(&table, &key, new.clone());
+            if old != new {
+                changes.push(Change {
+                    table,
+                    key,
+                    old,
+                    new,
+                });
+            }
+        }
+        copy.revision = revision;
+        copy.commit_mod = revision;
+        self.published(&copy, changes);
+    }
+
+    /// Applies the events of one watch message, one commit per revision; events the copy has
+    /// already (this process's own commits, applied as they were made) are skipped.
     fn apply(&self, events: Vec<gateway::Event>) {
         let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
         let mut changes: Vec<Change> = Vec::new();
         let mut at = None;
+        let known = copy.revision;
         for event in events {
             let revision = event.kv.mod_revision;
+            if revision <= known {
+                continue;
+            }
             if at.is_some_and(|at| at != revision) {
                 self.published(&copy, std::mem::take(&mut changes));
             }
@@ -464,12 +510,16 @@ impl Inner {
         if changes.is_empty() {
             return Ok(Some(revision));
         }
+        // The commit key's new value names this transaction, so that an answer lost on the way
+        // back (a member killed, a timed-out request applied after all) can still be told
+        // apart from another process's commit.
+        let id = self.next_commit_id();
         let mut ops = Vec::with_capacity(changes.len() + 1);
-        ops.push(Op::Put(self.commit_key.clone().into_bytes(), Vec::new()));
-        for (table, key, value) in changes {
-            let key = self.etcd_key(&table, &key);
+        ops.push(Op::Put(self.commit_key.clone().into_bytes(), id.clone()));
+        for (table, key, value) in &changes {
+            let key = self.etcd_key(table, key);
             ops.push(match value {
-                Some(v) => Op::Put(key, v),
+                Some(v) => Op::Put(key, v.clone()),
                 None => Op::Delete(key),
             });
         }
@@ -484,10 +534,16 @@ impl Inner {
                 fence.create_revision,
             ));
         }
-        let answer = self.gateway.txn(&guard, &ops).map_err(backend)?;
-        if answer.succeeded {
-            let committed = answer.header.revision;
-            self.wait_for(|p| p.revision >= committed)?;
+        let committed = match self.gateway.txn(&guard, &ops) {
+            Ok(answer) if answer.succeeded => Some(answer.header.revision),
+            Ok(_) => self.committed_as(&id)?,
+            Err(e) => match self.committed_as(&id) {
+                Ok(Some(revision)) => Some(revision),
+                _ => return Err(backend(e)),
+            },
+        };
+        if let Some(committed) = committed {
+            self.apply_own(committed, changes);
             return Ok(Some(committed));
         }
         if let Some(fence) = &fence {
@@ -509,6 +565,30 @@ impl Inner {
         let latest = now.kvs.first().map_or(0, |kv| kv.mod_revision);
         self.wait_for(|p| p.commit_mod >= latest)?;
         Ok(None)
+    }
+}
+
+impl Inner {
+    /// A value for the commit key no other transaction of any process writes.
+    fn next_commit_id(&self) -> Vec<u8> {
+        let n = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{}/{n}", self.instance).into_bytes()
+    }
+
+    /// The revision transaction `id` committed at, if the commit key still names it (its
+    /// answer was lost, or a retried request found its own first attempt already applied).
+    fn committed_as(&self, id: &[u8]) -> Result<Option<i64>, StoreError> {
+        let now = self
+            .gateway
+            .get(self.commit_key.as_bytes())
+            .map_err(backend)?;
+        Ok(now
+            .kvs
+            .first()
+            .filter(|kv| kv.value == id)
+            .map(|kv| kv.mod_revision))
     }
 }
 
