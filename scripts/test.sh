@@ -142,6 +142,7 @@ install_js_packages
 DEPENDENCY_RULES=(
   "ferrocache-model      ours=  never=tokio,axum,hyper,redb,redis"
   "ferrocache-store      ours=ferrocache-model  never=axum,hyper,redis"
+  "ferrocache-etcd       ours=ferrocache-store  never=axum,redis"
   "ferrocache-encryption ours=  never=tokio,axum,hyper"
   "ferrocache-engine     ours=  never=axum,hyper"
   "ferrocache-agent      ours=ferrocache-engine,ferrocache-encryption  never=ferrocache-store,ferrocache-control,axum,hyper  not-direct=redis"
@@ -156,7 +157,7 @@ DEPENDENCY_RULES=(
   "ferrocache-pki        ours=  never=tokio,axum,hyper"
   "ferrocache-api        ours=ferrocache-model,ferrocache-control,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs,ferrocache-console  not-direct=redis,redb"
   "ferrocache-s3         ours=ferrocache-control  never=axum"
-  "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs"
+  "ferrocache            ours=ferrocache-model,ferrocache-store,ferrocache-etcd,ferrocache-encryption,ferrocache-engine,ferrocache-agent,ferrocache-control,ferrocache-router,ferrocache-pki,ferrocache-api,ferrocache-s3,ferrocache-metrics,ferrocache-cloudwatch,ferrocache-logs"
   "ferrocache-testkit    ours="
   "ferrocache-tests      ours=ferrocache-testkit  edges=normal,dev"
 )

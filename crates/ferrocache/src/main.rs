@@ -27,11 +27,12 @@ use ferrocache_control::object_store::ObjectStore;
 use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
+use ferrocache_etcd::leader::Leadership;
+use ferrocache_etcd::{EtcdLocation, EtcdStore};
 use ferrocache_logs::Logs;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
-use ferrocache_store::etcd::leader::Leadership;
-use ferrocache_store::{EtcdLocation, EtcdStore, RedbStore};
+use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
 

@@ -1,5 +1,6 @@
-//! Where Ferrocache keeps its state: the [`Store`] trait, its embedded `redb` backend (one
-//! host) and its etcd backend (a store shared by several processes or hosts).
+//! Where Ferrocache keeps its state: the [`Store`] trait and its embedded `redb` backend (one
+//! host); the etcd backend, for a store shared by several processes or hosts, is the
+//! `ferrocache-etcd` crate.
 //!
 //! Everything the control plane knows — each resource's spec, intent and observed facts, the
 //! address book, the routes, events — lives in a store as JSON documents under `(table, key)`.
@@ -20,9 +21,6 @@
 //!
 //! # Layout
 //! - [`redb_store`]: [`RedbStore`], the embedded default backend.
-//! - [`etcd`]: [`EtcdStore`], the store in an etcd cluster (several hosts): a copy of the
-//!   documents kept current by a watch, optimistic transactions; `etcd::gateway` speaks etcd's
-//!   JSON API, `etcd::leader` keeps one process at a time acting on a store.
 //! - [`reserve`]: headroom beside the store file, given back when the disk is full so the
 //!   control plane's own writes still fit.
 //! - [`tables`]: table names, keys and indexes of the model's documents.
@@ -31,9 +29,8 @@
 //!
 //! # Dependency rules
 //! Depends on `ferrocache-model` for document types; must not know about HTTP, Redis or the
-//! router.
+//! router. Other backends live in crates of their own (`ferrocache-etcd`).
 
-pub mod etcd;
 pub mod redb_store;
 pub mod reserve;
 pub mod tables;
@@ -43,7 +40,6 @@ use std::sync::Arc;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::{broadcast, watch};
 
-pub use etcd::{EtcdLocation, EtcdStore};
 pub use redb_store::RedbStore;
 pub use reserve::{free_bytes, space, Space};
 

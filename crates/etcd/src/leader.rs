@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::gateway::{Compare, GatewayError, Op};
-use super::{backend, EtcdStore, Inner};
-use crate::StoreError;
+use crate::client::{Compare, EtcdError, Op};
+use crate::store::{backend, EtcdStore, Inner};
+use ferrocache_store::StoreError;
 
 /// How often a process waiting for leadership looks again.
 const WAIT_POLL: Duration = Duration::from_millis(500);
@@ -65,7 +65,7 @@ impl Drop for Leadership {
             let _ = renewer.join();
         }
         depose(&self.inner);
-        if let Err(e) = self.inner.gateway.revoke(self.lease) {
+        if let Err(e) = self.inner.etcd.revoke(self.lease) {
             tracing::warn!(error = %e, "could not let go of the store's leadership");
         }
     }
@@ -89,7 +89,7 @@ impl EtcdStore {
         let key = format!("{}.leader", inner.key_prefix).into_bytes();
         let mut waiting_for: Option<String> = None;
         loop {
-            let current = inner.gateway.get(&key).map_err(backend)?;
+            let current = inner.etcd.get(&key).map_err(backend)?;
             if let Some(kv) = current.kvs.first() {
                 let held: Option<Holder> = serde_json::from_slice(&kv.value).ok();
                 match held {
@@ -98,7 +98,7 @@ impl EtcdStore {
                             lease = held.lease,
                             "taking over the store's leadership from this host's previous run"
                         );
-                        inner.gateway.revoke(held.lease).or_else(ignore_gone)?;
+                        inner.etcd.revoke(held.lease).or_else(ignore_gone)?;
                     }
                     other => {
                         let name = other.map_or_else(|| "?".to_string(), |h| h.holder);
@@ -112,21 +112,21 @@ impl EtcdStore {
                 continue;
             }
             let sent = Instant::now();
-            let lease = inner.gateway.grant(ttl).map_err(backend)?;
+            let lease = inner.etcd.grant(ttl).map_err(backend)?;
             let value = serde_json::to_vec(&Holder {
                 holder: holder.to_string(),
                 lease: lease.id,
             })
             .map_err(|e| StoreError::Backend(e.to_string()))?;
             let taken = inner
-                .gateway
+                .etcd
                 .txn(
                     &[Compare::CreateRevision(key.clone(), 0)],
                     &[Op::PutLeased(key.clone(), value, lease.id)],
                 )
                 .map_err(backend)?;
             if !taken.succeeded {
-                inner.gateway.revoke(lease.id).or_else(ignore_gone)?;
+                inner.etcd.revoke(lease.id).or_else(ignore_gone)?;
                 continue;
             }
             let fence = Fence {
@@ -169,9 +169,9 @@ fn depose(inner: &Inner) {
     }
 }
 
-fn ignore_gone(e: GatewayError) -> Result<(), StoreError> {
+fn ignore_gone(e: EtcdError) -> Result<(), StoreError> {
     match e {
-        GatewayError::Refused { ref message, .. } if message.contains("lease not found") => Ok(()),
+        EtcdError::Refused { ref message, .. } if message.contains("lease not found") => Ok(()),
         other => Err(backend(other)),
     }
 }
@@ -210,7 +210,7 @@ fn renew(
             return;
         }
         let sent = Instant::now();
-        match inner.gateway.keep_alive(lease) {
+        match inner.etcd.keep_alive(lease) {
             Ok(answer) if answer.ttl > 0 => {
                 valid_until = sent + Duration::from_secs(answer.ttl.unsigned_abs());
             }

@@ -16,15 +16,6 @@
 //!
 //! Keys are `<prefix>/<table>/<key>`; the commit key is `<prefix>/.commit`. Revisions are etcd's
 //! (they grow with every write to the cluster, not by exactly one per commit).
-//!
-//! # Layout
-//! - [`gateway`]: the etcd v3 JSON client (range, transaction, lease, watch), and why it is ours.
-//! - [`leader`]: [`Leadership`](leader::Leadership): one process at a time acts on the store,
-//!   by a lease it keeps alive, and its transactions commit only while it holds it.
-//! - this file: [`EtcdStore`], its copy of the documents and the watch that keeps it current.
-
-pub mod gateway;
-pub mod leader;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -33,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 
-use crate::{Change, Commit, Reader, Store, StoreError, Writer, CHANGE_FEED_CAPACITY};
-use gateway::{prefix_end, Compare, Gateway, GatewayError, Op};
+use crate::client::{self, prefix_end, Client, Compare, EtcdError, Op};
+use crate::leader;
+use ferrocache_store::{Change, Commit, Reader, Store, StoreError, Writer, CHANGE_FEED_CAPACITY};
 
 /// How many keys one page of the initial listing holds.
 const LIST_PAGE: i64 = 1000;
@@ -161,11 +153,11 @@ struct Progress {
 }
 
 #[derive(Debug)]
-struct Inner {
-    gateway: Gateway,
+pub(crate) struct Inner {
+    pub(crate) etcd: Client,
     location: EtcdLocation,
     /// `<prefix>/`: every document key starts with it.
-    key_prefix: String,
+    pub(crate) key_prefix: String,
     /// `<prefix>/.commit`.
     commit_key: String,
     copy: RwLock<Copy>,
@@ -178,7 +170,7 @@ struct Inner {
     writer: Mutex<()>,
     /// While this process leads: the leadership key it holds, which every transaction checks
     /// (see [`leader`]).
-    fence: RwLock<Option<leader::Fence>>,
+    pub(crate) fence: RwLock<Option<leader::Fence>>,
     /// Names this store instance among every process's: pid and opening time.
     instance: String,
     /// Transactions sent so far (with `instance`, a commit's id).
@@ -188,33 +180,33 @@ struct Inner {
 /// The store in etcd (see the module documentation).
 #[derive(Debug)]
 pub struct EtcdStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-fn backend(e: GatewayError) -> StoreError {
+pub(crate) fn backend(e: EtcdError) -> StoreError {
     let described = e.to_string();
     match e {
-        GatewayError::Refused { message, .. } if message.contains("database space exceeded") => {
+        EtcdError::Refused { message, .. } if message.contains("database space exceeded") => {
             StoreError::NoSpace {
                 path: "etcd".into(),
                 message,
             }
         }
-        GatewayError::Refused { message, .. } if message.contains("too many operations") => {
+        EtcdError::Refused { message, .. } if message.contains("too many operations") => {
             StoreError::Backend(format!(
                 "{message} (a transaction wrote more keys than etcd allows: start etcd with \
                  --max-txn-ops=10000)"
             ))
         }
-        GatewayError::Refused { message, .. } if message.contains("request is too large") => {
+        EtcdError::Refused { message, .. } if message.contains("request is too large") => {
             StoreError::Backend(format!(
                 "{message} (start etcd with a larger --max-request-bytes, e.g. 33554432)"
             ))
         }
-        GatewayError::Unreachable(_) => StoreError::Unavailable(described),
+        EtcdError::Unreachable(_) => StoreError::Unavailable(described),
         // gRPC "deadline exceeded" and "unavailable": no leader, no quorum, a timed-out commit.
-        GatewayError::Refused {
-            code: 4 | gateway::UNAVAILABLE,
+        EtcdError::Refused {
+            code: client::DEADLINE_EXCEEDED | client::UNAVAILABLE,
             ..
         } => StoreError::Unavailable(described),
         _ => StoreError::Backend(described),
@@ -228,13 +220,13 @@ impl EtcdStore {
     /// # Errors
     /// [`StoreError::Backend`] when no member answers.
     pub fn open(location: &EtcdLocation) -> Result<Self, StoreError> {
-        let gateway = Gateway::new(&location.members);
+        let etcd = Client::new(&location.members).map_err(backend)?;
         let key_prefix = format!("{}/", location.prefix);
         let inner = Arc::new(Inner {
             commit_key: format!("{key_prefix}.commit"),
             key_prefix,
             location: location.clone(),
-            gateway,
+            etcd,
             copy: RwLock::new(Copy::default()),
             progress: Mutex::new(Progress::default()),
             progressed: Condvar::new(),
@@ -299,14 +291,14 @@ impl EtcdStore {
 
 impl Inner {
     /// Every document under the prefix as of one revision (paged, all pages at that revision).
-    fn list(&self) -> Result<Copy, GatewayError> {
+    fn list(&self) -> Result<Copy, EtcdError> {
         let prefix = self.key_prefix.as_bytes();
         let end = prefix_end(prefix);
         let mut copy = Copy::default();
         let mut from = prefix.to_vec();
         let mut revision = 0;
         loop {
-            let page = self.gateway.range(&from, &end, revision, LIST_PAGE)?;
+            let page = self.etcd.range(&from, &end, revision, LIST_PAGE)?;
             if revision == 0 {
                 revision = page.header.revision;
             }
@@ -422,13 +414,17 @@ impl Inner {
 
     /// Applies the events of one watch message, one commit per revision; events the copy has
     /// already (this process's own commits, applied as they were made) are skipped.
-    fn apply(&self, events: Vec<gateway::Event>) {
+    fn apply(&self, events: Vec<client::Event>) {
         let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
         let mut changes: Vec<Change> = Vec::new();
         let mut at = None;
         let known = copy.revision;
         for event in events {
-            let revision = event.kv.mod_revision;
+            let deletes = event.is_delete();
+            let Some(kv) = event.kv else {
+                continue;
+            };
+            let revision = kv.mod_revision;
             if revision <= known {
                 continue;
             }
@@ -437,12 +433,12 @@ impl Inner {
             }
             at = Some(revision);
             copy.revision = revision;
-            match self.document(&event.kv.key) {
+            match self.document(&kv.key) {
                 Some(Target::Commit) => {
-                    copy.commit_mod = if event.is_delete() { 0 } else { revision };
+                    copy.commit_mod = if deletes { 0 } else { revision };
                 }
                 Some(Target::Doc(table, key)) => {
-                    let new = (!event.is_delete()).then_some(event.kv.value);
+                    let new = (!deletes).then_some(kv.value);
                     let old = copy.set(&table, &key, new.clone());
                     if old != new {
                         changes.push(Change {
@@ -534,7 +530,7 @@ impl Inner {
                 fence.create_revision,
             ));
         }
-        let committed = match self.gateway.txn(&guard, &ops) {
+        let committed = match self.etcd.txn(&guard, &ops) {
             Ok(answer) if answer.succeeded => Some(answer.header.revision),
             Ok(_) => self.committed_as(&id)?,
             Err(e) => match self.committed_as(&id) {
@@ -547,7 +543,7 @@ impl Inner {
             return Ok(Some(committed));
         }
         if let Some(fence) = &fence {
-            let leader = self.gateway.get(&fence.key).map_err(backend)?;
+            let leader = self.etcd.get(&fence.key).map_err(backend)?;
             let held = leader.kvs.first().map_or(0, |kv| kv.create_revision);
             if held != fence.create_revision {
                 return Err(StoreError::Fenced(format!(
@@ -558,10 +554,7 @@ impl Inner {
             }
         }
         // Another transaction committed since the copy was made: wait until the copy has it.
-        let now = self
-            .gateway
-            .get(self.commit_key.as_bytes())
-            .map_err(backend)?;
+        let now = self.etcd.get(self.commit_key.as_bytes()).map_err(backend)?;
         let latest = now.kvs.first().map_or(0, |kv| kv.mod_revision);
         self.wait_for(|p| p.commit_mod >= latest)?;
         Ok(None)
@@ -580,10 +573,7 @@ impl Inner {
     /// The revision transaction `id` committed at, if the commit key still names it (its
     /// answer was lost, or a retried request found its own first attempt already applied).
     fn committed_as(&self, id: &[u8]) -> Result<Option<i64>, StoreError> {
-        let now = self
-            .gateway
-            .get(self.commit_key.as_bytes())
-            .map_err(backend)?;
+        let now = self.etcd.get(self.commit_key.as_bytes()).map_err(backend)?;
         Ok(now
             .kvs
             .first()
@@ -612,7 +602,7 @@ fn follow(store: &Weak<Inner>) {
             .revision
             + 1;
         let prefix = inner.key_prefix.clone().into_bytes();
-        let stream = inner.gateway.watch(&prefix, from);
+        let stream = inner.etcd.watch(&prefix, from);
         drop(inner);
         let mut stream = match stream {
             Ok(stream) => stream,

@@ -7,10 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferrocache_store::{
-    update, view, Commit, Doc, EtcdLocation, EtcdStore, ReadExt, Reader, Store, StoreError,
-    WriteExt,
-};
+use ferrocache_etcd::{EtcdLocation, EtcdStore};
+use ferrocache_store::{update, view, Commit, Doc, ReadExt, Reader, Store, StoreError, WriteExt};
 use ferrocache_testkit::Etcd;
 use tokio::sync::broadcast;
 
@@ -53,6 +51,19 @@ fn open(etcd: &Etcd, prefix: &str) -> EtcdStore {
 
 fn counter(store: &dyn Store, key: &str) -> Option<u64> {
     view(store, |r| r.doc::<Counter>(key)).unwrap().map(|c| c.0)
+}
+
+/// The counter at `key` once it reads `expected`, or what it reads after a bounded wait: another
+/// process's commit reaches this one's copy through the watch, a moment later.
+fn eventually(store: &dyn Store, key: &str, expected: u64) -> Option<u64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = counter(store, key);
+        if now == Some(expected) || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits (boundedly) for the next commit on a feed, from a plain test thread.
@@ -193,7 +204,7 @@ fn processes_sharing_a_store_see_each_other() {
     let commit = next_commit(&mut b_feed);
     assert_eq!(commit.changes[0].key, "k");
     assert_eq!(commit.changes[0].new_doc::<Counter>(), Some(Counter(7)));
-    assert_eq!(counter(&b, "k"), Some(7));
+    assert_eq!(counter(&b, "k"), Some(7), "published after it was applied");
     update(&b, |w| -> Result<(), StoreError> {
         w.put_doc("k", &Counter(8))
     })
@@ -232,8 +243,13 @@ fn concurrent_transactions_lose_no_update() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(counter(&*stores[0], "n"), Some(4 * PER_THREAD));
-    assert_eq!(counter(&*stores[1], "n"), Some(4 * PER_THREAD));
+    // Each process's copy catches up with the other's last commits through its watch.
+    for store in &stores {
+        assert_eq!(
+            eventually(&**store, "n", 4 * PER_THREAD),
+            Some(4 * PER_THREAD)
+        );
+    }
     let mut seen = Vec::new();
     while seen.len() < (4 * PER_THREAD) as usize {
         let commit = next_commit(&mut feed);
