@@ -160,7 +160,9 @@ pub(crate) struct Inner {
     pub(crate) key_prefix: String,
     /// `<prefix>/.commit`.
     commit_key: String,
-    copy: RwLock<Copy>,
+    /// The documents. Reads take it with `read_recursive`: a transaction's closure may read
+    /// through `view` again while the watch waits to write, which a fair lock would deadlock.
+    copy: parking_lot::RwLock<Copy>,
     progress: Mutex<Progress>,
     progressed: Condvar,
     revision: watch::Sender<u64>,
@@ -227,7 +229,7 @@ impl EtcdStore {
             key_prefix,
             location: location.clone(),
             etcd,
-            copy: RwLock::new(Copy::default()),
+            copy: parking_lot::RwLock::new(Copy::default()),
             progress: Mutex::new(Progress::default()),
             progressed: Condvar::new(),
             revision: watch::Sender::new(0),
@@ -327,7 +329,7 @@ impl Inner {
     /// Replaces the copy with a listing; publishes what differs as one commit (after the first
     /// listing, only when the watch had to list again: its revisions were compacted away).
     fn install(&self, listed: Copy) {
-        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut copy = self.copy.write();
         let mut changes = Vec::new();
         for (table, docs) in &copy.tables {
             for (key, old) in docs {
@@ -391,7 +393,7 @@ impl Inner {
     /// the watch did already. Nothing else under the store's tables changed since the copy
     /// the transaction ran against (the commit key says so), so the copy is exact.
     fn apply_own(&self, revision: i64, writes: Vec<(String, String, Option<Vec<u8>>)>) {
-        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut copy = self.copy.write();
         if copy.revision >= revision {
             return;
         }
@@ -415,7 +417,7 @@ impl Inner {
     /// Applies the events of one watch message, one commit per revision; events the copy has
     /// already (this process's own commits, applied as they were made) are skipped.
     fn apply(&self, events: Vec<client::Event>) {
-        let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+        let mut copy = self.copy.write();
         let mut changes: Vec<Change> = Vec::new();
         let mut at = None;
         let known = copy.revision;
@@ -494,7 +496,7 @@ impl Inner {
         f: &mut dyn FnMut(&mut dyn Writer) -> Result<(), StoreError>,
     ) -> Result<Option<i64>, StoreError> {
         let (changes, commit_mod, revision) = {
-            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
+            let copy = self.copy.read_recursive();
             let mut side = WriteSide {
                 copy: &copy,
                 pending: BTreeMap::new(),
@@ -595,12 +597,7 @@ fn follow(store: &Weak<Inner>) {
         let Some(inner) = store.upgrade() else {
             return;
         };
-        let from = inner
-            .copy
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .revision
-            + 1;
+        let from = inner.copy.read_recursive().revision + 1;
         let prefix = inner.key_prefix.clone().into_bytes();
         let stream = inner.etcd.watch(&prefix, from);
         drop(inner);
@@ -799,7 +796,7 @@ impl Store for EtcdStore {
         &self,
         f: &mut dyn FnMut(&dyn Reader) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let copy = self.inner.copy.read().unwrap_or_else(|p| p.into_inner());
+        let copy = self.inner.copy.read_recursive();
         f(&ReadSide { copy: &copy })
     }
 

@@ -444,3 +444,56 @@ fn a_leader_cut_off_from_etcd_stops_before_its_lease_expires() {
     }
     assert_eq!(counter(&store, "k"), None);
 }
+
+/// Goal: a transaction may read through `view` of its own store inside its closure (as the
+/// embedded store allows) while the watch is applying another process's commits: no deadlock
+/// between the closure's reads and the watch waiting to write.
+#[test]
+fn nested_reads_inside_a_transaction_do_not_block_the_watch() {
+    let Some(etcd) = etcd() else { return };
+    let a = Arc::new(open(&etcd, "/nested"));
+    let b = Arc::new(open(&etcd, "/nested"));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (b, stop) = (Arc::clone(&b), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut n = 0;
+            // Another process writing steadily (every 2 ms), so the watch keeps wanting to
+            // write the copy while the closures below read it.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 5000 {
+                update(&*b, |w| -> Result<(), StoreError> {
+                    w.put_doc("other", &Counter(n))
+                })
+                .unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let (done, finished) = std::sync::mpsc::channel();
+    let reader = {
+        let a = Arc::clone(&a);
+        std::thread::spawn(move || {
+            for i in 0..200 {
+                update(&*a, |w| -> Result<(), StoreError> {
+                    let seen = view(&*a, |r| r.doc::<Counter>("other"))?;
+                    std::thread::sleep(Duration::from_micros(200));
+                    let again = view(&*a, |r| r.doc::<Counter>("other"))?;
+                    let _ = (seen, again);
+                    w.put_doc("mine", &Counter(i))
+                })
+                .unwrap();
+            }
+            done.send(()).unwrap();
+        })
+    };
+    let finished = finished.recv_timeout(Duration::from_secs(60));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        finished.is_ok(),
+        "the nested reads deadlocked with the watch"
+    );
+    reader.join().unwrap();
+    writer.join().unwrap();
+    assert_eq!(counter(&*a, "mine"), Some(199));
+}
