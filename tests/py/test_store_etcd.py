@@ -73,10 +73,22 @@ def test_migrate_a_data_dir_into_etcd_and_run_on_it(etcd):
         fc.close()
 
 
-def test_a_second_ferrocache_on_the_store_waits_for_the_leader(etcd):
+def hosts(fc: Ferrocache, url: str) -> dict[str, dict]:
+    """`ferrocache hosts --store url`, by host name."""
+    out = subprocess.run([fc.binary, "hosts", "--store", url], capture_output=True, text=True,
+                         timeout=30, check=True).stdout.splitlines()
+    header, rows = out[0].split(), [line.split() for line in out[1:]]
+    assert header == ["HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED", "DATA", "DIR"], out
+    return {r[0]: {"zone": r[1], "address": r[2], "leads": r[3] == "yes"} for r in rows}
+
+
+def test_a_second_ferrocache_on_the_store_registers_and_waits_for_the_leader(etcd):
     url = etcd.store_url("shared")
-    first = on_store(url)
-    second = on_store(url, ready_timeout=60)
+    first = Ferrocache(extra_args=["--store", url, "--host-name", "first",
+                                   "--zone", "us-east-1a"])
+    second = Ferrocache(extra_args=["--store", url, "--host-name", "second",
+                                    "--zone", "us-east-1b", "--advertise-address", "127.0.0.2"],
+                        ready_timeout=60)
     try:
         first.start()
         first.client().create_cache_parameter_group(
@@ -88,12 +100,20 @@ def test_a_second_ferrocache_on_the_store_waits_for_the_leader(etcd):
                    in open(second.stderr_path(), errors="replace").read(),
                    30, what="the second says it waits")
         assert not second._ready.is_set()
+        listed = hosts(first, url)
+        assert listed == {
+            "first": {"zone": "us-east-1a", "address": "127.0.0.1", "leads": True},
+            "second": {"zone": "us-east-1b", "address": "127.0.0.2", "leads": False},
+        }, listed
         assert first.stop() == 0
         started.join(60)
         assert second.running
         names = [g["CacheParameterGroupName"] for g in
                  second.client().describe_cache_parameter_groups()["CacheParameterGroups"]]
         assert "from-first" in names
+        # A clean stop withdraws the host at once (its lease revoked).
+        assert hosts(second, url) == {
+            "second": {"zone": "us-east-1b", "address": "127.0.0.2", "leads": True}}
     finally:
         first.close()
         second.close()

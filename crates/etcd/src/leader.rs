@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::client::{Compare, EtcdError, Op};
+use crate::lease::{keep, Lapsed};
 use crate::store::{backend, EtcdStore, Inner};
 use ferrocache_store::StoreError;
 
@@ -86,7 +87,7 @@ impl EtcdStore {
         on_lost: Box<dyn FnOnce(String) + Send>,
     ) -> Result<Leadership, StoreError> {
         let inner = &self.inner;
-        let key = format!("{}.leader", inner.key_prefix).into_bytes();
+        let key = inner.leader_key();
         let mut waiting_for: Option<String> = None;
         loop {
             let current = inner.etcd.get(&key).map_err(backend)?;
@@ -140,7 +141,14 @@ impl EtcdStore {
                 let valid_until = sent + Duration::from_secs(lease.ttl.max(1).unsigned_abs());
                 std::thread::Builder::new()
                     .name("etcd-lease".into())
-                    .spawn(move || renew(&inner, lease.id, ttl, valid_until, &stop, on_lost))
+                    .spawn(move || {
+                        if let Lapsed::Lost(why) =
+                            keep(&inner.etcd, lease.id, ttl, valid_until, &stop)
+                        {
+                            depose(&inner);
+                            on_lost(format!("the store's leadership lapsed: {why}"));
+                        }
+                    })
                     .map_err(|e| {
                         StoreError::Backend(format!("cannot start the lease renewer: {e}"))
                     })?
@@ -169,60 +177,25 @@ fn depose(inner: &Inner) {
     }
 }
 
+impl Inner {
+    /// `<prefix>/.leader`.
+    fn leader_key(&self) -> Vec<u8> {
+        format!("{}.leader", self.key_prefix).into_bytes()
+    }
+
+    /// The holder named by the leadership key (`None`: nobody leads).
+    pub(crate) fn leader_holder(&self) -> Result<Option<String>, StoreError> {
+        let answer = self.etcd.get(&self.leader_key()).map_err(backend)?;
+        Ok(answer.kvs.first().map(|kv| {
+            serde_json::from_slice::<Holder>(&kv.value)
+                .map_or_else(|_| "?".to_string(), |h| h.holder)
+        }))
+    }
+}
+
 fn ignore_gone(e: EtcdError) -> Result<(), StoreError> {
     match e {
         EtcdError::Refused { ref message, .. } if message.contains("lease not found") => Ok(()),
         other => Err(backend(other)),
-    }
-}
-
-/// Renews the lease every third of its time to live; calls `on_lost` (and ends) a sixth of it
-/// before the lease could have run out in etcd without a renewal that got through.
-fn renew(
-    inner: &Inner,
-    lease: i64,
-    ttl: i64,
-    mut valid_until: Instant,
-    stop: &AtomicBool,
-    on_lost: Box<dyn FnOnce(String) + Send>,
-) {
-    let ttl = Duration::from_secs(ttl.max(1).unsigned_abs());
-    let every = ttl / 3;
-    let margin = ttl / 6;
-    let mut last_error = String::from("no renewal got through");
-    loop {
-        let stop_acting_at = valid_until - margin;
-        let next = (Instant::now() + every).min(stop_acting_at);
-        while Instant::now() < next {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
-        }
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        if Instant::now() >= stop_acting_at {
-            depose(inner);
-            on_lost(format!(
-                "the store's leadership lease could not be renewed in time ({last_error})"
-            ));
-            return;
-        }
-        let sent = Instant::now();
-        match inner.etcd.keep_alive(lease) {
-            Ok(answer) if answer.ttl > 0 => {
-                valid_until = sent + Duration::from_secs(answer.ttl.unsigned_abs());
-            }
-            Ok(_) => {
-                depose(inner);
-                on_lost("the store's leadership lease has expired".into());
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "renewing the store's leadership lease failed");
-                last_error = e.to_string();
-            }
-        }
     }
 }

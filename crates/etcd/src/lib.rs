@@ -13,6 +13,9 @@
 //! # Layout
 //! - [`store`]: [`EtcdStore`] and [`EtcdLocation`]: the watched copy, optimistic transactions.
 //! - [`leader`]: [`Leadership`](leader::Leadership): one process at a time acts on a store.
+//! - [`registration`]: [`Registration`](registration::Registration): a document that lives as
+//!   long as its process (a host's record).
+//! - [`lease`]: keeping a lease, and giving up before it could expire in etcd.
 //! - [`client`]: [`Client`](client::Client), the blocking gRPC client, and its answers.
 //! - [`proto`]: etcd's messages, written by hand, and the methods' paths.
 //!
@@ -22,7 +25,9 @@
 
 pub mod client;
 pub mod leader;
+pub mod lease;
 pub mod proto;
+pub mod registration;
 pub mod store;
 
 pub use store::{EtcdLocation, EtcdStore};

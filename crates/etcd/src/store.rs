@@ -159,7 +159,7 @@ pub(crate) struct Inner {
     /// `<prefix>/`: every document key starts with it.
     pub(crate) key_prefix: String,
     /// `<prefix>/.commit`.
-    commit_key: String,
+    pub(crate) commit_key: String,
     /// The documents. Reads take it with `read_recursive`: a transaction's closure may read
     /// through `view` again while the watch waits to write, which a fair lock would deadlock.
     copy: parking_lot::RwLock<Copy>,
@@ -385,7 +385,7 @@ impl Inner {
         Some(Target::Doc(table.to_string(), key.to_string()))
     }
 
-    fn etcd_key(&self, table: &str, key: &str) -> Vec<u8> {
+    pub(crate) fn etcd_key(&self, table: &str, key: &str) -> Vec<u8> {
         format!("{}{table}/{key}", self.key_prefix).into_bytes()
     }
 
@@ -565,7 +565,7 @@ impl Inner {
 
 impl Inner {
     /// A value for the commit key no other transaction of any process writes.
-    fn next_commit_id(&self) -> Vec<u8> {
+    pub(crate) fn next_commit_id(&self) -> Vec<u8> {
         let n = self
             .commits
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

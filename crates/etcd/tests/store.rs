@@ -497,3 +497,49 @@ fn nested_reads_inside_a_transaction_do_not_block_the_watch() {
     writer.join().unwrap();
     assert_eq!(counter(&*a, "mine"), Some(199));
 }
+
+/// Goal: a registration is there while its keeper lives (other processes read it), goes when
+/// it is dropped, lapses when etcd is away longer than its lease and is written again when
+/// etcd is back; the leadership key names who leads.
+#[test]
+fn registrations_live_as_long_as_their_process() {
+    let Some(mut etcd) = etcd() else { return };
+    let a = open(&etcd, "/hosts");
+    let observer = open(&etcd, "/hosts");
+    let registered = |store: &EtcdStore| -> Vec<String> {
+        view(store, |r| r.scan("host", ""))
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    let wait_for = |store: &EtcdStore, want: &[&str]| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while registered(store) != want {
+            assert!(
+                Instant::now() < deadline,
+                "registrations {:?}, wanted {want:?}",
+                registered(store)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let h1 = a.register("host", "h1", b"{}".to_vec(), 2).unwrap();
+    let h2 = a.register("host", "h2", b"{}".to_vec(), 2).unwrap();
+    wait_for(&observer, &["h1", "h2"]);
+    drop(h2);
+    wait_for(&observer, &["h1"]);
+
+    assert_eq!(a.leader().unwrap(), None);
+    let _leads = a.lead("host-a:/data", 10, Box::new(|_| {})).unwrap();
+    assert_eq!(a.leader().unwrap().as_deref(), Some("host-a:/data"));
+
+    // etcd away longer than the lease: the registration lapses in etcd (it expires there once
+    // etcd is back and finds no renewal) and is written again.
+    etcd.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    etcd.restart().unwrap();
+    wait_for(&observer, &["h1"]);
+    drop(h1);
+    wait_for(&observer, &[]);
+}

@@ -28,10 +28,13 @@ use ferrocache_control::reconcile::{ControlConfig, Controller};
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
 use ferrocache_etcd::leader::Leadership;
+use ferrocache_etcd::registration::Registration;
 use ferrocache_etcd::{EtcdLocation, EtcdStore};
 use ferrocache_logs::Logs;
+use ferrocache_model::host::HostRecord;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
+use ferrocache_store::ReadExt;
 use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
@@ -49,13 +52,22 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the API, the control plane, the nodes and the endpoints in this process.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// The Ferrocache certificate authority that signs the endpoints' TLS certificates.
     #[command(subcommand)]
     Ca(CaCommand),
     /// Where the control plane's state lives.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// List the hosts registered with an etcd store, and which one leads it.
+    Hosts(HostsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct HostsArgs {
+    /// The store: etcd://host:port[,host:port…][/prefix].
+    #[arg(long, value_name = "URL")]
+    store: EtcdLocation,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +165,17 @@ struct UpArgs {
     /// endpoints keep serving, and leads again once etcd answers.
     #[arg(long, value_name = "URL")]
     store: Option<EtcdLocation>,
+    /// This host's name among the hosts sharing an etcd store (default: the machine's host
+    /// name). With `--store etcd://…`, the host registers itself (`ferrocache hosts` lists
+    /// the registered hosts) for as long as it runs.
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
+    /// This host's availability zone (default: the default region's first, e.g. us-east-1a).
+    #[arg(long, value_name = "ZONE")]
+    zone: Option<String>,
+    /// The address other hosts reach this one at.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1")]
+    advertise_address: std::net::IpAddr,
 }
 
 /// How long the store's leadership lease lasts without a renewal (seconds).
@@ -250,7 +273,7 @@ fn run() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(up(args))
+            runtime.block_on(up(*args))
         }
         Command::Ca(CaCommand::Path(args)) => {
             let authority = authority(&args.data_dir)?;
@@ -259,6 +282,7 @@ fn run() -> Result<()> {
         }
         Command::Ca(CaCommand::Trust(args)) => ca_trust(&args.data_dir),
         Command::Store(StoreCommand::Migrate(args)) => migrate_store(&args),
+        Command::Hosts(args) => list_hosts(&args),
     }
 }
 
@@ -323,11 +347,62 @@ fn migrate_store(args: &MigrateArgs) -> Result<()> {
     Ok(())
 }
 
+/// `ferrocache hosts`: one line per registered host, the leader marked.
+fn list_hosts(args: &HostsArgs) -> Result<()> {
+    let store = EtcdStore::open(&args.store)?;
+    let leader = store.leader()?;
+    let hosts: Vec<(String, HostRecord)> =
+        ferrocache_store::view(&store, |r| r.docs::<HostRecord>(""))?;
+    println!(
+        "{:<24} {:<14} {:<16} {:<7} {:<26} DATA DIR",
+        "HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED"
+    );
+    for (_, host) in hosts {
+        let leads = leader
+            .as_deref()
+            .is_some_and(|holder| holder == format!("{}:{}", host.name, host.data_dir));
+        println!(
+            "{:<24} {:<14} {:<16} {:<7} {:<26} {}",
+            host.name,
+            host.zone,
+            host.address,
+            if leads { "yes" } else { "" },
+            host.registered,
+            host.data_dir
+        );
+    }
+    Ok(())
+}
+
+/// This host as it registers itself with a shared store.
+fn host_record(args: &UpArgs, data_dir: &std::path::Path) -> Result<HostRecord> {
+    let name = args.host_name.clone().unwrap_or_else(host_name);
+    if !ferrocache_model::host::valid_host_name(&name) {
+        anyhow::bail!(
+            "--host-name {name:?}: a host name is 1-63 letters, digits, '-', '_' or '.', not \
+             starting with '-' or '.'"
+        );
+    }
+    Ok(HostRecord {
+        zone: args
+            .zone
+            .clone()
+            .unwrap_or_else(|| format!("{}a", args.default_region)),
+        address: args.advertise_address.to_string(),
+        data_dir: data_dir.display().to_string(),
+        registered: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        name,
+    })
+}
+
 /// The store `ferrocache up` runs on.
 struct OpenedStore {
     store: Arc<dyn ferrocache_store::Store>,
     /// The same store when it is in etcd, with its leadership.
     etcd: Option<SharedStore>,
+    /// This host's record in the etcd store, kept while the process runs.
+    registration: Option<Registration>,
     /// For the banner.
     described: String,
 }
@@ -416,19 +491,23 @@ async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedS
         return Ok(OpenedStore {
             store: Arc::new(store),
             etcd: None,
+            registration: None,
             described: path.display().to_string(),
         });
     };
+    let host = host_record(args, data_dir)?;
     // Whoever leads is named by host and data directory (locked by this process): the next
     // run of this very one takes over at once instead of waiting out its own lease.
-    let holder = format!("{}:{}", host_name(), data_dir.display());
+    let holder = format!("{}:{}", host.name, data_dir.display());
     let (lost_sender, lost) = tokio::sync::mpsc::unbounded_channel();
-    let (store, leadership) = {
+    let (store, registration, leadership) = {
         let (holder, lost_sender) = (holder.clone(), lost_sender.clone());
         tokio::task::spawn_blocking(move || -> Result<_> {
             let store = EtcdStore::open(&location)?;
+            // Registered first: a host is up (and listed) while it waits to lead.
+            let registration = store.register_doc(&host.name, &host, LEADERSHIP_TTL)?;
             let leadership = SharedStore::lead(&store, &holder, &lost_sender)?;
-            Ok((Arc::new(store), leadership))
+            Ok((Arc::new(store), registration, leadership))
         })
         .await??
     };
@@ -442,6 +521,7 @@ async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedS
             lost,
             lost_sender,
         }),
+        registration: Some(registration),
         described,
     })
 }
@@ -515,6 +595,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let OpenedStore {
         store,
         etcd: shared_store,
+        registration,
         described: store_described,
     } = open_store(&args, &data_dir).await?;
     // Data written by an older release is brought to this release's layout before anything
@@ -710,6 +791,7 @@ async fn up(args: UpArgs) -> Result<()> {
     if let Some(leadership) = leadership {
         leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
+    drop(registration);
     let _ = route_task.await;
     router.shutdown().await;
     tracing::info!("stopped");

@@ -41,6 +41,7 @@
 //! - [`log_delivery`]: `LogDeliveryConfigurations` (slow log and engine log to CloudWatch
 //!   Logs): their rules, the nodes' delivery facts and the status derived from them.
 //! - [`transit`]: encryption in transit (TLS endpoints, and plaintext while clients migrate).
+//! - [`host`]: the hosts that share a store, as each registers itself.
 //!
 //! # Dependency rules
 //! No I/O, no async runtime, no HTTP, no storage: it depends on no Ferrocache crate, and
@@ -53,6 +54,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod group;
+pub mod host;
 pub mod ids;
 pub mod log_delivery;
 pub mod modify;

@@ -208,6 +208,11 @@ impl Doc for UserGroupSpec {
     const TABLE: &'static str = "user_group_spec";
 }
 
+impl Doc for ferrocache_model::host::HostRecord {
+    /// Written by each host for itself, bound to its lease (`ferrocache-etcd`).
+    const TABLE: &'static str = "host";
+}
+
 /// A counter document (`meta` table), e.g. the next event sequence number.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Counter(pub u64);

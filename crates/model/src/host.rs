@@ -1,0 +1,50 @@
+//! Hosts: the machines (or network namespaces) Ferrocache runs on when several share one store.
+//!
+//! Each `ferrocache up --store etcd://…` registers its host for as long as it runs (a record
+//! bound to a lease: it disappears within the lease's time to live when the process dies or
+//! is cut off from etcd). The record says where the host is (its availability zone) and how
+//! other hosts reach it (its advertised address).
+
+use serde::{Deserialize, Serialize};
+
+/// A host as it registered itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostRecord {
+    /// Its name (`--host-name`; unique among the hosts of a store).
+    pub name: String,
+    /// Its availability zone (`--zone`).
+    pub zone: String,
+    /// The address other hosts reach it at (`--advertise-address`).
+    pub address: String,
+    /// Its data directory.
+    pub data_dir: String,
+    /// When it registered (RFC 3339).
+    pub registered: String,
+    /// The Ferrocache version it runs.
+    pub version: String,
+}
+
+/// Whether `name` can name a host: 1–63 letters, digits, `-`, `_` or `.`, not starting with a
+/// `-` or `.` (it is a key in the store and a line in `ferrocache hosts`).
+pub fn valid_host_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names() {
+        for good in ["h1", "cache-host-01.example", "ns_3"] {
+            assert!(valid_host_name(good), "{good}");
+        }
+        for bad in ["", "-h", ".h", "a/b", "a b", &"x".repeat(64)] {
+            assert!(!valid_host_name(bad), "{bad}");
+        }
+    }
+}
