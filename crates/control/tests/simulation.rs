@@ -27,6 +27,8 @@
 //! slot is ever claimed by two primaries in one config epoch**; (4) becomes: each shard has one
 //! primary serving slots, the other members follow it through the cluster, and the shards'
 //! primaries serve every slot exactly once.
+//!
+//! Both runs are made again with the state in a real etcd (`ferrocache-etcd`), fewer seeds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -41,11 +43,13 @@ use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_engine::{
     ClusterFailoverMode, ClusterInfo, ClusterNode, Info, NodeAddress, NodeConfig, Role,
 };
+use ferrocache_etcd::{EtcdLocation, EtcdStore};
 use ferrocache_model::group::{CreateGroupRequest, GroupSpec};
 use ferrocache_model::node::NodeSpec;
 use ferrocache_model::route::{Route, RouteBackend, RouteKind};
 use ferrocache_model::shard::ShardSpec;
 use ferrocache_store::{tables, Doc, RedbStore, Store, WriteExt};
+use ferrocache_testkit::Etcd;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{broadcast, watch};
@@ -1172,11 +1176,27 @@ enum Mode {
 /// Runs one seed; returns how many failovers happened (the highest epoch of a primary
 /// endpoint, or the number of takeovers in cluster mode), how many times Ferrocache crashed
 /// and restarted, and how many nodes were replaced.
-async fn run_seed(seed: u64, mode: Mode) -> Result<(u64, u32, usize), String> {
+/// Where a run keeps the control plane's state.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// The embedded store, in the run's temporary directory.
+    Embedded,
+    /// A prefix of its own in a real etcd (`ferrocache-etcd`), at this client address.
+    Etcd(String),
+}
+
+async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32, usize), String> {
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
-    let store: Arc<dyn ferrocache_store::Store> =
-        Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap());
+    let store: Arc<dyn ferrocache_store::Store> = match backend {
+        Backend::Embedded => Arc::new(RedbStore::open(&dir.path().join("state.redb")).unwrap()),
+        Backend::Etcd(address) => {
+            let location: EtcdLocation = format!("etcd://{address}/sim-{mode:?}-{seed}")
+                .parse()
+                .unwrap();
+            Arc::new(EtcdStore::open(&location).unwrap())
+        }
+    };
     let runtime = Arc::new(SimRuntime {
         nodes_dir: nodes_dir.clone(),
         world: Mutex::new(World::default()),
@@ -1532,13 +1552,17 @@ fn cluster_settled(world: &World, shards: &BTreeMap<String, Vec<String>>) -> Res
 /// Runs the seeds of `SEED`, `SEEDS` or the default range in `mode`, and checks that the
 /// faults really drove failovers, crashes and replacements.
 fn run_seeds(mode: Mode) {
+    run_seeds_on(mode, &Backend::Embedded, SEEDS_DEFAULT);
+}
+
+fn run_seeds_on(mode: Mode, backend: &Backend, default_seeds: u64) {
     let seeds: Vec<u64> = match std::env::var("SEED") {
         Ok(s) => vec![s.parse().expect("SEED is a number")],
         Err(_) => {
             let n = std::env::var("SEEDS")
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .unwrap_or(SEEDS_DEFAULT);
+                .unwrap_or(default_seeds);
             (1..=n).collect()
         }
     };
@@ -1551,9 +1575,9 @@ fn run_seeds(mode: Mode) {
             .start_paused(true)
             .build()
             .unwrap();
-        match runtime.block_on(run_seed(*seed, mode)) {
+        match runtime.block_on(run_seed(*seed, mode, backend)) {
             Ok((moved, restarts, replaced)) => {
-                eprintln!("{mode:?} seed {seed}: converged after {moved} failovers, {restarts} restarts of Ferrocache and {replaced} replaced nodes");
+                eprintln!("{mode:?} ({backend:?}) seed {seed}: converged after {moved} failovers, {restarts} restarts of Ferrocache and {replaced} replaced nodes");
                 failovers += moved;
                 crashes += restarts;
                 replacements += replaced;
@@ -1563,17 +1587,36 @@ fn run_seeds(mode: Mode) {
     }
     // The faults must actually have driven failovers, or the invariants were never tested.
     assert!(
-        seeds.len() < SEEDS_DEFAULT as usize || failovers > seeds.len() as u64,
+        seeds.len() < default_seeds as usize || failovers > seeds.len() as u64,
         "only {failovers} failovers"
     );
     assert!(
-        seeds.len() < SEEDS_DEFAULT as usize || crashes > 0,
+        seeds.len() < default_seeds as usize || crashes > 0,
         "Ferrocache never crashed: the restart path was not tested"
     );
     assert!(
         seeds.len() < SEEDS_DEFAULT as usize || replacements > 0,
         "no node was replaced: the replacement path was not tested"
     );
+}
+
+/// Seeds run on etcd by default: fewer (each commit is a real etcd transaction), enough that
+/// failovers and crashes of Ferrocache happen.
+const ETCD_SEEDS_DEFAULT: u64 = 4;
+
+/// The same runs with the state in a real etcd (Debian's etcd-server; skipped without it,
+/// except in CI): the controller must keep every invariant on the other store backend too.
+#[test]
+fn failover_keeps_its_invariants_with_the_state_in_etcd() {
+    if !Etcd::available() {
+        assert!(std::env::var_os("CI").is_none(), "etcd is not installed");
+        eprintln!("skipped: no etcd binary (apt-get install etcd-server)");
+        return;
+    }
+    let etcd = Etcd::start().expect("etcd starts");
+    let backend = Backend::Etcd(etcd.client_address());
+    run_seeds_on(Mode::Plain, &backend, ETCD_SEEDS_DEFAULT);
+    run_seeds_on(Mode::Cluster, &backend, 2);
 }
 
 #[test]
