@@ -171,3 +171,21 @@ def test_reads_keep_answering_while_etcd_is_away(etcd):
         assert "readable" in names
     finally:
         fc.close()
+
+
+def test_a_host_name_is_one_host(etcd):
+    url = etcd.store_url("names")
+    first = Ferrocache(extra_args=["--store", url, "--host-name", "cache-a"])
+    twin = Ferrocache(extra_args=["--store", url, "--host-name", "cache-a"], ready_timeout=30)
+    try:
+        first.start()
+        with pytest.raises(RuntimeError) as refused:
+            twin.start()
+        assert "exited with" in str(refused.value)
+        stderr = open(twin.stderr_path(), errors="replace").read()
+        assert "host name cache-a is registered" in stderr, stderr[-2000:]
+        assert first.running
+    finally:
+        twin.proc = None
+        first.close()
+        twin.close()

@@ -504,6 +504,17 @@ async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedS
         let (holder, lost_sender) = (holder.clone(), lost_sender.clone());
         tokio::task::spawn_blocking(move || -> Result<_> {
             let store = EtcdStore::open(&location)?;
+            let registered: Option<HostRecord> =
+                ferrocache_store::view(&store, |r| r.doc::<HostRecord>(&host.name))?;
+            if let Some(other) = registered.filter(|other| other.data_dir != host.data_dir) {
+                anyhow::bail!(
+                    "host name {} is registered with {location} by another ferrocache (data \
+                     directory {}, {}); give this one another --host-name",
+                    host.name,
+                    other.data_dir,
+                    other.address
+                );
+            }
             // Registered first: a host is up (and listed) while it waits to lead.
             let registration = store.register_doc(&host.name, &host, LEADERSHIP_TTL)?;
             let leadership = SharedStore::lead(&store, &holder, &lost_sender)?;
