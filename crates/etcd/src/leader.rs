@@ -73,6 +73,14 @@ impl Drop for Leadership {
 }
 
 impl EtcdStore {
+    /// Who leads the store now, as its leadership key says (`None`: nobody).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] and the like when etcd does not answer.
+    pub fn leader(&self) -> Result<Option<String>, StoreError> {
+        self.inner.leader_holder()
+    }
+
     /// Takes the store's leadership for `holder` (a name that identifies this host and data
     /// directory), waiting while another holds it, and keeps it with a lease of `ttl` seconds.
     /// `on_lost` runs (once, from another thread) when it can no longer be sure it still

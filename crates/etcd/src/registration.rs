@@ -143,12 +143,4 @@ impl EtcdStore {
         })?;
         self.register(T::TABLE, key, value, ttl)
     }
-
-    /// Who leads the store now, as its leadership key says (`None`: nobody).
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] and the like when etcd does not answer.
-    pub fn leader(&self) -> Result<Option<String>, StoreError> {
-        self.inner.leader_holder()
-    }
 }

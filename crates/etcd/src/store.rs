@@ -146,7 +146,6 @@ impl Copy {
 /// How far the copy has come, for transactions waiting on it.
 #[derive(Debug, Default)]
 struct Progress {
-    revision: i64,
     commit_mod: i64,
     /// Why the watch is not running, while it is not.
     broken: Option<String>,
@@ -369,7 +368,6 @@ impl Inner {
             let _ = self.feed.send(Arc::new(Commit { revision, changes }));
         }
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        progress.revision = copy.revision;
         progress.commit_mod = copy.commit_mod;
         progress.broken = None;
         self.progressed.notify_all();

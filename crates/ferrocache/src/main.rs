@@ -360,7 +360,7 @@ fn list_hosts(args: &HostsArgs) -> Result<()> {
     for (_, host) in hosts {
         let leads = leader
             .as_deref()
-            .is_some_and(|holder| holder == format!("{}:{}", host.name, host.data_dir));
+            .is_some_and(|holder| holder == host.leader_name());
         println!(
             "{:<24} {:<14} {:<16} {:<7} {:<26} {}",
             host.name,
@@ -498,7 +498,7 @@ async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedS
     let host = host_record(args, data_dir)?;
     // Whoever leads is named by host and data directory (locked by this process): the next
     // run of this very one takes over at once instead of waiting out its own lease.
-    let holder = format!("{}:{}", host.name, data_dir.display());
+    let holder = host.leader_name();
     let (lost_sender, lost) = tokio::sync::mpsc::unbounded_channel();
     let (store, registration, leadership) = {
         let (holder, lost_sender) = (holder.clone(), lost_sender.clone());

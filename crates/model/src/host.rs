@@ -24,6 +24,14 @@ pub struct HostRecord {
     pub version: String,
 }
 
+impl HostRecord {
+    /// How the store's leadership names this host's process when it leads: its name and data
+    /// directory (a data directory is locked by one process at a time).
+    pub fn leader_name(&self) -> String {
+        format!("{}:{}", self.name, self.data_dir)
+    }
+}
+
 /// Whether `name` can name a host: 1–63 letters, digits, `-`, `_` or `.`, not starting with a
 /// `-` or `.` (it is a key in the store and a line in `ferrocache hosts`).
 pub fn valid_host_name(name: &str) -> bool {
