@@ -257,7 +257,10 @@ class Ferrocache:
     def __init__(self, binary: str | None = None, data_dir: str | None = None,
                  cidr: str | None = None, redis_server: str | None = None,
                  extra_args: list[str] | None = None, ready_timeout: float = 60.0,
-                 stop_timeout: float = 30.0):
+                 stop_timeout: float = 30.0, listen: str | None = None,
+                 prefix: list[str] | None = None):
+        """`listen`: the API's address (default a free port on 127.0.0.1); `prefix`: a command
+        the binary runs under, e.g. `ip netns exec <host>` (tests/py/netns.py)."""
         self.binary = binary or default_binary()
         if not os.path.isfile(self.binary):
             raise FileNotFoundError(
@@ -265,8 +268,9 @@ class Ferrocache:
                 "`cargo build -p ferrocache` or set FERROCACHE_BIN")
         self.root = tempfile.mkdtemp(prefix="fcpy")
         self.data_dir = data_dir or os.path.join(self.root, "data")
-        self.port = free_port()
-        self.listen = f"127.0.0.1:{self.port}"
+        self.port = int(listen.rsplit(":", 1)[1]) if listen else free_port()
+        self.listen = listen or f"127.0.0.1:{self.port}"
+        self.prefix = prefix or []
         self.cidr = cidr or allocate_cidr()
         self.redis_server = redis_server
         self.extra_args = extra_args or []
@@ -291,12 +295,12 @@ class Ferrocache:
     def __exit__(self, *exc):
         self.close()
 
-    def start(self) -> "Ferrocache":
-        """Spawn `ferrocache up` and wait for `Ready.`."""
+    def start(self, wait: bool = True) -> "Ferrocache":
+        """Spawn `ferrocache up` and (unless `wait` is false) wait for `Ready.`."""
         assert self.proc is None, "already running"
         self.runs += 1
         self._ready = threading.Event()
-        args = [self.binary, "up", "--data-dir", self.data_dir, "--listen", self.listen,
+        args = [*self.prefix, self.binary, "up", "--data-dir", self.data_dir, "--listen", self.listen,
                 "--endpoint-cidr", self.cidr]
         if self.redis_server:
             args += ["--redis-server", self.redis_server]
@@ -313,6 +317,8 @@ class Ferrocache:
         stderr.close()
         threading.Thread(target=self._read_stdout, args=(self.proc, self._ready),
                          daemon=True).start()
+        if not wait:
+            return self
         deadline = time.monotonic() + self.ready_timeout
         while not self._ready.wait(0.02):
             code = self.proc.poll()

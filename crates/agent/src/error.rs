@@ -144,6 +144,18 @@ pub enum AgentError {
         source: io::Error,
     },
 
+    /// The agent of the host the node runs on could not be reached, or answered with an error
+    /// of its own (several hosts on one store).
+    #[error("node {node_id}: host {host}: {message}")]
+    Host {
+        /// The node.
+        node_id: String,
+        /// The host's name.
+        host: String,
+        /// What failed.
+        message: String,
+    },
+
     /// A data file to seed a node with does not have the digest its manifest records (corrupt
     /// or replaced); the node's own data file is left as it was.
     #[error("node {node_id}: {} has SHA-256 {actual}, its manifest records {expected}", source_path.display())]

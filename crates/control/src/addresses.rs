@@ -138,6 +138,7 @@ mod tests {
                     zone: "z".into(),
                     endpoint: allocate(w, cidr, Pool::Endpoint)?,
                     private: allocate(w, cidr, Pool::Private)?,
+                    host: None,
                 };
                 w.put_doc(key, &intent)?;
                 Ok(intent)

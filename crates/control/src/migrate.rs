@@ -194,6 +194,7 @@ mod tests {
                     zone: "us-east-1a".into(),
                     endpoint: std::net::Ipv4Addr::new(127, 77, 0, address),
                     private: std::net::Ipv4Addr::new(127, 77, 128, address),
+                    host: None,
                 };
                 w.put(
                     NodeIntent::TABLE,

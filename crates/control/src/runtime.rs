@@ -149,8 +149,8 @@ pub trait NodeRuntime: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>>;
     /// Whether the node's data file is the one its last clean stop saved; see
     /// [`Agent::stopped_cleanly`]. (A runtime without data files has no such evidence.)
-    fn stopped_cleanly(&self, _node_id: &str) -> bool {
-        false
+    fn stopped_cleanly<'a>(&'a self, _node_id: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async { false })
     }
     /// Places `source` as a stopped node's data file, checking its SHA-256 first; see
     /// [`Agent::seed_data`].
@@ -371,8 +371,8 @@ impl NodeRuntime for Agent {
         Box::pin(async move { Ok(Agent::set_aside_data(self, node_id).await?) })
     }
 
-    fn stopped_cleanly(&self, node_id: &str) -> bool {
-        Agent::stopped_cleanly(self, node_id)
+    fn stopped_cleanly<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(async move { Agent::stopped_cleanly(self, node_id) })
     }
 
     fn seed_data<'a>(

@@ -51,6 +51,7 @@ fn start(
             snapshots_dir: dir.join("snapshots"),
             cidr: cidr.parse().unwrap(),
             keys: None,
+            host: None,
         },
     );
     let (stop, stop_rx) = watch::channel(false);

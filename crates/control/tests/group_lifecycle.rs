@@ -53,6 +53,7 @@ async fn create_use_and_delete_a_three_node_group() {
             snapshots_dir: dir.path().join("snapshots"),
             cidr: cidr.parse().unwrap(),
             keys: None,
+            host: None,
         },
     );
     let router = Arc::new(Router::new(RouterLimits::default()));

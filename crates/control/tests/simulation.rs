@@ -1219,6 +1219,7 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
                 snapshots_dir: dir.path().join("snapshots"),
                 cidr: "127.250.0.0/24".parse().unwrap(),
                 keys: None,
+                host: None,
             },
         );
         let (stop_tx, stop_rx) = watch::channel(false);

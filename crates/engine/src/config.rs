@@ -44,7 +44,7 @@ pub const MAXMEMORY_POLICY_DEFAULT: &str = "volatile-lru";
 /// Ferrocache points `announce_ip` at the node's endpoint address, which its router forwards to
 /// the node, so what clients read in `CLUSTER SLOTS`/`MOVED` and what peers dial is the
 /// endpoint, never the address Redis happens to bind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterConfig {
     /// The address the node announces to clients and peers (`cluster-announce-ip`), for its
     /// client port and its bus port alike.
@@ -58,7 +58,9 @@ pub struct ClusterConfig {
 }
 
 /// What differs between the `redis.conf` files of two nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable for the agent protocol between hosts, which carries it without `admin`: each
+/// host's agent fills in the identity it shares with the others.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeConfig {
     /// Ferrocache's id for the node; written into the file header so a human can tell files
     /// apart. Letters, digits, `.`, `_` and `-` only (see [`check_node_id`]).
@@ -84,6 +86,7 @@ pub struct NodeConfig {
     /// The control plane's identity: when set, the restricted commands are renamed, the
     /// internal ACL user is created and replication links log in as it (see
     /// [`crate::identity`]).
+    #[serde(skip)]
     pub admin: Option<AdminIdentity>,
     /// Client-facing ACL users, each a name and its own rules (an access string plus
     /// passwords, without `reset`); the restrictions are appended when rendered. With an
@@ -101,10 +104,14 @@ pub struct NodeConfig {
     /// When set, the node also serves TLS itself, on its own port (`tls-port`), with these
     /// files; clients present no certificate, and replication stays on the plaintext port.
     pub tls: Option<EngineTls>,
+    /// The host whose agent runs the node, when several hosts share the control plane's
+    /// store (`None`: this one). Not rendered: it says where the configuration goes.
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// The engine's own TLS: where it listens and the PEM files it serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineTls {
     /// `tls-port`, on the node's bind address.
     pub port: u16,
@@ -158,6 +165,7 @@ impl NodeConfig {
             at_rest_key_id: None,
             cluster: None,
             tls: None,
+            host: None,
         }
     }
 

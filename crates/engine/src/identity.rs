@@ -139,6 +139,16 @@ impl AdminIdentity {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             Err(_) => Self::generate(),
         };
+        identity.write_to(path)?;
+        Ok(identity)
+    }
+
+    /// Stores the identity at `path` (mode 0600, written to a temporary file and renamed, so a
+    /// crash never leaves half a file).
+    ///
+    /// # Errors
+    /// Any I/O error.
+    pub fn write_to(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("tmp");
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -148,15 +158,14 @@ impl AdminIdentity {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            file.write_all(identity.to_text().as_bytes())?;
+            file.write_all(self.to_text().as_bytes())?;
             file.sync_all()?;
         }
-        std::fs::rename(&tmp, path)?;
-        Ok(identity)
+        std::fs::rename(&tmp, path)
     }
 
-    /// The file text: one `key value` line per secret.
-    fn to_text(&self) -> String {
+    /// The file text: one `key value` line per secret (what [`AdminIdentity::parse`] reads).
+    pub fn to_text(&self) -> String {
         let n = &self.names;
         format!(
             "# Ferrocache control-plane identity: secret, never edit while nodes run.\n\
@@ -181,7 +190,11 @@ impl AdminIdentity {
         )
     }
 
-    fn parse(text: &str) -> io::Result<AdminIdentity> {
+    /// Reads the text [`AdminIdentity::to_text`] writes.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidData`] when it is not an identity.
+    pub fn parse(text: &str) -> io::Result<AdminIdentity> {
         let mut identity = AdminIdentity {
             user: String::new(),
             password: String::new(),

@@ -9,11 +9,13 @@
 //! - `main.rs`: the command line, start-up and shutdown.
 //! - [`observability`]: the control plane's metric and log hooks wired to CloudWatch and
 //!   CloudWatch Logs, the alarm evaluation and the metrics' flush.
+//! - [`shared`]: the store shared by several hosts in etcd: this host's registration, agent
+//!   listener, shared secrets and leadership; `ferrocache store migrate` and `ferrocache hosts`.
 //!
 //! # Dependency rules
 //! The binary depends directly on exactly the library crates it wires: `model`, `store`,
-//! `encryption`, `engine`, `agent`, `control`, `router`, `pki`, `api`, `s3`, `metrics`,
-//! `cloudwatch` and `logs`; never on the dev-only `ferrocache-testkit`.
+//! `etcd`, `encryption`, `engine`, `agent`, `hosts`, `control`, `router`, `pki`, `api`, `s3`,
+//! `metrics`, `cloudwatch` and `logs`; never on the dev-only `ferrocache-testkit`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,21 +27,22 @@ use ferrocache_agent::Agent;
 use ferrocache_cloudwatch::CloudWatch;
 use ferrocache_control::object_store::ObjectStore;
 use ferrocache_control::reconcile::{ControlConfig, Controller};
+use ferrocache_control::runtime::NodeRuntime;
 use ferrocache_control::{Service, ServiceConfig};
 use ferrocache_encryption::KeyRing;
-use ferrocache_etcd::leader::Leadership;
-use ferrocache_etcd::registration::Registration;
-use ferrocache_etcd::{EtcdLocation, EtcdStore};
+use ferrocache_etcd::EtcdLocation;
 use ferrocache_logs::Logs;
-use ferrocache_model::host::HostRecord;
 use ferrocache_router::{Router, RouterLimits};
 use ferrocache_s3::S3Store;
-use ferrocache_store::ReadExt;
-use ferrocache_store::RedbStore;
 use ipnet::Ipv4Net;
 use tokio::sync::watch;
 
+/// How long a new leader waits for the other hosts' agents before it reconciles: a node on a
+/// host not reached by then is taken for gone.
+const HOSTS_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 mod observability;
+mod shared;
 
 /// Self-hosted Amazon ElastiCache for Redis.
 #[derive(Debug, Parser)]
@@ -176,13 +179,12 @@ struct UpArgs {
     /// The address other hosts reach this one at.
     #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1")]
     advertise_address: std::net::IpAddr,
+    /// With `--store etcd://…`: the port this host's agent takes the leading host's calls on,
+    /// at --advertise-address (0: a free port; the host's registration says which). The
+    /// nodes placed on this host listen at --advertise-address too, on ports 21000-27999.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    agent_port: u16,
 }
-
-/// How long the store's leadership lease lasts without a renewal (seconds).
-const LEADERSHIP_TTL: i64 = 10;
-
-/// How long to wait before trying again to take a lost leadership back.
-const LEAD_AGAIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `--data-path`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -273,7 +275,11 @@ fn run() -> Result<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(up(*args))
+            let result = runtime.block_on(up(*args));
+            // A host stopped while it waited to lead leaves that wait (a blocking call to etcd)
+            // behind: it is not waited for.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
         Command::Ca(CaCommand::Path(args)) => {
             let authority = authority(&args.data_dir)?;
@@ -281,8 +287,8 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Ca(CaCommand::Trust(args)) => ca_trust(&args.data_dir),
-        Command::Store(StoreCommand::Migrate(args)) => migrate_store(&args),
-        Command::Hosts(args) => list_hosts(&args),
+        Command::Store(StoreCommand::Migrate(args)) => shared::migrate_store(&args),
+        Command::Hosts(args) => shared::list_hosts(&args),
     }
 }
 
@@ -323,227 +329,6 @@ fn ca_trust(data_dir: &std::path::Path) -> Result<()> {
     println!("trusted {}", target.display());
     println!("{}", authority.cert_path().display());
     Ok(())
-}
-
-/// `ferrocache store migrate`.
-fn migrate_store(args: &MigrateArgs) -> Result<()> {
-    let path = args.data_dir.join("state.redb");
-    if !path.is_file() {
-        anyhow::bail!("{} does not exist: nothing to migrate", path.display());
-    }
-    let documents = RedbStore::open(&path)?.documents()?;
-    let target = EtcdStore::open(&args.to)?;
-    let written = target.fill(&documents)?;
-    println!(
-        "copied {written} documents from {} into {}",
-        path.display(),
-        args.to
-    );
-    println!(
-        "start Ferrocache with: ferrocache up --data-dir {} --store {}",
-        args.data_dir.display(),
-        args.to
-    );
-    Ok(())
-}
-
-/// `ferrocache hosts`: one line per registered host, the leader marked.
-fn list_hosts(args: &HostsArgs) -> Result<()> {
-    let store = EtcdStore::open(&args.store)?;
-    let leader = store.leader()?;
-    let hosts: Vec<(String, HostRecord)> =
-        ferrocache_store::view(&store, |r| r.docs::<HostRecord>(""))?;
-    println!(
-        "{:<24} {:<14} {:<16} {:<7} {:<26} DATA DIR",
-        "HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED"
-    );
-    for (_, host) in hosts {
-        let leads = leader
-            .as_deref()
-            .is_some_and(|holder| holder == host.leader_name());
-        println!(
-            "{:<24} {:<14} {:<16} {:<7} {:<26} {}",
-            host.name,
-            host.zone,
-            host.address,
-            if leads { "yes" } else { "" },
-            host.registered,
-            host.data_dir
-        );
-    }
-    Ok(())
-}
-
-/// This host as it registers itself with a shared store.
-fn host_record(args: &UpArgs, data_dir: &std::path::Path) -> Result<HostRecord> {
-    let name = args.host_name.clone().unwrap_or_else(host_name);
-    if !ferrocache_model::host::valid_host_name(&name) {
-        anyhow::bail!(
-            "--host-name {name:?}: a host name is 1-63 letters, digits, '-', '_' or '.', not \
-             starting with '-' or '.'"
-        );
-    }
-    Ok(HostRecord {
-        zone: args
-            .zone
-            .clone()
-            .unwrap_or_else(|| format!("{}a", args.default_region)),
-        address: args.advertise_address.to_string(),
-        data_dir: data_dir.display().to_string(),
-        registered: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        name,
-    })
-}
-
-/// The store `ferrocache up` runs on.
-struct OpenedStore {
-    store: Arc<dyn ferrocache_store::Store>,
-    /// The same store when it is in etcd, with its leadership.
-    etcd: Option<SharedStore>,
-    /// This host's record in the etcd store, kept while the process runs.
-    registration: Option<Registration>,
-    /// For the banner.
-    described: String,
-}
-
-/// A store in etcd, led by this process.
-struct SharedStore {
-    store: Arc<EtcdStore>,
-    /// Who leads: this host and data directory.
-    holder: String,
-    /// The leadership held now (`None` while it is lost).
-    leadership: Arc<std::sync::Mutex<Option<Leadership>>>,
-    /// Where the leadership's renewer says it was lost.
-    lost: tokio::sync::mpsc::UnboundedReceiver<String>,
-    lost_sender: tokio::sync::mpsc::UnboundedSender<String>,
-}
-
-impl SharedStore {
-    /// Takes the leadership (waiting while another process holds it), reporting its loss to
-    /// `lost`.
-    fn lead(
-        store: &EtcdStore,
-        holder: &str,
-        lost: &tokio::sync::mpsc::UnboundedSender<String>,
-    ) -> Result<Leadership, ferrocache_store::StoreError> {
-        let lost = lost.clone();
-        store.lead(
-            holder,
-            LEADERSHIP_TTL,
-            Box::new(move |why| {
-                let _ = lost.send(why);
-            }),
-        )
-    }
-
-    /// Keeps leading: when the leadership is lost (etcd out of reach longer than the lease
-    /// allows), every transaction of this process is already refused (fenced) while the
-    /// endpoints keep serving; the leadership is taken again as soon as etcd answers, and the
-    /// controller reads every resource again.
-    async fn keep_leading(mut self, controller: Controller) {
-        while let Some(why) = self.lost.recv().await {
-            self.leadership
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            tracing::error!(
-                %why,
-                "lost the store's leadership: changes are refused until it is taken again; endpoints keep serving"
-            );
-            loop {
-                let (store, holder, sender) = (
-                    self.store.clone(),
-                    self.holder.clone(),
-                    self.lost_sender.clone(),
-                );
-                let taken =
-                    tokio::task::spawn_blocking(move || Self::lead(&store, &holder, &sender)).await;
-                match taken {
-                    Ok(Ok(leadership)) => {
-                        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(leadership);
-                        tracing::warn!("leading the store again");
-                        if let Err(e) = controller.resync() {
-                            tracing::error!(error = %e, "cannot read the resources again");
-                        }
-                        break;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "cannot take the store's leadership yet");
-                        tokio::time::sleep(LEAD_AGAIN_RETRY).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "taking the leadership failed");
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Opens the store `ferrocache up` runs on, and takes its leadership when it is shared.
-async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedStore> {
-    let Some(location) = args.store.clone() else {
-        let path = data_dir.join("state.redb");
-        let store = RedbStore::open(&path)?;
-        return Ok(OpenedStore {
-            store: Arc::new(store),
-            etcd: None,
-            registration: None,
-            described: path.display().to_string(),
-        });
-    };
-    let host = host_record(args, data_dir)?;
-    // Whoever leads is named by host and data directory (locked by this process): the next
-    // run of this very one takes over at once instead of waiting out its own lease.
-    let holder = host.leader_name();
-    let (lost_sender, lost) = tokio::sync::mpsc::unbounded_channel();
-    let (store, registration, leadership) = {
-        let (holder, lost_sender) = (holder.clone(), lost_sender.clone());
-        tokio::task::spawn_blocking(move || -> Result<_> {
-            let store = EtcdStore::open(&location)?;
-            let registered: Option<HostRecord> =
-                ferrocache_store::view(&store, |r| r.doc::<HostRecord>(&host.name))?;
-            if let Some(other) = registered.filter(|other| other.data_dir != host.data_dir) {
-                anyhow::bail!(
-                    "host name {} is registered with {location} by another ferrocache (data \
-                     directory {}, {}); give this one another --host-name",
-                    host.name,
-                    other.data_dir,
-                    other.address
-                );
-            }
-            // Registered first: a host is up (and listed) while it waits to lead.
-            let registration = store.register_doc(&host.name, &host, LEADERSHIP_TTL)?;
-            let leadership = SharedStore::lead(&store, &holder, &lost_sender)?;
-            Ok((Arc::new(store), registration, leadership))
-        })
-        .await??
-    };
-    let described = format!("{} (leading)", store.location());
-    Ok(OpenedStore {
-        store: store.clone(),
-        etcd: Some(SharedStore {
-            store,
-            holder,
-            leadership: Arc::new(std::sync::Mutex::new(Some(leadership))),
-            lost,
-            lost_sender,
-        }),
-        registration: Some(registration),
-        described,
-    })
-}
-
-/// This machine's host name (`unknown` when it has none).
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 fn resolve_binary(path: &PathBuf) -> PathBuf {
@@ -603,15 +388,14 @@ async fn up(args: UpArgs) -> Result<()> {
     std::fs::create_dir_all(&nodes_dir)?;
 
     // Held until the end: dropping it lets another ferrocache lead the store.
-    let OpenedStore {
+    let shared::OpenedStore {
         store,
-        etcd: shared_store,
-        registration,
-        described: store_described,
-    } = open_store(&args, &data_dir).await?;
-    // Data written by an older release is brought to this release's layout before anything
-    // reads it.
-    ferrocache_control::migrate::run(store.as_ref()).context("migrating the stored state")?;
+        shared: mut shared_store,
+        described: mut store_described,
+    } = shared::open_store(&args, &data_dir).await?;
+    // Installed before anything runs: a SIGTERM stops this host cleanly, also while it waits
+    // to lead.
+    let mut stop_signal = Box::pin(stop_signal());
     let keys = match &args.at_rest_key_file {
         None => KeyRing::in_directory(data_dir.join("keys")),
         Some(path) => match std::fs::read(path)
@@ -636,6 +420,57 @@ async fn up(args: UpArgs) -> Result<()> {
             .with_key_ring(keys.clone())
             .with_identity(identity),
     );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // With a shared store: this host's agent serves the leader (whichever host that is) from
+    // now on, and this host waits to lead.
+    let (runtime, host_name): (Arc<dyn NodeRuntime>, Option<String>) = match &mut shared_store {
+        None => (agent.clone(), None),
+        Some(shared) => {
+            let listener = shared
+                .agent_listener
+                .take()
+                .expect("the agent's listener is taken once");
+            let (token, name) = (shared.secrets.agent_token.clone(), shared.host.name.clone());
+            let mut agent_stop = shutdown_rx.clone();
+            tokio::spawn(ferrocache_hosts::server::serve(
+                listener,
+                agent.clone(),
+                token.clone(),
+                async move {
+                    let _ = agent_stop.changed().await;
+                },
+            ));
+            println!(
+                "Host: {name} in {}, agent at {}",
+                shared.host.zone,
+                shared.host.agent.as_deref().unwrap_or("?")
+            );
+            tokio::select! {
+                led = shared.lead() => led?,
+                _ = &mut stop_signal => {
+                    tracing::info!("stopped while waiting to lead: this host's nodes save their data and stop");
+                    shared::stop_local_nodes(&agent, &nodes_dir).await;
+                    let _ = shutdown_tx.send(true);
+                    return Ok(());
+                }
+            }
+            store_described = format!("{store_described} (leading)");
+            let runtime =
+                ferrocache_hosts::runtime::HostsRuntime::new(agent.clone(), &name, &token);
+            runtime.follow_store(store.clone())?;
+            let missing = runtime.wait_for_hosts(HOSTS_CONNECT_WAIT).await;
+            if !missing.is_empty() {
+                tracing::warn!(
+                    ?missing,
+                    "hosts not reached: their nodes are taken for gone until they answer"
+                );
+            }
+            (runtime, Some(name))
+        }
+    };
+    // Data written by an older release is brought to this release's layout before anything
+    // reads it (by the leader only: it alone writes).
+    ferrocache_control::migrate::run(store.as_ref()).context("migrating the stored state")?;
     // Every node's latest figures and Ferrocache's own, for `GET /metrics`.
     let samples = Arc::new(ferrocache_metrics::Samples::default());
     let own = Arc::new(ferrocache_metrics::Own::default());
@@ -672,12 +507,13 @@ async fn up(args: UpArgs) -> Result<()> {
     let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
     let controller = Controller::new(
         store.clone(),
-        agent,
+        runtime,
         ControlConfig {
             nodes_dir,
             snapshots_dir: data_dir.join("snapshots"),
             cidr: args.endpoint_cidr,
             keys: Some(keys),
+            host: host_name,
         },
     )
     .with_object_store(objects)
@@ -692,8 +528,6 @@ async fn up(args: UpArgs) -> Result<()> {
     };
     let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;
     let router = Arc::new(router);
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
     // Routes: the controller writes them into the store; the data path follows the store.
     let route_task = tokio::spawn(ferrocache_control::routes::serve(
@@ -710,8 +544,8 @@ async fn up(args: UpArgs) -> Result<()> {
     };
     // Let go of the store's leadership only after the nodes stopped (the end of `up`).
     let leadership = shared_store.as_ref().map(|s| s.leadership.clone());
-    if let Some(shared) = shared_store {
-        tokio::spawn(shared.keep_leading(controller.clone()));
+    if let Some(shared) = &mut shared_store {
+        shared.spawn_keep_leading(controller.clone());
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -785,12 +619,9 @@ async fn up(args: UpArgs) -> Result<()> {
         ca_path.display(),
         data_dir.display()
     );
-    // Handlers go in before "Ready.": a SIGTERM sent as soon as that line shows must stop us
-    // cleanly, not by the default action.
-    let stop_signal = stop_signal();
     println!("Ready.");
 
-    stop_signal.await;
+    (&mut stop_signal).await;
     tracing::info!("shutting down: nodes save their data and stop");
     let _ = shutdown_tx.send(true);
     let _ = api_task.await;
@@ -802,7 +633,8 @@ async fn up(args: UpArgs) -> Result<()> {
     if let Some(leadership) = leadership {
         leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
-    drop(registration);
+    // Withdrawn last: this host is listed until its nodes stopped.
+    drop(shared_store);
     let _ = route_task.await;
     router.shutdown().await;
     tracing::info!("stopped");

@@ -22,6 +22,10 @@ pub struct HostRecord {
     pub registered: String,
     /// The Ferrocache version it runs.
     pub version: String,
+    /// Where its agent takes calls from the leading host (`address:port`); `None` for a host
+    /// that runs no agent for others (written by an older release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
 }
 
 impl HostRecord {
@@ -30,6 +34,23 @@ impl HostRecord {
     pub fn leader_name(&self) -> String {
         format!("{}:{}", self.name, self.data_dir)
     }
+}
+
+/// What every host of a store shares, created by the first host that runs on it: the control
+/// plane's identity on the nodes (so whichever host leads reaches every node, and every host's
+/// agent starts its nodes with it), and the token the leader's calls to the hosts' agents
+/// carry. Readable by whoever can read the store: the store is the trust boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostsSecrets {
+    /// The identity's text (see `AdminIdentity::to_text` in the engine).
+    pub identity: String,
+    /// The agents' token.
+    pub agent_token: String,
+}
+
+impl HostsSecrets {
+    /// The one key it is stored under.
+    pub const KEY: &'static str = "shared";
 }
 
 /// Whether `name` can name a host: 1–63 letters, digits, `-`, `_` or `.`, not starting with a

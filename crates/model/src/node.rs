@@ -105,8 +105,41 @@ pub struct NodeIntent {
     /// Address of the node's endpoint (served by the router on `spec.port`).
     pub endpoint: Ipv4Addr,
     /// Private address the redis-server process binds (on `spec.port`); only the router and
-    /// replication reach it.
+    /// replication reach it. For a node on a named host ([`NodeIntent::host`]), that host's
+    /// address.
     pub private: Ipv4Addr,
+    /// The host the node runs on when several hosts share the store (`None`: the one host of
+    /// an embedded store, or a node placed before hosts existed, which runs where the control
+    /// plane runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostPlacement>,
+}
+
+/// Which host a node runs on, and how others reach it there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlacement {
+    /// The host's name (`--host-name`).
+    pub name: String,
+    /// The port the node's redis-server listens on at [`NodeIntent::private`], the host's
+    /// address, which all its nodes share. `None` on a host advertising a loopback address
+    /// (hosts sharing one machine): the node then has a private address of its own from
+    /// `--endpoint-cidr`, on the group's port, as on a single host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+impl NodeIntent {
+    /// The TCP address the node's redis-server listens on: its private address on the group's
+    /// `port`, or on its own port on a named host.
+    pub fn private_socket(&self, port: u16) -> std::net::SocketAddr {
+        let port = self.host.as_ref().and_then(|h| h.port).unwrap_or(port);
+        std::net::SocketAddr::V4(std::net::SocketAddrV4::new(self.private, port))
+    }
+
+    /// The name of the host the node runs on, when it is placed on a named one.
+    pub fn host_name(&self) -> Option<&str> {
+        self.host.as_ref().map(|h| h.name.as_str())
+    }
 }
 
 /// Replication role of a node.

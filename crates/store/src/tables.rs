@@ -15,6 +15,8 @@
 //!   group admits to (`<region>/<sg id>`);
 //! - [`GROUPS_BY_USER_GROUP`]: the replication groups using a user group (`<region>/<id>`);
 //! - [`ADDRESSES`]: which intent holds an address of `--endpoint-cidr` ([`address_key`]);
+//! - [`HOST_PORTS`] / [`NODES_BY_HOST`]: which node holds a port of a host, and the nodes
+//!   each host runs (several hosts on one store);
 //! - [`ROUTES_BY_OWNER`]: the endpoints of a group or standalone cluster (`<region>/<id>`);
 //! - [`SNAPSHOTS_BY_SOURCE`]: the snapshots taken of a group or cache cluster
 //!   (`<region>/<id>`).
@@ -57,6 +59,16 @@ pub const NODES_BY_SECURITY_GROUP: &str = "index_node_by_security_group";
 pub const GROUPS_BY_SECURITY_GROUP: &str = "index_group_by_security_group";
 /// The replication groups using a user group.
 pub const GROUPS_BY_USER_GROUP: &str = "index_group_by_user_group";
+/// The intent holding each port of a host ([`host_port_key`]).
+pub const HOST_PORTS: &str = "index_node_by_host_port";
+/// The nodes placed on each host (by host name): new nodes go to the host with the fewest.
+pub const NODES_BY_HOST: &str = "index_node_by_host";
+
+/// The key of port `port` of host `host` in [`HOST_PORTS`].
+pub fn host_port_key(host: &str, port: u16) -> String {
+    format!("{host}/{port:05}")
+}
+
 /// The intent holding each address of `--endpoint-cidr`.
 pub const ADDRESSES: &str = "index_address";
 /// The routes of each owner.
@@ -154,10 +166,20 @@ impl Doc for NodeIntent {
     const TABLE: &'static str = "node_intent";
     const INDEXED: bool = true;
     fn index_keys(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (ADDRESSES, address_key(self.endpoint)),
-            (ADDRESSES, address_key(self.private)),
-        ]
+        let mut keys = vec![(ADDRESSES, address_key(self.endpoint))];
+        match &self.host {
+            // A node on a named host binds the host's address, shared by its other nodes: the
+            // port is what it holds.
+            Some(host) => {
+                keys.push((NODES_BY_HOST, host.name.clone()));
+                match host.port {
+                    Some(port) => keys.push((HOST_PORTS, host_port_key(&host.name, port))),
+                    None => keys.push((ADDRESSES, address_key(self.private))),
+                }
+            }
+            None => keys.push((ADDRESSES, address_key(self.private))),
+        }
+        keys
     }
 }
 impl Doc for Route {
@@ -208,6 +230,9 @@ impl Doc for UserGroupSpec {
     const TABLE: &'static str = "user_group_spec";
 }
 
+impl Doc for ferrocache_model::host::HostsSecrets {
+    const TABLE: &'static str = "hosts_secrets";
+}
 impl Doc for ferrocache_model::host::HostRecord {
     /// Written by each host for itself, bound to its lease (`ferrocache-etcd`).
     const TABLE: &'static str = "host";

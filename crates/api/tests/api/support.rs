@@ -314,6 +314,7 @@ impl Harness {
                             zone,
                             endpoint: next(),
                             private: next(),
+                            host: None,
                         },
                     )?;
                     let role = node.group_id.as_ref().map(|g| {

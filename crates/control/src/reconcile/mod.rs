@@ -72,6 +72,10 @@ pub struct ControlConfig {
     /// Master keys for encryption at rest (snapshots of encrypted groups are sealed with them);
     /// `None`: encrypted groups cannot be snapshotted.
     pub keys: Option<ferrocache_encryption::KeyRing>,
+    /// This host's name when several hosts share the store (`--store etcd://…`): new nodes
+    /// are placed across the registered hosts, and this one reaches the nodes of the others
+    /// over the network. `None`: one host, every node here.
+    pub host: Option<String>,
 }
 
 /// What a reconciler wants next.
@@ -361,7 +365,12 @@ impl Controller {
             }
         };
         let mut stops = tokio::task::JoinSet::new();
-        for (spec, intent) in nodes {
+        // Other hosts' nodes are theirs to stop: this host going away hands the leadership on,
+        // not their nodes.
+        let here = |intent: &NodeIntent| {
+            intent.host_name().is_none() || intent.host_name() == self.ctx.config.host.as_deref()
+        };
+        for (spec, intent) in nodes.into_iter().filter(|(_, i)| here(i)) {
             let ctx = self.ctx.clone();
             stops.spawn(async move {
                 let cfg = node::node_config(&ctx.config, &spec, &intent, None);

@@ -132,9 +132,12 @@ struct Target {
 }
 
 fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent, observed: &NodeObserved) -> Target {
-    let direct = SocketAddr::V4(SocketAddrV4::new(intent.private, spec.port));
+    let direct = intent.private_socket(spec.port);
+    // Every host's router serves the stored routes: a node on a named host is reached over
+    // the network from all of them, never by a socket path that exists on one host only.
+    let socket = socket_path(&ctx.config.nodes_dir, &spec.id).filter(|_| intent.host.is_none());
     Target {
-        backend: match socket_path(&ctx.config.nodes_dir, &spec.id) {
+        backend: match socket {
             Some(path) => RouteBackend::Unix(path),
             None => RouteBackend::Tcp(direct),
         },

@@ -28,7 +28,7 @@ pub mod seed;
 pub mod settings;
 pub mod tls;
 
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,9 +68,11 @@ pub fn socket_path(nodes_dir: &Path, node_id: &str) -> Option<PathBuf> {
     (path.as_os_str().len() <= UNIX_SOCKET_PATH_LEN_MAX).then_some(path)
 }
 
-/// The address the control plane reaches a node at (its Unix socket when usable).
+/// The address the control plane reaches a node at (its Unix socket when usable and the node
+/// runs on this host).
 pub fn admin_address(config: &ControlConfig, spec: &NodeSpec, intent: &NodeIntent) -> NodeAddress {
-    match socket_path(&config.nodes_dir, &spec.id) {
+    let here = intent.host_name().is_none() || intent.host_name() == config.host.as_deref();
+    match socket_path(&config.nodes_dir, &spec.id).filter(|_| here) {
         Some(path) => NodeAddress::Unix(path),
         None => NodeAddress::Tcp(private_address(spec, intent)),
     }
@@ -78,7 +80,7 @@ pub fn admin_address(config: &ControlConfig, spec: &NodeSpec, intent: &NodeInten
 
 /// The private TCP address a node's process binds (replication uses it).
 pub fn private_address(spec: &NodeSpec, intent: &NodeIntent) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(intent.private, spec.port))
+    intent.private_socket(spec.port)
 }
 
 /// The redis-server configuration of a node.
@@ -92,9 +94,13 @@ pub fn node_config(
         spec.id.clone(),
         config.nodes_dir.join(&spec.id),
         IpAddr::V4(intent.private),
-        spec.port,
+        private_address(spec, intent).port(),
     );
-    cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id);
+    // A node on another host has its socket there (its agent gives it one): it is reached
+    // over TCP from here.
+    let here = intent.host_name().is_none() || intent.host_name() == config.host.as_deref();
+    cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id).filter(|_| here);
+    cfg.host = intent.host_name().map(str::to_string);
     cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
     if spec.cluster_mode.runs_cluster() {
         // The node announces its endpoint, which the router forwards (client port and bus),
@@ -215,7 +221,7 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
                     let primary_key = tables::key(&spec.region, &shard.primary);
                     let address = r
                         .doc::<NodeIntent>(&primary_key)?
-                        .map(|pi| SocketAddr::V4(SocketAddrV4::new(pi.private, spec.port)));
+                        .map(|pi| pi.private_socket(spec.port));
                     let up = r
                         .doc::<NodeObserved>(&primary_key)?
                         .is_some_and(|o| o.healthy && o.role == Some(Role::Primary));

@@ -113,7 +113,7 @@ pub(crate) async fn run(
             // A data file its last clean stop saved holds everything it acknowledged (whatever
             // the store could record of that stop); any other is older than that, and is set
             // aside, with an event saying so.
-            if matches!(liveness, Liveness::Gone) && !ctx.agent.stopped_cleanly(&spec.id) {
+            if matches!(liveness, Liveness::Gone) && !ctx.agent.stopped_cleanly(&spec.id).await {
                 if let Some(aside) = ctx.agent.set_aside_data(&spec.id).await? {
                     record(
                         ctx,

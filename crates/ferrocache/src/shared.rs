@@ -1,0 +1,355 @@
+//! The control plane's state shared by several hosts in etcd: opening the store, this host's
+//! registration and agent, the secrets the hosts share, and the store's leadership; the
+//! `ferrocache store migrate` and `ferrocache hosts` commands.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use ferrocache_agent::Agent;
+use ferrocache_control::reconcile::Controller;
+use ferrocache_etcd::leader::Leadership;
+use ferrocache_etcd::registration::Registration;
+use ferrocache_etcd::EtcdStore;
+use ferrocache_model::host::{HostRecord, HostsSecrets};
+use ferrocache_store::RedbStore;
+use ferrocache_store::{ReadExt, WriteExt};
+
+use crate::{HostsArgs, MigrateArgs, UpArgs};
+
+/// How long the store's leadership lease lasts without a renewal (seconds).
+const LEADERSHIP_TTL: i64 = 10;
+
+/// How long to wait before trying again to take a lost leadership back.
+const LEAD_AGAIN_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `ferrocache store migrate`.
+pub(crate) fn migrate_store(args: &MigrateArgs) -> Result<()> {
+    let path = args.data_dir.join("state.redb");
+    if !path.is_file() {
+        anyhow::bail!("{} does not exist: nothing to migrate", path.display());
+    }
+    let documents = RedbStore::open(&path)?.documents()?;
+    let target = EtcdStore::open(&args.to)?;
+    let written = target.fill(&documents)?;
+    // The nodes of this data directory answer to its identity: the hosts share that one.
+    shared_secrets(&target, &args.data_dir)?;
+    println!(
+        "copied {written} documents from {} into {}",
+        path.display(),
+        args.to
+    );
+    println!(
+        "start Ferrocache with: ferrocache up --data-dir {} --store {}",
+        args.data_dir.display(),
+        args.to
+    );
+    Ok(())
+}
+
+/// `ferrocache hosts`: one line per registered host, the leader marked.
+pub(crate) fn list_hosts(args: &HostsArgs) -> Result<()> {
+    let store = EtcdStore::open(&args.store)?;
+    let leader = store.leader()?;
+    let hosts: Vec<(String, HostRecord)> =
+        ferrocache_store::view(&store, |r| r.docs::<HostRecord>(""))?;
+    println!(
+        "{:<24} {:<14} {:<16} {:<7} {:<26} DATA DIR",
+        "HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED"
+    );
+    for (_, host) in hosts {
+        let leads = leader
+            .as_deref()
+            .is_some_and(|holder| holder == host.leader_name());
+        println!(
+            "{:<24} {:<14} {:<16} {:<7} {:<26} {}",
+            host.name,
+            host.zone,
+            host.address,
+            if leads { "yes" } else { "" },
+            host.registered,
+            host.data_dir
+        );
+    }
+    Ok(())
+}
+
+/// This host as it registers itself with a shared store.
+pub(crate) fn host_record(args: &UpArgs, data_dir: &std::path::Path) -> Result<HostRecord> {
+    let name = args.host_name.clone().unwrap_or_else(host_name);
+    if !ferrocache_model::host::valid_host_name(&name) {
+        anyhow::bail!(
+            "--host-name {name:?}: a host name is 1-63 letters, digits, '-', '_' or '.', not \
+             starting with '-' or '.'"
+        );
+    }
+    Ok(HostRecord {
+        agent: None,
+        zone: args
+            .zone
+            .clone()
+            .unwrap_or_else(|| format!("{}a", args.default_region)),
+        address: args.advertise_address.to_string(),
+        data_dir: data_dir.display().to_string(),
+        registered: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        name,
+    })
+}
+
+/// The store `ferrocache up` runs on.
+pub(crate) struct OpenedStore {
+    pub(crate) store: Arc<dyn ferrocache_store::Store>,
+    /// The same store when it is in etcd, with what this host needs to share it.
+    pub(crate) shared: Option<SharedStore>,
+    /// For the banner.
+    pub(crate) described: String,
+}
+
+/// A store in etcd, shared with other hosts.
+pub(crate) struct SharedStore {
+    pub(crate) store: Arc<EtcdStore>,
+    /// This host's registration.
+    pub(crate) host: HostRecord,
+    /// The registration's lease, kept while the process runs.
+    pub(crate) _registration: Registration,
+    /// Where this host's agent takes the leader's calls (its address is in `host.agent`).
+    pub(crate) agent_listener: Option<tokio::net::TcpListener>,
+    /// What the hosts share.
+    pub(crate) secrets: HostsSecrets,
+    /// Who leads: this host and data directory.
+    holder: String,
+    /// The leadership held now (`None` while it is not).
+    pub(crate) leadership: Arc<std::sync::Mutex<Option<Leadership>>>,
+    /// Where the leadership's renewer says it was lost.
+    lost: tokio::sync::mpsc::UnboundedReceiver<String>,
+    lost_sender: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl SharedStore {
+    /// Takes the leadership (waiting while another process holds it), reporting its loss to
+    /// `lost`.
+    fn take(
+        store: &EtcdStore,
+        holder: &str,
+        lost: &tokio::sync::mpsc::UnboundedSender<String>,
+    ) -> Result<Leadership, ferrocache_store::StoreError> {
+        let lost = lost.clone();
+        store.lead(
+            holder,
+            LEADERSHIP_TTL,
+            Box::new(move |why| {
+                let _ = lost.send(why);
+            }),
+        )
+    }
+
+    /// Waits until this host leads the store.
+    ///
+    /// # Errors
+    /// The store's.
+    pub(crate) async fn lead(&self) -> Result<()> {
+        let (store, holder, sender) = (
+            self.store.clone(),
+            self.holder.clone(),
+            self.lost_sender.clone(),
+        );
+        let leadership =
+            tokio::task::spawn_blocking(move || Self::take(&store, &holder, &sender)).await??;
+        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(leadership);
+        Ok(())
+    }
+
+    /// Keeps leading: when the leadership is lost (etcd out of reach longer than the lease
+    /// allows), every transaction of this process is already refused (fenced) while the
+    /// endpoints keep serving; the leadership is taken again as soon as etcd answers, and the
+    /// controller reads every resource again.
+    pub(crate) async fn keep_leading(
+        store: Arc<EtcdStore>,
+        holder: String,
+        leadership: Arc<std::sync::Mutex<Option<Leadership>>>,
+        mut lost: tokio::sync::mpsc::UnboundedReceiver<String>,
+        lost_sender: tokio::sync::mpsc::UnboundedSender<String>,
+        controller: Controller,
+    ) {
+        while let Some(why) = lost.recv().await {
+            leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
+            tracing::error!(
+                %why,
+                "lost the store's leadership: changes are refused until it is taken again; endpoints keep serving"
+            );
+            loop {
+                let (store, holder, sender) = (store.clone(), holder.clone(), lost_sender.clone());
+                let taken =
+                    tokio::task::spawn_blocking(move || Self::take(&store, &holder, &sender)).await;
+                match taken {
+                    Ok(Ok(taken)) => {
+                        *leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
+                        tracing::warn!("leading the store again");
+                        if let Err(e) = controller.resync() {
+                            tracing::error!(error = %e, "cannot read the resources again");
+                        }
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot take the store's leadership yet");
+                        tokio::time::sleep(LEAD_AGAIN_RETRY).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "taking the leadership failed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands the leadership's renewal over to [`SharedStore::keep_leading`] for `controller`.
+    pub(crate) fn spawn_keep_leading(&mut self, controller: Controller) {
+        let (_, placeholder) = tokio::sync::mpsc::unbounded_channel();
+        let lost = std::mem::replace(&mut self.lost, placeholder);
+        tokio::spawn(Self::keep_leading(
+            self.store.clone(),
+            self.holder.clone(),
+            self.leadership.clone(),
+            lost,
+            self.lost_sender.clone(),
+            controller,
+        ));
+    }
+}
+
+/// The secrets the hosts of `store` share: read, or created from this data directory's
+/// identity by the first host (one transaction, so two first hosts agree); this host's
+/// identity file then holds the shared identity, so its agent starts nodes with it.
+///
+/// # Errors
+/// The store's; the identity file's.
+fn shared_secrets(store: &EtcdStore, data_dir: &std::path::Path) -> Result<HostsSecrets> {
+    let identity_path = data_dir.join(ferrocache_engine::IDENTITY_FILE_NAME);
+    let local = ferrocache_engine::AdminIdentity::load_or_create(&identity_path)
+        .with_context(|| format!("reading {}", identity_path.display()))?;
+    let secrets = ferrocache_store::update(
+        store,
+        |w| -> Result<HostsSecrets, ferrocache_store::StoreError> {
+            if let Some(existing) = w.doc::<HostsSecrets>(HostsSecrets::KEY)? {
+                return Ok(existing);
+            }
+            let token: String = {
+                use rand::Rng;
+                let mut rng = rand::rng();
+                (0..32)
+                    .map(|_| format!("{:02x}", rng.random::<u8>()))
+                    .collect()
+            };
+            let created = HostsSecrets {
+                identity: local.to_text(),
+                agent_token: token,
+            };
+            w.put_doc(HostsSecrets::KEY, &created)?;
+            Ok(created)
+        },
+    )?;
+    let shared = ferrocache_engine::AdminIdentity::parse(&secrets.identity)
+        .context("the hosts' shared identity in the store")?;
+    if shared != local {
+        tracing::warn!(
+            path = %identity_path.display(),
+            "this data directory's identity is replaced by the one the store's hosts share"
+        );
+        shared
+            .write_to(&identity_path)
+            .with_context(|| format!("writing {}", identity_path.display()))?;
+    }
+    Ok(secrets)
+}
+
+/// Opens the store `ferrocache up` runs on. In etcd, this host also binds its agent's
+/// listener, takes the shared secrets and registers (leading is [`SharedStore::lead`]).
+pub(crate) async fn open_store(args: &UpArgs, data_dir: &std::path::Path) -> Result<OpenedStore> {
+    let Some(location) = args.store.clone() else {
+        let path = data_dir.join("state.redb");
+        let store = RedbStore::open(&path)?;
+        return Ok(OpenedStore {
+            store: Arc::new(store),
+            shared: None,
+            described: path.display().to_string(),
+        });
+    };
+    let mut host = host_record(args, data_dir)?;
+    let agent_at = std::net::SocketAddr::new(args.advertise_address, args.agent_port);
+    let agent_listener = tokio::net::TcpListener::bind(agent_at)
+        .await
+        .with_context(|| format!("cannot listen for the agent on {agent_at} (--agent-port)"))?;
+    host.agent = Some(agent_listener.local_addr()?.to_string());
+    // Whoever leads is named by host and data directory (locked by this process): the next
+    // run of this very one takes over at once instead of waiting out its own lease.
+    let holder = host.leader_name();
+    let (lost_sender, lost) = tokio::sync::mpsc::unbounded_channel();
+    let data_dir = data_dir.to_path_buf();
+    let (store, registration, secrets, host) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let store = EtcdStore::open(&location)?;
+        let registered: Option<HostRecord> =
+            ferrocache_store::view(&store, |r| r.doc::<HostRecord>(&host.name))?;
+        if let Some(other) = registered.filter(|other| other.data_dir != host.data_dir) {
+            anyhow::bail!(
+                "host name {} is registered with {location} by another ferrocache (data \
+                 directory {}, {}); give this one another --host-name",
+                host.name,
+                other.data_dir,
+                other.address
+            );
+        }
+        let secrets = shared_secrets(&store, &data_dir)?;
+        // Registered before leading: a host is up (listed, and given nodes) while it waits.
+        let registration = store.register_doc(&host.name, &host, LEADERSHIP_TTL)?;
+        Ok((Arc::new(store), registration, secrets, host))
+    })
+    .await??;
+    let described = store.location().to_string();
+    Ok(OpenedStore {
+        store: store.clone(),
+        shared: Some(SharedStore {
+            store,
+            host,
+            _registration: registration,
+            agent_listener: Some(agent_listener),
+            secrets,
+            holder,
+            leadership: Arc::new(std::sync::Mutex::new(None)),
+            lost,
+            lost_sender,
+        }),
+        described,
+    })
+}
+
+/// Stops every node process of this host, saving its data: a host that stops takes its nodes
+/// with it (the leader fails their primaries over).
+pub(crate) async fn stop_local_nodes(agent: &Arc<Agent>, nodes_dir: &std::path::Path) {
+    let mut stops = tokio::task::JoinSet::new();
+    for (node_id, _) in agent.watched_processes() {
+        let Some(socket) = ferrocache_control::reconcile::node::socket_path(nodes_dir, &node_id)
+        else {
+            continue;
+        };
+        let agent_dir = agent.node_dir(&node_id);
+        tracing::info!(node = %node_id, dir = %agent_dir.display(), "stopping");
+        let address = ferrocache_engine::NodeAddress::Unix(socket);
+        let agent = agent.clone();
+        stops.spawn(async move {
+            if let Err(e) = agent.stop(&node_id, &address, true).await {
+                tracing::warn!(node = %node_id, error = %e, "node did not stop cleanly");
+            }
+        });
+    }
+    while stops.join_next().await.is_some() {}
+}
+
+/// This machine's host name (`unknown` when it has none).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}

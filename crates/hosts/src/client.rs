@@ -1,0 +1,396 @@
+//! The leading host's side of another host's agent: its calls, and the host's process
+//! liveness kept current from its event stream.
+//!
+//! The stream is the host's pulse: when it breaks, or says nothing (not even a beat) for
+//! [`HEARTBEAT_DEADLINE`], the host is taken for lost — every node it ran is reported gone,
+//! with an exit event, so the control plane fails its primaries over to live hosts — and the
+//! stream is opened again every [`RECONNECT_EVERY`]. When it is back, its first line (a
+//! snapshot) says again what runs there, and each node that runs again is woken.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use ferrocache_agent::watch::ProcessEvent;
+use ferrocache_agent::{AgentError, Liveness, NodeEvent, NodeProcess};
+use ferrocache_engine::NodeConfig;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::wire::{self, path, Failure, NodeRef, Process, Stop, StreamItem, WireLiveness};
+
+/// Silence on a host's event stream after which the host is taken for lost (it beats every
+/// [`wire::HEARTBEAT_EVERY`]).
+pub const HEARTBEAT_DEADLINE: Duration = Duration::from_millis(1000);
+/// How often a lost host's stream is opened again.
+pub const RECONNECT_EVERY: Duration = Duration::from_millis(200);
+/// Bound on one call (a node's start waits for it to load its data).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bound on opening the event stream.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Longest line the stream may send (a snapshot of every node of a host).
+const LINE_MAX: usize = 8 << 20;
+
+/// Another host's agent.
+pub struct RemoteHost {
+    name: String,
+    agent: String,
+    token: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+    /// Every node the host keeps, as its stream last said.
+    liveness: RwLock<HashMap<String, Liveness>>,
+    /// The stream is open and beating.
+    connected: AtomicBool,
+    /// Raised once the stream gave its first snapshot.
+    ready: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for RemoteHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteHost")
+            .field("name", &self.name)
+            .field("agent", &self.agent)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteHost {
+    /// The agent of host `name` at `agent` (`address:port`), called with `token`.
+    pub fn new(name: &str, agent: &str, token: &str) -> Arc<RemoteHost> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        Arc::new(RemoteHost {
+            name: name.to_string(),
+            agent: agent.to_string(),
+            token: token.to_string(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            liveness: RwLock::new(HashMap::new()),
+            connected: AtomicBool::new(false),
+            ready: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The host's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where its agent listens.
+    pub fn agent(&self) -> &str {
+        &self.agent
+    }
+
+    /// Whether its event stream is open and beating.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Waits (at most `bound`) until the stream is open; whether it is.
+    pub async fn wait_connected(&self, bound: Duration) -> bool {
+        let notified = self.ready.notified();
+        if self.connected() {
+            return true;
+        }
+        let _ = tokio::time::timeout(bound, notified).await;
+        self.connected()
+    }
+
+    /// The node's liveness on this host; `None` when the host does not keep the node.
+    pub fn liveness(&self, node_id: &str) -> Option<Liveness> {
+        self.liveness.read().get(node_id).copied()
+    }
+
+    fn error(&self, node_id: &str, message: impl std::fmt::Display) -> AgentError {
+        AgentError::Host {
+            node_id: node_id.to_string(),
+            host: self.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        node_id: &str,
+        path: &str,
+        body: &Req,
+    ) -> Result<Resp, AgentError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| self.error(node_id, e))?;
+        let request = hyper::Request::post(format!("http://{}{path}", self.agent))
+            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| self.error(node_id, e))?;
+        let answer = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| self.error(node_id, format!("agent {}: {e}", self.agent)))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.error(node_id, e))?
+                .to_bytes();
+            Ok::<_, AgentError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(CALL_TIMEOUT, answer)
+            .await
+            .map_err(|_| self.error(node_id, format!("no answer in {CALL_TIMEOUT:?}")))??;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| self.error(node_id, e));
+        }
+        match serde_json::from_slice::<Failure>(&body) {
+            Ok(f) if f.kind == "exited-during-start" => Err(AgentError::ExitedDuringStart {
+                node_id: node_id.to_string(),
+                status: f.status,
+                log_tail: f.log_tail,
+            }),
+            Ok(f) => Err(self.error(node_id, f.message)),
+            Err(_) => Err(self.error(
+                node_id,
+                format!("{status}: {}", String::from_utf8_lossy(&body)),
+            )),
+        }
+    }
+
+    fn note_running(&self, node_id: &str, pid: u32) {
+        self.liveness
+            .write()
+            .insert(node_id.to_string(), Liveness::Running(pid));
+    }
+
+    /// Starts the node there, or adopts its live process.
+    ///
+    /// # Errors
+    /// The agent's, or [`AgentError::Host`] when it cannot be reached.
+    pub async fn ensure_running(&self, cfg: &NodeConfig) -> Result<NodeProcess, AgentError> {
+        let p: Process = self.call(&cfg.node_id, path::ENSURE_RUNNING, cfg).await?;
+        self.note_running(&cfg.node_id, p.pid);
+        Ok(NodeProcess {
+            pid: p.pid,
+            adopted: p.adopted,
+            info: None,
+        })
+    }
+
+    /// Adopts the node's live process there, never starting one.
+    ///
+    /// # Errors
+    /// As [`RemoteHost::ensure_running`].
+    pub async fn adopt(&self, cfg: &NodeConfig) -> Result<Option<NodeProcess>, AgentError> {
+        let p: Option<Process> = self.call(&cfg.node_id, path::ADOPT, cfg).await?;
+        Ok(p.map(|p| {
+            self.note_running(&cfg.node_id, p.pid);
+            NodeProcess {
+                pid: p.pid,
+                adopted: p.adopted,
+                info: None,
+            }
+        }))
+    }
+
+    /// Stops the node there.
+    ///
+    /// # Errors
+    /// As [`RemoteHost::ensure_running`].
+    pub async fn stop(
+        &self,
+        node_id: &str,
+        address: std::net::SocketAddr,
+        save: bool,
+    ) -> Result<(), AgentError> {
+        let stop = Stop {
+            node_id: node_id.to_string(),
+            address,
+            save,
+        };
+        self.call(node_id, path::STOP, &stop).await
+    }
+
+    /// Stops the node there and deletes its directory.
+    ///
+    /// # Errors
+    /// As [`RemoteHost::ensure_running`].
+    pub async fn remove(
+        &self,
+        node_id: &str,
+        address: std::net::SocketAddr,
+    ) -> Result<(), AgentError> {
+        let stop = Stop {
+            node_id: node_id.to_string(),
+            address,
+            save: false,
+        };
+        self.call::<_, ()>(node_id, path::REMOVE, &stop).await?;
+        self.liveness.write().remove(node_id);
+        Ok(())
+    }
+
+    /// Sets the node's data file aside there; where it went.
+    ///
+    /// # Errors
+    /// As [`RemoteHost::ensure_running`].
+    pub async fn set_aside_data(
+        &self,
+        node_id: &str,
+    ) -> Result<Option<std::path::PathBuf>, AgentError> {
+        let node = NodeRef {
+            node_id: node_id.to_string(),
+        };
+        let aside: Option<String> = self.call(node_id, path::SET_ASIDE, &node).await?;
+        Ok(aside.map(std::path::PathBuf::from))
+    }
+
+    /// Whether the node's data file there is its last clean stop's (`false` when the host
+    /// cannot say).
+    pub async fn stopped_cleanly(&self, node_id: &str) -> bool {
+        let node = NodeRef {
+            node_id: node_id.to_string(),
+        };
+        self.call(node_id, path::STOPPED_CLEANLY, &node)
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Follows the host's event stream until `stop` turns true, sending its events (and the
+    /// exits of a lost host's nodes) to `events`.
+    pub async fn follow(
+        self: Arc<Self>,
+        events: broadcast::Sender<NodeEvent>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let outcome = tokio::select! {
+                outcome = self.stream_once(&events) => outcome,
+                _ = stop.changed() => return,
+            };
+            if let Err(why) = outcome {
+                if self.connected.swap(false, Ordering::AcqRel) {
+                    tracing::error!(host = %self.name, agent = %self.agent, %why, "host lost: its nodes are taken for gone");
+                }
+                self.lose(&events);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RECONNECT_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Every node of a lost host is gone: each that ran gets an exit event.
+    fn lose(&self, events: &broadcast::Sender<NodeEvent>) {
+        let mut liveness = self.liveness.write();
+        for (node_id, l) in liveness.iter_mut() {
+            if let Liveness::Running(pid) | Liveness::Stopped(pid) = *l {
+                *l = Liveness::Gone;
+                let _ = events.send(NodeEvent {
+                    node_id: node_id.clone(),
+                    pid,
+                    event: ProcessEvent::Exited,
+                });
+            }
+        }
+    }
+
+    /// Takes a snapshot in: nodes whose liveness changed are woken (an exit for one that no
+    /// longer runs, a continuation for one that runs again).
+    fn take_snapshot(
+        &self,
+        nodes: Vec<(String, WireLiveness)>,
+        events: &broadcast::Sender<NodeEvent>,
+    ) {
+        let fresh: HashMap<String, Liveness> =
+            nodes.into_iter().map(|(id, l)| (id, l.into())).collect();
+        let mut liveness = self.liveness.write();
+        for (node_id, before) in liveness.iter() {
+            let now = fresh.get(node_id).copied().unwrap_or(Liveness::Gone);
+            if let (Liveness::Running(pid) | Liveness::Stopped(pid), Liveness::Gone) =
+                (*before, now)
+            {
+                let _ = events.send(NodeEvent {
+                    node_id: node_id.clone(),
+                    pid,
+                    event: ProcessEvent::Exited,
+                });
+            }
+        }
+        for (node_id, now) in &fresh {
+            let before = liveness.get(node_id).copied().unwrap_or(Liveness::Gone);
+            if let (Liveness::Gone, Liveness::Running(pid)) = (before, *now) {
+                let _ = events.send(NodeEvent {
+                    node_id: node_id.clone(),
+                    pid,
+                    event: ProcessEvent::Continued,
+                });
+            }
+        }
+        *liveness = fresh;
+    }
+
+    /// One life of the stream: `Err` says why it ended.
+    async fn stream_once(&self, events: &broadcast::Sender<NodeEvent>) -> Result<(), String> {
+        let request = hyper::Request::get(format!("http://{}{}", self.agent, path::EVENTS))
+            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(HEARTBEAT_DEADLINE, self.http.request(request))
+            .await
+            .map_err(|_| format!("no answer in {HEARTBEAT_DEADLINE:?}"))?
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("the agent answered {}", response.status()));
+        }
+        let mut body = response.into_body();
+        let mut buffer = BytesMut::new();
+        loop {
+            let frame = tokio::time::timeout(HEARTBEAT_DEADLINE, body.frame())
+                .await
+                .map_err(|_| format!("silent for {HEARTBEAT_DEADLINE:?}"))?;
+            let Some(frame) = frame else {
+                return Err("the stream ended".into());
+            };
+            let frame = frame.map_err(|e| e.to_string())?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            buffer.extend_from_slice(&data);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line = buffer.split_to(end + 1);
+                let item: StreamItem = serde_json::from_slice(&line[..end])
+                    .map_err(|e| format!("a line of the stream does not parse: {e}"))?;
+                match item {
+                    StreamItem::Snapshot(nodes) => {
+                        self.take_snapshot(nodes, events);
+                        if !self.connected.swap(true, Ordering::AcqRel) {
+                            tracing::info!(host = %self.name, agent = %self.agent, "host connected");
+                        }
+                        self.ready.notify_waiters();
+                    }
+                    StreamItem::Event(event, now) => {
+                        self.liveness
+                            .write()
+                            .insert(event.node_id.clone(), now.into());
+                        if let Some(event) = event.to_event() {
+                            let _ = events.send(event);
+                        }
+                    }
+                    StreamItem::Beat => {}
+                }
+            }
+            if buffer.len() > LINE_MAX {
+                return Err("a line of the stream is too long".into());
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Several hosts on one store (`ferrocache up --store etcd://…` on each): every host runs an
+//! agent for the node processes placed on it, and the leading host's control plane reaches
+//! the agents of the others through this crate.
+//!
+//! # Layout
+//! - [`server`]: a host's agent served over HTTP on `--agent-listen` (JSON bodies, a shared
+//!   token): start, adopt, stop, remove a node, set its data aside, and a stream of the host's
+//!   process events with a heartbeat;
+//! - [`client`]: [`client::RemoteHost`], the leader's side of one such agent: its calls, and the
+//!   host's process liveness kept current from the stream; a stream that stays silent past
+//!   [`client::HEARTBEAT_DEADLINE`] means the host is lost, and its nodes are reported gone;
+//! - [`runtime`]: [`runtime::HostsRuntime`], the control plane's `NodeRuntime` that sends each
+//!   node's process work to the host it is placed on and talks Redis to every node directly.
+//!
+//! - [`wire`]: the protocol's messages.
+//!
+//! Redis traffic (INFO, REPLICAOF, CONFIG SET, …) never goes through an agent: the control
+//! plane reaches every node at its host's address like replication does.
+//!
+//! # Dependency rules
+//! Depends on `agent` (what it serves), `control` (the `NodeRuntime` it implements), `engine`,
+//! `model` and `store` (the hosts' registrations and the nodes' placements); the binary wires
+//! it when the store is in etcd. Nothing depends on it but the binary.
+
+pub mod client;
+pub mod runtime;
+pub mod server;
+pub mod wire;

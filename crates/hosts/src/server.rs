@@ -1,0 +1,243 @@
+//! A host's agent, served to the leading host over HTTP (see [`crate::wire`] for the calls).
+//!
+//! Every call carries the hosts' shared token; a call without it is refused with 401. The
+//! leader renders each node's configuration; this side puts the node's directory and socket
+//! in this host's data directory and lets its own agent (whose identity the hosts share) start
+//! it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Json, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use ferrocache_agent::{Agent, AgentError};
+use ferrocache_engine::{NodeAddress, NodeConfig};
+
+use crate::wire::{self, path, Failure, NodeRef, Process, Stop, StreamItem, WireEvent};
+
+/// What the handlers share.
+struct Shared {
+    agent: Arc<Agent>,
+    token: String,
+}
+
+/// The agent's HTTP routes, guarded by `token`.
+pub fn router(agent: Arc<Agent>, token: String) -> Router {
+    let shared = Arc::new(Shared { agent, token });
+    Router::new()
+        .route(path::ENSURE_RUNNING, post(ensure_running))
+        .route(path::ADOPT, post(adopt))
+        .route(path::STOP, post(stop))
+        .route(path::REMOVE, post(remove))
+        .route(path::SET_ASIDE, post(set_aside))
+        .route(path::STOPPED_CLEANLY, post(stopped_cleanly))
+        .route(path::EVENTS, get(events))
+        .layer(middleware::from_fn_with_state(shared.clone(), authorize))
+        .with_state(shared)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// The listener's.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    agent: Arc<Agent>,
+    token: String,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(agent, token))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(wire::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.is_none_or(|t| !same(t.as_bytes(), shared.token.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the hosts' token is missing or wrong",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The leader's configuration with this host's directory and socket for the node.
+fn localize(agent: &Agent, mut cfg: NodeConfig) -> Result<NodeConfig, AgentError> {
+    if cfg.tls.is_some() || cfg.at_rest_key_id.is_some() {
+        return Err(AgentError::Host {
+            node_id: cfg.node_id.clone(),
+            host: "this".into(),
+            message: "a node with its own TLS or encryption at rest runs on the leading host only"
+                .into(),
+        });
+    }
+    cfg.dir = agent.node_dir(&cfg.node_id);
+    // Its socket here, for this host's own calls (a clean stop goes through it).
+    cfg.unix_socket =
+        ferrocache_control::reconcile::node::socket_path(agent.nodes_dir(), &cfg.node_id);
+    Ok(cfg)
+}
+
+fn failure(e: &AgentError) -> Response {
+    let body = match e {
+        AgentError::ExitedDuringStart {
+            status, log_tail, ..
+        } => Failure {
+            kind: "exited-during-start".into(),
+            message: e.to_string(),
+            status: status.clone(),
+            log_tail: log_tail.clone(),
+        },
+        other => Failure {
+            kind: "agent".into(),
+            message: other.to_string(),
+            status: String::new(),
+            log_tail: String::new(),
+        },
+    };
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+/// The address the agent stops a node through: its socket here when it has one.
+fn local_address(agent: &Agent, node_id: &str, given: std::net::SocketAddr) -> NodeAddress {
+    match ferrocache_control::reconcile::node::socket_path(agent.nodes_dir(), node_id) {
+        Some(p) if p.exists() => NodeAddress::Unix(p),
+        _ => NodeAddress::Tcp(given),
+    }
+}
+
+async fn ensure_running(State(s): State<Arc<Shared>>, Json(cfg): Json<NodeConfig>) -> Response {
+    let cfg = match localize(&s.agent, cfg) {
+        Ok(c) => c,
+        Err(e) => return failure(&e),
+    };
+    match s.agent.ensure_running(&cfg).await {
+        Ok(p) => Json(Process {
+            pid: p.pid,
+            adopted: p.adopted,
+        })
+        .into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn adopt(State(s): State<Arc<Shared>>, Json(cfg): Json<NodeConfig>) -> Response {
+    let cfg = match localize(&s.agent, cfg) {
+        Ok(c) => c,
+        Err(e) => return failure(&e),
+    };
+    match s.agent.adopt(&cfg).await {
+        Ok(p) => Json(p.map(|p| Process {
+            pid: p.pid,
+            adopted: p.adopted,
+        }))
+        .into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn stop(State(s): State<Arc<Shared>>, Json(stop): Json<Stop>) -> Response {
+    let address = local_address(&s.agent, &stop.node_id, stop.address);
+    match s.agent.stop(&stop.node_id, &address, stop.save).await {
+        Ok(()) => Json(()).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn remove(State(s): State<Arc<Shared>>, Json(stop): Json<Stop>) -> Response {
+    let address = local_address(&s.agent, &stop.node_id, stop.address);
+    match s.agent.remove(&stop.node_id, &address).await {
+        Ok(()) => Json(()).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn set_aside(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> Response {
+    match s.agent.set_aside_data(&node.node_id).await {
+        Ok(p) => Json(p.map(|p| p.display().to_string())).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn stopped_cleanly(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> Response {
+    Json(s.agent.stopped_cleanly(&node.node_id)).into_response()
+}
+
+/// Every node this host keeps (a directory under its nodes directory) and its liveness.
+fn snapshot(agent: &Agent) -> Vec<(String, wire::WireLiveness)> {
+    let Ok(entries) = std::fs::read_dir(agent.nodes_dir()) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .map(|id| {
+            let liveness = agent.liveness(&id).into();
+            (id, liveness)
+        })
+        .collect()
+}
+
+fn line(item: &StreamItem) -> Bytes {
+    let mut bytes = serde_json::to_vec(item).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+/// The event stream: a snapshot, then each process event as it happens and a beat whenever
+/// nothing did for [`wire::HEARTBEAT_EVERY`]. Events are subscribed to before the snapshot is
+/// taken, so none falls between the two.
+async fn events(State(s): State<Arc<Shared>>) -> Response {
+    let mut events = s.agent.process_events();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(64);
+    let agent = s.agent.clone();
+    tokio::spawn(async move {
+        if tx
+            .send(Ok(line(&StreamItem::Snapshot(snapshot(&agent)))))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let mut beat = tokio::time::interval(wire::HEARTBEAT_EVERY);
+        loop {
+            let item = tokio::select! {
+                event = events.recv() => match event {
+                    Ok(e) => StreamItem::Event(WireEvent::from(&e), agent.liveness(&e.node_id).into()),
+                    // Fell behind: a fresh snapshot tells the leader everything again.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        StreamItem::Snapshot(snapshot(&agent))
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = beat.tick() => StreamItem::Beat,
+            };
+            if tx.send(Ok(line(&item))).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

@@ -1,0 +1,161 @@
+//! The agent protocol's messages (JSON), shared by [`crate::server`] and [`crate::client`].
+
+use std::net::SocketAddr;
+
+use ferrocache_agent::{Liveness, NodeEvent};
+use serde::{Deserialize, Serialize};
+
+/// Header carrying the hosts' shared token (`Bearer <token>`).
+pub const AUTHORIZATION: &str = "authorization";
+/// How often the event stream says it is alive when nothing happens.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The paths of the protocol.
+pub mod path {
+    /// Start (or adopt) a node: [`ferrocache_engine::NodeConfig`] → [`super::Process`].
+    pub const ENSURE_RUNNING: &str = "/agent/v1/ensure-running";
+    /// Adopt a running node: [`ferrocache_engine::NodeConfig`] → `Option<Process>`.
+    pub const ADOPT: &str = "/agent/v1/adopt";
+    /// Stop a node: [`super::Stop`] → `()`.
+    pub const STOP: &str = "/agent/v1/stop";
+    /// Stop a node and delete its directory: [`super::Stop`] → `()`.
+    pub const REMOVE: &str = "/agent/v1/remove";
+    /// Set a node's data file aside: [`super::NodeRef`] → `Option<String>` (where it went).
+    pub const SET_ASIDE: &str = "/agent/v1/set-aside";
+    /// Whether a node's data file is its last clean stop's: [`super::NodeRef`] → `bool`.
+    pub const STOPPED_CLEANLY: &str = "/agent/v1/stopped-cleanly";
+    /// The host's process events: lines of [`super::StreamItem`], a snapshot first.
+    pub const EVENTS: &str = "/agent/v1/events";
+}
+
+/// A node's process as the agent reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Process {
+    /// Its PID on its host.
+    pub pid: u32,
+    /// Adopted rather than started.
+    pub adopted: bool,
+}
+
+/// Which node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRef {
+    /// The node's id.
+    pub node_id: String,
+}
+
+/// Stop (or remove) a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stop {
+    /// The node's id.
+    pub node_id: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Save its data first (`SHUTDOWN SAVE`).
+    #[serde(default)]
+    pub save: bool,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Failure {
+    /// `exited-during-start` (the reconcilers count those), else `agent`.
+    pub kind: String,
+    /// The agent's message.
+    pub message: String,
+    /// For `exited-during-start`: how it exited.
+    #[serde(default)]
+    pub status: String,
+    /// For `exited-during-start`: the last log lines.
+    #[serde(default)]
+    pub log_tail: String,
+}
+
+/// A node's liveness on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireLiveness {
+    /// See [`Liveness::Gone`].
+    Gone,
+    /// See [`Liveness::Stopped`].
+    Stopped(u32),
+    /// See [`Liveness::Running`].
+    Running(u32),
+}
+
+impl From<Liveness> for WireLiveness {
+    fn from(l: Liveness) -> Self {
+        match l {
+            Liveness::Gone => WireLiveness::Gone,
+            Liveness::Stopped(pid) => WireLiveness::Stopped(pid),
+            Liveness::Running(pid) => WireLiveness::Running(pid),
+        }
+    }
+}
+
+impl From<WireLiveness> for Liveness {
+    fn from(l: WireLiveness) -> Self {
+        match l {
+            WireLiveness::Gone => Liveness::Gone,
+            WireLiveness::Stopped(pid) => Liveness::Stopped(pid),
+            WireLiveness::Running(pid) => Liveness::Running(pid),
+        }
+    }
+}
+
+/// A process event on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// The node.
+    pub node_id: String,
+    /// Its process.
+    pub pid: u32,
+    /// `exited`, `stopped` or `continued`.
+    pub event: String,
+}
+
+impl From<&NodeEvent> for WireEvent {
+    fn from(e: &NodeEvent) -> Self {
+        use ferrocache_agent::watch::ProcessEvent;
+        WireEvent {
+            node_id: e.node_id.clone(),
+            pid: e.pid,
+            event: match e.event {
+                ProcessEvent::Exited => "exited",
+                ProcessEvent::Stopped => "stopped",
+                ProcessEvent::Continued => "continued",
+            }
+            .to_string(),
+        }
+    }
+}
+
+impl WireEvent {
+    /// The event, when its kind is one this release knows.
+    pub fn to_event(&self) -> Option<NodeEvent> {
+        use ferrocache_agent::watch::ProcessEvent;
+        let event = match self.event.as_str() {
+            "exited" => ProcessEvent::Exited,
+            "stopped" => ProcessEvent::Stopped,
+            "continued" => ProcessEvent::Continued,
+            _ => return None,
+        };
+        Some(NodeEvent {
+            node_id: self.node_id.clone(),
+            pid: self.pid,
+            event,
+        })
+    }
+}
+
+/// One line of the event stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamItem {
+    /// Every node the host keeps, and its liveness now (first line).
+    Snapshot(Vec<(String, WireLiveness)>),
+    /// A process event, with the node's liveness after it.
+    Event(WireEvent, WireLiveness),
+    /// Nothing happened; the host is alive.
+    Beat,
+}

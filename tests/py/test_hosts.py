@@ -1,0 +1,126 @@
+"""Several hosts on one etcd store: three test hosts (network namespaces made by the test,
+tests/py/netns.py), each with an etcd member and a ferrocache. A group's nodes are spread over
+the hosts, one per zone as PreferredCacheClusterAZs asks, and replicate over the hosts'
+addresses; the host of the primary dies (its ferrocache, its nodes and its etcd member killed)
+and the primary fails over to a replica on a live host, with the acknowledged data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import netns
+from harness import Ferrocache, kill_leftover_nodes, wait_group_available, wait_until
+
+pytestmark = pytest.mark.skipif(
+    netns.available() is not None or shutil.which("etcd") is None,
+    reason=netns.available() or "etcd-server is not installed")
+
+ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
+
+
+class Site:
+    """One test host: its namespace, its etcd member's place, its ferrocache."""
+
+    def __init__(self, host: netns.Host, fc: Ferrocache, name: str, zone: str):
+        self.host, self.fc, self.name, self.zone = host, fc, name, zone
+
+    def redis(self, address: str, *command: str) -> str:
+        """One redis-cli command from inside this host."""
+        out = subprocess.run(["ip", "netns", "exec", self.host.name, "redis-cli", "-h", address,
+                              "-p", "6379", *command], capture_output=True, text=True,
+                             timeout=20)
+        return out.stdout.strip()
+
+    def nodes(self) -> set[str]:
+        """The nodes whose directories this host keeps."""
+        path = os.path.join(self.fc.data_dir, "nodes")
+        return set(os.listdir(path)) if os.path.isdir(path) else set()
+
+
+@pytest.fixture
+def sites():
+    rig = netns.Rig()
+    etcd = None
+    made: list[Site] = []
+    try:
+        hosts = [rig.add_host() for _ in range(3)]
+        etcd = netns.EtcdCluster(rig, hosts)
+        url = etcd.store_url("hosts")
+        for index, host in enumerate(hosts):
+            name = f"host{index + 1}"
+            fc = Ferrocache(listen=f"{host.address}:4566",
+                            prefix=["ip", "netns", "exec", host.name], ready_timeout=90,
+                            extra_args=["--store", url, "--host-name", name,
+                                        "--zone", ZONES[index],
+                                        "--advertise-address", host.address,
+                                        "--data-path", "router"])
+            made.append(Site(host, fc, name, ZONES[index]))
+        # The first leads; the others serve their agents and wait to lead.
+        made[0].fc.start()
+        for site in made[1:]:
+            site.fc.start(wait=False)
+        for site in made[1:]:
+            wait_until(lambda: any(l.startswith("Host: ") for l in site.fc.lines), 60,
+                       what=f"{site.name} registered")
+        yield rig, etcd, made
+    finally:
+        for site in made:
+            site.fc.close()
+        if etcd is not None:
+            etcd.close()
+        rig.close()
+
+
+def members(client, group_id: str) -> dict[str, str]:
+    group = client.describe_replication_groups(ReplicationGroupId=group_id)["ReplicationGroups"][0]
+    return {m["CacheClusterId"]: m["CurrentRole"]
+            for m in group["NodeGroups"][0]["NodeGroupMembers"]}
+
+
+def test_a_group_spreads_over_hosts_and_fails_over_when_the_primary_host_dies(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    ec.create_replication_group(
+        ReplicationGroupId="spread", ReplicationGroupDescription="over three hosts",
+        NumCacheClusters=3, CacheNodeType="cache.t3.micro", Engine="redis",
+        AutomaticFailoverEnabled=True, MultiAZEnabled=True,
+        PreferredCacheClusterAZs=[ZONES[1], ZONES[0], ZONES[2]])
+    group = wait_group_available(ec, "spread", timeout=int(os.environ.get("HOSTS_WAIT", "120")))
+
+    # One node per host, in the host's zone, as asked; the primary (-001) on the second host.
+    assert second.nodes() == {"spread-001"}, second.nodes()
+    assert leader.nodes() == {"spread-002"}, leader.nodes()
+    assert third.nodes() == {"spread-003"}, third.nodes()
+    zones = {c["CacheClusterId"]: c["PreferredAvailabilityZone"]
+             for c in ec.describe_cache_clusters()["CacheClusters"]}
+    assert zones == {"spread-001": ZONES[1], "spread-002": ZONES[0], "spread-003": ZONES[2]}
+    assert members(ec, "spread")["spread-001"] == "primary"
+
+    # Writes through the primary endpoint reach both replicas on the other hosts.
+    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    assert leader.redis(primary, "SET", "acked", "before") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+
+    # The primary's host dies: its ferrocache, its nodes and its etcd member.
+    second.fc.kill9()
+    kill_leftover_nodes(second.fc.data_dir)
+    etcd.kill(second.host)
+
+    def failed_over():
+        roles = members(ec, "spread")
+        new = [n for n, r in roles.items() if r == "primary" and n != "spread-001"]
+        return new[0] if new else None
+    promoted = wait_until(failed_over, 60, poll=0.1, what="a replica promoted")
+    assert promoted in ("spread-002", "spread-003")
+    assert wait_until(lambda: leader.redis(primary, "SET", "after", "1") == "OK", 30,
+                      poll=0.1, what="writes through the primary endpoint")
+    assert leader.redis(primary, "GET", "acked") == "before"
+    events = [e["Message"] for e in
+              ec.describe_events(SourceIdentifier="spread", SourceType="replication-group",
+                                 Duration=60)["Events"]]
+    assert any("Failover from primary node spread-001" in m and "completed" in m
+               for m in events), events
