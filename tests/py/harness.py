@@ -136,6 +136,18 @@ def kill_leftover_nodes(data_dir: str | Path, grace: float = 5.0) -> list[int]:
     return leftovers
 
 
+def kill_nodes_now(data_dir: str | Path) -> list[int]:
+    """SIGKILL every redis-server recorded under data_dir (a host dying: nothing saved, no
+    goodbye to replicas)."""
+    pids = [pid for pid in node_pids(data_dir).values() if is_redis_server(pid)]
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return pids
+
+
 def redis_processes_under(root: str | Path) -> list[int]:
     """Pids of live redis-server processes whose working directory is inside `root`.
 

@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 import netns
-from harness import Ferrocache, kill_leftover_nodes, wait_group_available, wait_until
+from harness import Ferrocache, kill_nodes_now, wait_group_available, wait_until
 
 pytestmark = pytest.mark.skipif(
     netns.available() is not None or shutil.which("etcd") is None,
@@ -81,15 +81,28 @@ def members(client, group_id: str) -> dict[str, str]:
             for m in group["NodeGroups"][0]["NodeGroupMembers"]}
 
 
+def create_spread(ec, group_id: str, zones: list[str]) -> tuple[dict, str]:
+    """A three-node group, one node per zone of `zones` in order (the first, -001, primary),
+    written to once and synced to both replicas; the group and its primary endpoint."""
+    ec.create_replication_group(
+        ReplicationGroupId=group_id, ReplicationGroupDescription="over three hosts",
+        NumCacheClusters=3, CacheNodeType="cache.t3.micro", Engine="redis",
+        AutomaticFailoverEnabled=True, MultiAZEnabled=True, PreferredCacheClusterAZs=zones)
+    group = wait_group_available(ec, group_id, timeout=int(os.environ.get("HOSTS_WAIT", "120")))
+    assert members(ec, group_id)[f"{group_id}-001"] == "primary"
+    return group, group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+
+
+def promoted(ec, group_id: str) -> list[str]:
+    """The members other than -001 that are primary now."""
+    return [n for n, r in members(ec, group_id).items()
+            if r == "primary" and n != f"{group_id}-001"]
+
+
 def test_a_group_spreads_over_hosts_and_fails_over_when_the_primary_host_dies(sites):
     rig, etcd, (leader, second, third) = sites
     ec = leader.fc.client()
-    ec.create_replication_group(
-        ReplicationGroupId="spread", ReplicationGroupDescription="over three hosts",
-        NumCacheClusters=3, CacheNodeType="cache.t3.micro", Engine="redis",
-        AutomaticFailoverEnabled=True, MultiAZEnabled=True,
-        PreferredCacheClusterAZs=[ZONES[1], ZONES[0], ZONES[2]])
-    group = wait_group_available(ec, "spread", timeout=int(os.environ.get("HOSTS_WAIT", "120")))
+    group, primary = create_spread(ec, "spread", [ZONES[1], ZONES[0], ZONES[2]])
 
     # One node per host, in the host's zone, as asked; the primary (-001) on the second host.
     assert second.nodes() == {"spread-001"}, second.nodes()
@@ -98,24 +111,18 @@ def test_a_group_spreads_over_hosts_and_fails_over_when_the_primary_host_dies(si
     zones = {c["CacheClusterId"]: c["PreferredAvailabilityZone"]
              for c in ec.describe_cache_clusters()["CacheClusters"]}
     assert zones == {"spread-001": ZONES[1], "spread-002": ZONES[0], "spread-003": ZONES[2]}
-    assert members(ec, "spread")["spread-001"] == "primary"
 
     # Writes through the primary endpoint reach both replicas on the other hosts.
-    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     assert leader.redis(primary, "SET", "acked", "before") == "OK"
     assert leader.redis(primary, "WAIT", "2", "5000") == "2"
 
     # The primary's host dies: its ferrocache, its nodes and its etcd member.
     second.fc.kill9()
-    kill_leftover_nodes(second.fc.data_dir)
+    kill_nodes_now(second.fc.data_dir)
     etcd.kill(second.host)
 
-    def failed_over():
-        roles = members(ec, "spread")
-        new = [n for n, r in roles.items() if r == "primary" and n != "spread-001"]
-        return new[0] if new else None
-    promoted = wait_until(failed_over, 60, poll=0.1, what="a replica promoted")
-    assert promoted in ("spread-002", "spread-003")
+    new = wait_until(lambda: promoted(ec, "spread"), 60, poll=0.1, what="a replica promoted")
+    assert new[0] in ("spread-002", "spread-003")
     assert wait_until(lambda: leader.redis(primary, "SET", "after", "1") == "OK", 30,
                       poll=0.1, what="writes through the primary endpoint")
     assert leader.redis(primary, "GET", "acked") == "before"
@@ -124,3 +131,58 @@ def test_a_group_spreads_over_hosts_and_fails_over_when_the_primary_host_dies(si
                                  Duration=60)["Events"]]
     assert any("Failover from primary node spread-001" in m and "completed" in m
                for m in events), events
+
+
+def test_the_leaders_host_dies_another_host_leads_and_fails_its_primary_over(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "led", ZONES)
+    assert leader.nodes() == {"led-001"}
+    assert leader.redis(primary, "SET", "acked", "before") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+
+    # The leader's host dies: another host takes the lead once the lease runs out, adopts the
+    # nodes that still run, and promotes one of them.
+    leader.fc.kill9()
+    kill_nodes_now(leader.fc.data_dir)
+    etcd.kill(leader.host)
+    wait_until(lambda: second.fc._ready.is_set() or third.fc._ready.is_set(), 60, poll=0.1,
+               what="another host leads")
+    new = second if second.fc._ready.is_set() else third
+    ec = new.fc.client()
+
+    wait_until(lambda: promoted(ec, "led"), 60, poll=0.1, what="a replica promoted")
+    wait_group_available(ec, "led", timeout=60)
+    assert wait_until(lambda: new.redis(primary, "SET", "after", "1") == "OK", 30, poll=0.1,
+                      what="writes through the primary endpoint on the new leader's host")
+    assert new.redis(primary, "GET", "acked") == "before"
+    # The nodes on the live hosts kept running: adopted, not restarted.
+    assert second.nodes() == {"led-002"} and third.nodes() == {"led-003"}
+
+
+def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "cut", [ZONES[1], ZONES[0], ZONES[2]])
+    assert second.nodes() == {"cut-001"}
+    assert leader.redis(primary, "SET", "acked", "before") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+
+    # Cut off (its node keeps running there): the leader loses its stream and fails over.
+    rig.cut(second.host)
+
+    wait_until(lambda: promoted(ec, "cut"), 60, poll=0.1, what="a replica promoted")
+    assert wait_until(lambda: leader.redis(primary, "SET", "during", "cut") == "OK", 30,
+                      poll=0.1, what="writes through the primary endpoint")
+
+    # Back: the old primary follows the new one and holds what was written meanwhile.
+    rig.heal(second.host)
+    wait_group_available(ec, "cut", timeout=60)
+    wait_until(lambda: members(ec, "cut").get("cut-001") == "replica", 60, poll=0.2,
+               what="the old primary back as a replica")
+    node = next(c for c in ec.describe_cache_clusters(CacheClusterId="cut-001",
+                                                      ShowCacheNodeInfo=True)["CacheClusters"])
+    address = node["CacheNodes"][0]["Endpoint"]["Address"]
+    wait_until(lambda: leader.redis(address, "GET", "during") == "cut", 60, poll=0.2,
+               what="the old primary synced from the new one")
+    assert leader.redis(address, "GET", "acked") == "before"

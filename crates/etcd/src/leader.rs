@@ -94,6 +94,26 @@ impl EtcdStore {
         ttl: i64,
         on_lost: Box<dyn FnOnce(String) + Send>,
     ) -> Result<Leadership, StoreError> {
+        self.lead_unless(
+            holder,
+            ttl,
+            on_lost,
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+    }
+
+    /// [`EtcdStore::lead`], giving up the wait once `given_up` is set (a host stopped while it
+    /// waited must not take the leadership afterwards).
+    ///
+    /// # Errors
+    /// As [`EtcdStore::lead`]; [`StoreError::Fenced`] once `given_up` is set.
+    pub fn lead_unless(
+        &self,
+        holder: &str,
+        ttl: i64,
+        on_lost: Box<dyn FnOnce(String) + Send>,
+        given_up: &std::sync::atomic::AtomicBool,
+    ) -> Result<Leadership, StoreError> {
         let inner = &self.inner;
         let key = inner.leader_key();
         let mut waiting_for: Option<String> = None;
@@ -116,6 +136,9 @@ impl EtcdStore {
                             waiting_for = Some(name);
                         }
                         std::thread::sleep(WAIT_POLL);
+                        if given_up.load(std::sync::atomic::Ordering::Acquire) {
+                            return Err(StoreError::Fenced("stopped while waiting to lead".into()));
+                        }
                     }
                 }
                 continue;

@@ -143,7 +143,8 @@ impl SharedStore {
         )
     }
 
-    /// Waits until this host leads the store.
+    /// Waits until this host leads the store; the wait ends without leading when the
+    /// returned future is dropped.
     ///
     /// # Errors
     /// The store's.
@@ -153,8 +154,27 @@ impl SharedStore {
             self.holder.clone(),
             self.lost_sender.clone(),
         );
-        let leadership =
-            tokio::task::spawn_blocking(move || Self::take(&store, &holder, &sender)).await??;
+        let given_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Set when this future is dropped (a stop while waiting).
+        struct GiveUp(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for GiveUp {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+        let _give_up = GiveUp(given_up.clone());
+        let leadership = tokio::task::spawn_blocking(move || {
+            let lost = sender.clone();
+            store.lead_unless(
+                &holder,
+                LEADERSHIP_TTL,
+                Box::new(move |why| {
+                    let _ = lost.send(why);
+                }),
+                &given_up,
+            )
+        })
+        .await??;
         *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(leadership);
         Ok(())
     }

@@ -35,7 +35,8 @@
 //! Eligibility ([`replica_eligible`]): a replica in the middle of a full sync, or one that never
 //! synced, is never promoted, nor one whose link to the primary has been down more than
 //! `REPLICA_LINK_DOWN_MAX` longer than the primary itself has been known down (it missed
-//! writes). Among eligible candidates the highest replication offset wins, then (Multi-AZ) one
+//! writes) — known down by this control plane, or, when every replica lost its link, since the
+//! last of them lost it (a leader that took over after the primary's host died learns late). Among eligible candidates the highest replication offset wins, then (Multi-AZ) one
 //! outside the old primary's zone, then the lowest id. Only a replica running in the same cluster
 //! mode as the primary is a candidate (a group moving into cluster mode has both for a moment). A former primary still running as one
 //! because a switch away from it never finished is a candidate too (it is fenced, and may hold
@@ -378,7 +379,7 @@ async fn pick(
     let old_zone = lost_member
         .and_then(|m| m.intent.as_ref())
         .map(|i| i.zone.clone());
-    let mut probed = Vec::new();
+    let mut answers = Vec::new();
     for m in &facts.members {
         if excluded.contains(&m.spec.id.as_str())
             || only.is_some_and(|o| o != m.spec.id)
@@ -397,6 +398,22 @@ async fn pick(
             .raw
             .get("master_link_down_since_seconds")
             .and_then(|v| v.parse::<i64>().ok());
+        answers.push((m, intent, info, link_down));
+    }
+    // When every replica lost its link, the primary has been out of reach since the last of
+    // them lost it at the latest, even if this control plane learnt it later (it took the
+    // lead after the primary's host died): a replica is measured against the freshest one.
+    let replicas_lost_it_for = answers
+        .iter()
+        .filter(|(_, _, info, _)| info.slave_repl_offset.is_some())
+        .map(|(_, _, _, link_down)| link_down.filter(|s| *s >= 0).map(|s| s as u64))
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|downs| downs.into_iter().min())
+        .map(std::time::Duration::from_secs)
+        .unwrap_or_default();
+    let primary_down_for = primary_down_for.max(replicas_lost_it_for);
+    let mut probed = Vec::new();
+    for (m, intent, info, link_down) in answers {
         let is_replica = info.slave_repl_offset.is_some();
         if is_replica
             && !replica_eligible(info.master_sync_in_progress, link_down, primary_down_for)

@@ -6,7 +6,8 @@
 //! node also gets a host: one that runs no other member of its shard when there is one (a host
 //! lost takes one copy of the data, not two), in the node's preferred zone when a host is
 //! there, else the host with the fewest nodes; the node's zone is then its host's, as
-//! `DescribeCacheClusters` shows. It binds the host's address on a port of that host's own.
+//! `DescribeCacheClusters` shows — unless no host is in the zone asked for, which then stays a
+//! label as on one host. It binds the host's address on a port of that host's own.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -55,7 +56,13 @@ pub(crate) fn place(
             let (private, host) = match (&ctx.config.host, spreads(spec)) {
                 (Some(_), true) => {
                     let host = choose_host(w, spec, &zone)?;
-                    zone = host.zone.clone();
+                    // A node in a zone some host is in runs in its host's zone (the one asked
+                    // for, unless that host runs another member of the shard). A zone no host
+                    // is in stays what was asked for, a label, as on one host: the runbooks'
+                    // PreferredCacheClusterAZs work on fewer hosts than zones.
+                    if host.zone != zone && zone_has_host(w, &zone)? {
+                        zone = host.zone.clone();
+                    }
                     let address = host_address(&host)?;
                     // Hosts on one machine (loopback addresses) give each node its own private
                     // address, as one host does; others share the host's address by port.
@@ -135,6 +142,13 @@ fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord
         )
         .into()
     })
+}
+
+/// Whether a registered host is in `zone` (hosts are few: their records are read).
+fn zone_has_host(r: &dyn Reader, zone: &str) -> Result<bool, ReconcileError> {
+    Ok(r.docs::<HostRecord>("")?
+        .iter()
+        .any(|(_, h)| h.agent.is_some() && h.zone == zone))
 }
 
 /// The IPv4 address nodes on `host` bind.
