@@ -87,11 +87,15 @@ def in_host(host: netns.Host, fn):
 
 class Writer:
     """On `host`, writes seq:N every WRITE_INTERVAL through `connect()`; records when each
-    acknowledged write was sent and acknowledged, and by which server (its run_id)."""
+    acknowledged write was sent and acknowledged, and (with `identify`) by which primary: the
+    `master_replid` of `INFO replication`, pipelined with the write (a promoted replica takes a
+    new one)."""
 
-    def __init__(self, host: netns.Host, connect, prefix: str = "seq"):
+    def __init__(self, host: netns.Host, connect, prefix: str = "seq", identify: bool = False):
         self.host, self.connect, self.prefix = host, connect, prefix
+        self.identify = identify
         self.acked: list[tuple[int, float, float]] = []  # (n, sent, acked)
+        self.by: list[str] = []  # the primary that acknowledged each (with `identify`)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -105,7 +109,16 @@ class Writer:
                 if client is None:
                     client = self.connect()
                 sent = time.monotonic()
-                client.set(f"{self.prefix}:{n}", n)
+                if self.identify:
+                    pipe = client.pipeline(transaction=False)
+                    pipe.set(f"{self.prefix}:{n}", n)
+                    pipe.info("replication")
+                    _, info = pipe.execute()
+                    if info.get("role") != "master":
+                        raise redis.exceptions.ReadOnlyError("not the primary")
+                    self.by.append(info["master_replid"])
+                else:
+                    client.set(f"{self.prefix}:{n}", n)
                 self.acked.append((n, sent, time.monotonic()))
                 n += 1
             except (redis.exceptions.RedisError, OSError):
@@ -161,11 +174,12 @@ class FerrocacheHosts:
     def client_on_primary_host(self):
         return None  # the endpoints are served on the leading host only
 
-    def kill_primary_host(self):
+    def kill_primary_host(self) -> list[int]:
         fc = self.fcs[1]
+        pids = kill_nodes_now(fc.data_dir)
         fc.kill9()
-        kill_nodes_now(fc.data_dir)
         self.etcd.kill(self.hosts[1])
+        return pids
 
     def close(self):
         for fc in self.fcs:
@@ -216,10 +230,11 @@ class SentinelHosts:
         # A client beside the old master keeps talking to the master it was given.
         return plain(self.hosts[1].address, 6379)
 
-    def kill_primary_host(self):
+    def kill_primary_host(self) -> list[int]:
         for proc in (self.redis[1], self.sentinels[1]):
             proc.kill()
             proc.wait()
+        return []
 
     def close(self):
         for proc in self.redis + self.sentinels:
@@ -251,10 +266,15 @@ def kill_trial(system_class) -> tuple[float, int]:
         writer.thread.start()
         wait_until(lambda: len(writer.acked) > 300, 30, what="writes flowing")
         killed_at = time.monotonic()
-        system.kill_primary_host()
-        wait_until(lambda: writer.acked[-1][1] > killed_at, TRIAL_SECONDS_MAX,
+        pids = system.kill_primary_host()
+        # A write already inside the old primary when the signal lands can still be
+        # acknowledged: the RTO counts to the first write sent once the primary was dead.
+        wait_until(lambda: not any(os.path.exists(f"/proc/{p}") for p in pids), 5,
+                   what="the primary's processes gone", poll=0.0005)
+        dead_at = time.monotonic()
+        wait_until(lambda: writer.acked[-1][1] > dead_at, TRIAL_SECONDS_MAX,
                    what="a write sent after the kill acknowledged", poll=0.01)
-        first_after = next(acked for _, sent, acked in writer.acked if sent > killed_at)
+        first_after = next(acked for _, sent, acked in writer.acked if sent > dead_at)
         time.sleep(0.3)
         writer.stop.set()
         writer.thread.join(TRIAL_SECONDS_MAX)
@@ -274,9 +294,9 @@ def partition_trial(system_class) -> float | None:
     try:
         hosts = [rig.add_host() for _ in range(3)]
         system = system_class(rig, hosts)
-        main = Writer(hosts[0], system.client_on_leader(), prefix="main")
+        main = Writer(hosts[0], system.client_on_leader(), prefix="main", identify=True)
         beside = system.client_on_primary_host()
-        side = Writer(hosts[1], beside, prefix="side") if beside else None
+        side = Writer(hosts[1], beside, prefix="side", identify=True) if beside else None
         for w in (main, side):
             if w:
                 w.thread.start()
@@ -291,11 +311,14 @@ def partition_trial(system_class) -> float | None:
             if w:
                 w.stop.set()
                 w.thread.join(TRIAL_SECONDS_MAX)
-        # The old primary's acknowledgements: the main client's before the cut, and every one
-        # the client beside it got.
-        old_last = max([acked for _, sent, acked in main.acked if acked <= cut_at]
-                       + ([acked for _, _, acked in side.acked] if side else []))
-        new_first = next(acked for _, sent, acked in main.acked if sent > cut_at)
+        # Who acknowledged what: the old primary is the one that acknowledged the first write.
+        old = main.by[0]
+        acks = [(a, by) for (_, _, a), by in zip(main.acked, main.by)]
+        if side:
+            acks += [(a, by) for (_, _, a), by in zip(side.acked, side.by)]
+        old_last = max(a for a, by in acks if by == old)
+        new_first = min(a for a, by in acks if by != old)
+        rig.heal(hosts[1])
         return new_first - old_last
     finally:
         if system is not None:
