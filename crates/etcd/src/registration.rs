@@ -29,18 +29,37 @@ pub struct Registration {
     keeper: Option<std::thread::JoinHandle<()>>,
 }
 
+/// How long dropping a registration waits for etcd to withdraw it: a process cut off from
+/// etcd stops without it (the record expires with its lease).
+const WITHDRAW_WAIT: Duration = Duration::from_secs(2);
+
 impl Drop for Registration {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(keeper) = self.keeper.take() {
-            keeper.thread().unpark();
-            let _ = keeper.join();
-        }
-        let lease = self.lease.load(Ordering::Relaxed);
-        if lease != 0 {
-            if let Err(e) = self.inner.etcd.revoke(lease) {
-                tracing::warn!(error = %e, "could not withdraw a registration");
-            }
+        let keeper = self.keeper.take();
+        let (inner, lease) = (self.inner.clone(), self.lease.clone());
+        let (done, withdrawn) = std::sync::mpsc::channel::<()>();
+        // On a thread of its own: the keeper may be inside a call to an etcd that does not
+        // answer, and so may the revocation; neither holds the process's stop up for long.
+        let withdraw = std::thread::Builder::new()
+            .name("withdraw-registration".into())
+            .spawn(move || {
+                if let Some(keeper) = keeper {
+                    keeper.thread().unpark();
+                    let _ = keeper.join();
+                }
+                let lease = lease.load(Ordering::Relaxed);
+                if lease != 0 {
+                    if let Err(e) = inner.etcd.revoke(lease) {
+                        tracing::warn!(error = %e, "could not withdraw a registration");
+                    }
+                }
+                let _ = done.send(());
+            });
+        if withdraw.is_ok() && withdrawn.recv_timeout(WITHDRAW_WAIT).is_err() {
+            tracing::warn!(
+                "etcd did not withdraw this registration in time: it expires with its lease"
+            );
         }
     }
 }
