@@ -116,35 +116,36 @@ def node_pids(data_dir: str | Path) -> dict[str, int]:
     return result
 
 
-def kill_leftover_nodes(data_dir: str | Path, grace: float = 5.0) -> list[int]:
-    """SIGTERM, then SIGKILL, every redis-server recorded under data_dir that still runs."""
-    leftovers = [pid for pid in node_pids(data_dir).values() if is_redis_server(pid)]
-    for pid in leftovers:
+def live_node_pids(data_dir: str | Path) -> list[int]:
+    """Pids of the redis-server processes recorded under data_dir that still run."""
+    return [pid for pid in node_pids(data_dir).values() if is_redis_server(pid)]
+
+
+def signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except OSError:
             pass
+
+
+def kill_leftover_nodes(data_dir: str | Path, grace: float = 5.0) -> list[int]:
+    """SIGTERM, then SIGKILL, every redis-server recorded under data_dir that still runs."""
+    leftovers = live_node_pids(data_dir)
+    signal_all(leftovers, signal.SIGTERM)
     deadline = time.monotonic() + grace
     for pid in leftovers:
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if pid_alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+    signal_all([pid for pid in leftovers if pid_alive(pid)], signal.SIGKILL)
     return leftovers
 
 
 def kill_nodes_now(data_dir: str | Path) -> list[int]:
     """SIGKILL every redis-server recorded under data_dir (a host dying: nothing saved, no
     goodbye to replicas)."""
-    pids = [pid for pid in node_pids(data_dir).values() if is_redis_server(pid)]
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    pids = live_node_pids(data_dir)
+    signal_all(pids, signal.SIGKILL)
     return pids
 
 

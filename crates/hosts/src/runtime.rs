@@ -2,8 +2,8 @@
 //!
 //! A node's process work (start, adopt, stop, remove, its data file, its liveness) goes to the
 //! agent of the host the node is placed on: this host's own [`Agent`], or another's through a
-//! [`RemoteHost`]. Which host that is comes from the node's address (the host's address, see
-//! `NodeIntent::host`) and from the placements in the store; the hosts themselves from their
+//! [`RemoteHost`]. Which host that is comes from the node's configuration (`NodeConfig::host`)
+//! and from the placements in the store (`NodeIntent::host`); the hosts themselves from their
 //! registrations. Everything said to the nodes in Redis goes straight to them, from here.
 
 use std::collections::HashMap;
@@ -37,8 +37,6 @@ pub struct HostsRuntime {
     token: String,
     /// The other hosts, by name.
     hosts: RwLock<HashMap<String, Arc<RemoteHost>>>,
-    /// The other hosts' names, by address.
-    by_address: RwLock<HashMap<IpAddr, String>>,
     /// The host each node is placed on, by node id.
     placed: RwLock<HashMap<String, String>>,
     events: broadcast::Sender<NodeEvent>,
@@ -64,7 +62,6 @@ impl HostsRuntime {
             local_name: local_name.to_string(),
             token: token.to_string(),
             hosts: RwLock::new(HashMap::new()),
-            by_address: RwLock::new(HashMap::new()),
             placed: RwLock::new(HashMap::new()),
             events: events.clone(),
             stop,
@@ -155,9 +152,6 @@ impl HostsRuntime {
         let Some(agent) = &host.agent else {
             return;
         };
-        if let Ok(address) = host.address.parse::<IpAddr>() {
-            self.by_address.write().insert(address, host.name.clone());
-        }
         let mut hosts = self.hosts.write();
         if hosts.get(&host.name).is_some_and(|h| h.agent() == agent) {
             return;
@@ -205,24 +199,15 @@ impl HostsRuntime {
         let _ = self.stop.send(true);
     }
 
-    /// The remote host a node with this address runs on (`None`: this host).
-    fn by_ip(&self, ip: IpAddr) -> Option<Arc<RemoteHost>> {
-        let name = self.by_address.read().get(&ip).cloned()?;
-        self.hosts.read().get(&name).cloned()
-    }
-
-    /// The remote host `node_id` is placed on (`None`: this host).
-    fn by_node(&self, node_id: &str) -> Option<Arc<RemoteHost>> {
-        let name = self.placed.read().get(node_id).cloned()?;
-        if name == self.local_name {
-            return None;
-        }
-        self.hosts.read().get(&name).cloned()
-    }
-
-    /// The remote host a node's configuration names (`None`: this host).
-    fn for_config(&self, cfg: &NodeConfig) -> Result<Option<Arc<RemoteHost>>, RuntimeError> {
-        match cfg.host.as_deref() {
+    /// Where the process work of `node_id`, placed on `host`, goes: `None` to this host's own
+    /// agent, `Some` to another host's; an error for a host this one does not know (not
+    /// registered yet, or gone).
+    fn resolve(
+        &self,
+        node_id: &str,
+        host: Option<&str>,
+    ) -> Result<Option<Arc<RemoteHost>>, RuntimeError> {
+        match host {
             None => Ok(None),
             Some(name) if name == self.local_name => Ok(None),
             Some(name) => self
@@ -233,7 +218,7 @@ impl HostsRuntime {
                 .map(Some)
                 .ok_or_else(|| {
                     RuntimeError::Agent(ferrocache_agent::AgentError::Host {
-                        node_id: cfg.node_id.clone(),
+                        node_id: node_id.to_string(),
                         host: name.to_string(),
                         message: "the host is not registered".into(),
                     })
@@ -241,10 +226,23 @@ impl HostsRuntime {
         }
     }
 
-    /// The remote host for a call naming `node_id` at `addr`.
+    /// The host a node's configuration names.
+    fn for_config(&self, cfg: &NodeConfig) -> Result<Option<Arc<RemoteHost>>, RuntimeError> {
+        self.resolve(&cfg.node_id, cfg.host.as_deref())
+    }
+
+    /// The host `node_id` is placed on, as the store (or this runtime's own start of it) says.
+    fn for_node(&self, node_id: &str) -> Result<Option<Arc<RemoteHost>>, RuntimeError> {
+        let placed = self.placed.read().get(node_id).cloned();
+        self.resolve(node_id, placed.as_deref())
+    }
+
+    /// The host to stop or remove `node_id` at `addr` on. A node on a host this one does not
+    /// know is not running anywhere it can reach: this host's agent answers that it has no
+    /// such process, so deleting a group whose host is gone does not wait for the host.
     fn for_call(&self, node_id: &str, addr: &NodeAddress) -> Option<Arc<RemoteHost>> {
         match addr {
-            NodeAddress::Tcp(a) => self.by_node(node_id).or_else(|| self.by_ip(a.ip())),
+            NodeAddress::Tcp(_) => self.for_node(node_id).ok().flatten(),
             NodeAddress::Unix(_) => None,
         }
     }
@@ -253,19 +251,6 @@ impl HostsRuntime {
         self.placed
             .write()
             .insert(node_id.to_string(), host.name().to_string());
-    }
-
-    /// A node placed on a host this one does not know (not registered yet, or gone): its
-    /// process work cannot be done.
-    fn unknown_host(&self, node_id: &str) -> Option<RuntimeError> {
-        let name = self.placed.read().get(node_id).cloned()?;
-        (name != self.local_name && !self.hosts.read().contains_key(&name)).then(|| {
-            RuntimeError::Agent(ferrocache_agent::AgentError::Host {
-                node_id: node_id.to_string(),
-                host: name,
-                message: "the host is not registered".into(),
-            })
-        })
     }
 
     fn tcp(addr: &NodeAddress) -> Option<SocketAddr> {
@@ -278,10 +263,10 @@ impl HostsRuntime {
 
 impl NodeRuntime for HostsRuntime {
     fn liveness(&self, node_id: &str) -> Liveness {
-        match self.by_node(node_id) {
-            Some(host) => host.liveness(node_id).unwrap_or(Liveness::Gone),
-            None if self.unknown_host(node_id).is_some() => Liveness::Gone,
-            None => self.local.liveness(node_id),
+        match self.for_node(node_id) {
+            Ok(Some(host)) => host.liveness(node_id).unwrap_or(Liveness::Gone),
+            Ok(None) => self.local.liveness(node_id),
+            Err(_) => Liveness::Gone,
         }
     }
 
@@ -415,21 +400,20 @@ impl NodeRuntime for HostsRuntime {
         node_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<std::path::PathBuf>, RuntimeError>> {
         Box::pin(async move {
-            match self.by_node(node_id) {
+            match self.for_node(node_id)? {
                 Some(host) => Ok(host.set_aside_data(node_id).await?),
-                None => match self.unknown_host(node_id) {
-                    Some(e) => Err(e),
-                    None => NodeRuntime::set_aside_data(self.local.as_ref(), node_id).await,
-                },
+                None => NodeRuntime::set_aside_data(self.local.as_ref(), node_id).await,
             }
         })
     }
 
     fn stopped_cleanly<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async move {
-            match self.by_node(node_id) {
-                Some(host) => host.stopped_cleanly(node_id).await,
-                None => NodeRuntime::stopped_cleanly(self.local.as_ref(), node_id).await,
+            match self.for_node(node_id) {
+                Ok(Some(host)) => host.stopped_cleanly(node_id).await,
+                Ok(None) => NodeRuntime::stopped_cleanly(self.local.as_ref(), node_id).await,
+                // A host out of reach proves nothing about how its node stopped.
+                Err(_) => false,
             }
         })
     }

@@ -140,6 +140,12 @@ impl NodeIntent {
     pub fn host_name(&self) -> Option<&str> {
         self.host.as_ref().map(|h| h.name.as_str())
     }
+
+    /// Whether the node runs on the host named `host` (`None`: a ferrocache with no host name,
+    /// alone on its store): a node placed on no named host runs on whichever host leads.
+    pub fn runs_on(&self, host: Option<&str>) -> bool {
+        self.host_name().is_none() || self.host_name() == host
+    }
 }
 
 /// Replication role of a node.

@@ -367,10 +367,8 @@ impl Controller {
         let mut stops = tokio::task::JoinSet::new();
         // Other hosts' nodes are theirs to stop: this host going away hands the leadership on,
         // not their nodes.
-        let here = |intent: &NodeIntent| {
-            intent.host_name().is_none() || intent.host_name() == self.ctx.config.host.as_deref()
-        };
-        for (spec, intent) in nodes.into_iter().filter(|(_, i)| here(i)) {
+        let host = self.ctx.config.host.as_deref();
+        for (spec, intent) in nodes.into_iter().filter(|(_, i)| i.runs_on(host)) {
             let ctx = self.ctx.clone();
             stops.spawn(async move {
                 let cfg = node::node_config(&ctx.config, &spec, &intent, None);

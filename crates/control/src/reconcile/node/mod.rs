@@ -71,7 +71,7 @@ pub fn socket_path(nodes_dir: &Path, node_id: &str) -> Option<PathBuf> {
 /// The address the control plane reaches a node at (its Unix socket when usable and the node
 /// runs on this host).
 pub fn admin_address(config: &ControlConfig, spec: &NodeSpec, intent: &NodeIntent) -> NodeAddress {
-    let here = intent.host_name().is_none() || intent.host_name() == config.host.as_deref();
+    let here = intent.runs_on(config.host.as_deref());
     match socket_path(&config.nodes_dir, &spec.id).filter(|_| here) {
         Some(path) => NodeAddress::Unix(path),
         None => NodeAddress::Tcp(private_address(spec, intent)),
@@ -98,7 +98,7 @@ pub fn node_config(
     );
     // A node on another host has its socket there (its agent gives it one): it is reached
     // over TCP from here.
-    let here = intent.host_name().is_none() || intent.host_name() == config.host.as_deref();
+    let here = intent.runs_on(config.host.as_deref());
     cfg.unix_socket = socket_path(&config.nodes_dir, &spec.id).filter(|_| here);
     cfg.host = intent.host_name().map(str::to_string);
     cfg.maxmemory_bytes = maxmemory_bytes(&spec.node_type);
