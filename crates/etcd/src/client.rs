@@ -8,6 +8,12 @@
 //! Every call goes round the members, starting with the last one that answered, for up to
 //! [`RETRY_WINDOW`] while none can take it (down, cut off, or without a leader): a request may
 //! thus reach etcd twice (its first answer lost), and callers make their writes recognisable.
+//! A member that does not answer within [`MEMBER_PATIENCE`] gets company rather than a
+//! deadline: the same call goes to the next member too and the first answer wins, so a member
+//! cut off without a word (its packets dropped, no connection reset) costs a second, while a
+//! cluster without quorum is still heard saying so (etcd's "request timed out", after ~7 s).
+//! A watch asks its member for a progress message every [`WATCH_PROGRESS_EVERY`] and counts
+//! the member gone after [`WATCH_SILENCE`] without a message.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -23,6 +29,14 @@ pub use crate::proto::{Event, KeyValue};
 /// How long one call may take on one member. etcd answers a request it cannot commit (no
 /// quorum) with "request timed out" after about 7 s; this is longer, so that answer is seen.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call waits for one member's answer before it asks the next member as well.
+/// etcd answers in milliseconds when it can; a slow disk's fsync stays well under this.
+pub const MEMBER_PATIENCE: Duration = Duration::from_secs(1);
+/// How often a watch asks its member for a progress message.
+pub const WATCH_PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// How long a watch may go without any message from its member before it counts the member
+/// gone (several progress requests unanswered) and the stream broken.
+pub const WATCH_SILENCE: Duration = Duration::from_secs(2);
 /// How long connecting to one member may take before the next is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a call keeps going round the members while none can take it (etcd elects a new
@@ -264,21 +278,6 @@ impl Client {
         &self.members
     }
 
-    /// Runs `call` on the client's runtime and waits for its outcome.
-    fn block<T: Send + 'static>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
-    ) -> Result<T, Failed> {
-        let Some(runtime) = &self.runtime else {
-            return Err(Failed::closed());
-        };
-        let (done, outcome) = mpsc::sync_channel(1);
-        runtime.spawn(async move {
-            let _ = done.send(call.await.map_err(Failed::from));
-        });
-        outcome.recv().unwrap_or_else(|_| Err(Failed::closed()))
-    }
-
     /// Calls `path` with `request` on the first member that takes it (see the module
     /// documentation).
     fn unary<Q, A>(&self, path: &'static str, request: Q) -> Result<A, EtcdError>
@@ -306,28 +305,65 @@ impl Client {
         })
     }
 
-    /// Runs `call` against each member's channel in turn, round after round for up to
-    /// [`RETRY_WINDOW`], until one answers or refuses for good.
+    /// Runs `call` against the members, round after round for up to [`RETRY_WINDOW`], until one
+    /// answers or refuses for good. Within a round each member is asked in turn, the next one
+    /// as soon as the last refused for now, or when it has kept silent for [`MEMBER_PATIENCE`]
+    /// (it is not abandoned: whichever answers first is taken).
     fn on_some_member<T, F>(&self, call: impl Fn(Channel) -> F) -> Result<T, EtcdError>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
     {
+        let Some(runtime) = &self.runtime else {
+            return Err(EtcdError::Unreachable(Failed::closed().message));
+        };
         let deadline = Instant::now() + RETRY_WINDOW;
+        let members = self.channels.len();
         let mut last = String::from("no etcd member given");
         loop {
             let start = self.current.load(Ordering::Relaxed);
-            for i in 0..self.channels.len() {
-                let at = (start + i) % self.channels.len();
-                match self.block(call(self.channels[at].clone())) {
-                    Ok(answer) => {
+            let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
+            let ask = |at: usize| {
+                let done = done.clone();
+                let answer = call(self.channels[at].clone());
+                runtime.spawn(async move {
+                    let _ = done.send((at, answer.await.map_err(Failed::from)));
+                });
+            };
+            let (mut asked, mut waiting) = (0, 0);
+            while asked < members || waiting > 0 {
+                if asked < members && waiting == 0 {
+                    ask((start + asked) % members);
+                    (asked, waiting) = (asked + 1, waiting + 1);
+                }
+                let outcome = if asked < members {
+                    match outcomes.recv_timeout(MEMBER_PATIENCE) {
+                        Ok(outcome) => outcome,
+                        // Still silent: the next member is asked too.
+                        Err(_) => {
+                            ask((start + asked) % members);
+                            (asked, waiting) = (asked + 1, waiting + 1);
+                            continue;
+                        }
+                    }
+                } else {
+                    // Every call ends within CALL_TIMEOUT; a sender is held here, so this only
+                    // returns with an outcome.
+                    match outcomes.recv() {
+                        Ok(outcome) => outcome,
+                        Err(_) => return Err(EtcdError::Unreachable(Failed::closed().message)),
+                    }
+                };
+                waiting -= 1;
+                match outcome {
+                    (at, Ok(answer)) => {
                         self.current.store(at, Ordering::Relaxed);
                         return Ok(answer);
                     }
-                    Err(failed) if failed.worth_retrying() => {
+                    (at, Err(failed)) if failed.worth_retrying() => {
                         last = format!("{}: {}", self.members[at], failed.message);
                     }
-                    Err(failed) => {
+                    (at, Err(failed)) => {
                         self.current.store(at, Ordering::Relaxed);
                         return Err(EtcdError::Refused {
                             code: i64::from(failed.code as i32),
@@ -521,10 +557,22 @@ impl Client {
                 let codec =
                     tonic::codec::ProstCodec::<proto::WatchRequest, proto::WatchResponse>::default(
                     );
-                // The request side stays open as long as the watch: etcd ends a watch whose
-                // client stopped sending.
-                let requests = futures_util::stream::once(async move { create })
-                    .chain(futures_util::stream::pending());
+                // The request side stays open as long as the watch (etcd ends a watch whose
+                // client stopped sending), and asks for progress: a member cut off sends
+                // nothing, not even an error, and its silence is the only sign.
+                let progress = futures_util::stream::unfold((), |()| async {
+                    tokio::time::sleep(WATCH_PROGRESS_EVERY).await;
+                    let ask = proto::watch_request::RequestUnion::ProgressRequest(
+                        proto::WatchProgressRequest {},
+                    );
+                    Some((
+                        proto::WatchRequest {
+                            request_union: Some(ask),
+                        },
+                        (),
+                    ))
+                });
+                let requests = futures_util::stream::once(async move { create }).chain(progress);
                 Ok(grpc
                     .streaming(
                         tonic::Request::new(requests),
@@ -547,14 +595,20 @@ impl Client {
     }
 }
 
-/// Hands each message of a watch to its [`WatchStream`], until the stream ends or breaks, or
-/// nobody reads any more.
+/// Hands each message of a watch to its [`WatchStream`], until the stream ends, breaks or goes
+/// silent for [`WATCH_SILENCE`], or nobody reads any more.
 async fn forward_watch(
     mut answers: tonic::Streaming<proto::WatchResponse>,
     forward: mpsc::Sender<Result<WatchAnswer, EtcdError>>,
 ) {
     loop {
-        let next = match answers.message().await {
+        let Ok(message) = tokio::time::timeout(WATCH_SILENCE, answers.message()).await else {
+            let _ = forward.send(Err(EtcdError::Unreachable(format!(
+                "the watch's member sent nothing for {WATCH_SILENCE:?}"
+            ))));
+            return;
+        };
+        let next = match message {
             Ok(Some(answer)) => Ok(WatchAnswer {
                 header: header(answer.header),
                 canceled: answer.canceled,

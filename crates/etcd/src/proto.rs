@@ -131,7 +131,7 @@ pub(crate) struct TxnResponse {
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct WatchRequest {
-    #[prost(oneof = "watch_request::RequestUnion", tags = "1")]
+    #[prost(oneof = "watch_request::RequestUnion", tags = "1, 3")]
     pub request_union: Option<watch_request::RequestUnion>,
 }
 
@@ -140,8 +140,16 @@ pub(crate) mod watch_request {
     pub enum RequestUnion {
         #[prost(message, tag = "1")]
         CreateRequest(super::WatchCreateRequest),
+        /// Asks for a message now, with no events if none are due (etcd ≥ 3.4): the sign
+        /// that the member is still there.
+        #[prost(message, tag = "3")]
+        ProgressRequest(super::WatchProgressRequest),
     }
 }
+
+/// `WatchProgressRequest`: no fields.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct WatchProgressRequest {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct WatchCreateRequest {
