@@ -7,13 +7,17 @@ and the primary fails over to a replica on a live host, with the acknowledged da
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
 import netns
-from harness import Ferrocache, kill_nodes_now, wait_group_available, wait_until
+from botocore.exceptions import ClientError
+
+from harness import (Ferrocache, default_binary, kill_nodes_now, wait_group_available,
+                     wait_until)
 
 pytestmark = pytest.mark.skipif(
     netns.available() is not None or shutil.which("etcd") is None,
@@ -42,7 +46,10 @@ class Site:
 
 
 @pytest.fixture
-def sites():
+def sites(request):
+    """Three sites; `request.param` (indirect parametrization) adds arguments to every
+    host's `ferrocache up`."""
+    more_args = list(getattr(request, "param", []))
     rig = netns.Rig()
     etcd = None
     made: list[Site] = []
@@ -57,7 +64,7 @@ def sites():
                             extra_args=["--store", url, "--host-name", name,
                                         "--zone", ZONES[index],
                                         "--advertise-address", host.address,
-                                        "--data-path", "router"])
+                                        "--data-path", "router", *more_args])
             made.append(Site(host, fc, name, ZONES[index]))
         # The first leads; the others serve their agents and wait to lead.
         made[0].fc.start()
@@ -186,3 +193,68 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
     wait_until(lambda: leader.redis(address, "GET", "during") == "cut", 60, poll=0.2,
                what="the old primary synced from the new one")
     assert leader.redis(address, "GET", "acked") == "before"
+
+
+MIB = 1024 * 1024
+
+
+def hosts_listing(site: Site, url: str) -> dict[str, list[str]]:
+    """`ferrocache hosts` run on `site`: its columns by host name."""
+    out = subprocess.run(["ip", "netns", "exec", site.host.name, default_binary(), "hosts",
+                          "--store", url], capture_output=True, text=True, timeout=30,
+                         check=True).stdout
+    return {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+
+
+def node_memory(columns: list[str]) -> tuple[int, int]:
+    """The NODE MEMORY column of a `ferrocache hosts` line: MiB taken, MiB given."""
+    used, total = next(c for c in columns if re.fullmatch(r"\d+/\d+", c)).split("/")
+    return int(used), int(total)
+
+
+@pytest.mark.parametrize("sites", [["--host-memory", "1GiB"]], indirect=True)
+def test_hosts_memory_bounds_the_nodes_placed_and_the_api_says_so(sites):
+    """Each host gives cache nodes 1 GiB: two cache.t3.micro nodes (512 MiB each) per host,
+    six in all. Nodes go where there is room; a call asking for more is refused at once with
+    AWS's InsufficientCacheClusterCapacity, writing nothing; deleting a group makes room."""
+    rig, etcd, all_sites = sites
+    leader = all_sites[0]
+    ec = leader.fc.client()
+    create_spread(ec, "cap-a", ZONES)
+    create_spread(ec, "cap-b", ZONES)
+    assert [len(s.nodes()) for s in all_sites] == [2, 2, 2]
+    listing = hosts_listing(leader, etcd.store_url("hosts"))
+    assert sorted(listing) == ["host1", "host2", "host3"], listing
+    for name, columns in listing.items():
+        assert node_memory(columns) == (1024, 1024), (name, columns)
+
+    with pytest.raises(ClientError) as refused:
+        ec.create_cache_cluster(CacheClusterId="cap-c", CacheNodeType="cache.t3.micro",
+                                Engine="redis", NumCacheNodes=1)
+    error = refused.value.response
+    assert error["Error"]["Code"] == "InsufficientCacheClusterCapacity", error
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "cache.t3.micro" in error["Error"]["Message"], error
+    with pytest.raises(ClientError) as refused:
+        ec.create_replication_group(ReplicationGroupId="cap-d", ReplicationGroupDescription="x",
+                                    NumCacheClusters=2, CacheNodeType="cache.t3.micro",
+                                    Engine="redis")
+    assert refused.value.response["Error"]["Code"] == "InsufficientCacheClusterCapacity"
+    with pytest.raises(ClientError) as missing:
+        ec.describe_replication_groups(ReplicationGroupId="cap-d")
+    assert missing.value.response["Error"]["Code"] == "ReplicationGroupNotFoundFault"
+    with pytest.raises(ClientError) as refused:
+        ec.modify_replication_group(ReplicationGroupId="cap-a", CacheNodeType="cache.t3.small",
+                                    ApplyImmediately=True)
+    assert refused.value.response["Error"]["Code"] == "InsufficientCacheClusterCapacity"
+
+    # Room again once a group is gone: its nodes' memory comes back with their intents.
+    ec.delete_replication_group(ReplicationGroupId="cap-b")
+    ec.get_waiter("replication_group_deleted").wait(
+        ReplicationGroupId="cap-b", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    ec.create_cache_cluster(CacheClusterId="cap-c", CacheNodeType="cache.t3.micro",
+                            Engine="redis", NumCacheNodes=1)
+    ec.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="cap-c", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    listing = hosts_listing(leader, etcd.store_url("hosts"))
+    assert sum(node_memory(columns)[0] for columns in listing.values()) == 4 * 512, listing

@@ -22,6 +22,7 @@
 //!   (online resharding: slots moved with their keys), `cluster_mode` (a live group's members
 //!   carried into cluster mode).
 //! - [`addresses`]: the address book of endpoint and private addresses inside `--endpoint-cidr`.
+//! - [`capacity`]: hosts' memory for cache nodes (several hosts on one store).
 //! - [`routes`]: the data path's side of routes: the stored routes served by the router.
 //! - [`migrate`]: brings an older data directory to this release's layout at start-up.
 //! - [`events`]: recording and querying events.
@@ -44,6 +45,7 @@
 //! `aws-sdk-s3` (the S3 client is `ferrocache-s3`'s, behind [`object_store::ObjectStore`]).
 
 pub mod addresses;
+pub mod capacity;
 pub mod clock;
 pub mod disk;
 pub mod events;

@@ -184,6 +184,12 @@ struct UpArgs {
     /// nodes placed on this host listen at --advertise-address too, on ports 21000-27999.
     #[arg(long, value_name = "PORT", default_value_t = 0)]
     agent_port: u16,
+    /// With `--store etcd://…`: the memory this host gives cache nodes (e.g. 4GiB, 512MiB;
+    /// default: the machine's total). Each node placed on it takes its node type's memory;
+    /// nodes go only where that fits, and an API call asking for nodes no host has room for
+    /// is refused with InsufficientCacheClusterCapacity.
+    #[arg(long, value_name = "SIZE", value_parser = shared::parse_size)]
+    host_memory: Option<u64>,
 }
 
 /// `--data-path`.

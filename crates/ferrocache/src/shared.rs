@@ -46,26 +46,70 @@ pub(crate) fn migrate_store(args: &MigrateArgs) -> Result<()> {
     Ok(())
 }
 
+/// A size given as bytes, or with a binary unit: `512MiB`, `4GiB`, `1TiB` (also `K`, `M`,
+/// `G`, `T`, with or without `iB`).
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: a size is a number of bytes, or e.g. 512MiB or 4GiB"))?;
+    let shift = match unit.trim().to_ascii_lowercase().trim_end_matches("ib") {
+        "" | "b" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(format!("{text:?}: the unit is one of KiB, MiB, GiB, TiB")),
+    };
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?}: too large"))
+}
+
+/// The machine's total memory (`MemTotal` of `/proc/meminfo`), bytes.
+fn machine_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// `ferrocache hosts`: one line per registered host, the leader marked.
 pub(crate) fn list_hosts(args: &HostsArgs) -> Result<()> {
     let store = EtcdStore::open(&args.store)?;
     let leader = store.leader()?;
-    let hosts: Vec<(String, HostRecord)> =
-        ferrocache_store::view(&store, |r| r.docs::<HostRecord>(""))?;
+    let hosts: Vec<(HostRecord, u64)> = ferrocache_store::view(&store, |r| {
+        let mut hosts = Vec::new();
+        for (_, host) in r.docs::<HostRecord>("")? {
+            let used = ferrocache_control::capacity::used(r, &host.name)?;
+            hosts.push((host, used));
+        }
+        Ok::<_, ferrocache_store::StoreError>(hosts)
+    })?;
     println!(
-        "{:<24} {:<14} {:<16} {:<7} {:<26} DATA DIR",
-        "HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED"
+        "{:<24} {:<14} {:<16} {:<7} {:<22} {:<26} DATA DIR",
+        "HOST", "ZONE", "ADDRESS", "LEADS", "NODE MEMORY (MiB)", "REGISTERED"
     );
-    for (_, host) in hosts {
+    const MIB: u64 = 1024 * 1024;
+    for (host, used) in hosts {
         let leads = leader
             .as_deref()
             .is_some_and(|holder| holder == host.leader_name());
+        let memory = match host.memory {
+            Some(total) => format!("{}/{}", used / MIB, total / MIB),
+            None => format!("{}/-", used / MIB),
+        };
         println!(
-            "{:<24} {:<14} {:<16} {:<7} {:<26} {}",
+            "{:<24} {:<14} {:<16} {:<7} {:<22} {:<26} {}",
             host.name,
             host.zone,
             host.address,
             if leads { "yes" } else { "" },
+            memory,
             host.registered,
             host.data_dir
         );
@@ -84,6 +128,7 @@ pub(crate) fn host_record(args: &UpArgs, data_dir: &std::path::Path) -> Result<H
     }
     Ok(HostRecord {
         agent: None,
+        memory: args.host_memory.or_else(machine_memory),
         zone: args
             .zone
             .clone()
@@ -372,4 +417,18 @@ fn host_name() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes() {
+        assert_eq!(super::parse_size("1024"), Ok(1024));
+        assert_eq!(super::parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(super::parse_size("4G"), Ok(4 << 30));
+        assert_eq!(super::parse_size("2 gib"), Ok(2 << 30));
+        assert!(super::parse_size("4GB/s").is_err());
+        assert!(super::parse_size("MiB").is_err());
+        assert!(super::parse_size("99999999999TiB").is_err());
+    }
 }

@@ -26,6 +26,11 @@ pub struct HostRecord {
     /// that runs no agent for others (written by an older release).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// The memory it gives cache nodes, in bytes (`--host-memory`, by default the machine's
+    /// total): the sum of its nodes' node-type memory stays within it. `None`: not limited
+    /// (written by an older release).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u64>,
 }
 
 impl HostRecord {

@@ -85,6 +85,18 @@ pub struct NodeSpec {
     pub cluster_mode: crate::group::ClusterMode,
 }
 
+impl NodeSpec {
+    /// Whether the node can run on any host of a shared store: one that needs the leading
+    /// host's own files (a snapshot to restore, its keys for encryption at rest) or runs in
+    /// cluster mode (its bus is reached through the leading host's router) stays where the
+    /// control plane runs.
+    pub fn spreads_across_hosts(&self) -> bool {
+        !self.cluster_mode.runs_cluster()
+            && self.restore_from.is_none()
+            && self.at_rest_encryption.is_none()
+    }
+}
+
 /// A requested deletion of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeDeletion {

@@ -90,6 +90,9 @@ impl Service {
                 if w.doc::<NodeSpec>(&key)?.is_some() {
                     return Err(Fault::CacheClusterAlreadyExists(spec.id.clone()).into());
                 }
+                if spec.spreads_across_hosts() {
+                    crate::capacity::admit_new(w, &[spec.node_type.as_str()])?;
+                }
                 w.put_doc(&key, &spec)?;
                 let mut group_spec: GroupSpec = group.spec.clone();
                 group_spec.generation += 1;
@@ -121,6 +124,9 @@ impl Service {
                 )?;
                 let sealed = spec.at_rest_encryption.is_some();
                 self.check_room_to_restore(w, region, name, 0, sealed)?;
+            }
+            if spec.spreads_across_hosts() {
+                crate::capacity::admit_new(w, &[spec.node_type.as_str()])?;
             }
             w.put_doc(&key, &spec)?;
             load_node(w, region, &spec.id, &account)

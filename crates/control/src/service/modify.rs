@@ -155,6 +155,16 @@ impl Service {
             if plan.security_groups_changed {
                 spec.security_group_ids = security_groups;
             }
+            if let Some((node_type, _)) = &plan.node_type {
+                let changes: Vec<(String, &str, &str)> = current
+                    .live_members()
+                    .map(|m| {
+                        let key = tables::key(region, &m.spec.id);
+                        (key, m.spec.node_type.as_str(), node_type.as_str())
+                    })
+                    .collect();
+                crate::capacity::admit_resize(w, &changes)?;
+            }
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             if plan.cluster_mode_changed {
                 start_cluster_mode_change(w, region, &current, &spec)?;
@@ -253,6 +263,15 @@ impl Service {
             )?;
             if plan.security_groups_changed {
                 spec.security_group_ids = security_groups;
+            }
+            if spec.node_type != current.spec.node_type {
+                let key = tables::key(region, &spec.id);
+                let change = (
+                    key,
+                    current.spec.node_type.as_str(),
+                    spec.node_type.as_str(),
+                );
+                crate::capacity::admit_resize(w, &[change])?;
             }
             w.put_doc(&tables::key(region, &spec.id), &spec)?;
             if plan.security_groups_changed {

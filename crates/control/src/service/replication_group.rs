@@ -401,6 +401,7 @@ fn add_members(
     // falls back to the region's zones.
     let zones =
         super::subnet_group::place_members(w, &spec.region, &spec.subnet_group, &existing, zones)?;
+    let mut spreading = Vec::new();
     for (index, zone) in (next_member_index(spec, shard_id, &existing)..).zip(zones) {
         let id = if spec.cluster_mode.enabled() {
             ids::shard_member_cluster_id(&spec.id, shard_id, index)
@@ -414,7 +415,12 @@ fn add_members(
         let mut member = node::member_spec(spec, shard_id, id, zone.clone(), now);
         member.restore_from = restore_from.map(str::to_string);
         w.put_doc(&key, &member)?;
+        if member.spreads_across_hosts() {
+            spreading.push(member.node_type);
+        }
     }
+    let node_types: Vec<&str> = spreading.iter().map(String::as_str).collect();
+    crate::capacity::admit_new(w, &node_types)?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! With several hosts on one store ([`ControlConfig::host`](super::super::ControlConfig)), a
 //! node also gets a host: one that runs no other member of its shard when there is one (a host
 //! lost takes one copy of the data, not two), in the node's preferred zone when a host is
-//! there, else the host with the fewest nodes; the node's zone is then its host's, as
+//! there, else the host with the fewest nodes — always one with memory left for the node's type
+//! ([`capacity`]); the node's zone is then its host's, as
 //! `DescribeCacheClusters` shows — unless no host is in the zone asked for, which then stays a
 //! label as on one host. It binds the host's address on a port of that host's own.
 
@@ -20,6 +21,7 @@ use ferrocache_store::{update, ReadExt, Reader, WriteExt, Writer};
 
 use super::super::{Context, ReconcileError};
 use crate::addresses::{self, Pool};
+use crate::capacity;
 
 /// The ports nodes on a named host listen on (their cluster bus, 10000 above, stays below
 /// 65536).
@@ -53,7 +55,7 @@ pub(crate) fn place(
                 zone::spread(&spec.region, &[], index as usize, 0)[index as usize - 1].clone()
             });
             let endpoint = addresses::allocate(w, cidr, Pool::Endpoint)?;
-            let (private, host) = match (&ctx.config.host, spreads(spec)) {
+            let (private, host) = match (&ctx.config.host, spec.spreads_across_hosts()) {
                 (Some(_), true) => {
                     let host = choose_host(w, spec, &zone)?;
                     // A node in a zone some host is in runs in its host's zone (the one asked
@@ -93,17 +95,9 @@ pub(crate) fn place(
     )
 }
 
-/// Whether a node can run on any host: one that needs this host's files (a snapshot to
-/// restore, this host's keys for encryption at rest) or runs in cluster mode (its bus is
-/// reached through this host's router) stays where the control plane runs (docs/etcd.md).
-fn spreads(spec: &NodeSpec) -> bool {
-    !spec.cluster_mode.runs_cluster()
-        && spec.restore_from.is_none()
-        && spec.at_rest_encryption.is_none()
-}
-
-/// The host for a new member of `spec`'s shard: first one running no other member of it,
-/// then one in `zone`, then the one with the fewest nodes, then by name.
+/// The host for a new member of `spec`'s shard, among those with memory left for its node
+/// type: first one running no other member of it, then one in `zone`, then the one with the
+/// fewest nodes, then by name.
 fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord, ReconcileError> {
     let taken: HashSet<String> = match (&spec.group_id, &spec.shard_id) {
         (Some(group), Some(shard)) => {
@@ -121,8 +115,13 @@ fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord
         _ => HashSet::new(),
     };
     let mut best: Option<((bool, bool, usize, String), HostRecord)> = None;
+    let mut registered = false;
     for (_, host) in w.docs::<HostRecord>("")? {
         if host.agent.is_none() || host.address.parse::<Ipv4Addr>().is_err() {
+            continue;
+        }
+        registered = true;
+        if !capacity::fits(w, &host, &spec.node_type)? {
             continue;
         }
         let rank = (
@@ -135,13 +134,16 @@ fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord
             best = Some((rank, host));
         }
     }
-    best.map(|(_, host)| host).ok_or_else(|| {
-        Fault::InsufficientCacheClusterCapacity(
+    match best {
+        Some((_, host)) => Ok(host),
+        // The API admitted the node, but another took the room first: it waits for room.
+        None if registered => Err(capacity::insufficient_now(w, spec)?.into()),
+        None => Err(Fault::InsufficientCacheClusterCapacity(
             "No host is registered to run cache nodes: start ferrocache on a host with this --store."
                 .into(),
         )
-        .into()
-    })
+        .into()),
+    }
 }
 
 /// Whether a registered host is in `zone` (hosts are few: their records are read).
