@@ -198,17 +198,25 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
 MIB = 1024 * 1024
 
 
-def hosts_listing(site: Site, url: str) -> dict[str, list[str]]:
-    """`ferrocache hosts` run on `site`: its columns by host name."""
+def hosts_listing(site: Site, url: str, *more: str) -> dict[str, dict[str, str]]:
+    """`ferrocache hosts` run on `site` (with `more` arguments): each host's columns by
+    heading, cut where the headings start (empty cells stay empty)."""
     out = subprocess.run(["ip", "netns", "exec", site.host.name, default_binary(), "hosts",
-                          "--store", url], capture_output=True, text=True, timeout=30,
+                          "--store", url, *more], capture_output=True, text=True, timeout=30,
                          check=True).stdout
-    return {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.strip()}
+    header, *lines = out.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    names = [header[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+    rows = {}
+    for line in lines:
+        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
+        rows[cells[0]] = dict(zip(names, cells))
+    return rows
 
 
-def node_memory(columns: list[str]) -> tuple[int, int]:
-    """The NODE MEMORY column of a `ferrocache hosts` line: MiB taken, MiB given."""
-    used, total = next(c for c in columns if re.fullmatch(r"\d+/\d+", c)).split("/")
+def node_memory(row: dict[str, str]) -> tuple[int, int]:
+    """The NODE MEMORY cell of a `ferrocache hosts` row: MiB taken, MiB given."""
+    used, total = row["NODE MEMORY (MiB)"].split("/")
     return int(used), int(total)
 
 
@@ -225,8 +233,8 @@ def test_hosts_memory_bounds_the_nodes_placed_and_the_api_says_so(sites):
     assert [len(s.nodes()) for s in all_sites] == [2, 2, 2]
     listing = hosts_listing(leader, etcd.store_url("hosts"))
     assert sorted(listing) == ["host1", "host2", "host3"], listing
-    for name, columns in listing.items():
-        assert node_memory(columns) == (1024, 1024), (name, columns)
+    for name, row in listing.items():
+        assert node_memory(row) == (1024, 1024), (name, row)
 
     with pytest.raises(ClientError) as refused:
         ec.create_cache_cluster(CacheClusterId="cap-c", CacheNodeType="cache.t3.micro",
@@ -257,4 +265,55 @@ def test_hosts_memory_bounds_the_nodes_placed_and_the_api_says_so(sites):
     ec.get_waiter("cache_cluster_available").wait(
         CacheClusterId="cap-c", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     listing = hosts_listing(leader, etcd.store_url("hosts"))
-    assert sum(node_memory(columns)[0] for columns in listing.values()) == 4 * 512, listing
+    assert sum(node_memory(row)[0] for row in listing.values()) == 4 * 512, listing
+
+
+def test_draining_a_host_moves_its_nodes_to_the_other_hosts(sites):
+    """ferrocache hosts --drain: the drained host's primary hands over to a replica on another
+    host, then it and any replica there start again on the other hosts (same endpoints), with
+    the data; nothing new goes to the drained host until --undrain."""
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    url = etcd.store_url("hosts")
+    group, primary = create_spread(ec, "drain", [ZONES[1], ZONES[0], ZONES[2]])
+    assert second.nodes() == {"drain-001"}
+    endpoints = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"]["Address"]
+                 for c in ec.describe_cache_clusters(ShowCacheNodeInfo=True)["CacheClusters"]}
+    assert leader.redis(primary, "SET", "kept", "yes") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+
+    rows = hosts_listing(leader, url, "--drain", "host2")
+    assert rows["host2"]["DRAINING"] == "yes", rows
+    assert rows["host1"]["DRAINING"] == "", rows
+
+    new = wait_until(lambda: promoted(ec, "drain"), 60, poll=0.1, what="a primary elsewhere")
+    assert new[0] in ("drain-002", "drain-003")
+    wait_until(lambda: second.nodes() == set(), 60, poll=0.2, what="host2 holds no node")
+    wait_until(lambda: leader.redis(primary, "WAIT", "2", "1000") == "2", 60, poll=0.2,
+               what="both replicas in sync again")
+    assert leader.redis(primary, "GET", "kept") == "yes"
+    assert leader.nodes() | third.nodes() == {"drain-001", "drain-002", "drain-003"}
+    # The moved node answers at its own endpoint, as a replica with the data.
+    assert leader.redis(endpoints["drain-001"], "GET", "kept") == "yes"
+    assert "role:slave" in leader.redis(endpoints["drain-001"], "INFO", "replication")
+    rows = hosts_listing(leader, url)
+    assert rows["host2"]["NODES"] == "0", rows
+    zones = {c["CacheClusterId"]: c["PreferredAvailabilityZone"]
+             for c in ec.describe_cache_clusters()["CacheClusters"]}
+    assert zones["drain-001"] in (ZONES[0], ZONES[2]), zones
+
+    # Nothing new goes to a draining host; after --undrain it takes nodes again.
+    ec.create_cache_cluster(CacheClusterId="solo", CacheNodeType="cache.t3.micro",
+                            Engine="redis", NumCacheNodes=1, PreferredAvailabilityZone=ZONES[1])
+    ec.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="solo", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert second.nodes() == set()
+    rows = hosts_listing(leader, url, "--undrain", "host2")
+    assert rows["host2"]["DRAINING"] == "", rows
+    ec.create_cache_cluster(CacheClusterId="solo2", CacheNodeType="cache.t3.micro",
+                            Engine="redis", NumCacheNodes=1, PreferredAvailabilityZone=ZONES[1])
+    ec.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="solo2", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert second.nodes() == {"solo2"}
+    with pytest.raises(subprocess.CalledProcessError):
+        hosts_listing(leader, url, "--drain", "nosuchhost")

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use ferrocache_model::host::HostRecord;
+use ferrocache_model::host::{HostRecord, HostSpec};
 use ferrocache_model::node::{NodeIntent, NodeSpec};
 use ferrocache_model::{node_type, Fault};
 use ferrocache_store::tables::{self, NODES_BY_HOST};
@@ -90,11 +90,20 @@ pub fn fits(r: &dyn Reader, host: &HostRecord, node_type: &str) -> Result<bool, 
     Ok(free(r, host)?.is_none_or(|free| free >= node_memory(node_type)))
 }
 
-/// The hosts nodes can be placed on (registered with an agent), and the memory each has left.
+/// Whether host `host` is being drained (`ferrocache hosts --drain`): nothing new goes there.
+///
+/// # Errors
+/// Store failures.
+pub fn draining(r: &dyn Reader, host: &str) -> Result<bool, StoreError> {
+    Ok(r.doc::<HostSpec>(host)?.is_some_and(|s| s.draining))
+}
+
+/// The hosts nodes can be placed on (registered with an agent, not draining), and the memory
+/// each has left.
 fn hosts_with_room(r: &dyn Reader) -> Result<Vec<(HostRecord, Option<u64>)>, StoreError> {
     let mut out = Vec::new();
     for (_, host) in r.docs::<HostRecord>("")? {
-        if host.agent.is_some() {
+        if host.agent.is_some() && !draining(r, &host.name)? {
             let free = free(r, &host)?;
             out.push((host, free));
         }

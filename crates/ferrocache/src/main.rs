@@ -62,7 +62,8 @@ enum Command {
     /// Where the control plane's state lives.
     #[command(subcommand)]
     Store(StoreCommand),
-    /// List the hosts registered with an etcd store, and which one leads it.
+    /// List the hosts registered with an etcd store, which one leads it, and what each runs;
+    /// drain a host (--drain) or stop draining it (--undrain).
     Hosts(HostsArgs),
 }
 
@@ -71,6 +72,13 @@ struct HostsArgs {
     /// The store: etcd://host:port[,host:port…][/prefix].
     #[arg(long, value_name = "URL")]
     store: EtcdLocation,
+    /// Drain this host first: nothing new is placed on it, its primaries hand over to
+    /// replicas on other hosts, and its replicas start again on other hosts with room.
+    #[arg(long, value_name = "HOST", conflicts_with = "undrain")]
+    drain: Option<String>,
+    /// Stop draining this host first (nodes already moved stay where they went).
+    #[arg(long, value_name = "HOST")]
+    undrain: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

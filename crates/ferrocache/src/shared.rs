@@ -10,7 +10,7 @@ use ferrocache_control::reconcile::Controller;
 use ferrocache_etcd::leader::Leadership;
 use ferrocache_etcd::registration::Registration;
 use ferrocache_etcd::EtcdStore;
-use ferrocache_model::host::{HostRecord, HostsSecrets};
+use ferrocache_model::host::{HostRecord, HostSpec, HostsSecrets};
 use ferrocache_store::RedbStore;
 use ferrocache_store::{ReadExt, WriteExt};
 
@@ -81,21 +81,28 @@ fn machine_memory() -> Option<u64> {
 /// `ferrocache hosts`: one line per registered host, the leader marked.
 pub(crate) fn list_hosts(args: &HostsArgs) -> Result<()> {
     let store = EtcdStore::open(&args.store)?;
+    for (name, draining) in [(&args.drain, true), (&args.undrain, false)] {
+        if let Some(name) = name {
+            set_draining(&store, name, draining)?;
+        }
+    }
     let leader = store.leader()?;
-    let hosts: Vec<(HostRecord, u64)> = ferrocache_store::view(&store, |r| {
+    let hosts = ferrocache_store::view(&store, |r| {
         let mut hosts = Vec::new();
         for (_, host) in r.docs::<HostRecord>("")? {
+            let nodes = r.lookup_count(ferrocache_store::tables::NODES_BY_HOST, &host.name)?;
             let used = ferrocache_control::capacity::used(r, &host.name)?;
-            hosts.push((host, used));
+            let draining = ferrocache_control::capacity::draining(r, &host.name)?;
+            hosts.push((host, nodes, used, draining));
         }
         Ok::<_, ferrocache_store::StoreError>(hosts)
     })?;
     println!(
-        "{:<24} {:<14} {:<16} {:<7} {:<22} {:<26} DATA DIR",
-        "HOST", "ZONE", "ADDRESS", "LEADS", "NODE MEMORY (MiB)", "REGISTERED"
+        "{:<24} {:<14} {:<16} {:<7} {:<9} {:<6} {:<18} {:<22} DATA DIR",
+        "HOST", "ZONE", "ADDRESS", "LEADS", "DRAINING", "NODES", "NODE MEMORY (MiB)", "REGISTERED"
     );
     const MIB: u64 = 1024 * 1024;
-    for (host, used) in hosts {
+    for (host, nodes, used, draining) in hosts {
         let leads = leader
             .as_deref()
             .is_some_and(|holder| holder == host.leader_name());
@@ -104,15 +111,34 @@ pub(crate) fn list_hosts(args: &HostsArgs) -> Result<()> {
             None => format!("{}/-", used / MIB),
         };
         println!(
-            "{:<24} {:<14} {:<16} {:<7} {:<22} {:<26} {}",
+            "{:<24} {:<14} {:<16} {:<7} {:<9} {:<6} {:<18} {:<22} {}",
             host.name,
             host.zone,
             host.address,
             if leads { "yes" } else { "" },
+            if draining { "yes" } else { "" },
+            nodes,
             memory,
             host.registered,
             host.data_dir
         );
+    }
+    Ok(())
+}
+
+/// Marks host `name` draining or not (`HostSpec`); the leading control plane does the rest.
+fn set_draining(store: &EtcdStore, name: &str, draining: bool) -> Result<()> {
+    let known = ferrocache_store::update(store, |w| {
+        let known = w.doc::<HostRecord>(name)?.is_some()
+            || w.lookup_count(ferrocache_store::tables::NODES_BY_HOST, name)? > 0
+            || w.doc::<HostSpec>(name)?.is_some();
+        if known {
+            w.put_doc(name, &HostSpec { draining })?;
+        }
+        Ok::<_, ferrocache_store::StoreError>(known)
+    })?;
+    if !known {
+        anyhow::bail!("no host named {name:?} is registered with this store or runs nodes");
     }
     Ok(())
 }

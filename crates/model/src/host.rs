@@ -41,6 +41,15 @@ impl HostRecord {
     }
 }
 
+/// What is asked of a host, kept apart from its registration (which lives and dies with the
+/// host's process): written by `ferrocache hosts --drain`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSpec {
+    /// Move the host's nodes off it: nothing new is placed there, its primaries hand over to
+    /// replicas on other hosts, and its replicas start again on other hosts.
+    pub draining: bool,
+}
+
 /// What every host of a store shares, created by the first host that runs on it: the control
 /// plane's identity on the nodes (so whichever host leads reaches every node, and every host's
 /// agent starts its nodes with it), and the token the leader's calls to the hosts' agents

@@ -233,6 +233,10 @@ impl Doc for UserGroupSpec {
 impl Doc for ferrocache_model::host::HostsSecrets {
     const TABLE: &'static str = "hosts_secrets";
 }
+impl Doc for ferrocache_model::host::HostSpec {
+    /// Keyed by host name; written by `ferrocache hosts --drain`.
+    const TABLE: &'static str = "host_spec";
+}
 impl Doc for ferrocache_model::host::HostRecord {
     /// Written by each host for itself, bound to its lease (`ferrocache-etcd`).
     const TABLE: &'static str = "host";

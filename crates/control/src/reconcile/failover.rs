@@ -177,6 +177,8 @@ struct Member {
     spec: NodeSpec,
     intent: Option<NodeIntent>,
     observed: NodeObserved,
+    /// Its host is being drained (`ferrocache hosts --drain`).
+    draining: bool,
 }
 
 impl Member {
@@ -229,8 +231,14 @@ fn load(r: &dyn Reader, key: &str) -> Result<Option<Facts>, ReconcileError> {
         if node.deletion.is_some() {
             continue;
         }
+        let intent = r.doc::<NodeIntent>(&node_key)?;
+        let draining = match intent.as_ref().and_then(NodeIntent::host_name) {
+            Some(host) => crate::capacity::draining(r, host)?,
+            None => false,
+        };
         members.push(Member {
-            intent: r.doc::<NodeIntent>(&node_key)?,
+            draining,
+            intent,
             observed: r.doc::<NodeObserved>(&node_key)?.unwrap_or_default(),
             spec: node,
         });
@@ -472,6 +480,9 @@ async fn steady(
         .then(|| facts.spec.promotion_target.clone())
         .flatten();
     if !failover && promotion.is_none() {
+        if facts.member(&old).is_some_and(|m| m.draining) {
+            return Ok(hand_over_from_draining_host(ctx, facts, intent, &old).await);
+        }
         return Ok((None, Next::Done));
     }
     let mut counted = facts.observed.clone();
@@ -513,6 +524,45 @@ async fn steady(
         }),
         Next::After(CATCH_UP_POLL),
     ))
+}
+
+/// The primary `old` runs on a host being drained: a planned switch to the best replica on a
+/// host that is not (as a requested one: the old primary turns replica, and then moves off the
+/// host with the other replicas there). With no such replica, the primary stays: a shard is
+/// never left without one, and a node replica joining elsewhere wakes the shard again.
+async fn hand_over_from_draining_host(
+    ctx: &Context,
+    facts: &Facts,
+    intent: &ShardIntent,
+    old: &str,
+) -> Decision {
+    let excluded: Vec<&str> = facts
+        .members
+        .iter()
+        .filter(|m| m.draining)
+        .map(|m| m.spec.id.as_str())
+        .collect();
+    let Some(winner) = pick(ctx, facts, &excluded, None, old).await else {
+        tracing::info!(shard = %facts.key, primary = %old, "the primary's host is draining and no replica elsewhere can take over yet");
+        return (None, Next::Done);
+    };
+    tracing::info!(shard = %facts.key, %old, new = %winner, "switch off a draining host");
+    (
+        Some(Step {
+            trigger: Trigger::Requested,
+            intent: switched(
+                intent,
+                winner,
+                Phase::Switching {
+                    from: old.to_string(),
+                    since: chrono::Utc::now(),
+                },
+            ),
+            counted: None,
+            events: Vec::new(),
+        }),
+        Next::After(CATCH_UP_POLL),
+    )
 }
 
 /// The member `lost` (the primary, or a winner not promoted yet) is down: promote the best

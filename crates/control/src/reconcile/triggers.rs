@@ -13,6 +13,7 @@
 //! | a snapshot | the snapshot, the node it is taken on and every member of its group (a deletion may wait for it), its source's automatic snapshots |
 //! | a parameter group | the nodes using it |
 //! | a security group | the endpoints of the groups and standalone nodes naming it |
+//! | a host's spec (a drain) | every node placed on the host, and their shards |
 //!
 //! The rest (routes, events, counters, VPCs, subnets, users — whose changes reach nodes as a
 //! new node spec generation) queue nothing. The `relist` is the one pass over everything, for
@@ -21,6 +22,7 @@
 use std::collections::BTreeSet;
 
 use ferrocache_model::group::{GroupIntent, GroupObserved, GroupSpec};
+use ferrocache_model::host::HostSpec;
 use ferrocache_model::network::SecurityGroup;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
 use ferrocache_model::parameter::ParameterGroupSpec;
@@ -129,6 +131,19 @@ fn for_change(r: &dyn Reader, c: &Change, out: &mut BTreeSet<Work>) -> Result<()
                 }
                 node_spec_works(&spec, out);
                 out.remove(&Work::new(Kind::Automatic, c.key.clone()));
+            }
+        }
+        HostSpec::TABLE => {
+            for key in r.lookup(tables::NODES_BY_HOST, &c.key)? {
+                if let Some(spec) = r.doc::<NodeSpec>(&key)? {
+                    if let (Some(group), Some(shard)) = (&spec.group_id, &spec.shard_id) {
+                        out.insert(Work::new(
+                            Kind::Shard,
+                            tables::shard_key(&spec.region, group, shard),
+                        ));
+                    }
+                }
+                out.insert(Work::new(Kind::Node, key));
             }
         }
         ShardSpec::TABLE | ShardObserved::TABLE => {

@@ -4,7 +4,8 @@
 //! only by the failover state machine, [`super::failover`]) and carries it out; a standalone
 //! node is its own primary. Each run, every step idempotent:
 //!
-//! 1. [`placement`]: choose the node's zone and addresses (once);
+//! 1. [`placement`]: choose the node's zone and addresses (once; again on another host when
+//!    its host is drained and it is a replica: [`drain`]);
 //! 2. [`process`]: run the process — adopt a live one, start one (after [`seed`]ing a restored
 //!    node with its snapshot's RDB), carry out reboots, replace a node that keeps failing to
 //!    start, stop and remove a deleted one; a dead primary of a shard is only reported down
@@ -21,6 +22,7 @@
 //! event), or never until an event (a change in the store, a process event) wakes it.
 
 pub mod cluster;
+pub mod drain;
 pub mod placement;
 pub mod process;
 pub mod role;
@@ -288,6 +290,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         Some(i) => i.clone(),
         None => placement::place(&ctx, &key, spec)?,
     };
+    if let Some(next) = drain::move_off_draining_host(&ctx, &key, &facts, &intent, &target).await? {
+        return Ok(next);
+    }
     let mut observed = facts.observed.clone();
     let desired = settings::desired(&ctx, spec)?;
     let tls = tls::prepare(&ctx, &facts, &intent, &observed)?;

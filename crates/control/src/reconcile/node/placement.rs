@@ -57,29 +57,8 @@ pub(crate) fn place(
             let endpoint = addresses::allocate(w, cidr, Pool::Endpoint)?;
             let (private, host) = match (&ctx.config.host, spec.spreads_across_hosts()) {
                 (Some(_), true) => {
-                    let host = choose_host(w, spec, &zone)?;
-                    // A node in a zone some host is in runs in its host's zone (the one asked
-                    // for, unless that host runs another member of the shard). A zone no host
-                    // is in stays what was asked for, a label, as on one host: the runbooks'
-                    // PreferredCacheClusterAZs work on fewer hosts than zones.
-                    if host.zone != zone && zone_has_host(w, &zone)? {
-                        zone = host.zone.clone();
-                    }
-                    let address = host_address(&host)?;
-                    // Hosts on one machine (loopback addresses) give each node its own private
-                    // address, as one host does; others share the host's address by port.
-                    let (private, port) = if address.is_loopback() {
-                        (addresses::allocate(w, cidr, Pool::Private)?, None)
-                    } else {
-                        (address, Some(allocate_port(w, &host.name)?))
-                    };
-                    (
-                        private,
-                        Some(HostPlacement {
-                            name: host.name,
-                            port,
-                        }),
-                    )
+                    let (private, host) = on_a_host(w, cidr, spec, &mut zone)?;
+                    (private, Some(host))
                 }
                 _ => (addresses::allocate(w, cidr, Pool::Private)?, None),
             };
@@ -95,9 +74,62 @@ pub(crate) fn place(
     )
 }
 
+/// A host for `spec` and the address it binds there; `zone` (the one asked for) becomes the
+/// host's when some host is in it.
+///
+/// # Errors
+/// No host with room ([`Fault::InsufficientCacheClusterCapacity`]), no free port or address;
+/// store failures.
+pub(crate) fn on_a_host(
+    w: &mut dyn Writer,
+    cidr: ipnet::Ipv4Net,
+    spec: &NodeSpec,
+    zone: &mut String,
+) -> Result<(Ipv4Addr, HostPlacement), ReconcileError> {
+    let host = choose_host(w, spec, zone)?;
+    // A node in a zone some host is in runs in its host's zone (the one asked for, unless that
+    // host runs another member of the shard). A zone no host is in stays what was asked for, a
+    // label, as on one host: the runbooks' PreferredCacheClusterAZs work on fewer hosts than
+    // zones.
+    if host.zone != *zone && zone_has_host(w, zone)? {
+        zone.clone_from(&host.zone);
+    }
+    let address = host_address(&host)?;
+    // Hosts on one machine (loopback addresses) give each node its own private address, as one
+    // host does; others share the host's address by port.
+    let (private, port) = if address.is_loopback() {
+        (addresses::allocate(w, cidr, Pool::Private)?, None)
+    } else {
+        (address, Some(allocate_port(w, &host.name)?))
+    };
+    Ok((
+        private,
+        HostPlacement {
+            name: host.name,
+            port,
+        },
+    ))
+}
+
+/// The host [`on_a_host`] would choose for `spec` now, if any has room.
+///
+/// # Errors
+/// Store failures.
+pub(crate) fn host_with_room(
+    r: &dyn Reader,
+    spec: &NodeSpec,
+    zone: &str,
+) -> Result<Option<HostRecord>, ReconcileError> {
+    match choose_host(r, spec, zone) {
+        Ok(host) => Ok(Some(host)),
+        Err(ReconcileError::Fault(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The host for a new member of `spec`'s shard, among those with memory left for its node
-/// type: first one running no other member of it, then one in `zone`, then the one with the
-/// fewest nodes, then by name.
+/// type and not draining: first one running no other member of it, then one in `zone`, then
+/// the one with the fewest nodes, then by name.
 fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord, ReconcileError> {
     let taken: HashSet<String> = match (&spec.group_id, &spec.shard_id) {
         (Some(group), Some(shard)) => {
@@ -117,7 +149,10 @@ fn choose_host(w: &dyn Reader, spec: &NodeSpec, zone: &str) -> Result<HostRecord
     let mut best: Option<((bool, bool, usize, String), HostRecord)> = None;
     let mut registered = false;
     for (_, host) in w.docs::<HostRecord>("")? {
-        if host.agent.is_none() || host.address.parse::<Ipv4Addr>().is_err() {
+        if host.agent.is_none()
+            || host.address.parse::<Ipv4Addr>().is_err()
+            || capacity::draining(w, &host.name)?
+        {
             continue;
         }
         registered = true;
