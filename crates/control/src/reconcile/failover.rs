@@ -508,22 +508,33 @@ async fn steady(
         return Ok((None, Next::After(WAIT_RETRY)));
     };
     tracing::info!(shard = %facts.key, %old, new = %winner, "planned switch");
-    Ok((
+    Ok(planned_switch(intent, winner, &old, Some(counted)))
+}
+
+/// A planned switch from `from` to `winner`, as requested (`counted`: the requests it carries
+/// out): the winner catches up with the old primary before it is promoted.
+fn planned_switch(
+    intent: &ShardIntent,
+    winner: String,
+    from: &str,
+    counted: Option<ShardObserved>,
+) -> Decision {
+    (
         Some(Step {
             trigger: Trigger::Requested,
             intent: switched(
                 intent,
                 winner,
                 Phase::Switching {
-                    from: old,
+                    from: from.to_string(),
                     since: chrono::Utc::now(),
                 },
             ),
-            counted: Some(counted),
+            counted,
             events: Vec::new(),
         }),
         Next::After(CATCH_UP_POLL),
-    ))
+    )
 }
 
 /// The primary `old` runs on a host being drained: a planned switch to the best replica on a
@@ -547,22 +558,7 @@ async fn hand_over_from_draining_host(
         return (None, Next::Done);
     };
     tracing::info!(shard = %facts.key, %old, new = %winner, "switch off a draining host");
-    (
-        Some(Step {
-            trigger: Trigger::Requested,
-            intent: switched(
-                intent,
-                winner,
-                Phase::Switching {
-                    from: old.to_string(),
-                    since: chrono::Utc::now(),
-                },
-            ),
-            counted: None,
-            events: Vec::new(),
-        }),
-        Next::After(CATCH_UP_POLL),
-    )
+    planned_switch(intent, winner, old, None)
 }
 
 /// The member `lost` (the primary, or a winner not promoted yet) is down: promote the best
