@@ -10,8 +10,9 @@
 //! thus reach etcd twice (its first answer lost), and callers make their writes recognisable.
 //! A member that does not answer within [`MEMBER_PATIENCE`] gets company rather than a
 //! deadline: the same call goes to the next member too and the first answer wins, so a member
-//! cut off without a word (its packets dropped, no connection reset) costs a second, while a
-//! cluster without quorum is still heard saying so (etcd's "request timed out", after ~7 s).
+//! cut off without a word (its packets dropped, no connection reset), or one that forwarded the
+//! request to a leader that just died (etcd drops it silently), costs a second, while a cluster
+//! without quorum is still heard saying so (etcd's "request timed out", after ~7 s).
 //! A watch asks its member for a progress message every [`WATCH_PROGRESS_EVERY`] and counts
 //! the member gone after [`WATCH_SILENCE`] without a message.
 
@@ -305,77 +306,93 @@ impl Client {
         })
     }
 
-    /// Runs `call` against the members, round after round for up to [`RETRY_WINDOW`], until one
-    /// answers or refuses for good. Within a round each member is asked in turn, the next one
-    /// as soon as the last refused for now, or when it has kept silent for [`MEMBER_PATIENCE`]
-    /// (it is not abandoned: whichever answers first is taken).
+    /// Runs `call` against the members until one answers or refuses for good. The members are
+    /// asked in turn, starting with the last one that answered: the next as soon as one refused
+    /// for now (down, no leader), or once the calls in flight kept silent for
+    /// [`MEMBER_PATIENCE`] — a silent call is not abandoned, whichever answers first is taken —
+    /// going round again for up to [`RETRY_WINDOW`]: a member whose leader just died drops a
+    /// proposal without a word, and the same request asked again once the cluster has elected a
+    /// new leader goes through. After the window the calls in flight are waited for (each ends
+    /// within `CALL_TIMEOUT`), so a cluster without quorum is heard saying so.
     fn on_some_member<T, F>(&self, call: impl Fn(Channel) -> F) -> Result<T, EtcdError>
     where
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
     {
+        let closed = || EtcdError::Unreachable(Failed::closed().message);
         let Some(runtime) = &self.runtime else {
-            return Err(EtcdError::Unreachable(Failed::closed().message));
+            return Err(closed());
         };
-        let deadline = Instant::now() + RETRY_WINDOW;
         let members = self.channels.len();
-        let mut last = String::from("no etcd member given");
+        if members == 0 {
+            return Err(EtcdError::Unreachable("no etcd member given".into()));
+        }
+        let deadline = Instant::now() + RETRY_WINDOW;
+        let start = self.current.load(Ordering::Relaxed);
+        let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
+        let mut asked = 0usize;
+        let mut waiting = 0usize;
+        // The n-th ask goes to the n-th member from the start, round after round.
+        let ask = |n: usize| {
+            let at = (start + n) % members;
+            let done = done.clone();
+            let answer = call(self.channels[at].clone());
+            runtime.spawn(async move {
+                let _ = done.send((at, answer.await.map_err(Failed::from)));
+            });
+        };
+        ask(asked);
+        (asked, waiting) = (asked + 1, waiting + 1);
+        let mut last = String::new();
         loop {
-            let start = self.current.load(Ordering::Relaxed);
-            let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
-            let ask = |at: usize| {
-                let done = done.clone();
-                let answer = call(self.channels[at].clone());
-                runtime.spawn(async move {
-                    let _ = done.send((at, answer.await.map_err(Failed::from)));
-                });
-            };
-            let (mut asked, mut waiting) = (0, 0);
-            while asked < members || waiting > 0 {
-                if asked < members && waiting == 0 {
-                    ask((start + asked) % members);
-                    (asked, waiting) = (asked + 1, waiting + 1);
+            let now = Instant::now();
+            let outcome = if now < deadline {
+                match outcomes.recv_timeout(MEMBER_PATIENCE.min(deadline - now)) {
+                    Ok(outcome) => Some(outcome),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(closed()),
                 }
-                let outcome = if asked < members {
-                    match outcomes.recv_timeout(MEMBER_PATIENCE) {
-                        Ok(outcome) => outcome,
-                        // Still silent: the next member is asked too.
-                        Err(_) => {
-                            ask((start + asked) % members);
-                            (asked, waiting) = (asked + 1, waiting + 1);
+            } else if waiting > 0 {
+                // A sender is held here: this returns with an outcome.
+                Some(outcomes.recv().map_err(|_| closed())?)
+            } else {
+                return Err(EtcdError::Unreachable(last));
+            };
+            match outcome {
+                // Silence: the next member is asked too, while the window is open.
+                None => {
+                    if Instant::now() < deadline {
+                        ask(asked);
+                        (asked, waiting) = (asked + 1, waiting + 1);
+                    }
+                }
+                Some((at, Ok(answer))) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return Ok(answer);
+                }
+                Some((at, Err(failed))) if failed.worth_retrying() => {
+                    waiting -= 1;
+                    last = format!("{}: {}", self.members[at], failed.message);
+                    // A whole round refused: a pause before the next, not a spin.
+                    if asked.is_multiple_of(members) {
+                        if Instant::now() + RETRY_PAUSE >= deadline {
                             continue;
                         }
+                        std::thread::sleep(RETRY_PAUSE);
                     }
-                } else {
-                    // Every call ends within CALL_TIMEOUT; a sender is held here, so this only
-                    // returns with an outcome.
-                    match outcomes.recv() {
-                        Ok(outcome) => outcome,
-                        Err(_) => return Err(EtcdError::Unreachable(Failed::closed().message)),
-                    }
-                };
-                waiting -= 1;
-                match outcome {
-                    (at, Ok(answer)) => {
-                        self.current.store(at, Ordering::Relaxed);
-                        return Ok(answer);
-                    }
-                    (at, Err(failed)) if failed.worth_retrying() => {
-                        last = format!("{}: {}", self.members[at], failed.message);
-                    }
-                    (at, Err(failed)) => {
-                        self.current.store(at, Ordering::Relaxed);
-                        return Err(EtcdError::Refused {
-                            code: i64::from(failed.code as i32),
-                            message: failed.message,
-                        });
+                    if Instant::now() < deadline {
+                        ask(asked);
+                        (asked, waiting) = (asked + 1, waiting + 1);
                     }
                 }
+                Some((at, Err(failed))) => {
+                    self.current.store(at, Ordering::Relaxed);
+                    return Err(EtcdError::Refused {
+                        code: i64::from(failed.code as i32),
+                        message: failed.message,
+                    });
+                }
             }
-            if Instant::now() + RETRY_PAUSE >= deadline {
-                return Err(EtcdError::Unreachable(last));
-            }
-            std::thread::sleep(RETRY_PAUSE);
         }
     }
 
