@@ -21,6 +21,8 @@ Sentinel names. Two trials of each kind:
   (both clocks are this machine's monotonic clock): positive means never two writable
   primaries at once; negative is the length of a split brain.
 
+With FERROCACHE_PREVIOUS_BIN, a previous build runs the same trials in the same run.
+
 Prints each trial and the medians; every process is stopped by its pid and every namespace
 removed, also on error. Needs root, etcd, redis-server, redis-sentinel, python3 + redis.
 """
@@ -137,6 +139,7 @@ def plain(address: str, port: int):
 
 class FerrocacheHosts:
     name = "ferrocache"
+    binary: str | None = None  # None: FERROCACHE_BIN
 
     def __init__(self, rig: netns.Rig, hosts: list[netns.Host]):
         self.rig, self.hosts = rig, hosts
@@ -145,6 +148,7 @@ class FerrocacheHosts:
         self.fcs = []
         for i, host in enumerate(hosts):
             self.fcs.append(Ferrocache(
+                binary=self.binary,
                 listen=f"{host.address}:4566", prefix=["ip", "netns", "exec", host.name],
                 ready_timeout=90,
                 extra_args=["--store", url, "--host-name", f"host{i + 1}", "--zone", ZONES[i],
@@ -187,6 +191,12 @@ class FerrocacheHosts:
         for fc in self.fcs:
             fc.close()
         self.etcd.close()
+
+
+class PreviousFerrocacheHosts(FerrocacheHosts):
+    """The previous build (FERROCACHE_PREVIOUS_BIN), measured in the same run."""
+    name = "previous"
+    binary = os.environ.get("FERROCACHE_PREVIOUS_BIN")
 
 
 class SentinelHosts:
@@ -289,8 +299,8 @@ def kill_trial(system_class) -> tuple[float, int]:
 
 
 def partition_trial(system_class) -> float | None:
-    """Seconds from the old primary's last acknowledged write to the new one's first (None when
-    no client could write to the old primary after the cut and the new one took writes)."""
+    """Seconds from the old primary's last acknowledged write to the new one's first; None when
+    no new primary took a write within TRIAL_SECONDS_MAX of the cut (reported as such)."""
     rig = netns.Rig()
     system = None
     try:
@@ -306,9 +316,13 @@ def partition_trial(system_class) -> float | None:
                    30, what="writes flowing")
         cut_at = time.monotonic()
         rig.cut(hosts[1])
-        wait_until(lambda: main.by[-1] != main.by[0], TRIAL_SECONDS_MAX,
-                   what=f"a write acknowledged by a new primary (failed: {main.errors})",
-                   poll=0.01)
+        try:
+            wait_until(lambda: main.by[-1] != main.by[0], TRIAL_SECONDS_MAX,
+                       what=f"a write acknowledged by a new primary (failed: {main.errors})",
+                       poll=0.01)
+        except TimeoutError as e:
+            log(f"{system_class.name}: {e}")
+            return None
         time.sleep(3)
         for w in (main, side):
             if w:
@@ -334,7 +348,10 @@ def main():
     if problem:
         sys.exit(f"hosts bench: {problem}")
     results: dict = {}
-    for system_class in (FerrocacheHosts, SentinelHosts):
+    systems = [FerrocacheHosts, SentinelHosts]
+    if PreviousFerrocacheHosts.binary:
+        systems.insert(1, PreviousFerrocacheHosts)
+    for system_class in systems:
         name = system_class.name
         kills = []
         for i in range(TRIALS):
@@ -345,6 +362,10 @@ def main():
         gaps = []
         for i in range(TRIALS):
             gap = partition_trial(system_class)
+            if gap is None:
+                log(f"{name}: partition the primary's host #{i + 1}: no new primary took a "
+                    f"write within {TRIAL_SECONDS_MAX} s")
+                continue
             log(f"{name}: partition the primary's host #{i + 1}: new primary's first write "
                 f"{gap * 1000:+.0f} ms after the old primary's last")
             gaps.append(gap)
@@ -353,10 +374,14 @@ def main():
     log(f"{'':12} {'RTO p50':>10} {'lost (sum)':>11} {'gap min':>10}  (gap < 0: two writable primaries)")
     for name, (kills, gaps) in results.items():
         log(f"{name:12} {statistics.median(r for r, _ in kills) * 1000:>8.0f}ms "
-            f"{sum(l for _, l in kills):>11} {min(gaps) * 1000:>+8.0f}ms")
-    f, s = results["ferrocache"], results["sentinel"]
-    log(f"RTO ratio ferrocache/sentinel: "
-        f"{statistics.median(r for r, _ in f[0]) / statistics.median(r for r, _ in s[0]):.2f}")
+            f"{sum(l for _, l in kills):>11} "
+            f"{min(gaps) * 1000 if gaps else float('nan'):>+8.0f}ms")
+    f = results["ferrocache"]
+    for reference in ("sentinel", "previous"):
+        if reference in results:
+            r = results[reference]
+            log(f"RTO ratio ferrocache/{reference}: "
+                f"{statistics.median(x for x, _ in f[0]) / statistics.median(x for x, _ in r[0]):.2f}")
 
 
 if __name__ == "__main__":

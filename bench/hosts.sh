@@ -4,7 +4,7 @@
 # whether two primaries ever take writes when it is cut off; see bench/hosts.py. Needs root
 # (network namespaces), etcd (etcd-server), redis-server, redis-sentinel, python3 with boto3
 # and redis. TRIALS=N (default 3). FERROCACHE_BIN=path runs that binary instead of building
-# target/release/ferrocache.
+# target/release/ferrocache; FERROCACHE_PREVIOUS_BIN=path measures a previous build too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 for tool in etcd redis-server redis-sentinel python3 ip; do

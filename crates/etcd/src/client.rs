@@ -16,6 +16,7 @@
 //! A watch asks its member for a progress message every [`WATCH_PROGRESS_EVERY`] and counts
 //! the member gone after [`WATCH_SILENCE`] without a message.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -296,7 +297,7 @@ impl Client {
                 let codec = tonic::codec::ProstCodec::<Q, A>::default();
                 let answer = grpc
                     .unary(
-                        tonic::Request::new(request),
+                        requiring_leader(request),
                         PathAndQuery::from_static(path),
                         codec,
                     )
@@ -308,9 +309,9 @@ impl Client {
 
     /// Runs `call` against the members until one answers or refuses for good. The members are
     /// asked in turn, starting with the last one that answered: the next as soon as one refused
-    /// for now (down, no leader), or once the calls in flight kept silent for
-    /// [`MEMBER_PATIENCE`] — a silent call is not abandoned, whichever answers first is taken —
-    /// going round again for up to [`RETRY_WINDOW`]: a member whose leader just died drops a
+    /// for now (down, no leader), and every member not already asked once the calls in flight
+    /// kept silent for [`MEMBER_PATIENCE`] — a silent call is not abandoned, whichever answers
+    /// first is taken — going round again for up to [`RETRY_WINDOW`]: a member whose leader just died drops a
     /// proposal without a word, and the same request asked again once the cluster has elected a
     /// new leader goes through. After the window the calls in flight are waited for (each ends
     /// within `CALL_TIMEOUT`), so a cluster without quorum is heard saying so.
@@ -330,19 +331,27 @@ impl Client {
         let deadline = Instant::now() + RETRY_WINDOW;
         let start = self.current.load(Ordering::Relaxed);
         let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
-        let mut asked = 0usize;
-        let mut waiting = 0usize;
-        // The n-th ask goes to the n-th member from the start, round after round.
-        let ask = |n: usize| {
-            let at = (start + n) % members;
+        // Calls in flight on each member, and how many asks were made.
+        let in_flight: Vec<Cell<usize>> = (0..members).map(|_| Cell::new(0)).collect();
+        let asked = Cell::new(0usize);
+        let waiting = || in_flight.iter().map(Cell::get).sum::<usize>();
+        // Asks the next member (from the last that answered, round after round) with no call
+        // in flight, or the next in turn when every member has one.
+        let ask = || {
+            let next = start + asked.get();
+            let at = (0..members)
+                .map(|i| (next + i) % members)
+                .find(|&at| in_flight[at].get() == 0)
+                .unwrap_or(next % members);
+            in_flight[at].set(in_flight[at].get() + 1);
+            asked.set(asked.get() + 1);
             let done = done.clone();
             let answer = call(self.channels[at].clone());
             runtime.spawn(async move {
                 let _ = done.send((at, answer.await.map_err(Failed::from)));
             });
         };
-        ask(asked);
-        (asked, waiting) = (asked + 1, waiting + 1);
+        ask();
         let mut last = String::new();
         loop {
             let now = Instant::now();
@@ -352,18 +361,21 @@ impl Client {
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Err(closed()),
                 }
-            } else if waiting > 0 {
+            } else if waiting() > 0 {
                 // A sender is held here: this returns with an outcome.
                 Some(outcomes.recv().map_err(|_| closed())?)
             } else {
                 return Err(EtcdError::Unreachable(last));
             };
             match outcome {
-                // Silence: the next member is asked too, while the window is open.
+                // Silence: every member with no call in flight is asked too (any of them may
+                // be the one that answers), while the window is open.
                 None => {
                     if Instant::now() < deadline {
-                        ask(asked);
-                        (asked, waiting) = (asked + 1, waiting + 1);
+                        let idle = in_flight.iter().filter(|n| n.get() == 0).count();
+                        for _ in 0..idle.max(1) {
+                            ask();
+                        }
                     }
                 }
                 Some((at, Ok(answer))) => {
@@ -371,18 +383,17 @@ impl Client {
                     return Ok(answer);
                 }
                 Some((at, Err(failed))) if failed.worth_retrying() => {
-                    waiting -= 1;
+                    in_flight[at].set(in_flight[at].get() - 1);
                     last = format!("{}: {}", self.members[at], failed.message);
                     // A whole round refused: a pause before the next, not a spin.
-                    if asked.is_multiple_of(members) {
+                    if asked.get().is_multiple_of(members) {
                         if Instant::now() + RETRY_PAUSE >= deadline {
                             continue;
                         }
                         std::thread::sleep(RETRY_PAUSE);
                     }
                     if Instant::now() < deadline {
-                        ask(asked);
-                        (asked, waiting) = (asked + 1, waiting + 1);
+                        ask();
                     }
                 }
                 Some((at, Err(failed))) => {
@@ -533,7 +544,7 @@ impl Client {
                     .chain(futures_util::stream::pending());
             let mut answers = grpc
                 .streaming(
-                    tonic::Request::new(requests),
+                    requiring_leader(requests),
                     PathAndQuery::from_static(proto::path::LEASE_KEEP_ALIVE),
                     codec,
                 )
@@ -592,7 +603,7 @@ impl Client {
                 let requests = futures_util::stream::once(async move { create }).chain(progress);
                 Ok(grpc
                     .streaming(
-                        tonic::Request::new(requests),
+                        requiring_leader(requests),
                         PathAndQuery::from_static(proto::path::WATCH),
                         codec,
                     )
@@ -610,6 +621,18 @@ impl Client {
             task: task.abort_handle(),
         })
     }
+}
+
+/// A request that a member without a leader refuses at once ("etcdserver: no leader",
+/// unavailable: the next member is asked) rather than holding it until it times out; a watch
+/// with it is ended by a member that lost its leader. etcd's own client sends it on watches.
+fn requiring_leader<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "hasleader",
+        tonic::metadata::MetadataValue::from_static("true"),
+    );
+    request
 }
 
 /// Hands each message of a watch to its [`WatchStream`], until the stream ends, breaks or goes
