@@ -309,9 +309,9 @@ impl Client {
 
     /// Runs `call` against the members until one answers or refuses for good. The members are
     /// asked in turn, starting with the last one that answered: the next as soon as one refused
-    /// for now (down, no leader), and every member not already asked once the calls in flight
-    /// kept silent for [`MEMBER_PATIENCE`] — a silent call is not abandoned, whichever answers
-    /// first is taken — going round again for up to [`RETRY_WINDOW`]: a member whose leader just died drops a
+    /// for now (down, no leader), and every member again each time the calls in flight kept
+    /// silent for [`MEMBER_PATIENCE`] — a silent call is not abandoned, whichever answers first
+    /// is taken — for up to [`RETRY_WINDOW`]: a member whose leader just died drops a
     /// proposal without a word, and the same request asked again once the cluster has elected a
     /// new leader goes through. After the window the calls in flight are waited for (each ends
     /// within `CALL_TIMEOUT`), so a cluster without quorum is heard saying so.
@@ -331,20 +331,14 @@ impl Client {
         let deadline = Instant::now() + RETRY_WINDOW;
         let start = self.current.load(Ordering::Relaxed);
         let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
-        // Calls in flight on each member, and how many asks were made.
-        let in_flight: Vec<Cell<usize>> = (0..members).map(|_| Cell::new(0)).collect();
+        // Calls in flight, and how many asks were made.
+        let waiting = Cell::new(0usize);
         let asked = Cell::new(0usize);
-        let waiting = || in_flight.iter().map(Cell::get).sum::<usize>();
-        // Asks the next member (from the last that answered, round after round) with no call
-        // in flight, or the next in turn when every member has one.
+        // Asks the next member in turn (from the last that answered, round after round).
         let ask = || {
-            let next = start + asked.get();
-            let at = (0..members)
-                .map(|i| (next + i) % members)
-                .find(|&at| in_flight[at].get() == 0)
-                .unwrap_or(next % members);
-            in_flight[at].set(in_flight[at].get() + 1);
+            let at = (start + asked.get()) % members;
             asked.set(asked.get() + 1);
+            waiting.set(waiting.get() + 1);
             let done = done.clone();
             let answer = call(self.channels[at].clone());
             runtime.spawn(async move {
@@ -361,19 +355,19 @@ impl Client {
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Err(closed()),
                 }
-            } else if waiting() > 0 {
+            } else if waiting.get() > 0 {
                 // A sender is held here: this returns with an outcome.
                 Some(outcomes.recv().map_err(|_| closed())?)
             } else {
                 return Err(EtcdError::Unreachable(last));
             };
             match outcome {
-                // Silence: every member with no call in flight is asked too (any of them may
-                // be the one that answers), while the window is open.
+                // Silence: every member is asked again (any may answer now: one whose first
+                // request went to a leader that died holds it until etcd's timeout, and takes
+                // the same request at once from a new leader), while the window is open.
                 None => {
                     if Instant::now() < deadline {
-                        let idle = in_flight.iter().filter(|n| n.get() == 0).count();
-                        for _ in 0..idle.max(1) {
+                        for _ in 0..members {
                             ask();
                         }
                     }
@@ -383,7 +377,7 @@ impl Client {
                     return Ok(answer);
                 }
                 Some((at, Err(failed))) if failed.worth_retrying() => {
-                    in_flight[at].set(in_flight[at].get() - 1);
+                    waiting.set(waiting.get() - 1);
                     last = format!("{}: {}", self.members[at], failed.message);
                     // A whole round refused: a pause before the next, not a spin.
                     if asked.get().is_multiple_of(members) {
