@@ -597,7 +597,7 @@ impl Client {
                 let requests = futures_util::stream::once(async move { create }).chain(progress);
                 Ok(grpc
                     .streaming(
-                        requiring_leader(requests),
+                        tonic::Request::new(requests),
                         PathAndQuery::from_static(proto::path::WATCH),
                         codec,
                     )
@@ -618,8 +618,9 @@ impl Client {
 }
 
 /// A request that a member without a leader refuses at once ("etcdserver: no leader",
-/// unavailable: the next member is asked) rather than holding it until it times out; a watch
-/// with it is ended by a member that lost its leader. etcd's own client sends it on watches.
+/// unavailable: the next member is asked) rather than holding it until it times out. Not for
+/// the watch: a follower serves the events it has without a leader, and etcd refuses (and
+/// ends) a watch with this mark while an election runs, leaving the copy without news.
 fn requiring_leader<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
