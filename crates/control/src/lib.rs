@@ -15,7 +15,7 @@
 //!   `modify`, `event`, `tag`, `engine_version`) and the [`service::view`] types the API
 //!   encodes.
 //! - [`reconcile`]: the controller ([`reconcile::Controller`]), its work `queue` and
-//!   `triggers`, and one reconciler per resource: `node` (with `placement`, `process`, `seed`,
+//!   `triggers`, and one reconciler per resource: `node` (with `placement`, `drain`, `process`, `seed`,
 //!   `role`, `cluster` (cluster-mode membership), `settings`, `tls` (a node's own TLS port
 //!   and certificate)), `failover` (a shard's state machine), `group`, `routes`, `snapshot`
 //!   (with `shards`: one RDB per shard of a cluster-mode group), `automatic`, `reshard`
