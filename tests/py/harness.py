@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -114,6 +115,24 @@ def node_pids(data_dir: str | Path) -> dict[str, int]:
         if pid > 1:
             result[entry.name] = pid
     return result
+
+
+def hosts_table(binary: str, url: str, *more: str, prefix: list[str] | None = None
+                ) -> dict[str, dict[str, str]]:
+    """`ferrocache hosts --store url` (with `more` arguments, run under `prefix`, e.g. `ip netns
+    exec H`): each host's cells by heading, cut where the headings start (an empty cell stays
+    empty)."""
+    out = subprocess.run([*(prefix or []), binary, "hosts", "--store", url, *more],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    header, *lines = out.splitlines()
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    bounds = list(zip(starts, starts[1:] + [None]))
+    names = [header[a:b].strip() for a, b in bounds]
+    rows = {}
+    for line in lines:
+        cells = [line[a:b].strip() for a, b in bounds]
+        rows[cells[0]] = dict(zip(names, cells))
+    return rows
 
 
 def live_node_pids(data_dir: str | Path) -> list[int]:

@@ -265,6 +265,9 @@ def test_failover_lab_in_the_browser(fc, ec, page):
 
     # Step 12: CloudWatch → Metrics for the cluster: the charts, with the failover marked.
     page.get_by_role("link", name=f"Metrics of {new_primary}").click()
+    # The metrics page first: until it renders, the cluster page's "Nodes" table answers to
+    # the label too (not an input: the expectation fails at once rather than waiting).
+    expect(page.get_by_role("group", name="Time range")).to_be_visible()
     expect(page.get_by_label("Node")).to_have_value(new_primary)
     page.go_back()
     page.get_by_role("link", name="View metrics").click()

@@ -7,7 +7,6 @@ and the primary fails over to a replica on a live host, with the acknowledged da
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 
@@ -16,8 +15,8 @@ import pytest
 import netns
 from botocore.exceptions import ClientError
 
-from harness import (Ferrocache, default_binary, kill_nodes_now, wait_group_available,
-                     wait_until)
+from harness import (Ferrocache, default_binary, hosts_table, kill_nodes_now,
+                     wait_group_available, wait_until)
 
 pytestmark = pytest.mark.skipif(
     netns.available() is not None or shutil.which("etcd") is None,
@@ -199,19 +198,9 @@ MIB = 1024 * 1024
 
 
 def hosts_listing(site: Site, url: str, *more: str) -> dict[str, dict[str, str]]:
-    """`ferrocache hosts` run on `site` (with `more` arguments): each host's columns by
-    heading, cut where the headings start (empty cells stay empty)."""
-    out = subprocess.run(["ip", "netns", "exec", site.host.name, default_binary(), "hosts",
-                          "--store", url, *more], capture_output=True, text=True, timeout=30,
-                         check=True).stdout
-    header, *lines = out.splitlines()
-    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
-    names = [header[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
-    rows = {}
-    for line in lines:
-        cells = [line[a:b].strip() for a, b in zip(starts, starts[1:] + [None])]
-        rows[cells[0]] = dict(zip(names, cells))
-    return rows
+    """`ferrocache hosts` run on `site` (with `more` arguments): each host's cells by heading."""
+    return hosts_table(default_binary(), url, *more,
+                       prefix=["ip", "netns", "exec", site.host.name])
 
 
 def node_memory(row: dict[str, str]) -> tuple[int, int]:

@@ -12,8 +12,8 @@ import pytest
 import redis
 from botocore.exceptions import ClientError
 
-from harness import (EtcdMember, Ferrocache, client_error_code, wait_group_available,
-                     wait_until)
+from harness import (EtcdMember, Ferrocache, client_error_code, hosts_table,
+                     wait_group_available, wait_until)
 
 pytestmark = pytest.mark.skipif(subprocess.run(["which", "etcd"], capture_output=True)
                                 .returncode != 0, reason="etcd-server is not installed")
@@ -75,11 +75,9 @@ def test_migrate_a_data_dir_into_etcd_and_run_on_it(etcd):
 
 def hosts(fc: Ferrocache, url: str) -> dict[str, dict]:
     """`ferrocache hosts --store url`, by host name."""
-    out = subprocess.run([fc.binary, "hosts", "--store", url], capture_output=True, text=True,
-                         timeout=30, check=True).stdout.splitlines()
-    header, rows = out[0].split(), [line.split() for line in out[1:]]
-    assert header == ["HOST", "ZONE", "ADDRESS", "LEADS", "REGISTERED", "DATA", "DIR"], out
-    return {r[0]: {"zone": r[1], "address": r[2], "leads": r[3] == "yes"} for r in rows}
+    table = hosts_table(fc.binary, url)
+    return {name: {"zone": row["ZONE"], "address": row["ADDRESS"], "leads": row["LEADS"] == "yes"}
+            for name, row in table.items()}
 
 
 def test_a_second_ferrocache_on_the_store_registers_and_waits_for_the_leader(etcd):
