@@ -8,16 +8,17 @@ host and its primary on the second host. The reference is the same three hosts r
 redis-server (primary on the second) and a Sentinel each (quorum 2, down-after 1000 ms).
 
 A client on the first host writes `SET seq:N N` every WRITE_INTERVAL (1 ms): for Ferrocache
-through the group's primary endpoint (served on the leading host), for Sentinel to the master
-Sentinel names. Two trials of each kind:
+through the group's primary endpoint (its own host's: every host serves every endpoint), for
+Sentinel to the master Sentinel names. Two trials of each kind:
 
 - kill: the primary's host dies (its ferrocache or sentinel, its redis-servers and its etcd
   member SIGKILLed). RTO = kill → first acknowledged write; lost = acknowledged writes missing
   from the new primary afterwards.
 - partition: the primary's host is cut off (its link down). A second client, on the cut-off
   host, writes to what it takes for the primary (Sentinel's clients talk to the master
-  directly; Ferrocache's endpoints are on the leading host, unreachable from there, so it
-  writes nothing). gap = the new primary's first acknowledged write − the old primary's last
+  directly; Ferrocache's through the primary endpoint of the cut-off host, which fences
+  itself; a previous build that served endpoints on the leading host only writes nothing
+  there, unless PREVIOUS_ENDPOINTS_ON_LEADER_ONLY=0). gap = the new primary's first acknowledged write − the old primary's last
   (both clocks are this machine's monotonic clock): positive means never two writable
   primaries at once; negative is the length of a split brain.
 
@@ -29,7 +30,6 @@ removed, also on error. Needs root, etcd, redis-server, redis-sentinel, python3 
 
 from __future__ import annotations
 
-import ctypes
 import os
 import statistics
 import subprocess
@@ -50,23 +50,10 @@ TRIALS = int(os.environ.get("TRIALS", "3"))
 WRITE_INTERVAL = float(os.environ.get("WRITE_INTERVAL_MS", "1")) / 1000
 TRIAL_SECONDS_MAX = 120
 ZONES = ["us-east-1a", "us-east-1b", "us-east-1c"]
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
 
 def log(text: str):
     print(text, flush=True)
-
-
-def enter(host: netns.Host):
-    """Moves the calling thread into `host`'s network namespace (sockets it opens then live
-    there); the rest of the process stays where it is."""
-    fd = os.open(f"/var/run/netns/{host.name}", os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {host.name}")
-    finally:
-        os.close(fd)
 
 
 def in_host(host: netns.Host, fn):
@@ -75,7 +62,7 @@ def in_host(host: netns.Host, fn):
 
     def run():
         try:
-            enter(host)
+            netns.enter(host)
             out["value"] = fn()
         except BaseException as e:  # noqa: BLE001 - handed back to the caller
             out["error"] = e
@@ -103,7 +90,7 @@ class Writer:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
-        enter(self.host)
+        netns.enter(self.host)
         client = None
         n = 0
         deadline = time.monotonic() + TRIAL_SECONDS_MAX
@@ -178,7 +165,9 @@ class FerrocacheHosts:
         return plain(*self.endpoint)
 
     def client_on_primary_host(self):
-        return None  # the endpoints are served on the leading host only
+        # Every host serves every endpoint: a client beside the old primary uses its own
+        # host's, which fences itself when the host is cut off.
+        return plain(*self.endpoint)
 
     def kill_primary_host(self) -> list[int]:
         fc = self.fcs[1]
@@ -197,6 +186,11 @@ class PreviousFerrocacheHosts(FerrocacheHosts):
     """The previous build (FERROCACHE_PREVIOUS_BIN), measured in the same run."""
     name = "previous"
     binary = os.environ.get("FERROCACHE_PREVIOUS_BIN")
+
+    def client_on_primary_host(self):
+        # Builds before endpoints on every host served them on the leading host only.
+        return None if os.environ.get("PREVIOUS_ENDPOINTS_ON_LEADER_ONLY", "1") == "1" \
+            else super().client_on_primary_host()
 
 
 class SentinelHosts:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
 
 import pytest
+import redis
 
 import netns
 from botocore.exceptions import ClientError
@@ -192,6 +195,85 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
     wait_until(lambda: leader.redis(address, "GET", "during") == "cut", 60, poll=0.2,
                what="the old primary synced from the new one")
     assert leader.redis(address, "GET", "acked") == "before"
+
+
+
+class Writer:
+    """On `host`, writes through the endpoint `address`:6379 until stopped, each write
+    pipelined with `INFO replication`: which primary (`master_replid`) acknowledged it, and
+    when (this machine's monotonic clock)."""
+
+    def __init__(self, host: netns.Host, address: str):
+        self.host, self.address = host, address
+        self.acked: list[tuple[float, str]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        netns.enter(self.host)
+        client = None
+        deadline = time.monotonic() + 120
+        n = 0
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                if client is None:
+                    client = redis.Redis(host=self.address, port=6379, socket_timeout=0.5,
+                                         socket_connect_timeout=0.5)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(f"w:{self.host.name}:{n}", n)
+                pipe.info("replication")
+                _, info = pipe.execute()
+                if info.get("role") == "master":
+                    self.acked.append((time.monotonic(), info["master_replid"]))
+                n += 1
+            except redis.RedisError:
+                client = None
+            time.sleep(0.005)
+
+    def close(self) -> list[tuple[float, str]]:
+        self.stop.set()
+        self.thread.join(30)
+        return self.acked
+
+
+def test_every_host_serves_every_endpoint_and_a_cut_off_host_stops_before_the_new_primary_starts(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "fence", [ZONES[1], ZONES[0], ZONES[2]])
+    assert second.nodes() == {"fence-001"}
+    reader = group["NodeGroups"][0]["ReaderEndpoint"]["Address"]
+
+    # Any host's endpoint reaches the group: written on one host, read on the others.
+    assert wait_until(lambda: third.redis(primary, "SET", "from", "third") == "OK", 30,
+                      poll=0.2, what="the primary endpoint served on the third host")
+    assert second.redis(primary, "GET", "from") == "third"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+    assert wait_until(lambda: second.redis(reader, "GET", "from") == "third", 30, poll=0.2,
+                      what="the reader endpoint served on the second host")
+
+    # Clients on the primary's host and on the leader's write through their own host's
+    # primary endpoint while the primary's host is cut off.
+    beside, far = Writer(second.host, primary), Writer(leader.host, primary)
+    wait_until(lambda: len(beside.acked) > 20 and len(far.acked) > 20, 30,
+               what="writes flowing on both hosts")
+    old = far.acked[0][1]
+    rig.cut(second.host)
+    wait_until(lambda: far.acked[-1][1] != old, 60, poll=0.05,
+               what="a write acknowledged by the new primary")
+    time.sleep(2)
+    acks = beside.close() + far.close()
+    old_last = max(t for t, by in acks if by == old)
+    new_first = min(t for t, by in acks if by != old)
+    # Never two primaries taking writes: the cut-off host's endpoint stopped serving its
+    # primary before the replica elsewhere was promoted.
+    assert old_last < new_first, (old_last, new_first)
+
+    # Back: the cut-off host serves the endpoints again, to the new primary.
+    rig.heal(second.host)
+    assert wait_until(lambda: second.redis(primary, "SET", "after", "heal") == "OK", 60,
+                      poll=0.2, what="the healed host's primary endpoint serving again")
+    assert leader.redis(primary, "GET", "after") == "heal"
 
 
 MIB = 1024 * 1024

@@ -106,31 +106,92 @@ pub fn stored(store: &dyn Store) -> Result<Vec<Route>, StoreError> {
     })
 }
 
-/// Every stored route in the router's form (see [`endpoint`]).
+/// Whether the host named `host` serves `route` (`None`: the one host of its store, which
+/// serves every route).
+pub fn served_here(route: &Route, host: Option<&str>) -> bool {
+    match (&route.served_by, host) {
+        (None, _) | (_, None) => true,
+        (Some(only), Some(host)) => only == host,
+    }
+}
+
+/// Every stored route `host` serves, in the router's form (see [`endpoint`]).
 ///
 /// # Errors
 /// Store failures.
-pub fn table(store: &dyn Store, certs: Option<&Certificates>) -> Result<RouteTable, StoreError> {
+pub fn table(
+    store: &dyn Store,
+    host: Option<&str>,
+    certs: Option<&Certificates>,
+) -> Result<RouteTable, StoreError> {
     let mut endpoints: Vec<EndpointRoute> = stored(store)?
         .iter()
+        .filter(|r| served_here(r, host))
         .filter_map(|r| endpoint(r, certs))
         .collect();
     endpoints.sort_by_key(|e| e.listen);
     Ok(RouteTable { endpoints })
 }
 
-/// Serves the stored routes with `router` until `shutdown` turns true.
+/// `table` with every endpoint still listening but going nowhere: live connections are
+/// closed (a changed backend fences them) and new ones wait, then are refused, as during a
+/// failover's switch.
+fn without_backends(mut table: RouteTable) -> RouteTable {
+    for endpoint in &mut table.endpoints {
+        endpoint.backends.clear();
+        endpoint.direct.clear();
+        endpoint.direct_tls.clear();
+    }
+    table
+}
+
+/// The next change of `fenced`; never, once its sender is gone.
+async fn fence_change(fenced: &mut watch::Receiver<bool>) {
+    if fenced.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves the stored routes that host `host` serves (see [`served_here`]) with `router` until
+/// `shutdown` turns true. While `fenced` holds
+/// `true` (a host out of touch with the others, see `ferrocache_hosts::fence`), every
+/// endpoint keeps listening but serves nobody; when it turns `false`, every route is read and
+/// served again.
 pub async fn serve(
     store: Arc<dyn Store>,
     router: Arc<Router>,
+    host: Option<String>,
     certs: Option<Arc<Certificates>>,
+    mut fenced: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let certs = certs.as_deref();
+    let host = host.as_deref();
     // Certificate owners in use, counted by route, so a certificate is dropped with its last
     // endpoint.
     let mut owners: HashMap<SocketAddr, String>;
     loop {
+        if *fenced.borrow_and_update() {
+            match table(store.as_ref(), host, certs) {
+                Ok(table) => {
+                    tracing::warn!(
+                        endpoints = table.endpoints.len(),
+                        "fenced: every endpoint's connections are closed, new ones wait"
+                    );
+                    for (addr, error) in router.apply(without_backends(table)).await {
+                        tracing::warn!(%addr, %error, "endpoint could not listen");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the routes to fence them"),
+            }
+            while *fenced.borrow_and_update() {
+                tokio::select! {
+                    () = fence_change(&mut fenced) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+            tracing::info!("no longer fenced: every endpoint serves again");
+        }
         // Subscribe before reading, so no commit falls in between.
         let mut feed = store.watch();
         match stored(store.as_ref()) {
@@ -140,7 +201,11 @@ pub async fn serve(
                     .filter_map(|r| r.tls.as_ref().map(|t| (r.listen, t.certificate.clone())))
                     .collect();
                 let table = RouteTable {
-                    endpoints: routes.iter().filter_map(|r| endpoint(r, certs)).collect(),
+                    endpoints: routes
+                        .iter()
+                        .filter(|r| served_here(r, host))
+                        .filter_map(|r| endpoint(r, certs))
+                        .collect(),
                 };
                 for (addr, error) in router.apply(table).await {
                     tracing::warn!(%addr, %error, "endpoint could not listen");
@@ -158,6 +223,7 @@ pub async fn serve(
         loop {
             let commit = tokio::select! {
                 c = feed.recv() => c,
+                () = fence_change(&mut fenced) => break,
                 _ = shutdown.changed() => return,
             };
             let commit = match commit {
@@ -183,7 +249,7 @@ pub async fn serve(
                             }
                             None => dropped_tls |= owners.remove(&route.listen).is_some(),
                         }
-                        match endpoint(&route, certs) {
+                        match endpoint(&route, certs).filter(|_| served_here(&route, host)) {
                             Some(e) => upserts.push(e),
                             None => removals.push(route.listen),
                         }

@@ -65,6 +65,9 @@ fn start(
         store.clone(),
         router.clone(),
         None,
+        None,
+        // One host: never fenced.
+        tokio::sync::watch::channel(false).1,
         stop_rx_routes,
     ));
     Plane {

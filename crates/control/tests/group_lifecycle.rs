@@ -68,6 +68,9 @@ async fn create_use_and_delete_a_three_node_group() {
         store.clone(),
         router.clone(),
         None,
+        None,
+        // One host: never fenced.
+        tokio::sync::watch::channel(false).1,
         stop_rx_routes,
     ));
 

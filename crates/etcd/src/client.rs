@@ -309,6 +309,64 @@ impl Client {
         })
     }
 
+    /// `key`'s last modification revision (0: no such key) as a quorum confirms it: read
+    /// linearizably (etcd's leader checks with a quorum that it still leads before answering)
+    /// from every member at once, the first answer within `within` taken; `None` without one.
+    /// Unlike the other calls, it neither retries nor waits longer: a late answer proves
+    /// nothing about now.
+    pub fn quorum_read(&self, key: &[u8], within: Duration) -> Option<i64> {
+        let runtime = self.runtime.as_ref()?;
+        let (done, answers) = mpsc::channel::<Option<i64>>();
+        for channel in self.channels.iter().cloned() {
+            let done = done.clone();
+            let request = proto::RangeRequest {
+                key: key.to_vec(),
+                range_end: Vec::new(),
+                limit: 1,
+                revision: 0,
+            };
+            runtime.spawn(async move {
+                let answered =
+                    tokio::time::timeout(within, async move {
+                        let mut grpc = tonic::client::Grpc::new(channel);
+                        grpc.ready().await.ok()?;
+                        let codec = tonic::codec::ProstCodec::<
+                            proto::RangeRequest,
+                            proto::RangeResponse,
+                        >::default();
+                        grpc.unary(
+                            requiring_leader(request),
+                            PathAndQuery::from_static(proto::path::RANGE),
+                            codec,
+                        )
+                        .await
+                        .ok()
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|answer| {
+                        answer
+                            .into_inner()
+                            .kvs
+                            .first()
+                            .map_or(0, |kv| kv.mod_revision)
+                    });
+                let _ = done.send(answered);
+            });
+        }
+        drop(done);
+        let deadline = Instant::now() + within;
+        while let Ok(answered) =
+            answers.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if answered.is_some() {
+                return answered;
+            }
+        }
+        None
+    }
+
     /// Runs `call` against the members until one answers or refuses for good. The members are
     /// asked in turn, starting with the last one that answered: the next as soon as one refused
     /// for now (down, no leader), and every member again each time the calls in flight kept

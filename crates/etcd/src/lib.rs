@@ -16,6 +16,8 @@
 //! - [`registration`]: [`Registration`](registration::Registration): a document that lives as
 //!   long as its process (a host's record).
 //! - [`lease`]: keeping a lease, and giving up before it could expire in etcd.
+//! - [`contact`]: [`EtcdStore::probe_contact`], when this process last had proof it was in
+//!   touch with a quorum (a host's self-fencing counts from it).
 //! - [`client`]: [`Client`](client::Client), the blocking gRPC client, and its answers.
 //! - [`proto`]: etcd's messages, written by hand, and the methods' paths.
 //!
@@ -24,6 +26,7 @@
 //! `--store etcd://…`. The control plane never depends on it: it sees a `Store`.
 
 pub mod client;
+pub mod contact;
 pub mod leader;
 pub mod lease;
 pub mod proto;

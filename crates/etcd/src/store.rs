@@ -463,6 +463,25 @@ impl Inner {
         self.progressed.notify_all();
     }
 
+    /// Whether the copy holds the commit at `revision` (the commit key's modification) by
+    /// `deadline`, waiting for it meanwhile.
+    pub(crate) fn copy_reaches(&self, revision: i64, deadline: tokio::time::Instant) -> bool {
+        let deadline = deadline.into_std();
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        while progress.commit_mod < revision {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            progress = self
+                .progressed
+                .wait_timeout(progress, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+
     /// Waits until `reached` holds of the copy's progress, for at most [`CATCH_UP_WAIT`].
     fn wait_for(&self, reached: impl Fn(&Progress) -> bool) -> Result<(), StoreError> {
         let deadline = Instant::now() + CATCH_UP_WAIT;

@@ -653,3 +653,52 @@ fn a_silent_member_is_left_for_another() {
     assert_eq!(eventually(&other, "k", 3), Some(3));
     relay.freeze(false);
 }
+
+/// The contact probe: confirmations while a quorum answers, none while the only member is
+/// silent, and after it answers again, a confirmation only once the copy holds what was
+/// committed meanwhile (a host back from a partition must not serve its old routes).
+#[test]
+fn contact_is_confirmed_only_while_a_quorum_answers_and_the_copy_is_current() {
+    let Some(etcd) = etcd() else { return };
+    let relay = SilentableRelay::start(etcd.client_address());
+    let location: EtcdLocation = format!("etcd://{}/contact", relay.address)
+        .parse()
+        .unwrap();
+    let store = EtcdStore::open(&location).expect("the store opens through the relay");
+    let other = open(&etcd, "/contact");
+    let confirmed = store.probe_contact().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while confirmed.borrow().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(confirmed.borrow().is_some(), "a quorum answers: contact confirmed");
+
+    relay.freeze(true);
+    let frozen = tokio::time::Instant::now();
+    update(&other, |w| -> Result<(), StoreError> {
+        w.put_doc("k", &Counter(7))
+    })
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let last = confirmed.borrow().expect("confirmed before");
+    assert!(
+        last <= frozen,
+        "no probe sent after the member fell silent is confirmed"
+    );
+    assert_eq!(counter(&store, "k"), None, "the copy missed the commit");
+
+    relay.freeze(false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while confirmed.borrow().is_none_or(|t| t <= frozen) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        confirmed.borrow().is_some_and(|t| t > frozen),
+        "contact confirmed again once the member answers"
+    );
+    assert_eq!(
+        counter(&store, "k"),
+        Some(7),
+        "a confirmation comes with a copy holding every commit made before it"
+    );
+}

@@ -435,6 +435,52 @@ async fn up(args: UpArgs) -> Result<()> {
             .with_identity(identity),
     );
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let pki_dir = data_dir.join(ferrocache_pki::PKI_DIR);
+    let authority = ferrocache_pki::Authority::load_or_create(&pki_dir)
+        .context("the certificate authority (TLS)")?;
+    let ca_path = authority.cert_path();
+    let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
+    let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;
+    let router = Arc::new(router);
+    // Routes: the leader's controller writes them into the store; every host's data path
+    // follows the store, from now on (also while it waits to lead). A host sharing its store
+    // with others is fenced — its endpoints serve nobody — while it is out of touch with the
+    // store, and once it stops (see ferrocache_hosts::fence).
+    let fenced = match &shared_store {
+        None => watch::channel(false).1,
+        Some(shared) => ferrocache_hosts::fence::follow_contact(
+            store.clone(),
+            shared.host.name.clone(),
+            shared
+                .store
+                .probe_contact()
+                .context("starting the store's contact probe")?,
+            shutdown_rx.clone(),
+        ),
+    };
+    let (routes_stop, routes_stop_rx) = watch::channel(false);
+    let serve_routes = {
+        let (store, router, certificates) = (store.clone(), router.clone(), certificates.clone());
+        let host = shared_store.as_ref().map(|s| s.host.name.clone());
+        move || {
+            tokio::spawn(ferrocache_control::routes::serve(
+                store,
+                router,
+                host,
+                Some(certificates),
+                fenced,
+                routes_stop_rx,
+            ))
+        }
+    };
+    // Hosts advertising a loopback address share one machine and its addresses: the leading
+    // one's endpoints serve every client there, and a second router could not bind them.
+    let shares_machine = shared_store.is_some() && args.advertise_address.is_loopback();
+    let mut serve_routes = Some(serve_routes);
+    let mut route_task = match shares_machine {
+        true => None,
+        false => serve_routes.take().map(|serve| serve()),
+    };
     // With a shared store: this host's agent serves the leader (whichever host that is) from
     // now on, and this host waits to lead.
     let (runtime, host_name): (Arc<dyn NodeRuntime>, Option<String>) = match &mut shared_store {
@@ -465,10 +511,18 @@ async fn up(args: UpArgs) -> Result<()> {
                     tracing::info!("stopped while waiting to lead: this host's nodes save their data and stop");
                     shared::stop_local_nodes(&agent, &nodes_dir).await;
                     let _ = shutdown_tx.send(true);
+                    let _ = routes_stop.send(true);
+                    if let Some(task) = route_task {
+                        let _ = task.await;
+                    }
+                    router.shutdown().await;
                     return Ok(());
                 }
             }
             store_described = format!("{store_described} (leading)");
+            if let Some(serve) = serve_routes.take() {
+                route_task = Some(serve());
+            }
             let runtime =
                 ferrocache_hosts::runtime::HostsRuntime::new(agent.clone(), &name, &token);
             runtime.follow_store(store.clone())?;
@@ -514,11 +568,6 @@ async fn up(args: UpArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.message()))
             .with_context(|| format!("opening CloudWatch Logs in {}", logs_dir.display()))?,
     );
-    let pki_dir = data_dir.join(ferrocache_pki::PKI_DIR);
-    let authority = ferrocache_pki::Authority::load_or_create(&pki_dir)
-        .context("the certificate authority (TLS)")?;
-    let ca_path = authority.cert_path();
-    let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
     let controller = Controller::new(
         store.clone(),
         runtime,
@@ -540,16 +589,6 @@ async fn up(args: UpArgs) -> Result<()> {
         true => controller.with_node_tls(certificates.clone()),
         false => controller,
     };
-    let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;
-    let router = Arc::new(router);
-
-    // Routes: the controller writes them into the store; the data path follows the store.
-    let route_task = tokio::spawn(ferrocache_control::routes::serve(
-        store.clone(),
-        router.clone(),
-        Some(certificates),
-        shutdown_rx.clone(),
-    ));
 
     let control_task = {
         let controller = controller.clone();
@@ -649,7 +688,10 @@ async fn up(args: UpArgs) -> Result<()> {
     }
     // Withdrawn last: this host is listed until its nodes stopped.
     drop(shared_store);
-    let _ = route_task.await;
+    let _ = routes_stop.send(true);
+    if let Some(task) = route_task {
+        let _ = task.await;
+    }
     router.shutdown().await;
     tracing::info!("stopped");
     Ok(())

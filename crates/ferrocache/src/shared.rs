@@ -10,7 +10,7 @@ use ferrocache_control::reconcile::Controller;
 use ferrocache_etcd::leader::Leadership;
 use ferrocache_etcd::registration::Registration;
 use ferrocache_etcd::EtcdStore;
-use ferrocache_model::host::{HostRecord, HostSpec, HostsSecrets};
+use ferrocache_model::host::{HostRecord, HostSpec, HostsSecrets, SharedCa};
 use ferrocache_store::RedbStore;
 use ferrocache_store::{ReadExt, WriteExt};
 
@@ -310,8 +310,10 @@ impl SharedStore {
 }
 
 /// The secrets the hosts of `store` share: read, or created from this data directory's
-/// identity by the first host (one transaction, so two first hosts agree); this host's
-/// identity file then holds the shared identity, so its agent starts nodes with it.
+/// identity and CA by the first host (one transaction, so two first hosts agree); this host's
+/// identity file then holds the shared identity, so its agent starts nodes with it, and its
+/// CA files the shared CA, so the endpoints it serves present certificates of the one CA
+/// clients trust.
 ///
 /// # Errors
 /// The store's; the identity file's.
@@ -319,10 +321,24 @@ fn shared_secrets(store: &EtcdStore, data_dir: &std::path::Path) -> Result<Hosts
     let identity_path = data_dir.join(ferrocache_engine::IDENTITY_FILE_NAME);
     let local = ferrocache_engine::AdminIdentity::load_or_create(&identity_path)
         .with_context(|| format!("reading {}", identity_path.display()))?;
+    let pki_dir = data_dir.join(ferrocache_pki::PKI_DIR);
+    let local_ca = ferrocache_pki::Authority::load_or_create(&pki_dir)
+        .context("the certificate authority (TLS)")?;
+    let local_ca = SharedCa {
+        cert_pem: local_ca.cert_pem().to_string(),
+        key_pem: local_ca
+            .key_pem()
+            .context("the certificate authority's key")?,
+    };
     let secrets = ferrocache_store::update(
         store,
         |w| -> Result<HostsSecrets, ferrocache_store::StoreError> {
-            if let Some(existing) = w.doc::<HostsSecrets>(HostsSecrets::KEY)? {
+            if let Some(mut existing) = w.doc::<HostsSecrets>(HostsSecrets::KEY)? {
+                // Written by a release that did not share the CA: this host's becomes it.
+                if existing.ca.is_none() {
+                    existing.ca = Some(local_ca.clone());
+                    w.put_doc(HostsSecrets::KEY, &existing)?;
+                }
                 return Ok(existing);
             }
             let token: String = {
@@ -335,6 +351,7 @@ fn shared_secrets(store: &EtcdStore, data_dir: &std::path::Path) -> Result<Hosts
             let created = HostsSecrets {
                 identity: local.to_text(),
                 agent_token: token,
+                ca: Some(local_ca.clone()),
             };
             w.put_doc(HostsSecrets::KEY, &created)?;
             Ok(created)
@@ -350,6 +367,14 @@ fn shared_secrets(store: &EtcdStore, data_dir: &std::path::Path) -> Result<Hosts
         shared
             .write_to(&identity_path)
             .with_context(|| format!("writing {}", identity_path.display()))?;
+    }
+    if let Some(shared_ca) = secrets.ca.as_ref().filter(|ca| **ca != local_ca) {
+        tracing::warn!(
+            path = %pki_dir.display(),
+            "this data directory's CA is replaced by the one the store's hosts share"
+        );
+        ferrocache_pki::Authority::adopt(&pki_dir, &shared_ca.cert_pem, &shared_ca.key_pem)
+            .context("writing the hosts' shared certificate authority")?;
     }
     Ok(secrets)
 }

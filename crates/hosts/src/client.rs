@@ -1,11 +1,16 @@
 //! The leading host's side of another host's agent: its calls, and the host's process
 //! liveness kept current from its event stream.
 //!
-//! The stream is the host's pulse: when it breaks, or says nothing (not even a beat) for
-//! [`HEARTBEAT_DEADLINE`], the host is taken for lost — every node it ran is reported gone,
-//! with an exit event, so the control plane fails its primaries over to live hosts — and the
-//! stream is opened again every [`RECONNECT_EVERY`]. When it is back, its first line (a
-//! snapshot) says again what runs there, and each node that runs again is woken.
+//! The stream is the host's pulse, and it is opened again every [`RECONNECT_EVERY`] when it
+//! fails. When it is *ended* by the host (its process stopped or died: the host's kernel
+//! closed the connection), the host is taken for lost at once — every node it ran is
+//! reported gone, with an exit event, so the control plane fails its primaries over to live
+//! hosts. When it merely falls *silent* (no line, not even a beat, for
+//! [`HEARTBEAT_DEADLINE`]; or it cannot be opened), the host may be alive and cut off, its
+//! endpoints still serving: it is taken for lost only [`SILENT_HOST_LOST_AFTER`] after the
+//! last line heard, once it has surely fenced itself (see [`crate::fence`]). When it is back,
+//! its first line (a snapshot) says again what runs there, and each node that runs again is
+//! woken.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,10 +25,13 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::fence::SILENT_HOST_LOST_AFTER;
 
 use crate::wire::{self, path, Failure, NodeRef, Process, Stop, StreamItem, WireLiveness};
 
@@ -51,6 +59,28 @@ pub struct RemoteHost {
     connected: AtomicBool,
     /// Raised once the stream gave its first snapshot.
     ready: tokio::sync::Notify,
+    /// When the stream last said anything.
+    heard: Mutex<Instant>,
+    /// When the host is to be taken for lost, unless its stream is back first.
+    loss_due: Mutex<Option<Instant>>,
+    /// Raised when `loss_due` is set.
+    loss_armed: tokio::sync::Notify,
+}
+
+/// Why the event stream stopped.
+struct StreamEnd {
+    why: String,
+    /// The host closed it: its process ended (a cut-off host says nothing at all).
+    host_closed: bool,
+}
+
+impl StreamEnd {
+    fn silent(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            host_closed: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for RemoteHost {
@@ -76,6 +106,9 @@ impl RemoteHost {
             liveness: RwLock::new(HashMap::new()),
             connected: AtomicBool::new(false),
             ready: tokio::sync::Notify::new(),
+            heard: Mutex::new(Instant::now()),
+            loss_due: Mutex::new(None),
+            loss_armed: tokio::sync::Notify::new(),
         })
     }
 
@@ -270,20 +303,57 @@ impl RemoteHost {
         events: broadcast::Sender<NodeEvent>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
-        loop {
-            let outcome = tokio::select! {
-                outcome = self.stream_once(&events) => outcome,
-                _ = stop.changed() => return,
-            };
-            if let Err(why) = outcome {
-                if self.connected.swap(false, Ordering::AcqRel) {
-                    tracing::error!(host = %self.name, agent = %self.agent, %why, "host lost: its nodes are taken for gone");
+        let streaming = async {
+            loop {
+                if let Err(end) = self.stream_once(&events).await {
+                    let was_connected = self.connected.swap(false, Ordering::AcqRel);
+                    let due = if end.host_closed {
+                        Instant::now()
+                    } else {
+                        *self.heard.lock() + SILENT_HOST_LOST_AFTER
+                    };
+                    if was_connected {
+                        tracing::warn!(host = %self.name, agent = %self.agent, why = %end.why, lost_in = ?due.saturating_duration_since(Instant::now()), "host's event stream broke");
+                    }
+                    self.arm_loss(due);
                 }
-                self.lose(&events);
+                tokio::time::sleep(RECONNECT_EVERY).await;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(RECONNECT_EVERY) => {}
-                _ = stop.changed() => return,
+        };
+        tokio::select! {
+            () = streaming => {}
+            () = self.take_lost_when_due(&events) => {}
+            _ = stop.changed() => {}
+        }
+    }
+
+    /// Takes the host for lost at `due` unless its stream is back by then (an earlier time
+    /// already set stands).
+    fn arm_loss(&self, due: Instant) {
+        let mut loss_due = self.loss_due.lock();
+        if loss_due.is_none_or(|set| due < set) {
+            *loss_due = Some(due);
+            self.loss_armed.notify_one();
+        }
+    }
+
+    /// Forever: each time a loss falls due with the stream still down, every node of the
+    /// host is reported gone.
+    async fn take_lost_when_due(&self, events: &broadcast::Sender<NodeEvent>) {
+        loop {
+            let due = *self.loss_due.lock();
+            match due {
+                None => self.loss_armed.notified().await,
+                Some(at) => {
+                    tokio::time::sleep_until(at).await;
+                    let mut loss_due = self.loss_due.lock();
+                    if loss_due.is_some_and(|set| set <= Instant::now()) {
+                        *loss_due = None;
+                        drop(loss_due);
+                        tracing::error!(host = %self.name, agent = %self.agent, "host lost: its nodes are taken for gone");
+                        self.lose(events);
+                    }
+                }
             }
         }
     }
@@ -339,38 +409,59 @@ impl RemoteHost {
     }
 
     /// One life of the stream: `Err` says why it ended.
-    async fn stream_once(&self, events: &broadcast::Sender<NodeEvent>) -> Result<(), String> {
+    async fn stream_once(&self, events: &broadcast::Sender<NodeEvent>) -> Result<(), StreamEnd> {
         let request = hyper::Request::get(format!("http://{}{}", self.agent, path::EVENTS))
             .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
             .body(Full::new(Bytes::new()))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| StreamEnd::silent(e.to_string()))?;
+        // A refused connection is not taken as proof of death: a firewall's reject looks the
+        // same as a closed port.
         let response = tokio::time::timeout(HEARTBEAT_DEADLINE, self.http.request(request))
             .await
-            .map_err(|_| format!("no answer in {HEARTBEAT_DEADLINE:?}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| StreamEnd::silent(format!("no answer in {HEARTBEAT_DEADLINE:?}")))?
+            .map_err(|e| StreamEnd::silent(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(format!("the agent answered {}", response.status()));
+            return Err(StreamEnd::silent(format!(
+                "the agent answered {}",
+                response.status()
+            )));
         }
         let mut body = response.into_body();
         let mut buffer = BytesMut::new();
         loop {
             let frame = tokio::time::timeout(HEARTBEAT_DEADLINE, body.frame())
                 .await
-                .map_err(|_| format!("silent for {HEARTBEAT_DEADLINE:?}"))?;
-            let Some(frame) = frame else {
-                return Err("the stream ended".into());
+                .map_err(|_| StreamEnd::silent(format!("silent for {HEARTBEAT_DEADLINE:?}")))?;
+            let frame = match frame {
+                Some(Ok(frame)) => frame,
+                // The agent ended the stream, or the host's kernel closed the connection
+                // mid-stream (FIN): either way the process serving it ended.
+                None => {
+                    return Err(StreamEnd {
+                        why: "the host ended the stream".into(),
+                        host_closed: true,
+                    })
+                }
+                Some(Err(e)) => {
+                    return Err(StreamEnd {
+                        host_closed: e.is_incomplete_message(),
+                        why: e.to_string(),
+                    })
+                }
             };
-            let frame = frame.map_err(|e| e.to_string())?;
+            *self.heard.lock() = Instant::now();
             let Ok(data) = frame.into_data() else {
                 continue;
             };
             buffer.extend_from_slice(&data);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line = buffer.split_to(end + 1);
-                let item: StreamItem = serde_json::from_slice(&line[..end])
-                    .map_err(|e| format!("a line of the stream does not parse: {e}"))?;
+                let item: StreamItem = serde_json::from_slice(&line[..end]).map_err(|e| {
+                    StreamEnd::silent(format!("a line of the stream does not parse: {e}"))
+                })?;
                 match item {
                     StreamItem::Snapshot(nodes) => {
+                        self.loss_due.lock().take();
                         self.take_snapshot(nodes, events);
                         if !self.connected.swap(true, Ordering::AcqRel) {
                             tracing::info!(host = %self.name, agent = %self.agent, "host connected");
@@ -389,7 +480,7 @@ impl RemoteHost {
                 }
             }
             if buffer.len() > LINE_MAX {
-                return Err("a line of the stream is too long".into());
+                return Err(StreamEnd::silent("a line of the stream is too long"));
             }
         }
     }

@@ -12,6 +12,9 @@
 //! - [`runtime`]: [`runtime::HostsRuntime`], the control plane's `NodeRuntime` that sends each
 //!   node's process work to the host it is placed on and talks Redis to every node directly.
 //!
+//! - [`fence`]: a host out of touch with the store stops serving its endpoints
+//!   ([`fence::SELF_FENCE_AFTER`]) before the leader takes its nodes for gone
+//!   ([`fence::SILENT_HOST_LOST_AFTER`]);
 //! - [`wire`]: the protocol's messages.
 //!
 //! Redis traffic (INFO, REPLICAOF, CONFIG SET, …) never goes through an agent: the control
@@ -23,6 +26,7 @@
 //! it when the store is in etcd. Nothing depends on it but the binary.
 
 pub mod client;
+pub mod fence;
 pub mod runtime;
 pub mod server;
 pub mod wire;

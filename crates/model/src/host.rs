@@ -60,6 +60,20 @@ pub struct HostsSecrets {
     pub identity: String,
     /// The agents' token.
     pub agent_token: String,
+    /// The certificate authority every host issues its endpoints' certificates from (each
+    /// host serves every endpoint); `None` in secrets written by an older release, until a
+    /// host adds its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<SharedCa>,
+}
+
+/// A certificate authority's certificate and key, PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedCa {
+    /// The CA certificate.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
 }
 
 impl HostsSecrets {

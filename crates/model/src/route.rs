@@ -90,6 +90,11 @@ pub struct Route {
     pub admission: RouteAdmission,
     /// TLS, when the owner has encryption in transit.
     pub tls: Option<RouteTls>,
+    /// The one host that serves the endpoint, when its nodes run on the leading host with
+    /// addresses only that host reaches (its Unix sockets, its loopback); `None`: every host
+    /// serves it (its nodes are reached over the hosts' addresses), or there is one host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
 }
 
 /// The store key of the route listening on `listen`.

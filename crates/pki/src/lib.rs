@@ -224,6 +224,41 @@ impl Authority {
         })
     }
 
+    /// The CA's key, PEM (to share the CA with the other hosts of a store).
+    ///
+    /// # Errors
+    /// When the key file cannot be read.
+    pub fn key_pem(&self) -> Result<String, PkiError> {
+        let key_path = self.dir.join(CA_KEY_FILE);
+        fs::read_to_string(&key_path).map_err(io(&key_path))
+    }
+
+    /// Makes `cert_pem` and `key_pem` the CA of `dir`, replacing the one there (each file
+    /// written beside and renamed over the old one), and loads it: the hosts of one store
+    /// issue their endpoints' certificates from one CA, so clients trust one certificate.
+    ///
+    /// # Errors
+    /// File errors; a pair that does not parse.
+    pub fn adopt(dir: &Path, cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let issuer = Issuer::from_ca_cert_pem(cert_pem, KeyPair::from_pem(key_pem)?)?;
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        for (name, contents, mode) in [
+            (CA_KEY_FILE, key_pem, KEY_FILE_MODE),
+            (CA_CERT_FILE, cert_pem, CERT_FILE_MODE),
+        ] {
+            let path = dir.join(name);
+            let beside = dir.join(format!("{name}.new"));
+            let _ = fs::remove_file(&beside);
+            write_new(&beside, contents.as_bytes(), mode)?;
+            fs::rename(&beside, &path).map_err(io(&path))?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            cert_pem: cert_pem.to_string(),
+            issuer,
+        })
+    }
+
     /// A short identifier of this CA (from its certificate), e.g. for the file name it gets in
     /// a system trust store, so CAs of different data directories do not overwrite each other.
     pub fn id(&self) -> String {

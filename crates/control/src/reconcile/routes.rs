@@ -167,8 +167,38 @@ struct Placed {
     observed: NodeObserved,
 }
 
-/// The routes `owner` should have now.
+/// The routes `owner` should have now, each marked with the host that alone can serve it,
+/// if one must.
 fn desired(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Vec<Route>, ReconcileError> {
+    let mut routes = owner_routes(ctx, r, owner)?;
+    let served_by = served_by(ctx, r, owner)?;
+    for route in &mut routes {
+        route.served_by.clone_from(&served_by);
+    }
+    Ok(routes)
+}
+
+/// With several hosts: the leading host (this one), when a node of `owner` runs here on no
+/// named host — staying on the leading host, reached by its Unix socket or loopback address,
+/// which no other host can reach.
+fn served_by(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Option<String>, ReconcileError> {
+    let Some(leader) = &ctx.config.host else {
+        return Ok(None);
+    };
+    let nodes = match r.doc::<GroupSpec>(owner)? {
+        Some(_) => r.lookup(tables::NODES_BY_SHARD, owner)?,
+        None => vec![owner.to_string()],
+    };
+    for key in nodes {
+        if r.doc::<NodeIntent>(&key)?.is_some_and(|i| i.host.is_none()) {
+            return Ok(Some(leader.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// The routes `owner` should have now.
+fn owner_routes(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Vec<Route>, ReconcileError> {
     if let Some(group) = r.doc::<GroupSpec>(owner)? {
         return group_routes(ctx, r, owner, &group);
     }
@@ -201,6 +231,7 @@ fn desired(ctx: &Context, r: &dyn Reader, owner: &str) -> Result<Vec<Route>, Rec
             &spec.region,
             vec![intent.endpoint],
         ),
+        served_by: None,
     }])
 }
 
@@ -281,6 +312,7 @@ fn group_routes(
             label,
             admission: admission.clone(),
             tls: tls.clone(),
+            served_by: None,
         }
     };
     let mut routes = Vec::new();
@@ -400,6 +432,7 @@ fn cluster_routes(
             label: format!("{} cluster bus", p.spec.id),
             admission: RouteAdmission::Sources(vec![ctx.config.cidr.to_string()]),
             tls: None,
+            served_by: None,
         });
     }
     if let Some(configuration) = configuration {

@@ -1,0 +1,177 @@
+//! A host that loses touch with the store stops serving its endpoints before another host
+//! could take its primaries over.
+//!
+//! Every host serves every endpoint, so a host cut off from the others would otherwise go on
+//! sending its clients' writes to a primary that the leader, on the other side, replaces
+//! with a replica: two primaries taking writes for one shard. The rule that prevents it is a
+//! pair of clocks:
+//!
+//! - this host counts from the last time a quorum of etcd answered it (when that probe was
+//!   *sent*, see `ferrocache_etcd::contact`): [`SELF_FENCE_AFTER`] later without a newer
+//!   answer, it is *fenced* — its router drops every connection and takes no new one until
+//!   contact is proven again;
+//! - the leader counts from the last beat it heard from the host and takes a silent host's
+//!   nodes for gone only [`SILENT_HOST_LOST_AFTER`] later (`client`), longer than the fence
+//!   by more than a beat's interval and a margin for timers.
+//!
+//! A host alone in its store (no other host registered in its copy) is never fenced: nobody
+//! can promote a replica of its primaries, and a single host keeps serving through an etcd
+//! outage, as one host always has.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrocache_model::host::HostRecord;
+use ferrocache_store::{view, ReadExt, Store};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Time without an answer from a quorum after which a host with company stops serving its
+/// endpoints.
+pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1000);
+
+/// Silence on a host's event stream after which the leader takes the host's nodes for gone
+/// (and fails its primaries over): [`SELF_FENCE_AFTER`], plus one beat interval (the beat
+/// heard last may be older than the host's last answer from etcd), plus a margin for timers
+/// that fire late on a busy machine.
+pub const SILENT_HOST_LOST_AFTER: Duration = Duration::from_millis(1600);
+
+/// Whether other hosts than `own` are registered in `store` (one of them could lead and
+/// replace this host's primaries).
+fn has_company(store: &dyn Store, own: &str) -> bool {
+    view(store, |r| {
+        Ok::<_, ferrocache_store::StoreError>(
+            r.docs::<HostRecord>("")?
+                .into_iter()
+                .any(|(_, host)| host.name != own),
+        )
+    })
+    .unwrap_or(true)
+}
+
+/// Follows `confirmed` (when the last probe a quorum answered was sent) and says whether this
+/// host, `own` in `store`, is fenced: the receiver turns `true` [`SELF_FENCE_AFTER`] after the
+/// last confirmation while other hosts are registered, and `false` at the next confirmation;
+/// and `true` for good once `stopping` turns true (a stopping host's agent ends its event
+/// stream, and the leader fails its primaries over at once). The task ends when
+/// `confirmed`'s sender goes or every receiver is dropped.
+pub fn follow_contact(
+    store: Arc<dyn Store>,
+    own: String,
+    mut confirmed: watch::Receiver<Option<Instant>>,
+    mut stopping: watch::Receiver<bool>,
+) -> watch::Receiver<bool> {
+    let (fenced, receiver) = watch::channel(false);
+    // The store was just read whole to open it: that counts as touch.
+    let started = Instant::now();
+    tokio::spawn(async move {
+        loop {
+            if *stopping.borrow_and_update() {
+                fenced.send_replace(true);
+                return;
+            }
+            let last = confirmed.borrow_and_update().unwrap_or(started);
+            let fence_at = last + SELF_FENCE_AFTER;
+            let now_fenced = Instant::now() >= fence_at && has_company(store.as_ref(), &own);
+            let was_fenced = *fenced.borrow();
+            fenced.send_if_modified(|f| std::mem::replace(f, now_fenced) != now_fenced);
+            match (was_fenced, now_fenced) {
+                (false, true) => tracing::error!(
+                    silence = ?last.elapsed(),
+                    "no answer from a quorum of the store: this host's endpoints stop serving (another host may take its primaries over)"
+                ),
+                (true, false) => {
+                    tracing::info!("in touch with the store again: this host's endpoints serve")
+                }
+                _ => {}
+            }
+            // Fenced: only a confirmation changes that. Out of touch but alone: look for
+            // company again a while later (a host may have registered meanwhile).
+            let now = Instant::now();
+            let wake_at = match (now_fenced, now < fence_at) {
+                (true, _) => None,
+                (false, true) => Some(fence_at),
+                (false, false) => Some(now + SELF_FENCE_AFTER),
+            };
+            let wait_fence = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                changed = confirmed.changed() => if changed.is_err() { return },
+                changed = stopping.changed() => if changed.is_err() { return },
+                () = wait_fence => {}
+                () = fenced.closed() => return,
+            }
+        }
+    });
+    receiver
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrocache_store::{update, RedbStore, WriteExt};
+
+    fn store_of(hosts: &[&str]) -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(RedbStore::open(&dir.path().join("s.redb")).unwrap());
+        update(store.as_ref(), |w| {
+            for name in hosts {
+                w.put_doc(name, &host(name))?;
+            }
+            Ok::<_, ferrocache_store::StoreError>(())
+        })
+        .unwrap();
+        (dir, store)
+    }
+
+    fn host(name: &str) -> HostRecord {
+        HostRecord {
+            name: name.into(),
+            zone: "us-east-1a".into(),
+            address: "10.0.0.1".into(),
+            data_dir: "/d".into(),
+            registered: "2026-12-07T00:00:00Z".into(),
+            version: "0".into(),
+            agent: None,
+            memory: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_with_company_is_fenced_without_contact_and_serves_again_with_it() {
+        let (_dir, store) = store_of(&["a", "b"]);
+        let (confirm, confirmed) = watch::channel(Some(Instant::now()));
+        let (_stop, stopping) = watch::channel(false);
+        let mut fenced = follow_contact(store, "a".into(), confirmed, stopping);
+        assert!(!*fenced.borrow_and_update());
+        tokio::time::sleep(SELF_FENCE_AFTER / 2).await;
+        confirm.send_replace(Some(Instant::now()));
+        tokio::time::sleep(SELF_FENCE_AFTER * 3 / 4).await;
+        assert!(!*fenced.borrow(), "contact renewed half-way: still serving");
+        fenced.changed().await.unwrap();
+        assert!(
+            *fenced.borrow_and_update(),
+            "no contact for the whole time: fenced"
+        );
+        confirm.send_replace(Some(Instant::now()));
+        fenced.changed().await.unwrap();
+        assert!(!*fenced.borrow());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_alone_is_never_fenced() {
+        let (_dir, store) = store_of(&["a"]);
+        let (_confirm, confirmed) = watch::channel(Some(Instant::now()));
+        let (stop, stopping) = watch::channel(false);
+        let mut fenced = follow_contact(store, "a".into(), confirmed, stopping);
+        tokio::time::sleep(SELF_FENCE_AFTER * 5).await;
+        assert!(!*fenced.borrow());
+        stop.send_replace(true);
+        fenced.changed().await.unwrap();
+        assert!(*fenced.borrow(), "a stopping host is fenced");
+    }
+}
