@@ -271,9 +271,47 @@ def test_every_host_serves_every_endpoint_and_a_cut_off_host_stops_before_the_ne
 
     # Back: the cut-off host serves the endpoints again, to the new primary.
     rig.heal(second.host)
-    assert wait_until(lambda: second.redis(primary, "SET", "after", "heal") == "OK", 60,
-                      poll=0.2, what="the healed host's primary endpoint serving again")
+    try:
+        wait_until(lambda: second.redis(primary, "SET", "after", "heal") == "OK", 60,
+                   poll=0.2, what="the healed host's primary endpoint serving again")
+    except TimeoutError:
+        print(second.fc.log_tail(150))
+        raise
     assert leader.redis(primary, "GET", "after") == "heal"
+
+
+
+def test_a_cut_off_leader_host_fences_its_endpoints_and_another_host_leads(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "lead", ZONES)
+    assert leader.nodes() == {"lead-001"}
+    assert leader.redis(primary, "SET", "acked", "before") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+
+    # The leading host, which runs the primary, is cut off with clients on it and on another.
+    beside, far = Writer(leader.host, primary), Writer(third.host, primary)
+    wait_until(lambda: len(beside.acked) > 20 and len(far.acked) > 20, 30,
+               what="writes flowing on both hosts")
+    old = beside.acked[0][1]
+    rig.cut(leader.host)
+    wait_until(lambda: second.fc._ready.is_set() or third.fc._ready.is_set(), 60, poll=0.1,
+               what="another host leads")
+    new = second if second.fc._ready.is_set() else third
+    wait_until(lambda: far.acked and far.acked[-1][1] != old, 60, poll=0.05,
+               what="a write acknowledged by the new primary")
+    time.sleep(1)
+    acks = beside.close() + far.close()
+    old_last = max(t for t, by in acks if by == old)
+    new_first = min(t for t, by in acks if by != old)
+    assert old_last < new_first, (old_last, new_first)
+    assert new.redis(primary, "GET", "acked") == "before"
+
+    # Back: the old leader's host serves the endpoints again, to the new primary.
+    rig.heal(leader.host)
+    assert wait_until(lambda: leader.redis(primary, "SET", "after", "heal") == "OK", 60,
+                      poll=0.2, what="the healed host's primary endpoint serving again")
+    assert new.redis(primary, "GET", "after") == "heal"
 
 
 MIB = 1024 * 1024

@@ -326,32 +326,31 @@ impl Client {
                 revision: 0,
             };
             runtime.spawn(async move {
-                let answered =
-                    tokio::time::timeout(within, async move {
-                        let mut grpc = tonic::client::Grpc::new(channel);
-                        grpc.ready().await.ok()?;
-                        let codec = tonic::codec::ProstCodec::<
+                let answered = tokio::time::timeout(within, async move {
+                    let mut grpc = tonic::client::Grpc::new(channel);
+                    grpc.ready().await.ok()?;
+                    let codec = tonic::codec::ProstCodec::<
                             proto::RangeRequest,
                             proto::RangeResponse,
                         >::default();
-                        grpc.unary(
-                            requiring_leader(request),
-                            PathAndQuery::from_static(proto::path::RANGE),
-                            codec,
-                        )
-                        .await
-                        .ok()
-                    })
+                    grpc.unary(
+                        requiring_leader(request),
+                        PathAndQuery::from_static(proto::path::RANGE),
+                        codec,
+                    )
                     .await
                     .ok()
-                    .flatten()
-                    .map(|answer| {
-                        answer
-                            .into_inner()
-                            .kvs
-                            .first()
-                            .map_or(0, |kv| kv.mod_revision)
-                    });
+                })
+                .await
+                .ok()
+                .flatten()
+                .map(|answer| {
+                    answer
+                        .into_inner()
+                        .kvs
+                        .first()
+                        .map_or(0, |kv| kv.mod_revision)
+                });
                 let _ = done.send(answered);
             });
         }

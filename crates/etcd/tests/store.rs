@@ -661,9 +661,7 @@ fn a_silent_member_is_left_for_another() {
 fn contact_is_confirmed_only_while_a_quorum_answers_and_the_copy_is_current() {
     let Some(etcd) = etcd() else { return };
     let relay = SilentableRelay::start(etcd.client_address());
-    let location: EtcdLocation = format!("etcd://{}/contact", relay.address)
-        .parse()
-        .unwrap();
+    let location: EtcdLocation = format!("etcd://{}/contact", relay.address).parse().unwrap();
     let store = EtcdStore::open(&location).expect("the store opens through the relay");
     let other = open(&etcd, "/contact");
     let confirmed = store.probe_contact().unwrap();
@@ -671,7 +669,10 @@ fn contact_is_confirmed_only_while_a_quorum_answers_and_the_copy_is_current() {
     while confirmed.borrow().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(confirmed.borrow().is_some(), "a quorum answers: contact confirmed");
+    assert!(
+        confirmed.borrow().is_some(),
+        "a quorum answers: contact confirmed"
+    );
 
     relay.freeze(true);
     let frozen = tokio::time::Instant::now();

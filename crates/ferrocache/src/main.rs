@@ -446,6 +446,9 @@ async fn up(args: UpArgs) -> Result<()> {
     // follows the store, from now on (also while it waits to lead). A host sharing its store
     // with others is fenced — its endpoints serve nobody — while it is out of touch with the
     // store, and once it stops (see ferrocache_hosts::fence).
+    // When the latest beat the leading host acknowledged was sent (this host's agent hears
+    // the acknowledgements; while this host leads, it is its own leader).
+    let (leader_heard, leader_heard_rx) = watch::channel(None);
     let fenced = match &shared_store {
         None => watch::channel(false).1,
         Some(shared) => ferrocache_hosts::fence::follow_contact(
@@ -455,6 +458,7 @@ async fn up(args: UpArgs) -> Result<()> {
                 .store
                 .probe_contact()
                 .context("starting the store's contact probe")?,
+            leader_heard_rx,
             shutdown_rx.clone(),
         ),
     };
@@ -496,6 +500,7 @@ async fn up(args: UpArgs) -> Result<()> {
                 listener,
                 agent.clone(),
                 token.clone(),
+                leader_heard.clone(),
                 async move {
                     let _ = agent_stop.changed().await;
                 },
@@ -520,6 +525,11 @@ async fn up(args: UpArgs) -> Result<()> {
                 }
             }
             store_described = format!("{store_described} (leading)");
+            tokio::spawn(shared::hear_own_leadership(
+                shared.leadership.clone(),
+                leader_heard.clone(),
+                shutdown_rx.clone(),
+            ));
             if let Some(serve) = serve_routes.take() {
                 route_task = Some(serve());
             }

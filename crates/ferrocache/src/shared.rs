@@ -234,20 +234,38 @@ impl SharedStore {
             }
         }
         let _give_up = GiveUp(given_up.clone());
-        let leadership = tokio::task::spawn_blocking(move || {
-            let lost = sender.clone();
-            store.lead_unless(
-                &holder,
-                LEADERSHIP_TTL,
-                Box::new(move |why| {
-                    let _ = lost.send(why);
-                }),
-                &given_up,
-            )
-        })
-        .await??;
-        *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(leadership);
-        Ok(())
+        // A host waiting to lead outlives etcd's hiccups (an election, a member cut off): it
+        // asks again, as a leader that lost its lease does.
+        loop {
+            let (store, holder, sender, given_up) = (
+                store.clone(),
+                holder.clone(),
+                sender.clone(),
+                given_up.clone(),
+            );
+            let taken = tokio::task::spawn_blocking(move || {
+                store.lead_unless(
+                    &holder,
+                    LEADERSHIP_TTL,
+                    Box::new(move |why| {
+                        let _ = sender.send(why);
+                    }),
+                    &given_up,
+                )
+            })
+            .await?;
+            match taken {
+                Ok(leadership) => {
+                    *self.leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(leadership);
+                    return Ok(());
+                }
+                Err(e @ ferrocache_store::StoreError::Fenced(_)) => return Err(e.into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot wait for the store's leadership yet; asking again");
+                    tokio::time::sleep(LEAD_AGAIN_RETRY).await;
+                }
+            }
+        }
     }
 
     /// Keeps leading: when the leadership is lost (etcd out of reach longer than the lease
@@ -306,6 +324,29 @@ impl SharedStore {
             self.lost_sender.clone(),
             controller,
         ));
+    }
+}
+
+/// While this process leads the store, it is in touch with the leader (itself): `heard` is
+/// renewed every beat interval, so its own endpoints are not fenced while it leads (see
+/// `ferrocache_hosts::fence`); once its leadership lapses, only etcd's answers count.
+pub(crate) async fn hear_own_leadership(
+    leadership: Arc<std::sync::Mutex<Option<Leadership>>>,
+    heard: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(ferrocache_hosts::wire::HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        // Never waits for the lock: it is held while a lost leadership is let go, which can
+        // take an etcd call's time (and this runs on the runtime's threads).
+        let leads = matches!(leadership.try_lock(), Ok(held) if held.is_some());
+        if leads {
+            heard.send_replace(Some(tokio::time::Instant::now()));
+        }
     }
 }
 

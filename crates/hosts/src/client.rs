@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::fence::SILENT_HOST_LOST_AFTER;
 
-use crate::wire::{self, path, Failure, NodeRef, Process, Stop, StreamItem, WireLiveness};
+use crate::wire::{self, path, Failure, Heard, NodeRef, Process, Stop, StreamItem, WireLiveness};
 
 /// Silence on a host's event stream after which the host is taken for lost (it beats every
 /// [`wire::HEARTBEAT_EVERY`]).
@@ -408,6 +408,25 @@ impl RemoteHost {
         *liveness = fresh;
     }
 
+    /// Tells the host its beat `beat` was heard (it counts its contact with the leader from
+    /// when it sent it: see [`crate::fence`]); an answer is not waited for.
+    fn acknowledge(&self, beat: u64) {
+        let Ok(body) = serde_json::to_vec(&Heard { beat }) else {
+            return;
+        };
+        let Ok(request) = hyper::Request::post(format!("http://{}{}", self.agent, path::HEARD))
+            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+        else {
+            return;
+        };
+        let http = self.http.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(HEARTBEAT_DEADLINE, http.request(request)).await;
+        });
+    }
+
     /// One life of the stream: `Err` says why it ended.
     async fn stream_once(&self, events: &broadcast::Sender<NodeEvent>) -> Result<(), StreamEnd> {
         let request = hyper::Request::get(format!("http://{}{}", self.agent, path::EVENTS))
@@ -476,7 +495,7 @@ impl RemoteHost {
                             let _ = events.send(event);
                         }
                     }
-                    StreamItem::Beat => {}
+                    StreamItem::Beat(beat) => self.acknowledge(beat),
                 }
             }
             if buffer.len() > LINE_MAX {

@@ -1,18 +1,25 @@
-//! A host that loses touch with the store stops serving its endpoints before another host
-//! could take its primaries over.
+//! A host cut off from the others stops serving its endpoints before another host could take
+//! its primaries over.
 //!
 //! Every host serves every endpoint, so a host cut off from the others would otherwise go on
 //! sending its clients' writes to a primary that the leader, on the other side, replaces
 //! with a replica: two primaries taking writes for one shard. The rule that prevents it is a
 //! pair of clocks:
 //!
-//! - this host counts from the last time a quorum of etcd answered it (when that probe was
-//!   *sent*, see `ferrocache_etcd::contact`): [`SELF_FENCE_AFTER`] later without a newer
-//!   answer, it is *fenced* — its router drops every connection and takes no new one until
-//!   contact is proven again;
-//! - the leader counts from the last beat it heard from the host and takes a silent host's
+//! - this host keeps two proofs of contact, each counted from when its question was *sent*:
+//!   the last probe a quorum of etcd answered (`ferrocache_etcd::contact`), and the last beat
+//!   of its event stream the leading host said it heard (`server`; the leading host itself
+//!   has that contact while it leads). [`SELF_FENCE_AFTER`] after the later of the two
+//!   without a newer one, it is *fenced* — its router drops every connection and takes no new
+//!   one until contact is proven again;
+//! - the leader counts from the last line it heard from the host and takes a silent host's
 //!   nodes for gone only [`SILENT_HOST_LOST_AFTER`] later (`client`), longer than the fence
 //!   by more than a beat's interval and a margin for timers.
+//!
+//! Either proof alone keeps the endpoints serving: an etcd election (no quorum answers for a
+//! second or two) changes nothing while the leader hears the host, and the leading host's
+//! death changes nothing while etcd answers — no other host promotes a replica before a new
+//! leader's lease, and that leader hears the host before it acts.
 //!
 //! A host alone in its store (no other host registered in its copy) is never fenced: nobody
 //! can promote a replica of its primaries, and a single host keeps serving through an etcd
@@ -36,6 +43,13 @@ pub const SELF_FENCE_AFTER: Duration = Duration::from_millis(1000);
 /// that fire late on a busy machine.
 pub const SILENT_HOST_LOST_AFTER: Duration = Duration::from_millis(1600);
 
+/// The next proof of contact from `source`; none, once its sender is gone.
+async fn proof(source: &mut watch::Receiver<Option<Instant>>) {
+    if source.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Whether other hosts than `own` are registered in `store` (one of them could lead and
 /// replace this host's primaries).
 fn has_company(store: &dyn Store, own: &str) -> bool {
@@ -49,16 +63,18 @@ fn has_company(store: &dyn Store, own: &str) -> bool {
     .unwrap_or(true)
 }
 
-/// Follows `confirmed` (when the last probe a quorum answered was sent) and says whether this
-/// host, `own` in `store`, is fenced: the receiver turns `true` [`SELF_FENCE_AFTER`] after the
-/// last confirmation while other hosts are registered, and `false` at the next confirmation;
-/// and `true` for good once `stopping` turns true (a stopping host's agent ends its event
-/// stream, and the leader fails its primaries over at once). The task ends when
-/// `confirmed`'s sender goes or every receiver is dropped.
+/// Follows `quorum` (when the last probe a quorum of etcd answered was sent) and `leader`
+/// (when the last beat the leading host heard was sent) and says whether this host, `own` in
+/// `store`, is fenced: the receiver turns `true` [`SELF_FENCE_AFTER`] after the later of the
+/// two while other hosts are registered, and `false` at the next proof of either; and `true`
+/// for good once `stopping` turns true (a stopping host's agent ends its event stream, and
+/// the leader fails its primaries over at once). The task ends when every receiver is
+/// dropped.
 pub fn follow_contact(
     store: Arc<dyn Store>,
     own: String,
-    mut confirmed: watch::Receiver<Option<Instant>>,
+    mut quorum: watch::Receiver<Option<Instant>>,
+    mut leader: watch::Receiver<Option<Instant>>,
     mut stopping: watch::Receiver<bool>,
 ) -> watch::Receiver<bool> {
     let (fenced, receiver) = watch::channel(false);
@@ -70,22 +86,30 @@ pub fn follow_contact(
                 fenced.send_replace(true);
                 return;
             }
-            let last = confirmed.borrow_and_update().unwrap_or(started);
+            let was_fenced = *fenced.borrow();
+            let quorum_last = quorum.borrow_and_update().unwrap_or(started);
+            let leader_last = leader.borrow_and_update().unwrap_or(started);
+            // Serving, either proof keeps it so; fenced, only a quorum's answer ends it — it
+            // comes with a copy of the store holding every commit made meanwhile (a failover
+            // the leader made while this host was away), which the leader's hearing does not.
+            let last = match was_fenced {
+                false => quorum_last.max(leader_last),
+                true => quorum_last,
+            };
             let fence_at = last + SELF_FENCE_AFTER;
             let now_fenced = Instant::now() >= fence_at && has_company(store.as_ref(), &own);
-            let was_fenced = *fenced.borrow();
             fenced.send_if_modified(|f| std::mem::replace(f, now_fenced) != now_fenced);
             match (was_fenced, now_fenced) {
                 (false, true) => tracing::error!(
                     silence = ?last.elapsed(),
-                    "no answer from a quorum of the store: this host's endpoints stop serving (another host may take its primaries over)"
+                    "neither a quorum of the store nor the leading host heard from: this host's endpoints stop serving (another host may take its primaries over)"
                 ),
                 (true, false) => {
-                    tracing::info!("in touch with the store again: this host's endpoints serve")
+                    tracing::info!("in touch again: this host's endpoints serve")
                 }
                 _ => {}
             }
-            // Fenced: only a confirmation changes that. Out of touch but alone: look for
+            // Fenced: only a proof changes that. Out of touch but alone: look for
             // company again a while later (a host may have registered meanwhile).
             let now = Instant::now();
             let wake_at = match (now_fenced, now < fence_at) {
@@ -100,7 +124,8 @@ pub fn follow_contact(
                 }
             };
             tokio::select! {
-                changed = confirmed.changed() => if changed.is_err() { return },
+                () = proof(&mut quorum) => {}
+                () = proof(&mut leader) => {}
                 changed = stopping.changed() => if changed.is_err() { return },
                 () = wait_fence => {}
                 () = fenced.closed() => return,
@@ -144,18 +169,33 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_host_with_company_is_fenced_without_contact_and_serves_again_with_it() {
         let (_dir, store) = store_of(&["a", "b"]);
-        let (confirm, confirmed) = watch::channel(Some(Instant::now()));
+        let (confirm, quorum) = watch::channel(Some(Instant::now()));
+        let (hear, leader) = watch::channel(None);
         let (_stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(store, "a".into(), confirmed, stopping);
+        let mut fenced = follow_contact(store, "a".into(), quorum, leader, stopping);
         assert!(!*fenced.borrow_and_update());
         tokio::time::sleep(SELF_FENCE_AFTER / 2).await;
         confirm.send_replace(Some(Instant::now()));
         tokio::time::sleep(SELF_FENCE_AFTER * 3 / 4).await;
         assert!(!*fenced.borrow(), "contact renewed half-way: still serving");
+        // The leader hears the host while etcd does not answer: still serving.
+        hear.send_replace(Some(Instant::now()));
+        tokio::time::sleep(SELF_FENCE_AFTER * 3 / 4).await;
+        assert!(
+            !*fenced.borrow(),
+            "the leader heard the host: still serving"
+        );
         fenced.changed().await.unwrap();
         assert!(
             *fenced.borrow_and_update(),
             "no contact for the whole time: fenced"
+        );
+        // Fenced, the leader's hearing alone does not end it (the copy may be stale).
+        hear.send_replace(Some(Instant::now()));
+        tokio::time::sleep(SELF_FENCE_AFTER / 4).await;
+        assert!(
+            *fenced.borrow(),
+            "the leader's hearing alone lifts no fence"
         );
         confirm.send_replace(Some(Instant::now()));
         fenced.changed().await.unwrap();
@@ -165,9 +205,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_host_alone_is_never_fenced() {
         let (_dir, store) = store_of(&["a"]);
-        let (_confirm, confirmed) = watch::channel(Some(Instant::now()));
+        let (_confirm, quorum) = watch::channel(Some(Instant::now()));
+        let (_hear, leader) = watch::channel(None);
         let (stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(store, "a".into(), confirmed, stopping);
+        let mut fenced = follow_contact(store, "a".into(), quorum, leader, stopping);
         tokio::time::sleep(SELF_FENCE_AFTER * 5).await;
         assert!(!*fenced.borrow());
         stop.send_replace(true);

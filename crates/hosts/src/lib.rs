@@ -5,16 +5,15 @@
 //! # Layout
 //! - [`server`]: a host's agent served over HTTP on `--agent-listen` (JSON bodies, a shared
 //!   token): start, adopt, stop, remove a node, set its data aside, and a stream of the host's
-//!   process events with a heartbeat;
+//!   process events with a numbered heartbeat, whose beats the leader acknowledges;
 //! - [`client`]: [`client::RemoteHost`], the leader's side of one such agent: its calls, and the
-//!   host's process liveness kept current from the stream; a stream that stays silent past
-//!   [`client::HEARTBEAT_DEADLINE`] means the host is lost, and its nodes are reported gone;
+//!   host's process liveness kept current from the stream; a stream the host closed means
+//!   the host is lost, and one silent past [`fence::SILENT_HOST_LOST_AFTER`] too: its nodes
+//!   are reported gone;
 //! - [`runtime`]: [`runtime::HostsRuntime`], the control plane's `NodeRuntime` that sends each
-//!   node's process work to the host it is placed on and talks Redis to every node directly.
-//!
-//! - [`fence`]: a host out of touch with the store stops serving its endpoints
-//!   ([`fence::SELF_FENCE_AFTER`]) before the leader takes its nodes for gone
-//!   ([`fence::SILENT_HOST_LOST_AFTER`]);
+//!   node's process work to the host it is placed on and talks Redis to every node directly;
+//! - [`fence`]: a host out of touch with both etcd's quorum and the leader stops serving its
+//!   endpoints ([`fence::SELF_FENCE_AFTER`]) before the leader takes its nodes for gone;
 //! - [`wire`]: the protocol's messages.
 //!
 //! Redis traffic (INFO, REPLICAOF, CONFIG SET, …) never goes through an agent: the control

@@ -5,6 +5,7 @@
 //! in this host's data directory and lets its own agent (whose identity the hosts share) start
 //! it.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -17,18 +18,52 @@ use axum::routing::{get, post};
 use axum::Router;
 use ferrocache_agent::{Agent, AgentError};
 use ferrocache_engine::{NodeAddress, NodeConfig};
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
-use crate::wire::{self, path, Failure, NodeRef, Process, Stop, StreamItem, WireEvent};
+use crate::wire::{self, path, Failure, Heard, NodeRef, Process, Stop, StreamItem, WireEvent};
+
+/// Beats remembered for the leader's acknowledgements (a few seconds' worth).
+const BEATS_KEPT: usize = 64;
 
 /// What the handlers share.
 struct Shared {
     agent: Arc<Agent>,
     token: String,
+    /// The beats sent lately, numbered, with when (every stream's: one numbering).
+    beats: Mutex<(u64, VecDeque<(u64, Instant)>)>,
+    /// When the latest beat the leader said it heard was sent.
+    leader_heard: watch::Sender<Option<Instant>>,
 }
 
-/// The agent's HTTP routes, guarded by `token`.
-pub fn router(agent: Arc<Agent>, token: String) -> Router {
-    let shared = Arc::new(Shared { agent, token });
+impl Shared {
+    /// The next beat's number, noted as sent now.
+    fn beat(&self) -> u64 {
+        let mut beats = self.beats.lock();
+        let (next, sent) = &mut *beats;
+        *next += 1;
+        if sent.len() == BEATS_KEPT {
+            sent.pop_front();
+        }
+        sent.push_back((*next, Instant::now()));
+        *next
+    }
+}
+
+/// The agent's HTTP routes, guarded by `token`; `leader_heard` holds when the latest beat
+/// the leading host acknowledged was sent (see [`crate::fence`]).
+pub fn router(
+    agent: Arc<Agent>,
+    token: String,
+    leader_heard: watch::Sender<Option<Instant>>,
+) -> Router {
+    let shared = Arc::new(Shared {
+        agent,
+        token,
+        beats: Mutex::new((0, VecDeque::with_capacity(BEATS_KEPT))),
+        leader_heard,
+    });
     Router::new()
         .route(path::ENSURE_RUNNING, post(ensure_running))
         .route(path::ADOPT, post(adopt))
@@ -37,6 +72,7 @@ pub fn router(agent: Arc<Agent>, token: String) -> Router {
         .route(path::SET_ASIDE, post(set_aside))
         .route(path::STOPPED_CLEANLY, post(stopped_cleanly))
         .route(path::EVENTS, get(events))
+        .route(path::HEARD, post(heard))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
@@ -49,9 +85,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     agent: Arc<Agent>,
     token: String,
+    leader_heard: watch::Sender<Option<Instant>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(agent, token))
+    axum::serve(listener, router(agent, token, leader_heard))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -195,6 +232,27 @@ fn snapshot(agent: &Agent) -> Vec<(String, wire::WireLiveness)> {
         .collect()
 }
 
+/// The leader heard beat `beat`: it heard from this host no earlier than that beat was sent.
+async fn heard(State(s): State<Arc<Shared>>, Json(heard): Json<Heard>) -> StatusCode {
+    let sent = s
+        .beats
+        .lock()
+        .1
+        .iter()
+        .find(|(n, _)| *n == heard.beat)
+        .map(|(_, at)| *at);
+    if let Some(sent) = sent {
+        s.leader_heard.send_if_modified(|last| match last {
+            Some(last) if *last >= sent => false,
+            _ => {
+                *last = Some(sent);
+                true
+            }
+        });
+    }
+    StatusCode::NO_CONTENT
+}
+
 fn line(item: &StreamItem) -> Bytes {
     let mut bytes = serde_json::to_vec(item).unwrap_or_default();
     bytes.push(b'\n');
@@ -208,6 +266,7 @@ async fn events(State(s): State<Arc<Shared>>) -> Response {
     let mut events = s.agent.process_events();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(64);
     let agent = s.agent.clone();
+    let shared = s.clone();
     tokio::spawn(async move {
         if tx
             .send(Ok(line(&StreamItem::Snapshot(snapshot(&agent)))))
@@ -227,7 +286,7 @@ async fn events(State(s): State<Arc<Shared>>) -> Response {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
-                _ = beat.tick() => StreamItem::Beat,
+                _ = beat.tick() => StreamItem::Beat(shared.beat()),
             };
             if tx.send(Ok(line(&item))).await.is_err() {
                 return;

@@ -26,6 +26,16 @@ pub mod path {
     pub const STOPPED_CLEANLY: &str = "/agent/v1/stopped-cleanly";
     /// The host's process events: lines of [`super::StreamItem`], a snapshot first.
     pub const EVENTS: &str = "/agent/v1/events";
+    /// The leader heard a beat of the event stream: [`super::Heard`] → `()`.
+    pub const HEARD: &str = "/agent/v1/heard";
+}
+
+/// Which beat of its event stream the leader heard last (the host then knows the leader
+/// heard from it no earlier than when it sent that beat).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Heard {
+    /// The beat's number.
+    pub beat: u64,
 }
 
 /// A node's process as the agent reports it.
@@ -156,6 +166,7 @@ pub enum StreamItem {
     Snapshot(Vec<(String, WireLiveness)>),
     /// A process event, with the node's liveness after it.
     Event(WireEvent, WireLiveness),
-    /// Nothing happened; the host is alive.
-    Beat,
+    /// Nothing happened; the host is alive. Numbered, so that the leader can say which one
+    /// it heard ([`path::HEARD`]).
+    Beat(u64),
 }
