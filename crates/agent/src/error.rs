@@ -144,8 +144,21 @@ pub enum AgentError {
         source: io::Error,
     },
 
-    /// The agent of the host the node runs on could not be reached, or answered with an error
-    /// of its own (several hosts on one store).
+    /// The agent of the host the node runs on could not be reached (no connection, no
+    /// answer): the host may be down or cut off, its node still running there. Whether its
+    /// nodes are gone is decided by the host's event stream, not by one failed call.
+    #[error("node {node_id}: host {host} cannot be reached: {message}")]
+    HostUnreachable {
+        /// The node.
+        node_id: String,
+        /// The host's name.
+        host: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// The agent of the host the node runs on answered with an error of its own (several
+    /// hosts on one store).
     #[error("node {node_id}: host {host}: {message}")]
     Host {
         /// The node.

@@ -37,10 +37,26 @@ pub enum RuntimeError {
     Simulated(String),
 }
 
+impl RuntimeError {
+    /// The node's host could not be reached: what runs there is unknown, not gone.
+    pub fn host_unreachable(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::Agent(AgentError::HostUnreachable { .. })
+        )
+    }
+}
+
 /// The node operations the reconcilers use.
 pub trait NodeRuntime: Send + Sync + 'static {
     /// Whether the node's process is gone, stopped or running.
     fn liveness(&self, node_id: &str) -> Liveness;
+    /// Whether the node's host is heard from (its event stream beats). `false` while a host
+    /// that fell silent is not yet taken for lost: the node may be serving there, cut off, and
+    /// its liveness is the last one heard. One host is always in touch with itself.
+    fn host_in_touch(&self, _node_id: &str) -> bool {
+        true
+    }
     /// Every process event from now on: a node's process exited, stopped or continued (see
     /// [`Agent::process_events`]).
     fn process_events(&self) -> tokio::sync::broadcast::Receiver<NodeEvent>;

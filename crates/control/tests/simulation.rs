@@ -29,6 +29,17 @@
 //! primaries serve every slot exactly once.
 //!
 //! Both runs are made again with the state in a real etcd (`ferrocache-etcd`), fewer seeds.
+//!
+//! A third run spreads the two-shard group over three hosts (the control plane leading on
+//! the first) and adds partitions: a host other than the leader's is cut off and later
+//! healed. While it is cut, the control plane reaches none of its nodes (Redis calls and
+//! agent calls fail), its nodes go on serving clients on the same host, and its router serves
+//! the routes it had; it proves contact to the real fence (`ferrocache_hosts::fence`) every
+//! probe interval until the cut, and the leader takes it for lost (its nodes' exits reported)
+//! `SILENT_HOST_LOST_AFTER` after the last beat it heard, as `RemoteHost` does; on healing,
+//! its nodes' continuations are reported. Clients on every host write each step through their
+//! own host's primary endpoints, reaching the nodes their host reaches. Invariant (6), every
+//! step: **no two nodes of one shard take writes** (through any host's endpoint).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -44,8 +55,10 @@ use ferrocache_engine::{
     ClusterFailoverMode, ClusterInfo, ClusterNode, Info, NodeAddress, NodeConfig, Role,
 };
 use ferrocache_etcd::{EtcdLocation, EtcdStore};
+use ferrocache_hosts::fence::{follow_contact, SILENT_HOST_LOST_AFTER};
 use ferrocache_model::group::{CreateGroupRequest, GroupSpec};
-use ferrocache_model::node::NodeSpec;
+use ferrocache_model::host::HostRecord;
+use ferrocache_model::node::{NodeIntent, NodeSpec};
 use ferrocache_model::route::{Route, RouteBackend, RouteKind};
 use ferrocache_model::shard::ShardSpec;
 use ferrocache_store::{tables, Doc, RedbStore, Store, WriteExt};
@@ -167,6 +180,14 @@ struct World {
     next_cluster_id: u64,
     /// `CLUSTER FAILOVER TAKEOVER`s carried out.
     takeovers: u64,
+    /// With several hosts: the host each node is placed on.
+    node_host: BTreeMap<String, String>,
+    /// Hosts cut off from the others (and from the control plane).
+    cut: BTreeSet<String>,
+    /// Cut-off hosts the leader took for lost (their nodes reported gone).
+    lost: BTreeSet<String>,
+    /// The liveness of each node of a cut-off host as the leader last heard it (at the cut).
+    heard_liveness: BTreeMap<String, Liveness>,
 }
 
 impl World {
@@ -179,6 +200,32 @@ impl World {
                 .cluster
                 .get(node_id)
                 .is_none_or(|c| !c.slots.is_empty())
+    }
+
+    /// Whether the node's host is cut off from the others.
+    fn cut_off(&self, node_id: &str) -> bool {
+        self.node_host
+            .get(node_id)
+            .is_some_and(|h| self.cut.contains(h))
+    }
+
+    /// Whether a client on `host` (`None`: the leader's) reaches the node: on its own host,
+    /// or neither host cut off.
+    fn reaches(&self, host: Option<&str>, node_id: &str) -> bool {
+        let cut_here = host.is_some_and(|h| self.cut.contains(h));
+        match (cut_here, self.cut_off(node_id)) {
+            (false, false) => true,
+            (true, true) => self.node_host.get(node_id).map(String::as_str) == host,
+            _ => false,
+        }
+    }
+
+    /// The node id of the node at `private`.
+    fn id_at(&self, private: SocketAddr) -> Option<&String> {
+        self.nodes
+            .iter()
+            .find(|(_, n)| n.private == private)
+            .map(|(id, _)| id)
     }
 
     /// Whether the node answers (its process lives and is not frozen).
@@ -366,8 +413,17 @@ impl SimRuntime {
                 .and_then(|f| world.nodes.values().find(|n| n.private == f));
             info.master_host = node.follows.map(|f| f.ip().to_string());
             info.master_port = node.follows.map(|f| f.port());
+            let linked = match (
+                world.id_at(node.private),
+                node.follows.and_then(|f| world.id_at(f)),
+            ) {
+                (Some(me), Some(it)) => {
+                    world.reaches(world.node_host.get(me).map(String::as_str), it)
+                }
+                _ => true,
+            };
             info.master_link_status_up =
-                Some(master.is_some_and(|m| m.alive && !m.stopped && m.master));
+                Some(linked && master.is_some_and(|m| m.alive && !m.stopped && m.master));
             info.slave_repl_offset = Some(node.offset);
         }
         info
@@ -381,16 +437,48 @@ impl SimRuntime {
         let id = self
             .id_of(world, addr)
             .ok_or_else(|| RuntimeError::Simulated("no such node".into()))?;
+        if world.cut_off(&id) {
+            return Err(RuntimeError::Simulated(format!("{id}'s host is cut off")));
+        }
         match world.nodes.get(&id) {
             Some(n) if n.alive && !n.stopped => Ok((id, n)),
             _ => Err(RuntimeError::Simulated(format!("{id} does not answer"))),
         }
     }
+
+    /// The agent of the node's host cannot be called: it is cut off.
+    fn agent_unreachable(world: &World, node_id: &str) -> Result<(), RuntimeError> {
+        match world.cut_off(node_id) {
+            true => Err(RuntimeError::Agent(AgentError::HostUnreachable {
+                node_id: node_id.to_string(),
+                host: world.node_host[node_id].clone(),
+                message: "cut off".into(),
+            })),
+            false => Ok(()),
+        }
+    }
 }
 
 impl NodeRuntime for SimRuntime {
+    fn host_in_touch(&self, node_id: &str) -> bool {
+        !self.world.lock().unwrap().cut_off(node_id)
+    }
+
     fn liveness(&self, node_id: &str) -> Liveness {
-        match self.world.lock().unwrap().nodes.get(node_id) {
+        let world = self.world.lock().unwrap();
+        // A cut-off host's nodes keep the liveness last heard until the leader takes the host
+        // for lost.
+        if world
+            .node_host
+            .get(node_id)
+            .is_some_and(|h| world.lost.contains(h))
+        {
+            return Liveness::Gone;
+        }
+        if let Some(heard) = world.heard_liveness.get(node_id) {
+            return *heard;
+        }
+        match world.nodes.get(node_id) {
             Some(n) if n.alive && n.stopped => Liveness::Stopped(n.pid),
             Some(n) if n.alive => Liveness::Running(n.pid),
             _ => Liveness::Gone,
@@ -407,6 +495,7 @@ impl NodeRuntime for SimRuntime {
     ) -> BoxFuture<'a, Result<NodeProcess, RuntimeError>> {
         Box::pin(async move {
             let mut world = self.world.lock().unwrap();
+            Self::agent_unreachable(&world, &cfg.node_id)?;
             let private = SocketAddr::new(cfg.bind, cfg.port);
             if let Some(n) = world.nodes.get(&cfg.node_id) {
                 if n.alive && n.stopped {
@@ -484,6 +573,7 @@ impl NodeRuntime for SimRuntime {
     ) -> BoxFuture<'a, Result<Option<NodeProcess>, RuntimeError>> {
         Box::pin(async move {
             let world = self.world.lock().unwrap();
+            Self::agent_unreachable(&world, &cfg.node_id)?;
             match world.nodes.get(&cfg.node_id) {
                 Some(n) if n.alive && n.stopped => Err(RuntimeError::Simulated(format!(
                     "{} is stopped",
@@ -508,6 +598,7 @@ impl NodeRuntime for SimRuntime {
         Box::pin(async move {
             let stopped = {
                 let mut world = self.world.lock().unwrap();
+                Self::agent_unreachable(&world, node_id)?;
                 world.nodes.get_mut(node_id).filter(|n| n.alive).map(|n| {
                     n.alive = false;
                     n.stopped = false;
@@ -529,6 +620,7 @@ impl NodeRuntime for SimRuntime {
         Box::pin(async move {
             let removed = {
                 let mut world = self.world.lock().unwrap();
+                Self::agent_unreachable(&world, node_id)?;
                 world.cluster.remove(node_id);
                 world.nodes.remove(node_id)
             };
@@ -981,7 +1073,13 @@ fn check_promotion(world: &mut World, id: &str, offset: i64, follows_before: Opt
         .nodes
         .iter()
         .filter(|(other, n)| {
-            *other != id && n.alive && !n.stopped && !n.master && n.follows == follows_before
+            // A replica on a cut-off host is out of the control plane's reach: no candidate.
+            *other != id
+                && n.alive
+                && !n.stopped
+                && !n.master
+                && n.follows == follows_before
+                && !world.cut_off(other)
         })
         .map(|(other, n)| (n.offset, other.clone()))
         .max()
@@ -999,17 +1097,30 @@ fn check_promotion(world: &mut World, id: &str, offset: i64, follows_before: Opt
 /// One step of the data plane: replicas copy their primary's stream with a random lag; a
 /// replica whose primary is not in its history (a new primary after a switch) resyncs fully.
 fn replicate(world: &mut World, rng: &mut StdRng) {
-    let masters: HashMap<SocketAddr, i64> = world
+    let masters: HashMap<SocketAddr, (i64, String)> = world
         .nodes
-        .values()
-        .filter(|n| n.alive && !n.stopped && n.master)
-        .map(|n| (n.private, n.offset))
+        .iter()
+        .filter(|(_, n)| n.alive && !n.stopped && n.master)
+        .map(|(id, n)| (n.private, (n.offset, id.clone())))
         .collect();
-    for n in world.nodes.values_mut() {
-        if !n.alive || n.stopped || n.master {
+    // Replicas cut off from their primary (a host cut off) do not replicate.
+    let linked: BTreeSet<String> = world
+        .nodes
+        .iter()
+        .filter(|(id, n)| {
+            n.follows
+                .and_then(|f| masters.get(&f))
+                .is_some_and(|(_, m)| {
+                    world.reaches(world.node_host.get(*id).map(String::as_str), m)
+                })
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    for (id, n) in world.nodes.iter_mut() {
+        if !n.alive || n.stopped || n.master || !linked.contains(id) {
             continue;
         }
-        if let Some(target) = n.follows.and_then(|f| masters.get(&f)) {
+        if let Some(target) = n.follows.and_then(|f| masters.get(&f)).map(|(o, _)| o) {
             let lag = rng.random_range(0..3);
             n.offset = (n.offset + 1 + lag).min(*target).max(n.offset.min(*target));
         }
@@ -1171,6 +1282,63 @@ enum Mode {
     /// A cluster-mode group of two shards: roles through the cluster (`CLUSTER REPLICATE`,
     /// `CLUSTER FAILOVER TAKEOVER`), slots claimed with config epochs, clients on the slot map.
     Cluster,
+    /// `Plain` over three hosts, with partitions; clients on every host.
+    Hosts,
+}
+
+/// The hosts of `Mode::Hosts`; the control plane leads on the first, which is never cut off.
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// A host other than the leader's: its proofs of contact, its fence, and the routes its
+/// router serves.
+struct SimHost {
+    name: &'static str,
+    quorum: watch::Sender<Option<tokio::time::Instant>>,
+    leader: watch::Sender<Option<tokio::time::Instant>>,
+    _stopping: watch::Sender<bool>,
+    fenced: watch::Receiver<bool>,
+    /// The routes as this host's copy of the store has them (frozen while it is cut off).
+    view: BTreeMap<SocketAddr, Route>,
+    /// When the leader last heard the host.
+    heard: tokio::time::Instant,
+}
+
+/// Registers the hosts of `Mode::Hosts` in `store` (all on loopback addresses, one per zone).
+fn register_hosts(store: &dyn Store) {
+    ferrocache_store::update(store, |w| -> Result<(), ferrocache_store::StoreError> {
+        for (index, name) in HOSTS.iter().enumerate() {
+            w.put_doc(
+                name,
+                &HostRecord {
+                    name: (*name).to_string(),
+                    zone: format!("us-east-1{}", ['a', 'b', 'c'][index]),
+                    address: "127.0.0.1".into(),
+                    data_dir: format!("/sim/{name}"),
+                    registered: "2026-12-07T00:00:00Z".into(),
+                    version: "sim".into(),
+                    agent: Some(format!("127.0.0.1:{}", 9000 + index)),
+                    memory: None,
+                },
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Each placed node's host.
+fn placements(store: &dyn Store) -> BTreeMap<String, String> {
+    ferrocache_store::view(store, |r| -> Result<_, ferrocache_store::StoreError> {
+        use ferrocache_store::ReadExt;
+        Ok(r.docs::<NodeIntent>("")?
+            .into_iter()
+            .filter_map(|(key, intent)| {
+                let id = key.rsplit('/').next()?.to_string();
+                Some((id, intent.host_name()?.to_string()))
+            })
+            .collect())
+    })
+    .unwrap()
 }
 
 /// Runs one seed; returns how many failovers happened (the highest epoch of a primary
@@ -1185,7 +1353,11 @@ enum Backend {
     Etcd(String),
 }
 
-async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32, usize), String> {
+async fn run_seed(
+    seed: u64,
+    mode: Mode,
+    backend: &Backend,
+) -> Result<(u64, u32, usize, u32), String> {
     let dir = tempfile::tempdir().unwrap();
     let nodes_dir = dir.path().join("nodes");
     let store: Arc<dyn ferrocache_store::Store> = match backend {
@@ -1210,6 +1382,9 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
             nodes_dir: None,
         },
     );
+    if mode == Mode::Hosts {
+        register_hosts(store.as_ref());
+    }
     let start_controller = || {
         let controller = Controller::new(
             store.clone(),
@@ -1219,7 +1394,7 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
                 snapshots_dir: dir.path().join("snapshots"),
                 cidr: "127.250.0.0/24".parse().unwrap(),
                 keys: None,
-                host: None,
+                host: (mode == Mode::Hosts).then(|| HOSTS[0].to_string()),
             },
         );
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -1245,7 +1420,7 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
     };
 
     let request = match mode {
-        Mode::Plain => CreateGroupRequest {
+        Mode::Plain | Mode::Hosts => CreateGroupRequest {
             num_cache_clusters: Some(3),
             ..Default::default()
         },
@@ -1267,7 +1442,7 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
             },
         )
         .unwrap();
-    if mode == Mode::Plain {
+    if mode != Mode::Cluster {
         add_second_shard(store.as_ref());
     }
     let available = |service: &Service| {
@@ -1293,22 +1468,165 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
         }
     }
     if !available(&service) {
-        return Err("group never became available".into());
+        let observed = ferrocache_store::view(
+            store.as_ref(),
+            |r| -> Result<String, ferrocache_store::StoreError> {
+                use ferrocache_store::ReadExt;
+                Ok(format!(
+                    "{:?}\n{:?}",
+                    r.docs::<ferrocache_model::node::NodeObserved>("")?,
+                    r.docs::<NodeIntent>("")?
+                ))
+            },
+        )
+        .unwrap_or_default();
+        return Err(format!("group never became available: {observed}"));
     }
     let shards = shard_members(store.as_ref());
     if shards.len() != 2 || shards.values().any(|m| m.len() != 3) {
         return Err(format!("expected two shards of three members: {shards:?}"));
     }
+    let shard_of: BTreeMap<String, String> = shards
+        .iter()
+        .flat_map(|(shard, members)| members.iter().map(move |m| (m.clone(), shard.clone())))
+        .collect();
+    let mut hosts: Vec<SimHost> = Vec::new();
+    if mode == Mode::Hosts {
+        let placed = placements(store.as_ref());
+        let spread: BTreeSet<&String> = shards["0001"]
+            .iter()
+            .filter_map(|m| placed.get(m))
+            .collect();
+        if spread.len() != 3 {
+            return Err(format!(
+                "a shard's members are not on three hosts: {placed:?}"
+            ));
+        }
+        runtime.world.lock().unwrap().node_host = placed;
+        for name in &HOSTS[1..] {
+            let now = tokio::time::Instant::now();
+            let (quorum, quorum_rx) = watch::channel(Some(now));
+            let (leader, leader_rx) = watch::channel(Some(now));
+            let (stopping, stopping_rx) = watch::channel(false);
+            hosts.push(SimHost {
+                name,
+                fenced: follow_contact(
+                    store.clone(),
+                    (*name).to_string(),
+                    quorum_rx,
+                    leader_rx,
+                    stopping_rx,
+                ),
+                quorum,
+                leader,
+                _stopping: stopping,
+                view: routes.table.clone(),
+                heard: now,
+            });
+        }
+    }
+    let mut losses = 0u32;
+    // Process events of nodes on a cut-off host: its agent cannot stream them until it is back.
+    let mut held: BTreeMap<String, Vec<(String, u32, ProcessEvent)>> = BTreeMap::new();
 
     let mut frozen: Vec<String> = Vec::new();
     let mut replaced = 0usize;
-    for _ in 0..STEPS {
+    for step in 0..STEPS {
         tokio::time::sleep(STEP).await;
         routes.follow(&mut violations);
+        let mut events: Vec<(String, u32, ProcessEvent)> = Vec::new();
+        // The leader's own conclusions (a host taken for lost): delivered whatever is cut.
+        let mut lost_events: Vec<(String, u32, ProcessEvent)> = Vec::new();
+        if mode == Mode::Hosts {
+            let placed = placements(store.as_ref());
+            let mut world = runtime.world.lock().unwrap();
+            world.node_host = placed;
+            let now = tokio::time::Instant::now();
+            for host in &mut hosts {
+                if world.cut.contains(host.name) {
+                    // The leader takes a silent host for lost once it is sure it fenced
+                    // itself.
+                    if !world.lost.contains(host.name) && now >= host.heard + SILENT_HOST_LOST_AFTER
+                    {
+                        world.lost.insert(host.name.to_string());
+                        losses += 1;
+                        for (id, n) in &world.nodes {
+                            if n.alive
+                                && world.node_host.get(id).map(String::as_str) == Some(host.name)
+                            {
+                                lost_events.push((id.clone(), n.pid, ProcessEvent::Exited));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                host.view.clone_from(&routes.table);
+                // Its probes answered and its beats heard, every probe interval.
+                if step % 40 == 0 {
+                    host.quorum.send_replace(Some(now));
+                    host.leader.send_replace(Some(now));
+                    host.heard = now;
+                }
+            }
+            // Clients on every host write through their host's primary endpoints; invariant 6.
+            let mut writers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let leader_view = (None, &routes.table);
+            let views = std::iter::once(leader_view).chain(
+                hosts
+                    .iter()
+                    .filter(|h| !*h.fenced.borrow())
+                    .map(|h| (Some(h.name), &h.view)),
+            );
+            let mut written = Vec::new();
+            for (client, view) in views {
+                for route in view.values().filter(|r| r.kind == RouteKind::Primary) {
+                    let Some(id) = route
+                        .backends
+                        .first()
+                        .and_then(|b| backend_node(&world, &nodes_dir, b))
+                    else {
+                        continue;
+                    };
+                    let takes = world.reaches(client, &id)
+                        && world
+                            .nodes
+                            .get(&id)
+                            .is_some_and(|n| n.alive && !n.stopped && n.master);
+                    if takes {
+                        if let Some(shard) = shard_of.get(&id) {
+                            writers.entry(shard.clone()).or_default().insert(format!(
+                                "{id} on {} through {}'s endpoint (epoch {})",
+                                world.node_host.get(&id).map_or("?", String::as_str),
+                                client.unwrap_or("the leader"),
+                                route.epoch
+                            ));
+                        }
+                        written.push(id);
+                    }
+                }
+            }
+            for id in written {
+                world.nodes.get_mut(&id).expect("taking writes").offset += 1;
+            }
+            for (shard, nodes) in writers.iter().filter(|(_, n)| {
+                n.iter()
+                    .map(|w| w.split(' ').next())
+                    .collect::<BTreeSet<_>>()
+                    .len()
+                    > 1
+            }) {
+                let cut = world.cut.clone();
+                let lost = world.lost.clone();
+                world.violations.push(format!(
+                    "step {step}: shard {shard}: {nodes:?} took writes at once (cut off: {cut:?}, lost: {lost:?})"
+                ));
+            }
+        }
         let mut world = runtime.world.lock().unwrap();
         // A client write through every primary endpoint, or in cluster mode to every primary
         // that serves slots (a cluster client follows the slot map).
         let written: Vec<String> = match mode {
+            Mode::Hosts => Vec::new(),
             Mode::Plain => routes
                 .primaries()
                 .filter_map(|r| r.backends.first())
@@ -1329,7 +1647,6 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
             .iter()
             .find(|id| world.serves_as_primary(id))
             .cloned();
-        let mut events: Vec<(String, u32, ProcessEvent)> = Vec::new();
         match roll {
             0..=4 => {
                 if let Some(p) = &primary {
@@ -1369,30 +1686,88 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
                 }
             }
             18..=20 => {
+                if std::env::var_os("SIM_DEBUG").is_some() {
+                    eprintln!("step {step}: ferrocache crashes");
+                }
                 drop(world);
                 crash(&mut controller, &mut stop_tx, &mut run);
                 restarts += 1;
                 world = runtime.world.lock().unwrap();
             }
+            23..=25 if mode == Mode::Hosts && world.cut.is_empty() => {
+                // A host other than the leader's is cut off from the others.
+                let host = HOSTS[rng.random_range(1..HOSTS.len())];
+                world.cut.insert(host.to_string());
+                // What the leader heard last of the host's nodes stays what it knows.
+                let heard: Vec<(String, Liveness)> = world
+                    .nodes
+                    .iter()
+                    .filter(|(id, _)| world.node_host.get(*id).map(String::as_str) == Some(host))
+                    .map(|(id, n)| {
+                        let liveness = match (n.alive, n.stopped) {
+                            (true, true) => Liveness::Stopped(n.pid),
+                            (true, false) => Liveness::Running(n.pid),
+                            _ => Liveness::Gone,
+                        };
+                        (id.clone(), liveness)
+                    })
+                    .collect();
+                world.heard_liveness.extend(heard);
+                if std::env::var_os("SIM_DEBUG").is_some() {
+                    eprintln!("step {step}: {host} cut off");
+                }
+            }
+            26..=27 if mode == Mode::Hosts => {
+                if let Some(host) = world.cut.pop_first() {
+                    events.extend(held.remove(&host).unwrap_or_default());
+                    heal(&mut world, &host, &mut events);
+                }
+            }
             16..=17 => {
                 // An operator's TestFailover: refused unless the group is available, which is
                 // part of what is tested (a planned switch must never overlap another).
                 drop(world);
-                let _ = service.test_failover("us-east-1", "sim", shard);
+                let tested = service.test_failover("us-east-1", "sim", shard);
+                if std::env::var_os("SIM_DEBUG").is_some() {
+                    eprintln!("step {step}: TestFailover {shard}: {:?}", tested.is_ok());
+                }
                 world = runtime.world.lock().unwrap();
             }
             _ => {}
         }
         violations.append(&mut world.violations);
+        let cut_hosts: BTreeMap<String, String> = events
+            .iter()
+            .filter(|(id, _, _)| world.cut_off(id))
+            .map(|(id, _, _)| (id.clone(), world.node_host[id].clone()))
+            .collect();
         drop(world);
-        for (id, pid, event) in events {
+        if std::env::var_os("SIM_DEBUG").is_some() && !(events.is_empty() && lost_events.is_empty())
+        {
+            eprintln!(
+                "step {step}: events {events:?}, lost {lost_events:?}, held {:?}",
+                cut_hosts
+            );
+        }
+        for (id, pid, event) in lost_events {
             runtime.send(&id, pid, event);
         }
+        for (id, pid, event) in events {
+            match cut_hosts.get(&id) {
+                Some(host) => held.entry(host.clone()).or_default().push((id, pid, event)),
+                None => runtime.send(&id, pid, event),
+            }
+        }
     }
-    // Faults stop: everything frozen continues; the group must converge.
+    // Faults stop: every host is back, everything frozen continues; the group must converge.
     {
         let mut world = runtime.world.lock().unwrap();
         let mut continued = Vec::new();
+        while let Some(host) = world.cut.pop_first() {
+            let mut events = held.remove(&host).unwrap_or_default();
+            heal(&mut world, &host, &mut events);
+            continued.extend(events.into_iter().map(|(id, pid, _)| (id, pid)));
+        }
         for (id, n) in world.nodes.iter_mut() {
             if n.alive && n.stopped {
                 n.stopped = false;
@@ -1407,6 +1782,9 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
     let settled = |world: &World, routes: &Routes| -> Result<(), String> {
         if mode == Mode::Cluster {
             return cluster_settled(world, &shards);
+        }
+        if let Some(host) = hosts.iter().find(|h| *h.fenced.borrow()) {
+            return Err(format!("{} still fenced", host.name));
         }
         for (shard, members) in &shards {
             let masters: Vec<&String> = members
@@ -1452,6 +1830,12 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
     for _ in 0..steps {
         tokio::time::sleep(STEP).await;
         routes.follow(&mut violations);
+        // Every host is in touch again.
+        let now = tokio::time::Instant::now();
+        for host in &hosts {
+            host.quorum.send_replace(Some(now));
+            host.leader.send_replace(Some(now));
+        }
         let mut world = runtime.world.lock().unwrap();
         tick(&mut world, &mut rng);
         violations.append(&mut world.violations);
@@ -1497,10 +1881,32 @@ async fn run_seed(seed: u64, mode: Mode, backend: &Backend) -> Result<(u64, u32,
     }
     outcome.map_err(|e| format!("did not converge after the faults stopped: {e}"))?;
     let failovers = match mode {
-        Mode::Plain => routes.last.values().copied().max().unwrap_or(1) - 1,
+        Mode::Plain | Mode::Hosts => routes.last.values().copied().max().unwrap_or(1) - 1,
         Mode::Cluster => runtime.world.lock().unwrap().takeovers,
     };
-    Ok((failovers, restarts, replaced))
+    Ok((failovers, restarts, replaced, losses))
+}
+
+/// A cut-off host is back: if the leader had taken it for lost, its stream's first snapshot
+/// reports its running nodes again (`events`).
+fn heal(world: &mut World, host: &str, events: &mut Vec<(String, u32, ProcessEvent)>) {
+    world.cut.remove(host);
+    let own: Vec<String> = world
+        .node_host
+        .iter()
+        .filter(|(_, h)| *h == host)
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in own {
+        world.heard_liveness.remove(&id);
+    }
+    if world.lost.remove(host) {
+        for (id, n) in &world.nodes {
+            if n.alive && !n.stopped && world.node_host.get(id).map(String::as_str) == Some(host) {
+                events.push((id.clone(), n.pid, ProcessEvent::Continued));
+            }
+        }
+    }
 }
 
 /// One step of the nodes: replication, and in cluster mode a round of the cluster bus, with
@@ -1570,6 +1976,7 @@ fn run_seeds_on(mode: Mode, backend: &Backend, default_seeds: u64) {
     let mut failovers = 0;
     let mut crashes = 0;
     let mut replacements = 0;
+    let mut host_losses = 0;
     for seed in &seeds {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -1577,11 +1984,12 @@ fn run_seeds_on(mode: Mode, backend: &Backend, default_seeds: u64) {
             .build()
             .unwrap();
         match runtime.block_on(run_seed(*seed, mode, backend)) {
-            Ok((moved, restarts, replaced)) => {
-                eprintln!("{mode:?} ({backend:?}) seed {seed}: converged after {moved} failovers, {restarts} restarts of Ferrocache and {replaced} replaced nodes");
+            Ok((moved, restarts, replaced, losses)) => {
+                eprintln!("{mode:?} ({backend:?}) seed {seed}: converged after {moved} failovers, {restarts} restarts of Ferrocache, {replaced} replaced nodes and {losses} hosts lost");
                 failovers += moved;
                 crashes += restarts;
                 replacements += replaced;
+                host_losses += losses;
             }
             Err(e) => panic!("{mode:?} seed {seed}: {e}\nreproduce with SEED={seed} cargo test -p ferrocache-control --test simulation"),
         }
@@ -1598,6 +2006,10 @@ fn run_seeds_on(mode: Mode, backend: &Backend, default_seeds: u64) {
     assert!(
         seeds.len() < SEEDS_DEFAULT as usize || replacements > 0,
         "no node was replaced: the replacement path was not tested"
+    );
+    assert!(
+        mode != Mode::Hosts || seeds.len() < default_seeds as usize || host_losses > 0,
+        "no cut-off host was taken for lost: the partition path was not tested"
     );
 }
 
@@ -1623,6 +2035,11 @@ fn failover_keeps_its_invariants_with_the_state_in_etcd() {
 #[test]
 fn failover_keeps_its_invariants_under_random_faults() {
     run_seeds(Mode::Plain);
+}
+
+#[test]
+fn failover_across_hosts_never_leaves_two_writable_primaries_through_partitions() {
+    run_seeds(Mode::Hosts);
 }
 
 #[test]

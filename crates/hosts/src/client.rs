@@ -150,6 +150,14 @@ impl RemoteHost {
         }
     }
 
+    fn unreachable(&self, node_id: &str, message: impl std::fmt::Display) -> AgentError {
+        AgentError::HostUnreachable {
+            node_id: node_id.to_string(),
+            host: self.name.clone(),
+            message: message.to_string(),
+        }
+    }
+
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         node_id: &str,
@@ -167,19 +175,19 @@ impl RemoteHost {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| self.error(node_id, format!("agent {}: {e}", self.agent)))?;
+                .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
             let status = response.status();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| self.error(node_id, e))?
+                .map_err(|e| self.unreachable(node_id, e))?
                 .to_bytes();
             Ok::<_, AgentError>((status, body))
         };
         let (status, body) = tokio::time::timeout(CALL_TIMEOUT, answer)
             .await
-            .map_err(|_| self.error(node_id, format!("no answer in {CALL_TIMEOUT:?}")))??;
+            .map_err(|_| self.unreachable(node_id, format!("no answer in {CALL_TIMEOUT:?}")))??;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| self.error(node_id, e));
         }
@@ -206,7 +214,7 @@ impl RemoteHost {
     /// Starts the node there, or adopts its live process.
     ///
     /// # Errors
-    /// The agent's, or [`AgentError::Host`] when it cannot be reached.
+    /// The agent's, or [`AgentError::HostUnreachable`] when it cannot be reached.
     pub async fn ensure_running(&self, cfg: &NodeConfig) -> Result<NodeProcess, AgentError> {
         let p: Process = self.call(&cfg.node_id, path::ENSURE_RUNNING, cfg).await?;
         self.note_running(&cfg.node_id, p.pid);

@@ -262,6 +262,13 @@ impl HostsRuntime {
 }
 
 impl NodeRuntime for HostsRuntime {
+    fn host_in_touch(&self, node_id: &str) -> bool {
+        match self.for_node(node_id) {
+            Ok(Some(host)) => host.connected(),
+            _ => true,
+        }
+    }
+
     fn liveness(&self, node_id: &str) -> Liveness {
         match self.for_node(node_id) {
             Ok(Some(host)) => host.liveness(node_id).unwrap_or(Liveness::Gone),

@@ -23,7 +23,7 @@
 //! | Waiting | Candidate | Promoting | a replica became eligible: it becomes primary at epoch + 1 |
 //! | Waiting | PrimaryBack | Steady | the primary answers again (a frozen one continued) |
 //! | Waiting | PrimaryLost | Restarting | no live replica is left, or automatic failover was turned off |
-//! | Switching | CaughtUp | Promoting | the winner has the old primary's stream (or the old primary stopped answering, or the catch-up bound passed) and no replica has more |
+//! | Switching | CaughtUp | Promoting | the winner has the old primary's stream (or the old primary stopped answering, or the catch-up bound passed) and no replica has more; never while the old primary's host is silent but not yet taken for lost (it may still serve there until it fences itself) |
 //! | Switching | BetterReplica | Switching | another replica has more of the old primary's stream: it becomes the winner at epoch + 1 |
 //! | Switching | WinnerLost | Promoting | the winner died before its promotion: the best remaining candidate at epoch + 1 |
 //! | Switching | WinnerLost | Waiting | the winner died and no candidate is eligible |
@@ -685,6 +685,12 @@ async fn switching(
     let Ok(mine) = ctx.agent.info(&winner_address, NODE_CALL_TIMEOUT).await else {
         return Ok((None, Next::After(CATCH_UP_POLL)));
     };
+    // An old primary on a host that fell silent may still take writes there, through that
+    // host's endpoints, until the host fences itself: whatever the catch-up bound, the winner
+    // is not promoted before the host answers again or is taken for lost (after its fence).
+    if !ctx.agent.host_in_touch(from) && !matches!(ctx.agent.liveness(from), Liveness::Gone) {
+        return Ok((None, Next::After(CATCH_UP_POLL)));
+    }
     // Catch-up: while the old primary answers as primary, wait (bounded) until the winner has
     // its whole stream.
     let elapsed = (chrono::Utc::now() - since).to_std().unwrap_or_default();

@@ -168,6 +168,14 @@ pub(crate) async fn run(
     };
     match process {
         Ok(p) => Ok(Running::Yes(Box::new(p))),
+        // A running node whose host does not answer is not down: the host may be cut off
+        // with the node serving there, and until the host is taken for lost (its event
+        // stream's silence, after the host has fenced its endpoints) failing it over could
+        // leave two primaries taking writes.
+        Err(e) if running && e.host_unreachable() => {
+            tracing::warn!(node = %spec.id, error = %e, "node's host does not answer; its liveness decides");
+            Ok(Running::No(Next::After(START_RETRY_DELAY)))
+        }
         Err(e) => {
             start_failed(ctx, key, spec, e, observed).await?;
             Ok(Running::No(Next::After(START_RETRY_DELAY)))
