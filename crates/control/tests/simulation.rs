@@ -1516,6 +1516,7 @@ async fn run_seed(
                     quorum_rx,
                     leader_rx,
                     stopping_rx,
+                    Default::default(),
                 ),
                 quorum,
                 leader,

@@ -13,6 +13,7 @@
 //! The probe's answer to a member that lost its quorum is a refusal or silence (requests carry
 //! etcd's require-leader mark), so a member on the wrong side of a partition proves nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,13 +28,16 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(200);
 const PROBE_PATIENCE: Duration = Duration::from_millis(500);
 
 impl EtcdStore {
-    /// Starts probing etcd every [`PROBE_EVERY`] on a thread of its own; the receiver holds
-    /// when the last probe that etcd answered was sent (`None` before the first). The probe
-    /// stops when every receiver is dropped, or with the store.
+    /// Starts probing etcd every [`PROBE_EVERY`], while `wanted` holds, on a thread of its
+    /// own; the receiver holds when the last probe that etcd answered was sent (`None` before
+    /// the first). The probe stops when every receiver is dropped, or with the store.
     ///
     /// # Errors
     /// When the thread cannot be started.
-    pub fn probe_contact(&self) -> std::io::Result<watch::Receiver<Option<Instant>>> {
+    pub fn probe_contact(
+        &self,
+        wanted: Arc<AtomicBool>,
+    ) -> std::io::Result<watch::Receiver<Option<Instant>>> {
         let (confirmed, receiver) = watch::channel(None);
         let inner = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
@@ -41,6 +45,10 @@ impl EtcdStore {
             .spawn(move || loop {
                 if confirmed.is_closed() {
                     return;
+                }
+                if !wanted.load(Ordering::Relaxed) {
+                    std::thread::sleep(PROBE_EVERY);
+                    continue;
                 }
                 let Some(store) = inner.upgrade() else {
                     return;

@@ -664,7 +664,11 @@ fn contact_is_confirmed_only_while_a_quorum_answers_and_the_copy_is_current() {
     let location: EtcdLocation = format!("etcd://{}/contact", relay.address).parse().unwrap();
     let store = EtcdStore::open(&location).expect("the store opens through the relay");
     let other = open(&etcd, "/contact");
-    let confirmed = store.probe_contact().unwrap();
+    let confirmed = store
+        .probe_contact(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        )))
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while confirmed.borrow().is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));

@@ -451,16 +451,21 @@ async fn up(args: UpArgs) -> Result<()> {
     let (leader_heard, leader_heard_rx) = watch::channel(None);
     let fenced = match &shared_store {
         None => watch::channel(false).1,
-        Some(shared) => ferrocache_hosts::fence::follow_contact(
-            store.clone(),
-            shared.host.name.clone(),
-            shared
-                .store
-                .probe_contact()
-                .context("starting the store's contact probe")?,
-            leader_heard_rx,
-            shutdown_rx.clone(),
-        ),
+        Some(shared) => {
+            // Probing etcd is for hosts with company (a host alone is never fenced).
+            let probe_wanted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            ferrocache_hosts::fence::follow_contact(
+                store.clone(),
+                shared.host.name.clone(),
+                shared
+                    .store
+                    .probe_contact(probe_wanted.clone())
+                    .context("starting the store's contact probe")?,
+                leader_heard_rx,
+                shutdown_rx.clone(),
+                probe_wanted,
+            )
+        }
     };
     let (routes_stop, routes_stop_rx) = watch::channel(false);
     let serve_routes = {

@@ -25,6 +25,7 @@
 //! can promote a replica of its primaries, and a single host keeps serving through an etcd
 //! outage, as one host always has.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +64,8 @@ fn has_company(store: &dyn Store, own: &str) -> bool {
     .unwrap_or(true)
 }
 
-/// Follows `quorum` (when the last probe a quorum of etcd answered was sent) and `leader`
+/// Follows `quorum` (when the last probe a quorum of etcd answered was sent; the probe is
+/// asked for, through `probe_wanted`, only while other hosts are registered) and `leader`
 /// (when the last beat the leading host heard was sent) and says whether this host, `own` in
 /// `store`, is fenced: the receiver turns `true` [`SELF_FENCE_AFTER`] after the later of the
 /// two while other hosts are registered, and `false` at the next proof of either; and `true`
@@ -76,10 +78,14 @@ pub fn follow_contact(
     mut quorum: watch::Receiver<Option<Instant>>,
     mut leader: watch::Receiver<Option<Instant>>,
     mut stopping: watch::Receiver<bool>,
+    probe_wanted: Arc<AtomicBool>,
 ) -> watch::Receiver<bool> {
     let (fenced, receiver) = watch::channel(false);
     // The store was just read whole to open it: that counts as touch.
     let started = Instant::now();
+    // When other hosts appeared (the probe starts then): a proof is given a moment to come.
+    let mut company_since = started;
+    let mut had_company = true;
     tokio::spawn(async move {
         loop {
             if *stopping.borrow_and_update() {
@@ -96,8 +102,15 @@ pub fn follow_contact(
                 false => quorum_last.max(leader_last),
                 true => quorum_last,
             };
+            let company = has_company(store.as_ref(), &own);
+            probe_wanted.store(company, Ordering::Relaxed);
+            if company && !had_company {
+                company_since = Instant::now();
+            }
+            had_company = company;
+            let last = last.max(company_since);
             let fence_at = last + SELF_FENCE_AFTER;
-            let now_fenced = Instant::now() >= fence_at && has_company(store.as_ref(), &own);
+            let now_fenced = Instant::now() >= fence_at && company;
             fenced.send_if_modified(|f| std::mem::replace(f, now_fenced) != now_fenced);
             match (was_fenced, now_fenced) {
                 (false, true) => tracing::error!(
@@ -172,7 +185,14 @@ mod tests {
         let (confirm, quorum) = watch::channel(Some(Instant::now()));
         let (hear, leader) = watch::channel(None);
         let (_stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(store, "a".into(), quorum, leader, stopping);
+        let mut fenced = follow_contact(
+            store,
+            "a".into(),
+            quorum,
+            leader,
+            stopping,
+            Arc::new(AtomicBool::new(false)),
+        );
         assert!(!*fenced.borrow_and_update());
         tokio::time::sleep(SELF_FENCE_AFTER / 2).await;
         confirm.send_replace(Some(Instant::now()));
@@ -208,7 +228,14 @@ mod tests {
         let (_confirm, quorum) = watch::channel(Some(Instant::now()));
         let (_hear, leader) = watch::channel(None);
         let (stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(store, "a".into(), quorum, leader, stopping);
+        let mut fenced = follow_contact(
+            store,
+            "a".into(),
+            quorum,
+            leader,
+            stopping,
+            Arc::new(AtomicBool::new(false)),
+        );
         tokio::time::sleep(SELF_FENCE_AFTER * 5).await;
         assert!(!*fenced.borrow());
         stop.send_replace(true);
