@@ -237,6 +237,16 @@ class Writer:
         return self.acked
 
 
+def writes_flowing(*writers: Writer):
+    wait_until(lambda: all(len(w.acked) > 20 for w in writers), 30,
+               what="writes flowing on both hosts")
+
+
+def handover(acks: list[tuple[float, str]], old: str) -> tuple[float, float]:
+    """When the old primary acknowledged its last write, and the new one its first."""
+    return (max(t for t, by in acks if by == old), min(t for t, by in acks if by != old))
+
+
 def test_every_host_serves_every_endpoint_and_a_cut_off_host_stops_before_the_new_primary_starts(sites):
     rig, etcd, (leader, second, third) = sites
     ec = leader.fc.client()
@@ -255,16 +265,13 @@ def test_every_host_serves_every_endpoint_and_a_cut_off_host_stops_before_the_ne
     # Clients on the primary's host and on the leader's write through their own host's
     # primary endpoint while the primary's host is cut off.
     beside, far = Writer(second.host, primary), Writer(leader.host, primary)
-    wait_until(lambda: len(beside.acked) > 20 and len(far.acked) > 20, 30,
-               what="writes flowing on both hosts")
+    writes_flowing(beside, far)
     old = far.acked[0][1]
     rig.cut(second.host)
     wait_until(lambda: far.acked[-1][1] != old, 60, poll=0.05,
                what="a write acknowledged by the new primary")
     time.sleep(2)
-    acks = beside.close() + far.close()
-    old_last = max(t for t, by in acks if by == old)
-    new_first = min(t for t, by in acks if by != old)
+    old_last, new_first = handover(beside.close() + far.close(), old)
     # Never two primaries taking writes: the cut-off host's endpoint stopped serving its
     # primary before the replica elsewhere was promoted.
     assert old_last < new_first, (old_last, new_first)
@@ -291,8 +298,7 @@ def test_a_cut_off_leader_host_fences_its_endpoints_and_another_host_leads(sites
 
     # The leading host, which runs the primary, is cut off with clients on it and on another.
     beside, far = Writer(leader.host, primary), Writer(third.host, primary)
-    wait_until(lambda: len(beside.acked) > 20 and len(far.acked) > 20, 30,
-               what="writes flowing on both hosts")
+    writes_flowing(beside, far)
     old = beside.acked[0][1]
     rig.cut(leader.host)
     wait_until(lambda: second.fc._ready.is_set() or third.fc._ready.is_set(), 60, poll=0.1,
@@ -301,9 +307,7 @@ def test_a_cut_off_leader_host_fences_its_endpoints_and_another_host_leads(sites
     wait_until(lambda: far.acked and far.acked[-1][1] != old, 60, poll=0.05,
                what="a write acknowledged by the new primary")
     time.sleep(1)
-    acks = beside.close() + far.close()
-    old_last = max(t for t, by in acks if by == old)
-    new_first = min(t for t, by in acks if by != old)
+    old_last, new_first = handover(beside.close() + far.close(), old)
     assert old_last < new_first, (old_last, new_first)
     assert new.redis(primary, "GET", "acked") == "before"
 

@@ -179,13 +179,20 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_host_with_company_is_fenced_without_contact_and_serves_again_with_it() {
-        let (_dir, store) = store_of(&["a", "b"]);
+    /// Host "a"'s fence over `store`: the senders of its quorum proofs, its leader proofs and
+    /// its stop, and the fence.
+    struct Followed {
+        confirm: watch::Sender<Option<Instant>>,
+        hear: watch::Sender<Option<Instant>>,
+        stop: watch::Sender<bool>,
+        fenced: watch::Receiver<bool>,
+    }
+
+    fn follow(store: Arc<dyn Store>) -> Followed {
         let (confirm, quorum) = watch::channel(Some(Instant::now()));
         let (hear, leader) = watch::channel(None);
-        let (_stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(
+        let (stop, stopping) = watch::channel(false);
+        let fenced = follow_contact(
             store,
             "a".into(),
             quorum,
@@ -193,6 +200,23 @@ mod tests {
             stopping,
             Arc::new(AtomicBool::new(false)),
         );
+        Followed {
+            confirm,
+            hear,
+            stop,
+            fenced,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_with_company_is_fenced_without_contact_and_serves_again_with_it() {
+        let (_dir, store) = store_of(&["a", "b"]);
+        let Followed {
+            confirm,
+            hear,
+            stop: _stop,
+            mut fenced,
+        } = follow(store);
         assert!(!*fenced.borrow_and_update());
         tokio::time::sleep(SELF_FENCE_AFTER / 2).await;
         confirm.send_replace(Some(Instant::now()));
@@ -225,17 +249,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_host_alone_is_never_fenced() {
         let (_dir, store) = store_of(&["a"]);
-        let (_confirm, quorum) = watch::channel(Some(Instant::now()));
-        let (_hear, leader) = watch::channel(None);
-        let (stop, stopping) = watch::channel(false);
-        let mut fenced = follow_contact(
-            store,
-            "a".into(),
-            quorum,
-            leader,
-            stopping,
-            Arc::new(AtomicBool::new(false)),
-        );
+        let Followed {
+            confirm: _confirm,
+            hear: _hear,
+            stop,
+            mut fenced,
+        } = follow(store);
         tokio::time::sleep(SELF_FENCE_AFTER * 5).await;
         assert!(!*fenced.borrow());
         stop.send_replace(true);
