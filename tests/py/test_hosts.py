@@ -142,6 +142,77 @@ def test_a_group_spreads_over_hosts_and_fails_over_when_the_primary_host_dies(si
                for m in events), events
 
 
+def node_setting(site: Site, node: str, name: str) -> str:
+    """A directive of the node's `redis.conf` on its host."""
+    with open(os.path.join(site.fc.data_dir, "nodes", node, "redis.conf")) as f:
+        values = [line.split(None, 1)[1].strip().strip('"') for line in f
+                  if line.split(None, 1)[:1] == [name]]
+    assert len(values) == 1, (node, name, values)
+    return values[0]
+
+
+def replica_connections_at(site: Site, endpoint: str, cafile: str) -> list[str]:
+    """`laddr` of each replica connection on the node behind `endpoint` (TLS, from `site`):
+    the address and port the replicas connected to."""
+    out = subprocess.run(["ip", "netns", "exec", site.host.name, "redis-cli", "--tls",
+                          "--cacert", cafile, "-h", endpoint, "-p", "6379",
+                          "CLIENT", "LIST", "TYPE", "replica"],
+                         capture_output=True, text=True, timeout=20)
+    return [field.split("=", 1)[1] for line in out.stdout.splitlines()
+            for field in line.split() if field.startswith("laddr=")]
+
+
+# Goal: a group with encryption in transit replicates between hosts over TLS, also after a
+# failover, and each node's private key is made on its own host and stays there. Method: a
+# TransitEncryptionEnabled group over the three hosts; the nodes' TLS files are looked for on
+# every host; on the primary, CLIENT LIST TYPE replica (through the TLS endpoint) says which
+# port the replicas connected to — its TLS port, which speaks nothing but TLS — and WAIT
+# counts them; then the primary's host dies and the same holds on the new primary.
+def test_replication_between_hosts_goes_over_tls_when_the_group_encrypts_in_transit(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    ec.create_replication_group(
+        ReplicationGroupId="sealed", ReplicationGroupDescription="TLS across hosts",
+        NumCacheClusters=3, CacheNodeType="cache.t3.micro", Engine="redis",
+        AutomaticFailoverEnabled=True, MultiAZEnabled=True, TransitEncryptionEnabled=True,
+        PreferredCacheClusterAZs=[ZONES[1], ZONES[0], ZONES[2]])
+    group = wait_group_available(ec, "sealed", timeout=int(os.environ.get("HOSTS_WAIT", "120")))
+    primary = group["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    placed = {second: "sealed-001", leader: "sealed-002", third: "sealed-003"}
+    for site, node in placed.items():
+        assert site.nodes() == {node}, (site.name, site.nodes())
+        key = os.path.join(site.fc.data_dir, "nodes", node, "tls", "server.key")
+        assert os.stat(key).st_mode & 0o777 == 0o600
+        assert node_setting(site, node, "tls-replication") == "yes"
+    cafile = leader.fc.ca_file()
+
+    def replicated_over_tls(site: Site, node: str, replicas: int):
+        tls_port = node_setting(site, node, "tls-port")
+        plain_port = node_setting(site, node, "port")
+        assert tls_port != plain_port
+        ports = wait_until(
+            lambda: (lambda p: p if len(p) == replicas else None)(
+                [a.rsplit(":", 1)[1] for a in replica_connections_at(leader, primary, cafile)]),
+            30, poll=0.2, what=f"{replicas} replicas connected to {node}")
+        assert ports == [tls_port] * replicas, (ports, tls_port)
+
+    replicated_over_tls(second, "sealed-001", 2)
+    tls = ["--tls", "--cacert", cafile]
+    assert leader.redis(primary, *tls, "SET", "acked", "before") == "OK"
+    assert leader.redis(primary, *tls, "WAIT", "2", "5000") == "2"
+
+    second.fc.kill9()
+    kill_nodes_now(second.fc.data_dir)
+    etcd.kill(second.host)
+    new = wait_until(lambda: promoted(ec, "sealed"), 60, poll=0.1, what="a replica promoted")[0]
+    site = leader if new == "sealed-002" else third
+    assert wait_until(lambda: leader.redis(primary, *tls, "SET", "after", "1") == "OK", 30,
+                      poll=0.1, what="writes through the primary endpoint")
+    replicated_over_tls(site, new, 1)
+    assert leader.redis(primary, *tls, "WAIT", "1", "5000") == "1"
+    assert leader.redis(primary, *tls, "GET", "acked") == "before"
+
+
 def test_the_leaders_host_dies_another_host_leads_and_fails_its_primary_over(sites):
     rig, etcd, (leader, second, third) = sites
     ec = leader.fc.client()

@@ -194,6 +194,16 @@ pub enum AgentError {
         source: ferrocache_encryption::EncryptionError,
     },
 
+    /// A node's own TLS certificate could not be issued: the agent was given no CA, or the
+    /// CA refused the names.
+    #[error("node {node_id}: cannot issue the node's TLS certificate: {message}")]
+    Certificate {
+        /// The node.
+        node_id: String,
+        /// Why.
+        message: String,
+    },
+
     /// A node was to be seeded while its process runs (it would overwrite the file under it).
     #[error("node {node_id}: cannot place a data file while the node's process runs")]
     SeedWhileRunning {

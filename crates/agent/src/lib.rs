@@ -22,6 +22,8 @@
 //!   across PID reuse, signals, log tails).
 //! - [`clean_stop`]: evidence of a clean stop beside the node's data file (a restart loads a
 //!   data file it vouches for, whatever the control plane's store could record).
+//! - [`tls`]: a node's own TLS files (certificate, key, CA), issued on the node's host from
+//!   the CA the agent is given, so a node's private key never leaves its host.
 //! - [`host`]: the host's own figures for host-level metrics (available memory, packets, a
 //!   process's swap), from `/proc`.
 //! - [`error`]: [`AgentError`], the one error type of this crate.
@@ -29,8 +31,8 @@
 //! # Dependency rules
 //!
 //! The agent's Ferrocache dependencies are exactly `ferrocache-engine`, through which all its
-//! talk to Redis goes (`redis` is not a direct dependency), and `ferrocache-encryption` (data
-//! files at rest). It must not write the store: `ferrocache-store` and `ferrocache-control`
+//! talk to Redis goes (`redis` is not a direct dependency), `ferrocache-encryption` (data
+//! files at rest) and `ferrocache-pki` (nodes' own certificates). It must not write the store: `ferrocache-store` and `ferrocache-control`
 //! never appear in its dependency tree; and it has no HTTP: neither do `axum` and `hyper`. What
 //! it observes is returned to the caller, who records it. Today it is called in-process; later
 //! the same API is served over the network, so nothing here may assume it shares memory with
@@ -43,6 +45,7 @@ pub mod host;
 pub mod node;
 pub mod process;
 pub mod slots;
+pub mod tls;
 pub mod watch;
 
 pub use error::AgentError;
@@ -52,6 +55,7 @@ pub use node::{
     TERM_EXIT_TIMEOUT,
 };
 pub use process::Signal;
+pub use tls::NodeTlsFiles;
 pub use watch::{
     NodeEvent, ProcessEvent, EXIT_POLL_FALLBACK_INTERVAL, FROZEN_CHECK_INTERVAL,
     PROCESS_EVENTS_CAPACITY,

@@ -114,6 +114,9 @@ pub struct Agent {
     /// One kept connection per node for sampling (see [`Agent::sample_infos`]), each behind
     /// its own lock so the slow log reader and the sampler take turns on it.
     sampling: Mutex<HashMap<NodeAddress, SamplingSlot>>,
+    /// The CA that issues nodes' own TLS certificates; `None` until
+    /// [`Agent::with_certificates`].
+    pub(crate) certificates: Option<Arc<ferrocache_pki::Certificates>>,
 }
 
 /// The connection kept to one node for sampling, if one is open; taken out while in use.
@@ -145,6 +148,7 @@ impl Agent {
             keys: None,
             watches: Watches::new(),
             sampling: Mutex::new(HashMap::new()),
+            certificates: None,
         }
     }
 
@@ -162,6 +166,12 @@ impl Agent {
     /// adoption. Without one, nodes run with Redis's own names and no ACL users.
     pub fn with_identity(mut self, identity: AdminIdentity) -> Agent {
         self.identity = Some(identity);
+        self
+    }
+
+    /// Issues nodes' own TLS certificates from the CA of `certificates` (see [`crate::tls`]).
+    pub fn with_certificates(mut self, certificates: Arc<ferrocache_pki::Certificates>) -> Agent {
+        self.certificates = Some(certificates);
         self
     }
 

@@ -184,6 +184,15 @@ pub trait NodeRuntime: Send + Sync + 'static {
         message: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Issues the node's own TLS certificate, naming `names`, on the host it is placed on
+    /// (`host`; `None`: this one): that host's agent writes the certificate, its key and the
+    /// CA into the node's directory there and says where they are.
+    fn issue_node_tls<'a>(
+        &'a self,
+        node_id: &'a str,
+        host: Option<&'a str>,
+        names: &'a ferrocache_pki::ServerNames,
+    ) -> BoxFuture<'a, Result<ferrocache_agent::NodeTlsFiles, RuntimeError>>;
     /// `CONFIG SET <name> <value>` on a running node.
     fn config_set<'a>(
         &'a self,
@@ -476,6 +485,15 @@ impl NodeRuntime for Agent {
             }
             Ok(())
         })
+    }
+
+    fn issue_node_tls<'a>(
+        &'a self,
+        node_id: &'a str,
+        _host: Option<&'a str>,
+        names: &'a ferrocache_pki::ServerNames,
+    ) -> BoxFuture<'a, Result<ferrocache_agent::NodeTlsFiles, RuntimeError>> {
+        Box::pin(async move { Ok(Agent::issue_node_tls(self, node_id, names)?) })
     }
 
     fn config_set<'a>(

@@ -761,6 +761,20 @@ impl NodeRuntime for SimRuntime {
         })
     }
 
+    fn issue_node_tls<'a>(
+        &'a self,
+        node_id: &'a str,
+        _host: Option<&'a str>,
+        _names: &'a ferrocache_pki::ServerNames,
+    ) -> BoxFuture<'a, Result<ferrocache_agent::NodeTlsFiles, RuntimeError>> {
+        // The simulated groups have no encryption in transit.
+        Box::pin(async move {
+            Err(RuntimeError::Simulated(format!(
+                "{node_id}: no TLS in the simulation"
+            )))
+        })
+    }
+
     fn config_set<'a>(
         &'a self,
         addr: &'a NodeAddress,

@@ -102,7 +102,8 @@ pub struct NodeConfig {
     /// primary through `CLUSTER REPLICATE` instead.
     pub cluster: Option<ClusterConfig>,
     /// When set, the node also serves TLS itself, on its own port (`tls-port`), with these
-    /// files; clients present no certificate, and replication stays on the plaintext port.
+    /// files; clients present no certificate. Replication goes over TLS only when
+    /// [`EngineTls::replication`] says so.
     pub tls: Option<EngineTls>,
     /// The host whose agent runs the node, when several hosts share the control plane's
     /// store (`None`: this one). Not rendered: it says where the configuration goes.
@@ -121,6 +122,11 @@ pub struct EngineTls {
     pub key_file: PathBuf,
     /// `tls-ca-cert-file`: the CA that issued it.
     pub ca_file: PathBuf,
+    /// `tls-replication`: as a replica, the node connects to its primary's TLS port over TLS
+    /// (checking the primary's certificate against `ca_file`), and as a primary it is followed
+    /// there. For nodes on different hosts, whose replication crosses the network.
+    #[serde(default)]
+    pub replication: bool,
 }
 
 impl EngineTls {
@@ -128,13 +134,20 @@ impl EngineTls {
     /// serving TLS), in an order that never listens before the files are set.
     pub fn settings(tls: Option<&EngineTls>) -> Vec<(&'static str, String)> {
         match tls {
-            None => vec![("tls-port", "0".to_string())],
+            None => vec![
+                ("tls-replication", "no".to_string()),
+                ("tls-port", "0".to_string()),
+            ],
             Some(t) => vec![
                 ("tls-cert-file", t.cert_file.display().to_string()),
                 ("tls-key-file", t.key_file.display().to_string()),
                 ("tls-ca-cert-file", t.ca_file.display().to_string()),
                 ("tls-auth-clients", "no".to_string()),
                 ("tls-protocols", "TLSv1.2 TLSv1.3".to_string()),
+                (
+                    "tls-replication",
+                    if t.replication { "yes" } else { "no" }.to_string(),
+                ),
                 ("tls-port", t.port.to_string()),
             ],
         }
@@ -629,18 +642,31 @@ mod tests {
     #[test]
     fn engine_tls_renders_its_port_and_files() {
         // Goal: a node with its own TLS gets the files before the port, no client
-        // certificates, TLS 1.2 and 1.3 only; one without gets no tls-* line. Method: render
-        // both and parse.
+        // certificates, TLS 1.2 and 1.3 only, replication over TLS only when asked; one
+        // without gets no tls-* line, and turning TLS off also turns TLS replication off.
+        // Method: render and parse.
+        let tls = EngineTls {
+            port: 27001,
+            cert_file: "/n/tls/server.crt".into(),
+            key_file: "/n/tls/server.key".into(),
+            ca_file: "/n/tls/ca.crt".into(),
+            replication: false,
+        };
         let cfg = NodeConfig {
-            tls: Some(EngineTls {
-                port: 27001,
-                cert_file: "/n/tls/server.crt".into(),
-                key_file: "/n/tls/server.key".into(),
-                ca_file: "/n/tls/ca.crt".into(),
-            }),
+            tls: Some(tls.clone()),
             ..sample()
         };
         let parsed = directives(&render(&cfg).unwrap());
+        assert_eq!(find(&parsed, "tls-replication"), [["no"]]);
+        let across_hosts = NodeConfig {
+            tls: Some(EngineTls {
+                replication: true,
+                ..tls
+            }),
+            ..sample()
+        };
+        let replicating = directives(&render(&across_hosts).unwrap());
+        assert_eq!(find(&replicating, "tls-replication"), [["yes"]]);
         assert_eq!(find(&parsed, "tls-port"), [["27001"]]);
         assert_eq!(find(&parsed, "tls-cert-file"), [["/n/tls/server.crt"]]);
         assert_eq!(find(&parsed, "tls-key-file"), [["/n/tls/server.key"]]);
@@ -651,7 +677,13 @@ mod tests {
         assert!(position("tls-key-file") < position("tls-port"));
         let plain = directives(&render(&sample()).unwrap());
         assert!(plain.iter().all(|d| !d[0].starts_with("tls-")));
-        assert_eq!(EngineTls::settings(None), [("tls-port", "0".to_string())]);
+        assert_eq!(
+            EngineTls::settings(None),
+            [
+                ("tls-replication", "no".to_string()),
+                ("tls-port", "0".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -429,17 +429,19 @@ async fn up(args: UpArgs) -> Result<()> {
     let identity_path = data_dir.join(ferrocache_engine::IDENTITY_FILE_NAME);
     let identity = ferrocache_engine::AdminIdentity::load_or_create(&identity_path)
         .with_context(|| format!("reading {}", identity_path.display()))?;
-    let agent = Arc::new(
-        Agent::new(nodes_dir.clone(), redis_server)
-            .with_key_ring(keys.clone())
-            .with_identity(identity),
-    );
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let pki_dir = data_dir.join(ferrocache_pki::PKI_DIR);
     let authority = ferrocache_pki::Authority::load_or_create(&pki_dir)
         .context("the certificate authority (TLS)")?;
     let ca_path = authority.cert_path();
     let certificates = Arc::new(ferrocache_pki::Certificates::new(authority));
+    // The agent issues its nodes' own certificates (their keys stay on this host).
+    let agent = Arc::new(
+        Agent::new(nodes_dir.clone(), redis_server)
+            .with_key_ring(keys.clone())
+            .with_identity(identity)
+            .with_certificates(certificates.clone()),
+    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (router, data_path) = data_path(args.data_path, args.engine_tls, &data_dir)?;
     let router = Arc::new(router);
     // Routes: the leader's controller writes them into the store; every host's data path
@@ -601,7 +603,7 @@ async fn up(args: UpArgs) -> Result<()> {
     )))
     .with_log_sink(Arc::new(observability::LogsSink::new(logs.clone())));
     let controller = match args.engine_tls {
-        true => controller.with_node_tls(certificates.clone()),
+        true => controller.with_engine_tls(),
         false => controller,
     };
 

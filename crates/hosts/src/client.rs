@@ -33,7 +33,10 @@ use tokio::time::Instant;
 
 use crate::fence::SILENT_HOST_LOST_AFTER;
 
-use crate::wire::{self, path, Failure, Heard, NodeRef, Process, Stop, StreamItem, WireLiveness};
+use crate::wire::{
+    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, Stop, StreamItem,
+    WireLiveness,
+};
 
 /// Silence on a host's event stream after which the host is taken for lost (it beats every
 /// [`wire::HEARTBEAT_EVERY`]).
@@ -291,6 +294,24 @@ impl RemoteHost {
         };
         let aside: Option<String> = self.call(node_id, path::SET_ASIDE, &node).await?;
         Ok(aside.map(std::path::PathBuf::from))
+    }
+
+    /// Issues the node's own TLS certificate there (see [`ferrocache_agent::tls`]).
+    ///
+    /// # Errors
+    /// As [`RemoteHost::ensure_running`].
+    pub async fn issue_node_tls(
+        &self,
+        node_id: &str,
+        names: &ferrocache_pki::ServerNames,
+    ) -> Result<ferrocache_agent::NodeTlsFiles, AgentError> {
+        let issue = IssueTls {
+            node_id: node_id.to_string(),
+            ips: names.ips().to_vec(),
+            dns: names.dns().to_vec(),
+        };
+        let issued: IssuedTls = self.call(node_id, path::ISSUE_TLS, &issue).await?;
+        Ok(issued.into())
     }
 
     /// Whether the node's data file there is its last clean stop's (`false` when the host

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //! - [`server`]: a host's agent served over HTTP on `--agent-listen` (JSON bodies, a shared
-//!   token): start, adopt, stop, remove a node, set its data aside, and a stream of the host's
+//!   token): start, adopt, stop, remove a node, set its data aside, issue its own TLS
+//!   certificate (made there: the key stays on its host), and a stream of the host's
 //!   process events with a numbered heartbeat, whose beats the leader acknowledges;
 //! - [`client`]: [`client::RemoteHost`], the leader's side of one such agent: its calls, and the
 //!   host's process liveness kept current from the stream; a stream the host closed means
@@ -21,7 +22,8 @@
 //!
 //! # Dependency rules
 //! Depends on `agent` (what it serves), `control` (the `NodeRuntime` it implements), `engine`,
-//! `model` and `store` (the hosts' registrations and the nodes' placements); the binary wires
+//! `model` and `store` (the hosts' registrations and the nodes' placements), `pki` (the names
+//! a node's certificate is asked for with); the binary wires
 //! it when the store is in etcd. Nothing depends on it but the binary.
 
 pub mod client;

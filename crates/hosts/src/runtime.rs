@@ -414,6 +414,22 @@ impl NodeRuntime for HostsRuntime {
         })
     }
 
+    fn issue_node_tls<'a>(
+        &'a self,
+        node_id: &'a str,
+        host: Option<&'a str>,
+        names: &'a ferrocache_pki::ServerNames,
+    ) -> BoxFuture<'a, Result<ferrocache_agent::NodeTlsFiles, RuntimeError>> {
+        Box::pin(async move {
+            match self.resolve(node_id, host)? {
+                Some(remote) => Ok(remote.issue_node_tls(node_id, names).await?),
+                None => {
+                    NodeRuntime::issue_node_tls(self.local.as_ref(), node_id, None, names).await
+                }
+            }
+        })
+    }
+
     fn stopped_cleanly<'a>(&'a self, node_id: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async move {
             match self.for_node(node_id) {

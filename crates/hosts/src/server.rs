@@ -22,7 +22,9 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::wire::{self, path, Failure, Heard, NodeRef, Process, Stop, StreamItem, WireEvent};
+use crate::wire::{
+    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, Stop, StreamItem, WireEvent,
+};
 
 /// Beats remembered for the leader's acknowledgements (a few seconds' worth).
 const BEATS_KEPT: usize = 64;
@@ -73,6 +75,7 @@ pub fn router(
         .route(path::STOPPED_CLEANLY, post(stopped_cleanly))
         .route(path::EVENTS, get(events))
         .route(path::HEARD, post(heard))
+        .route(path::ISSUE_TLS, post(issue_tls))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
@@ -114,17 +117,22 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The leader's configuration with this host's directory and socket for the node.
+/// The leader's configuration with this host's directory, socket and TLS files for the node.
 fn localize(agent: &Agent, mut cfg: NodeConfig) -> Result<NodeConfig, AgentError> {
-    if cfg.tls.is_some() || cfg.at_rest_key_id.is_some() {
+    if cfg.at_rest_key_id.is_some() {
         return Err(AgentError::Host {
             node_id: cfg.node_id.clone(),
             host: "this".into(),
-            message: "a node with its own TLS or encryption at rest runs on the leading host only"
-                .into(),
+            message: "a node with encryption at rest runs on the leading host only".into(),
         });
     }
     cfg.dir = agent.node_dir(&cfg.node_id);
+    if let Some(tls) = &mut cfg.tls {
+        let files = agent.node_tls_paths(&cfg.node_id);
+        tls.cert_file = files.cert_file;
+        tls.key_file = files.key_file;
+        tls.ca_file = files.ca_file;
+    }
     // Its socket here, for this host's own calls (a clean stop goes through it).
     cfg.unix_socket =
         ferrocache_control::reconcile::node::socket_path(agent.nodes_dir(), &cfg.node_id);
@@ -208,6 +216,14 @@ async fn remove(State(s): State<Arc<Shared>>, Json(stop): Json<Stop>) -> Respons
 async fn set_aside(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> Response {
     match s.agent.set_aside_data(&node.node_id).await {
         Ok(p) => Json(p.map(|p| p.display().to_string())).into_response(),
+        Err(e) => failure(&e),
+    }
+}
+
+async fn issue_tls(State(s): State<Arc<Shared>>, Json(issue): Json<IssueTls>) -> Response {
+    let names = ferrocache_pki::ServerNames::new(issue.ips, issue.dns);
+    match s.agent.issue_node_tls(&issue.node_id, &names) {
+        Ok(files) => Json(IssuedTls::from(files)).into_response(),
         Err(e) => failure(&e),
     }
 }

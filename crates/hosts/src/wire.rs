@@ -28,6 +28,55 @@ pub mod path {
     pub const EVENTS: &str = "/agent/v1/events";
     /// The leader heard a beat of the event stream: [`super::Heard`] → `()`.
     pub const HEARD: &str = "/agent/v1/heard";
+    /// Issue a node's own TLS certificate there: [`super::IssueTls`] → [`super::IssuedTls`].
+    pub const ISSUE_TLS: &str = "/agent/v1/issue-tls";
+}
+
+/// Issue a node's own TLS certificate, naming these addresses and DNS names (the key is made
+/// on the node's host and stays there).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueTls {
+    /// The node's id.
+    pub node_id: String,
+    /// The IP addresses the certificate names.
+    pub ips: Vec<std::net::IpAddr>,
+    /// The DNS names it names.
+    pub dns: Vec<String>,
+}
+
+/// Where a node's TLS files were written on its host ([`ferrocache_agent::NodeTlsFiles`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedTls {
+    /// The certificate chain.
+    pub cert_file: std::path::PathBuf,
+    /// Its private key.
+    pub key_file: std::path::PathBuf,
+    /// The CA's certificate.
+    pub ca_file: std::path::PathBuf,
+    /// When the certificate stops being valid (seconds since the epoch).
+    pub not_after: i64,
+}
+
+impl From<ferrocache_agent::NodeTlsFiles> for IssuedTls {
+    fn from(f: ferrocache_agent::NodeTlsFiles) -> Self {
+        IssuedTls {
+            cert_file: f.cert_file,
+            key_file: f.key_file,
+            ca_file: f.ca_file,
+            not_after: f.not_after,
+        }
+    }
+}
+
+impl From<IssuedTls> for ferrocache_agent::NodeTlsFiles {
+    fn from(f: IssuedTls) -> Self {
+        ferrocache_agent::NodeTlsFiles {
+            cert_file: f.cert_file,
+            key_file: f.key_file,
+            ca_file: f.ca_file,
+            not_after: f.not_after,
+        }
+    }
 }
 
 /// Which beat of its event stream the leader heard last (the host then knows the leader

@@ -268,6 +268,9 @@ pub struct ObservedTls {
     pub ips: Vec<Ipv4Addr>,
     /// When the certificate stops being valid (seconds since the epoch).
     pub not_after: i64,
+    /// Its replication goes over TLS too (`tls-replication`): nodes on different hosts.
+    #[serde(default)]
+    pub replication: bool,
 }
 
 /// The engine's TLS port of a node whose client port is `port`: on the node's own private

@@ -132,9 +132,9 @@ pub(crate) struct Context {
     publisher: Option<Arc<dyn crate::sampling::MetricPublisher>>,
     /// Where delivered logs go (CloudWatch Logs); `None`: logs are not delivered.
     log_sink: Option<Arc<dyn crate::log_delivery::LogSink>>,
-    /// The certificates whose CA issues the nodes' own TLS certificates (encryption in transit
-    /// served by the engine itself); `None`: nodes serve no TLS of their own.
-    pub(crate) tls_certificates: Option<Arc<ferrocache_pki::Certificates>>,
+    /// Every node of a group with encryption in transit serves TLS itself (`--engine-tls`,
+    /// see `reconcile::node::tls`); otherwise only those placed on named hosts do.
+    pub(crate) engine_tls: bool,
 }
 
 /// The control loop.
@@ -173,7 +173,7 @@ impl Controller {
             own: None,
             publisher: None,
             log_sink: None,
-            tls_certificates: None,
+            engine_tls: false,
         };
         Self { ctx: Arc::new(ctx) }
     }
@@ -193,15 +193,14 @@ impl Controller {
     }
 
     /// The same controller giving every node of a group with encryption in transit its own
-    /// TLS port, with a certificate from the CA of `certificates` (the endpoints' own, see
-    /// `reconcile::node::tls`).
+    /// TLS port, with a certificate the node's agent issues (see `reconcile::node::tls`).
     ///
     /// # Panics
     /// When called after the controller was cloned or started (it is a constructor step).
-    pub fn with_node_tls(mut self, certificates: Arc<ferrocache_pki::Certificates>) -> Self {
+    pub fn with_engine_tls(mut self) -> Self {
         Arc::get_mut(&mut self.ctx)
-            .expect("with_node_tls is called before the controller is shared")
-            .tls_certificates = Some(certificates);
+            .expect("with_engine_tls is called before the controller is shared")
+            .engine_tls = true;
         self
     }
 

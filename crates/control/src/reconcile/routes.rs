@@ -142,9 +142,13 @@ fn target(ctx: &Context, spec: &NodeSpec, intent: &NodeIntent, observed: &NodeOb
             None => RouteBackend::Tcp(direct),
         },
         direct,
+        // Only `--engine-tls` lets TLS clients reach the engine's TLS straight: without it a
+        // plaintext client of a `required` endpoint reads the router's error (the runbooks'
+        // text), and nodes on named hosts serve TLS for their replication alone.
         direct_tls: observed
             .tls
             .as_ref()
+            .filter(|_| ctx.engine_tls)
             .map(|t| SocketAddr::V4(SocketAddrV4::new(intent.private, t.port))),
     }
 }

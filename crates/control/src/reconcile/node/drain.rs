@@ -40,7 +40,8 @@ pub(crate) async fn move_off_draining_host(
             target,
             Target::Replica {
                 of: Some(_),
-                primary_up: true
+                primary_up: true,
+                ..
             }
         )
     {

@@ -152,11 +152,25 @@ pub(crate) enum Target {
     /// Follow the primary at `of` (unknown until the primary is placed), which runs as primary
     /// when `primary_up`.
     Replica {
-        /// The primary's private address.
+        /// The primary's private address (the control plane talks to it there).
         of: Option<SocketAddr>,
+        /// Where the replica connects to it ([`tls::replication_source`]): `of`, or its TLS
+        /// port when replication goes over TLS.
+        source: Option<SocketAddr>,
         /// The primary runs and answers as primary (observed).
         primary_up: bool,
     },
+}
+
+/// Where a member's primary is, and whether it runs as primary.
+#[derive(Debug, Clone, Copy)]
+struct PrimaryFacts {
+    /// Its private address.
+    address: SocketAddr,
+    /// Where its replicas connect ([`tls::replication_source`]).
+    source: SocketAddr,
+    /// It runs and answers as primary (observed).
+    up: bool,
 }
 
 /// The facts a run starts from, read in one snapshot of the store.
@@ -169,8 +183,8 @@ pub(crate) struct Facts {
     pub(crate) observed: NodeObserved,
     /// The shard's intent (members only; `None` until the shard is placed).
     pub(crate) shard: Option<ShardIntent>,
-    /// The shard's primary: its private address, and whether it runs as primary.
-    primary: Option<(SocketAddr, bool)>,
+    /// The shard's primary, once placed.
+    primary: Option<PrimaryFacts>,
     /// The node is marked for deletion with a final snapshot that is still `creating`.
     pub(crate) final_snapshot_pending: bool,
     /// A cluster-mode member's view of its cluster.
@@ -191,8 +205,9 @@ impl Facts {
             Order::Primary { restart_in_place } => Target::Primary { restart_in_place },
             Order::Standby => Target::Standby,
             Order::Replica { .. } => Target::Replica {
-                of: self.primary.map(|(address, _)| address),
-                primary_up: self.primary.is_some_and(|(_, up)| up),
+                of: self.primary.map(|p| p.address),
+                source: self.primary.map(|p| p.source),
+                primary_up: self.primary.is_some_and(|p| p.up),
             },
         })
     }
@@ -221,13 +236,16 @@ fn load(ctx: &Context, key: &str) -> Result<Option<Facts>, ReconcileError> {
             let primary = match &shard {
                 Some(shard) => {
                     let primary_key = tables::key(&spec.region, &shard.primary);
-                    let address = r
-                        .doc::<NodeIntent>(&primary_key)?
-                        .map(|pi| pi.private_socket(spec.port));
                     let up = r
                         .doc::<NodeObserved>(&primary_key)?
                         .is_some_and(|o| o.healthy && o.role == Some(Role::Primary));
-                    address.map(|a| (a, up))
+                    // Members share their group's encryption in transit and way of placement,
+                    // so this member's spec says how the primary replicates.
+                    r.doc::<NodeIntent>(&primary_key)?.map(|pi| PrimaryFacts {
+                        address: private_address(&spec, &pi),
+                        source: tls::replication_source(&spec, &pi),
+                        up,
+                    })
                 }
                 None => None,
             };
@@ -295,15 +313,28 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     }
     let mut observed = facts.observed.clone();
     let desired = settings::desired(&ctx, spec)?;
-    let tls = tls::prepare(&ctx, &facts, &intent, &observed)?;
+    let mut tls = tls::prepare(&ctx, &facts, &intent, &observed);
     let mut cfg = settings::start_config(&ctx, spec, &intent, &target, &observed, &desired)?;
     cfg.tls = tls.as_ref().map(|t| t.engine.clone());
     let liveness = ctx.agent.liveness(&spec.id);
-    let process =
-        match process::run(&ctx, &key, &facts, &cfg, &target, liveness, &mut observed).await? {
-            process::Running::Yes(process) => process,
-            process::Running::No(next) => return Ok(next),
-        };
+    let starting = process::Start {
+        cfg: &mut cfg,
+        tls: tls.as_mut(),
+    };
+    let process = match process::run(
+        &ctx,
+        &key,
+        &facts,
+        starting,
+        &target,
+        liveness,
+        &mut observed,
+    )
+    .await?
+    {
+        process::Running::Yes(process) => process,
+        process::Running::No(next) => return Ok(next),
+    };
     observed.cluster_engine = cfg.cluster.is_some();
     let mut new_events = Vec::new();
     let rebooted = observed.created && observed.reboots < spec.reboots;
@@ -349,7 +380,7 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         &ctx,
         spec,
         &address,
-        tls.as_ref(),
+        tls.as_mut(),
         !process.adopted,
         &mut observed,
     )

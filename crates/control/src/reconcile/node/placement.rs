@@ -55,10 +55,7 @@ pub(crate) fn place(
                 zone::spread(&spec.region, &[], index as usize, 0)[index as usize - 1].clone()
             });
             let endpoint = addresses::allocate(w, cidr, Pool::Endpoint)?;
-            // A node serving TLS itself (`--engine-tls`) needs this host's certificate files.
-            let own_tls = spec.transit_encryption.is_some() && ctx.tls_certificates.is_some();
-            let (private, host) = match (&ctx.config.host, spec.spreads_across_hosts() && !own_tls)
-            {
+            let (private, host) = match (&ctx.config.host, spec.spreads_across_hosts()) {
                 (Some(_), true) => {
                     let (private, host) = on_a_host(w, cidr, spec, &mut zone)?;
                     (private, Some(host))

@@ -46,6 +46,15 @@ pub(crate) enum Running {
     No(Next),
 }
 
+/// What a start of the node's process uses.
+pub(crate) struct Start<'a> {
+    /// Its configuration.
+    pub(crate) cfg: &'a mut NodeConfig,
+    /// Its own TLS, if any: a start has the certificate issued first, so the process always
+    /// starts with fresh files on its host, wherever it ran before.
+    pub(crate) tls: Option<&'a mut super::tls::Wanted>,
+}
+
 /// Makes the node's process run when its target allows it, and reports what it found.
 ///
 /// # Errors
@@ -54,12 +63,13 @@ pub(crate) async fn run(
     ctx: &Context,
     key: &str,
     facts: &Facts,
-    cfg: &NodeConfig,
+    start: Start<'_>,
     target: &Target,
     liveness: Liveness,
     observed: &mut NodeObserved,
 ) -> Result<Running, ReconcileError> {
     let spec = &facts.spec;
+    let cfg = start.cfg;
     let running = runs(liveness);
     // A process we recorded as running (its pid not cleared by a clean shutdown) that does not
     // run now died, or froze.
@@ -79,7 +89,7 @@ pub(crate) async fn run(
         // A replica is (re)started only once its primary runs as primary: pointing it at a
         // node that is not primary yet (a failover in progress) would chain replicas, and a
         // first connection that is refused costs a second of Redis's replication timer.
-        Target::Replica { of, primary_up } if of.is_none() || (!running && !primary_up) => {
+        Target::Replica { of, primary_up, .. } if of.is_none() || (!running && !primary_up) => {
             // A dead replica waiting for a primary is no standby: say so.
             if !running && observed.healthy {
                 mark_down(observed);
@@ -164,7 +174,21 @@ pub(crate) async fn run(
             Err(e) => Err(e),
         }
     } else {
-        ctx.agent.ensure_running(cfg).await
+        let issued = match start.tls {
+            Some(tls) => super::tls::issue(ctx, spec, tls)
+                .await
+                .map(|()| Some(tls.engine.clone())),
+            None => Ok(None),
+        };
+        match issued {
+            Ok(tls) => {
+                if tls.is_some() {
+                    cfg.tls = tls;
+                }
+                ctx.agent.ensure_running(cfg).await
+            }
+            Err(e) => Err(e),
+        }
     };
     match process {
         Ok(p) => Ok(Running::Yes(Box::new(p))),

@@ -61,9 +61,10 @@ pub(crate) async fn apply(
         (None, target) => match target {
             Target::Primary { .. } if info.role != EngineRole::Master => Some(None),
             Target::Replica {
-                of: Some(primary),
+                source: Some(source),
                 primary_up: true,
-            } if !follows(&info, *primary) => Some(Some(*primary)),
+                ..
+            } if !follows(&info, *source) => Some(Some(*source)),
             _ => None,
         },
     };

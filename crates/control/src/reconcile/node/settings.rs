@@ -63,7 +63,7 @@ pub(crate) fn start_config(
     desired: &DesiredParameters,
 ) -> Result<NodeConfig, ReconcileError> {
     let replica_of = match target {
-        Target::Replica { of, .. } => *of,
+        Target::Replica { source, .. } => *source,
         _ => None,
     };
     let mut cfg = node_config(&ctx.config, spec, intent, replica_of);

@@ -1,42 +1,67 @@
-//! A node's own TLS: with encryption in transit, every node also serves TLS itself on its
-//! engine TLS port ([`engine_tls_port`]), with a certificate from the Ferrocache CA naming the
-//! endpoints that lead to it, so that the kernel data path can connect a TLS client straight
-//! to the node (the engine terminates TLS; no user-space hop).
+//! A node's own TLS: with encryption in transit, a node serves TLS itself on its engine TLS
+//! port ([`engine_tls_port`] of the port it binds), with a certificate from the Ferrocache CA
+//! naming the endpoints that lead to it:
+//!
+//! - with `--engine-tls`, every such node, so that the kernel data path can connect a TLS
+//!   client straight to the node (the engine terminates TLS; no user-space hop);
+//! - with several hosts, every such node placed on a named host, and its replication goes over
+//!   TLS too (`tls-replication`): a replica connects to its primary's TLS port on the
+//!   primary's host ([`replication_source`]) and checks its certificate against the CA.
 //!
 //! | layer | where | what |
 //! |---|---|---|
 //! | spec | `NodeSpec::transit_encryption` | TLS on or off |
-//! | files | `<node dir>/tls/` | `server.crt`, `server.key` (0600), `ca.crt` |
+//! | files | `<node dir>/tls/` on the node's host | written by that host's agent |
 //! | observed | `NodeObserved::tls` | the port and names the running process serves |
 //!
 //! The names are the node's own endpoint and its shard's primary and reader endpoints (the
-//! endpoints whose connections can reach it), and the owner's DNS names. A certificate is
-//! issued when the recorded one names other addresses or nears its end; the files are written
-//! whole (a temporary file renamed), then a running node is told with `CONFIG SET`, which
-//! re-reads them; the record is written after, so a crash between repeats the same steps.
+//! endpoints whose connections can reach it), and the owner's DNS names. The certificate is
+//! issued by the agent of the node's host (`NodeRuntime::issue_node_tls`; the key never leaves
+//! that host): before every start of the process, and for a running process when the recorded
+//! one names other addresses or nears its end — then the process is told with `CONFIG SET`,
+//! which re-reads the files. The record is written after, so a crash between repeats the
+//! same steps.
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ferrocache_engine::{EngineTls, NodeAddress};
 use ferrocache_model::node::{engine_tls_port, NodeIntent, NodeObserved, NodeSpec, ObservedTls};
 use ferrocache_pki::ServerNames;
 
 use super::super::{Context, ReconcileError};
-use super::{Facts, NODE_CALL_TIMEOUT};
+use super::{private_address, Facts, NODE_CALL_TIMEOUT};
+use crate::runtime::RuntimeError;
 
-/// Directory of a node's TLS files, inside its node directory.
-const TLS_DIR: &str = "tls";
 /// A certificate this close to its end is replaced.
 const RENEW_BEFORE_SECONDS: i64 = 30 * 24 * 3600;
 
 /// The TLS a node should serve, and the record of it once served.
 pub(crate) struct Wanted {
-    /// The engine's settings.
+    /// The engine's settings (the files where the node's host keeps them once issued).
     pub(crate) engine: EngineTls,
-    /// What `NodeObserved::tls` reads once the process serves it.
-    pub(crate) record: ObservedTls,
+    /// What `NodeObserved::tls` reads once the process serves it; `None` until a certificate
+    /// is issued (the recorded one does not fit).
+    pub(crate) record: Option<ObservedTls>,
+    /// What the certificate names.
+    names: ServerNames,
+    /// The host the node is placed on (`None`: the one running the control plane).
+    host: Option<String>,
+}
+
+/// Whether the node replicates over TLS: encryption in transit, on a named host (its
+/// replication crosses the network between hosts).
+pub fn replicates_over_tls(spec: &NodeSpec, intent: &NodeIntent) -> bool {
+    spec.transit_encryption.is_some() && intent.host.is_some()
+}
+
+/// Where the replicas of `spec` (placed by `intent`) connect when it is their primary: its
+/// TLS port when it replicates over TLS, else its private address.
+pub fn replication_source(spec: &NodeSpec, intent: &NodeIntent) -> SocketAddr {
+    let private = private_address(spec, intent);
+    match replicates_over_tls(spec, intent) {
+        true => SocketAddr::new(private.ip(), engine_tls_port(private.port())),
+        false => private,
+    }
 }
 
 /// The endpoints whose connections can reach the node.
@@ -50,87 +75,114 @@ fn addresses(facts: &Facts, intent: &NodeIntent) -> Vec<Ipv4Addr> {
     ips
 }
 
-/// Prepares the node's TLS: `None` without encryption in transit (or without a CA); else the
-/// engine settings, with the certificate files in place — the recorded ones when they still
-/// name the right addresses, else newly issued ones.
-///
-/// # Errors
-/// Issuing or writing the files failed; retried.
+/// The node's TLS: `None` without encryption in transit, or when neither `--engine-tls` nor
+/// a named host asks for it; else the engine settings, with the recorded certificate when it
+/// still names the right addresses and is not near its end.
 pub(crate) fn prepare(
     ctx: &Context,
     facts: &Facts,
     intent: &NodeIntent,
     observed: &NodeObserved,
-) -> Result<Option<Wanted>, ReconcileError> {
+) -> Option<Wanted> {
     let spec = &facts.spec;
-    let (Some(_), Some(certificates)) = (&spec.transit_encryption, &ctx.tls_certificates) else {
-        return Ok(None);
-    };
-    let authority = certificates.authority();
-    let dir = ctx.config.nodes_dir.join(&spec.id).join(TLS_DIR);
+    spec.transit_encryption.as_ref()?;
+    let replication = replicates_over_tls(spec, intent);
+    if !ctx.engine_tls && !replication {
+        return None;
+    }
+    let files = ferrocache_agent::tls::paths_in(&ctx.config.nodes_dir.join(&spec.id));
     let engine = EngineTls {
-        port: engine_tls_port(spec.port),
-        cert_file: dir.join("server.crt"),
-        key_file: dir.join("server.key"),
-        ca_file: dir.join("ca.crt"),
+        port: engine_tls_port(private_address(spec, intent).port()),
+        cert_file: files.cert_file,
+        key_file: files.key_file,
+        ca_file: files.ca_file,
+        replication,
     };
     let ips = addresses(facts, intent);
     let now = chrono::Utc::now().timestamp();
-    let current = observed.tls.as_ref().filter(|t| {
-        t.ips == ips
-            && t.port == engine.port
-            && t.not_after - RENEW_BEFORE_SECONDS > now
-            && engine.cert_file.exists()
-            && engine.key_file.exists()
-    });
-    if let Some(current) = current {
-        return Ok(Some(Wanted {
-            engine,
-            record: current.clone(),
-        }));
-    }
+    let record = observed
+        .tls
+        .as_ref()
+        .filter(|t| {
+            t.ips == ips
+                && t.port == engine.port
+                && t.replication == replication
+                && t.not_after - RENEW_BEFORE_SECONDS > now
+        })
+        .cloned();
     let owner = spec.group_id.as_deref().unwrap_or(&spec.id);
     let names = ServerNames::new(
         ips.iter().map(|ip| IpAddr::V4(*ip)),
         super::super::routes::dns_names(owner, &spec.region),
     );
-    let cert = authority
-        .issue(&names)
-        .map_err(|e| ReconcileError::NodeTls(format!("issuing: {e}")))?;
-    std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-    write_whole(&engine.ca_file, authority.cert_pem().as_bytes(), 0o644)?;
-    write_whole(&engine.key_file, cert.key_pem.as_bytes(), 0o600)?;
-    write_whole(&engine.cert_file, cert.chain_pem.as_bytes(), 0o644)?;
-    tracing::info!(node = %spec.id, ?ips, "issued the node's own TLS certificate");
-    Ok(Some(Wanted {
-        record: ObservedTls {
-            port: engine.port,
-            ips,
-            not_after: cert.not_after.unix_timestamp(),
-        },
+    Some(Wanted {
         engine,
-    }))
+        record,
+        names,
+        host: intent.host_name().map(str::to_string),
+    })
 }
 
-/// Brings a running process to `wanted` (it was started with it when `started`): `CONFIG SET`
-/// of the files and the port, or of port 0 when TLS is off; records what it serves.
+/// Has the agent of the node's host issue its certificate and write the files there; `wanted`
+/// then names those files and records the new certificate.
 ///
 /// # Errors
-/// The node cannot be reached; nothing is recorded then and the next run tries again.
+/// The agent's (no CA, a file not written, the host out of reach).
+pub(crate) async fn issue(
+    ctx: &Context,
+    spec: &NodeSpec,
+    wanted: &mut Wanted,
+) -> Result<(), RuntimeError> {
+    let files = ctx
+        .agent
+        .issue_node_tls(&spec.id, wanted.host.as_deref(), &wanted.names)
+        .await?;
+    wanted.engine.cert_file = files.cert_file;
+    wanted.engine.key_file = files.key_file;
+    wanted.engine.ca_file = files.ca_file;
+    wanted.record = Some(ObservedTls {
+        port: wanted.engine.port,
+        ips: wanted
+            .names
+            .ips()
+            .iter()
+            .filter_map(|ip| match ip {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect(),
+        not_after: files.not_after,
+        replication: wanted.engine.replication,
+    });
+    Ok(())
+}
+
+/// Brings a running process to `wanted` (it was started with it when `started`): a
+/// certificate issued when the recorded one does not fit, then `CONFIG SET` of the files and
+/// the port, or of port 0 when TLS is off; records what it serves.
+///
+/// # Errors
+/// The node or its host cannot be reached; nothing is recorded then and the next run tries
+/// again.
 pub(crate) async fn apply(
     ctx: &Context,
     spec: &NodeSpec,
     address: &NodeAddress,
-    wanted: Option<&Wanted>,
+    mut wanted: Option<&mut Wanted>,
     started: bool,
     observed: &mut NodeObserved,
 ) -> Result<(), ReconcileError> {
-    let record = wanted.map(|w| w.record.clone());
+    if let Some(w) = wanted.as_deref_mut() {
+        if w.record.is_none() {
+            issue(ctx, spec, w).await?;
+        }
+    }
+    let record = wanted.as_ref().and_then(|w| w.record.clone());
     if observed.tls == record {
         return Ok(());
     }
     if !started {
-        for (name, value) in EngineTls::settings(wanted.map(|w| &w.engine)) {
+        for (name, value) in EngineTls::settings(wanted.as_ref().map(|w| &w.engine)) {
             ctx.agent
                 .config_set(address, name, &value, NODE_CALL_TIMEOUT)
                 .await?;
@@ -139,26 +191,4 @@ pub(crate) async fn apply(
     }
     observed.tls = record;
     Ok(())
-}
-
-/// Writes `contents` to `path` whole: a temporary file with `mode`, synced, then renamed over
-/// `path`, so that a process reading `path` sees the old or the new file, never a part.
-fn write_whole(path: &Path, contents: &[u8], mode: u32) -> Result<(), ReconcileError> {
-    use std::io::Write;
-    let temporary = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temporary)
-        .map_err(|e| io_error(&temporary, e))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_error(&temporary, e))?;
-    std::fs::rename(&temporary, path).map_err(|e| io_error(path, e))
-}
-
-fn io_error(path: &Path, error: std::io::Error) -> ReconcileError {
-    ReconcileError::NodeTls(format!("{}: {error}", path.display()))
 }
