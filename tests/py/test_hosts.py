@@ -269,6 +269,56 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
 
 
 
+def agent_port(site: Site) -> int:
+    """The port of the site's agent, from its `Host: … agent at A:P` line."""
+    line = next(l for l in site.fc.lines if l.startswith("Host: "))
+    return int(line.rsplit(":", 1)[1])
+
+
+def cut_agent(leader: Site, site: Site, cut: bool = True):
+    """Cuts (or heals) the leader's calls to `site`'s agent and the agent's answers, nothing
+    else: both hosts still reach etcd, each other's nodes and everyone else."""
+    port = str(agent_port(site))
+    verb = "add" if cut else "del"
+    subprocess.run(["ip", "-n", leader.host.name, "rule", verb, "to", site.host.address,
+                    "ipproto", "tcp", "dport", port, "prohibit"], check=True)
+    subprocess.run(["ip", "-n", site.host.name, "rule", verb, "to", leader.host.address,
+                    "ipproto", "tcp", "sport", port, "prohibit"], check=True)
+
+
+# Goal: a host cut off from the leading host but not from etcd (so not fenced: a quorum
+# answers it) does not keep a second primary taking writes once the leader promoted another:
+# it demotes its own node when its copy of the store records the promotion. Method: cut only
+# the leader's link to the primary's host's agent (ip rules on its port); the leader takes
+# the host for lost and promotes a replica; a client on the cut host writing to the old
+# primary's own node endpoint gets READONLY; healed, the group is available with the old
+# primary a replica.
+def test_a_host_cut_off_from_the_leader_but_not_from_etcd_demotes_its_replaced_primary(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "asym", [ZONES[1], ZONES[0], ZONES[2]])
+    assert second.nodes() == {"asym-001"}
+    node = ec.describe_cache_clusters(CacheClusterId="asym-001",
+                                      ShowCacheNodeInfo=True)["CacheClusters"][0]
+    own = node["CacheNodes"][0]["Endpoint"]["Address"]
+    assert second.redis(own, "SET", "before", "1") == "OK"
+
+    cut_agent(leader, second)
+    try:
+        wait_until(lambda: promoted(ec, "asym"), 60, poll=0.1, what="a replica promoted")
+        # Its endpoints still serve (not fenced), and the old primary refuses writes.
+        assert wait_until(lambda: second.redis(own, "SET", "split", "1").startswith("READONLY"),
+                          30, poll=0.1, what="the old primary demoted on its own host")
+        assert second.redis(own, "GET", "before") == "1"
+    finally:
+        cut_agent(leader, second, cut=False)
+    wait_until(lambda: members(ec, "asym").get("asym-001") == "replica", 60, poll=0.2,
+               what="the old primary a replica")
+    wait_group_available(ec, "asym", timeout=60)
+    assert any("demoted a primary of this host" in line
+               for line in second.fc.log_tail(4000).splitlines())
+
+
 class Writer:
     """On `host`, writes through the endpoint `address`:6379 until stopped, each write
     pipelined with `INFO replication`: which primary (`master_replid`) acknowledged it, and

@@ -512,6 +512,15 @@ async fn up(args: UpArgs) -> Result<()> {
                     let _ = agent_stop.changed().await;
                 },
             ));
+            // Until it leads, this host demotes its own primaries that the store says were
+            // replaced (its control plane orders every role once it leads).
+            let (demotions_stop, demotions_stop_rx) = watch::channel(false);
+            tokio::spawn(ferrocache_hosts::demote::follow(
+                store.clone(),
+                agent.clone(),
+                name.clone(),
+                demotions_stop_rx,
+            ));
             println!(
                 "Host: {name} in {}, agent at {}",
                 shared.host.zone,
@@ -531,6 +540,7 @@ async fn up(args: UpArgs) -> Result<()> {
                     return Ok(());
                 }
             }
+            let _ = demotions_stop.send(true);
             store_described = format!("{store_described} (leading)");
             tokio::spawn(shared::hear_own_leadership(
                 shared.leadership.clone(),

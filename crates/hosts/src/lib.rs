@@ -15,6 +15,8 @@
 //!   node's process work to the host it is placed on and talks Redis to every node directly;
 //! - [`fence`]: a host out of touch with both etcd's quorum and the leader stops serving its
 //!   endpoints ([`fence::SELF_FENCE_AFTER`]) before the leader takes its nodes for gone;
+//! - [`demote`]: a host that does not lead demotes its own nodes that its copy of the store no
+//!   longer names primary (a host cut off from the leader but not from etcd);
 //! - [`wire`]: the protocol's messages.
 //!
 //! Redis traffic (INFO, REPLICAOF, CONFIG SET, …) never goes through an agent: the control
@@ -27,6 +29,7 @@
 //! it when the store is in etcd. Nothing depends on it but the binary.
 
 pub mod client;
+pub mod demote;
 pub mod fence;
 pub mod runtime;
 pub mod server;
