@@ -269,6 +269,35 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
 
 
 
+# Goal: a snapshot of a group spread over hosts is taken from a replica on another host than
+# the leader's (as ElastiCache takes it from a replica), holds the acknowledged data, and
+# restores. Method: the primary on the leader's host and the lowest replica (the snapshot's
+# source) on the second; CreateSnapshot, then a new group from it; its data read back.
+def test_a_snapshot_taken_on_another_host_holds_the_data_and_restores(sites):
+    rig, etcd, (leader, second, third) = sites
+    ec = leader.fc.client()
+    group, primary = create_spread(ec, "snapped", [ZONES[0], ZONES[1], ZONES[2]])
+    assert second.nodes() == {"snapped-002"}
+    for i in range(50):
+        assert leader.redis(primary, "SET", f"k{i}", f"v{i}") == "OK"
+    assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+    ec.create_snapshot(ReplicationGroupId="snapped", SnapshotName="snapped-1")
+    snapshot = wait_until(
+        lambda: (lambda s: s if s["SnapshotStatus"] != "creating" else None)(
+            ec.describe_snapshots(SnapshotName="snapped-1")["Snapshots"][0]),
+        60, poll=0.2, what="the snapshot done")
+    assert snapshot["SnapshotStatus"] == "available", snapshot
+    assert [n["CacheClusterId"] for n in snapshot["NodeSnapshots"]] == ["snapped-002"]
+    ec.create_replication_group(
+        ReplicationGroupId="restored", ReplicationGroupDescription="from a snapshot",
+        NumCacheClusters=1, CacheNodeType="cache.t3.micro", Engine="redis",
+        SnapshotName="snapped-1")
+    back = wait_group_available(ec, "restored", timeout=120)
+    endpoint = back["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    assert leader.redis(endpoint, "DBSIZE") == "50"
+    assert leader.redis(endpoint, "GET", "k49") == "v49"
+
+
 def agent_port(site: Site) -> int:
     """The port of the site's agent, from its `Host: … agent at A:P` line."""
     line = next(l for l in site.fc.lines if l.startswith("Host: "))

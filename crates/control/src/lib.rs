@@ -61,7 +61,7 @@ pub mod service;
 pub use service::{Page, Service, ServiceConfig, ServiceError};
 
 /// Lower-case hex of `bytes` (SHA-256 digests in manifests and events).
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");

@@ -184,6 +184,15 @@ pub trait NodeRuntime: Send + Sync + 'static {
         message: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+    /// Puts a complete copy of the node's data file (its last save), from the host it is
+    /// placed on (`host`; `None`: this one), at `target` on this host (a new file), synced;
+    /// its size and SHA-256. On this host the file is linked where the file system allows.
+    fn copy_data_file<'a>(
+        &'a self,
+        node_id: &'a str,
+        host: Option<&'a str>,
+        target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>>;
     /// Issues the node's own TLS certificate, naming `names`, on the host it is placed on
     /// (`host`; `None`: this one): that host's agent writes the certificate, its key and the
     /// CA into the node's directory there and says where they are.
@@ -484,6 +493,34 @@ impl NodeRuntime for Agent {
                 None => client.replicaof_no_one().await?,
             }
             Ok(())
+        })
+    }
+
+    fn copy_data_file<'a>(
+        &'a self,
+        node_id: &'a str,
+        _host: Option<&'a str>,
+        target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        Box::pin(async move {
+            let source = self
+                .node_dir(node_id)
+                .join(ferrocache_engine::RDB_FILE_NAME);
+            let target = target.to_path_buf();
+            let copied = tokio::task::spawn_blocking({
+                let source = source.clone();
+                move || crate::reconcile::snapshot::link_or_copy_hashed(&source, &target)
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+            copied.map_err(|e| {
+                RuntimeError::Agent(AgentError::Io {
+                    node_id: node_id.to_string(),
+                    action: "copy",
+                    path: source,
+                    source: e,
+                })
+            })
         })
     }
 

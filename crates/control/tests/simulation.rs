@@ -761,6 +761,20 @@ impl NodeRuntime for SimRuntime {
         })
     }
 
+    fn copy_data_file<'a>(
+        &'a self,
+        node_id: &'a str,
+        _host: Option<&'a str>,
+        _target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        // The simulation takes no snapshots.
+        Box::pin(async move {
+            Err(RuntimeError::Simulated(format!(
+                "{node_id}: no data files in the simulation"
+            )))
+        })
+    }
+
     fn issue_node_tls<'a>(
         &'a self,
         node_id: &'a str,

@@ -161,17 +161,44 @@ impl RemoteHost {
         }
     }
 
+    /// A `POST` of `body` (JSON) to `path` of the agent, with the hosts' token.
+    fn request<Req: Serialize>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<hyper::Request<Full<Bytes>>, String> {
+        let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        hyper::Request::post(format!("http://{}{path}", self.agent))
+            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// The failure an agent answered with `status` and `body`.
+    fn failure(&self, node_id: &str, status: hyper::StatusCode, body: &[u8]) -> AgentError {
+        match serde_json::from_slice::<Failure>(body) {
+            Ok(f) if f.kind == "exited-during-start" => AgentError::ExitedDuringStart {
+                node_id: node_id.to_string(),
+                status: f.status,
+                log_tail: f.log_tail,
+            },
+            Ok(f) => self.error(node_id, f.message),
+            Err(_) => self.error(
+                node_id,
+                format!("{status}: {}", String::from_utf8_lossy(body)),
+            ),
+        }
+    }
+
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         node_id: &str,
         path: &str,
         body: &Req,
     ) -> Result<Resp, AgentError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| self.error(node_id, e))?;
-        let request = hyper::Request::post(format!("http://{}{path}", self.agent))
-            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
+        let request = self
+            .request(path, body)
             .map_err(|e| self.error(node_id, e))?;
         let answer = async {
             let response = self
@@ -194,18 +221,7 @@ impl RemoteHost {
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| self.error(node_id, e));
         }
-        match serde_json::from_slice::<Failure>(&body) {
-            Ok(f) if f.kind == "exited-during-start" => Err(AgentError::ExitedDuringStart {
-                node_id: node_id.to_string(),
-                status: f.status,
-                log_tail: f.log_tail,
-            }),
-            Ok(f) => Err(self.error(node_id, f.message)),
-            Err(_) => Err(self.error(
-                node_id,
-                format!("{status}: {}", String::from_utf8_lossy(&body)),
-            )),
-        }
+        Err(self.failure(node_id, status, &body))
     }
 
     fn note_running(&self, node_id: &str, pid: u32) {
@@ -312,6 +328,95 @@ impl RemoteHost {
         };
         let issued: IssuedTls = self.call(node_id, path::ISSUE_TLS, &issue).await?;
         Ok(issued.into())
+    }
+
+    /// Copies the node's data file there (its last save) into the new file `target` here,
+    /// synced; its size and SHA-256. The file is streamed, never held whole in memory; a
+    /// transfer that stalls for [`CALL_TIMEOUT`] or ends short of the size the host announced
+    /// fails, and `target` is removed then.
+    ///
+    /// # Errors
+    /// The agent's (no data file there), [`AgentError::HostUnreachable`], or
+    /// [`AgentError::Io`] when `target` cannot be written.
+    pub async fn copy_data_file(
+        &self,
+        node_id: &str,
+        target: &std::path::Path,
+    ) -> Result<(u64, String), AgentError> {
+        let copied = self.copy_data_file_once(node_id, target).await;
+        if copied.is_err() {
+            let _ = tokio::fs::remove_file(target).await;
+        }
+        copied
+    }
+
+    async fn copy_data_file_once(
+        &self,
+        node_id: &str,
+        target: &std::path::Path,
+    ) -> Result<(u64, String), AgentError> {
+        use sha2::Digest;
+        use tokio::io::AsyncWriteExt;
+        let node = NodeRef {
+            node_id: node_id.to_string(),
+        };
+        let request = self
+            .request(path::DATA_FILE, &node)
+            .map_err(|e| self.error(node_id, e))?;
+        let stalled =
+            |what: &str| self.unreachable(node_id, format!("{what}: nothing for {CALL_TIMEOUT:?}"));
+        let response = tokio::time::timeout(CALL_TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| stalled("no answer"))?
+            .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
+        let status = response.status();
+        let announced = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let mut body = response.into_body();
+        if !status.is_success() {
+            let bytes = tokio::time::timeout(CALL_TIMEOUT, body.collect())
+                .await
+                .map_err(|_| stalled("the failure"))?
+                .map_err(|e| self.unreachable(node_id, e))?
+                .to_bytes();
+            return Err(self.failure(node_id, status, &bytes));
+        }
+        let io = |action: &'static str, source: std::io::Error| AgentError::Io {
+            node_id: node_id.to_string(),
+            action,
+            path: target.to_path_buf(),
+            source,
+        };
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(target)
+            .await
+            .map_err(|e| io("create", e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(frame) = tokio::time::timeout(CALL_TIMEOUT, body.frame())
+            .await
+            .map_err(|_| stalled("the data file"))?
+        {
+            let frame = frame.map_err(|e| self.unreachable(node_id, e))?;
+            if let Ok(data) = frame.into_data() {
+                hasher.update(&data);
+                file.write_all(&data).await.map_err(|e| io("write", e))?;
+                size += data.len() as u64;
+            }
+        }
+        if announced != Some(size) {
+            return Err(self.unreachable(
+                node_id,
+                format!("the data file ended after {size} bytes of {announced:?}"),
+            ));
+        }
+        file.sync_all().await.map_err(|e| io("sync", e))?;
+        Ok((size, ferrocache_control::hex(&hasher.finalize())))
     }
 
     /// Whether the node's data file there is its last clean stop's (`false` when the host
@@ -440,14 +545,7 @@ impl RemoteHost {
     /// Tells the host its beat `beat` was heard (it counts its contact with the leader from
     /// when it sent it: see [`crate::fence`]); an answer is not waited for.
     fn acknowledge(&self, beat: u64) {
-        let Ok(body) = serde_json::to_vec(&Heard { beat }) else {
-            return;
-        };
-        let Ok(request) = hyper::Request::post(format!("http://{}{}", self.agent, path::HEARD))
-            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-        else {
+        let Ok(request) = self.request(path::HEARD, &Heard { beat }) else {
             return;
         };
         let http = self.http.clone();

@@ -414,6 +414,22 @@ impl NodeRuntime for HostsRuntime {
         })
     }
 
+    fn copy_data_file<'a>(
+        &'a self,
+        node_id: &'a str,
+        host: Option<&'a str>,
+        target: &'a Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        Box::pin(async move {
+            match self.resolve(node_id, host)? {
+                Some(remote) => Ok(remote.copy_data_file(node_id, target).await?),
+                None => {
+                    NodeRuntime::copy_data_file(self.local.as_ref(), node_id, None, target).await
+                }
+            }
+        })
+    }
+
     fn issue_node_tls<'a>(
         &'a self,
         node_id: &'a str,

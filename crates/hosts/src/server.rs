@@ -76,6 +76,7 @@ pub fn router(
         .route(path::EVENTS, get(events))
         .route(path::HEARD, post(heard))
         .route(path::ISSUE_TLS, post(issue_tls))
+        .route(path::DATA_FILE, post(data_file))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
@@ -218,6 +219,62 @@ async fn set_aside(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> R
         Ok(p) => Json(p.map(|p| p.display().to_string())).into_response(),
         Err(e) => failure(&e),
     }
+}
+
+/// Size of the pieces a data file is sent in.
+const DATA_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Streams the node's data file: opened once (Redis replaces it by a rename, so what is sent
+/// is one complete save whatever lands under the name meanwhile), its size announced.
+async fn data_file(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> Response {
+    use tokio::io::AsyncReadExt;
+    if let Err(source) = ferrocache_engine::check_node_id(&node.node_id) {
+        return failure(&AgentError::InvalidConfig {
+            node_id: node.node_id,
+            source,
+        });
+    }
+    let path = s
+        .agent
+        .node_dir(&node.node_id)
+        .join(ferrocache_engine::RDB_FILE_NAME);
+    let opened = async {
+        let file = tokio::fs::File::open(&path).await?;
+        let size = file.metadata().await?.len();
+        Ok::<_, std::io::Error>((file, size))
+    };
+    let (file, size) = match opened.await {
+        Ok(o) => o,
+        Err(source) => {
+            return failure(&AgentError::Io {
+                node_id: node.node_id,
+                action: "open",
+                path,
+                source,
+            })
+        }
+    };
+    // At most `size` bytes: a file that grew is not the one announced.
+    let chunks =
+        futures_util::stream::unfold((file.take(size), false), |(mut file, done)| async move {
+            if done {
+                return None;
+            }
+            let mut buffer = vec![0u8; DATA_CHUNK_BYTES];
+            match file.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    Some((Ok::<_, std::io::Error>(Bytes::from(buffer)), (file, false)))
+                }
+                Err(e) => Some((Err(e), (file, true))),
+            }
+        });
+    Response::builder()
+        .header(axum::http::header::CONTENT_LENGTH, size)
+        .header(axum::http::header::CONTENT_TYPE, "application/octet-stream")
+        .body(Body::from_stream(chunks))
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
 }
 
 async fn issue_tls(State(s): State<Arc<Shared>>, Json(issue): Json<IssueTls>) -> Response {

@@ -28,6 +28,9 @@ pub mod path {
     pub const EVENTS: &str = "/agent/v1/events";
     /// The leader heard a beat of the event stream: [`super::Heard`] → `()`.
     pub const HEARD: &str = "/agent/v1/heard";
+    /// A node's data file (its last save): [`super::NodeRef`] → the file's bytes, streamed,
+    /// with its `content-length`.
+    pub const DATA_FILE: &str = "/agent/v1/data-file";
     /// Issue a node's own TLS certificate there: [`super::IssueTls`] → [`super::IssuedTls`].
     pub const ISSUE_TLS: &str = "/agent/v1/issue-tls";
 }

@@ -274,25 +274,36 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     }
     let manifest = manifest_of(&spec, &observed);
     let rdb = cfg.rdb_path();
-    // A node encrypted at rest: the snapshot is sealed under the node's key, and the plaintext
-    // the save wrote is removed as soon as it is sealed.
+    // A node encrypted at rest (on this host): the snapshot is sealed under the node's key,
+    // and the plaintext the save wrote is removed as soon as it is sealed.
     let seal = cfg
         .at_rest_key_id
         .clone()
         .map(|key_id| (ctx.config.keys.clone(), key_id));
-    let copied = tokio::task::spawn_blocking({
-        let temp = temp.clone();
-        move || {
-            let sealed = seal.is_some();
-            let written = write_snapshot(&rdb, &temp, &final_dir, manifest, seal);
-            if sealed {
-                let _ = fs::remove_file(&rdb);
-            }
-            written
+    let copied = match seal {
+        None => {
+            write_snapshot_from_host(
+                &ctx,
+                &node_spec,
+                &node_intent,
+                temp.clone(),
+                final_dir,
+                manifest,
+            )
+            .await
         }
-    })
-    .await
-    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        Some(seal) => {
+            blocking({
+                let temp = temp.clone();
+                move || {
+                    let written = write_snapshot(&rdb, &temp, &final_dir, manifest, Some(seal));
+                    let _ = fs::remove_file(&rdb);
+                    written
+                }
+            })
+            .await
+        }
+    };
     finish_written(&ctx, &key, &spec, copied, temp).await
 }
 
@@ -659,11 +670,7 @@ fn write_snapshot(
     mut manifest: Manifest,
     seal: Option<(Option<KeyRing>, String)>,
 ) -> io::Result<Manifest> {
-    match fs::remove_dir_all(temp) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    fs::create_dir_all(temp)?;
+    fresh_dir(temp)?;
     let target = temp.join(SNAPSHOT_RDB_FILE);
     let (size, sha256) = match seal {
         None => link_or_copy_hashed(rdb, &target)?,
@@ -677,6 +684,60 @@ fn write_snapshot(
             hash_file(&target)?
         }
     };
+    complete(temp, final_dir, manifest, size, sha256)
+}
+
+/// Has the node's host copy its data file into `temp` (`NodeRuntime::copy_data_file`: a link
+/// on this host, a transfer from another), then completes the snapshot as [`write_snapshot`]
+/// does.
+async fn write_snapshot_from_host(
+    ctx: &Context,
+    node: &NodeSpec,
+    intent: &NodeIntent,
+    temp: PathBuf,
+    final_dir: PathBuf,
+    manifest: Manifest,
+) -> io::Result<Manifest> {
+    blocking({
+        let temp = temp.clone();
+        move || fresh_dir(&temp)
+    })
+    .await?;
+    let (size, sha256) = ctx
+        .agent
+        .copy_data_file(&node.id, intent.host_name(), &temp.join(SNAPSHOT_RDB_FILE))
+        .await
+        .map_err(io::Error::other)?;
+    blocking(move || complete(&temp, &final_dir, manifest, size, sha256)).await
+}
+
+/// Runs `f` off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+}
+
+/// `temp`, empty (whatever an earlier attempt left is removed).
+fn fresh_dir(temp: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    fs::create_dir_all(temp)
+}
+
+/// Records the data file's `size` and `sha256` in `manifest` and commits `temp` as
+/// `final_dir`.
+fn complete(
+    temp: &Path,
+    final_dir: &Path,
+    mut manifest: Manifest,
+    size: u64,
+    sha256: String,
+) -> io::Result<Manifest> {
     manifest.size_bytes = size;
     manifest.created_at = chrono::Utc::now();
     for file in &mut manifest.files {
@@ -746,7 +807,7 @@ fn hash_file(path: &Path) -> io::Result<(u64, String)> {
 /// second time: a snapshot (or its copy, or a restore) of a 40 MB dataset then needs no 40 MB
 /// more. Whatever was at `target` goes first, unopened: writing into a leftover that is itself
 /// a link would change the file it shares.
-pub(super) fn link_or_copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
+pub(crate) fn link_or_copy_hashed(source: &Path, target: &Path) -> io::Result<(u64, String)> {
     match fs::remove_file(target) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
