@@ -271,8 +271,11 @@ def test_a_cut_off_primary_host_fails_over_and_comes_back_as_a_replica(sites):
 
 # Goal: a snapshot of a group spread over hosts is taken from a replica on another host than
 # the leader's (as ElastiCache takes it from a replica), holds the acknowledged data, and
-# restores. Method: the primary on the leader's host and the lowest replica (the snapshot's
-# source) on the second; CreateSnapshot, then a new group from it; its data read back.
+# restores — also through a host that leads later, which copies the files from the host
+# holding them. Method: the primary on the leader's host and the lowest replica (the
+# snapshot's source) on the second; CreateSnapshot, then a new group from it, its data read
+# back; then the leader stops (another host leads), comes back as a plain host, and a second
+# group is restored through the new leader.
 def test_a_snapshot_taken_on_another_host_holds_the_data_and_restores(sites):
     rig, etcd, (leader, second, third) = sites
     ec = leader.fc.client()
@@ -296,6 +299,24 @@ def test_a_snapshot_taken_on_another_host_holds_the_data_and_restores(sites):
     endpoint = back["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     assert leader.redis(endpoint, "DBSIZE") == "50"
     assert leader.redis(endpoint, "GET", "k49") == "v49"
+
+    leader.fc.stop()
+    wait_until(lambda: second.fc._ready.is_set() or third.fc._ready.is_set(), 60, poll=0.1,
+               what="another host leads")
+    new = second if second.fc._ready.is_set() else third
+    leader.fc.start(wait=False)
+    wait_until(lambda: sum(l.startswith("Host: ") for l in leader.fc.lines) >= 2, 60,
+               what="the first host back, not leading")
+    ec = new.fc.client()
+    ec.create_replication_group(
+        ReplicationGroupId="again", ReplicationGroupDescription="from a snapshot held elsewhere",
+        NumCacheClusters=1, CacheNodeType="cache.t3.micro", Engine="redis",
+        SnapshotName="snapped-1")
+    again = wait_group_available(ec, "again", timeout=120)
+    endpoint = again["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
+    assert new.redis(endpoint, "DBSIZE") == "50"
+    assert new.redis(endpoint, "GET", "k0") == "v0"
+    assert "copied a snapshot's files from the host holding them" in new.fc.log_tail(4000)
 
 
 def agent_port(site: Site) -> int:

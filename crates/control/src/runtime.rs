@@ -193,6 +193,17 @@ pub trait NodeRuntime: Send + Sync + 'static {
         host: Option<&'a str>,
         target: &'a std::path::Path,
     ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>>;
+    /// Copies `file` of snapshot `name` (region `region`) from host `host`, which holds it,
+    /// into the new file `target` here, synced; its size and SHA-256. Only where several hosts
+    /// share the store: one host holds every snapshot it lists.
+    fn copy_snapshot_file<'a>(
+        &'a self,
+        host: &'a str,
+        region: &'a str,
+        name: &'a str,
+        file: &'a str,
+        target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>>;
     /// Issues the node's own TLS certificate, naming `names`, on the host it is placed on
     /// (`host`; `None`: this one): that host's agent writes the certificate, its key and the
     /// CA into the node's directory there and says where they are.
@@ -521,6 +532,23 @@ impl NodeRuntime for Agent {
                     source: e,
                 })
             })
+        })
+    }
+
+    fn copy_snapshot_file<'a>(
+        &'a self,
+        host: &'a str,
+        _region: &'a str,
+        name: &'a str,
+        _file: &'a str,
+        _target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        Box::pin(async move {
+            Err(RuntimeError::Agent(AgentError::Host {
+                node_id: name.to_string(),
+                host: host.to_string(),
+                message: "this ferrocache shares its store with no other host".into(),
+            }))
         })
     }
 

@@ -775,6 +775,21 @@ impl NodeRuntime for SimRuntime {
         })
     }
 
+    fn copy_snapshot_file<'a>(
+        &'a self,
+        _host: &'a str,
+        _region: &'a str,
+        name: &'a str,
+        _file: &'a str,
+        _target: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        Box::pin(async move {
+            Err(RuntimeError::Simulated(format!(
+                "{name}: no snapshots in the simulation"
+            )))
+        })
+    }
+
     fn issue_node_tls<'a>(
         &'a self,
         node_id: &'a str,

@@ -508,6 +508,7 @@ async fn up(args: UpArgs) -> Result<()> {
                 agent.clone(),
                 token.clone(),
                 leader_heard.clone(),
+                data_dir.join("snapshots"),
                 async move {
                     let _ = agent_stop.changed().await;
                 },

@@ -34,8 +34,8 @@ use tokio::time::Instant;
 use crate::fence::SILENT_HOST_LOST_AFTER;
 
 use crate::wire::{
-    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, Stop, StreamItem,
-    WireLiveness,
+    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, SnapshotFileRef, Stop,
+    StreamItem, WireLiveness,
 };
 
 /// Silence on a host's event stream after which the host is taken for lost (it beats every
@@ -331,9 +331,7 @@ impl RemoteHost {
     }
 
     /// Copies the node's data file there (its last save) into the new file `target` here,
-    /// synced; its size and SHA-256. The file is streamed, never held whole in memory; a
-    /// transfer that stalls for [`CALL_TIMEOUT`] or ends short of the size the host announced
-    /// fails, and `target` is removed then.
+    /// synced; its size and SHA-256 (see [`RemoteHost::copy_file`]).
     ///
     /// # Errors
     /// The agent's (no data file there), [`AgentError::HostUnreachable`], or
@@ -343,25 +341,56 @@ impl RemoteHost {
         node_id: &str,
         target: &std::path::Path,
     ) -> Result<(u64, String), AgentError> {
-        let copied = self.copy_data_file_once(node_id, target).await;
+        let node = NodeRef {
+            node_id: node_id.to_string(),
+        };
+        self.copy_file(node_id, path::DATA_FILE, &node, target)
+            .await
+    }
+
+    /// Copies a file of a snapshot this host holds into the new file `target` here, synced;
+    /// its size and SHA-256 (see [`RemoteHost::copy_file`]).
+    ///
+    /// # Errors
+    /// As [`RemoteHost::copy_data_file`].
+    pub async fn copy_snapshot_file(
+        &self,
+        file: &SnapshotFileRef,
+        target: &std::path::Path,
+    ) -> Result<(u64, String), AgentError> {
+        self.copy_file(&file.name, path::SNAPSHOT_FILE, file, target)
+            .await
+    }
+
+    /// Copies the file the agent streams for `body` at `path` into the new file `target` here,
+    /// synced; its size and SHA-256. The file is streamed, never held whole in memory; a
+    /// transfer that stalls for [`CALL_TIMEOUT`] or ends short of the size the host announced
+    /// fails, and `target` is removed then. `about` names what the file belongs to in errors.
+    async fn copy_file<Req: Serialize>(
+        &self,
+        about: &str,
+        path: &str,
+        body: &Req,
+        target: &std::path::Path,
+    ) -> Result<(u64, String), AgentError> {
+        let copied = self.copy_file_once(about, path, body, target).await;
         if copied.is_err() {
             let _ = tokio::fs::remove_file(target).await;
         }
         copied
     }
 
-    async fn copy_data_file_once(
+    async fn copy_file_once<Req: Serialize>(
         &self,
         node_id: &str,
+        path: &str,
+        body: &Req,
         target: &std::path::Path,
     ) -> Result<(u64, String), AgentError> {
         use sha2::Digest;
         use tokio::io::AsyncWriteExt;
-        let node = NodeRef {
-            node_id: node_id.to_string(),
-        };
         let request = self
-            .request(path::DATA_FILE, &node)
+            .request(path, body)
             .map_err(|e| self.error(node_id, e))?;
         let stalled =
             |what: &str| self.unreachable(node_id, format!("{what}: nothing for {CALL_TIMEOUT:?}"));

@@ -430,6 +430,31 @@ impl NodeRuntime for HostsRuntime {
         })
     }
 
+    fn copy_snapshot_file<'a>(
+        &'a self,
+        host: &'a str,
+        region: &'a str,
+        name: &'a str,
+        file: &'a str,
+        target: &'a Path,
+    ) -> BoxFuture<'a, Result<(u64, String), RuntimeError>> {
+        Box::pin(async move {
+            let file = crate::wire::SnapshotFileRef {
+                region: region.to_string(),
+                name: name.to_string(),
+                file: file.to_string(),
+            };
+            match self.resolve(name, Some(host))? {
+                Some(remote) => Ok(remote.copy_snapshot_file(&file, target).await?),
+                None => Err(RuntimeError::Agent(ferrocache_agent::AgentError::Host {
+                    node_id: name.to_string(),
+                    host: host.to_string(),
+                    message: "the snapshot's files are not where this host keeps them".into(),
+                })),
+            }
+        })
+    }
+
     fn issue_node_tls<'a>(
         &'a self,
         node_id: &'a str,

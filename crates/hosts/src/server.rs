@@ -23,7 +23,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::wire::{
-    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, Stop, StreamItem, WireEvent,
+    self, path, Failure, Heard, IssueTls, IssuedTls, NodeRef, Process, SnapshotFileRef, Stop,
+    StreamItem, WireEvent,
 };
 
 /// Beats remembered for the leader's acknowledgements (a few seconds' worth).
@@ -33,6 +34,8 @@ const BEATS_KEPT: usize = 64;
 struct Shared {
     agent: Arc<Agent>,
     token: String,
+    /// Where this host keeps the snapshots it wrote while it led.
+    snapshots_dir: std::path::PathBuf,
     /// The beats sent lately, numbered, with when (every stream's: one numbering).
     beats: Mutex<(u64, VecDeque<(u64, Instant)>)>,
     /// When the latest beat the leader said it heard was sent.
@@ -54,15 +57,18 @@ impl Shared {
 }
 
 /// The agent's HTTP routes, guarded by `token`; `leader_heard` holds when the latest beat
-/// the leading host acknowledged was sent (see [`crate::fence`]).
+/// the leading host acknowledged was sent (see [`crate::fence`]); the snapshots this host
+/// holds are under `snapshots_dir`.
 pub fn router(
     agent: Arc<Agent>,
     token: String,
     leader_heard: watch::Sender<Option<Instant>>,
+    snapshots_dir: std::path::PathBuf,
 ) -> Router {
     let shared = Arc::new(Shared {
         agent,
         token,
+        snapshots_dir,
         beats: Mutex::new((0, VecDeque::with_capacity(BEATS_KEPT))),
         leader_heard,
     });
@@ -77,6 +83,7 @@ pub fn router(
         .route(path::HEARD, post(heard))
         .route(path::ISSUE_TLS, post(issue_tls))
         .route(path::DATA_FILE, post(data_file))
+        .route(path::SNAPSHOT_FILE, post(snapshot_file))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
@@ -90,9 +97,10 @@ pub async fn serve(
     agent: Arc<Agent>,
     token: String,
     leader_heard: watch::Sender<Option<Instant>>,
+    snapshots_dir: std::path::PathBuf,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(agent, token, leader_heard))
+    axum::serve(listener, router(agent, token, leader_heard, snapshots_dir))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -221,13 +229,9 @@ async fn set_aside(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> R
     }
 }
 
-/// Size of the pieces a data file is sent in.
-const DATA_CHUNK_BYTES: usize = 256 * 1024;
-
 /// Streams the node's data file: opened once (Redis replaces it by a rename, so what is sent
 /// is one complete save whatever lands under the name meanwhile), its size announced.
 async fn data_file(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> Response {
-    use tokio::io::AsyncReadExt;
     if let Err(source) = ferrocache_engine::check_node_id(&node.node_id) {
         return failure(&AgentError::InvalidConfig {
             node_id: node.node_id,
@@ -238,6 +242,41 @@ async fn data_file(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> R
         .agent
         .node_dir(&node.node_id)
         .join(ferrocache_engine::RDB_FILE_NAME);
+    stream_file(&node.node_id, path).await
+}
+
+/// Streams a file of a snapshot this host holds (its files are never rewritten once complete).
+async fn snapshot_file(
+    State(s): State<Arc<Shared>>,
+    Json(file): Json<SnapshotFileRef>,
+) -> Response {
+    // Each part one plain name: nothing outside the snapshots directory can be asked for.
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && std::path::Path::new(part).file_name() == Some(std::ffi::OsStr::new(part))
+    };
+    if ![&file.region, &file.name, &file.file]
+        .iter()
+        .all(|p| plain(p))
+    {
+        return (StatusCode::BAD_REQUEST, "not a snapshot file").into_response();
+    }
+    let path = s
+        .snapshots_dir
+        .join(&file.region)
+        .join(&file.name)
+        .join(&file.file);
+    stream_file(&file.name, path).await
+}
+
+/// Size of the pieces a file is sent in.
+const FILE_CHUNK_BYTES: usize = 256 * 1024;
+
+/// Streams the file at `path`, opened once, with its size at opening as `content-length` (no
+/// more than that is sent); `about` names what it belongs to in a failure.
+async fn stream_file(about: &str, path: std::path::PathBuf) -> Response {
+    use tokio::io::AsyncReadExt;
     let opened = async {
         let file = tokio::fs::File::open(&path).await?;
         let size = file.metadata().await?.len();
@@ -247,20 +286,19 @@ async fn data_file(State(s): State<Arc<Shared>>, Json(node): Json<NodeRef>) -> R
         Ok(o) => o,
         Err(source) => {
             return failure(&AgentError::Io {
-                node_id: node.node_id,
+                node_id: about.to_string(),
                 action: "open",
                 path,
                 source,
             })
         }
     };
-    // At most `size` bytes: a file that grew is not the one announced.
     let chunks =
         futures_util::stream::unfold((file.take(size), false), |(mut file, done)| async move {
             if done {
                 return None;
             }
-            let mut buffer = vec![0u8; DATA_CHUNK_BYTES];
+            let mut buffer = vec![0u8; FILE_CHUNK_BYTES];
             match file.read(&mut buffer).await {
                 Ok(0) => None,
                 Ok(n) => {

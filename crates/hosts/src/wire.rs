@@ -31,6 +31,9 @@ pub mod path {
     /// A node's data file (its last save): [`super::NodeRef`] → the file's bytes, streamed,
     /// with its `content-length`.
     pub const DATA_FILE: &str = "/agent/v1/data-file";
+    /// A file of a snapshot this host holds: [`super::SnapshotFileRef`] → the file's bytes,
+    /// streamed, with its `content-length`.
+    pub const SNAPSHOT_FILE: &str = "/agent/v1/snapshot-file";
     /// Issue a node's own TLS certificate there: [`super::IssueTls`] → [`super::IssuedTls`].
     pub const ISSUE_TLS: &str = "/agent/v1/issue-tls";
 }
@@ -97,6 +100,17 @@ pub struct Process {
     pub pid: u32,
     /// Adopted rather than started.
     pub adopted: bool,
+}
+
+/// One file of a snapshot: `<data-dir>/snapshots/<region>/<name>/<file>` on its host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotFileRef {
+    /// The snapshot's region.
+    pub region: String,
+    /// The snapshot's name.
+    pub name: String,
+    /// The file's name (its manifest's, or the manifest itself).
+    pub file: String,
 }
 
 /// Which node.

@@ -359,6 +359,10 @@ pub struct SnapshotObserved {
     /// A cluster-mode group's snapshot: the save of each of [`SnapshotSpec::shards`], in order.
     #[serde(default)]
     pub shards: Vec<ShardSave>,
+    /// The host whose data directory holds the files, when several hosts share the store
+    /// (the one that led when they were written); `None`: a single host's.
+    #[serde(default)]
+    pub held_by: Option<String>,
 }
 
 /// How far the save of one shard of a cluster-mode snapshot got.

@@ -69,7 +69,7 @@ async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> 
     if let Some((bucket, key)) = ferrocache_model::snapshot::s3_object(name) {
         return seed_from_object(ctx, spec, bucket, key).await;
     }
-    let dir = snapshot::snapshot_dir(&ctx.config.snapshots_dir, &spec.region, name);
+    let dir = snapshot::held_here(ctx, &spec.region, name).await?;
     let manifest = snapshot::read_manifest(&dir)
         .ok_or_else(|| format!("the files of snapshot {name} are missing"))?;
     let file = snapshot_file(&manifest, spec)

@@ -197,7 +197,13 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
         );
     }
     if let Some(source) = &spec.copied_from {
-        let source_dir = snapshot_dir(dirs, &spec.region, source);
+        let source_dir = match held_here(&ctx, &spec.region, source).await {
+            Ok(dir) => dir,
+            Err(reason) => {
+                let _ = remove_dir(temp).await;
+                return finish(&ctx, &key, &spec, Err(reason));
+            }
+        };
         let name = spec.name.clone();
         let copied = tokio::task::spawn_blocking({
             let temp = temp.clone();
@@ -491,6 +497,7 @@ fn finish(
                 observed.key_count = manifest.key_count;
                 observed.sha256 = manifest.files.first().map(|f| f.sha256.clone());
                 observed.completed_at = Some(manifest.created_at);
+                observed.held_by = ctx.config.host.clone();
                 match &spec.group_id {
                     Some(g) => text::snapshot_succeeded_group(&spec.name, g),
                     None => text::snapshot_succeeded_cluster(&spec.name, &spec.node_id),
@@ -555,9 +562,15 @@ async fn export(
     let job = &spec.exports[index];
     let outcome = match ctx.objects.as_deref() {
         None => Err("this Ferrocache has no object store (--s3-endpoint)".to_string()),
-        Some(objects) => upload(objects, final_dir, &job.bucket, &job.target_name)
-            .await
-            .map_err(|e| e.to_string()),
+        Some(objects) => match held_here(ctx, &spec.region, &spec.name).await {
+            Ok(dir) => {
+                debug_assert_eq!(dir, final_dir);
+                upload(objects, &dir, &job.bucket, &job.target_name)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(reason) => Err(reason),
+        },
     };
     update(ctx.store.as_ref(), |w| -> Result<(), StoreError> {
         let Some(current) = w.doc::<SnapshotSpec>(key)? else {
@@ -652,6 +665,84 @@ async fn remove_dir(dir: PathBuf) -> io::Result<()> {
     })
     .await
     .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
+}
+
+/// The directory of snapshot `name` here, with its files: when this host does not have them
+/// but another holds them (`SnapshotObserved::held_by`: the host that led when they were
+/// written), they are copied from that host first — through a temporary directory, each file
+/// checked against the manifest's size and SHA-256, then renamed into place — so a host that
+/// takes the leadership can restore, copy and export the snapshots taken before. Returns why
+/// not, as an event can say it.
+pub(crate) async fn held_here(ctx: &Context, region: &str, name: &str) -> Result<PathBuf, String> {
+    let dirs = &ctx.config.snapshots_dir;
+    let dir = snapshot_dir(dirs, region, name);
+    if read_manifest(&dir).is_some() {
+        return Ok(dir);
+    }
+    let missing = || format!("the files of snapshot {name} are missing");
+    let key = tables::key(region, name);
+    let holder = view(ctx.store.as_ref(), |r| r.doc::<SnapshotObserved>(&key))
+        .map_err(|e| e.to_string())?
+        .and_then(|o| o.held_by)
+        .filter(|h| ctx.config.host.as_ref() != Some(h))
+        .ok_or_else(missing)?;
+    let temp = region_dir(dirs, region).join(format!(".{name}.fetch"));
+    let fetched = fetch(ctx, &holder, region, name, &temp, &dir).await;
+    if fetched.is_err() {
+        let _ = remove_dir(temp).await;
+    }
+    fetched.map_err(|e| format!("cannot copy snapshot {name} from host {holder}: {e}"))?;
+    tracing::info!(snapshot = %name, %holder, "copied a snapshot's files from the host holding them");
+    Ok(dir)
+}
+
+/// Copies snapshot `name` from `holder` into `temp`, checks it, and renames it to `dir`.
+async fn fetch(
+    ctx: &Context,
+    holder: &str,
+    region: &str,
+    name: &str,
+    temp: &Path,
+    dir: &Path,
+) -> Result<(), String> {
+    let temp_owned = temp.to_path_buf();
+    blocking(move || fresh_dir(&temp_owned))
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.agent
+        .copy_snapshot_file(
+            holder,
+            region,
+            name,
+            MANIFEST_FILE,
+            &temp.join(MANIFEST_FILE),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let manifest = read_manifest(temp).ok_or("its manifest cannot be read")?;
+    for file in &manifest.files {
+        if Path::new(&file.name).file_name() != Some(std::ffi::OsStr::new(&file.name)) {
+            return Err(format!(
+                "its manifest names an invalid file {:?}",
+                file.name
+            ));
+        }
+        let (size, sha256) = ctx
+            .agent
+            .copy_snapshot_file(holder, region, name, &file.name, &temp.join(&file.name))
+            .await
+            .map_err(|e| e.to_string())?;
+        if size != file.size_bytes || sha256 != file.sha256 {
+            return Err(format!(
+                "its file {} does not match its manifest",
+                file.name
+            ));
+        }
+    }
+    let (temp, dir) = (temp.to_path_buf(), dir.to_path_buf());
+    blocking(move || commit(&temp, &dir, &manifest))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The manifest of a complete snapshot directory, if there is one.
