@@ -291,11 +291,15 @@ def test_a_snapshot_taken_on_another_host_holds_the_data_and_restores(sites):
         60, poll=0.2, what="the snapshot done")
     assert snapshot["SnapshotStatus"] == "available", snapshot
     assert [n["CacheClusterId"] for n in snapshot["NodeSnapshots"]] == ["snapped-002"]
+    # Restored over the three hosts too: the snapshot's file is sent to each node's host.
     ec.create_replication_group(
         ReplicationGroupId="restored", ReplicationGroupDescription="from a snapshot",
-        NumCacheClusters=1, CacheNodeType="cache.t3.micro", Engine="redis",
+        NumCacheClusters=3, CacheNodeType="cache.t3.micro", Engine="redis",
+        AutomaticFailoverEnabled=True, PreferredCacheClusterAZs=[ZONES[2], ZONES[0], ZONES[1]],
         SnapshotName="snapped-1")
     back = wait_group_available(ec, "restored", timeout=120)
+    assert "restored-001" in third.nodes() and "restored-002" in leader.nodes()
+    assert "restored-003" in second.nodes()
     endpoint = back["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     assert leader.redis(endpoint, "DBSIZE") == "50"
     assert leader.redis(endpoint, "GET", "k49") == "v49"
@@ -311,7 +315,7 @@ def test_a_snapshot_taken_on_another_host_holds_the_data_and_restores(sites):
     ec.create_replication_group(
         ReplicationGroupId="again", ReplicationGroupDescription="from a snapshot held elsewhere",
         NumCacheClusters=1, CacheNodeType="cache.t3.micro", Engine="redis",
-        SnapshotName="snapped-1")
+        PreferredCacheClusterAZs=[new.zone], SnapshotName="snapped-1")
     again = wait_group_available(ec, "again", timeout=120)
     endpoint = again["NodeGroups"][0]["PrimaryEndpoint"]["Address"]
     assert new.redis(endpoint, "DBSIZE") == "50"

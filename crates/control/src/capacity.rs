@@ -11,7 +11,7 @@
 //! The API checks up front that the nodes it is asked for fit ([`admit_new`],
 //! [`admit_resize`]): AWS's `InsufficientCacheClusterCapacity`, at once, rather than a group
 //! that never leaves `creating`. Placement then picks only a host with room
-//! ([`fits`]). Nodes that stay on the leading host (cluster mode, restores, encryption at rest:
+//! ([`fits`]). Nodes that stay on the leading host (cluster mode, encryption at rest:
 //! `NodeSpec::spreads_across_hosts`) are not counted: they are not placed on a named host.
 
 use std::collections::BTreeMap;

@@ -168,11 +168,13 @@ pub trait NodeRuntime: Send + Sync + 'static {
     fn stopped_cleanly<'a>(&'a self, _node_id: &'a str) -> BoxFuture<'a, bool> {
         Box::pin(async { false })
     }
-    /// Places `source` as a stopped node's data file, checking its SHA-256 first; see
+    /// Places `source` (a file on this host) as the data file of a stopped node on the host it
+    /// is placed on (`host`; `None`: this one), checking its SHA-256 first; see
     /// [`Agent::seed_data`].
     fn seed_data<'a>(
         &'a self,
         node_id: &'a str,
+        host: Option<&'a str>,
         source: &'a std::path::Path,
         expected_sha256: &'a str,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
@@ -423,6 +425,7 @@ impl NodeRuntime for Agent {
     fn seed_data<'a>(
         &'a self,
         node_id: &'a str,
+        _host: Option<&'a str>,
         source: &'a std::path::Path,
         expected_sha256: &'a str,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {

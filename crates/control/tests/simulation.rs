@@ -713,6 +713,7 @@ impl NodeRuntime for SimRuntime {
     fn seed_data<'a>(
         &'a self,
         _node_id: &'a str,
+        _host: Option<&'a str>,
         _source: &'a std::path::Path,
         _expected_sha256: &'a str,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {

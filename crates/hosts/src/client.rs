@@ -98,9 +98,7 @@ impl std::fmt::Debug for RemoteHost {
 impl RemoteHost {
     /// The agent of host `name` at `agent` (`address:port`), called with `token`.
     pub fn new(name: &str, agent: &str, token: &str) -> Arc<RemoteHost> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        let connector = connector();
         Arc::new(RemoteHost {
             name: name.to_string(),
             agent: agent.to_string(),
@@ -346,6 +344,75 @@ impl RemoteHost {
         };
         self.copy_file(node_id, path::DATA_FILE, &node, target)
             .await
+    }
+
+    /// Seeds the stopped node there with `source` (a file here) as its data file, checked
+    /// there against `sha256`. The file is streamed; the call is bounded by
+    /// [`CALL_TIMEOUT`] plus a second per MiB.
+    ///
+    /// # Errors
+    /// The agent's (a digest that does not match, a running node), [`AgentError::Io`] when
+    /// `source` cannot be read, [`AgentError::HostUnreachable`].
+    pub async fn seed_data(
+        &self,
+        node_id: &str,
+        source: &std::path::Path,
+        sha256: &str,
+    ) -> Result<(), AgentError> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncReadExt;
+        let io = |source_error: std::io::Error| AgentError::Io {
+            node_id: node_id.to_string(),
+            action: "read",
+            path: source.to_path_buf(),
+            source: source_error,
+        };
+        let file = tokio::fs::File::open(source).await.map_err(io)?;
+        let size = file.metadata().await.map_err(io)?.len();
+        let chunks = futures_util::stream::unfold(file.take(size), |mut file| async move {
+            let mut buffer = vec![0u8; UPLOAD_CHUNK_BYTES];
+            match file.read(&mut buffer).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    Some((Ok(Bytes::from(buffer)), file))
+                }
+                Err(e) => Some((Err(e), file)),
+            }
+        })
+        .map(|chunk| chunk.map(hyper::body::Frame::data));
+        let body = BodyExt::boxed(http_body_util::StreamBody::new(chunks));
+        let request = hyper::Request::post(format!("http://{}{}", self.agent, path::SEED))
+            .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(wire::SEED_NODE, node_id)
+            .header(wire::SEED_SHA256, sha256)
+            .header(hyper::header::CONTENT_LENGTH, size)
+            .body(body)
+            .map_err(|e| self.error(node_id, e))?;
+        let uploads: Client<HttpConnector, UploadBody> =
+            Client::builder(TokioExecutor::new()).build(connector());
+        let bound = CALL_TIMEOUT + Duration::from_secs(size >> 20);
+        let answer = async {
+            let response = uploads
+                .request(request)
+                .await
+                .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| self.unreachable(node_id, e))?
+                .to_bytes();
+            Ok::<_, AgentError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(bound, answer)
+            .await
+            .map_err(|_| self.unreachable(node_id, format!("the seed took over {bound:?}")))??;
+        match status.is_success() {
+            true => Ok(()),
+            false => Err(self.failure(node_id, status, &body)),
+        }
     }
 
     /// Copies a file of a snapshot this host holds into the new file `target` here, synced;
@@ -659,4 +726,18 @@ impl RemoteHost {
             }
         }
     }
+}
+
+/// A request body streamed from a file.
+type UploadBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// Size of the pieces a file is sent in.
+const UPLOAD_CHUNK_BYTES: usize = 256 * 1024;
+
+/// How every call reaches an agent: no Nagle delay, a bounded connect.
+fn connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector
 }

@@ -5,8 +5,9 @@
 //! # Layout
 //! - [`server`]: a host's agent served over HTTP on `--agent-listen` (JSON bodies, a shared
 //!   token): start, adopt, stop, remove a node, set its data aside, send its data file (a
-//!   snapshot's source), issue its own TLS certificate (made there: the key stays on its
-//!   host), and a stream of the host's
+//!   snapshot's source) or take one (a restore's seed), send a snapshot's file it holds,
+//!   issue its own TLS certificate (made there: the key stays on its host), and a stream of
+//!   the host's
 //!   process events with a numbered heartbeat, whose beats the leader acknowledges;
 //! - [`client`]: [`client::RemoteHost`], the leader's side of one such agent: its calls, and the
 //!   host's process liveness kept current from the stream; a stream the host closed means

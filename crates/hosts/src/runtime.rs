@@ -485,10 +485,25 @@ impl NodeRuntime for HostsRuntime {
     fn seed_data<'a>(
         &'a self,
         node_id: &'a str,
+        host: Option<&'a str>,
         source: &'a Path,
         expected_sha256: &'a str,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        NodeRuntime::seed_data(self.local.as_ref(), node_id, source, expected_sha256)
+        Box::pin(async move {
+            match self.resolve(node_id, host)? {
+                Some(remote) => Ok(remote.seed_data(node_id, source, expected_sha256).await?),
+                None => {
+                    NodeRuntime::seed_data(
+                        self.local.as_ref(),
+                        node_id,
+                        None,
+                        source,
+                        expected_sha256,
+                    )
+                    .await
+                }
+            }
+        })
     }
 
     fn publish<'a>(

@@ -84,6 +84,7 @@ pub fn router(
         .route(path::ISSUE_TLS, post(issue_tls))
         .route(path::DATA_FILE, post(data_file))
         .route(path::SNAPSHOT_FILE, post(snapshot_file))
+        .route(path::SEED, post(seed))
         .layer(middleware::from_fn_with_state(shared.clone(), authorize))
         .with_state(shared)
 }
@@ -268,6 +269,54 @@ async fn snapshot_file(
         .join(&file.name)
         .join(&file.file);
     stream_file(&file.name, path).await
+}
+
+/// Receives a stopped node's data file (streamed) into a staging file beside the nodes'
+/// directories, then seeds the node with it as [`Agent::seed_data`] does (its SHA-256
+/// checked); the staging file goes either way.
+async fn seed(
+    State(s): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (node_id, sha256) = (header(wire::SEED_NODE), header(wire::SEED_SHA256));
+    if let Err(source) = ferrocache_engine::check_node_id(&node_id) {
+        return failure(&AgentError::InvalidConfig { node_id, source });
+    }
+    let staged = s.agent.nodes_dir().join(format!(".incoming-{node_id}.rdb"));
+    let io = |action: &'static str, source: std::io::Error| AgentError::Io {
+        node_id: node_id.clone(),
+        action,
+        path: staged.clone(),
+        source,
+    };
+    let received = async {
+        let mut file = tokio::fs::File::create(&staged)
+            .await
+            .map_err(|e| io("create", e))?;
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| io("receive", std::io::Error::other(e)))?;
+            file.write_all(&chunk).await.map_err(|e| io("write", e))?;
+        }
+        file.sync_all().await.map_err(|e| io("sync", e))?;
+        s.agent.seed_data(&node_id, &staged, &sha256).await
+    };
+    let outcome = received.await;
+    let _ = tokio::fs::remove_file(&staged).await;
+    match outcome {
+        Ok(()) => Json(()).into_response(),
+        Err(e) => failure(&e),
+    }
 }
 
 /// Size of the pieces a file is sent in.

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 /// Header carrying the hosts' shared token (`Bearer <token>`).
 pub const AUTHORIZATION: &str = "authorization";
+/// Header naming the node a [`path::SEED`] is for.
+pub const SEED_NODE: &str = "x-ferrocache-node";
+/// Header carrying the SHA-256 a [`path::SEED`]'s file must have.
+pub const SEED_SHA256: &str = "x-ferrocache-sha256";
 /// How often the event stream says it is alive when nothing happens.
 pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -31,6 +35,9 @@ pub mod path {
     /// A node's data file (its last save): [`super::NodeRef`] → the file's bytes, streamed,
     /// with its `content-length`.
     pub const DATA_FILE: &str = "/agent/v1/data-file";
+    /// Seed a stopped node's data file: the file's bytes as the body (streamed), the node in
+    /// [`super::SEED_NODE`] and the file's SHA-256 in [`super::SEED_SHA256`] → `()`.
+    pub const SEED: &str = "/agent/v1/seed";
     /// A file of a snapshot this host holds: [`super::SnapshotFileRef`] → the file's bytes,
     /// streamed, with its `content-length`.
     pub const SNAPSHOT_FILE: &str = "/agent/v1/snapshot-file";

@@ -87,13 +87,11 @@ pub struct NodeSpec {
 
 impl NodeSpec {
     /// Whether the node can run on any host of a shared store: one that needs the leading
-    /// host's own files (a snapshot to restore, its keys for encryption at rest) or runs in
-    /// cluster mode (its bus is reached through the leading host's router) stays where the
-    /// control plane runs.
+    /// host's own keys (encryption at rest) or runs in cluster mode (its bus is reached
+    /// through the leading host's router) stays where the control plane runs. (A restored
+    /// node spreads: the snapshot's file is sent to its host.)
     pub fn spreads_across_hosts(&self) -> bool {
-        !self.cluster_mode.runs_cluster()
-            && self.restore_from.is_none()
-            && self.at_rest_encryption.is_none()
+        !self.cluster_mode.runs_cluster() && self.at_rest_encryption.is_none()
     }
 }
 

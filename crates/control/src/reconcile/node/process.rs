@@ -145,7 +145,9 @@ pub(crate) async fn run(
     if let (Some(name), false, Liveness::Gone, true) =
         (&spec.restore_from, observed.created, liveness, seeded)
     {
-        if let Some(next) = seed::place(ctx, key, spec, name, primary, observed).await? {
+        if let Some(next) =
+            seed::place(ctx, key, spec, cfg.host.as_deref(), name, primary, observed).await?
+        {
             return Ok(Running::No(next));
         }
     }

@@ -22,12 +22,21 @@ pub(crate) async fn place(
     ctx: &Context,
     key: &str,
     spec: &NodeSpec,
+    host: Option<&str>,
     name: &str,
     primary: bool,
     observed: &mut NodeObserved,
 ) -> Result<Option<Next>, ReconcileError> {
     let before = observed.clone();
-    let seeded = seed(ctx, spec, name).await;
+    let seeded = match seed(ctx, spec, host, name).await {
+        // The node's host out of reach fails nothing: the seed is tried again.
+        Err(Unseeded::HostUnreachable(reason)) => {
+            tracing::warn!(node = %spec.id, snapshot = %name, %reason, "cannot seed the node yet");
+            return Ok(Some(Next::After(super::process::START_RETRY_DELAY)));
+        }
+        Err(Unseeded::Failed(reason)) => Err(reason),
+        Ok(()) => Ok(()),
+    };
     let shard_id = spec.shard_id.clone().unwrap_or_else(|| ids::shard_id(1));
     let mut messages = Vec::new();
     let mut group_messages = Vec::new();
@@ -63,11 +72,30 @@ pub(crate) fn fail(
     messages.push(snapshot_text::restore_failed_reason(name, &reason));
 }
 
-/// Places the snapshot's RDB in the node's directory, checked against the manifest's SHA-256.
-/// Returns why it could not, as an event can say it.
-async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> {
+/// Why a seed did not happen.
+enum Unseeded {
+    /// The restore fails, for this reason (as an event can say it).
+    Failed(String),
+    /// The node's host could not be reached: try again.
+    HostUnreachable(String),
+}
+
+impl From<String> for Unseeded {
+    fn from(reason: String) -> Self {
+        Unseeded::Failed(reason)
+    }
+}
+
+/// Places the snapshot's RDB in the node's directory on its host (`host`; `None`: this one),
+/// checked against the manifest's SHA-256.
+async fn seed(
+    ctx: &Context,
+    spec: &NodeSpec,
+    host: Option<&str>,
+    name: &str,
+) -> Result<(), Unseeded> {
     if let Some((bucket, key)) = ferrocache_model::snapshot::s3_object(name) {
-        return seed_from_object(ctx, spec, bucket, key).await;
+        return seed_from_object(ctx, spec, host, bucket, key).await;
     }
     let dir = snapshot::held_here(ctx, &spec.region, name).await?;
     let manifest = snapshot::read_manifest(&dir)
@@ -75,14 +103,21 @@ async fn seed(ctx: &Context, spec: &NodeSpec, name: &str) -> Result<(), String> 
     let file = snapshot_file(&manifest, spec)
         .ok_or_else(|| format!("snapshot {name} lists no RDB file for this node group"))?;
     ctx.agent
-        .seed_data(&spec.id, &dir.join(&file.name), &file.sha256)
+        .seed_data(&spec.id, host, &dir.join(&file.name), &file.sha256)
         .await
         .map_err(|e| match e {
-            RuntimeError::Agent(AgentError::DigestMismatch { .. }) => format!(
+            RuntimeError::Agent(AgentError::DigestMismatch { .. }) => Unseeded::Failed(format!(
                 "the RDB file of snapshot {name} does not match the SHA-256 in its manifest"
-            ),
-            other => other.to_string(),
+            )),
+            other => unseeded(other),
         })
+}
+
+fn unseeded(error: RuntimeError) -> Unseeded {
+    match error.host_unreachable() {
+        true => Unseeded::HostUnreachable(error.to_string()),
+        false => Unseeded::Failed(error.to_string()),
+    }
 }
 
 /// The file of `manifest` that seeds node `spec`: a single file seeds every node of the group;
@@ -108,9 +143,10 @@ fn snapshot_file<'a>(
 async fn seed_from_object(
     ctx: &Context,
     spec: &NodeSpec,
+    host: Option<&str>,
     bucket: &str,
     key: &str,
-) -> Result<(), String> {
+) -> Result<(), Unseeded> {
     let objects = ctx
         .objects
         .as_ref()
@@ -124,10 +160,10 @@ async fn seed_from_object(
     let result = match downloaded {
         Ok((_, sha256)) => ctx
             .agent
-            .seed_data(&spec.id, &staged, &sha256)
+            .seed_data(&spec.id, host, &staged, &sha256)
             .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(format!("cannot read the object: {e}")),
+            .map_err(unseeded),
+        Err(e) => Err(Unseeded::Failed(format!("cannot read the object: {e}"))),
     };
     let _ = tokio::fs::remove_file(&staged).await;
     result
