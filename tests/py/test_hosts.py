@@ -559,16 +559,23 @@ def test_hosts_memory_bounds_the_nodes_placed_and_the_api_says_so(sites):
 def test_draining_a_host_moves_its_nodes_to_the_other_hosts(sites):
     """ferrocache hosts --drain: the drained host's primary hands over to a replica on another
     host, then it and any replica there start again on the other hosts (same endpoints), with
-    the data; nothing new goes to the drained host until --undrain."""
+    the data; a standalone node there moves with its data file; nothing new goes to the
+    drained host until --undrain."""
     rig, etcd, (leader, second, third) = sites
     ec = leader.fc.client()
     url = etcd.store_url("hosts")
     group, primary = create_spread(ec, "drain", [ZONES[1], ZONES[0], ZONES[2]])
-    assert second.nodes() == {"drain-001"}
+    ec.create_cache_cluster(CacheClusterId="lone", CacheNodeType="cache.t3.micro",
+                            Engine="redis", NumCacheNodes=1, PreferredAvailabilityZone=ZONES[1])
+    ec.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="lone", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert second.nodes() == {"drain-001", "lone"}
     endpoints = {c["CacheClusterId"]: c["CacheNodes"][0]["Endpoint"]["Address"]
                  for c in ec.describe_cache_clusters(ShowCacheNodeInfo=True)["CacheClusters"]}
     assert leader.redis(primary, "SET", "kept", "yes") == "OK"
     assert leader.redis(primary, "WAIT", "2", "5000") == "2"
+    for i in range(100):
+        assert leader.redis(endpoints["lone"], "SET", f"lone{i}", str(i)) == "OK"
 
     rows = hosts_listing(leader, url, "--drain", "host2")
     assert rows["host2"]["DRAINING"] == "yes", rows
@@ -580,7 +587,7 @@ def test_draining_a_host_moves_its_nodes_to_the_other_hosts(sites):
     wait_until(lambda: leader.redis(primary, "WAIT", "2", "1000") == "2", 60, poll=0.2,
                what="both replicas in sync again")
     assert leader.redis(primary, "GET", "kept") == "yes"
-    assert leader.nodes() | third.nodes() == {"drain-001", "drain-002", "drain-003"}
+    assert leader.nodes() | third.nodes() == {"drain-001", "drain-002", "drain-003", "lone"}
     # The moved node answers at its own endpoint, as a replica with the data.
     assert leader.redis(endpoints["drain-001"], "GET", "kept") == "yes"
     assert "role:slave" in leader.redis(endpoints["drain-001"], "INFO", "replication")
@@ -589,6 +596,11 @@ def test_draining_a_host_moves_its_nodes_to_the_other_hosts(sites):
     zones = {c["CacheClusterId"]: c["PreferredAvailabilityZone"]
              for c in ec.describe_cache_clusters()["CacheClusters"]}
     assert zones["drain-001"] in (ZONES[0], ZONES[2]), zones
+    # The standalone node moved with every key it acknowledged, at its own endpoint.
+    ec.get_waiter("cache_cluster_available").wait(
+        CacheClusterId="lone", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leader.redis(endpoints["lone"], "DBSIZE") == "100"
+    assert leader.redis(endpoints["lone"], "GET", "lone99") == "99"
 
     # Nothing new goes to a draining host; after --undrain it takes nodes again.
     ec.create_cache_cluster(CacheClusterId="solo", CacheNodeType="cache.t3.micro",

@@ -77,10 +77,12 @@ pub trait NodeRuntime: Send + Sync + 'static {
         addr: &'a NodeAddress,
         save: bool,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
-    /// Stops the node and deletes its directory; see [`Agent::remove`].
+    /// Stops the node and deletes its directory on host `host` (`None`: this one); see
+    /// [`Agent::remove`].
     fn remove<'a>(
         &'a self,
         node_id: &'a str,
+        host: Option<&'a str>,
         addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>>;
     /// Asks the node for `INFO`, bounded.
@@ -402,6 +404,7 @@ impl NodeRuntime for Agent {
     fn remove<'a>(
         &'a self,
         node_id: &'a str,
+        _host: Option<&'a str>,
         addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move { Ok(Agent::remove(self, node_id, addr).await?) })

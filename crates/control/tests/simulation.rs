@@ -615,6 +615,7 @@ impl NodeRuntime for SimRuntime {
     fn remove<'a>(
         &'a self,
         node_id: &'a str,
+        _host: Option<&'a str>,
         _addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
         Box::pin(async move {

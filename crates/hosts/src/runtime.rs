@@ -328,12 +328,21 @@ impl NodeRuntime for HostsRuntime {
     fn remove<'a>(
         &'a self,
         node_id: &'a str,
+        host: Option<&'a str>,
         addr: &'a NodeAddress,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        // A host this one does not know runs nothing it can reach: this host's agent answers
+        // that it has no such node (deleting a group whose host is gone does not wait).
         Box::pin(async move {
-            match (self.for_call(node_id, addr), Self::tcp(addr)) {
-                (Some(host), Some(a)) => Ok(host.remove(node_id, a).await?),
-                _ => NodeRuntime::remove(self.local.as_ref(), node_id, addr).await,
+            match self.resolve(node_id, host).ok().flatten() {
+                // The host stops a live process through the node's socket there; the address
+                // is its fallback (a Unix path of this host means nothing there).
+                Some(remote) => {
+                    let address =
+                        Self::tcp(addr).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    Ok(remote.remove(node_id, address).await?)
+                }
+                None => NodeRuntime::remove(self.local.as_ref(), node_id, None, addr).await,
             }
         })
     }

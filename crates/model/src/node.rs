@@ -255,6 +255,10 @@ pub struct NodeObserved {
     /// kernel data path connects TLS clients straight to this port.
     #[serde(default)]
     pub tls: Option<ObservedTls>,
+    /// A host where the node's directory was left when the node moved off it with its data
+    /// (a drain): the next run removes it there.
+    #[serde(default)]
+    pub left_on: Option<String>,
 }
 
 /// A node's own TLS port and the certificate it serves there.

@@ -366,6 +366,7 @@ impl Harness {
                         in_role: true,
                         used_memory_bytes: 0,
                         tls: None,
+                        left_on: None,
                     };
                     w.put_doc(key, &observed)?;
                 }

@@ -100,9 +100,9 @@ pub enum ReconcileError {
     /// A node operation failed.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
-    /// A node's own TLS certificate could not be issued or written.
-    #[error("the node's TLS certificate: {0}")]
-    NodeTls(String),
+    /// A file of this host could not be written (a staging file).
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Shared by the loop and its tasks.

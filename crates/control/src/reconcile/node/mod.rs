@@ -311,7 +311,9 @@ pub(crate) async fn reconcile(ctx: Arc<Context>, key: String) -> Result<Next, Re
     if let Some(next) = drain::move_off_draining_host(&ctx, &key, &facts, &intent, &target).await? {
         return Ok(next);
     }
+    drain::remove_left_copy(&ctx, &key, &facts, &intent).await?;
     let mut observed = facts.observed.clone();
+    observed.left_on = None;
     let desired = settings::desired(&ctx, spec)?;
     let mut tls = tls::prepare(&ctx, &facts, &intent, &observed);
     let mut cfg = settings::start_config(&ctx, spec, &intent, &target, &observed, &desired)?;

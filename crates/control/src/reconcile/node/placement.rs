@@ -87,6 +87,20 @@ pub(crate) fn on_a_host(
     zone: &mut String,
 ) -> Result<(Ipv4Addr, HostPlacement), ReconcileError> {
     let host = choose_host(w, spec, zone)?;
+    on_chosen_host(w, cidr, host, zone)
+}
+
+/// Places a node on `host` (chosen, with room for it): the address it binds there; `zone` (the
+/// one asked for) becomes the host's when some host is in it.
+///
+/// # Errors
+/// No free port or address; store failures.
+pub(crate) fn on_chosen_host(
+    w: &mut dyn Writer,
+    cidr: ipnet::Ipv4Net,
+    host: HostRecord,
+    zone: &mut String,
+) -> Result<(Ipv4Addr, HostPlacement), ReconcileError> {
     // A node in a zone some host is in runs in its host's zone (the one asked for, unless that
     // host runs another member of the shard). A zone no host is in stays what was asked for, a
     // label, as on one host: the runbooks' PreferredCacheClusterAZs work on fewer hosts than

@@ -19,6 +19,7 @@
 
 use ferrocache_agent::{AgentError, Liveness, NodeProcess};
 use ferrocache_engine::config::NodeConfig;
+use ferrocache_engine::NodeAddress;
 use ferrocache_model::event::{text, SourceType};
 use ferrocache_model::ids;
 use ferrocache_model::node::{NodeIntent, NodeObserved, NodeSpec};
@@ -314,7 +315,13 @@ pub(crate) async fn delete(
     let spec = &facts.spec;
     if let Some(intent) = &facts.intent {
         let cfg = node_config(&ctx.config, spec, intent, None);
-        ctx.agent.remove(&spec.id, &cfg.address()).await?;
+        ctx.agent
+            .remove(&spec.id, cfg.host.as_deref(), &cfg.address())
+            .await?;
+        if let Some(left_on) = &facts.observed.left_on {
+            let address = NodeAddress::Tcp(super::private_address(spec, intent));
+            ctx.agent.remove(&spec.id, Some(left_on), &address).await?;
+        }
     }
     update(ctx.store.as_ref(), |w| -> Result<(), ReconcileError> {
         w.delete_doc::<NodeSpec>(key)?;
