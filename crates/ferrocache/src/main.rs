@@ -502,6 +502,21 @@ async fn up(args: UpArgs) -> Result<()> {
                 .take()
                 .expect("the agent's listener is taken once");
             let (token, name) = (shared.secrets.agent_token.clone(), shared.host.name.clone());
+            // The agents speak TLS with certificates of the hosts' shared CA.
+            let agent_tls = ferrocache_pki::server_config(
+                &certificates
+                    .authority()
+                    .issue(&ferrocache_pki::ServerNames::new(
+                        [],
+                        [ferrocache_hosts::wire::agent_server_name()],
+                    ))
+                    .context("the agent's TLS certificate")?,
+            )
+            .context("the agent's TLS certificate")?;
+            let agents_tls = certificates
+                .authority()
+                .client_config()
+                .context("trusting the hosts' CA")?;
             let mut agent_stop = shutdown_rx.clone();
             tokio::spawn(ferrocache_hosts::server::serve(
                 listener,
@@ -509,6 +524,7 @@ async fn up(args: UpArgs) -> Result<()> {
                 token.clone(),
                 leader_heard.clone(),
                 data_dir.join("snapshots"),
+                agent_tls,
                 async move {
                     let _ = agent_stop.changed().await;
                 },
@@ -551,8 +567,12 @@ async fn up(args: UpArgs) -> Result<()> {
             if let Some(serve) = serve_routes.take() {
                 route_task = Some(serve());
             }
-            let runtime =
-                ferrocache_hosts::runtime::HostsRuntime::new(agent.clone(), &name, &token);
+            let runtime = ferrocache_hosts::runtime::HostsRuntime::new(
+                agent.clone(),
+                &name,
+                &token,
+                agents_tls,
+            );
             runtime.follow_store(store.clone())?;
             let missing = runtime.wait_for_hosts(HOSTS_CONNECT_WAIT).await;
             if !missing.is_empty() {

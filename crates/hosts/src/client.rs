@@ -55,7 +55,9 @@ pub struct RemoteHost {
     name: String,
     agent: String,
     token: String,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<AgentConnector, Full<Bytes>>,
+    /// How uploads reach the agent (their bodies are streamed, not whole).
+    connector: AgentConnector,
     /// Every node the host keeps, as its stream last said.
     liveness: RwLock<HashMap<String, Liveness>>,
     /// The stream is open and beating.
@@ -96,14 +98,21 @@ impl std::fmt::Debug for RemoteHost {
 }
 
 impl RemoteHost {
-    /// The agent of host `name` at `agent` (`address:port`), called with `token`.
-    pub fn new(name: &str, agent: &str, token: &str) -> Arc<RemoteHost> {
-        let connector = connector();
+    /// The agent of host `name` at `agent` (`address:port`), called over TLS with `tls` (it
+    /// trusts the hosts' CA) and with `token`.
+    pub fn new(
+        name: &str,
+        agent: &str,
+        token: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Arc<RemoteHost> {
+        let connector = connector(tls);
         Arc::new(RemoteHost {
             name: name.to_string(),
             agent: agent.to_string(),
             token: token.to_string(),
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http: Client::builder(TokioExecutor::new()).build(connector.clone()),
+            connector,
             liveness: RwLock::new(HashMap::new()),
             connected: AtomicBool::new(false),
             ready: tokio::sync::Notify::new(),
@@ -166,7 +175,7 @@ impl RemoteHost {
         body: &Req,
     ) -> Result<hyper::Request<Full<Bytes>>, String> {
         let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
-        hyper::Request::post(format!("http://{}{path}", self.agent))
+        hyper::Request::post(format!("https://{}{path}", self.agent))
             .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(bytes)))
@@ -199,11 +208,12 @@ impl RemoteHost {
             .request(path, body)
             .map_err(|e| self.error(node_id, e))?;
         let answer = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
+            let response = self.http.request(request).await.map_err(|e| {
+                self.unreachable(
+                    node_id,
+                    format!("agent {}: {}", self.agent, with_causes(&e)),
+                )
+            })?;
             let status = response.status();
             let body = response
                 .into_body()
@@ -382,21 +392,23 @@ impl RemoteHost {
         })
         .map(|chunk| chunk.map(hyper::body::Frame::data));
         let body = BodyExt::boxed(http_body_util::StreamBody::new(chunks));
-        let request = hyper::Request::post(format!("http://{}{}", self.agent, path::SEED))
+        let request = hyper::Request::post(format!("https://{}{}", self.agent, path::SEED))
             .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
             .header(wire::SEED_NODE, node_id)
             .header(wire::SEED_SHA256, sha256)
             .header(hyper::header::CONTENT_LENGTH, size)
             .body(body)
             .map_err(|e| self.error(node_id, e))?;
-        let uploads: Client<HttpConnector, UploadBody> =
-            Client::builder(TokioExecutor::new()).build(connector());
+        let uploads: Client<AgentConnector, UploadBody> =
+            Client::builder(TokioExecutor::new()).build(self.connector.clone());
         let bound = CALL_TIMEOUT + Duration::from_secs(size >> 20);
         let answer = async {
-            let response = uploads
-                .request(request)
-                .await
-                .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
+            let response = uploads.request(request).await.map_err(|e| {
+                self.unreachable(
+                    node_id,
+                    format!("agent {}: {}", self.agent, with_causes(&e)),
+                )
+            })?;
             let status = response.status();
             let body = response
                 .into_body()
@@ -464,7 +476,12 @@ impl RemoteHost {
         let response = tokio::time::timeout(CALL_TIMEOUT, self.http.request(request))
             .await
             .map_err(|_| stalled("no answer"))?
-            .map_err(|e| self.unreachable(node_id, format!("agent {}: {e}", self.agent)))?;
+            .map_err(|e| {
+                self.unreachable(
+                    node_id,
+                    format!("agent {}: {}", self.agent, with_causes(&e)),
+                )
+            })?;
         let status = response.status();
         let announced = response
             .headers()
@@ -652,7 +669,7 @@ impl RemoteHost {
 
     /// One life of the stream: `Err` says why it ended.
     async fn stream_once(&self, events: &broadcast::Sender<NodeEvent>) -> Result<(), StreamEnd> {
-        let request = hyper::Request::get(format!("http://{}{}", self.agent, path::EVENTS))
+        let request = hyper::Request::get(format!("https://{}{}", self.agent, path::EVENTS))
             .header(wire::AUTHORIZATION, format!("Bearer {}", self.token))
             .body(Full::new(Bytes::new()))
             .map_err(|e| StreamEnd::silent(e.to_string()))?;
@@ -661,7 +678,7 @@ impl RemoteHost {
         let response = tokio::time::timeout(HEARTBEAT_DEADLINE, self.http.request(request))
             .await
             .map_err(|_| StreamEnd::silent(format!("no answer in {HEARTBEAT_DEADLINE:?}")))?
-            .map_err(|e| StreamEnd::silent(e.to_string()))?;
+            .map_err(|e| StreamEnd::silent(with_causes(&e)))?;
         if !response.status().is_success() {
             return Err(StreamEnd::silent(format!(
                 "the agent answered {}",
@@ -734,10 +751,36 @@ type UploadBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 /// Size of the pieces a file is sent in.
 const UPLOAD_CHUNK_BYTES: usize = 256 * 1024;
 
-/// How every call reaches an agent: no Nagle delay, a bounded connect.
-fn connector() -> HttpConnector {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    connector
+/// How every call reaches an agent: TLS, trusting the hosts' CA.
+type AgentConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// TLS with `tls` over TCP with no Nagle delay and a bounded connect.
+fn connector(tls: Arc<rustls::ClientConfig>) -> AgentConnector {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    tcp.enforce_http(false);
+    // Every agent's certificate names the agents' one DNS name (the hosts' CA issues names
+    // under its own suffix only, never the hosts' addresses); the address is dialled.
+    let name = rustls::pki_types::ServerName::try_from(wire::agent_server_name())
+        .expect("the agents' name is a DNS name");
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*tls).clone())
+        .https_only()
+        .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        .enable_http1()
+        .wrap_connector(tcp)
+}
+
+/// `error` and its causes, outermost first (hyper's own text says only "client error
+/// (Connect)").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }

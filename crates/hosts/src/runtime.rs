@@ -35,6 +35,8 @@ pub struct HostsRuntime {
     local: Arc<Agent>,
     local_name: String,
     token: String,
+    /// How other hosts' agents are called (TLS trusting the hosts' CA).
+    tls: Arc<rustls::ClientConfig>,
     /// The other hosts, by name.
     hosts: RwLock<HashMap<String, Arc<RemoteHost>>>,
     /// The host each node is placed on, by node id.
@@ -53,14 +55,21 @@ impl std::fmt::Debug for HostsRuntime {
 
 impl HostsRuntime {
     /// The runtime of host `local_name`, whose own agent is `local`; other hosts are called
-    /// with `token`. Call [`HostsRuntime::follow_store`] to learn the hosts.
-    pub fn new(local: Arc<Agent>, local_name: &str, token: &str) -> Arc<HostsRuntime> {
+    /// over TLS with `tls` (trusting the hosts' CA) and `token`. Call
+    /// [`HostsRuntime::follow_store`] to learn the hosts.
+    pub fn new(
+        local: Arc<Agent>,
+        local_name: &str,
+        token: &str,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Arc<HostsRuntime> {
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let (stop, _) = tokio::sync::watch::channel(false);
         let runtime = Arc::new(HostsRuntime {
             local: local.clone(),
             local_name: local_name.to_string(),
             token: token.to_string(),
+            tls,
             hosts: RwLock::new(HashMap::new()),
             placed: RwLock::new(HashMap::new()),
             events: events.clone(),
@@ -156,7 +165,7 @@ impl HostsRuntime {
         if hosts.get(&host.name).is_some_and(|h| h.agent() == agent) {
             return;
         }
-        let remote = RemoteHost::new(&host.name, agent, &self.token);
+        let remote = RemoteHost::new(&host.name, agent, &self.token, self.tls.clone());
         tokio::spawn(
             remote
                 .clone()

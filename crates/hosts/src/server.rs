@@ -89,21 +89,62 @@ pub fn router(
         .with_state(shared)
 }
 
-/// Serves [`router`] on `listener` until `shutdown` resolves.
+/// Bound on a connection's TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves [`router`] over TLS (`tls`: a certificate of the hosts' CA naming this host's
+/// address, so only the hosts' token crosses the network, and inside TLS, as do the nodes'
+/// data files) on `listener` until `shutdown` resolves; then every connection is closed, as
+/// when the process ends.
 ///
 /// # Errors
-/// The listener's.
+/// None today: a failed accept is logged and the next one waited for.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     agent: Arc<Agent>,
     token: String,
     leader_heard: watch::Sender<Option<Instant>>,
     snapshots_dir: std::path::PathBuf,
+    tls: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(agent, token, leader_heard, snapshots_dir))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = router(agent, token, leader_heard, snapshots_dir);
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors, most likely: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "the agent cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        connections.spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "agent connection refused: TLS handshake");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    connections.abort_all();
+    Ok(())
 }
 
 async fn authorize(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {

@@ -7,6 +7,12 @@ use serde::{Deserialize, Serialize};
 
 /// Header carrying the hosts' shared token (`Bearer <token>`).
 pub const AUTHORIZATION: &str = "authorization";
+/// The DNS name every agent's TLS certificate names (under the hosts' CA's own suffix, the
+/// only names it may certify); callers check it whatever address they dial.
+pub fn agent_server_name() -> String {
+    format!("agent.{}", ferrocache_pki::DNS_SUFFIX)
+}
+
 /// Header naming the node a [`path::SEED`] is for.
 pub const SEED_NODE: &str = "x-ferrocache-node";
 /// Header carrying the SHA-256 a [`path::SEED`]'s file must have.

@@ -275,6 +275,25 @@ impl Authority {
         &self.cert_pem
     }
 
+    /// The rustls configuration of a client that trusts this CA alone (a host calling another
+    /// host's agent): TLS 1.3 and 1.2, the *ring* provider, no client certificate.
+    ///
+    /// # Errors
+    /// The CA certificate cannot be read back, or rustls refuses it.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, PkiError> {
+        use rustls::pki_types::pem::PemObject;
+        let ca = CertificateDer::from_pem_slice(self.cert_pem.as_bytes())
+            .map_err(|e| PkiError::Tls(rustls::Error::General(e.to_string())))?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    }
+
     /// Issues a server certificate for `names`, with a fresh key, valid from now (less
     /// [`CLOCK_SKEW`]) for [`SERVER_VALIDITY`].
     ///
