@@ -309,11 +309,11 @@ impl From<ServiceError> for ApiError {
                 )
             }
             ref deposed if deposed.deposed() => {
-                tracing::error!(error = %deposed, "a change was refused: this process no longer leads the store");
+                tracing::error!(error = %deposed, "a change was refused: this process does not lead the store now");
                 Self::new(
                     "ServiceUnavailable",
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "This Ferrocache no longer leads its store; another one does. Nothing was changed; send the request to the leader.".to_string(),
+                    "This Ferrocache does not lead its store now: its leadership lapsed (etcd out of reach or without a quorum), or another one leads. Nothing was changed; retry, or send the request to the leader.".to_string(),
                 )
             }
             ServiceError::NoRoom { .. } => {

@@ -379,6 +379,22 @@ impl Client {
         T: Send + 'static,
         F: std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
     {
+        self.on_some_member_until(call, None)
+    }
+
+    /// [`Client::on_some_member`], given up at `until` whatever is in flight: the caller
+    /// cannot use a later answer. Without `until`, at the end of the retry window plus one
+    /// call's time: every call in flight ends within [`CALL_TIMEOUT`] of being asked (see
+    /// `ask`), so this is only the last guard that a call returns.
+    fn on_some_member_until<T, F>(
+        &self,
+        call: impl Fn(Channel) -> F,
+        until: Option<Instant>,
+    ) -> Result<T, EtcdError>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
+    {
         let closed = || EtcdError::Unreachable(Failed::closed().message);
         let Some(runtime) = &self.runtime else {
             return Err(closed());
@@ -387,7 +403,18 @@ impl Client {
         if members == 0 {
             return Err(EtcdError::Unreachable("no etcd member given".into()));
         }
-        let deadline = Instant::now() + RETRY_WINDOW;
+        let until =
+            until.unwrap_or_else(|| Instant::now() + RETRY_WINDOW + CALL_TIMEOUT + RETRY_PAUSE);
+        let deadline = until.min(Instant::now() + RETRY_WINDOW);
+        let late = |last: &str| {
+            EtcdError::Unreachable(format!(
+                "no answer in time{}",
+                match last {
+                    "" => String::new(),
+                    last => format!(" ({last})"),
+                }
+            ))
+        };
         let start = self.current.load(Ordering::Relaxed);
         let (done, outcomes) = mpsc::channel::<(usize, Result<T, Failed>)>();
         // Calls in flight, and how many asks were made.
@@ -401,7 +428,16 @@ impl Client {
             let done = done.clone();
             let answer = call(self.channels[at].clone());
             runtime.spawn(async move {
-                let _ = done.send((at, answer.await.map_err(Failed::from)));
+                // Bounded as a whole: the channel's own timeout covers the request once sent,
+                // not the wait for the channel to be ready, which a member cut off without a
+                // word (or a channel full of such waits) can make endless.
+                let answer = match tokio::time::timeout(CALL_TIMEOUT, answer).await {
+                    Ok(answer) => answer.map_err(Failed::from),
+                    Err(_) => Err(Failed::from(tonic::Status::deadline_exceeded(format!(
+                        "no answer in {CALL_TIMEOUT:?}"
+                    )))),
+                };
+                let _ = done.send((at, answer));
             });
         };
         ask();
@@ -415,8 +451,11 @@ impl Client {
                     Err(mpsc::RecvTimeoutError::Disconnected) => return Err(closed()),
                 }
             } else if waiting.get() > 0 {
-                // A sender is held here: this returns with an outcome.
-                Some(outcomes.recv().map_err(|_| closed())?)
+                match outcomes.recv_timeout(until.saturating_duration_since(now)) {
+                    Ok(outcome) => Some(outcome),
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(late(&last)),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Err(closed()),
+                }
             } else {
                 return Err(EtcdError::Unreachable(last));
             };
@@ -582,7 +621,20 @@ impl Client {
     /// # Errors
     /// [`EtcdError`].
     pub fn keep_alive(&self, id: i64) -> Result<LeaseAnswer, EtcdError> {
-        let answer: proto::LeaseKeepAliveResponse = self.on_some_member(|channel| async move {
+        self.keep_alive_until(id, None)
+    }
+
+    /// [`Client::keep_alive`], given up at `until` (when given): a renewal answered later
+    /// than its holder may rely on proves nothing.
+    ///
+    /// # Errors
+    /// [`EtcdError`]; [`EtcdError::Unreachable`] when no answer came by `until`.
+    pub fn keep_alive_until(
+        &self,
+        id: i64,
+        until: Option<Instant>,
+    ) -> Result<LeaseAnswer, EtcdError> {
+        let call = |channel: Channel| async move {
             let mut grpc = tonic::client::Grpc::new(channel);
             grpc.ready()
                 .await
@@ -607,7 +659,8 @@ impl Client {
                 .message()
                 .await?
                 .ok_or_else(|| tonic::Status::unavailable("the keep-alive stream ended"))
-        })?;
+        };
+        let answer: proto::LeaseKeepAliveResponse = self.on_some_member_until(call, until)?;
         Ok(LeaseAnswer {
             id: answer.id,
             ttl: answer.ttl,

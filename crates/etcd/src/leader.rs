@@ -195,8 +195,11 @@ impl EtcdStore {
     }
 }
 
-/// From now on every transaction of this process fails with [`StoreError::Fenced`]: no key
-/// was ever created at revision -1.
+/// The fence's creation revision once the leadership lapsed: no key was ever created at it.
+pub(crate) const DEPOSED: i64 = -1;
+
+/// From now on every transaction of this process fails (at once, without asking etcd) until
+/// it leads again.
 fn depose(inner: &Inner) {
     if let Some(fence) = inner
         .fence
@@ -204,7 +207,7 @@ fn depose(inner: &Inner) {
         .unwrap_or_else(|p| p.into_inner())
         .as_mut()
     {
-        fence.create_revision = -1;
+        fence.create_revision = DEPOSED;
     }
 }
 

@@ -51,7 +51,9 @@ pub fn keep(
             ));
         }
         let sent = Instant::now();
-        match etcd.keep_alive(lease) {
+        // Bounded by the moment the lease can no longer be relied on: a renewal still in
+        // flight then (a member cut off) must not keep the holder acting past it.
+        match etcd.keep_alive_until(lease, Some(give_up_at)) {
             Ok(answer) if answer.ttl > 0 => {
                 valid_until = sent + Duration::from_secs(answer.ttl.unsigned_abs());
             }

@@ -543,6 +543,19 @@ impl Inner {
             commit_mod,
         )];
         let fence = self.fence.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // A lapsed leadership commits nothing: said at once, rather than after etcd's answer
+        // (which, out of reach or without a quorum, takes its whole timeout, while the
+        // transactions queued behind this one wait).
+        if fence
+            .as_ref()
+            .is_some_and(|f| f.create_revision == leader::DEPOSED)
+        {
+            return Err(StoreError::Fenced(format!(
+                "this process's leadership of the store at {} lapsed (etcd out of reach or \
+                 without a quorum); changes wait until it leads again",
+                self.location
+            )));
+        }
         if let Some(fence) = &fence {
             guard.push(Compare::CreateRevision(
                 fence.key.clone(),

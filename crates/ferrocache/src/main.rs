@@ -646,7 +646,7 @@ async fn up(args: UpArgs) -> Result<()> {
     // Let go of the store's leadership only after the nodes stopped (the end of `up`).
     let leadership = shared_store.as_ref().map(|s| s.leadership.clone());
     if let Some(shared) = &mut shared_store {
-        shared.spawn_keep_leading(controller.clone());
+        shared.spawn_keep_leading(controller.clone(), shutdown_rx.clone());
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)

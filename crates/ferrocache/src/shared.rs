@@ -203,14 +203,16 @@ impl SharedStore {
         store: &EtcdStore,
         holder: &str,
         lost: &tokio::sync::mpsc::UnboundedSender<String>,
+        given_up: &std::sync::atomic::AtomicBool,
     ) -> Result<Leadership, ferrocache_store::StoreError> {
         let lost = lost.clone();
-        store.lead(
+        store.lead_unless(
             holder,
             LEADERSHIP_TTL,
             Box::new(move |why| {
                 let _ = lost.send(why);
             }),
+            given_up,
         )
     }
 
@@ -270,8 +272,9 @@ impl SharedStore {
 
     /// Keeps leading: when the leadership is lost (etcd out of reach longer than the lease
     /// allows), every transaction of this process is already refused (fenced) while the
-    /// endpoints keep serving; the leadership is taken again as soon as etcd answers, and the
-    /// controller reads every resource again.
+    /// endpoints keep serving; the leadership is taken again as soon as etcd answers (or
+    /// another host lets go of it), and the controller reads every resource again. Ends when
+    /// `shutdown` turns true, a wait for the leadership included.
     pub(crate) async fn keep_leading(
         store: Arc<EtcdStore>,
         holder: String,
@@ -279,17 +282,43 @@ impl SharedStore {
         mut lost: tokio::sync::mpsc::UnboundedReceiver<String>,
         lost_sender: tokio::sync::mpsc::UnboundedSender<String>,
         controller: Controller,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        while let Some(why) = lost.recv().await {
-            leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Set at shutdown: a wait for the leadership in a blocking thread ends then (the
+        // runtime waits for its blocking threads before the process can exit).
+        let given_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let give_up = || given_up.store(true, std::sync::atomic::Ordering::Release);
+        loop {
+            let why = tokio::select! {
+                why = lost.recv() => match why {
+                    Some(why) => why,
+                    None => return,
+                },
+                _ = shutdown.changed() => return give_up(),
+            };
+            // Out of the lock before it is let go: letting go revokes the lease, an etcd call
+            // that waits while etcd is out of reach, and nothing else may wait on the lock
+            // meanwhile (this host's proof of contact with the leader reads it).
+            let lapsed = leadership.lock().unwrap_or_else(|p| p.into_inner()).take();
             tracing::error!(
                 %why,
                 "lost the store's leadership: changes are refused until it is taken again; endpoints keep serving"
             );
+            let _ = tokio::task::spawn_blocking(move || drop(lapsed)).await;
             loop {
-                let (store, holder, sender) = (store.clone(), holder.clone(), lost_sender.clone());
-                let taken =
-                    tokio::task::spawn_blocking(move || Self::take(&store, &holder, &sender)).await;
+                let (store, holder, sender, given_up) = (
+                    store.clone(),
+                    holder.clone(),
+                    lost_sender.clone(),
+                    given_up.clone(),
+                );
+                let taking = tokio::task::spawn_blocking(move || {
+                    Self::take(&store, &holder, &sender, &given_up)
+                });
+                let taken = tokio::select! {
+                    taken = taking => taken,
+                    _ = shutdown.changed() => return give_up(),
+                };
                 match taken {
                     Ok(Ok(taken)) => {
                         *leadership.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
@@ -301,7 +330,10 @@ impl SharedStore {
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "cannot take the store's leadership yet");
-                        tokio::time::sleep(LEAD_AGAIN_RETRY).await;
+                        tokio::select! {
+                            () = tokio::time::sleep(LEAD_AGAIN_RETRY) => {}
+                            _ = shutdown.changed() => return give_up(),
+                        }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "taking the leadership failed");
@@ -312,8 +344,13 @@ impl SharedStore {
         }
     }
 
-    /// Hands the leadership's renewal over to [`SharedStore::keep_leading`] for `controller`.
-    pub(crate) fn spawn_keep_leading(&mut self, controller: Controller) {
+    /// Hands the leadership's renewal over to [`SharedStore::keep_leading`] for `controller`,
+    /// until `shutdown`.
+    pub(crate) fn spawn_keep_leading(
+        &mut self,
+        controller: Controller,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let (_, placeholder) = tokio::sync::mpsc::unbounded_channel();
         let lost = std::mem::replace(&mut self.lost, placeholder);
         tokio::spawn(Self::keep_leading(
@@ -323,6 +360,7 @@ impl SharedStore {
             lost,
             self.lost_sender.clone(),
             controller,
+            shutdown,
         ));
     }
 }
