@@ -1301,7 +1301,7 @@ async fn ready(client: &NodeClient, pid: u32) -> Result<(), NotReady> {
     Ok(client.ping().await?)
 }
 
-fn invalid(node_id: &str, source: EngineError) -> AgentError {
+pub(crate) fn invalid(node_id: &str, source: EngineError) -> AgentError {
     AgentError::InvalidConfig {
         node_id: node_id.to_string(),
         source,

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use ferrocache_pki::ServerNames;
 
 use crate::error::AgentError;
-use crate::node::Agent;
+use crate::node::{invalid, io_error, Agent};
 
 /// The directory of a node's TLS files, inside its node directory.
 pub const TLS_DIR: &str = "tls";
@@ -70,10 +70,7 @@ impl Agent {
         node_id: &str,
         names: &ServerNames,
     ) -> Result<NodeTlsFiles, AgentError> {
-        ferrocache_engine::check_node_id(node_id).map_err(|source| AgentError::InvalidConfig {
-            node_id: node_id.to_string(),
-            source,
-        })?;
+        ferrocache_engine::check_node_id(node_id).map_err(|source| invalid(node_id, source))?;
         let refused = |message: String| AgentError::Certificate {
             node_id: node_id.to_string(),
             message,
@@ -117,20 +114,6 @@ fn write_whole(node_id: &str, path: &Path, contents: &[u8], mode: u32) -> Result
         .and_then(|()| file.sync_all())
         .map_err(|e| io_error(node_id, "write", &temporary, e))?;
     std::fs::rename(&temporary, path).map_err(|e| io_error(node_id, "rename", path, e))
-}
-
-fn io_error(
-    node_id: &str,
-    action: &'static str,
-    path: &Path,
-    source: std::io::Error,
-) -> AgentError {
-    AgentError::Io {
-        node_id: node_id.to_string(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 #[cfg(test)]
